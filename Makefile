@@ -1,0 +1,49 @@
+# The two commands of the README:  `make up`  and  `make test`.
+# Each creates its own virtual environment (.venv) on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Debian packages the tests drive for real (broker, pseudo-terminal bridge, Dire Wolf TNC).
+SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf
+
+.PHONY: up test lint system venv bench clean
+
+up: $(BIN)/pttbridge
+	$(BIN)/pttbridge up
+
+test: system $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Installs what is missing of SYSTEM_PACKAGES (as root, or through sudo).
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(BIN)/pttbridge: $(BIN)/python setup.cfg
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-deps: $(BIN)/python setup.cfg
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+bench: system $(VENV)/.test-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

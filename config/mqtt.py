@@ -1,0 +1,37 @@
+"""MQTT connection settings -> a configured paho-mqtt 2.x client (every program connects the same way)."""
+
+from __future__ import annotations
+
+import ssl
+
+import paho.mqtt.client as mqtt
+
+from config.schema import MqttConfig
+
+
+def make_client(cfg: MqttConfig, client_id: str, *, protocol: int = mqtt.MQTTv311) -> mqtt.Client:
+    """A client with TLS, credentials and backoff set from ``cfg``; not yet connected."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=cfg.client_id or client_id,
+        protocol=mqtt.MQTTProtocolVersion(protocol),
+        clean_session=True if protocol != mqtt.MQTTv5 else None,
+    )
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password)
+    if cfg.use_tls:
+        tls = cfg.tls
+        client.tls_set(
+            ca_certs=str(tls.ca) if tls and tls.ca else None,
+            certfile=str(tls.cert) if tls and tls.cert else None,
+            keyfile=str(tls.key) if tls and tls.key else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        if tls and tls.insecure:
+            client.tls_insecure_set(True)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def topic(cfg: MqttConfig, *levels: str) -> str:
+    return "/".join((cfg.prefix, *levels))

@@ -1,0 +1,260 @@
+"""Configuration schema and loader: one TOML file, validated on load.
+
+Every error names the file, the key path and what was expected, e.g.::
+
+    config/site.toml: channels[0].drivers[1].port: field required
+
+Secrets never sit in the file: ``mqtt.password_env`` names the environment variable that holds the
+password (default ``PTTBRIDGE_MQTT_PASSWORD``), and the broker URL may come from ``PTTBRIDGE_MQTT_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_NAME = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
+
+DEFAULT_PREFIX = "pttbridge/v1"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names file, key path and expectation."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def default_data_dir() -> Path:
+    """Where state lives unless ``data_dir`` says otherwise: ``$PTTBRIDGE_DATA`` or the XDG data home."""
+    env = os.environ.get("PTTBRIDGE_DATA")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "pttbridge"
+
+
+class TlsConfig(_Strict):
+    ca: Path | None = Field(None, description="CA certificate (PEM) that signed the broker's certificate")
+    cert: Path | None = Field(None, description="client certificate (PEM), for brokers that require one")
+    key: Path | None = Field(None, description="client private key (PEM)")
+    insecure: bool = Field(False, description="skip the broker host-name check (testing only)")
+
+
+class MqttConfig(_Strict):
+    url: str = Field("mqtt://127.0.0.1:1883", description="mqtt://host:port, or mqtts://host:port for TLS")
+    prefix: str = Field(DEFAULT_PREFIX, description="topic prefix shared by every program of one installation")
+    client_id: str | None = Field(None, description="MQTT client id; default pttbridge-{program}-{name}")
+    username: str | None = None
+    password_env: str = Field("PTTBRIDGE_MQTT_PASSWORD", description="environment variable with the password")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    tls: TlsConfig | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ValueError(f"expected mqtt://host[:port] or mqtts://host[:port], got {v!r}")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#"):
+            raise ValueError("expected topic levels without leading/trailing '/' or wildcards")
+        return v
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if self.use_tls else 1883)
+
+    @property
+    def use_tls(self) -> bool:
+        return urlsplit(self.url).scheme in ("mqtts", "ssl") or self.tls is not None
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env)
+
+
+class SerialDriverConfig(_Strict):
+    """A serial port (any pyserial URL) carrying one protocol."""
+
+    type: Literal["serial"] = "serial"
+    name: str | None = Field(None, pattern=_NAME, description="default: the protocol name")
+    port: str = Field(description="pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://..., loop://")
+    protocol: str = Field(description="nmea | kenwood | kiss | framespec | a plugin's name")
+    baudrate: int = Field(9600, gt=0)
+    bytesize: Literal[5, 6, 7, 8] = 8
+    parity: Literal["N", "E", "O", "M", "S"] = "N"
+    stopbits: float = Field(1, description="1, 1.5 or 2")
+    rtscts: bool = False
+    options: dict[str, Any] = Field(default_factory=dict, description="the protocol's own options")
+
+    @field_validator("stopbits")
+    @classmethod
+    def _stopbits(cls, v: float) -> float:
+        if v not in (1, 1.5, 2):
+            raise ValueError(f"expected 1, 1.5 or 2, got {v}")
+        return v
+
+
+# Audio and Modbus drivers join this as a union tagged by ``type`` (default "serial").
+DriverConfig = SerialDriverConfig
+
+
+class Rule(_Strict):
+    """Turns what a decoder saw into what it means on this channel: e.g. status 99 -> alert.
+
+    ``when`` matches the decoded event: ``kind`` and ``unit`` (``*`` glob) are matched against the event,
+    every other key against the same key of its ``detail`` (a list means any of those values).
+    """
+
+    when: dict[str, Any] = Field(default_factory=dict)
+    kind: Literal["alert", "beacon", "ptt", "status", "call", "io"]
+    label: str | None = Field(None, description="shown to dispatchers, e.g. 'emergency status'")
+
+
+class ChannelConfig(_Strict):
+    name: str = Field(pattern=_NAME)
+    drivers: list[DriverConfig] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_driver_names(self) -> ChannelConfig:
+        seen: set[str] = set()
+        for i, d in enumerate(self.drivers):
+            name = d.name or d.protocol
+            if name in seen:
+                raise ValueError(f"drivers[{i}]: two drivers named {name!r} on one channel; give each a name")
+            seen.add(name)
+        return self
+
+
+class GatewayConfig(_Strict):
+    name: str = Field(pattern=_NAME, description="this gateway's name: a topic level, unique per installation")
+    outbox: Path | None = Field(None, description="SQLite outbox; default {data_dir}/outbox-{name}.sqlite")
+    retention_h: float = Field(24.0, gt=0, description="how long published events are kept for replay")
+    state_interval_s: float = Field(30.0, gt=0, description="how often the retained state is refreshed")
+
+
+class DemoReplay(_Strict):
+    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see config/demo.py)."""
+
+    port: str = Field(description="the port string a driver names, e.g. demo://patrol-1, replaced by the pty")
+    capture: Path = Field(description="JSON-lines capture, relative to this file")
+    loop: bool = True
+
+
+class DemoConfig(_Strict):
+    replay: list[DemoReplay] = Field(default_factory=list)
+
+
+class Config(_Strict):
+    """One file for every program; each program reads the sections it needs."""
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    mqtt: MqttConfig = Field(default_factory=lambda: MqttConfig())
+    gateway: GatewayConfig | None = None
+    channels: list[ChannelConfig] = Field(default_factory=list)
+    demo: DemoConfig = Field(default_factory=lambda: DemoConfig())
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> Config:
+        names = [c.name for c in self.channels]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"channel names must be unique, repeated: {', '.join(sorted(dup))}")
+        return self
+
+    def outbox_path(self) -> Path:
+        gw = self.require_gateway()
+        return gw.outbox if gw.outbox is not None else self.data_dir / f"outbox-{gw.name}.sqlite"
+
+    def require_gateway(self) -> GatewayConfig:
+        if self.gateway is None:
+            raise ConfigError("gateway: section [gateway] is required to run a gateway")
+        return self.gateway
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("serial",):  # the discriminator tag pydantic adds for tagged unions
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        msg = re.sub(r"^Value error, ", "", err["msg"])
+        if err["type"] == "string_pattern_mismatch" and err["ctx"].get("pattern") == _NAME:
+            msg = "expected 1-64 characters of A-Z a-z 0-9 _ . - (it is used as an MQTT topic level)"
+        got = err.get("input")
+        # A value error already quotes what it got; a missing key or a whole table has nothing to show.
+        quiet = err["type"] in ("missing", "value_error") or isinstance(got, dict | list)
+        shown = "" if quiet else f" (got {got!r})"
+        lines.append(f"{source}: {_key_path(err['loc'])}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    """Relative paths in the file are relative to the file, not to wherever the program was started."""
+    if isinstance(raw.get("data_dir"), str):
+        raw["data_dir"] = str((base / raw["data_dir"]).resolve())
+    gw = raw.get("gateway")
+    if isinstance(gw, dict) and isinstance(gw.get("outbox"), str):
+        gw["outbox"] = str((base / gw["outbox"]).resolve())
+    demo = raw.get("demo")
+    for rep in demo.get("replay", []) if isinstance(demo, dict) else []:
+        if isinstance(rep, dict) and isinstance(rep.get("capture"), str):
+            rep["capture"] = str((base / rep["capture"]).resolve())
+    tls = raw.get("mqtt", {}).get("tls") if isinstance(raw.get("mqtt"), dict) else None
+    if isinstance(tls, dict):
+        for key in ("ca", "cert", "key"):
+            if isinstance(tls.get(key), str):
+                tls[key] = str((base / tls[key]).resolve())
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
+    raw = dict(raw)
+    if base is not None:
+        _resolve_paths(raw, base)
+    if url := os.environ.get("PTTBRIDGE_MQTT_URL"):
+        mqtt = raw.get("mqtt")
+        raw["mqtt"] = {**(mqtt if isinstance(mqtt, dict) else {}), "url": url}
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, str(path), path.parent)

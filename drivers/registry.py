@@ -1,0 +1,61 @@
+"""Find protocol decoders by name, lazily (after python-can's interface registry).
+
+Built-in decoders are listed here as ``name -> "module:Class"``; third parties add theirs through the
+entry-point group ``pttbridge.drivers`` without touching the package::
+
+    [options.entry_points]
+    pttbridge.drivers =
+        acme-panic = acme_pttbridge.panic:AcmePanicDecoder
+
+A module is imported only when its decoder is asked for, so a missing optional dependency fails for
+that decoder alone, with a clear error.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from drivers.base import ProtocolDecoder, make_protocol
+
+ENTRY_POINT_GROUP = "pttbridge.drivers"
+
+BUILTIN: dict[str, str] = {
+    "nmea": "drivers.nmea:NmeaDecoder",
+    "kenwood": "drivers.kenwood:KenwoodDecoder",
+    "kiss": "drivers.kiss:KissAprsDecoder",
+    "framespec": "drivers.framespec:FrameSpecDecoder",
+}
+
+
+class UnknownProtocol(LookupError):
+    pass
+
+
+def available() -> dict[str, str]:
+    """Every known protocol name with where it comes from (built-in first, then plugins)."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def protocol_class(name: str) -> type[ProtocolDecoder]:
+    target = available().get(name)
+    if target is None:
+        raise UnknownProtocol(f"unknown protocol {name!r}; known: {', '.join(sorted(available()))}")
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownProtocol(f"protocol {name!r} cannot be loaded from {module_name}: {exc}") from exc
+    cls = getattr(module, attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, ProtocolDecoder)):
+        raise UnknownProtocol(f"protocol {name!r}: {target} is not a ProtocolDecoder")
+    return cls
+
+
+def create_protocol(name: str, options: Mapping[str, Any] | None = None) -> ProtocolDecoder:
+    return make_protocol(protocol_class(name), options or {})

@@ -1,0 +1,301 @@
+"""The event: the one schema that crosses the wire between gateways and bridges (schema v1).
+
+This module is a leaf: it imports nothing of ours, so that ``drivers`` (which produce events) and
+``bridge`` (which consumes them) may both import it. The published JSON Schema that documents every
+field lives beside it in ``event.schema.json``; ``tests/gateway/test_events.py`` keeps the two in step.
+
+Two stages of an event:
+
+- :class:`Decoded` is what a protocol decoder saw: a kind, a unit, maybe a position, protocol detail.
+  Decoders are sans-I/O and know nothing of gateways, channels or sequence numbers.
+- :class:`Event` is a :class:`Decoded` stamped by a gateway with an id (UUIDv7), its ``seq``, its
+  gateway and channel name. That is what is published, stored and shown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time as _time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Payloads larger than this are refused before parsing (an event is a few hundred bytes).
+MAX_EVENT_BYTES = 64 * 1024
+
+
+class Kind(StrEnum):
+    ALERT = "alert"  # an emergency, whatever carried it
+    BEACON = "beacon"  # a position report
+    PTT = "ptt"  # a unit identified itself on key-up or de-key
+    STATUS = "status"  # a status or text message from a unit
+    CALL = "call"  # one received transmission
+    IO = "io"  # a change on a gateway input or output
+
+
+class EventError(ValueError):
+    """A payload that is not a valid event; the message names the offending field."""
+
+    def __init__(self, field_path: str, problem: str) -> None:
+        super().__init__(f"{field_path}: {problem}")
+        self.field = field_path
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    lat: float  # WGS-84 degrees, north positive
+    lon: float  # WGS-84 degrees, east positive
+    alt_m: float | None = None
+    speed_mps: float | None = None
+    course_deg: float | None = None  # degrees true, 0 = north
+    fix_time: datetime | None = None  # when the receiver took the fix (UTC), if it says
+    source: str = "unknown"  # nmea | kenwood | aprs | mdc1200 | ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What a decoder saw, before a gateway stamps it."""
+
+    kind: Kind
+    time: datetime  # when it was decoded (the ``now`` handed to the decoder), UTC
+    unit: str | None = None  # protocol-qualified identity: ``mdc:1234``, ``aprs:BG5ABC-9``
+    position: Position | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)  # protocol-specific, JSON-able
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str  # UUIDv7: unique, time-ordered; the de-duplication key
+    seq: int  # per gateway, monotonic, survives restarts
+    gateway: str
+    channel: str
+    kind: Kind
+    time: datetime
+    unit: str | None = None
+    position: Position | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    v: int = SCHEMA_VERSION
+
+    @classmethod
+    def stamp(cls, decoded: Decoded, *, seq: int, gateway: str, channel: str) -> Event:
+        """Stamp a decoded event; the result is exactly what a reader of the wire form will see."""
+        event = cls(
+            id=uuid7(decoded.time),
+            seq=seq,
+            gateway=gateway,
+            channel=channel,
+            kind=decoded.kind,
+            time=decoded.time,
+            unit=decoded.unit,
+            position=decoded.position,
+            detail=dict(decoded.detail),
+        )
+        # Through the wire form once: times to milliseconds, tuples to lists, and a detail that is
+        # not JSON fails here, in the decoder's own thread, not later in the publisher.
+        return event_from_dict(json.loads(encode_event(event)))
+
+    def with_seq(self, seq: int) -> Event:
+        return replace(self, seq=seq)
+
+
+# --- UUIDv7 (RFC 9562 section 5.7) -----------------------------------------------------------
+# 48-bit Unix milliseconds | ver 7 | 12-bit counter | variant 10 | 62 random bits.
+# The counter (RFC 9562 "method 1") keeps ids from one process increasing within a millisecond;
+# past 4096 in one millisecond the order within it is random (seq, not id, orders a gateway's events).
+
+_uuid_lock = threading.Lock()
+_uuid_last_ms = -1
+_uuid_counter = 0
+
+
+def uuid7(at: datetime | None = None) -> str:
+    global _uuid_last_ms, _uuid_counter
+    ms = int((at.timestamp() if at is not None else _time.time()) * 1000)
+    with _uuid_lock:
+        if ms == _uuid_last_ms and _uuid_counter < 0xFFF:
+            _uuid_counter += 1  # same millisecond: count on, so ids from this process stay ordered
+        else:
+            # A new millisecond (or a clock stepped back: the id then tells the time as it was stamped).
+            _uuid_last_ms = ms
+            _uuid_counter = int.from_bytes(os.urandom(2), "big") & 0x3FF  # leave room to count
+        counter = _uuid_counter
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
+
+
+def uuid7_time(event_id: str) -> datetime:
+    """The millisecond timestamp carried in a UUIDv7."""
+    ms = uuid.UUID(event_id).int >> 80
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+# --- time ------------------------------------------------------------------------------------
+
+
+def format_time(t: datetime) -> str:
+    """UTC, millisecond precision, ``Z`` suffix: ``2026-11-26T19:30:01.123Z``."""
+    if t.tzinfo is None:
+        raise ValueError("naive datetime: events carry UTC times")
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+
+
+def parse_time(text: object, field_path: str) -> datetime:
+    if not isinstance(text, str) or not _TIME_RE.match(text):
+        raise EventError(field_path, f"expected an RFC 3339 UTC time like 2026-11-26T19:30:01.123Z, got {text!r}")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError as exc:
+        raise EventError(field_path, f"not a valid time: {exc}") from None
+
+
+# --- JSON codec ------------------------------------------------------------------------------
+
+
+def position_to_dict(p: Position) -> dict[str, Any]:
+    return {
+        "lat": p.lat,
+        "lon": p.lon,
+        "alt_m": p.alt_m,
+        "speed_mps": p.speed_mps,
+        "course_deg": p.course_deg,
+        "fix_time": format_time(p.fix_time) if p.fix_time is not None else None,
+        "source": p.source,
+    }
+
+
+def event_to_dict(e: Event) -> dict[str, Any]:
+    return {
+        "v": e.v,
+        "id": e.id,
+        "seq": e.seq,
+        "gateway": e.gateway,
+        "channel": e.channel,
+        "kind": str(e.kind),
+        "time": format_time(e.time),
+        "unit": e.unit,
+        "position": position_to_dict(e.position) if e.position is not None else None,
+        "detail": dict(e.detail),
+    }
+
+
+def encode_event(e: Event) -> bytes:
+    return json.dumps(event_to_dict(e), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # safe as one MQTT topic level
+_UNIT_RE = re.compile(r"^[a-z0-9]+:[^\s/#+]{1,64}$")
+_EVENT_KEYS = {"v", "id", "seq", "gateway", "channel", "kind", "time", "unit", "position", "detail"}
+_POSITION_KEYS = {"lat", "lon", "alt_m", "speed_mps", "course_deg", "fix_time", "source"}
+
+
+def _number(obj: Mapping[str, Any], key: str, path: str, *, lo: float, hi: float, optional: bool) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise EventError(f"{path}.{key}", "required number is missing")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise EventError(f"{path}.{key}", f"expected a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise EventError(f"{path}.{key}", f"{value} is outside {lo}..{hi}")
+    return float(value)
+
+
+def _position_from_dict(obj: object) -> Position | None:
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise EventError("position", f"expected an object or null, got {type(obj).__name__}")
+    extra = set(obj) - _POSITION_KEYS
+    if extra:
+        raise EventError(f"position.{sorted(extra)[0]}", "unknown field")
+    source = obj.get("source", "unknown")
+    if not isinstance(source, str) or not source:
+        raise EventError("position.source", f"expected a non-empty string, got {source!r}")
+    fix = obj.get("fix_time")
+    lat = _number(obj, "lat", "position", lo=-90, hi=90, optional=False)
+    lon = _number(obj, "lon", "position", lo=-180, hi=180, optional=False)
+    assert lat is not None and lon is not None
+    return Position(
+        lat=lat,
+        lon=lon,
+        alt_m=_number(obj, "alt_m", "position", lo=-1e5, hi=1e6, optional=True),
+        speed_mps=_number(obj, "speed_mps", "position", lo=0, hi=1e4, optional=True),
+        course_deg=_number(obj, "course_deg", "position", lo=0, hi=360, optional=True),
+        fix_time=parse_time(fix, "position.fix_time") if fix is not None else None,
+        source=source,
+    )
+
+
+def event_from_dict(obj: object) -> Event:
+    """Validate a decoded JSON object and build the event; :class:`EventError` names the bad field."""
+    if not isinstance(obj, dict):
+        raise EventError("$", f"expected a JSON object, got {type(obj).__name__}")
+    extra = set(obj) - _EVENT_KEYS
+    if extra:
+        raise EventError(sorted(extra)[0], "unknown field")
+    for key in ("v", "id", "seq", "gateway", "channel", "kind", "time"):
+        if key not in obj:
+            raise EventError(key, "required field is missing")
+    if obj["v"] != SCHEMA_VERSION or isinstance(obj["v"], bool):
+        raise EventError("v", f"unsupported schema version {obj['v']!r}, this build reads {SCHEMA_VERSION}")
+    if not isinstance(obj["id"], str) or not _UUID_RE.match(obj["id"]):
+        raise EventError("id", f"expected a lower-case UUIDv7 string, got {obj['id']!r}")
+    seq = obj["seq"]
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
+        raise EventError("seq", f"expected a non-negative integer, got {seq!r}")
+    for key in ("gateway", "channel"):
+        if not isinstance(obj[key], str) or not _NAME_RE.match(obj[key]):
+            raise EventError(key, f"expected 1-64 characters of A-Z a-z 0-9 _ . -, got {obj[key]!r}")
+    try:
+        kind = Kind(obj["kind"])
+    except ValueError:
+        raise EventError("kind", f"expected one of {', '.join(k.value for k in Kind)}, got {obj['kind']!r}") from None
+    unit = obj.get("unit")
+    if unit is not None and (not isinstance(unit, str) or not _UNIT_RE.match(unit)):
+        raise EventError("unit", f"expected null or a protocol-qualified identity like 'mdc:1234', got {unit!r}")
+    detail = obj.get("detail", {})
+    if not isinstance(detail, dict):
+        raise EventError("detail", f"expected an object, got {type(detail).__name__}")
+    return Event(
+        v=SCHEMA_VERSION,
+        id=obj["id"],
+        seq=seq,
+        gateway=obj["gateway"],
+        channel=obj["channel"],
+        kind=kind,
+        time=parse_time(obj["time"], "time"),
+        unit=unit,
+        position=_position_from_dict(obj.get("position")),
+        detail=detail,
+    )
+
+
+def decode_event(payload: bytes | str) -> Event:
+    """Parse and validate one event payload (JSON); raises :class:`EventError` naming the field."""
+    if len(payload) > MAX_EVENT_BYTES:
+        raise EventError("$", f"payload of {len(payload)} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
+    try:
+        obj = json.loads(payload, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventError("$", f"not JSON: {exc}") from None
+    return event_from_dict(obj)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

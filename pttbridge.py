@@ -1,0 +1,257 @@
+"""The pttbridge command line. Thin: each program is imported only when asked for, so that a field
+gateway never loads the bridge or the console."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = """\
+pttbridge: push-to-talk radio gateway and command-center bridge.
+
+Radios signal over serial ports (NMEA, Kenwood FleetSync/NXDN, KISS/APRS, vendor alarm boxes); the
+gateway decodes emergencies, unit identities and positions and publishes them over MQTT, losing none.
+"""
+
+EPILOG = """\
+examples:
+  pttbridge up                                  everything on embedded defaults, with demo radios
+  pttbridge gateway -c config/example-gateway.toml
+  pttbridge decode-serial --protocol nmea capture.nmea
+  pttbridge decode-serial --protocol kiss socket://127.0.0.1:8001
+"""
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * verbosity
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _wait_for_signal() -> None:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+
+
+def _load(path: str) -> Any:
+    from config.schema import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        sys.exit(f"configuration error:\n{exc}")
+
+
+def cmd_gateway(args: argparse.Namespace) -> None:
+    from config.schema import ConfigError
+    from gateway.runner import Gateway
+
+    config = _load(args.config)
+    try:
+        gateway = Gateway(config)
+    except ConfigError as exc:
+        sys.exit(f"configuration error:\n{args.config}: {exc}")
+    gateway.start()
+    logging.getLogger("pttbridge").warning(
+        "gateway %s running: %d drivers, outbox %s, broker %s",
+        gateway.gw.name,
+        len(gateway.drivers),
+        gateway.outbox.path,
+        config.mqtt.url,
+    )
+    _wait_for_signal()
+    gateway.stop()
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            sys.exit(f"--option expects KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options
+
+
+def cmd_decode_serial(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime
+
+    import serial
+
+    from drivers.base import Rejected
+    from drivers.registry import UnknownProtocol, create_protocol
+    from gateway.events import Event, encode_event
+
+    try:
+        decoder = create_protocol(args.protocol, _parse_options(args.option))
+    except (UnknownProtocol, ValueError) as exc:
+        sys.exit(f"--protocol {args.protocol}: {exc}")
+    counts = {"events": 0, "rejected": 0}
+
+    def emit(outputs: list[Any]) -> None:
+        for item in outputs:
+            if isinstance(item, Rejected):
+                counts["rejected"] += 1
+                print(f"rejected: {item}", file=sys.stderr)
+                continue
+            counts["events"] += 1
+            event = Event.stamp(item, seq=counts["events"], gateway="decode", channel=args.protocol)
+            sys.stdout.write(encode_event(event).decode() + "\n")
+        sys.stdout.flush()
+
+    source = args.source
+    try:
+        if source == "-" or (Path(source).is_file() and not source.startswith("/dev/")):
+            stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
+            with stream:
+                while chunk := stream.read(65536):
+                    emit(decoder.feed(chunk, datetime.now(UTC)))
+        else:
+            port = serial.serial_for_url(source, baudrate=args.baud, timeout=0.2)
+            print(f"reading {source} at {args.baud} baud; Ctrl+C to stop", file=sys.stderr)
+            while True:
+                chunk = port.read(max(1, port.in_waiting))
+                now = datetime.now(UTC)
+                emit((decoder.feed(chunk, now) if chunk else []) + decoder.tick(now))
+    except KeyboardInterrupt:
+        pass
+    except (OSError, serial.SerialException) as exc:
+        sys.exit(f"{source}: {exc}")
+    emit(decoder.tick(datetime.max.replace(tzinfo=UTC)))
+    print(f"{counts['events']} events, {counts['rejected']} rejected", file=sys.stderr)
+
+
+def _event_line(payload: bytes) -> str:
+    """One event as a dispatcher would read it in a log: time, kind, unit, where, what."""
+    e = json.loads(payload)
+    where = f" at {e['position']['lat']:.5f},{e['position']['lon']:.5f}" if e.get("position") else ""
+    detail = e.get("detail", {})
+    what = detail.get("rule") or detail.get("text") or detail.get("status") or detail.get("protocol", "")
+    mark = "!!" if e["kind"] == "alert" else "  "
+    return f"{mark} {e['time'][11:19]} {e['kind'].upper():7} {e['gateway']}/{e['channel']:10} {e['unit'] or '-':22}{where}  {what}"
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    from config.demo import PtyReplay
+    from config.embedded import EmbeddedBroker
+    from config.mqtt import make_client, topic
+    from config.schema import Config
+    from gateway.runner import Gateway
+
+    config = _load(args.config or str(Path(__file__).parent / "config" / "default.toml"))
+    broker = None
+    url = args.broker or os.environ.get("PTTBRIDGE_MQTT_URL")
+    if url is None and "url" in config.mqtt.model_fields_set:
+        url = config.mqtt.url
+    if url is None:
+        broker = EmbeddedBroker()
+        broker.start()
+        url = broker.url
+    replays = {r.port: PtyReplay(r.capture, loop=r.loop) for r in config.demo.replay}
+    raw = config.model_dump()
+    raw["mqtt"]["url"] = url
+    for channel in raw["channels"]:
+        for driver in channel["drivers"]:
+            if driver["port"] in replays:
+                driver["port"] = replays[driver["port"]].port
+    config = Config.model_validate(raw)
+
+    watcher = make_client(config.mqtt, f"pttbridge-up-{os.getpid()}")
+    watcher.on_connect = lambda c, *_: c.subscribe(topic(config.mqtt, "gw", "+", "event", "#"), qos=1)
+    watcher.on_message = lambda _c, _u, m: print(_event_line(m.payload), flush=True)
+    watcher.connect(config.mqtt.host, config.mqtt.port)
+    watcher.loop_start()
+    gateway = Gateway(config)
+    gateway.start()
+    for replay in replays.values():
+        replay.start()
+    print(
+        f"pttbridge up: broker {url}{' (embedded)' if broker else ''}, gateway {gateway.gw.name} with "
+        f"{len(gateway.drivers)} radios ({len(replays)} replaying demo captures). Ctrl+C stops.",
+        flush=True,
+    )
+    if args.duration:
+        threading.Timer(args.duration, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    _wait_for_signal()
+    print("stopping ...", flush=True)
+    for replay in replays.values():
+        replay.stop()
+    gateway.stop()
+    watcher.loop_stop()
+    watcher.disconnect()
+    if broker is not None:
+        broker.stop()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pttbridge",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more log detail (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_const", const=0, dest="verbose", help="warnings only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="run everything on embedded defaults, with demo radios",
+        description="Start an in-process MQTT broker (unless --broker is given) and a gateway whose demo radios "
+        "replay bundled serial captures (NMEA and Kenwood beacons, an emergency) through pseudo-terminals and "
+        "the real serial drivers; print each event as it reaches the broker. Ctrl+C stops everything.",
+    )
+    up.add_argument("-c", "--config", help="configuration file (default: the bundled config/default.toml)")
+    up.add_argument("--broker", metavar="URL", help="use this broker (mqtt://host:port) instead of an embedded one")
+    up.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl+C)")
+    up.set_defaults(func=cmd_up)
+
+    gw = sub.add_parser(
+        "gateway",
+        help="run a field gateway: serial drivers -> durable outbox -> MQTT",
+        description="Run the drivers of every configured channel, write each decoded event to the SQLite outbox "
+        "and publish it (QoS 1) to the broker, replaying whatever the broker has not acknowledged.",
+    )
+    gw.add_argument("-c", "--config", required=True, help="TOML configuration with [gateway], [mqtt], [[channels]]")
+    gw.set_defaults(func=cmd_gateway)
+
+    ds = sub.add_parser(
+        "decode-serial",
+        help="decode a serial capture or live port, print events as JSON lines",
+        description="Feed a capture file (or '-' for stdin) or a live port (any pyserial URL: /dev/ttyUSB0, "
+        "socket://host:port, rfc2217://...) through one protocol decoder and print one event per line (schema "
+        "v1 JSON). Rejected input goes to stderr in hex. For checking a cable or a radio's programming.",
+    )
+    ds.add_argument("--protocol", "-p", required=True, help="nmea | kenwood | kiss | framespec | a plugin's name")
+    ds.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                    help="decoder option; VALUE is JSON if it parses as JSON (repeatable)")
+    ds.add_argument("--baud", type=int, default=9600, help="baud rate of a live port (default 9600)")
+    ds.add_argument("source", help="capture file, '-', or port URL")
+    ds.set_defaults(func=cmd_decode_serial)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

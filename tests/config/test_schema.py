@@ -1,0 +1,75 @@
+"""Configuration: the shipped files load, and every error names the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from config.schema import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.parametrize("name", ["default.toml", "example-gateway.toml"])
+def test_shipped_configurations_load(name: str) -> None:
+    cfg = load_config(ROOT / "config" / name)
+    assert cfg.gateway is not None and cfg.channels
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    f = tmp_path / "sub" / "gw.toml"
+    f.write_text('[gateway]\nname = "gw1"\noutbox = "state/outbox.sqlite"\n')
+    assert load_config(f).outbox_path() == tmp_path / "sub" / "state" / "outbox.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('[gateway]\nname = "has space"', "gateway.name: expected 1-64 characters"),
+        ('[gateway]\nname = "g"\nretention_h = 0', "gateway.retention_h: Input should be greater than 0"),
+        ('[mqtt]\nurl = "http://broker"', "mqtt.url: expected mqtt://host[:port]"),
+        ('[[channels]]\nname = "c"\n[[channels.drivers]]\nprotocol = "nmea"',
+         "channels[0].drivers[0].port: Field required"),
+        ('[[channels]]\nname = "c"\n[[channels.drivers]]\nprotocol = "nmea"\nport = "loop://"\nbaudrate = "fast"',
+         "channels[0].drivers[0].baudrate: Input should be a valid integer"),
+        ('[[channels]]\nname = "c"\n[[channels.rules]]\nkind = "panic"', "channels[0].rules[0].kind: Input should be"),
+        ('[[channels]]\nname = "c"\n[[channels]]\nname = "c"', "channel names must be unique, repeated: c"),
+        ('[gatway]\nname = "g"', "gatway: Extra inputs are not permitted"),
+        ("[gateway\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_file_and_key(tmp_path: Path, toml: str, expected: str) -> None:
+    f = tmp_path / "site.toml"
+    f.write_text(toml)
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    assert str(err.value).startswith(f"{f}: ")
+    assert expected in str(err.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: cannot read"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_broker_url_and_password_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTTBRIDGE_MQTT_URL", "mqtts://broker.example:8883")
+    monkeypatch.setenv("GW_PASS", "s3cret")
+    cfg = parse_config({"mqtt": {"username": "gw1", "password_env": "GW_PASS"}})
+    mqtt = cfg.mqtt
+    assert (mqtt.host, mqtt.port, mqtt.use_tls, mqtt.password) == ("broker.example", 8883, True, "s3cret")
+    assert "s3cret" not in repr(cfg)  # the secret is read when needed, never held in the config
+
+
+@settings(max_examples=200)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                    lambda x: st.lists(x, max_size=3) | st.dictionaries(st.text(max_size=8), x, max_size=4)))
+def test_any_structure_gives_config_or_config_error(raw: object) -> None:
+    try:
+        parse_config(raw if isinstance(raw, dict) else {"gateway": raw})
+    except ConfigError:
+        pass

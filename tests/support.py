@@ -1,0 +1,145 @@
+"""Real parts for tests: a Mosquitto broker process, socat pseudo-terminal pairs, an MQTT listener."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    def is_open() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(is_open, timeout, f"127.0.0.1:{port}")
+
+
+class Mosquitto:
+    """A real mosquitto on a loopback port; restartable on the same port."""
+
+    def __init__(self, workdir: Path, extra_conf: str = "", *, persistent: bool = True) -> None:
+        if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+            raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.port = free_port()
+        self.conf = workdir / f"mosquitto-{self.port}.conf"
+        # Persistence as deployed: sessions of clean_session=False subscribers survive a restart.
+        store = f"persistence true\npersistence_location {workdir}/\n" if persistent else "persistence false\n"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{store}{extra_conf}\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(5)
+            self.proc = None
+
+
+class SocatLink:
+    """A pseudo-terminal pair whose two ends appear as symlinks, like a USB serial adapter's udev link.
+
+    ``radio`` is what the gateway opens; tests write what the radio sends into ``feed``. ``unplug()``
+    makes both ends vanish (as pulling the USB cable does), ``plug()`` brings them back at the same paths.
+    """
+
+    def __init__(self, workdir: Path, name: str = "radio") -> None:
+        self.radio = workdir / f"{name}.tty"
+        self.feed = workdir / f"{name}.feed"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._fd: int | None = None
+
+    def plug(self) -> None:
+        self.proc = subprocess.Popen(
+            ["socat", f"pty,link={self.radio},raw,echo=0", f"pty,link={self.feed},raw,echo=0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: self.radio.exists() and self.feed.exists(), 5, "socat pty links")
+
+    def write(self, data: bytes) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.feed, os.O_RDWR | os.O_NOCTTY)
+        os.write(self._fd, data)
+
+    def unplug(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+        wait_until(lambda: not self.radio.exists(), 5, "socat links to vanish")
+
+
+class Listener:
+    """An MQTT subscriber that records what arrives, for assertions."""
+
+    def __init__(self, url: str, topic: str, *, persistent: bool = True) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self._lock = threading.Lock()
+        # A persistent session (like the bridge's): what is published while it is away is queued for it.
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{free_port()}", clean_session=not persistent
+        )
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.on_message = self._on_message
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def payloads(self, suffix: str = "") -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(p) for t, p, _ in self.messages if t.endswith(suffix) or suffix in t]
+
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(p) for t, p, _ in self.messages if "/event/" in t]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
