@@ -198,7 +198,8 @@ def encode_event(e: Event) -> bytes:
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # safe as one MQTT topic level
-_UNIT_RE = re.compile(r"^[a-z0-9]+:[^\s/#+]{1,64}$")
+#: A protocol-qualified unit identity: ``mdc:1234``, ``fleetsync:100-1001``, ``aprs:BG5ABC-9``.
+UNIT_RE = re.compile(r"^[a-z0-9]+:[^\s/#+]{1,64}$")
 _EVENT_KEYS = {"v", "id", "seq", "gateway", "channel", "kind", "time", "unit", "position", "detail"}
 _POSITION_KEYS = {"lat", "lon", "alt_m", "speed_mps", "course_deg", "fix_time", "source"}
 
@@ -267,7 +268,7 @@ def event_from_dict(obj: object) -> Event:
     except ValueError:
         raise EventError("kind", f"expected one of {', '.join(k.value for k in Kind)}, got {obj['kind']!r}") from None
     unit = obj.get("unit")
-    if unit is not None and (not isinstance(unit, str) or not _UNIT_RE.match(unit)):
+    if unit is not None and (not isinstance(unit, str) or not UNIT_RE.match(unit)):
         raise EventError("unit", f"expected null or a protocol-qualified identity like 'mdc:1234', got {unit!r}")
     detail = obj.get("detail", {})
     if not isinstance(detail, dict):

@@ -1,0 +1,720 @@
+r"""NMEA 0183: position fixes from the gateway's own GPS receiver and Kenwood's position sentences.
+
+Sans-I/O (see :mod:`drivers.base`): bytes in, :class:`~gateway.events.Decoded` beacons and
+:class:`~drivers.base.Rejected` out, resumable at any byte boundary.
+
+One sentence per line (NMEA 0183 allows 82 characters, '$' to line end; we take up to
+:data:`MAX_LINE` because receivers in the field overrun it). RMC, the minimum navigation data::
+
+    $GPRMC,123519.00,A,4807.0380,N,01131.0000,E,022.4,084.4,230394,003.1,W,A*29<CR><LF>
+
+     $  GP     RMC , 123519.00 , A       , 4807.0380 , N   , 01131.0000 , E   ,
+     |  talker type  hhmmss.ss   status    ddmm.mmmm   N/S   dddmm.mmmm   E/W
+    start            UTC         A: fix    latitude          longitude
+                                 V: none
+
+       , 022.4 , 084.4    , 230394 , 003.1     , W   , A             * 29
+         speed   course     date     magnetic    E/W   mode (2.3):     checksum: XOR of the
+         knots   deg true   ddmmyy   variation         A D E: fix      bytes between $ and *,
+                                                       N: no fix       two hex digits, either case
+
+GGA, the fix data (altitude and fix quality, no date)::
+
+    $GPGGA,123519.00,4807.0380,N,01131.0000,E,1,08,0.9,545.4,M,46.9,M,,*69
+
+     $  GP     GGA , 123519.00 , 4807.0380 , N , 01131.0000 , E , 1       , 08         , 0.9  ,
+                     time        latitude        longitude        quality   satellites   HDOP
+
+       , 545.4     , M , 46.9             , M , (DGPS age) , (DGPS station) * 69
+         altitude        geoid separation
+         above MSL       (ellipsoid - MSL)
+
+    quality: 0 no fix, 1 GPS, 2 DGPS, 3 PPS, 4 RTK, 5 float RTK, 6 estimated, 7 manual, 8 simulation
+    talker:  GP GPS, GL GLONASS, GA Galileo, GB or BD BeiDou, GN several systems (any is accepted)
+
+Kenwood's proprietary sentences, which a FleetSync or NXDN (NEXEDGE) radio writes on its data port
+for the position another radio sent over the air (field order from pynmea2's
+``pynmea2/types/proprietary/kwd.py`` and ncssar/radiolog's ``fsParse``)::
+
+    $PKLSH,ddmm.mm,N/S,dddmm.mm,E/W,hhmmss,v,FFF,IIII,*hh              FleetSync fleet FFF, device IIII
+    $PKNSH,ddmm.mm,N/S,dddmm.mm,E/W,hhmmss,v,Uuuuuu,*hh                NXDN unit Uuuuuu
+    $PKLDS,hhmmss,v,ddmm.mm,N/S,dddmm.mm,E/W,kn,cog,ddmmyy,var,ewSV,FFF,IIII,ss,ff,*hh
+    $PKNDS,hhmmss,v,ddmm.mm,N/S,dddmm.mm,E/W,kn,cog,ddmmyy,var,ewSV,Uuuuuu,ss,ff,*hh
+
+    v   validity: A valid fix; V warning: a dead GPS on old radios, the last known (stale) position on
+        newer ones (radiolog's notes on the NX-5200); Z no fix (radiolog shows "NO FIX"; no Kenwood
+        document at hand confirms it)
+    ss  the sender's current FleetSync status number (80 = default status, Kenwood TK-2170 Function
+        Reference, table 20-8); ff: "future", always 00 in the samples
+
+What comes out:
+
+- RMC and GGA of one epoch (same UTC time of day) become **one** beacon: speed, course and date from
+  RMC, altitude from GGA. An epoch is reported as soon as both have been seen, or when a sentence of
+  another time arrives, or from :meth:`NmeaDecoder.tick` once it has waited :data:`FIX_TIMEOUT`; so a
+  receiver that sends only RMC or only GGA still gives one beacon per fix, and the result does not
+  depend on how the bytes were chunked. Epochs without a fix (RMC status V or mode N, GGA quality 0,
+  7 or 8, empty position) give nothing.
+- Each Kenwood sentence is one beacon for the radio it names (``fleetsync:100-1001``,
+  ``nxdn:U03001``); a V report keeps its position with ``detail["valid"] = False`` so that a map can
+  show it as stale; a Z report gives nothing.
+- Other sentence types are ignored. Anything malformed (bad checksum, wrong field count, a field that
+  does not parse, garbage between sentences) is :class:`~drivers.base.Rejected` with its bytes, and
+  decoding goes on with the next sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from drivers.base import Output, ProtocolDecoder, Rejected
+from gateway.events import UNIT_RE, Decoded, Kind, Position
+
+#: Longest line accepted, '$' included, line end excluded. NMEA 0183 allows 82 characters, but
+#: high-precision receivers write more (every sentence of gpsd's nmea-rtk.log from a Trimble RTK
+#: receiver is longer, up to 102), so leave slack.
+MAX_LINE = 120
+
+#: An epoch still waiting for its partner sentence is reported after this long (receivers report
+#: once a second or faster, so by then the partner is not coming).
+FIX_TIMEOUT = timedelta(seconds=1)
+
+#: 1 knot = 1 international nautical mile (1852 m, exact by definition) per hour.
+KNOT_MPS = 1852 / 3600
+
+#: GGA fix quality values that are fixes (NMEA 0183 GGA field 6): 1 GPS, 2 DGPS, 3 PPS, 4 RTK,
+#: 5 float RTK, 6 estimated (dead reckoning). 0 is no fix, 7 manual input and 8 simulation are not
+#: positions of a radio.
+GGA_FIX_QUALITIES = frozenset({1, 2, 3, 4, 5, 6})
+
+#: One beacon per epoch as soon as all of these were seen for its time of day.
+EPOCH_SENTENCES = frozenset({"RMC", "GGA"})
+
+_BREAK = re.compile(rb"[$\r\n]")
+_ADDRESS_RE = re.compile(r"^[A-Z0-9]{2,10}$")
+_HEX2_RE = re.compile(r"^[0-9A-Fa-f]{2}$")
+
+
+def checksum(body: str | bytes) -> int:
+    """The NMEA 0183 checksum: XOR of the bytes between ``$`` and ``*``."""
+    data = body.encode("ascii") if isinstance(body, str) else body
+    value = 0
+    for byte in data:
+        value ^= byte
+    return value
+
+
+# --- field parsers: token -> value, None for an empty field, ValueError with the problem --------
+
+Parser = Callable[[str], Any]
+
+_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+_TIME_RE = re.compile(r"^(\d{2})(\d{2})(\d{2})(\.\d+)?$")
+_DATE_RE = re.compile(r"^(\d{2})(\d{2})(\d{2})$")
+_COORD_RE = re.compile(r"^(\d{1,3})(\d{2}(?:\.\d*)?)$")
+
+
+def _number(token: str) -> float | None:
+    if token == "":
+        return None
+    if not _NUMBER_RE.match(token):
+        raise ValueError(f"not a number: {token!r}")
+    return float(token)
+
+
+def _unsigned(token: str) -> float | None:
+    value = _number(token)
+    if value is not None and value < 0:
+        raise ValueError(f"negative: {token!r}")
+    return value
+
+
+def _integer(token: str) -> int | None:
+    if token == "":
+        return None
+    if not token.isascii() or not token.isdigit():
+        raise ValueError(f"not an integer: {token!r}")
+    return int(token)
+
+
+def _time_of_day(token: str) -> int | None:
+    """``hhmmss[.s...]`` (UTC) as microseconds since midnight; second 60 is a leap second."""
+    if token == "":
+        return None
+    m = _TIME_RE.match(token)
+    if m is None:
+        raise ValueError(f"expected hhmmss[.ss], got {token!r}")
+    hh, mm, ss = int(m[1]), int(m[2]), int(m[3])
+    if hh > 23 or mm > 59 or ss > 60:
+        raise ValueError(f"no such time of day: {token!r}")
+    fraction = round(float(m[4]) * 1_000_000) if m[4] else 0
+    return ((hh * 60 + mm) * 60 + ss) * 1_000_000 + fraction
+
+
+def _date(token: str) -> date | None:
+    """``ddmmyy``; two-digit years 80-99 are 1980-1999 (GPS time starts in 1980), the rest 20xx."""
+    if token == "":
+        return None
+    m = _DATE_RE.match(token)
+    if m is None:
+        raise ValueError(f"expected ddmmyy, got {token!r}")
+    yy = int(m[3])
+    try:
+        return date(1900 + yy if yy >= 80 else 2000 + yy, int(m[2]), int(m[1]))
+    except ValueError:
+        raise ValueError(f"no such date: {token!r}") from None
+
+
+def _coordinate(max_degrees: int) -> Parser:
+    def parse(token: str) -> float | None:
+        if token == "":
+            return None
+        m = _COORD_RE.match(token)
+        if m is None:
+            raise ValueError(f"expected (d)ddmm.mmmm, got {token!r}")
+        degrees, minutes = int(m[1]), float(m[2])
+        value = degrees + minutes / 60
+        if minutes >= 60 or value > max_degrees:
+            raise ValueError(f"out of range: {token!r}")
+        return value
+
+    return parse
+
+
+def _one_of(*allowed: str, empty_ok: bool = True) -> Parser:
+    def parse(token: str) -> str | None:
+        if token == "" and empty_ok:
+            return None
+        if token not in allowed:
+            raise ValueError(f"expected {' or '.join(allowed)}, got {token!r}")
+        return token
+
+    return parse
+
+
+def _matching(pattern: str, what: str) -> Parser:
+    regex = re.compile(pattern)
+
+    def parse(token: str) -> str:
+        if not regex.match(token):
+            raise ValueError(f"expected {what}, got {token!r}")
+        return token
+
+    return parse
+
+
+def _text(token: str) -> str | None:
+    return token or None
+
+
+# --- sentence tables (after pynmea2: a sentence is a list of named fields) --------------------
+
+
+class Role(Enum):
+    FIX = "fix"  # the gateway's own receiver: merged per epoch, unit from the options
+    KENWOOD = "kenwood"  # another radio's position, relayed by a Kenwood radio: one beacon each
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    parse: Parser
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceSpec:
+    role: Role
+    fields: tuple[Field, ...]
+    min_fields: int  # older NMEA versions end the sentence earlier
+    system: str | None = None  # Kenwood: fleetsync | nxdn
+    trailing_comma: bool = False  # Kenwood ends the field list with ',' before '*'
+
+
+_LAT = (Field("lat", _coordinate(90)), Field("lat_dir", _one_of("N", "S")))
+_LON = (Field("lon", _coordinate(180)), Field("lon_dir", _one_of("E", "W")))
+_FLEET = Field("fleet", _matching(r"^\d{3}$", "a 3-digit FleetSync fleet"))
+_DEVICE = Field("device", _matching(r"^\d{4}$", "a 4-digit FleetSync device id"))
+_NXDN_UNIT = Field("unit_id", _matching(r"^U\d{5}$", "an NXDN unit id U + 5 digits"))
+_KENWOOD_STATUS = Field("status", _one_of("A", "V", "Z", empty_ok=False))
+_SENDER_STATUS = Field("sender_status", _matching(r"^\d{0,3}$", "a status number"))
+
+#: Standard sentences we use, by sentence type, for any talker.
+FIX_SENTENCES: Mapping[str, SentenceSpec] = {
+    "RMC": SentenceSpec(
+        Role.FIX,
+        (
+            Field("time", _time_of_day),
+            Field("status", _one_of("A", "V", empty_ok=False)),
+            *_LAT,
+            *_LON,
+            Field("sog", _unsigned),  # knots
+            Field("cog", _unsigned),  # degrees true
+            Field("date", _date),
+            Field("magvar", _unsigned),
+            Field("magvar_dir", _one_of("E", "W")),
+            Field("mode", _text),  # NMEA 2.3+: A D E F M N P R S
+            Field("nav_status", _text),  # NMEA 4.1+: S C U V
+        ),
+        min_fields=9,
+    ),
+    "GGA": SentenceSpec(
+        Role.FIX,
+        (
+            Field("time", _time_of_day),
+            *_LAT,
+            *_LON,
+            Field("quality", _integer),
+            Field("satellites", _integer),
+            Field("hdop", _unsigned),
+            Field("alt", _number),  # above mean sea level
+            Field("alt_units", _one_of("M")),
+            Field("geoid_sep", _number),
+            Field("geoid_units", _one_of("M")),
+            Field("dgps_age", _unsigned),
+            Field("dgps_station", _text),
+        ),
+        min_fields=6,
+    ),
+}
+
+#: Proprietary sentences by full address (P + manufacturer + type).
+PROPRIETARY: Mapping[str, SentenceSpec] = {
+    "PKLSH": SentenceSpec(
+        Role.KENWOOD,
+        (*_LAT, *_LON, Field("time", _time_of_day), _KENWOOD_STATUS, _FLEET, _DEVICE),
+        min_fields=8,
+        system="fleetsync",
+        trailing_comma=True,
+    ),
+    "PKNSH": SentenceSpec(
+        Role.KENWOOD,
+        (*_LAT, *_LON, Field("time", _time_of_day), _KENWOOD_STATUS, _NXDN_UNIT),
+        min_fields=7,
+        system="nxdn",
+        trailing_comma=True,
+    ),
+    "PKLDS": SentenceSpec(
+        Role.KENWOOD,
+        (
+            Field("time", _time_of_day),
+            _KENWOOD_STATUS,
+            *_LAT,
+            *_LON,
+            Field("sog", _unsigned),
+            Field("cog", _unsigned),
+            Field("date", _date),
+            Field("magvar", _unsigned),
+            Field("magvar_dir", _text),  # "W00" in every sample; kwd.py calls it ewSV, meaning unknown
+            _FLEET,
+            _DEVICE,
+            _SENDER_STATUS,
+            Field("future", _text),
+        ),
+        min_fields=15,
+        system="fleetsync",
+        trailing_comma=True,
+    ),
+    "PKNDS": SentenceSpec(
+        Role.KENWOOD,
+        (
+            Field("time", _time_of_day),
+            _KENWOOD_STATUS,
+            *_LAT,
+            *_LON,
+            Field("sog", _unsigned),
+            Field("cog", _unsigned),
+            Field("date", _date),
+            Field("magvar", _unsigned),
+            Field("magvar_dir", _text),
+            _NXDN_UNIT,
+            _SENDER_STATUS,
+            Field("future", _text),
+        ),
+        min_fields=14,
+        system="nxdn",
+        trailing_comma=True,
+    ),
+}
+
+
+class FieldError(ValueError):
+    """A known sentence whose fields do not parse; ``field`` names the field (None: their count)."""
+
+    def __init__(self, field_name: str | None, problem: str) -> None:
+        super().__init__(f"field {field_name!r}: {problem}" if field_name else problem)
+        self.field = field_name
+
+
+def parse_fields(spec: SentenceSpec, tokens: list[str]) -> dict[str, Any]:
+    """The values of one sentence's fields (tokens after the address); raises :class:`FieldError`."""
+    if spec.trailing_comma and len(tokens) == len(spec.fields) + 1 and tokens[-1] == "":
+        tokens = tokens[:-1]
+    if not spec.min_fields <= len(tokens) <= len(spec.fields):
+        most = len(spec.fields)
+        expected = str(most) if spec.min_fields == most else f"{spec.min_fields}-{most}"
+        raise FieldError(None, f"{len(tokens)} fields, expected {expected}")
+    values: dict[str, Any] = {}
+    for spec_field, token in zip(spec.fields, tokens, strict=False):
+        try:
+            values[spec_field.name] = spec_field.parse(token)
+        except ValueError as exc:
+            raise FieldError(spec_field.name, str(exc)) from None
+    return values
+
+
+def _lat_lon(values: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The signed position, None when all four fields are empty (no fix)."""
+    keys = ("lat", "lat_dir", "lon", "lon_dir")
+    given = [k for k in keys if values.get(k) is not None]
+    if not given:
+        return None
+    if len(given) < len(keys):
+        missing = next(k for k in keys if values.get(k) is None)
+        raise FieldError(missing, "empty while the rest of the position is given")
+    lat = values["lat"] if values["lat_dir"] == "N" else -values["lat"]
+    lon = values["lon"] if values["lon_dir"] == "E" else -values["lon"]
+    return lat, lon
+
+
+def _speed_course(values: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    knots, course = values.get("sog"), values.get("cog")
+    # Limits of the event schema (gateway/events.py): speed 0..1e4 m/s, course 0..360.
+    if knots is not None and knots * KNOT_MPS > 1e4:
+        raise FieldError("sog", f"implausible speed {knots} knots")
+    if course is not None and course > 360:
+        raise FieldError("cog", f"course {course} is outside 0..360")
+    return (knots * KNOT_MPS if knots is not None else None), course
+
+
+def _altitude(values: Mapping[str, Any]) -> float | None:
+    alt = values.get("alt")
+    if alt is not None and not -1e5 <= alt <= 1e6:  # the event schema's range
+        raise FieldError("alt", f"implausible altitude {alt} m")
+    return alt
+
+
+def _near(time_of_day_us: int, ref: datetime) -> datetime:
+    """The instant with this UTC time of day that lies within 12 hours of ``ref`` (date from ``ref``,
+    across midnight when the report is from just before or just after it)."""
+    ref = ref.astimezone(UTC)
+    t = ref.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(microseconds=time_of_day_us)
+    if t - ref > timedelta(hours=12):
+        t -= timedelta(days=1)
+    elif ref - t > timedelta(hours=12):
+        t += timedelta(days=1)
+    return t
+
+
+def _fix_time(day: date | None, time_of_day_us: int | None, ref: datetime) -> datetime | None:
+    if time_of_day_us is None:
+        return None
+    if day is None:
+        return _near(time_of_day_us, ref)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(microseconds=time_of_day_us)
+
+
+# --- the decoder ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FixReport:
+    """What one RMC or GGA sentence says about an epoch."""
+
+    sentence: str  # "GPRMC"
+    type: str  # "RMC"
+    time_of_day_us: int | None
+    day: date | None
+    lat_lon: tuple[float, float] | None
+    valid: bool  # the sentence says it has a fix
+    status: str | None  # RMC status letter
+    speed_mps: float | None
+    course_deg: float | None
+    alt_m: float | None
+    extra: Mapping[str, Any]
+
+
+def _fix_report(sentence: str, sentence_type: str, values: Mapping[str, Any]) -> FixReport:
+    status = values.get("status")
+    # RMC: status A, and not the NMEA 2.3 mode indicator N ("data not valid"). The NMEA 4.1
+    # navigational status V only says the receiver gives no such status (u-blox always sends V,
+    # see ublox-f9p-hpnmea.log), so it is not a no-fix. GGA: a fix quality that is a fix.
+    valid = values.get("status", "A") == "A" and values.get("mode") != "N"
+    if "quality" in values:
+        valid = valid and values["quality"] in GGA_FIX_QUALITIES
+    speed, course = _speed_course(values)
+    extra = {k: values[k] for k in ("quality", "satellites", "hdop") if values.get(k) is not None}
+    if values.get("geoid_sep") is not None:
+        extra["geoid_sep_m"] = values["geoid_sep"]
+    if values.get("mode") is not None:
+        extra["mode"] = values["mode"]
+    return FixReport(
+        sentence=sentence,
+        type=sentence_type,
+        time_of_day_us=values.get("time"),
+        day=values.get("date"),
+        lat_lon=_lat_lon(values),
+        valid=valid,
+        status=status,
+        speed_mps=speed,
+        course_deg=course,
+        alt_m=_altitude(values),
+        extra=extra,
+    )
+
+
+@dataclass(slots=True)
+class _Epoch:
+    time_of_day_us: int
+    first_seen: datetime
+    reports: list[FixReport] = field(default_factory=list)
+
+
+class _State(Enum):
+    HUNT = "hunt"  # between sentences: skipping to the next '$', collecting what is not a sentence
+    LINE = "line"  # inside a sentence
+    DISCARD = "discard"  # after an overlong line: dropping bytes up to the next '$'
+
+
+class NmeaDecoder(ProtocolDecoder):
+    """NMEA 0183 lines in, beacons out (see the module docstring).
+
+    Options: ``unit`` is the identity given to fixes of the gateway's own receiver (``"gps:car-7"``;
+    None leaves them without a unit); ``require_checksum`` (default True) rejects sentences without
+    ``*hh``.
+    """
+
+    name = "nmea"
+
+    def __init__(self, *, unit: str | None = None, require_checksum: bool = True) -> None:
+        super().__init__()
+        if unit is not None and (not isinstance(unit, str) or not UNIT_RE.match(unit)):
+            raise ValueError(f"option unit: expected a protocol-qualified identity like 'gps:car-7', got {unit!r}")
+        if not isinstance(require_checksum, bool):
+            raise TypeError(f"option require_checksum: expected true or false, got {require_checksum!r}")
+        self.unit = unit
+        self.require_checksum = require_checksum
+        self._state = _State.HUNT
+        self._buf = bytearray()  # HUNT: the bytes that are not a sentence; LINE: the sentence so far
+        self._epoch: _Epoch | None = None
+        self._last_epoch: int | None = None  # time of day of the epoch reported last
+
+    def feed(self, data: bytes, now: datetime) -> list[Output]:
+        out: list[Output] = []
+        i, n = 0, len(data)
+        while i < n:
+            if self._state is _State.LINE:
+                i = self._feed_line(data, i, now, out)
+            elif self._state is _State.HUNT:
+                i = self._feed_hunt(data, i, out)
+            else:
+                j = data.find(b"$", i)
+                if j < 0:
+                    break
+                self._state, self._buf = _State.LINE, bytearray(b"$")
+                i = j + 1
+        return out
+
+    def tick(self, now: datetime) -> list[Output]:
+        out: list[Output] = []
+        if self._epoch is not None and now - self._epoch.first_seen > FIX_TIMEOUT:
+            self._report_epoch(now, out)
+        return out
+
+    def break_line(self, now: datetime) -> list[Output]:
+        """End the current line here, as if a line end had come (for a stream that also carries
+        other framings, like a Kenwood data port where STX starts a frame)."""
+        out: list[Output] = []
+        if self._state is _State.LINE:
+            line = bytes(self._buf)
+            self._buf.clear()
+            out.extend(self._sentence(line, now))
+        elif self._state is _State.HUNT:
+            self._flush_garbage(out)
+        self._state = _State.HUNT
+        return out
+
+    # --- framing ---
+
+    def _feed_hunt(self, data: bytes, i: int, out: list[Output]) -> int:
+        m = _BREAK.search(data, i)
+        end = m.start() if m else len(data)
+        room = MAX_LINE - len(self._buf)
+        if end - i >= room:
+            self._buf += data[i : i + room]
+            self._flush_garbage(out)
+            return i + room
+        self._buf += data[i:end]
+        if m is None:
+            return end
+        self._flush_garbage(out)
+        if data[end] == 0x24:  # '$'
+            self._state = _State.LINE
+            self._buf = bytearray(b"$")
+        return end + 1
+
+    def _feed_line(self, data: bytes, i: int, now: datetime, out: list[Output]) -> int:
+        m = _BREAK.search(data, i)
+        end = m.start() if m else len(data)
+        room = MAX_LINE - len(self._buf)
+        if end - i > room:
+            self._buf += data[i : i + room + 1]
+            out.append(Rejected(self.name, f"sentence longer than {MAX_LINE} bytes", bytes(self._buf)))
+            self._buf.clear()
+            self._state = _State.DISCARD
+            return i + room + 1
+        self._buf += data[i:end]
+        if m is None:
+            return end
+        line = bytes(self._buf)
+        self._buf.clear()
+        if data[end] == 0x24:  # a new '$' before the line ended: the receiver dropped bytes
+            out.append(Rejected(self.name, "sentence cut short by the next '$'", line))
+            self._buf += b"$"
+        else:
+            self._state = _State.HUNT
+            out.extend(self._sentence(line, now))
+        return end + 1
+
+    def _flush_garbage(self, out: list[Output]) -> None:
+        if self._buf.strip():
+            out.append(Rejected(self.name, "bytes outside any sentence (no '$' before them)", bytes(self._buf)))
+        self._buf.clear()
+
+    # --- one sentence ---
+
+    def _sentence(self, line: bytes, now: datetime) -> list[Output]:
+        line = line.rstrip(b" \t")
+        try:
+            text = line.decode("ascii")
+        except UnicodeDecodeError:
+            return [Rejected(self.name, "non-ASCII byte in sentence", line)]
+        if not text.isprintable():
+            return [Rejected(self.name, "control byte in sentence", line)]
+        star = text.rfind("*")
+        if star >= 0:
+            stated = text[star + 1 :]
+            if not _HEX2_RE.match(stated):
+                return [Rejected(self.name, f"malformed checksum {stated!r}: expected two hex digits after '*'", line)]
+            body = text[1:star]
+            computed = checksum(body)
+            if int(stated, 16) != computed:
+                return [Rejected(self.name, f"bad checksum: stated {stated.upper()}, computed {computed:02X}", line)]
+        elif self.require_checksum:
+            return [Rejected(self.name, "no checksum ('*hh' missing) and require_checksum is on", line)]
+        else:
+            body = text[1:]
+        tokens = body.split(",")
+        address = tokens[0]
+        if not _ADDRESS_RE.match(address):
+            return [Rejected(self.name, f"malformed sentence address {address!r}", line)]
+        if address.startswith("P"):
+            spec, sentence_type = PROPRIETARY.get(address), address
+        else:
+            sentence_type = address[2:]
+            spec = FIX_SENTENCES.get(sentence_type) if len(address) == 5 else None
+        if spec is None:
+            return []  # a sentence we have no use for
+        try:
+            values = parse_fields(spec, tokens[1:])
+            if spec.role is Role.FIX:
+                out: list[Output] = []
+                self._on_fix(_fix_report(address, sentence_type, values), now, out)
+                return out
+            beacon = self._kenwood(address, spec, values, text, now)
+        except FieldError as exc:
+            return [Rejected(self.name, f"{address}: {exc}", line)]
+        return [beacon] if beacon is not None else []
+
+    def _kenwood(
+        self, address: str, spec: SentenceSpec, values: Mapping[str, Any], text: str, now: datetime
+    ) -> Decoded | None:
+        status = values["status"]
+        lat_lon = _lat_lon(values)
+        speed, course = _speed_course(values)
+        if status == "Z" or lat_lon is None:
+            return None  # no fix: nothing to put on a map
+        if spec.system == "fleetsync":
+            unit = f"fleetsync:{values['fleet']}-{values['device']}"
+        else:
+            unit = f"nxdn:{values['unit_id']}"
+        detail: dict[str, Any] = {
+            "protocol": "kenwood",
+            "sentence": address,
+            "system": spec.system,
+            "valid": status == "A",
+            "status": status,
+        }
+        if values.get("sender_status"):
+            detail["sender_status"] = values["sender_status"]
+        detail["raw"] = text
+        position = Position(
+            lat=lat_lon[0],
+            lon=lat_lon[1],
+            speed_mps=speed,
+            course_deg=course,
+            fix_time=_fix_time(values.get("date"), values.get("time"), now),
+            source="kenwood",
+        )
+        return Decoded(kind=Kind.BEACON, time=now, unit=unit, position=position, detail=detail)
+
+    # --- epochs of the gateway's own receiver ---
+
+    def _on_fix(self, report: FixReport, now: datetime, out: list[Output]) -> None:
+        if report.time_of_day_us is None:
+            beacon = self._beacon([report], now, now)  # cannot be paired with anything: report alone
+            if beacon is not None:
+                out.append(beacon)
+            return
+        if report.time_of_day_us == self._last_epoch:
+            return  # a third sentence of an epoch already reported (e.g. GLGGA after GPGGA and GNRMC)
+        if self._epoch is not None and self._epoch.time_of_day_us != report.time_of_day_us:
+            self._report_epoch(now, out)
+        if self._epoch is None:
+            self._epoch = _Epoch(report.time_of_day_us, now)
+        self._epoch.reports.append(report)
+        if {r.type for r in self._epoch.reports} >= EPOCH_SENTENCES:
+            self._report_epoch(now, out)
+
+    def _report_epoch(self, now: datetime, out: list[Output]) -> None:
+        epoch, self._epoch = self._epoch, None
+        if epoch is None:
+            return
+        self._last_epoch = epoch.time_of_day_us
+        beacon = self._beacon(epoch.reports, epoch.first_seen, now)
+        if beacon is not None:
+            out.append(beacon)
+
+    def _beacon(self, reports: list[FixReport], first_seen: datetime, now: datetime) -> Decoded | None:
+        valid = [r for r in reports if r.valid]
+        base = next((r for r in valid if r.lat_lon is not None), None)
+        if base is None or base.lat_lon is None:
+            return None
+
+        def first(attr: str) -> Any:
+            return next((getattr(r, attr) for r in valid if getattr(r, attr) is not None), None)
+
+        detail: dict[str, Any] = {
+            "protocol": "nmea",
+            "sentence": base.sentence,
+            "sentences": [r.sentence for r in reports],
+            "valid": True,
+            # RMC's status letter; a GGA-only epoch has none, and a fix quality > 0 means the same.
+            "status": first("status") or "A",
+        }
+        for r in reversed(valid):
+            detail.update(r.extra)
+        position = Position(
+            lat=base.lat_lon[0],
+            lon=base.lat_lon[1],
+            alt_m=first("alt_m"),
+            speed_mps=first("speed_mps"),
+            course_deg=first("course_deg"),
+            fix_time=_fix_time(first("day"), base.time_of_day_us, first_seen),
+            source="nmea",
+        )
+        return Decoded(kind=Kind.BEACON, time=now, unit=self.unit, position=position, detail=detail)
