@@ -152,7 +152,7 @@ class GatewayConfig(_Strict):
 
 
 class DemoReplay(_Strict):
-    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see config/demo.py)."""
+    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see config/replay.py)."""
 
     port: str = Field(description="the port string a driver names, e.g. demo://patrol-1, replaced by the pty")
     capture: Path = Field(description="JSON-lines capture, relative to this file")
@@ -163,6 +163,40 @@ class DemoConfig(_Strict):
     replay: list[DemoReplay] = Field(default_factory=list)
 
 
+class BridgeConfig(_Strict):
+    """The command-center bridge: where it stores events and incidents, and how it treats the wire."""
+
+    name: str = Field(
+        "bridge", pattern=_NAME, description="this bridge's name; its MQTT client id is pttbridge-bridge-{name}"
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; default sqlite in data_dir "
+        "(PTTBRIDGE_DATABASE_URL overrides, so a password need not sit in the file)",
+    )
+    mqtt_version: Literal["auto", "5", "3.1.1"] = Field(
+        "auto", description="MQTT protocol; auto tries 5 and falls back to 3.1.1 when the broker refuses it"
+    )
+    shared_group: str | None = Field(
+        None,
+        pattern=_NAME,
+        description="subscribe to gateway events as $share/{group}/... (MQTT 5) so bridges share the load",
+    )
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=0, description="how long the broker keeps queueing for this bridge while it is away"
+    )
+    incident_window_s: float = Field(
+        600.0, gt=0, description="an alert joins the unit's open incident if its last alert is this recent"
+    )
+    reannounce_s: float = Field(30.0, gt=0, description="how often an unacknowledged incident is announced again")
+    batch_max: int = Field(500, ge=1, le=5000, description="most events stored in one database transaction")
+    replay_interval_s: float = Field(
+        2.0, gt=0, description="how long a gap waits before it is requested, and between requests"
+    )
+    replay_tries: int = Field(5, ge=1, description="replay requests for one gap before it is logged as lost")
+    replay_max: int = Field(500, ge=1, description="most events asked of one gateway in one round of requests")
+
+
 class Config(_Strict):
     """One file for every program; each program reads the sections it needs."""
 
@@ -171,6 +205,7 @@ class Config(_Strict):
     gateway: GatewayConfig | None = None
     channels: list[ChannelConfig] = Field(default_factory=list)
     demo: DemoConfig = Field(default_factory=lambda: DemoConfig())
+    bridge: BridgeConfig = Field(default_factory=lambda: BridgeConfig())
 
     @model_validator(mode="after")
     def _unique_channels(self) -> Config:
@@ -216,6 +251,28 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> None:
+    """``options = { spec_file = "framespecs/box.toml" }``: the file's tables become the options
+    (keys given inline beside ``spec_file`` override the file's), so one box spec serves many channels."""
+    channels = raw.get("channels")
+    for ci, channel in enumerate(channels if isinstance(channels, list) else []):
+        drivers = channel.get("drivers") if isinstance(channel, dict) else None
+        for di, driver in enumerate(drivers if isinstance(drivers, list) else []):
+            options = driver.get("options") if isinstance(driver, dict) else None
+            if not (isinstance(options, dict) and isinstance(options.get("spec_file"), str)):
+                continue
+            key = f"{source}: channels[{ci}].drivers[{di}].options.spec_file"
+            path = base / options["spec_file"]
+            try:
+                included = tomllib.loads(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{key}: {path} is not valid TOML: {exc}") from None
+            inline = {k: v for k, v in options.items() if k != "spec_file"}
+            driver["options"] = {**included, **inline}
+
+
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     """Relative paths in the file are relative to the file, not to wherever the program was started."""
     if isinstance(raw.get("data_dir"), str):
@@ -238,6 +295,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | Non
     raw = dict(raw)
     if base is not None:
         _resolve_paths(raw, base)
+        _include_spec_files(raw, source, base)
     if url := os.environ.get("PTTBRIDGE_MQTT_URL"):
         mqtt = raw.get("mqtt")
         raw["mqtt"] = {**(mqtt if isinstance(mqtt, dict) else {}), "url": url}

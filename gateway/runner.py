@@ -70,7 +70,11 @@ class Gateway:
         except UnknownProtocol as exc:
             raise ConfigError(f"{key}.protocol: {exc}") from None
         except ValueError as exc:
-            raise ConfigError(f"{key}.options: {exc}") from None
+            # Decoders name bad options as "options.x.y: ..." (several joined by "; "); others just say what.
+            msg = str(exc)
+            if msg.startswith("options."):
+                raise ConfigError("\n".join(f"{key}.{part}" for part in msg.split("; "))) from None
+            raise ConfigError(f"{key}.options: {msg}") from None
         name = f"{channel.name}/{d.name or d.protocol}"
         serial_options = {
             "baudrate": d.baudrate,
