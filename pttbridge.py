@@ -140,16 +140,18 @@ def _event_line(payload: bytes) -> str:
     """One event as a dispatcher would read it in a log: time, kind, unit, where, what."""
     e = json.loads(payload)
     where = f" at {e['position']['lat']:.5f},{e['position']['lon']:.5f}" if e.get("position") else ""
-    detail = e.get("detail", {})
-    what = detail.get("rule") or detail.get("text") or detail.get("status") or detail.get("protocol", "")
+    d = e.get("detail", {})
+    what = next((str(d[k]) for k in ("rule", "meaning", "mic_e_message", "text", "transmission") if d.get(k)), "")
+    what = f"{d.get('protocol', '')} {what.replace('_', ' ')}".strip()
     mark = "!!" if e["kind"] == "alert" else "  "
-    return f"{mark} {e['time'][11:19]} {e['kind'].upper():7} {e['gateway']}/{e['channel']:10} {e['unit'] or '-':22}{where}  {what}"
+    unit = e["unit"] or "-"
+    return f"{mark} {e['time'][11:19]} {e['kind'].upper():7} {e['gateway']}/{e['channel']:10} {unit:22}{where}  {what}"
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    from config.demo import PtyReplay
     from config.embedded import EmbeddedBroker
     from config.mqtt import make_client, topic
+    from config.replay import PtyReplay
     from config.schema import Config
     from gateway.runner import Gateway
 
@@ -162,7 +164,7 @@ def cmd_up(args: argparse.Namespace) -> None:
         broker = EmbeddedBroker()
         broker.start()
         url = broker.url
-    replays = {r.port: PtyReplay(r.capture, loop=r.loop) for r in config.demo.replay}
+    replays = {r.port: PtyReplay(r.capture, loop=r.loop, speed=args.speed) for r in config.demo.replay}
     raw = config.model_dump()
     raw["mqtt"]["url"] = url
     for channel in raw["channels"]:
@@ -170,10 +172,12 @@ def cmd_up(args: argparse.Namespace) -> None:
             if driver["port"] in replays:
                 driver["port"] = replays[driver["port"]].port
     config = Config.model_validate(raw)
+    if args.verbose < 2:  # every event is printed below; the gateway's own line for each would repeat it
+        logging.getLogger("gateway.runner").setLevel(logging.WARNING)
 
     watcher = make_client(config.mqtt, f"pttbridge-up-{os.getpid()}")
     watcher.on_connect = lambda c, *_: c.subscribe(topic(config.mqtt, "gw", "+", "event", "#"), qos=1)
-    watcher.on_message = lambda _c, _u, m: print(_event_line(m.payload), flush=True)
+    watcher.on_message = lambda _c, _u, m: print(_event_line(bytes(m.payload)), flush=True)
     watcher.connect(config.mqtt.host, config.mqtt.port)
     watcher.loop_start()
     gateway = Gateway(config)
@@ -189,9 +193,9 @@ def cmd_up(args: argparse.Namespace) -> None:
         threading.Timer(args.duration, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     _wait_for_signal()
     print("stopping ...", flush=True)
+    gateway.stop()
     for replay in replays.values():
         replay.stop()
-    gateway.stop()
     watcher.loop_stop()
     watcher.disconnect()
     if broker is not None:
@@ -219,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-c", "--config", help="configuration file (default: the bundled config/default.toml)")
     up.add_argument("--broker", metavar="URL", help="use this broker (mqtt://host:port) instead of an embedded one")
     up.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl+C)")
+    up.add_argument("--speed", type=float, default=1.0, metavar="X", help="replay the demo captures X times faster")
     up.set_defaults(func=cmd_up)
 
     gw = sub.add_parser(

@@ -177,7 +177,8 @@ def test_gateway_sigkill_loses_nothing(tmp_path, mosquitto, socat_link, listener
         wait_until(lambda: log.read_text().count("opened") >= 2, 10, "gateway to come back")
         for i in range(40, 60):
             socat_link.write(caller_id(i))
-        # And killed once more mid-stream, with the broker up, then started again.
+        # And killed once more as soon as the last frame is decoded, with the broker up, then started again.
+        wait_until(lambda: outbox_count(outbox) >= 60, 10, "60 events in the outbox")
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
         proc = start_gateway_process(cfg, log)

@@ -1,0 +1,109 @@
+"""Writes the demo captures that ``pttbridge up`` replays (run it again after changing the scenario).
+
+    python -m config.demo.make_captures
+
+The scenario: an evening shift in Xixing, Hangzhou (around 30.2095 N, 120.2107 E). Three officers
+with Kenwood FleetSync radios on channel patrol-1 report positions and key up; patrol car 7's own GPS
+receiver talks NMEA; an APRS handheld beacons through a KISS TNC. Half a minute in, unit 100-1002 hits
+the emergency button (FleetSync status 99 in its $PKLDS report); a little later the APRS handheld
+BG5ABC-9 sends a Mic-E "Emergency" position. Every capture loops with fresh times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from drivers.ax25 import encode_ui
+from drivers.kiss import kiss_encode
+from drivers.nmea import checksum
+
+HERE = Path(__file__).parent
+LAT0, LON0 = 30.2095, 120.2107
+M_PER_DEG_LAT = 111_320.0
+
+
+def ddmm(value: float, degree_digits: int) -> str:
+    deg = int(abs(value))
+    return f"{deg:0{degree_digits}d}{(abs(value) - deg) * 60:07.4f}"
+
+
+def sentence(body: str) -> str:
+    return f"${body}*{checksum(body):02X}\r\n"
+
+
+def walk(i: int, unit: int) -> tuple[float, float]:
+    """Unit ``unit`` walks a loop of about 400 m around its own corner of the district."""
+    angle = i / 20 * 2 * math.pi
+    east, north = (unit - 2) * 600 + 200 * math.cos(angle), (unit - 2) * 300 + 200 * math.sin(angle)
+    return LAT0 + north / M_PER_DEG_LAT, LON0 + east / (M_PER_DEG_LAT * math.cos(math.radians(LAT0)))
+
+
+def record(after_s: float, data: str | bytes) -> str:
+    text = data.decode("latin-1") if isinstance(data, bytes) else data
+    return json.dumps({"after_s": after_s, "data": text})
+
+
+def patrol() -> list[str]:
+    out = ["# patrol-1: Kenwood FleetSync data port (caller IDs, $PKLSH/$PKLDS positions, a text, an emergency)"]
+    for i in range(20):
+        for unit in (1, 2, 3):
+            lat, lon = walk(i, unit)
+            hhmmss = f"1930{(i * 3) % 60:02d}"
+            out.append(record(1.0, sentence(f"PKLSH,{ddmm(lat, 2)},N,{ddmm(lon, 3)},E,{hhmmss},A,100,100{unit},")))
+        if i % 4 == 1:
+            out.append(record(0.3, b"\x02I11001001\x03"))  # 100-1001 keys up ...
+            out.append(record(2.0, b"\x02I01001001\x03"))  # ... and lets go
+        if i == 6:
+            out.append(record(0.5, b"\x02F1001003arrived at Wensan Rd crossing\x03"))
+        if i == 10:
+            lat, lon = walk(i, 2)
+            body = f"PKLDS,193030,A,{ddmm(lat, 2)},N,{ddmm(lon, 3)},E,002.1,093.5,261126,04.20,W00,100,1002,99,00,"
+            out.append(record(0.5, b"\x02I11001002\x03"))
+            out.append(record(0.2, sentence(body)))
+    return out
+
+
+def vehicle() -> list[str]:
+    out = ["# vehicle: patrol car 7's GPS receiver (NMEA 0183 RMC + GGA, one fix every 2 s)"]
+    for i in range(30):
+        lat, lon = LAT0 - 0.004 + i * 0.0002, LON0 + 0.003
+        t = f"1930{(i * 2) % 60:02d}.00"
+        out.append(record(2.0, sentence(f"GPRMC,{t},A,{ddmm(lat, 2)},N,{ddmm(lon, 3)},E,14.2,0.0,261126,,,A")))
+        out.append(record(0.05, sentence(f"GPGGA,{t},{ddmm(lat, 2)},N,{ddmm(lon, 3)},E,1,09,0.9,12.0,M,7.0,M,,")))
+    return out
+
+
+def mic_e(call: str, lat_digits: str, message_bits: str, info_tail: bytes) -> bytes:
+    """A Mic-E frame (APRS 1.01 chapter 10) north/east with a longitude of 100-179 degrees: the
+    destination carries the latitude digits, the message bits A-C (0 = digit, 1 = P-Y) and the
+    N, +100 and E flags in characters 4-6."""
+    chars = []
+    for n, digit in enumerate(lat_digits):
+        if n < 3:
+            chars.append(chr(ord("P") + int(digit)) if message_bits[n] == "1" else digit)
+        elif n in (3, 4):  # north; longitude offset +100
+            chars.append(chr(ord("P") + int(digit)))
+        else:  # east
+            chars.append(digit)
+    return encode_ui(call, "".join(chars), b"`" + info_tail, ["WIDE1-1"])
+
+
+def aprs() -> list[str]:
+    out = ["# aprs: an APRS handheld through a KISS TNC (Mic-E positions; the last one is an Emergency)"]
+    # Longitude 120 deg 12.64 min E: d = 120 - 100 + 28, m = 12 + 28, h = 64 + 28; speed/course 0.
+    lon = bytes([20 + 28, 12 + 28, 64 + 28])
+    still = bytes([28, 28, 28])
+    for i in range(6):
+        lat = f"3012{57 + i:02d}"
+        out.append(record(5.0, kiss_encode(mic_e("BG5ABC-9", lat, "110", lon + still + b">/on patrol"))))  # En Route
+    out.append(record(5.0, kiss_encode(mic_e("BG5ABC-9", "301263", "000", lon + still + b">/"))))  # Emergency
+    out.append(record(5.0, kiss_encode(encode_ui("BG5ABC-9", "APRS", b">need backup at Xixi Rd"))))
+    return out
+
+
+if __name__ == "__main__":
+    for name, lines in (("patrol-1", patrol()), ("vehicle", vehicle()), ("aprs", aprs())):
+        (HERE / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="ascii")
+        print(f"{name}.jsonl: {len(lines) - 1} bursts")
