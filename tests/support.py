@@ -205,3 +205,73 @@ def create_database(admin_url: str, name: str) -> str:
     ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def afsk_audio(packets: list[bytes], workdir: Path, rate: int = 44100) -> bytes:
+    """16-bit mono PCM of APRS packets (TNC2 text) from Dire Wolf's gen_packets, one run each
+    (from a file it would keep each line's newline in the info field)."""
+    import wave
+
+    pcm = b""
+    for i, packet in enumerate(packets):
+        wav = workdir / f"packet{i}.wav"
+        subprocess.run(["gen_packets", "-r", str(rate), "-o", str(wav), "-"], input=packet, check=True,
+                       capture_output=True, timeout=10)
+        with wave.open(str(wav)) as w:
+            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (rate, 1, 2)
+            pcm += w.readframes(w.getnframes())
+    return pcm + bytes(rate)  # half a second of silence lets the last frame finish
+
+
+class DireWolf:
+    """A real Dire Wolf soft TNC reading audio from stdin and serving KISS over TCP.
+
+    It refuses a KISSPORT above 49151 (and quietly uses 8001), so the port is picked below that.
+    It exits at the end of its input: ``stop()`` closes stdin, which is how a TNC goes away.
+    """
+
+    def __init__(self, workdir: Path, rate: int = 44100, port: int | None = None) -> None:
+        import random
+
+        if shutil.which("direwolf") is None or shutil.which("gen_packets") is None:
+            raise RuntimeError("Dire Wolf is not installed (apt-get install direwolf)")
+        self.workdir, self.rate = workdir, rate
+        while port is None:
+            candidate = random.randint(20000, 49151)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", candidate))
+                except OSError:
+                    continue
+            port = candidate
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        conf = self.workdir / f"direwolf-{self.port}.conf"
+        conf.write_text(f"ADEVICE stdin null\nACHANNELS 1\nMODEM 1200\nKISSPORT {self.port}\nAGWPORT 0\n")
+        log = (self.workdir / f"direwolf-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen(["direwolf", "-c", str(conf), "-t", "0", "-q", "hd", "-r", str(self.rate)],
+                                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        wait_for_port(self.port)
+
+    def play(self, pcm: bytes) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(pcm)
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None

@@ -4,12 +4,7 @@ and a real Dire Wolf TNC decoding AFSK audio made by its own gen_packets."""
 from __future__ import annotations
 
 import itertools
-import random
-import shutil
-import socket
-import subprocess
 import time
-import wave
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +13,7 @@ import pytest
 import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import DireWolf, afsk_audio
 
 from drivers import registry
 from drivers.ax25 import encode_ui
@@ -252,74 +248,17 @@ DIREWOLF_PACKETS = [
 SAMPLE_RATE = 44100
 
 
-def _afsk_audio(workdir: Path) -> bytes:
-    """16-bit mono PCM of the packets, one gen_packets run each (it would keep a line's newline)."""
-    pcm = b""
-    for i, packet in enumerate(DIREWOLF_PACKETS):
-        wav = workdir / f"packet{i}.wav"
-        subprocess.run(
-            ["gen_packets", "-r", str(SAMPLE_RATE), "-o", str(wav), "-"],
-            input=packet,
-            check=True,
-            capture_output=True,
-            timeout=10,
-        )
-        with wave.open(str(wav)) as w:
-            assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (SAMPLE_RATE, 1, 2)
-            pcm += w.readframes(w.getnframes())
-    return pcm + bytes(2 * SAMPLE_RATE // 2)  # half a second of silence lets the last frame finish
-
-
-def _direwolf_port() -> int:
-    """A free TCP port Dire Wolf accepts: it refuses KISSPORT above 49151 and quietly uses 8001 instead."""
-    for _ in range(100):
-        port = random.randint(20000, 49151)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free TCP port in 20000-49151")
-
-
-def _connect(url: str, proc: subprocess.Popen[bytes], timeout: float) -> serial.SerialBase:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return serial.serial_for_url(url, timeout=0.1)
-        except serial.SerialException:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 @pytest.mark.direwolf
 @pytest.mark.timeout(30)
 def test_direwolf_kiss_tcp(tmp_path: Path) -> None:
-    if shutil.which("direwolf") is None or shutil.which("gen_packets") is None:
-        pytest.skip("Dire Wolf is not installed (apt-get install direwolf)")
-    audio = _afsk_audio(tmp_path)
-    port = _direwolf_port()
-    conf = tmp_path / "direwolf.conf"
-    # Audio from stdin, no transmit device; KISS over TCP on a free port, no AGW port.
-    conf.write_text(f"ADEVICE stdin null\nACHANNELS 1\nMODEM 1200\nKISSPORT {port}\nAGWPORT 0\n")
-    log = (tmp_path / "direwolf.log").open("wb")
-    proc = subprocess.Popen(
-        ["direwolf", "-c", str(conf), "-t", "0", "-q", "hd", "-r", str(SAMPLE_RATE)],
-        stdin=subprocess.PIPE,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
+    tnc = DireWolf(tmp_path, SAMPLE_RATE)
+    audio = afsk_audio(DIREWOLF_PACKETS, tmp_path, SAMPLE_RATE)
+    tnc.start()
     out: list[Output] = []
     try:
-        # Connect before any audio: Dire Wolf exits at the end of its input.
-        link = _connect(f"socket://127.0.0.1:{port}", proc, timeout=10)
+        link = serial.serial_for_url(tnc.url, timeout=0.1)
         try:
-            assert proc.stdin is not None
-            proc.stdin.write(audio)
-            proc.stdin.flush()
+            tnc.play(audio)
             decoder = KissAprsDecoder(ports=[0])
             deadline = time.monotonic() + 10
             while len(out) < len(DIREWOLF_PACKETS) and time.monotonic() < deadline:
@@ -327,15 +266,8 @@ def test_direwolf_kiss_tcp(tmp_path: Path) -> None:
         finally:
             link.close()
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-    transcript = (tmp_path / "direwolf.log").read_text(errors="replace")
+        tnc.stop()
+    transcript = (tmp_path / f"direwolf-{tnc.port}.log").read_text(errors="replace")
     events = decoded(out)
     assert [(e.kind, e.unit) for e in events] == [
         (Kind.BEACON, "aprs:BG5ABC-9"),
