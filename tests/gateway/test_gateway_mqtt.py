@@ -122,13 +122,14 @@ def test_alerts_from_a_pty_arrive_exactly_as_sent(tmp_path, mosquitto, socat_lin
     assert offline == {"online": False, "gateway": "gw1", "reason": "stopped"}
 
 
-def test_broker_outage_loses_nothing(tmp_path, mosquitto, socat_link, listener) -> None:
+def test_broker_outage_loses_nothing(tmp_path, mosquitto, socat_link, listener, caplog) -> None:
     gateway = running(Gateway(load_config(write_config(tmp_path, mosquitto, socat_link.radio))))
     try:
         for i in range(0, 30):
             socat_link.write(caller_id(i))
         mosquitto.stop()  # mid-stream: some of the 30 may still be in flight
         wait_until(lambda: not gateway.publisher.connected, 5, "gateway to notice")
+        assert "lost the broker" in caplog.text and "events are kept in the outbox" in caplog.text
         for i in range(30, 60):  # the gateway keeps decoding and queueing
             socat_link.write(caller_id(i))
         wait_until(lambda: gateway.outbox.stats()["next_seq"] == 61, 5, "60 events in the outbox")
@@ -181,6 +182,9 @@ def test_gateway_sigkill_loses_nothing(tmp_path, mosquitto, socat_link, listener
         wait_until(lambda: outbox_count(outbox) >= 60, 10, "60 events in the outbox")
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
+        # The broker tells everyone, through the gateway's Last Will, that it is gone.
+        lost = {"online": False, "gateway": "gw1", "reason": "connection lost"}
+        wait_until(lambda: listener.payloads("/gw/gw1/state")[-1] == lost, 10, "the Last Will")
         proc = start_gateway_process(cfg, log)
         wait_until(lambda: len(first_arrivals(listener)) >= 60, 20, "60 distinct events")
         events = first_arrivals(listener)
