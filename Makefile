@@ -4,8 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Debian packages the tests drive for real (broker, pseudo-terminal bridge, Dire Wolf TNC).
-SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf
+# Debian packages the tests drive for real (broker, pseudo-terminal pairs, Dire Wolf TNC, PostgreSQL).
+SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql
 
 .PHONY: up test lint system venv bench clean
 
@@ -42,8 +42,12 @@ $(VENV)/.test-deps: $(BIN)/python setup.cfg
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
+# The peers the benchmarks run beside ours.
+BENCH_PACKAGES := gpsd-clients
+
 bench: system $(VENV)/.test-deps
-	$(BIN)/python -m bench
+	@dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1 || $(MAKE) system SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
+	$(BIN)/python -m bench.serial_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,13 +9,19 @@ import paho.mqtt.client as mqtt
 from config.schema import MqttConfig
 
 
-def make_client(cfg: MqttConfig, client_id: str, *, protocol: int = mqtt.MQTTv311) -> mqtt.Client:
-    """A client with TLS, credentials and backoff set from ``cfg``; not yet connected."""
+def make_client(
+    cfg: MqttConfig, client_id: str, *, protocol: int = mqtt.MQTTv311, clean_session: bool = True
+) -> mqtt.Client:
+    """A client with TLS, credentials and backoff set from ``cfg``; not yet connected.
+
+    ``clean_session=False`` (MQTT 3.1.1) keeps the subscriber's session at the broker across restarts;
+    MQTT 5 says the same with ``clean_start=False`` and a session expiry at connect time instead.
+    """
     client = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=cfg.client_id or client_id,
         protocol=mqtt.MQTTProtocolVersion(protocol),
-        clean_session=True if protocol != mqtt.MQTTv5 else None,
+        clean_session=clean_session if protocol != mqtt.MQTTv5 else None,
     )
     if cfg.username:
         client.username_pw_set(cfg.username, cfg.password)

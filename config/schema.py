@@ -197,6 +197,17 @@ class BridgeConfig(_Strict):
     replay_max: int = Field(500, ge=1, description="most events asked of one gateway in one round of requests")
 
 
+class ConsoleConfig(_Strict):
+    """The dispatcher console: who sits at it, and how it calls for attention."""
+
+    operator: str | None = Field(
+        None, min_length=1, max_length=64,
+        description="the dispatcher's name sent with every command; default: --operator, else asked at start",
+    )
+    bell: bool = Field(True, description="ring the terminal bell on a new alert and on each re-announcement")
+    flash: bool = Field(True, description="flash the marker of unacknowledged incidents in the alert queue")
+
+
 class Config(_Strict):
     """One file for every program; each program reads the sections it needs."""
 
@@ -206,6 +217,7 @@ class Config(_Strict):
     channels: list[ChannelConfig] = Field(default_factory=list)
     demo: DemoConfig = Field(default_factory=lambda: DemoConfig())
     bridge: BridgeConfig = Field(default_factory=lambda: BridgeConfig())
+    console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
 
     @model_validator(mode="after")
     def _unique_channels(self) -> Config:

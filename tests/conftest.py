@@ -1,11 +1,17 @@
+"""Fixtures of real parts shared by every test folder: a Mosquitto per test, socat pty pairs, and a
+database URL for each backend (a SQLite file; a real PostgreSQL server started once per session)."""
+
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Mosquitto, SocatLink
+from support import Mosquitto, Postgres, SocatLink, create_database
 
 
 @pytest.fixture
@@ -19,8 +25,36 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture
 def socat_link(tmp_path: Path) -> Iterator[SocatLink]:
     if shutil.which("socat") is None:
+        if os.environ.get("CI"):
+            pytest.fail("socat is not installed (apt-get install socat)")
         pytest.skip("socat is not installed")
     link = SocatLink(tmp_path)
     link.plug()
     yield link
     link.unplug() if link.proc else None
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A PostgreSQL server for the session: PTTBRIDGE_TEST_POSTGRES_URL if set, else one started here."""
+    given = os.environ.get("PTTBRIDGE_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    try:
+        server = Postgres()
+        server.start()
+    except (RuntimeError, OSError, KeyError, subprocess.CalledProcessError) as exc:
+        if os.environ.get("CI"):  # CI must run the PostgreSQL path, not skip it quietly
+            pytest.fail(f"PostgreSQL unavailable: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+    yield server.url()
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bridge.sqlite'}"
+    admin = request.getfixturevalue("postgres_admin_url")
+    return create_database(admin, f"pttbridge_test_{uuid.uuid4().hex[:12]}")

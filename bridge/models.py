@@ -1,0 +1,162 @@
+"""The bridge's database: SQLAlchemy 2.0 typed models, the same on SQLite and PostgreSQL.
+
+    events            every valid event once (primary key: the event id, the de-duplication key)
+    units             one row per radio identity: alias, last position, last heard, where and how
+    gateways          one row per gateway: online state, last state payload, seq bookkeeping for gaps
+    incidents         alerts grouped per unit: new -> acknowledged -> resolved (handled | false_alarm)
+    incident_history  who did what to an incident, when (the bridge itself is the actor "bridge")
+
+Times are timezone-aware UTC in Python on both databases (:class:`UtcDateTime`); JSON columns are
+plain JSON (PostgreSQL ``json``, not ``jsonb``, which refuses ``\\u0000`` inside strings that a
+decoder may legitimately pass through in ``detail``). The schema is created and changed only by the
+Alembic migrations in ``bridge/migrations``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Incident states and resolutions, as stored and as published.
+NEW = "new"
+ACKNOWLEDGED = "acknowledged"
+RESOLVED = "resolved"
+STATES = (NEW, ACKNOWLEDGED, RESOLVED)
+RESOLUTIONS = ("handled", "false_alarm")
+
+#: The actor recorded in incident history for what the bridge did by itself (open, join an alert).
+BRIDGE_ACTOR = "bridge"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in Python; SQLite keeps it as naive UTC text, PostgreSQL as timestamptz."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the bridge stores UTC times only")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: store naive UTC so that text comparison orders correctly.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUIDv7 from the gateway
+    gateway: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    channel: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    time: Mapped[datetime]
+    unit: Mapped[str | None] = mapped_column(String)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    course_deg: Mapped[float | None] = mapped_column(Float)
+    fix_time: Mapped[datetime | None]
+    position_source: Mapped[str | None] = mapped_column(String)
+    detail: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+
+    __table_args__ = (
+        # Not unique: a gateway whose outbox was wiped starts again at 1 with new ids; gaps are per seq.
+        Index("ix_events_gateway_seq", "gateway", "seq"),
+        Index("ix_events_unit_time", "unit", "time"),
+        Index("ix_events_kind_time", "kind", "time"),
+    )
+
+
+class UnitRow(Base):
+    __tablename__ = "units"
+
+    unit: Mapped[str] = mapped_column(String, primary_key=True)  # protocol-qualified: mdc:1234
+    alias: Mapped[str | None] = mapped_column(String)  # the officer or vehicle, set by dispatchers
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    course_deg: Mapped[float | None] = mapped_column(Float)
+    position_source: Mapped[str | None] = mapped_column(String)
+    fix_time: Mapped[datetime | None]  # the receiver's fix time, else the time of the event carrying it
+    last_heard: Mapped[datetime | None]
+    last_kind: Mapped[str | None] = mapped_column(String(16))
+    last_channel: Mapped[str | None] = mapped_column(String(64))
+    last_gateway: Mapped[str | None] = mapped_column(String(64))
+    last_event_id: Mapped[str | None] = mapped_column(String(36))
+    updated_at: Mapped[datetime]
+
+
+class GatewayRow(Base):
+    __tablename__ = "gateways"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    online: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the last retained state payload
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # highest seq seen
+    # Every seq up to this one is stored, or was given up as lost after the replay requests failed.
+    contiguous_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    lost: Mapped[int] = mapped_column(BigInteger, default=0)  # events given up as lost, in total
+    updated_at: Mapped[datetime]
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    unit: Mapped[str | None] = mapped_column(String)  # null for an alert from a wired input (no radio)
+    gateway: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=NEW)
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String)  # what raised it, e.g. the channel rule's label
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String)
+    first_event_id: Mapped[str] = mapped_column(String(36))
+    last_event_id: Mapped[str] = mapped_column(String(36))
+    last_alert_at: Mapped[datetime]
+    alert_count: Mapped[int] = mapped_column(Integer, default=1)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    position_time: Mapped[datetime | None]
+    last_announced: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_incidents_state_opened", "state", "opened_at"),
+        Index("ix_incidents_unit_state", "unit", "state"),
+    )
+
+
+class IncidentHistoryRow(Base):
+    __tablename__ = "incident_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String)  # an operator's name, or "bridge"
+    action: Mapped[str] = mapped_column(String(16))  # opened | alert | acknowledged | resolved | note
+    note: Mapped[str | None] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(36))  # the alert, for opened and alert

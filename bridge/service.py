@@ -1,0 +1,562 @@
+"""The bridge service: gateway events from MQTT into the database, incidents out to consoles.
+
+    broker --paho network thread--> inbox --ingest thread--> Store (one transaction per batch)
+                                                   |--> PUBACK each message of the batch, only now
+                                                   |--> bridge/unit/{unit} (retained), bridge/incident/{id}
+                                                   '--> gw/{gateway}/cmd/replay for holes in a gateway's seq
+
+- Acknowledgements are manual (paho ``manual_ack``): a message is acknowledged to the broker only after
+  the transaction that stored it has committed. A bridge killed at any point loses nothing: the broker
+  redelivers what was not acknowledged, and storage is idempotent by event id.
+- The session is persistent (MQTT 5 session expiry, or clean_session=False on 3.1.1) under a stable
+  client id, so the broker queues for the bridge while it is away.
+- Brokers drop QoS 1 messages all the same (Mosquitto past max_queued_messages): each gateway's ``seq``
+  is watched, a hole is asked for again with ``cmd/replay`` (rate-limited, a few times, then logged as
+  lost). The gateway's retained state tells how far its seq has gone, which reveals a lost tail.
+- Invalid input (oversized, not JSON, wrong schema, a topic that disagrees with the payload) is logged
+  with its reason and its bytes in hex, counted, acknowledged and dropped; it never stops the batch.
+- Commands from consoles arrive on ``bridge/cmd``:
+  ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``.
+
+All database work happens on one ingest thread, never on paho's network thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from bridge.store import IncidentError, IncidentView, IngestResult, Store, UnitView, database_url, redact
+from config.mqtt import make_client, topic
+from config.schema import Config
+from gateway.events import MAX_EVENT_BYTES, Event, EventError, decode_event
+
+log = logging.getLogger(__name__)
+
+HEX_SHOWN = 64  # bytes of an offending payload shown in the log
+CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
+_UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
+
+
+def _hex(payload: bytes) -> str:
+    shown = payload[:HEX_SHOWN].hex(" ")
+    return f"{len(payload)} bytes: {shown}{' ...' if len(payload) > HEX_SHOWN else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Inbound:
+    """One message from the broker, as the network thread hands it over."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    session: int  # which connection it came on: a PUBACK belongs to that connection only
+
+
+@dataclass(slots=True)
+class _GapWatch:
+    """Replay bookkeeping for one gateway."""
+
+    since: float  # when holes were first seen (monotonic)
+    next_request: float = 0.0
+    first_hole: int | None = None  # start of the lowest hole when it was last requested
+    tries: int = 0
+
+
+@dataclass(slots=True)
+class _Hint:
+    """What a gateway's retained state says of its seq."""
+
+    published: int  # every seq up to here has been published (next_seq - 1 - pending)
+    oldest: int | None  # the oldest seq its outbox still holds; below it, replay cannot help
+
+
+@dataclass(slots=True)
+class _Changes:
+    units: dict[str, UnitView] = field(default_factory=dict)
+    incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # in order: each change is news
+
+
+class _Stopping(Exception):
+    """The bridge is stopping while the database is unavailable: leave the batch unacknowledged."""
+
+
+class Bridge:
+    """Ingest, storage, incidents and gap recovery for one bridge instance (``pttbridge bridge``)."""
+
+    def __init__(self, config: Config, *, store: Store | None = None, batch_delay_s: float = 0.0) -> None:
+        self.config = config
+        self.cfg = config.bridge
+        self.mqtt_cfg = config.mqtt
+        self.database_url = database_url(config)
+        self.store = store
+        self._owns_store = store is None
+        self.client_id = config.mqtt.client_id or f"pttbridge-bridge-{self.cfg.name}"
+        #: Test hook: seconds to sleep after each batch, to play a bridge that cannot keep up.
+        self.batch_delay_s = batch_delay_s
+        self.counts: Counter[str] = Counter()
+        self._inbox: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._session = 0  # bumped on every CONNACK; touched by the network thread only
+        self._v5 = self.cfg.mqtt_version in ("auto", "5")
+        self._fallback = threading.Event()
+        self._ever_connected = False
+        self._closed_before_connack = 0
+        self._handshake_since: float | None = None  # when a CONNECT went unanswered, in auto mode
+        self._client: mqtt.Client | None = None
+        self._gaps: dict[str, _GapWatch] = {}
+        self._hints: dict[str, _Hint] = {}
+        self._heard: dict[str, float] = {}  # gateway -> when its last event arrived (monotonic)
+        self._suspects: set[str] = set()  # gateways that may have holes
+        self._unacked: deque[_Inbound] = deque()  # of the batch being handled
+        self._next_gap_check = 0.0
+        self._next_announce = 0.0
+        self._thread = threading.Thread(target=self._work, name="bridge-ingest", daemon=True)
+
+    # --- control -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.store is None:
+            log.info("database %s", redact(self.database_url))
+            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s)
+        # Holes left from a previous run are still worth asking for.
+        self._suspects.update(g.name for g in self.store.gateways() if g.last_seq > g.contiguous_seq)
+        self._client = self._make_client()
+        self._thread.start()
+
+    def stop(self, drain_s: float = 5.0) -> None:
+        """Store and acknowledge what has arrived (for up to ``drain_s``), then disconnect."""
+        if self._thread.is_alive():
+            self._inbox.put(None)
+            self._thread.join(drain_s)
+            self._stop.set()  # still busy (the database away?): what is unacknowledged comes again
+            self._inbox.put(None)
+            self._thread.join(5.0)
+        self._stop.set()
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        if self.store is not None and self._owns_store:
+            self.store.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    # --- MQTT ----------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
+        # The bridge's session must persist across restarts, so the broker queues while it is away.
+        client = make_client(self.mqtt_cfg, self.client_id, protocol=protocol, clean_session=False)
+        client.manual_ack_set(True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.cfg.session_expiry_s
+            # clean_start=False on every connect, the first included: the session outlives the process.
+            client.connect_async(self.mqtt_cfg.host, self.mqtt_cfg.port, keepalive=self.mqtt_cfg.keepalive_s,
+                                 clean_start=False, properties=props)
+        else:
+            client.connect_async(self.mqtt_cfg.host, self.mqtt_cfg.port, keepalive=self.mqtt_cfg.keepalive_s)
+        log.info("connecting to %s as %s (MQTT %s)", self.mqtt_cfg.url, self.client_id, "5" if self._v5 else "3.1.1")
+        client.loop_start()
+        return client
+
+    def _filters(self) -> list[str]:
+        events = topic(self.mqtt_cfg, "gw", "+", "event", "+")
+        commands = topic(self.mqtt_cfg, "bridge", "cmd")
+        group = self.cfg.shared_group
+        if group and self._v5:
+            events, commands = f"$share/{group}/{events}", f"$share/{group}/{commands}"
+        elif group:
+            log.warning("bridge.shared_group %r ignored: shared subscriptions need MQTT 5", group)
+        return [events, topic(self.mqtt_cfg, "gw", "+", "state"), commands]
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if rc.is_failure:
+            if self._v5 and self.cfg.mqtt_version == "auto" and rc.value in _UNSUPPORTED_PROTOCOL:
+                log.warning("broker %s does not speak MQTT 5; using 3.1.1", self.mqtt_cfg.url)
+                self._fallback.set()  # the ingest thread rebuilds the client: not from inside its own loop
+            else:
+                log.warning("broker %s refused the connection: %s", self.mqtt_cfg.url, rc)
+            return
+        self._session += 1
+        self._ever_connected = True
+        client.subscribe([(f, 1) for f in self._filters()])
+        self._connected.set()
+        resumed = getattr(flags, "session_present", False)
+        log.info("connected to %s (%s session)", self.mqtt_cfg.url, "resumed" if resumed else "new")
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if not self._ever_connected and self._v5 and self.cfg.mqtt_version == "auto" and not self._stop.is_set():
+            # Some 3.1.1-only brokers (amqtt) hang up on an MQTT 5 CONNECT without a CONNACK; twice in a
+            # row, before any connection ever succeeded, is taken as that rather than a network hiccup.
+            self._closed_before_connack += 1
+            if self._closed_before_connack >= 2 and not self._fallback.is_set():
+                log.warning("broker %s hangs up on MQTT 5; using 3.1.1", self.mqtt_cfg.url)
+                self._fallback.set()
+        if self._connected.is_set() and not self._stop.is_set():
+            log.warning("lost the broker %s (%s); what was not acknowledged comes again", self.mqtt_cfg.url, rc)
+        self._connected.clear()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._session))
+
+    def _publish(self, levels: tuple[str, ...], body: dict[str, Any], *, qos: int, retain: bool = False) -> None:
+        if self._client is not None:
+            self._client.publish(topic(self.mqtt_cfg, *levels), json.dumps(body, separators=(",", ":")), qos=qos,
+                                 retain=retain)
+
+    # --- the ingest thread ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        draining = False
+        while True:
+            batch = self._take(draining)
+            if batch is None:  # stop asked: drain what has arrived, then leave
+                if draining or self._stop.is_set():
+                    return
+                draining = True
+                continue
+            try:
+                if self.cfg.mqtt_version == "auto" and self._v5 and not self._ever_connected:
+                    self._watch_handshake()
+                if self._fallback.is_set():
+                    self._fall_back()
+                if batch:
+                    self._handle(batch)
+                    if self.batch_delay_s:
+                        time.sleep(self.batch_delay_s)
+                if not draining:
+                    self._housekeeping()
+            except _Stopping:
+                return
+            except Exception:  # the ingest thread must outlive anything one batch can do
+                # Unacknowledged messages would hold the broker's in-flight window shut and stall every
+                # gateway; acknowledged, whatever did not get stored shows up as a hole in its gateway's
+                # seq and is asked for again.
+                log.exception("bridge: unexpected error in a batch of %d messages; seq gaps will recover it",
+                              len(batch))
+                self.counts["batch_errors"] += 1
+                self._ack_all()
+                time.sleep(0.5)
+
+    def _take(self, draining: bool) -> list[_Inbound] | None:
+        """Up to batch_max messages: waits for the first (briefly, for housekeeping), not for more."""
+        batch: list[_Inbound] = []
+        try:
+            first = self._inbox.get_nowait() if draining else self._inbox.get(timeout=0.25)
+        except queue.Empty:
+            return None if draining else batch
+        if first is None:
+            return None
+        batch.append(first)
+        while len(batch) < self.cfg.batch_max:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._inbox.put(None)  # seen after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _watch_handshake(self) -> None:
+        # Other 3.1.1-only brokers (amqtt) neither answer an MQTT 5 CONNECT nor hang up: paho would wait
+        # a whole keepalive for the CONNACK, then try the same again. A socket open that long without
+        # an answer is taken as a broker that does not speak 5.
+        now = time.monotonic()
+        if self._client is None or self._client.socket() is None:
+            self._handshake_since = None
+        elif self._handshake_since is None:
+            self._handshake_since = now
+        elif now - self._handshake_since > CONNACK_WAIT_S and not self._fallback.is_set():
+            log.warning("broker %s does not answer an MQTT 5 CONNECT; using 3.1.1", self.mqtt_cfg.url)
+            self._fallback.set()
+
+    def _fall_back(self) -> None:
+        self._v5 = False
+        old = self._client
+        if old is not None:
+            old.on_connect = old.on_disconnect = old.on_message = None  # its goodbye is no news
+            old.disconnect()
+            old.loop_stop()
+        self._fallback.clear()
+        self._client = self._make_client()
+
+    def _handle(self, batch: list[_Inbound]) -> None:
+        assert self.store is not None
+        self._unacked.extend(batch)
+        prefix = self.mqtt_cfg.prefix + "/"
+        events: list[tuple[_Inbound, Event]] = []
+        states: list[tuple[str, _Inbound]] = []
+        commands: list[_Inbound] = []
+        for m in batch:
+            levels = m.topic[len(prefix):].split("/") if m.topic.startswith(prefix) else []
+            if len(levels) == 4 and levels[0] == "gw" and levels[2] == "event":
+                event = self._validate(m, levels[1], levels[3])
+                if event is not None:
+                    events.append((m, event))
+            elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "state":
+                states.append((levels[1], m))
+            elif levels == ["bridge", "cmd"]:
+                commands.append(m)
+            else:
+                log.warning("message on unexpected topic %s ignored", m.topic)
+        changes = _Changes()
+        if events:
+            self._store_events(events, changes)
+        for name, m in states:
+            self._gateway_state(name, m)
+        for m in commands:
+            self._command(m, changes)
+        # Everything in the batch is committed (or refused for good): only now tell the broker.
+        self._ack_all()
+        for unit in changes.units.values():
+            self._publish(("bridge", "unit", unit.unit), unit.to_json(), qos=0, retain=True)
+        for incident, change in changes.incidents:
+            self._publish(("bridge", "incident", str(incident.id)), incident.to_json(change), qos=1)
+
+    def _ack_all(self) -> None:
+        while self._unacked:
+            self._ack(self._unacked.popleft())  # taken off first: never acknowledged twice
+
+    def _ack(self, m: _Inbound) -> None:
+        # A PUBACK on a later connection could name another message: the broker re-sends what a lost
+        # connection left unacknowledged, and storage makes that second delivery harmless.
+        if m.qos > 0 and m.session == self._session and self._client is not None:
+            self._client.ack(m.mid, m.qos)
+
+    def _validate(self, m: _Inbound, topic_gateway: str, topic_kind: str) -> Event | None:
+        self.counts["received"] += 1
+        try:
+            if len(m.payload) > MAX_EVENT_BYTES:
+                raise EventError("$", f"payload of {len(m.payload)} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
+            event = decode_event(m.payload)
+            if event.gateway != topic_gateway:
+                raise EventError("gateway", f"{event.gateway!r} does not match the topic's gateway {topic_gateway!r}")
+            if str(event.kind) != topic_kind:
+                raise EventError("kind", f"{event.kind!s} does not match the topic's kind {topic_kind!r}")
+        except EventError as exc:
+            self._reject(m, str(exc))
+            return None
+        return event
+
+    def _reject(self, m: _Inbound, reason: str) -> None:
+        self.counts["rejected"] += 1
+        log.warning("rejected event on %s: %s [%s]", m.topic, reason, _hex(m.payload))
+
+    def _store_events(self, events: list[tuple[_Inbound, Event]], changes: _Changes) -> None:
+        now = time.monotonic()
+        for _, e in events:
+            self._heard[e.gateway] = now
+        try:
+            result = self._ingest([e for _, e in events])
+        except _Stopping:
+            raise
+        except SQLAlchemyError as exc:
+            # Something in the batch is refused by the database itself: find it, store the rest.
+            log.warning("batch of %d events refused (%s); storing them one by one", len(events), exc.__class__.__name__)
+            for m, e in events:
+                try:
+                    self._note(self._ingest([e]), changes)
+                except _Stopping:
+                    raise
+                except SQLAlchemyError as one:
+                    self._reject(m, f"refused by the database: {one.orig if isinstance(one, DBAPIError) else one!s}")
+            return
+        self._note(result, changes)
+
+    def _ingest(self, events: list[Event]) -> IngestResult:
+        """Store, retrying while the database is unreachable; nothing is acknowledged meanwhile."""
+        assert self.store is not None
+        delay = 0.5
+        while True:
+            try:
+                return self.store.ingest(events)
+            except OperationalError as exc:
+                log.error("database unavailable (%s); retrying in %.1f s", exc.orig, delay)
+                if self._stop.wait(delay):
+                    raise _Stopping() from None
+                delay = min(delay * 2, 15.0)
+
+    def _note(self, result: IngestResult, changes: _Changes) -> None:
+        self.counts["stored"] += len(result.stored)
+        self.counts["duplicates"] += result.duplicates
+        for unit in result.units:
+            changes.units[unit.unit] = unit
+        changes.incidents.extend(result.incidents)
+        for gw, holes in result.gaps.items():
+            log.info("gateway %s: seq jumped, missing %s", gw, ", ".join(f"{a}..{b}" for a, b in holes))
+            self.counts["gaps"] += len(holes)
+            self._suspects.add(gw)
+
+    def _gateway_state(self, name: str, m: _Inbound) -> None:
+        assert self.store is not None
+        if not m.payload:
+            return  # a retained state being cleared
+        try:
+            body = json.loads(m.payload)
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+        except ValueError as exc:
+            log.warning("gateway state on %s ignored: %s [%s]", m.topic, exc, _hex(m.payload))
+            return
+        view = self.store.note_gateway_state(name, body)
+        outbox = body.get("outbox")
+        if isinstance(outbox, dict):
+            nxt, pending, oldest = outbox.get("next_seq"), outbox.get("pending"), outbox.get("oldest_seq")
+            if isinstance(nxt, int) and isinstance(pending, int):
+                self._hints[name] = _Hint(nxt - 1 - pending, oldest if isinstance(oldest, int) else None)
+                if self._hints[name].published > view.last_seq:
+                    self._suspects.add(name)
+        log.debug("gateway %s %s", name, "online" if view.online else "offline")
+
+    def _command(self, m: _Inbound, changes: _Changes) -> None:
+        assert self.store is not None
+        self.counts["commands"] += 1
+        try:
+            body = json.loads(m.payload)
+            if not isinstance(body, dict):
+                raise IncidentError("expected a JSON object")
+            action = body.get("action")
+            operator = _text(body, "operator") or ""
+            note = _text(body, "note")
+            if action == "alias":
+                unit = self.store.set_alias(_text(body, "unit") or "", _text(body, "alias"))
+                changes.units[unit.unit] = unit
+                log.info("%s named %s %r", operator, unit.unit, unit.alias)
+                return
+            incident_id = body.get("incident")
+            if isinstance(incident_id, bool) or not isinstance(incident_id, int):
+                raise IncidentError(f"incident: expected an incident id, got {incident_id!r}")
+            if action == "ack":
+                view = self.store.acknowledge(incident_id, operator, note=note)
+                change = "acknowledged"
+            elif action == "resolve":
+                view = self.store.resolve(incident_id, operator, _text(body, "resolution") or "", note=note)
+                change = "resolved"
+            elif action == "note":
+                view = self.store.add_note(incident_id, operator, note or "")
+                change = "note"
+            else:
+                raise IncidentError(f"action: expected ack, resolve, note or alias, got {action!r}")
+        except (ValueError, IncidentError) as exc:  # JSON errors are ValueErrors too
+            self.counts["commands_refused"] += 1
+            log.warning("command refused: %s [%s]", exc, _hex(m.payload))
+            return
+        log.info("incident %d %s by %s", view.id, change, operator)
+        changes.incidents.append((view, change))
+
+    # --- periodic work -------------------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        assert self.store is not None
+        now = time.monotonic()
+        try:
+            if now >= self._next_announce:
+                self._next_announce = now + min(1.0, self.cfg.reannounce_s / 4)
+                for incident in self.store.due_announcements(self.cfg.reannounce_s):
+                    log.warning("incident %d (%s) still unacknowledged", incident.id, incident.unit or incident.channel)
+                    self._publish(("bridge", "incident", str(incident.id)), incident.to_json("reannounce"), qos=1)
+            if now >= self._next_gap_check and self._suspects:
+                self._next_gap_check = now + min(0.5, self.cfg.replay_interval_s / 2)
+                for gw in sorted(self._suspects):
+                    self._recover(gw, now)
+        except OperationalError as exc:
+            log.error("database unavailable for periodic work: %s", exc.orig)
+
+    def _recover(self, gw: str, now: float) -> None:
+        """Ask ``gw`` again for what is missing; give up on a hole after replay_tries requests."""
+        assert self.store is not None
+        report = self.store.missing_ranges(gw)
+        holes = list(report.holes)
+        hint = self._hints.get(gw)
+        # A lost tail shows only in the gateway's state; ask for it once the stream has gone quiet.
+        quiet = now - self._heard.get(gw, 0.0) >= self.cfg.replay_interval_s
+        if hint is not None and hint.published > report.last_seq and quiet:
+            holes.append((report.last_seq + 1, hint.published))
+        if not holes:
+            self._suspects.discard(gw)
+            self._gaps.pop(gw, None)
+            return
+        watch = self._gaps.setdefault(gw, _GapWatch(since=now))
+        if now - watch.since < self.cfg.replay_interval_s or now < watch.next_request:
+            return  # what is in flight (redeliveries, another bridge of the group) gets its chance
+        oldest = hint.oldest if hint is not None else None
+        while holes and oldest is not None and holes[0][0] < oldest:
+            a, b = holes[0]
+            self._lost(gw, a, min(b, oldest - 1), "older than what the gateway still holds")
+            if b < oldest:
+                holes.pop(0)
+            else:
+                holes[0] = (oldest, b)
+        if not holes:
+            return
+        if watch.first_hole == holes[0][0]:
+            watch.tries += 1
+        else:
+            watch.first_hole, watch.tries = holes[0][0], 1
+        if watch.tries > self.cfg.replay_tries:
+            a, b = holes.pop(0)
+            self._lost(gw, a, b, f"no replay brought them after {self.cfg.replay_tries} requests")
+            watch.first_hole, watch.tries = None, 0
+            return
+        budget = self.cfg.replay_max  # a replay larger than the broker's queue would be dropped again
+        for a, b in holes:
+            if budget <= 0:
+                break
+            b = min(b, a + budget - 1)
+            budget -= b - a + 1
+            self.counts["replay_requests"] += 1
+            log.info("gateway %s: asking for seq %d..%d again (try %d)", gw, a, b, watch.tries)
+            self._publish(("gw", gw, "cmd", "replay"), {"from_seq": a, "to_seq": b}, qos=1)
+        watch.next_request = now + self.cfg.replay_interval_s
+
+    def _lost(self, gw: str, first: int, last: int, why: str) -> None:
+        assert self.store is not None
+        missing = self.store.mark_lost(gw, first, last)
+        if missing:
+            self.counts["lost"] += missing
+            log.error("gateway %s: %d events of seq %d..%d are lost: %s", gw, missing, first, last, why)
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise IncidentError(f"{key}: expected text, got {value!r}")
+    return value
+
+
+def run(config: Config) -> None:
+    """Run a bridge until SIGINT or SIGTERM (``pttbridge bridge -c FILE``)."""
+    bridge = Bridge(config)
+    bridge.start()
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    log.warning("bridge %s running: database %s, broker %s", config.bridge.name, redact(bridge.database_url),
+                config.mqtt.url)
+    done.wait()
+    bridge.stop()

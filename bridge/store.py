@@ -1,0 +1,850 @@
+"""The bridge's storage: idempotent event ingest, unit state, seq gaps, incidents, and the console's queries.
+
+    Store.ingest(events)        one transaction per batch: insert ... on conflict (id) do nothing, then for
+                                the events that were new: units, incidents; for all: each gateway's seq
+    Store.missing_ranges(gw)    the holes in a gateway's seq, for replay requests
+    Store.acknowledge/resolve/add_note/set_alias     what dispatchers do, each by a named operator
+    Store.open_incidents/units/incident_detail/...   what a console shows
+
+Idempotency is the point: the broker redelivers whatever was not acknowledged, a gateway re-sends what it
+is not sure of, and a replay repeats a range. An event id seen before changes nothing: no second row, no
+second alert on an incident, no unit update. Everything a batch does commits together, so a crash between
+the insert and the incident update cannot leave one without the other.
+
+SQLite (default, WAL) and PostgreSQL behave the same here. On PostgreSQL several bridges may share one
+database: rows that a batch changes are locked (``SELECT ... FOR UPDATE``, gateways then units, in name
+order) so that two bridges cannot both open an incident for one unit. SQLite write transactions start
+with ``BEGIN IMMEDIATE`` for the same reason.
+
+Schema changes go through Alembic (``bridge/migrations``); :func:`migrate` applies them on start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bridge.models import (
+    ACKNOWLEDGED,
+    BRIDGE_ACTOR,
+    NEW,
+    RESOLUTIONS,
+    RESOLVED,
+    EventRow,
+    GatewayRow,
+    IncidentHistoryRow,
+    IncidentRow,
+    UnitRow,
+)
+from config.schema import Config
+from gateway.events import Event, Kind, Position, format_time
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x7074_7462  # "ptbr": one bridge migrates at a time on a shared PostgreSQL
+_ROWS_PER_INSERT = 500  # 16 columns x 500 rows stays far below SQLite's 32766 bound parameters
+
+
+class IncidentError(ValueError):
+    """A command that cannot be applied to an incident; the message says why, for the operator."""
+
+
+# --- connection ------------------------------------------------------------------------------
+
+
+def database_url(config: Config) -> str:
+    """``PTTBRIDGE_DATABASE_URL``, else ``bridge.database_url``, else SQLite at ``{data_dir}/bridge.sqlite``."""
+    env = os.environ.get("PTTBRIDGE_DATABASE_URL")
+    if env:
+        return env
+    if config.bridge.database_url:
+        return config.bridge.database_url
+    return f"sqlite:///{config.data_dir / 'bridge.sqlite'}"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, full sync, a busy timeout and foreign keys."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # One pool shared by the ingest thread and whoever queries: connections move between threads.
+    engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite, which would BEGIN late and not at all for DDL
+        # (SQLAlchemy's documented recipe); SQLAlchemy's "begin" event below emits BEGIN instead.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers (consoles) never block the writer
+        cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the broker gets its ack
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A write transaction takes the lock at once: a deferred one that read first could not upgrade
+        # once another writer had committed (SQLITE_BUSY_SNAPSHOT), whatever the busy timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("pttbridge_write") else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent; run by every bridge on start)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def new_revision(message: str) -> None:
+    """Write a new migration into ``bridge/migrations/versions`` from what the models say now
+    (for developers; compared against a scratch SQLite database at the current head)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/scratch.sqlite")
+        migrate(engine)
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.revision(cfg, message=message, autogenerate=True)
+        engine.dispose()
+
+
+# --- what the store hands out ----------------------------------------------------------------
+
+
+def _iso(t: datetime | None) -> str | None:
+    return format_time(t) if t is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    unit: str
+    alias: str | None
+    position: Position | None  # fix_time: the receiver's, else when the carrying event was decoded
+    last_heard: datetime | None
+    last_kind: str | None
+    last_channel: str | None
+    last_gateway: str | None
+    last_event_id: str | None
+    gateway_online: bool | None  # of last_gateway; None when that gateway never said
+
+    def to_json(self) -> dict[str, Any]:
+        """The payload of ``bridge/unit/{unit}``."""
+        p = self.position
+        return {
+            "unit": self.unit,
+            "alias": self.alias,
+            "position": None
+            if p is None
+            else {
+                "lat": p.lat,
+                "lon": p.lon,
+                "alt_m": p.alt_m,
+                "speed_mps": p.speed_mps,
+                "course_deg": p.course_deg,
+                "fix_time": _iso(p.fix_time),
+                "source": p.source,
+            },
+            "last_heard": _iso(self.last_heard),
+            "last_kind": self.last_kind,
+            "last_channel": self.last_channel,
+            "last_gateway": self.last_gateway,
+            "last_event_id": self.last_event_id,
+            "gateway_online": self.gateway_online,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentView:
+    id: int
+    state: str  # new | acknowledged | resolved
+    resolution: str | None  # handled | false_alarm, once resolved
+    unit: str | None
+    alias: str | None
+    gateway: str
+    channel: str
+    label: str | None
+    opened_at: datetime  # the first alert's time
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    first_event_id: str
+    last_event_id: str
+    last_alert_at: datetime
+    alert_count: int
+    lat: float | None  # the alert's position, else the unit's last known one
+    lon: float | None
+    position_time: datetime | None
+    updated_at: datetime
+
+    def to_json(self, change: str | None = None) -> dict[str, Any]:
+        """The payload of ``bridge/incident/{id}``; ``change`` says what just happened to it."""
+        return {
+            "id": self.id,
+            "change": change,
+            "state": self.state,
+            "resolution": self.resolution,
+            "unit": self.unit,
+            "alias": self.alias,
+            "gateway": self.gateway,
+            "channel": self.channel,
+            "label": self.label,
+            "opened_at": _iso(self.opened_at),
+            "acknowledged_at": _iso(self.acknowledged_at),
+            "acknowledged_by": self.acknowledged_by,
+            "resolved_at": _iso(self.resolved_at),
+            "resolved_by": self.resolved_by,
+            "first_event_id": self.first_event_id,
+            "last_event_id": self.last_event_id,
+            "last_alert_at": _iso(self.last_alert_at),
+            "alert_count": self.alert_count,
+            "position": None
+            if self.lat is None or self.lon is None
+            else {"lat": self.lat, "lon": self.lon, "time": _iso(self.position_time)},
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    at: datetime
+    actor: str  # an operator, or "bridge"
+    action: str  # opened | alert | acknowledged | resolved | note
+    note: str | None
+    event_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": _iso(self.at), "actor": self.actor, "action": self.action, "note": self.note,
+                "event_id": self.event_id}
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentDetail:
+    incident: IncidentView
+    history: list[HistoryEntry]  # oldest first
+    alerts: list[Event]  # the alert events, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayView:
+    name: str
+    online: bool
+    state: dict[str, Any] | None  # the last retained state payload as the gateway sent it
+    last_seq: int
+    contiguous_seq: int
+    lost: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    gateway: str
+    contiguous_seq: int  # everything up to here is stored (or given up)
+    last_seq: int  # the highest seq stored
+    holes: list[tuple[int, int]]  # inclusive ranges missing between the two, lowest first
+
+
+@dataclass(slots=True)
+class IngestResult:
+    stored: list[str] = field(default_factory=list)  # ids of events new to the database
+    duplicates: int = 0  # events already stored (redeliveries, replays)
+    units: list[UnitView] = field(default_factory=list)  # units whose state changed
+    incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # (incident, "opened" | "alert")
+    gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # seq jumps seen in this batch
+
+
+# --- the store -------------------------------------------------------------------------------
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
+    p = e.position
+    return {
+        "id": e.id,
+        "gateway": e.gateway,
+        "seq": e.seq,
+        "channel": e.channel,
+        "kind": str(e.kind),
+        "time": e.time,
+        "unit": e.unit,
+        "lat": p.lat if p else None,
+        "lon": p.lon if p else None,
+        "alt_m": p.alt_m if p else None,
+        "speed_mps": p.speed_mps if p else None,
+        "course_deg": p.course_deg if p else None,
+        "fix_time": p.fix_time if p else None,
+        "position_source": p.source if p else None,
+        "detail": dict(e.detail),
+        "received_at": received_at,
+    }
+
+
+def _event_from_row(r: EventRow) -> Event:
+    position = None
+    if r.lat is not None and r.lon is not None:
+        position = Position(
+            lat=r.lat,
+            lon=r.lon,
+            alt_m=r.alt_m,
+            speed_mps=r.speed_mps,
+            course_deg=r.course_deg,
+            fix_time=r.fix_time,
+            source=r.position_source or "unknown",
+        )
+    return Event(
+        id=r.id,
+        seq=r.seq,
+        gateway=r.gateway,
+        channel=r.channel,
+        kind=Kind(r.kind),
+        time=r.time,
+        unit=r.unit,
+        position=position,
+        detail=r.detail,
+    )
+
+
+def _label(e: Event) -> str | None:
+    """What raised the alert, in a dispatcher's words: the channel rule's label, else the protocol's."""
+    for key in ("rule", "label", "text"):
+        value = e.detail.get(key)
+        if isinstance(value, str) and value:
+            return value[:200]
+    # The decoder's own word for it (Kenwood "meaning", a Mic-E message), said with what carried it.
+    protocol = e.detail.get("protocol")
+    for key in ("meaning", "mic_e_message"):
+        value = e.detail.get(key)
+        if isinstance(value, str) and value:
+            return f"{protocol or ''} {value.replace('_', ' ')}".strip()[:200]
+    return protocol if isinstance(protocol, str) else None
+
+
+def _operator(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise IncidentError("operator: every change is made by a named operator, got none")
+    if len(name) > 64:
+        raise IncidentError("operator: at most 64 characters")
+    return name.strip()
+
+
+class Store:
+    """The bridge's database. Thread-safe: every method runs in its own session and transaction."""
+
+    def __init__(self, engine: Engine, *, incident_window_s: float = 600.0) -> None:
+        self.engine = engine
+        self.window = timedelta(seconds=incident_window_s)
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(engine.execution_options(pttbridge_write=True), expire_on_commit=False)
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, incident_window_s: float = 600.0, migrate_schema: bool = True) -> Store:
+        engine = make_engine(url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine, incident_window_s=incident_window_s)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Session]:
+        with self._write.begin() as s:
+            yield s
+
+    def _insert(self, model: type[Any]) -> Any:
+        """INSERT with ON CONFLICT support for this database."""
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(model)
+
+    # --- ingest ------------------------------------------------------------------------------
+
+    def ingest(self, events: Sequence[Event], received_at: datetime | None = None) -> IngestResult:
+        """Store a batch of valid events in one transaction; the result says what changed."""
+        now = received_at or _utcnow()
+        unique = list({e.id: e for e in events}.values())  # a redelivery may repeat an id within a batch
+        result = IngestResult()
+        if not unique:
+            return result
+        with self._writing() as s:
+            inserted: set[str] = set()
+            for i in range(0, len(unique), _ROWS_PER_INSERT):
+                chunk = [_event_row(e, now) for e in unique[i : i + _ROWS_PER_INSERT]]
+                stmt = self._insert(EventRow).values(chunk).on_conflict_do_nothing(index_elements=["id"])
+                inserted.update(s.scalars(stmt.returning(EventRow.id)))
+            new = [e for e in unique if e.id in inserted]
+            result.stored = [e.id for e in new]
+            result.duplicates = len(events) - len(new)
+            result.gaps = self._track_seq(s, unique, now)
+            result.units = self._update_units(s, new, now)
+            result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
+        return result
+
+    def _lock_gateways(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, GatewayRow]:
+        names = sorted(set(names))
+        s.execute(
+            self._insert(GatewayRow)
+            .values([{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
+                     for n in names])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        rows = s.scalars(
+            select(GatewayRow).where(GatewayRow.name.in_(names)).order_by(GatewayRow.name).with_for_update()
+        )
+        return {r.name: r for r in rows}
+
+    def _track_seq(self, s: Session, events: Sequence[Event], now: datetime) -> dict[str, list[tuple[int, int]]]:
+        by_gateway: dict[str, set[int]] = {}
+        for e in events:
+            by_gateway.setdefault(e.gateway, set()).add(e.seq)
+        gaps: dict[str, list[tuple[int, int]]] = {}
+        for name, row in self._lock_gateways(s, list(by_gateway), now).items():
+            seqs = sorted(by_gateway[name])
+            last = row.last_seq
+            for q in seqs:
+                if q > last + 1:
+                    gaps.setdefault(name, []).append((last + 1, q - 1))
+                last = max(last, q)
+            # The usual case, events in order with nothing missing, advances here without a query;
+            # a hole filled by a replay is noticed by missing_ranges().
+            contiguous = row.contiguous_seq
+            for q in seqs:
+                if q == contiguous + 1:
+                    contiguous = q
+                elif q > contiguous + 1:
+                    break
+            row.last_seq = last
+            row.contiguous_seq = contiguous
+            row.updated_at = now
+        return gaps
+
+    def _update_units(self, s: Session, events: Sequence[Event], now: datetime) -> list[UnitView]:
+        heard = sorted((e for e in events if e.unit), key=lambda e: (e.time, e.seq))
+        if not heard:
+            return []
+        names = sorted({e.unit for e in heard if e.unit})
+        s.execute(
+            self._insert(UnitRow)
+            .values([{"unit": n, "updated_at": now} for n in names])
+            .on_conflict_do_nothing(index_elements=["unit"])
+        )
+        rows = {r.unit: r for r in s.scalars(
+            select(UnitRow).where(UnitRow.unit.in_(names)).order_by(UnitRow.unit).with_for_update()
+        )}
+        changed: set[str] = set()
+        for e in heard:
+            assert e.unit is not None
+            r = rows[e.unit]
+            # Replays and redeliveries arrive late: an older event never overwrites newer state.
+            if r.last_heard is None or e.time >= r.last_heard:
+                r.last_heard = e.time
+                r.last_kind = str(e.kind)
+                r.last_channel = e.channel
+                r.last_gateway = e.gateway
+                r.last_event_id = e.id
+                changed.add(e.unit)
+            p = e.position
+            fix = (p.fix_time or e.time) if p else None
+            if p is not None and fix is not None and (r.fix_time is None or fix >= r.fix_time):
+                r.lat, r.lon, r.alt_m = p.lat, p.lon, p.alt_m
+                r.speed_mps, r.course_deg, r.position_source = p.speed_mps, p.course_deg, p.source
+                r.fix_time = fix
+                changed.add(e.unit)
+            r.updated_at = now
+        online = self._gateway_online(s, {rows[n].last_gateway for n in changed})
+        return [self._unit_view(rows[n], online) for n in sorted(changed)]
+
+    @staticmethod
+    def _gateway_online(s: Session, names: set[str | None]) -> dict[str, bool]:
+        wanted = [n for n in names if n]
+        if not wanted:
+            return {}
+        return {name: online for name, online in s.execute(
+            select(GatewayRow.name, GatewayRow.online).where(GatewayRow.name.in_(wanted))
+        )}
+
+    @staticmethod
+    def _unit_view(r: UnitRow, online: Mapping[str, bool]) -> UnitView:
+        position = None
+        if r.lat is not None and r.lon is not None:
+            position = Position(r.lat, r.lon, r.alt_m, r.speed_mps, r.course_deg, r.fix_time,
+                                r.position_source or "unknown")
+        return UnitView(
+            unit=r.unit,
+            alias=r.alias,
+            position=position,
+            last_heard=r.last_heard,
+            last_kind=r.last_kind,
+            last_channel=r.last_channel,
+            last_gateway=r.last_gateway,
+            last_event_id=r.last_event_id,
+            gateway_online=online.get(r.last_gateway) if r.last_gateway else None,
+        )
+
+    def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
+        changes: dict[int, str] = {}
+        rows: dict[int, IncidentRow] = {}
+        # Callers hold the unit's row lock (or, for an alert with no unit, the gateway's), taken in
+        # _update_units / _track_seq: two bridges cannot both open an incident for one unit.
+        for e in sorted(alerts, key=lambda e: (e.time, e.seq)):
+            q = select(IncidentRow).where(IncidentRow.state != RESOLVED)
+            if e.unit is not None:
+                q = q.where(IncidentRow.unit == e.unit)
+            else:  # a wired input: no radio identity, so the same input is the same gateway and channel
+                q = q.where(IncidentRow.unit.is_(None), IncidentRow.gateway == e.gateway,
+                            IncidentRow.channel == e.channel)
+            # An alert joins an open incident whose alerts are within the window of its own time.
+            q = q.where(IncidentRow.last_alert_at >= e.time - self.window,
+                        IncidentRow.opened_at <= e.time + self.window)
+            row = s.scalars(q.order_by(IncidentRow.last_alert_at.desc()).limit(1)).first()
+            position = self._alert_position(s, e)
+            if row is None:
+                row = IncidentRow(
+                    unit=e.unit,
+                    gateway=e.gateway,
+                    channel=e.channel,
+                    state=NEW,
+                    label=_label(e),
+                    opened_at=e.time,
+                    first_event_id=e.id,
+                    last_event_id=e.id,
+                    last_alert_at=e.time,
+                    alert_count=1,
+                    lat=position[0] if position else None,
+                    lon=position[1] if position else None,
+                    position_time=position[2] if position else None,
+                    last_announced=now,
+                    updated_at=now,
+                )
+                s.add(row)
+                s.flush()  # the id, and the next alert of this unit in this batch finds it
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="opened",
+                                         note=row.label, event_id=e.id))
+                changes[row.id] = "opened"
+            else:
+                row.alert_count += 1
+                if e.time >= row.last_alert_at:
+                    row.last_alert_at = e.time
+                    row.last_event_id = e.id
+                    row.gateway, row.channel = e.gateway, e.channel
+                if e.time < row.opened_at:  # a replayed alert older than the first one seen
+                    row.opened_at = e.time
+                    row.first_event_id = e.id
+                if position and (row.position_time is None or position[2] >= row.position_time):
+                    row.lat, row.lon, row.position_time = position
+                row.last_announced = now
+                row.updated_at = now
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="alert",
+                                         event_id=e.id))
+                changes.setdefault(row.id, "alert")
+            rows[row.id] = row
+        s.flush()
+        return [(self._incident_view(s, rows[i]), change) for i, change in changes.items()]
+
+    @staticmethod
+    def _alert_position(s: Session, e: Event) -> tuple[float, float, datetime] | None:
+        """Where the alert came from: its own position, else the unit's last known one."""
+        if e.position is not None:
+            return e.position.lat, e.position.lon, e.position.fix_time or e.time
+        if e.unit is not None:
+            unit = s.get(UnitRow, e.unit)
+            if unit is not None and unit.lat is not None and unit.lon is not None and unit.fix_time is not None:
+                return unit.lat, unit.lon, unit.fix_time
+        return None
+
+    @staticmethod
+    def _incident_view(s: Session, r: IncidentRow) -> IncidentView:
+        alias = s.scalar(select(UnitRow.alias).where(UnitRow.unit == r.unit)) if r.unit else None
+        return IncidentView(
+            id=r.id,
+            state=r.state,
+            resolution=r.resolution,
+            unit=r.unit,
+            alias=alias,
+            gateway=r.gateway,
+            channel=r.channel,
+            label=r.label,
+            opened_at=r.opened_at,
+            acknowledged_at=r.acknowledged_at,
+            acknowledged_by=r.acknowledged_by,
+            resolved_at=r.resolved_at,
+            resolved_by=r.resolved_by,
+            first_event_id=r.first_event_id,
+            last_event_id=r.last_event_id,
+            last_alert_at=r.last_alert_at,
+            alert_count=r.alert_count,
+            lat=r.lat,
+            lon=r.lon,
+            position_time=r.position_time,
+            updated_at=r.updated_at,
+        )
+
+    # --- gateways and gaps -------------------------------------------------------------------
+
+    def note_gateway_state(self, name: str, payload: Mapping[str, Any], now: datetime | None = None) -> GatewayView:
+        """Record a gateway's retained state message (``online`` true or false, and its health)."""
+        now = now or _utcnow()
+        with self._writing() as s:
+            row = self._lock_gateways(s, [name], now)[name]
+            row.online = payload.get("online") is True
+            row.state = dict(payload)
+            row.updated_at = now
+            return self._gateway_view(row)
+
+    def missing_ranges(self, gateway: str, *, limit: int = 1000) -> GapReport:
+        """The holes in ``gateway``'s seq between what is known complete and the highest stored.
+
+        Advances the gateway's contiguous mark past whatever replays have filled meanwhile.
+        """
+        with self._writing() as s:
+            row = s.scalars(select(GatewayRow).where(GatewayRow.name == gateway).with_for_update()).first()
+            if row is None:
+                return GapReport(gateway, 0, 0, [])
+            lo, hi = row.contiguous_seq, row.last_seq
+            if hi <= lo:
+                return GapReport(gateway, lo, hi, [])
+            window = (EventRow.gateway == gateway, EventRow.seq > lo, EventRow.seq <= hi)
+            first = s.scalar(select(func.min(EventRow.seq)).where(*window))
+            holes: list[tuple[int, int]] = []
+            if first is None:
+                holes.append((lo + 1, hi))
+            else:
+                if first > lo + 1:
+                    holes.append((lo + 1, first - 1))
+                # Each stored seq followed by a jump: one index scan over the window, in the database.
+                ordered = select(
+                    EventRow.seq.label("seq"), func.lead(EventRow.seq).over(order_by=EventRow.seq).label("nxt")
+                ).where(*window).subquery()
+                jumps = s.execute(
+                    select(ordered.c.seq, ordered.c.nxt)
+                    .where(ordered.c.nxt > ordered.c.seq + 1)
+                    .order_by(ordered.c.seq)
+                    .limit(limit)
+                )
+                holes.extend((a + 1, b - 1) for a, b in jumps)
+            row.contiguous_seq = holes[0][0] - 1 if holes else hi
+            return GapReport(gateway, row.contiguous_seq, hi, holes[:limit])
+
+    def mark_lost(self, gateway: str, first: int, last: int) -> int:
+        """Give up on ``first..last`` (no replay brought them); returns how many of them are not stored."""
+        now = _utcnow()
+        with self._writing() as s:
+            row = self._lock_gateways(s, [gateway], now)[gateway]
+            stored = s.scalar(
+                select(func.count(func.distinct(EventRow.seq))).where(
+                    EventRow.gateway == gateway, EventRow.seq >= first, EventRow.seq <= last
+                )
+            ) or 0
+            missing = (last - first + 1) - stored
+            row.lost += missing
+            row.last_seq = max(row.last_seq, last)
+            if first <= row.contiguous_seq + 1:
+                row.contiguous_seq = max(row.contiguous_seq, last)
+            row.updated_at = now
+            return missing
+
+    def gateways(self) -> list[GatewayView]:
+        with self._read() as s:
+            return [self._gateway_view(r) for r in s.scalars(select(GatewayRow).order_by(GatewayRow.name))]
+
+    @staticmethod
+    def _gateway_view(r: GatewayRow) -> GatewayView:
+        return GatewayView(r.name, r.online, r.state, r.last_seq, r.contiguous_seq, r.lost, r.updated_at)
+
+    # --- what operators do -------------------------------------------------------------------
+
+    def acknowledge(self, incident_id: int, operator: str, note: str | None = None) -> IncidentView:
+        """new -> acknowledged, by ``operator``."""
+        return self._change(incident_id, "ack", operator, note=note)
+
+    def resolve(self, incident_id: int, operator: str, resolution: str, note: str | None = None) -> IncidentView:
+        """new or acknowledged -> resolved, with a resolution (handled | false_alarm), by ``operator``."""
+        if resolution not in RESOLUTIONS:
+            raise IncidentError(f"resolution: expected one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
+        return self._change(incident_id, "resolve", operator, resolution=resolution, note=note)
+
+    def add_note(self, incident_id: int, operator: str, note: str) -> IncidentView:
+        if not isinstance(note, str) or not note.strip():
+            raise IncidentError("note: expected some text")
+        return self._change(incident_id, "note", operator, note=note)
+
+    # (action, state) -> new state; an action not listed for a state is refused.
+    _TRANSITIONS: Mapping[tuple[str, str], str] = {
+        ("ack", NEW): ACKNOWLEDGED,
+        # Resolving a new incident acknowledges it on the way: the operator who closes it has seen it.
+        ("resolve", NEW): RESOLVED,
+        ("resolve", ACKNOWLEDGED): RESOLVED,
+        ("note", NEW): NEW,
+        ("note", ACKNOWLEDGED): ACKNOWLEDGED,
+        ("note", RESOLVED): RESOLVED,
+    }
+
+    def _change(
+        self, incident_id: int, action: str, operator: str, *, resolution: str | None = None, note: str | None = None
+    ) -> IncidentView:
+        who = _operator(operator)
+        if note is not None and (not isinstance(note, str) or len(note) > 4000):
+            raise IncidentError("note: expected text of at most 4000 characters")
+        now = _utcnow()
+        with self._writing() as s:
+            row = s.get(IncidentRow, incident_id, with_for_update=True)
+            if row is None:
+                raise IncidentError(f"incident {incident_id}: no such incident")
+            target = self._TRANSITIONS.get((action, row.state))
+            if target is None:
+                verb = {"ack": "acknowledged", "resolve": "resolved"}[action]
+                raise IncidentError(f"incident {incident_id} is {row.state}; it cannot be {verb}")
+            if target in (ACKNOWLEDGED, RESOLVED) and row.acknowledged_at is None:
+                row.acknowledged_at, row.acknowledged_by = now, who
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="acknowledged",
+                                         note=note if target == ACKNOWLEDGED else None))
+            if target == RESOLVED:
+                row.resolved_at, row.resolved_by, row.resolution = now, who, resolution
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="resolved",
+                                         note=f"{resolution}: {note}" if note else resolution))
+            if action == "note":
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="note", note=note))
+            row.state = target
+            row.updated_at = now
+            s.flush()
+            return self._incident_view(s, row)
+
+    def set_alias(self, unit: str, alias: str | None) -> UnitView:
+        """Name the officer or vehicle behind a radio identity (None clears it)."""
+        now = _utcnow()
+        with self._writing() as s:
+            s.execute(
+                self._insert(UnitRow).values([{"unit": unit, "updated_at": now}])
+                .on_conflict_do_nothing(index_elements=["unit"])
+            )
+            row = s.get(UnitRow, unit, with_for_update=True)
+            assert row is not None
+            row.alias = (alias.strip() or None) if alias else None
+            row.updated_at = now
+            return self._unit_view(row, self._gateway_online(s, {row.last_gateway}))
+
+    def due_announcements(self, every_s: float, now: datetime | None = None) -> list[IncidentView]:
+        """New (unacknowledged) incidents not announced for ``every_s``; each is claimed, so that of
+        several bridges on one database only one re-announces it."""
+        now = now or _utcnow()
+        cutoff = now - timedelta(seconds=every_s)
+        due_when = or_(IncidentRow.last_announced.is_(None), IncidentRow.last_announced <= cutoff)
+        out = []
+        with self._writing() as s:
+            ids = s.scalars(select(IncidentRow.id).where(IncidentRow.state == NEW, due_when).order_by(IncidentRow.id))
+            for incident_id in list(ids):
+                claimed = s.execute(
+                    update(IncidentRow)
+                    .where(IncidentRow.id == incident_id, IncidentRow.state == NEW, due_when)
+                    .values(last_announced=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(claimed, "rowcount", 0) == 1:
+                    row = s.get(IncidentRow, incident_id, populate_existing=True)
+                    if row is not None:
+                        out.append(self._incident_view(s, row))
+        return out
+
+    # --- what consoles show ------------------------------------------------------------------
+
+    def open_incidents(self, limit: int = 200) -> list[IncidentView]:
+        """Incidents not yet resolved, newest first."""
+        return self.incidents(include_resolved=False, limit=limit)
+
+    def incidents(self, *, include_resolved: bool = True, limit: int = 200) -> list[IncidentView]:
+        """Incidents, newest first."""
+        with self._read() as s:
+            q = select(IncidentRow)
+            if not include_resolved:
+                q = q.where(IncidentRow.state != RESOLVED)
+            rows = s.scalars(q.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
+            return [self._incident_view(s, r) for r in rows]
+
+    def incident(self, incident_id: int) -> IncidentView | None:
+        with self._read() as s:
+            row = s.get(IncidentRow, incident_id)
+            return self._incident_view(s, row) if row is not None else None
+
+    def incident_detail(self, incident_id: int) -> IncidentDetail | None:
+        """An incident with its history (oldest first) and its alert events (oldest first)."""
+        with self._read() as s:
+            row = s.get(IncidentRow, incident_id)
+            if row is None:
+                return None
+            history = s.scalars(
+                select(IncidentHistoryRow)
+                .where(IncidentHistoryRow.incident_id == incident_id)
+                .order_by(IncidentHistoryRow.at, IncidentHistoryRow.id)
+            ).all()
+            alert_ids = [h.event_id for h in history if h.event_id]
+            alerts = s.scalars(
+                select(EventRow).where(EventRow.id.in_(alert_ids)).order_by(EventRow.time, EventRow.id)
+            ).all() if alert_ids else []
+            return IncidentDetail(
+                incident=self._incident_view(s, row),
+                history=[HistoryEntry(h.at, h.actor, h.action, h.note, h.event_id) for h in history],
+                alerts=[_event_from_row(e) for e in alerts],
+            )
+
+    def units(self, limit: int | None = None) -> list[UnitView]:
+        """Every unit heard, most recently heard first."""
+        with self._read() as s:
+            q = select(UnitRow, GatewayRow.online).outerjoin(GatewayRow, GatewayRow.name == UnitRow.last_gateway)
+            q = q.order_by(case((UnitRow.last_heard.is_(None), 1), else_=0), UnitRow.last_heard.desc(), UnitRow.unit)
+            rows = s.execute(q.limit(limit)).all()
+            return [self._unit_view(r, {r.last_gateway: online} if r.last_gateway and online is not None else {})
+                    for r, online in rows]
+
+    def unit(self, unit: str) -> UnitView | None:
+        with self._read() as s:
+            row = s.get(UnitRow, unit)
+            return self._unit_view(row, self._gateway_online(s, {row.last_gateway})) if row is not None else None
+
+    def recent_events(self, limit: int = 100, *, unit: str | None = None) -> list[Event]:
+        """The latest events (newest first), of one unit if given."""
+        with self._read() as s:
+            q = select(EventRow)
+            if unit is not None:
+                q = q.where(EventRow.unit == unit)
+            rows = s.scalars(q.order_by(EventRow.time.desc(), EventRow.id.desc()).limit(limit))
+            return [_event_from_row(r) for r in rows]
+
+    def count_events(self, gateway: str | None = None) -> int:
+        with self._read() as s:
+            q = select(func.count()).select_from(EventRow)
+            if gateway is not None:
+                q = q.where(EventRow.gateway == gateway)
+            return int(s.scalar(q) or 0)

@@ -1,0 +1,209 @@
+"""Storage on SQLite and PostgreSQL alike: idempotent ingest, unit state, seq gaps, incidents and history."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from bridge.models import Base
+from bridge.store import IncidentError, Store, migrate, redact
+from bridge.store import database_url as url_of
+from config.schema import ConfigError, parse_config
+from gateway.events import Event, Kind, Position, uuid7
+
+T0 = datetime(2026, 11, 26, 19, 30, tzinfo=UTC)
+
+
+class Radio:
+    """Makes events as a gateway numbers them."""
+
+    def __init__(self, gateway: str = "gw1") -> None:
+        self.gateway = gateway
+        self.seq = 0
+
+    def event(self, kind: Kind = Kind.BEACON, unit: str | None = "mdc:1234", *, at: float = 0.0,
+              position: Position | None = None, seq: int | None = None, **detail: object) -> Event:
+        if seq is None:
+            self.seq += 1
+            seq = self.seq
+        t = T0 + timedelta(seconds=at)
+        return Event(id=uuid7(t), seq=seq, gateway=self.gateway, channel="patrol-1", kind=kind, time=t, unit=unit,
+                     position=position, detail=detail)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store.open(database_url, incident_window_s=600)
+    yield s
+    s.close()
+
+
+def test_migrations_create_what_the_models_say(store: Store) -> None:
+    migrate(store.engine)  # a second start changes nothing
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+
+
+def test_the_same_event_twice_is_stored_once(store: Store) -> None:
+    radio = Radio()
+    a, b = radio.event(Kind.ALERT), radio.event(Kind.ALERT, at=1)
+    first = store.ingest([a])
+    assert first.stored == [a.id] and first.duplicates == 0
+    assert [i.state for i, _ in first.incidents] == ["new"]
+    again = store.ingest([a, b, b])  # a redelivered, b twice within one batch
+    assert again.stored == [b.id] and again.duplicates == 2
+    assert store.count_events() == 2
+    # The redelivery changed nothing: the incident counts each alert once.
+    [incident] = store.open_incidents()
+    assert incident.alert_count == 2 and incident.first_event_id == a.id and incident.last_event_id == b.id
+    assert store.ingest([a, b]).incidents == []
+
+
+def test_units_keep_the_newest_state_whatever_the_arrival_order(store: Store) -> None:
+    radio = Radio()
+    newer = radio.event(Kind.BEACON, at=60, position=Position(30.21, 120.21, speed_mps=1.5, source="nmea"))
+    older = radio.event(Kind.BEACON, at=10, position=Position(30.0, 120.0, source="nmea"))
+    store.ingest([newer])
+    result = store.ingest([older])  # replayed late
+    assert result.units == []
+    [unit] = store.units()
+    assert unit.unit == "mdc:1234" and unit.last_event_id == newer.id
+    assert unit.position is not None and (unit.position.lat, unit.position.lon) == (30.21, 120.21)
+    assert unit.last_heard == newer.time and unit.last_channel == "patrol-1" and unit.last_gateway == "gw1"
+    assert unit.gateway_online is False  # the gateway is known, and said nothing of being online
+    store.note_gateway_state("gw1", {"online": True, "gateway": "gw1"})
+    assert store.units()[0].gateway_online is True
+    named = store.set_alias("mdc:1234", "Officer Chen")
+    assert named.alias == "Officer Chen" and named.to_json()["position"]["fix_time"] == "2026-11-26T19:31:00.000Z"
+
+
+def test_incident_lifecycle_with_operators_and_history(store: Store) -> None:
+    radio = Radio()
+    store.ingest([radio.event(Kind.BEACON, at=0, position=Position(30.2, 120.2, source="nmea"))])
+    first = radio.event(Kind.ALERT, at=5, rule="emergency button")
+    [(opened, change)] = store.ingest([first]).incidents
+    assert change == "opened" and opened.state == "new" and opened.label == "emergency button"
+    assert (opened.lat, opened.lon) == (30.2, 120.2)  # no position in the alert: the unit's last one
+    # Within the window: the same incident; another unit: its own.
+    [(joined, change)] = store.ingest([radio.event(Kind.ALERT, at=300)]).incidents
+    assert change == "alert" and joined.id == opened.id and joined.alert_count == 2
+    other = store.ingest([radio.event(Kind.ALERT, unit="mdc:9999", at=301)]).incidents[0][0]
+    assert other.id != opened.id
+
+    with pytest.raises(IncidentError, match="named operator"):
+        store.acknowledge(opened.id, " ")
+    acked = store.acknowledge(opened.id, "alice", note="calling the unit")
+    assert acked.state == "acknowledged" and acked.acknowledged_by == "alice" and acked.acknowledged_at
+    with pytest.raises(IncidentError, match="is acknowledged; it cannot be acknowledged"):
+        store.acknowledge(opened.id, "bob")
+    with pytest.raises(IncidentError, match="resolution: expected one of handled, false_alarm"):
+        store.resolve(opened.id, "bob", "meh")
+    store.add_note(opened.id, "bob", "unit 12 on scene")
+    # A new alert while acknowledged (not resolved) still joins it.
+    store.ingest([radio.event(Kind.ALERT, at=500)])
+    resolved = store.resolve(opened.id, "bob", "handled")
+    assert (resolved.state, resolved.resolution, resolved.resolved_by) == ("resolved", "handled", "bob")
+    assert resolved.alert_count == 3
+    with pytest.raises(IncidentError, match="is resolved"):
+        store.resolve(opened.id, "bob", "false_alarm")
+    with pytest.raises(IncidentError, match="no such incident"):
+        store.acknowledge(10_000, "alice")
+
+    detail = store.incident_detail(opened.id)
+    assert detail is not None
+    assert [(h.actor, h.action) for h in detail.history] == [
+        ("bridge", "opened"), ("bridge", "alert"), ("alice", "acknowledged"), ("bob", "note"), ("bridge", "alert"),
+        ("bob", "resolved"),
+    ]
+    assert detail.history[2].note == "calling the unit" and detail.history[5].note == "handled"
+    assert detail.alerts[0].id == first.id and len(detail.alerts) == 3
+    assert all(e.kind == Kind.ALERT for e in detail.alerts)
+
+    # After it is resolved, and past the window, alerts of the unit open new incidents.
+    again = store.ingest([radio.event(Kind.ALERT, at=600)]).incidents[0][0]
+    late = store.ingest([radio.event(Kind.ALERT, at=600 + 601)]).incidents[0][0]
+    assert len({again.id, late.id, opened.id}) == 3
+    assert [i.id for i in store.open_incidents()] == [late.id, again.id, other.id]  # newest first
+    assert {i.id for i in store.incidents()} == {opened.id, other.id, again.id, late.id}
+
+
+def test_resolving_a_new_incident_acknowledges_it_on_the_way(store: Store) -> None:
+    incident = store.ingest([Radio().event(Kind.ALERT)]).incidents[0][0]
+    done = store.resolve(incident.id, "carol", "false_alarm", note="pocket dial")
+    assert (done.acknowledged_by, done.resolved_by, done.resolution) == ("carol", "carol", "false_alarm")
+    detail = store.incident_detail(incident.id)
+    assert detail is not None
+    assert [h.action for h in detail.history] == ["opened", "acknowledged", "resolved"]
+    assert detail.history[-1].note == "false_alarm: pocket dial"
+
+
+def test_alerts_without_a_unit_group_by_gateway_and_channel(store: Store) -> None:
+    radio = Radio()
+    a = store.ingest([radio.event(Kind.ALERT, unit=None, input="di3")]).incidents[0][0]
+    b = store.ingest([radio.event(Kind.ALERT, unit=None, at=10, input="di3")]).incidents[0][0]
+    assert a.id == b.id and b.alert_count == 2 and b.unit is None
+
+
+def test_seq_gaps_are_found_filled_and_given_up(store: Store) -> None:
+    radio = Radio()
+    seqs = [1, 2, 3, 7, 8, 12]
+    result = store.ingest([radio.event(seq=q, at=q) for q in seqs])
+    assert result.gaps == {"gw1": [(4, 6), (9, 11)]}
+    report = store.missing_ranges("gw1")
+    assert (report.contiguous_seq, report.last_seq, report.holes) == (3, 12, [(4, 6), (9, 11)])
+    assert store.ingest([radio.event(seq=q, at=q) for q in (5, 4, 6)]).gaps == {}  # a replay fills the first
+    report = store.missing_ranges("gw1")
+    assert (report.contiguous_seq, report.holes) == (8, [(9, 11)])
+    assert store.ingest([radio.event(seq=13)]).gaps == {}
+    assert store.mark_lost("gw1", 9, 11) == 3
+    report = store.missing_ranges("gw1")
+    assert (report.contiguous_seq, report.last_seq, report.holes) == (13, 13, [])
+    assert store.ingest([radio.event(seq=20)]).gaps == {"gw1": [(14, 19)]}
+    [gw] = store.gateways()
+    assert (gw.name, gw.lost, gw.last_seq) == ("gw1", 3, 20)
+    # A first event that is not seq 1 shows what came before it as missing.
+    assert store.ingest([Radio("gw2").event(seq=5)]).gaps == {"gw2": [(1, 4)]}
+
+
+def test_unacknowledged_incidents_are_due_again_once_per_interval(store: Store) -> None:
+    radio = Radio()
+    incident = store.ingest([radio.event(Kind.ALERT)]).incidents[0][0]
+    other = store.ingest([radio.event(Kind.ALERT, unit="mdc:7")]).incidents[0][0]
+    store.acknowledge(other.id, "alice")
+    later = datetime.now(UTC) + timedelta(seconds=31)
+    assert [i.id for i in store.due_announcements(30, later)] == [incident.id]
+    assert store.due_announcements(30, later) == []  # claimed: announced once per interval
+    assert [i.id for i in store.due_announcements(30, later + timedelta(seconds=31))] == [incident.id]
+
+
+def test_the_database_comes_from_the_environment_the_file_or_the_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PTTBRIDGE_DATABASE_URL", raising=False)
+    assert url_of(parse_config({"data_dir": str(tmp_path)})) == f"sqlite:///{tmp_path / 'bridge.sqlite'}"
+    in_file = parse_config({"bridge": {"database_url": "postgresql+psycopg://bridge@db/pttbridge"}})
+    assert url_of(in_file) == "postgresql+psycopg://bridge@db/pttbridge"
+    monkeypatch.setenv("PTTBRIDGE_DATABASE_URL", "postgresql+psycopg://bridge:secret@db2/pttbridge")
+    assert url_of(in_file) == "postgresql+psycopg://bridge:secret@db2/pttbridge"
+    assert redact(url_of(in_file)) == "postgresql+psycopg://bridge:***@db2/pttbridge"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"incident_window_s": 0}, "bridge.incident_window_s: Input should be greater than 0"),
+        ({"shared_group": "a/b"}, "bridge.shared_group: expected 1-64 characters"),
+        ({"mqtt_version": "4"}, "bridge.mqtt_version: Input should be 'auto', '5' or '3.1.1'"),
+        ({"reannounce": 5}, "bridge.reannounce: Extra inputs are not permitted"),
+    ],
+)
+def test_bridge_configuration_errors_name_the_key(raw: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        parse_config({"bridge": raw}, "site.toml")
