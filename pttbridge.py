@@ -17,13 +17,16 @@ DESCRIPTION = """\
 pttbridge: push-to-talk radio gateway and command-center bridge.
 
 Radios signal over serial ports (NMEA, Kenwood FleetSync/NXDN, KISS/APRS, vendor alarm boxes); the
-gateway decodes emergencies, unit identities and positions and publishes them over MQTT, losing none.
+gateway decodes emergencies, unit identities and positions and publishes them over MQTT, losing none;
+the bridge stores them and turns alerts into incidents; dispatchers acknowledge them in the console.
 """
 
 EPILOG = """\
 examples:
   pttbridge up                                  everything on embedded defaults, with demo radios
   pttbridge gateway -c config/example-gateway.toml
+  pttbridge bridge -c center.toml
+  pttbridge console -c center.toml --operator alice
   pttbridge decode-serial --protocol nmea capture.nmea
   pttbridge decode-serial --protocol kiss socket://127.0.0.1:8001
 """
@@ -73,6 +76,18 @@ def cmd_gateway(args: argparse.Namespace) -> None:
     )
     _wait_for_signal()
     gateway.stop()
+
+
+def cmd_bridge(args: argparse.Namespace) -> None:
+    from bridge.service import run
+
+    run(_load(args.config))
+
+
+def cmd_console(args: argparse.Namespace) -> None:
+    from console.app import run
+
+    run(_load(args.config), args.operator)
 
 
 def _parse_options(pairs: list[str]) -> dict[str, Any]:
@@ -153,7 +168,6 @@ def cmd_up(args: argparse.Namespace) -> None:
     from config.mqtt import make_client, topic
     from config.replay import PtyReplay
     from config.schema import Config
-    from gateway.runner import Gateway
 
     config = _load(args.config or str(Path(__file__).parent / "config" / "default.toml"))
     broker = None
@@ -167,39 +181,59 @@ def cmd_up(args: argparse.Namespace) -> None:
     replays = {r.port: PtyReplay(r.capture, loop=r.loop, speed=args.speed) for r in config.demo.replay}
     raw = config.model_dump()
     raw["mqtt"]["url"] = url
+    if broker is not None:
+        raw["bridge"]["mqtt_version"] = "3.1.1"  # the embedded broker speaks MQTT 3.1.1 only
     for channel in raw["channels"]:
         for driver in channel["drivers"]:
             if driver["port"] in replays:
                 driver["port"] = replays[driver["port"]].port
     config = Config.model_validate(raw)
-    if args.verbose < 2:  # every event is printed below; the gateway's own line for each would repeat it
+    if args.verbose < 2:  # what each event does is on screen; the per-event log lines would repeat it
         logging.getLogger("gateway.runner").setLevel(logging.WARNING)
 
-    watcher = make_client(config.mqtt, f"pttbridge-up-{os.getpid()}")
-    watcher.on_connect = lambda c, *_: c.subscribe(topic(config.mqtt, "gw", "+", "event", "#"), qos=1)
-    watcher.on_message = lambda _c, _u, m: print(_event_line(bytes(m.payload)), flush=True)
-    watcher.connect(config.mqtt.host, config.mqtt.port)
-    watcher.loop_start()
+    from bridge.service import Bridge
+    from gateway.runner import Gateway
+
+    bridge = Bridge(config)
+    bridge.start()
     gateway = Gateway(config)
     gateway.start()
     for replay in replays.values():
         replay.start()
-    print(
+    summary = (
         f"pttbridge up: broker {url}{' (embedded)' if broker else ''}, gateway {gateway.gw.name} with "
-        f"{len(gateway.drivers)} radios ({len(replays)} replaying demo captures). Ctrl+C stops.",
-        flush=True,
+        f"{len(gateway.drivers)} radios ({len(replays)} replaying demo captures), bridge on "
+        f"{bridge.database_url.split('///')[-1]}."
     )
-    if args.duration:
-        threading.Timer(args.duration, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    _wait_for_signal()
-    print("stopping ...", flush=True)
-    gateway.stop()
-    for replay in replays.values():
-        replay.stop()
-    watcher.loop_stop()
-    watcher.disconnect()
-    if broker is not None:
-        broker.stop()
+    watcher = None
+    try:
+        if args.headless:
+            print(summary + " Ctrl+C stops.", flush=True)
+            watcher = make_client(config.mqtt, f"pttbridge-up-{os.getpid()}")
+            watcher.on_connect = lambda c, *_: c.subscribe(topic(config.mqtt, "gw", "+", "event", "#"), qos=1)
+            watcher.on_message = lambda _c, _u, m: print(_event_line(bytes(m.payload)), flush=True)
+            watcher.connect(config.mqtt.host, config.mqtt.port)
+            watcher.loop_start()
+            if args.duration:
+                threading.Timer(args.duration, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+            _wait_for_signal()
+        else:
+            from console.app import run as run_console
+
+            logging.getLogger("pttbridge").warning(summary)
+            run_console(config, args.operator or config.console.operator or os.environ.get("USER") or "dispatcher",
+                        duration_s=args.duration)
+    finally:
+        print("stopping ...", flush=True)
+        if watcher is not None:
+            watcher.loop_stop()
+            watcher.disconnect()
+        gateway.stop()
+        for replay in replays.values():
+            replay.stop()
+        bridge.stop()
+        if broker is not None:
+            broker.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,14 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "up",
         help="run everything on embedded defaults, with demo radios",
-        description="Start an in-process MQTT broker (unless --broker is given) and a gateway whose demo radios "
-        "replay bundled serial captures (NMEA and Kenwood beacons, an emergency) through pseudo-terminals and "
-        "the real serial drivers; print each event as it reaches the broker. Ctrl+C stops everything.",
+        description="Start an in-process MQTT broker (unless a broker URL is given or configured), a bridge on "
+        "SQLite in the data folder, a gateway whose demo radios replay bundled serial captures (FleetSync and "
+        "GPS positions, key-ups, APRS, emergencies) through pseudo-terminals and the real serial drivers, and the "
+        "dispatcher console in this terminal. Ctrl+C (or q) stops everything.",
     )
     up.add_argument("-c", "--config", help="configuration file (default: the bundled config/default.toml)")
     up.add_argument("--broker", metavar="URL", help="use this broker (mqtt://host:port) instead of an embedded one")
     up.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl+C)")
     up.add_argument("--speed", type=float, default=1.0, metavar="X", help="replay the demo captures X times faster")
+    up.add_argument("--operator", help="the dispatcher's name on actions (default: [console] operator, or $USER)")
+    up.add_argument("--headless", action="store_true", help="no console: print each event as it reaches the broker")
     up.set_defaults(func=cmd_up)
 
     gw = sub.add_parser(
@@ -234,6 +271,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gw.add_argument("-c", "--config", required=True, help="TOML configuration with [gateway], [mqtt], [[channels]]")
     gw.set_defaults(func=cmd_gateway)
+
+    br = sub.add_parser(
+        "bridge",
+        help="run the command-center bridge: MQTT -> database, incidents, replay of lost events",
+        description="Store every gateway event exactly once (acknowledging it to the broker only after the "
+        "commit), keep each unit's last position, open incidents from alerts, re-announce unacknowledged ones, "
+        "and ask gateways to replay what the broker dropped. SQLite by default, PostgreSQL by URL.",
+    )
+    br.add_argument("-c", "--config", required=True, help="TOML configuration with [bridge] and [mqtt]")
+    br.set_defaults(func=cmd_bridge)
+
+    co = sub.add_parser(
+        "console",
+        help="the dispatcher console (Textual) in this terminal",
+        description="Open incidents newest first, units on the map table, incident detail; a acknowledges, "
+        "r resolves, n adds a note. Actions go to the bridge, so every console shows the same state.",
+    )
+    co.add_argument("-c", "--config", required=True, help="TOML configuration with [mqtt], [bridge], [console]")
+    co.add_argument("--operator", help="the dispatcher's name on every action (else [console] operator, else asked)")
+    co.set_defaults(func=cmd_console)
 
     ds = sub.add_parser(
         "decode-serial",

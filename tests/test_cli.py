@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
 import signal
+import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -73,34 +77,66 @@ def test_config_error_names_key(tmp_path: Path) -> None:
     assert out.returncode != 0 and f"{bad}: gateway.name: expected".encode() in out.stderr
 
 
-def test_up_as_a_new_user_runs_it(tmp_path: Path) -> None:
-    """Started in a terminal: the demo's emergency shows up within seconds, Ctrl+C stops it cleanly."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "pttbridge", "up", "--speed", "8"], stdin=slave, stdout=slave,
-                            stderr=slave, env={**ENV, "PTTBRIDGE_DATA": str(tmp_path)}, cwd=ROOT,
-                            start_new_session=True)
-    os.close(slave)
+def read_until(master: int, needle: bytes, timeout: float) -> bytes:
     screen = b""
-    try:
-        deadline = time.monotonic() + 45
-        while b"ALERT" not in screen and time.monotonic() < deadline:
-            if select.select([master], [], [], 0.5)[0]:
-                screen += os.read(master, 65536)
-        assert b"embedded" in screen
-        assert b"ALERT" in screen, screen.decode(errors="replace")[-2000:]
-        alert = next(line for line in screen.splitlines() if b"ALERT" in line)
-        assert b"fleetsync:100-1002" in alert or b"aprs:BG5ABC-9" in alert
-        assert b" at 30.2" in alert  # with its position
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C in the terminal does
-        assert proc.wait(20) == 0
-        while select.select([master], [], [], 0.2)[0]:
+    deadline = time.monotonic() + timeout
+    while needle not in screen and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.5)[0]:
             try:
                 screen += os.read(master, 65536)
-            except OSError:
+            except OSError:  # the program closed the terminal
                 break
-        assert b"stopping" in screen and b"Traceback" not in screen
+    return screen
+
+
+def start_in_terminal(args: list[str], data: Path) -> tuple[subprocess.Popen[bytes], int]:
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # an 80x24 terminal
+    proc = subprocess.Popen([sys.executable, "-m", "pttbridge", *args], stdin=slave, stdout=slave, stderr=slave,
+                            env={**ENV, "PTTBRIDGE_DATA": str(data), "TERM": "xterm-256color"}, cwd=ROOT,
+                            start_new_session=True)
+    os.close(slave)
+    return proc, master
+
+
+def test_up_as_a_new_user_runs_it(tmp_path: Path) -> None:
+    """In a terminal: the console comes up, the demo's emergency is on screen within seconds, a key
+    acknowledges it, and Ctrl+C stops everything cleanly."""
+    proc, master = start_in_terminal(["up", "--speed", "8", "--operator", "alice"], tmp_path)
+    try:
+        screen = read_until(master, b"EMERGENCY", 60)
+        assert b"EMERGENCY" in screen, screen.decode(errors="replace")[-3000:]
+        assert b"NEW" in screen and b"operator alice" in screen
+        os.write(master, b"a")  # acknowledge the newest
+        screen = read_until(master, b"ACK", 15)
+        assert b"ACK" in screen
+        os.write(master, b"\x03")  # Ctrl+C, as the terminal sends it to a full-screen program
+        assert proc.wait(30) == 0
+        screen = read_until(master, b"stopping", 5)
+        assert b"Traceback" not in screen
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         os.close(master)
-    assert list(tmp_path.glob("outbox-*.sqlite"))  # its state went to the data folder it was given
+    # Its state went to the data folder it was given, and the acknowledgement is in the database.
+    assert list(tmp_path.glob("outbox-*.sqlite"))
+    with sqlite3.connect(tmp_path / "bridge.sqlite") as db:
+        acked = db.execute("SELECT COUNT(*) FROM incidents WHERE state = 'acknowledged'").fetchone()[0]
+    assert acked == 1
+
+
+def test_up_headless_prints_events(tmp_path: Path) -> None:
+    proc, master = start_in_terminal(["up", "--headless", "--speed", "8"], tmp_path)
+    try:
+        screen = read_until(master, b"ALERT", 60)
+        assert b"embedded" in screen
+        alert = next((line for line in screen.splitlines() if b"ALERT" in line), b"")
+        assert b"fleetsync:100-1002" in alert or b"aprs:BG5ABC-9" in alert, screen.decode(errors="replace")[-2000:]
+        assert b" at 30.2" in alert  # with its position
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl+C in the terminal does to a line-mode program
+        assert proc.wait(30) == 0
+        assert b"Traceback" not in read_until(master, b"never", 1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.close(master)

@@ -1,0 +1,289 @@
+"""``pttbridge console``: the dispatcher's terminal. A thin shell around what the screens and widgets do.
+
+    start      the main screen; a sign-in screen if no operator was given; the MQTT link (paho's thread);
+               a worker reading the database's current state
+    news       bridge/incident, bridge/unit, gw/+/state (MQTT) and database snapshots arrive as messages,
+               are merged into :class:`~console.state.ConsoleState` and shown; a new alert rings the bell
+    commands   acknowledge, resolve, note: sent to the bridge on bridge/cmd with the operator's name;
+               the screen changes when the bridge announces the change, so every console agrees
+    the broker away: the header turns red, paho reconnects by itself, and the database is read again
+               on reconnect (incident changes are not retained, so the ones missed are read instead)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from bridge.store import database_url, redact
+from config.schema import Config, ConsoleConfig
+from console.data import StoreHandle, describe_error
+from console.link import BridgeLink, NotConnected
+from console.messages import (
+    BrokerStatus,
+    GatewayChanged,
+    IncidentAction,
+    IncidentChanged,
+    SnapshotFailed,
+    SnapshotLoaded,
+    UnitChanged,
+)
+from console.screens.dispatch import DispatchScreen
+from console.screens.incident_detail import IncidentDetailScreen
+from console.screens.login import LoginScreen
+from console.screens.note import NoteScreen
+from console.screens.resolve import ResolveScreen
+from console.state import NEW, ConsoleState, IncidentUpdate, Outcome
+from console.widgets.alert_queue import AlertQueue
+from console.widgets.status_header import StatusHeader
+from console.widgets.units_table import UnitsTable
+
+log = logging.getLogger(__name__)
+
+FLASH_S = 0.5  # the marker of an unacknowledged incident flips this often
+SNAPSHOT_RETRY_S = 5.0  # a database not reachable (or not created yet) is tried again this often
+COMMAND_ANSWER_S = 5.0  # a command the bridge has not answered by then is reported
+
+
+class DispatchApp(App[None]):
+    TITLE = "pttbridge dispatch"
+    ENABLE_COMMAND_PALETTE = False  # every key this console has is in the footer
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        # A dispatcher's reflex (and what `pttbridge up` promises): Ctrl+C stops, it does not copy.
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        operator: str | None = None,
+        *,
+        database: str | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.duration_s = duration_s
+        self.config = config
+        self.settings: ConsoleConfig = config.console
+        self.operator = (operator or config.console.operator or "").strip() or None
+        self.state = ConsoleState()
+        self.store = StoreHandle(database or database_url(config))
+        self.link = BridgeLink(config.mqtt, self.post_message, name=self.operator or "console")
+        self.dispatch = DispatchScreen()
+        self.broker: bool | None = None
+        self.database = "…"
+        self._flash_on = True
+        self._pending: dict[tuple[int, str], float] = {}  # (incident, change awaited) -> when sent
+
+    # --- start and stop ------------------------------------------------------------------------
+
+    def get_default_screen(self) -> DispatchScreen:
+        return self.dispatch
+
+    def on_mount(self) -> None:
+        if self.operator is None:
+            self.push_screen(LoginScreen(), callback=self._signed_in)
+        self.link.start()
+        self.load_snapshot()
+        self.set_interval(FLASH_S, self._flash)
+        self.set_interval(1.0, self._tick)
+        if self.duration_s:
+            self.set_timer(self.duration_s, self.exit)
+        self._status()
+
+    def on_unmount(self) -> None:
+        self.link.stop()
+        self.store.close()
+
+    def _signed_in(self, name: str | None) -> None:
+        self.operator = name
+        self._status()
+
+    # --- the database ----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="snapshot")
+    def load_snapshot(self) -> None:
+        """Read the current state from the database (blocking: a worker thread)."""
+        self.call_from_thread(self.state.begin_snapshot)
+        try:
+            snapshot = self.store.snapshot()
+        except Exception as exc:  # the database away, or not created yet by the bridge
+            log.warning("cannot read the database %s: %s", redact(self.store.url), str(exc).splitlines()[0])
+            self.post_message(SnapshotFailed(describe_error(exc)))
+            return
+        self.post_message(SnapshotLoaded(snapshot))
+
+    def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        s = message.snapshot
+        first = self.database != "ok"
+        self.database = "ok"
+        updates = self.state.apply_snapshot(s.incidents, s.units, s.gateways)
+        for update in updates:
+            self._show(update)
+        for unit in self.state.units.values():
+            self.dispatch.units.show(unit)
+        if first and self.state.unacknowledged and self.settings.bell:
+            self.bell()  # a console started on unacknowledged incidents says so
+        self._status()
+
+    def on_snapshot_failed(self, message: SnapshotFailed) -> None:
+        self.database = message.reason
+        self._status()
+        self.set_timer(SNAPSHOT_RETRY_S, self.load_snapshot)
+
+    # --- live news -------------------------------------------------------------------------------
+
+    def on_incident_changed(self, message: IncidentChanged) -> None:
+        update = self.state.apply_incident(message.incident, message.change)
+        self._pending.pop((message.incident.id, message.change or ""), None)
+        self._show(update)
+        if update.ring:
+            if self.settings.bell:
+                self.bell()
+            i = update.incident
+            if message.change == "opened":
+                who = f"{i.unit or 'wired input'}{f' ({i.alias})' if i.alias else ''}"
+                self.notify(f"{who} on {i.channel}@{i.gateway}", title=f"EMERGENCY: incident #{i.id}",
+                            severity="error", timeout=8)
+        self._status()
+
+    def _show(self, update: IncidentUpdate) -> None:
+        i = update.incident
+        if update.outcome is Outcome.REMOVED:
+            self.dispatch.queue.withdraw(i.id)
+        elif update.outcome is not Outcome.STALE:
+            self.dispatch.queue.show(i)
+            if update.outcome is Outcome.ADDED and i.state == NEW:
+                self.dispatch.queue.offer_selection(i.id)
+        if update.outcome is not Outcome.STALE:
+            for screen in self.screen_stack:
+                if isinstance(screen, IncidentDetailScreen) and screen.incident_id == i.id:
+                    screen.show_incident(i, self.state.gateways.get(i.gateway))
+                    screen.load()
+
+    def on_unit_changed(self, message: UnitChanged) -> None:
+        shown = self.state.apply_unit(message.unit)
+        if shown is not None:
+            self.dispatch.units.show(shown)
+
+    def on_gateway_changed(self, message: GatewayChanged) -> None:
+        was = self.state.gateways.get(message.gateway)
+        for unit in self.state.apply_gateway(message.gateway, message.online):
+            self.dispatch.units.show(unit)
+        if was is True and not message.online:
+            self.notify(f"gateway {message.gateway} went offline", severity="warning", timeout=6)
+
+    def on_broker_status(self, message: BrokerStatus) -> None:
+        if message.connected and self.broker is False:
+            self.load_snapshot()  # incident changes are not retained: read the ones missed
+        if self.broker is True and not message.connected:
+            self.notify("Lost the broker: reconnecting. Commands cannot be sent meanwhile.", severity="error",
+                        timeout=6)
+        self.broker = message.connected
+        self._status()
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    def _flash(self) -> None:
+        if self.settings.flash:
+            self._flash_on = not self._flash_on
+            self.dispatch.queue.flash(self._flash_on)
+
+    def _tick(self) -> None:
+        now = datetime.now(UTC)
+        self.dispatch.queue.tick(now)
+        self.dispatch.units.tick(now)
+        self._status(now)
+        late = [key for key, sent in self._pending.items() if time.monotonic() - sent > COMMAND_ANSWER_S]
+        for incident_id, change in late:
+            del self._pending[(incident_id, change)]
+            self.notify(f"The bridge has not confirmed '{change}' of incident #{incident_id}: is it running?",
+                        severity="error", timeout=8)
+
+    def _status(self, now: datetime | None = None) -> None:
+        for screen in self.screen_stack:
+            for header in screen.query(StatusHeader):
+                header.update_status(operator=self.operator, broker=self.broker, database=self.database,
+                                     open_count=len(self.state.incidents), new_count=self.state.unacknowledged,
+                                     clock=now or datetime.now(UTC))
+
+    # --- what dispatchers do ---------------------------------------------------------------------
+
+    def on_alert_queue_open_requested(self, message: AlertQueue.OpenRequested) -> None:
+        self.open_detail(message.incident_id)
+
+    def on_units_table_unit_chosen(self, message: UnitsTable.UnitChosen) -> None:
+        incident = self.state.unit_incident(message.unit)
+        if incident is None:
+            self.notify(f"{message.unit} has no open incident.", timeout=3)
+        else:
+            self.open_detail(incident.id)
+
+    def open_detail(self, incident_id: int) -> None:
+        incident = self.state.incidents.get(incident_id)
+        if incident is not None:
+            self.push_screen(IncidentDetailScreen(incident, self.store, self.state.gateways.get(incident.gateway)))
+            self.call_after_refresh(self._status)  # its header, once it is mounted
+
+    def on_incident_action(self, message: IncidentAction) -> None:
+        incident = self.state.incidents.get(message.incident_id)
+        if incident is None:
+            self.notify(f"Incident #{message.incident_id} is no longer open.", severity="warning", timeout=4)
+        elif self.operator is None:
+            self.notify("Sign in first: every change is made by a named operator.", severity="error")
+        elif message.action == "ack":
+            if incident.state != NEW:
+                self.notify(f"#{incident.id} was acknowledged by {incident.acknowledged_by or 'someone'} already.",
+                            timeout=4)
+                return
+            self._send("ack", incident.id, "acknowledged")
+        elif message.action == "resolve":
+            self.push_screen(ResolveScreen(incident), callback=lambda r: self._resolved(incident.id, r))
+        elif message.action == "note":
+            self.push_screen(NoteScreen(incident.id), callback=lambda n: self._noted(incident.id, n))
+
+    def _resolved(self, incident_id: int, resolution: str | None) -> None:
+        if resolution is not None:
+            self._send("resolve", incident_id, "resolved", resolution=resolution)
+
+    def _noted(self, incident_id: int, note: str | None) -> None:
+        if note:
+            self._send("note", incident_id, "note", note=note)
+
+    def _send(self, action: str, incident_id: int, awaited: str, **fields: str) -> None:
+        assert self.operator is not None
+        try:
+            self.link.send(action, incident_id, self.operator, **fields)
+        except NotConnected as exc:
+            self.notify(f"Not sent: {exc}.", severity="error", timeout=6)
+            return
+        self._pending[(incident_id, awaited)] = time.monotonic()
+        words = {"ack": "acknowledgement", "resolve": "resolution", "note": "note"}[action]
+        self.notify(f"{words.capitalize()} of #{incident_id} sent as {self.operator}.", timeout=3)
+
+
+def run(config: Config, operator: str | None = None, *, duration_s: float | None = None) -> None:
+    """Run the console in this terminal until the dispatcher quits (``pttbridge console -c FILE``).
+
+    Log records go to ``{data_dir}/console.log`` meanwhile: a line on stderr would tear the screen.
+    """
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    log_path = Path(config.data_dir) / "console.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root.handlers = [handler]
+    try:
+        DispatchApp(config, operator, duration_s=duration_s).run()
+    finally:
+        root.handlers = saved
+        handler.close()

@@ -1,0 +1,113 @@
+"""The console's MQTT connection: follows the bridge and the gateways, and carries commands to the bridge.
+
+    subscribes   {prefix}/bridge/incident/+    incident after each change (QoS 1)
+                 {prefix}/bridge/unit/+        unit state (retained: a new console gets every unit at once)
+                 {prefix}/gw/+/state           gateway online/offline (retained, Last Will on loss)
+    publishes    {prefix}/bridge/cmd           {"action": "ack"|"resolve"|"note", "incident": id,
+                                                "operator": name, "resolution"?: ..., "note"?: ...}
+
+paho runs its own network thread (``loop_start``) and reconnects with backoff by itself; every callback
+only decodes and posts a Textual message, which is thread-safe. A malformed payload is logged and
+dropped, never raised into paho's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from textual.message import Message
+
+from config.mqtt import make_client, topic
+from config.schema import MqttConfig
+from console.data import PayloadError, incident_from_json, unit_from_json
+from console.messages import BrokerStatus, GatewayChanged, IncidentChanged, UnitChanged
+
+log = logging.getLogger(__name__)
+
+
+class NotConnected(RuntimeError):
+    """A command cannot be sent: the broker is away."""
+
+
+class BridgeLink:
+    def __init__(self, cfg: MqttConfig, post: Callable[[Message], object], *, name: str = "console") -> None:
+        self.cfg = cfg
+        self._post = post
+        self._prefix = cfg.prefix + "/"
+        # Unique per process: two consoles of one operator must not throw each other off the broker.
+        client_id = f"pttbridge-console-{name}-{os.getpid()}-{uuid.uuid4().hex[:6]}"[:64]
+        # A clean session: what happened while away is read from the database on reconnect instead.
+        self.client = make_client(cfg, client_id)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    def start(self) -> None:
+        # connect_async + loop_start: the first connection is retried like any later one, so a console
+        # started before its broker comes up on its own.
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.on_disconnect = None  # leaving is no news
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.client.is_connected())
+
+    def send(self, action: str, incident: int, operator: str, **fields: str) -> None:
+        """A command to the bridge (QoS 1). Refused while the broker is away: a dispatcher must not
+        believe an acknowledgement went out that may reach the bridge minutes later."""
+        if not self.connected:
+            raise NotConnected("the broker is offline: nothing was sent")
+        body: dict[str, Any] = {"action": action, "incident": incident, "operator": operator, **fields}
+        info = self.client.publish(topic(self.cfg, "bridge", "cmd"), json.dumps(body, separators=(",", ":")), qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise NotConnected(f"the broker did not take the command: {mqtt.error_string(info.rc)}")
+        log.info("sent %s", body)
+
+    # --- paho's network thread ---------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if rc.is_failure:
+            log.warning("broker %s refused the console: %s", self.cfg.url, rc)
+            self._post(BrokerStatus(False, f"refused: {rc}"))
+            return
+        client.subscribe([
+            (topic(self.cfg, "bridge", "incident", "+"), 1),
+            (topic(self.cfg, "bridge", "unit", "+"), 1),
+            (topic(self.cfg, "gw", "+", "state"), 1),
+        ])
+        self._post(BrokerStatus(True))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        log.warning("lost the broker %s: %s", self.cfg.url, rc)
+        self._post(BrokerStatus(False, str(rc)))
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        levels = msg.topic[len(self._prefix):].split("/") if msg.topic.startswith(self._prefix) else []
+        payload = bytes(msg.payload)
+        if not payload:
+            return  # a retained message being cleared
+        try:
+            body = json.loads(payload)
+            if levels[:2] == ["bridge", "incident"]:
+                incident, change = incident_from_json(body)
+                self._post(IncidentChanged(incident, change))
+            elif levels[:2] == ["bridge", "unit"]:
+                self._post(UnitChanged(unit_from_json(body)))
+            elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "state":
+                online = body.get("online") if isinstance(body, dict) else None
+                if not isinstance(online, bool):
+                    raise PayloadError(f"online: expected true or false, got {online!r}")
+                self._post(GatewayChanged(levels[1], online))
+        except (ValueError, PayloadError) as exc:  # JSON errors are ValueErrors too
+            log.warning("ignored a message on %s: %s [%s]", msg.topic, exc, payload[:64].hex(" "))

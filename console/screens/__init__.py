@@ -1,0 +1,1 @@
+"""The console's screens, one per module, each with its own DEFAULT_CSS."""

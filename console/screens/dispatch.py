@@ -1,0 +1,80 @@
+"""The dispatcher's main screen: the alert queue above, the units below, the keys in the footer.
+
+The screen is layout and keys only: a key for an incident posts an :class:`IncidentAction`, which the app
+carries out (it owns the operator and the link to the bridge), the same as from the detail screen.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from console.messages import IncidentAction
+from console.widgets.alert_queue import AlertQueue
+from console.widgets.status_header import StatusHeader
+from console.widgets.units_table import UnitsTable
+
+
+class DispatchScreen(Screen[None]):
+    DEFAULT_CSS = """
+    DispatchScreen {
+        layout: vertical;
+    }
+    DispatchScreen AlertQueue {
+        height: 1fr;
+        min-height: 6;
+    }
+    DispatchScreen UnitsTable {
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "acknowledge", "Ack"),
+        Binding("r", "resolve", "Resolve"),
+        Binding("n", "note", "Note"),
+        Binding("i", "focus_alerts", "Alerts"),
+        Binding("u", "focus_units", "Units"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.header = StatusHeader()
+        self.queue = AlertQueue(id="alerts")
+        self.units = UnitsTable(id="units")
+
+    def compose(self) -> ComposeResult:
+        yield self.header
+        yield self.queue
+        yield self.units
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.queue.focus()
+
+    def _act(self, action: str) -> None:
+        selected = self.queue.selected_id
+        if selected is None:
+            self.notify("No incident is selected.", severity="warning", timeout=3)
+            return
+        self.post_message(IncidentAction(action, selected))
+
+    def action_acknowledge(self) -> None:
+        self._act("ack")
+
+    def action_resolve(self) -> None:
+        self._act("resolve")
+
+    def action_note(self) -> None:
+        self._act("note")
+
+    def action_focus_alerts(self) -> None:
+        self.queue.focus()
+
+    def action_focus_units(self) -> None:
+        self.units.focus()

@@ -1,0 +1,207 @@
+"""One incident in full: its fields, every alert that joined it (with positions), and its history (who
+did what, when). Read from the database in a worker; read again whenever the bridge announces a change
+to it, so the history on screen is the bridge's, not this console's guess."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from bridge.store import IncidentDetail, IncidentView
+from console import format as fmt
+from console.data import StoreHandle, describe_error
+from console.format import Cell
+from console.messages import DetailLoaded, IncidentAction
+from console.state import NEW, RESOLVED
+from console.widgets.fitted_table import Column, FittedTable
+from console.widgets.status_header import StatusHeader
+from gateway.events import Event
+
+ALERT_COLUMNS = (
+    Column("time", "time", 12),
+    Column("unit", "unit", 19, flex=2, max_width=26),
+    Column("position", "position", 23),
+    Column("motion", "moving", 13),
+    Column("what", "what", 0, flex=3),
+)
+
+HISTORY_COLUMNS = (
+    Column("time", "time", 12),
+    Column("actor", "who", 12, flex=1, max_width=24),
+    Column("action", "did", 14),
+    Column("note", "note", 20, flex=4),
+)
+
+
+def _motion(e: Event) -> str:
+    p = e.position
+    if p is None or p.speed_mps is None:
+        return "-"
+    course = f" {p.course_deg:.0f}°" if p.course_deg is not None else ""
+    return f"{p.speed_mps:.1f} m/s{course}"
+
+
+def _what(e: Event) -> str:
+    d = e.detail
+    for key in ("rule", "meaning", "text", "frame"):
+        if isinstance(d.get(key), str) and d[key]:
+            return f"{d.get('protocol', '')} {d[key]}".strip()
+    return str(d.get("protocol", ""))
+
+
+def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table:
+    """The incident's fields as a two-pair grid."""
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
+    if i.state == NEW:
+        state = Text.assemble((" NEW: not acknowledged ", "bold white on red"))
+    elif i.state == RESOLVED:
+        state = Text(f"resolved: {(i.resolution or '').replace('_', ' ')}", style="bold green")
+    else:
+        state = Text("acknowledged", style="bold yellow")
+    online = {True: " (online)", False: " (OFFLINE)", None: ""}[gateway_online]
+    position = "-"
+    if i.lat is not None and i.lon is not None:
+        # The alert's own position, or the unit's last known one: how old it is matters as much.
+        position = f"{i.lat:.5f},{i.lon:.5f}"
+        if i.position_time is not None:
+            position += f" ({fmt.age(i.position_time, now)} old)"
+
+    def by(who: str | None, at: datetime | None) -> str:
+        return f"{who} at {fmt.local_time(at, now)}" if who else "-"
+
+    grid.add_row("state", state, "alerts", f"{i.alert_count}, last {fmt.local_time(i.last_alert_at, now)}")
+    grid.add_row("unit", Text(i.unit or "(wired input)", style="bold"), "alias", i.alias or "-")
+    grid.add_row("where", f"{i.channel}@{i.gateway}{online}", "what", i.label or "-")
+    grid.add_row("opened", f"{fmt.local_time(i.opened_at, now)} ({fmt.age(i.opened_at, now)} ago)",
+                 "position", position)
+    grid.add_row("ack'd", by(i.acknowledged_by, i.acknowledged_at), "resolved", by(i.resolved_by, i.resolved_at))
+    return grid
+
+
+class IncidentDetailScreen(Screen[None]):
+    DEFAULT_CSS = """
+    IncidentDetailScreen #fields {
+        height: auto;
+        border: round $error;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    IncidentDetailScreen #fields.-acknowledged {
+        border: round $warning;
+    }
+    IncidentDetailScreen #fields.-resolved {
+        border: round $success;
+    }
+    IncidentDetailScreen FittedTable {
+        height: 1fr;
+        min-height: 4;
+        border: round $primary 60%;
+        border-title-style: bold;
+    }
+    IncidentDetailScreen FittedTable:focus {
+        border: round $primary;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("a", "act('ack')", "Ack"),
+        Binding("r", "act('resolve')", "Resolve"),
+        Binding("n", "act('note')", "Note"),
+    ]
+
+    def __init__(self, incident: IncidentView, store: StoreHandle, gateway_online: bool | None = None) -> None:
+        super().__init__()
+        self.incident = incident
+        self.incident_id = incident.id
+        self.store = store
+        self.gateway_online = gateway_online
+        self.detail: IncidentDetail | None = None
+        self.header = StatusHeader()
+        self.fields = Static(id="fields")
+        self.alerts = FittedTable(ALERT_COLUMNS, id="alert-events")
+        self.history = FittedTable(HISTORY_COLUMNS, id="history")
+
+    def compose(self) -> ComposeResult:
+        yield self.header
+        yield self.fields
+        yield self.alerts
+        yield self.history
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.alerts.border_title = "Alerts"
+        self.history.border_title = "History"
+        self.show_incident(self.incident)
+        self.history.focus()
+        self.load()
+
+    def show_incident(self, incident: IncidentView, gateway_online: bool | None = None) -> None:
+        """The incident as the bridge last announced it (the fields; history follows from the database)."""
+        self.incident = incident
+        if gateway_online is not None:
+            self.gateway_online = gateway_online
+        self.fields.border_title = f"Incident #{incident.id}"
+        self.fields.set_class(incident.state == "acknowledged", "-acknowledged")
+        self.fields.set_class(incident.state == RESOLVED, "-resolved")
+        self.fields.update(fields(incident, self.gateway_online, datetime.now(UTC)))
+
+    @work(thread=True, exclusive=True, group="detail")
+    def load(self) -> None:
+        """Read the incident's history and alerts from the database (blocking: a worker thread)."""
+        try:
+            detail = self.store.incident_detail(self.incident_id)
+        except Exception as exc:  # the database away or not there yet: say so, keep the fields
+            self.post_message(DetailLoaded(self.incident_id, None, describe_error(exc)))
+            return
+        self.post_message(DetailLoaded(self.incident_id, detail))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        message.stop()
+        if message.detail is None:
+            why = f"database {message.error}" if message.error else "not in the database"
+            self.history.border_title = f"History unavailable: {why}"
+            return
+        self.detail = message.detail
+        if message.detail.incident.updated_at >= self.incident.updated_at:
+            self.show_incident(message.detail.incident)
+        now = datetime.now(UTC)
+        for e in message.detail.alerts:
+            p = e.position
+            self.alerts.put(e.id, {
+                "time": Cell(fmt.local_time(e.time, now, compact=True)),
+                "unit": Cell(e.unit or "-"),
+                "position": Cell(f"{p.lat:.6f},{p.lon:.6f}" if p else "-"),
+                "motion": Cell(_motion(e)),
+                "what": Cell(_what(e)),
+            }, reorder=False)
+        self.alerts.border_title = f"Alerts: {len(message.detail.alerts)}"
+        for n, h in enumerate(message.detail.history):
+            style = "bold" if h.actor != "bridge" else "dim"
+            self.history.put(str(n), {
+                "time": Cell(fmt.local_time(h.at, now, compact=True)),
+                "actor": Cell(h.actor, style),
+                "action": Cell(h.action, "bold" if h.action in ("acknowledged", "resolved") else ""),
+                "note": Cell((h.note or "").replace("_", " ")),
+            }, reorder=False)
+        self.history.border_title = f"History: {len(message.detail.history)} entries"
+        if self.history.row_count:
+            self.history.move_cursor(row=self.history.row_count - 1)  # the newest, at the bottom
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_act(self, action: str) -> None:
+        self.post_message(IncidentAction(action, self.incident_id))

@@ -1,0 +1,190 @@
+"""A DataTable whose columns share out whatever width the terminal has, updated in place.
+
+Rows are put by key as :class:`~console.format.Cell` dicts; a row that exists has only its changed cells
+rewritten (``update_cell``), never removed and added again (row removal costs O(rows) in DataTable).
+Reordering is coalesced: many puts in one burst of messages lead to one sort, after the burst. The
+cursor stays on the row it was on (by key) through sorts and re-layouts: what a dispatcher has selected
+must not change under their hands because an alert arrived.
+
+Columns are fixed (``flex=0``) or flexible: a flexible column gets its ``width`` at least and a share of
+what is left by its ``flex`` weight, up to ``max_width``; one whose ``width`` is 0 disappears on a narrow
+terminal. A resize that changes the widths rebuilds the table once (O(rows), at resize only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
+
+from console.format import Cell, Justify, RowText, fit
+
+#: Columns reserved at the right for the vertical scrollbar (the CSS below makes it one column wide),
+#: so that the layout does not change when the rows start to overflow.
+SCROLLBAR = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int  # the whole width with its separating space; the least a flexible column gets
+    flex: int = 0
+    max_width: int | None = None
+    justify: Justify = "left"
+
+
+def share_widths(columns: Sequence[Column], total: int) -> dict[str, int]:
+    """Each column's width for ``total`` terminal cells: minimums first, the rest by flex weight."""
+    widths = {c.key: c.width for c in columns}
+    spare = total - sum(widths.values())
+    if spare < 0:  # narrower than every minimum: flexible columns give way first, down to 4
+        for c in sorted((c for c in columns if c.flex), key=lambda c: c.flex):
+            take = min(-spare, widths[c.key] - min(c.width, 4))
+            widths[c.key] -= take
+            spare += take
+    growing = [c for c in columns if c.flex]
+    while spare > 0 and growing:
+        weight = sum(c.flex for c in growing)
+        given = 0
+        for c in growing:
+            room = (c.max_width or total) - widths[c.key]
+            add = min(room, max(1, spare * c.flex // weight))
+            add = min(add, spare - given)
+            widths[c.key] += add
+            given += add
+        spare -= given
+        growing = [c for c in growing if widths[c.key] < (c.max_width or total)]
+        if given == 0:
+            break
+    return widths
+
+
+class FittedTable(DataTable[Text]):
+    DEFAULT_CSS = """
+    FittedTable {
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+    }
+    """
+
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+
+    def __init__(self, columns: Sequence[Column] | None = None, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", cell_padding=0, **kwargs)
+        self.specs: tuple[Column, ...] = tuple(columns) if columns is not None else self.COLUMNS
+        self._held: dict[str, dict[str, Cell]] = {}
+        self._widths: dict[str, int] = {}
+        self._order: Callable[[str], Any] | None = None
+        self._sort_pending = False
+
+    # --- layout --------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._relayout()
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self._relayout()
+
+    def _relayout(self) -> None:
+        widths = share_widths(self.specs, max(self.size.width - SCROLLBAR, 0))
+        if widths == self._widths:
+            return
+        self._widths = widths
+        selected = self.selected_key
+        self.clear(columns=True)
+        for c in self.specs:
+            label = fit(Cell(c.label, "bold", c.justify), widths[c.key])
+            self.add_column(label, width=widths[c.key], key=c.key)
+        for key, cells in self._held.items():
+            self.add_row(*self._fitted(key, cells), key=key)
+        self._sort_now()
+        self.select(selected)
+
+    def _fitted(self, key: str, cells: Mapping[str, Cell]) -> list[Text]:
+        first = self.specs[0].key if self.specs else ""
+        return [fit(cells.get(c.key, Cell("")), self._widths.get(c.key, c.width),
+                    row_key=key if c.key == first else None) for c in self.specs]
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    def put(self, key: str, cells: Mapping[str, Cell], *, reorder: bool = True) -> None:
+        """Show a row: added if new, else only its changed cells rewritten."""
+        held = self._held.get(key)
+        if held is None:
+            self._held[key] = dict(cells)
+            if self._widths:
+                self.add_row(*self._fitted(key, cells), key=key)
+                if reorder:
+                    self.request_sort()
+            return
+        first = self.specs[0].key if self.specs else ""
+        for column, cell in cells.items():
+            if held.get(column) != cell:
+                held[column] = cell
+                if self._widths and column in self._widths:
+                    fitted = fit(cell, self._widths[column], row_key=key if column == first else None)
+                    self.update_cell(key, column, fitted)
+        if reorder:
+            self.request_sort()
+
+    def drop(self, key: str) -> None:
+        if self._held.pop(key, None) is not None and key in self.rows:
+            selected = self.selected_key
+            index = self.get_row_index(key)
+            self.remove_row(key)
+            if selected == key and self.row_count:  # the row below moves up under the cursor
+                self.move_cursor(row=min(index, self.row_count - 1), scroll=False)
+
+    def has(self, key: str) -> bool:
+        return key in self._held
+
+    def keys(self) -> Iterable[str]:
+        return self._held.keys()
+
+    def cells(self, key: str) -> Mapping[str, Cell]:
+        return self._held.get(key, {})
+
+    # --- order and selection -------------------------------------------------------------------
+
+    def order_by(self, key: Callable[[str], Any]) -> None:
+        """How rows are ordered, as a function of their key."""
+        self._order = key
+
+    def request_sort(self) -> None:
+        """Sort once, after the messages already waiting have been handled."""
+        if self._order is not None and not self._sort_pending:
+            self._sort_pending = True
+            self.call_later(self._sort_now)
+
+    def _sort_now(self) -> None:
+        self._sort_pending = False
+        if self._order is None or not self.specs or self.row_count < 2:
+            return
+        order = self._order
+        selected = self.selected_key
+        self.sort(self.specs[0].key, key=lambda cell: order(cell.row_key if isinstance(cell, RowText) else ""))
+        self.select(selected)
+
+    @property
+    def selected_key(self) -> str | None:
+        if self.row_count == 0 or not self.is_valid_row_index(self.cursor_row):
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def select(self, key: str | None) -> None:
+        if key is not None and key in self.rows:
+            self.move_cursor(row=self.get_row_index(key), scroll=False)
+
+    def ordered_keys(self) -> list[str]:
+        """Row keys in display order."""
+        return [str(self.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value) for i in range(self.row_count)]
+
+    def texts(self) -> list[dict[str, str]]:
+        """What each row says, uncut, in display order (for tests, and screenshots in words)."""
+        return [{c: cell.text for c, cell in self._held[key].items()} for key in self.ordered_keys()]

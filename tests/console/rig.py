@@ -1,0 +1,127 @@
+"""Helpers of the console tests: radio frames, the configuration of a whole site, driving consoles
+headless (a console with its bell counted, waiting without blocking its event loop, screenshots)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from support import Mosquitto, SocatLink
+from textual.pilot import Pilot
+
+from bridge.service import Bridge
+from bridge.store import Store
+from config.schema import Config
+from console.app import DispatchApp
+from drivers.nmea import checksum
+from gateway.runner import Gateway
+
+
+def caller_id(n: int) -> bytes:
+    """A FleetSync caller ID (key-up) from fleet 100, unit 1000+n, as a radio's data port sends it."""
+    return b"\x02I1100%04d\x03" % (1000 + n)
+
+
+def pklds_emergency(unit: int, lat: str = "3012.5700,N", lon: str = "12012.6420,E") -> bytes:
+    """A Kenwood ``$PKLDS`` position whose sender status is 99 (emergency), from fleet 100, ``unit``:
+    the radio's GPS report sent as its emergency button is pressed. Default: 30.2095 N, 120.2107 E."""
+    now = datetime.now(UTC)
+    body = f"PKLDS,{now:%H%M%S},A,{lat},{lon},001.1,194.9,{now:%d%m%y},,,100,{unit:04d},99,00,"
+    return f"${body}*{checksum(body):02X}\r\n".encode()
+
+
+def write_config(tmp: Path, broker: Mosquitto, database_url: str, port: Path | None, console: str = "") -> Path:
+    """One file for every program: a gateway whose emergency channel also turns key-ups into alerts,
+    a bridge on ``database_url``, and the console's section."""
+    channel = f"""
+[[channels]]
+name = "emergency-1"
+[[channels.drivers]]
+port = "{port}"
+protocol = "kenwood"
+[[channels.rules]]
+when = {{ kind = "ptt", transmission = "begin" }}
+kind = "alert"
+label = "key-up on the emergency channel"
+""" if port else ""
+    cfg = tmp / "pttbridge.toml"
+    cfg.write_text(f"""
+data_dir = "data"
+
+[gateway]
+name = "gw1"
+outbox = "outbox.sqlite"
+state_interval_s = 1
+
+[mqtt]
+url = "{broker.url}"
+
+[bridge]
+database_url = "{database_url}"
+reannounce_s = 600
+
+[console]
+{console}
+{channel}""")
+    return cfg
+
+
+@dataclass
+class Site:
+    """A running gateway and bridge, the radio's pty, and the bridge's database."""
+
+    config: Config
+    radio: SocatLink
+    bridge: Bridge
+    gateway: Gateway
+
+    @property
+    def store(self) -> Store:
+        assert self.bridge.store is not None
+        return self.bridge.store
+
+
+class CountingApp(DispatchApp):
+    """The console with its bell counted (a headless terminal has no bell to hear) and its notifications
+    kept (they vanish from the screen after a few seconds)."""
+
+    bells = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notes: list[str] = []
+
+    def bell(self) -> None:
+        self.bells += 1
+        super().bell()
+
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.notes.append(message)
+        super().notify(message, *args, **kwargs)
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    """Let the app run until ``predicate`` holds (never sleeping the event loop the app runs on)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def run(scenario: Coroutine[Any, Any, None]) -> None:
+    """Run an async scenario (the project runs its tests without an asyncio plugin)."""
+    asyncio.run(scenario)
+
+
+def screenshot(app: DispatchApp, tmp_path: Path, name: str) -> Path:
+    """Save what the console shows as SVG (in PTTBRIDGE_SCREENSHOTS if set, to keep them)."""
+    folder = Path(os.environ.get("PTTBRIDGE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(app.save_screenshot(f"{name}.svg", str(folder)))
