@@ -1,0 +1,207 @@
+"""Bridge benchmark: ingest rate (validate + store) on SQLite and PostgreSQL beside a bare paho-mqtt
+subscriber on the same QoS 1 stream, and the latency from a frame on a pty to the row in the console.
+
+    python -m bench.bridge_bench [--quick]
+
+The stream: N valid events of one gateway, published QoS 1 by a separate process (so that the publisher
+does not share the interpreter with what is measured) to a Mosquitto whose queue limits are lifted.
+Each consumer is timed from the first message it receives to the last one it has handled (for the
+bridge: stored and committed). Writes bench/out/bridge.md and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support import Mosquitto, Postgres, SocatLink, create_database, wait_until  # noqa: E402
+
+from bridge.service import Bridge  # noqa: E402
+from config.schema import parse_config  # noqa: E402
+from console.app import DispatchApp  # noqa: E402
+from gateway.runner import Gateway  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+
+# Run in a child process: publishes N events of gateway `gw` with seq 1..N, QoS 1, then exits.
+PUBLISHER = r"""
+import sys, paho.mqtt.client as mqtt
+from datetime import UTC, datetime
+from gateway.events import Decoded, Event, Kind, Position, encode_event
+port, n, gw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+c.max_inflight_messages_set(200)
+c.connect("127.0.0.1", port)
+c.loop_start()
+infos = []
+for i in range(1, n + 1):
+    kind = Kind.ALERT if i % 100 == 0 else Kind.BEACON
+    d = Decoded(kind, datetime.now(UTC), f"fleetsync:100-{1000 + i % 500}", Position(30.2 + i % 100 / 1e4, 120.2,
+                source="kenwood"), {"protocol": "kenwood", "status": "A"})
+    e = Event.stamp(d, seq=i, gateway=gw, channel="patrol-1")
+    infos.append(c.publish(f"pttbridge/v1/gw/{gw}/event/{kind}", encode_event(e), qos=1))
+for info in infos:
+    info.wait_for_publish(120)
+c.loop_stop()
+c.disconnect()
+"""
+
+
+def publish(broker: Mosquitto, n: int, gw: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", PUBLISHER, str(broker.port), str(n), gw], cwd=ROOT,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def raw_rate(broker: Mosquitto, n: int) -> float:
+    """A bare paho subscriber (QoS 1, auto-ack): messages per second it receives."""
+    got = 0
+    first = last = 0.0
+    done = threading.Event()
+
+    def on_message(_c: object, _u: object, _m: mqtt.MQTTMessage) -> None:
+        nonlocal got, first, last
+        last = time.perf_counter()
+        first = first or last
+        got += 1
+        if got == n:
+            done.set()
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw")
+    c.on_message = on_message
+    c.connect("127.0.0.1", broker.port)
+    c.subscribe("pttbridge/v1/gw/raw/event/+", qos=1)
+    c.loop_start()
+    time.sleep(0.3)
+    pub = publish(broker, n, "raw")
+    done.wait(300)
+    pub.wait(60)
+    c.loop_stop()
+    c.disconnect()
+    return n / (last - first)
+
+
+def bridge_rate(broker: Mosquitto, n: int, database_url: str, data: Path) -> float:
+    """The bridge: events per second validated, stored, committed and only then acknowledged."""
+    cfg = parse_config({"data_dir": str(data), "mqtt": {"url": broker.url},
+                        "bridge": {"name": f"bench-{uuid.uuid4().hex[:6]}", "database_url": database_url,
+                                   "mqtt_version": "3.1.1"}})
+    bridge = Bridge(cfg)
+    bridge.start()
+    wait_until(lambda: bridge.connected, 10, "bridge to connect")
+    time.sleep(0.3)
+    store = bridge.store
+    assert store is not None
+    gw = f"gw{uuid.uuid4().hex[:6]}"
+    first: list[float] = []
+    original = bridge._on_message
+
+    def timed(*args: object) -> None:
+        if not first:
+            first.append(time.perf_counter())
+        original(*args)  # type: ignore[arg-type]
+
+    assert bridge._client is not None
+    bridge._client.on_message = timed
+    pub = publish(broker, n, gw)
+    wait_until(lambda: store.count_events(gw) >= n, 600, f"{n} events stored")
+    elapsed = time.perf_counter() - first[0]
+    pub.wait(60)
+    stored = store.count_events(gw)
+    bridge.stop()
+    assert stored == n, f"stored {stored} of {n}"
+    return n / elapsed
+
+
+def console_latency(broker: Mosquitto, work: Path, n: int) -> tuple[float, float]:
+    """p50/p99 from the last byte of an emergency frame on the pty to its row in a (headless) console."""
+    link = SocatLink(work, "console")
+    link.plug()
+    cfg = parse_config({
+        "data_dir": str(work / "lat"),
+        "gateway": {"name": "latgw", "outbox": str(work / "lat-outbox.sqlite")},
+        "mqtt": {"url": broker.url},
+        "bridge": {"name": "lat", "database_url": f"sqlite:///{work / 'lat.sqlite'}", "mqtt_version": "3.1.1"},
+        "channels": [{"name": "c", "drivers": [{"port": str(link.radio), "protocol": "kenwood"}],
+                      "rules": [{"when": {"kind": "ptt", "transmission": "begin"}, "kind": "alert"}]}],
+    })
+    bridge, gateway = Bridge(cfg), Gateway(cfg)
+    bridge.start()
+    gateway.start()
+    wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway")
+    delays: list[float] = []
+
+    async def drive() -> None:
+        app = DispatchApp(cfg, "bench")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(1.0)
+            for i in range(n):
+                unit = f"fleetsync:100-{1000 + i}"
+                t0 = time.perf_counter()
+                link.write(b"\x02I1100%04d\x03" % (1000 + i))
+                while not any(r["unit"] == unit for r in app.dispatch.queue.texts()):
+                    await asyncio.sleep(0.001)
+                    if time.perf_counter() - t0 > 10:
+                        raise TimeoutError(f"{unit} never reached the console")
+                delays.append(time.perf_counter() - t0)
+
+    try:
+        asyncio.run(drive())
+    finally:
+        gateway.stop()
+        bridge.stop()
+        link.unplug()
+    delays.sort()
+    return statistics.median(delays), delays[max(0, int(len(delays) * 0.99) - 1)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller stream, for a smoke run")
+    args = ap.parse_args()
+    n = 2000 if args.quick else 20000
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(work, "max_queued_messages 0\nmax_inflight_messages 0\n")
+        broker.start()
+        pg = Postgres(durable=True)
+        pg.start()
+        try:
+            print(f"... bare paho subscriber, {n} events", file=sys.stderr, flush=True)
+            raw = raw_rate(broker, n)
+            for name, url in (("SQLite (WAL, synchronous=FULL)", f"sqlite:///{work / 'bench.sqlite'}"),
+                              ("PostgreSQL 15 (local, fsync on)", create_database(pg.url(), "bench"))):
+                print(f"... bridge on {name}", file=sys.stderr, flush=True)
+                ours = bridge_rate(broker, n, url, work / "data")
+                rows.append((f"bridge ingest, {name}", f"{ours:,.0f} events/s ({ours / raw:.0%} of raw)",
+                             f"bare paho QoS 1 subscriber: {raw:,.0f} msg/s"))
+            print("... pty -> console latency", file=sys.stderr, flush=True)
+            p50, p99 = console_latency(broker, work, 50 if args.quick else 200)
+            rows.append(("emergency frame on pty -> row in the console",
+                         f"p50 {p50 * 1e3:.0f} ms, p99 {p99 * 1e3:.0f} ms", "-"))
+        finally:
+            pg.stop()
+            broker.stop()
+    table = [f"{n:,} events per run, 1 alert in 100. Machine: 2 cores.", "",
+             "| what | pttbridge | peer on the same stream |", "| --- | --- | --- |"]
+    table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "bridge.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
