@@ -153,14 +153,24 @@ def cmd_decode_serial(args: argparse.Namespace) -> None:
 
 def _event_line(payload: bytes) -> str:
     """One event as a dispatcher would read it in a log: time, kind, unit, where, what."""
-    e = json.loads(payload)
-    where = f" at {e['position']['lat']:.5f},{e['position']['lon']:.5f}" if e.get("position") else ""
-    d = e.get("detail", {})
+    from gateway.events import decode_event
+
+    e = decode_event(payload)
+    where = f" at {e.position.lat:.5f},{e.position.lon:.5f}" if e.position else ""
+    d = e.detail
     what = next((str(d[k]) for k in ("rule", "meaning", "mic_e_message", "text", "transmission") if d.get(k)), "")
     what = f"{d.get('protocol', '')} {what.replace('_', ' ')}".strip()
-    mark = "!!" if e["kind"] == "alert" else "  "
-    unit = e["unit"] or "-"
-    return f"{mark} {e['time'][11:19]} {e['kind'].upper():7} {e['gateway']}/{e['channel']:10} {unit:22}{where}  {what}"
+    mark = "!!" if e.kind == "alert" else "  "
+    return f"{mark} {e.time:%H:%M:%S} {e.kind.upper():7} {e.gateway}/{e.channel:10} {e.unit or '-':22}{where}  {what}"
+
+
+def _print_event(topic: str, payload: bytes) -> None:
+    from gateway.events import EventError
+
+    try:
+        print(_event_line(payload), flush=True)
+    except EventError as exc:
+        logging.getLogger("pttbridge").warning("not an event on %s: %s [%s]", topic, exc, payload[:64].hex(" "))
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -211,7 +221,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             print(summary + " Ctrl+C stops.", flush=True)
             watcher = make_client(config.mqtt, f"pttbridge-up-{os.getpid()}")
             watcher.on_connect = lambda c, *_: c.subscribe(topic(config.mqtt, "gw", "+", "event", "#"), qos=1)
-            watcher.on_message = lambda _c, _u, m: print(_event_line(bytes(m.payload)), flush=True)
+            watcher.on_message = lambda _c, _u, m: _print_event(m.topic, bytes(m.payload))
             watcher.connect(config.mqtt.host, config.mqtt.port)
             watcher.loop_start()
             if args.duration:

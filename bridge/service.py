@@ -30,6 +30,7 @@ import signal
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ from gateway.events import MAX_EVENT_BYTES, Event, EventError, decode_event
 log = logging.getLogger(__name__)
 
 HEX_SHOWN = 64  # bytes of an offending payload shown in the log
+UNIT_PUBLISH_S = 1.0  # a unit's retained state is published at most this often (the newest is held)
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
 
@@ -121,6 +123,8 @@ class Bridge:
         self._gaps: dict[str, _GapWatch] = {}
         self._hints: dict[str, _Hint] = {}
         self._heard: dict[str, float] = {}  # gateway -> when its last event arrived (monotonic)
+        self._unit_sent: dict[str, float] = {}  # unit -> when its state was last published (monotonic)
+        self._unit_held: dict[str, UnitView] = {}  # newer unit states waiting for UNIT_PUBLISH_S to pass
         self._suspects: set[str] = set()  # gateways that may have holes
         self._unacked: deque[_Inbound] = deque()  # of the batch being handled
         self._next_gap_check = 0.0
@@ -148,6 +152,7 @@ class Bridge:
             self._thread.join(5.0)
         self._stop.set()
         if self._client is not None:
+            self._publish_units((), flush=True)  # the ingest thread has ended: held states go now
             self._client.disconnect()
             self._client.loop_stop()
         if self.store is not None and self._owns_store:
@@ -333,10 +338,21 @@ class Bridge:
             self._command(m, changes)
         # Everything in the batch is committed (or refused for good): only now tell the broker.
         self._ack_all()
-        for unit in changes.units.values():
-            self._publish(("bridge", "unit", unit.unit), unit.to_json(), qos=0, retain=True)
+        self._publish_units(changes.units.values())
         for incident, change in changes.incidents:
             self._publish(("bridge", "incident", str(incident.id)), incident.to_json(change), qos=1)
+
+    def _publish_units(self, units: Iterable[UnitView], *, flush: bool = False) -> None:
+        """A unit's state at most every UNIT_PUBLISH_S: a map needs no more, and a unit that beacons
+        fast would otherwise double the broker's traffic. The newest state is held and sent when due."""
+        now = time.monotonic()
+        for unit in units:
+            self._unit_held[unit.unit] = unit
+        for name in list(self._unit_held):
+            if flush or now - self._unit_sent.get(name, -UNIT_PUBLISH_S) >= UNIT_PUBLISH_S:
+                unit = self._unit_held.pop(name)
+                self._unit_sent[name] = now
+                self._publish(("bridge", "unit", name), unit.to_json(), qos=0, retain=True)
 
     def _ack_all(self) -> None:
         while self._unacked:
@@ -474,6 +490,8 @@ class Bridge:
     def _housekeeping(self) -> None:
         assert self.store is not None
         now = time.monotonic()
+        if self._unit_held:
+            self._publish_units(())
         try:
             if now >= self._next_announce:
                 self._next_announce = now + min(1.0, self.cfg.reannounce_s / 4)

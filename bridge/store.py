@@ -28,11 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, case, create_engine, event, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, case, create_engine, event, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -56,7 +57,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x7074_7462  # "ptbr": one bridge migrates at a time on a shared PostgreSQL
-_ROWS_PER_INSERT = 500  # 16 columns x 500 rows stays far below SQLite's 32766 bound parameters
 
 
 class IncidentError(ValueError):
@@ -386,8 +386,8 @@ class Store:
         with self._write.begin() as s:
             yield s
 
-    def _insert(self, model: type[Any]) -> Any:
-        """INSERT with ON CONFLICT support for this database."""
+    def _insert(self, model: Any) -> Any:
+        """INSERT with ON CONFLICT support for this database (of a model class or its table)."""
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(model)
 
     # --- ingest ------------------------------------------------------------------------------
@@ -400,11 +400,12 @@ class Store:
         if not unique:
             return result
         with self._writing() as s:
-            inserted: set[str] = set()
-            for i in range(0, len(unique), _ROWS_PER_INSERT):
-                chunk = [_event_row(e, now) for e in unique[i : i + _ROWS_PER_INSERT]]
-                stmt = self._insert(EventRow).values(chunk).on_conflict_do_nothing(index_elements=["id"])
-                inserted.update(s.scalars(stmt.returning(EventRow.id)))
+            # One statement executed with many parameter sets: SQLAlchemy batches it ("insertmanyvalues")
+            # and compiles it once; a multi-row .values() would be compiled anew for every batch size.
+            events_table = EventRow.__table__
+            stmt = self._insert(events_table).on_conflict_do_nothing(index_elements=["id"])
+            rows = [_event_row(e, now) for e in unique]
+            inserted = set(s.execute(stmt.returning(events_table.c.id), rows).scalars())
             new = [e for e in unique if e.id in inserted]
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
@@ -416,10 +417,9 @@ class Store:
     def _lock_gateways(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, GatewayRow]:
         names = sorted(set(names))
         s.execute(
-            self._insert(GatewayRow)
-            .values([{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
-                     for n in names])
-            .on_conflict_do_nothing(index_elements=["name"])
+            self._insert(GatewayRow.__table__).on_conflict_do_nothing(index_elements=["name"]),
+            [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
+             for n in names],
         )
         rows = s.scalars(
             select(GatewayRow).where(GatewayRow.name.in_(names)).order_by(GatewayRow.name).with_for_update()
@@ -457,35 +457,38 @@ class Store:
             return []
         names = sorted({e.unit for e in heard if e.unit})
         s.execute(
-            self._insert(UnitRow)
-            .values([{"unit": n, "updated_at": now} for n in names])
-            .on_conflict_do_nothing(index_elements=["unit"])
+            self._insert(UnitRow.__table__).on_conflict_do_nothing(index_elements=["unit"]),
+            [{"unit": n, "updated_at": now} for n in names],
         )
-        rows = {r.unit: r for r in s.scalars(
-            select(UnitRow).where(UnitRow.unit.in_(names)).order_by(UnitRow.unit).with_for_update()
-        )}
+        # Plain rows and one executemany UPDATE: the ORM's per-object flush cost more than the insert.
+        units = cast(Table, UnitRow.__table__)
+        rows = {r["unit"]: dict(r) for r in s.execute(
+            select(units).where(units.c.unit.in_(names)).order_by(units.c.unit).with_for_update()
+        ).mappings()}
         changed: set[str] = set()
         for e in heard:
             assert e.unit is not None
             r = rows[e.unit]
             # Replays and redeliveries arrive late: an older event never overwrites newer state.
-            if r.last_heard is None or e.time >= r.last_heard:
-                r.last_heard = e.time
-                r.last_kind = str(e.kind)
-                r.last_channel = e.channel
-                r.last_gateway = e.gateway
-                r.last_event_id = e.id
+            if r["last_heard"] is None or e.time >= r["last_heard"]:
+                r.update(last_heard=e.time, last_kind=str(e.kind), last_channel=e.channel, last_gateway=e.gateway,
+                         last_event_id=e.id)
                 changed.add(e.unit)
             p = e.position
             fix = (p.fix_time or e.time) if p else None
-            if p is not None and fix is not None and (r.fix_time is None or fix >= r.fix_time):
-                r.lat, r.lon, r.alt_m = p.lat, p.lon, p.alt_m
-                r.speed_mps, r.course_deg, r.position_source = p.speed_mps, p.course_deg, p.source
-                r.fix_time = fix
+            if p is not None and fix is not None and (r["fix_time"] is None or fix >= r["fix_time"]):
+                r.update(lat=p.lat, lon=p.lon, alt_m=p.alt_m, speed_mps=p.speed_mps, course_deg=p.course_deg,
+                         position_source=p.source, fix_time=fix)
                 changed.add(e.unit)
-            r.updated_at = now
-        online = self._gateway_online(s, {rows[n].last_gateway for n in changed})
-        return [self._unit_view(rows[n], online) for n in sorted(changed)]
+        if changed:
+            columns = [c.key for c in units.c if c.key not in ("unit", "alias")]
+            s.execute(
+                update(units).where(units.c.unit == bindparam("key")).values({c: bindparam(c) for c in columns}),
+                [{"key": n, **{c: rows[n][c] for c in columns if c != "updated_at"}, "updated_at": now}
+                 for n in sorted(changed)],
+            )
+        online = self._gateway_online(s, {rows[n]["last_gateway"] for n in changed})
+        return [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
 
     @staticmethod
     def _gateway_online(s: Session, names: set[str | None]) -> dict[str, bool]:
@@ -497,7 +500,7 @@ class Store:
         )}
 
     @staticmethod
-    def _unit_view(r: UnitRow, online: Mapping[str, bool]) -> UnitView:
+    def _unit_view(r: UnitRow | SimpleNamespace, online: Mapping[str, bool]) -> UnitView:
         position = None
         if r.lat is not None and r.lon is not None:
             position = Position(r.lat, r.lon, r.alt_m, r.speed_mps, r.course_deg, r.fix_time,

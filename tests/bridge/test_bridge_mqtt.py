@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -467,3 +468,23 @@ def test_a_broker_without_mqtt5_is_spoken_to_in_3_1_1(tmp_path: Path) -> None:
     finally:
         bridge.stop()
         broker.stop()
+
+
+def test_a_fast_beaconing_unit_is_published_at_most_once_a_second_and_ends_on_its_newest_position(
+    tmp_path: Path, mosquitto: Mosquitto, publisher: Publisher, consoles: Listener
+) -> None:
+    cfg = load_config(write_config(tmp_path, mosquitto, f"sqlite:///{tmp_path / 'b.sqlite'}"))
+    bridge = running(Bridge(cfg))
+    try:
+        for seq in range(1, 21):  # 20 fixes in about half a second, moving north
+            e = event(seq)
+            e = replace(e, position=replace(e.position, lat=30.2 + seq / 1000)) if e.position else e
+            publisher.send("gw/gw1/event/beacon", encode_event(e))
+            time.sleep(0.02)
+        wait_until(lambda: bridge.store is not None and bridge.store.count_events() == 20, 10, "20 stored")
+        wait_until(lambda: consoles.payloads("/bridge/unit/")[-1:] != [] and
+                   consoles.payloads("/bridge/unit/")[-1]["position"]["lat"] == pytest.approx(30.22), 5,
+                   "the newest position to be published")
+        assert len(consoles.payloads("/bridge/unit/")) <= 3  # not 20
+    finally:
+        bridge.stop()
