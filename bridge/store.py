@@ -400,16 +400,21 @@ class Store:
         if not unique:
             return result
         with self._writing() as s:
-            # One statement executed with many parameter sets: SQLAlchemy batches it ("insertmanyvalues")
-            # and compiles it once; a multi-row .values() would be compiled anew for every batch size.
-            events_table = EventRow.__table__
-            stmt = self._insert(events_table).on_conflict_do_nothing(index_elements=["id"])
-            rows = [_event_row(e, now) for e in unique]
-            inserted = set(s.execute(stmt.returning(events_table.c.id), rows).scalars())
-            new = [e for e in unique if e.id in inserted]
+            # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
+            # a shared group) take turns here, and the second finds it already stored.
+            gateways = self._lock_gateways(s, [e.gateway for e in unique], now)
+            known = set(s.scalars(select(EventRow.id).where(EventRow.id.in_([e.id for e in unique]))))
+            new = [e for e in unique if e.id not in known]
+            if new:
+                # A plain executemany: SQLite and psycopg each batch one prepared statement. (A RETURNING
+                # insert goes through a huge multi-row VALUES that psycopg re-parses on every batch.)
+                s.execute(
+                    self._insert(EventRow.__table__).on_conflict_do_nothing(index_elements=["id"]),
+                    [_event_row(e, now) for e in new],
+                )
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
-            result.gaps = self._track_seq(s, unique, now)
+            result.gaps = self._track_seq(gateways, unique, now)
             result.units = self._update_units(s, new, now)
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
         return result
@@ -426,12 +431,15 @@ class Store:
         )
         return {r.name: r for r in rows}
 
-    def _track_seq(self, s: Session, events: Sequence[Event], now: datetime) -> dict[str, list[tuple[int, int]]]:
+    @staticmethod
+    def _track_seq(
+        locked: Mapping[str, GatewayRow], events: Sequence[Event], now: datetime
+    ) -> dict[str, list[tuple[int, int]]]:
         by_gateway: dict[str, set[int]] = {}
         for e in events:
             by_gateway.setdefault(e.gateway, set()).add(e.seq)
         gaps: dict[str, list[tuple[int, int]]] = {}
-        for name, row in self._lock_gateways(s, list(by_gateway), now).items():
+        for name, row in locked.items():
             seqs = sorted(by_gateway[name])
             last = row.last_seq
             for q in seqs:
