@@ -31,7 +31,7 @@ import paho.mqtt.client as mqtt
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import Listener, Mosquitto, SocatLink, wait_until  # noqa: E402
+from support import Listener, Mosquitto, SocatLink, caller_id, wait_until  # noqa: E402
 
 from config.schema import parse_config  # noqa: E402
 from drivers.ax25 import encode_ui  # noqa: E402
@@ -191,7 +191,7 @@ def latency(broker: Mosquitto, workdir: Path, n: int) -> tuple[float, float]:
     for i in range(n):
         unit = f"fleetsync:100-{1000 + i}"
         t0 = time.perf_counter()
-        link.write(b"\x02I1100%04d\x03" % (1000 + i))
+        link.write(caller_id(i))
         with lock:
             lock.wait_for(lambda u=unit: u in arrivals, 5)
             delays.append(arrivals[unit] - t0)

@@ -22,7 +22,7 @@ import threading
 import time as _time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -103,9 +103,6 @@ class Event:
         # Through the wire form once: times to milliseconds, tuples to lists, and a detail that is
         # not JSON fails here, in the decoder's own thread, not later in the publisher.
         return event_from_dict(json.loads(encode_event(event)))
-
-    def with_seq(self, seq: int) -> Event:
-        return replace(self, seq=seq)
 
 
 # --- UUIDv7 (RFC 9562 section 5.7) -----------------------------------------------------------

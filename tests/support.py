@@ -17,6 +17,27 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 
+def caller_id(n: int) -> bytes:
+    """A FleetSync caller ID (key-up) from fleet 100, unit 1000+n, as a radio's data port sends it."""
+    return b"\x02I1100%04d\x03" % (1000 + n)
+
+
+def emergency_channel(port: Path | str) -> str:
+    """TOML of a dedicated emergency channel on a Kenwood radio at ``port``: any key-up on it is an
+    emergency (a rule, as a technician sets it), so every ``caller_id`` frame becomes an alert."""
+    return f"""
+[[channels]]
+name = "emergency-1"
+[[channels.drivers]]
+port = "{port}"
+protocol = "kenwood"
+[[channels.rules]]
+when = {{ kind = "ptt", transmission = "begin" }}
+kind = "alert"
+label = "key-up on the emergency channel"
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

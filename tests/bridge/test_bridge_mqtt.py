@@ -22,7 +22,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
-from support import Listener, Mosquitto, SocatLink, free_port, wait_until
+from support import Listener, Mosquitto, SocatLink, caller_id, emergency_channel, free_port, wait_until
 
 from bridge.models import EventRow, IncidentHistoryRow, IncidentRow
 from bridge.service import Bridge
@@ -35,27 +35,12 @@ ROOT = Path(__file__).parents[2]
 PREFIX = "pttbridge/v1"
 
 
-def caller_id(n: int) -> bytes:
-    """A FleetSync caller ID (key-up) from fleet 100, unit 1000+n, as a radio's data port sends it."""
-    return b"\x02I1100%04d\x03" % (1000 + n)
-
-
 def write_config(tmp: Path, broker: Mosquitto, database_url: str, port: Path | None = None, **bridge: Any) -> Path:
     """One file for both programs: a gateway whose emergency channel turns every key-up into an alert,
     and a bridge on ``database_url``."""
     settings = {"incident_window_s": 600, "reannounce_s": 30, "replay_interval_s": 0.5, **bridge}
     bridge_toml = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
-    channel = f"""
-[[channels]]
-name = "emergency-1"
-[[channels.drivers]]
-port = "{port}"
-protocol = "kenwood"
-[[channels.rules]]
-when = {{ kind = "ptt", transmission = "begin" }}
-kind = "alert"
-label = "key-up on the emergency channel"
-""" if port else ""
+    channel = emergency_channel(port) if port else ""
     cfg = tmp / "pttbridge.toml"
     cfg.write_text(
         f"""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from support import Mosquitto, SocatLink
+from support import Mosquitto, SocatLink, emergency_channel
 from textual.pilot import Pilot
 
 from bridge.service import Bridge
@@ -21,11 +21,6 @@ from config.schema import Config
 from console.app import DispatchApp
 from drivers.nmea import checksum
 from gateway.runner import Gateway
-
-
-def caller_id(n: int) -> bytes:
-    """A FleetSync caller ID (key-up) from fleet 100, unit 1000+n, as a radio's data port sends it."""
-    return b"\x02I1100%04d\x03" % (1000 + n)
 
 
 def pklds_emergency(unit: int, lat: str = "3012.5700,N", lon: str = "12012.6420,E") -> bytes:
@@ -39,17 +34,7 @@ def pklds_emergency(unit: int, lat: str = "3012.5700,N", lon: str = "12012.6420,
 def write_config(tmp: Path, broker: Mosquitto, database_url: str, port: Path | None, console: str = "") -> Path:
     """One file for every program: a gateway whose emergency channel also turns key-ups into alerts,
     a bridge on ``database_url``, and the console's section."""
-    channel = f"""
-[[channels]]
-name = "emergency-1"
-[[channels.drivers]]
-port = "{port}"
-protocol = "kenwood"
-[[channels.rules]]
-when = {{ kind = "ptt", transmission = "begin" }}
-kind = "alert"
-label = "key-up on the emergency channel"
-""" if port else ""
+    channel = emergency_channel(port) if port else ""
     cfg = tmp / "pttbridge.toml"
     cfg.write_text(f"""
 data_dir = "data"

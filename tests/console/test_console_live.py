@@ -8,7 +8,8 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from rig import CountingApp, Site, caller_id, pklds_emergency, run, screenshot, until
+from rig import CountingApp, Site, pklds_emergency, run, screenshot, until
+from support import caller_id
 
 from config.schema import ConsoleConfig
 from console.screens.incident_detail import IncidentDetailScreen

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rig import CountingApp, Site, caller_id, run, screenshot, until
-from support import Mosquitto, wait_until
+from rig import CountingApp, Site, run, screenshot, until
+from support import Mosquitto, caller_id, wait_until
 
 from console.screens.login import LoginScreen
 from console.widgets.status_header import StatusHeader

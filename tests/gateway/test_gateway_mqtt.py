@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import Listener, Mosquitto, SocatLink, wait_until
+from support import Listener, Mosquitto, SocatLink, caller_id, emergency_channel, wait_until
 
 from config.schema import load_config
 from gateway.events import decode_event
@@ -22,35 +22,10 @@ ROOT = Path(__file__).parents[2]
 PREFIX = "pttbridge/v1"
 
 
-def caller_id(n: int) -> bytes:
-    """A FleetSync caller ID (key-up) from fleet 100, unit 1000+n, as a radio's data port sends it."""
-    return b"\x02I1100%04d\x03" % (1000 + n)
-
-
 def write_config(tmp: Path, broker: Mosquitto, port: Path, *, name: str = "gw1") -> Path:
-    # A dedicated emergency channel: any key-up on it is an emergency (a rule, as a technician sets it).
     cfg = tmp / "gateway.toml"
-    cfg.write_text(
-        f"""
-[gateway]
-name = "{name}"
-outbox = "outbox.sqlite"
-state_interval_s = 1
-
-[mqtt]
-url = "{broker.url}"
-
-[[channels]]
-name = "emergency-1"
-[[channels.drivers]]
-port = "{port}"
-protocol = "kenwood"
-[[channels.rules]]
-when = {{ kind = "ptt", transmission = "begin" }}
-kind = "alert"
-label = "key-up on the emergency channel"
-"""
-    )
+    head = f'[gateway]\nname = "{name}"\noutbox = "outbox.sqlite"\nstate_interval_s = 1\n'
+    cfg.write_text(f'{head}\n[mqtt]\nurl = "{broker.url}"\n{emergency_channel(port)}')
     return cfg
 
 
