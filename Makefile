@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive for real (broker, pseudo-terminal pairs, Dire Wolf TNC, PostgreSQL).
-SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql
+SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql openssl
 
 .PHONY: up test lint system venv bench clean
 

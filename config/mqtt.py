@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import weakref
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -39,7 +40,33 @@ def make_client(
             client.tls_insecure_set(True)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
     client.on_socket_open = _no_delay
+    _remember_connect_errors(client)
     return client
+
+
+_connect_errors: weakref.WeakKeyDictionary[mqtt.Client, str] = weakref.WeakKeyDictionary()
+
+
+def last_connect_error(client: mqtt.Client) -> str | None:
+    """Why the last connection attempt failed (refused socket, TLS certificate, ...), if it did.
+
+    paho's own retry loop swallows the exception, so a technician would only ever see "unreachable"."""
+    return _connect_errors.get(client)
+
+
+def _remember_connect_errors(client: mqtt.Client) -> None:
+    attempt = client.reconnect  # what paho's retry loop calls, looked up on the instance
+
+    def reconnect() -> mqtt.MQTTErrorCode:
+        try:
+            rc = attempt()
+        except OSError as exc:  # ssl.SSLError is an OSError too
+            _connect_errors[client] = str(exc) or exc.__class__.__name__
+            raise
+        _connect_errors.pop(client, None)
+        return rc
+
+    client.reconnect = reconnect  # type: ignore[method-assign]
 
 
 def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from config.mqtt import make_client, topic
+from config.mqtt import last_connect_error, make_client, topic
 from config.schema import GatewayConfig, MqttConfig
 from gateway.outbox import Outbox
 
@@ -157,9 +157,11 @@ class OutboxPublisher:
             now = time.monotonic()
             if not self._connected.is_set():
                 if now >= next_complaint:
+                    why = last_connect_error(self.client)
                     log.warning(
-                        "broker %s unreachable; still decoding, %d events queued in %s",
+                        "broker %s unreachable%s; still decoding, %d events queued in %s",
                         self.cfg.url,
+                        f" ({why})" if why else "",
                         self.outbox.stats()["pending"],
                         self.outbox.path,
                     )

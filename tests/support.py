@@ -67,7 +67,7 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class Mosquitto:
     """A real mosquitto on a loopback port; restartable on the same port."""
 
-    def __init__(self, workdir: Path, extra_conf: str = "", *, persistent: bool = True) -> None:
+    def __init__(self, workdir: Path, extra_conf: str = "", *, persistent: bool = True, prelude: str = "") -> None:
         if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
         self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -75,9 +75,13 @@ class Mosquitto:
         self.conf = workdir / f"mosquitto-{self.port}.conf"
         # Persistence as deployed: sessions of clean_session=False subscribers survive a restart.
         store = f"persistence true\npersistence_location {workdir}/\n" if persistent else "persistence false\n"
+        # Started as root, mosquitto would become user "mosquitto" and could not read or write the test's
+        # private temporary folder (persistence, password file, certificates).
+        user = "user root\n" if os.geteuid() == 0 else ""
         # set_tcp_nodelay as a deployment should: a message queued behind another is not held ~40 ms.
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n{store}{extra_conf}\n"
+            f"{prelude}\n{user}listener {self.port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
+            f"{store}{extra_conf}\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -86,9 +90,8 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log = self.conf.with_suffix(".log").open("ab")  # kept: a broker that will not start says why there
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=log, stderr=log)
         wait_for_port(self.port)
 
     def stop(self) -> None:
