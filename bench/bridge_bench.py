@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from support import Mosquitto, Postgres, SocatLink, create_database, wait_until  # noqa: E402
 
 from bridge.service import Bridge  # noqa: E402
+from bridge.store import Store  # noqa: E402
 from config.schema import parse_config  # noqa: E402
 from console.app import DispatchApp  # noqa: E402
 from gateway.runner import Gateway  # noqa: E402
@@ -125,6 +127,37 @@ def bridge_rate(broker: Mosquitto, n: int, database_url: str, data: Path) -> flo
     return n / elapsed
 
 
+def shared_rate(broker: Mosquitto, n: int, database_url: str, work: Path, processes: int) -> float:
+    """Several bridge processes sharing the stream ($share, MQTT 5) into one database: events per
+    second from the first stored to the last."""
+    procs = []
+    for i in range(processes):
+        cfg = work / f"shared-{i}.toml"
+        cfg.write_text(f'data_dir = "{work / "data"}"\n[mqtt]\nurl = "{broker.url}"\n[bridge]\nname = "share{i}"\n'
+                       f'database_url = "{database_url}"\nmqtt_version = "5"\nshared_group = "bench"\n')
+        log = (work / f"shared-{i}.log").open("ab")
+        procs.append(subprocess.Popen([sys.executable, "-m", "pttbridge", "-q", "bridge", "-c", str(cfg)], cwd=ROOT,
+                                      stdout=log, stderr=log))
+    store = Store.open(database_url, migrate_schema=False)
+    try:
+        time.sleep(4)  # migrations checked, connected, subscribed
+        gw = f"gw{uuid.uuid4().hex[:6]}"
+        pub = publish(broker, n, gw)
+        wait_until(lambda: store.count_events(gw) > 0, 60, "the first event stored")
+        first = time.perf_counter()
+        wait_until(lambda: store.count_events(gw) >= n, 600, f"{n} events stored")
+        elapsed = time.perf_counter() - first
+        pub.wait(60)
+        assert store.count_events(gw) == n
+        return n / elapsed
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+        store.close()
+
+
 def console_latency(broker: Mosquitto, work: Path, n: int) -> tuple[float, float]:
     """p50/p99 from the last byte of an emergency frame on the pty to its row in a (headless) console."""
     link = SocatLink(work, "console")
@@ -188,6 +221,10 @@ def main() -> None:
                 ours = bridge_rate(broker, n, url, work / "data")
                 rows.append((f"bridge ingest, {name}", f"{ours:,.0f} events/s ({ours / raw:.0%} of raw)",
                              f"bare paho QoS 1 subscriber: {raw:,.0f} msg/s"))
+            print("... two bridge processes sharing the stream, PostgreSQL", file=sys.stderr, flush=True)
+            two = shared_rate(broker, n, create_database(pg.url(), "shared"), work, 2)
+            rows.append(("2 bridge processes, one shared subscription ($share, MQTT 5), PostgreSQL",
+                         f"{two:,.0f} events/s ({two / raw:.0%} of raw)", "same"))
             print("... pty -> console latency", file=sys.stderr, flush=True)
             p50, p99 = console_latency(broker, work, 50 if args.quick else 200)
             rows.append(("emergency frame on pty -> row in the console",

@@ -38,6 +38,33 @@ label = "key-up on the emergency channel"
 """
 
 
+def site_config(tmp: Path, broker_url: str, database_url: str, port: Path | None = None, *,
+                bridge: dict[str, Any] | None = None, console: str = "") -> Path:
+    """One file for every program of a site: a gateway (with the emergency channel on ``port``, if
+    given), a bridge on ``database_url`` with ``bridge`` settings, and the console's section."""
+    bridge_toml = "\n".join(f"{k} = {json.dumps(v)}" for k, v in (bridge or {}).items())
+    cfg = tmp / "pttbridge.toml"
+    cfg.write_text(f"""
+data_dir = "data"
+
+[gateway]
+name = "gw1"
+outbox = "outbox.sqlite"
+state_interval_s = 1
+
+[mqtt]
+url = "{broker_url}"
+
+[bridge]
+database_url = "{database_url}"
+{bridge_toml}
+
+[console]
+{console}
+{emergency_channel(port) if port else ""}""")
+    return cfg
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

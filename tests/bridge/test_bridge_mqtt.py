@@ -22,7 +22,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from sqlalchemy import func, select
-from support import Listener, Mosquitto, SocatLink, caller_id, emergency_channel, free_port, wait_until
+from support import Listener, Mosquitto, SocatLink, caller_id, free_port, site_config, wait_until
 
 from bridge.models import EventRow, IncidentHistoryRow, IncidentRow
 from bridge.service import Bridge
@@ -36,30 +36,8 @@ PREFIX = "pttbridge/v1"
 
 
 def write_config(tmp: Path, broker: Mosquitto, database_url: str, port: Path | None = None, **bridge: Any) -> Path:
-    """One file for both programs: a gateway whose emergency channel turns every key-up into an alert,
-    and a bridge on ``database_url``."""
     settings = {"incident_window_s": 600, "reannounce_s": 30, "replay_interval_s": 0.5, **bridge}
-    bridge_toml = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items())
-    channel = emergency_channel(port) if port else ""
-    cfg = tmp / "pttbridge.toml"
-    cfg.write_text(
-        f"""
-data_dir = "data"
-
-[gateway]
-name = "gw1"
-outbox = "outbox.sqlite"
-state_interval_s = 1
-
-[mqtt]
-url = "{broker.url}"
-
-[bridge]
-database_url = "{database_url}"
-{bridge_toml}
-{channel}"""
-    )
-    return cfg
+    return site_config(tmp, broker.url, database_url, port, bridge=settings)
 
 
 class Publisher:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from support import Mosquitto, SocatLink, emergency_channel
+from support import Mosquitto, SocatLink, site_config
 from textual.pilot import Pilot
 
 from bridge.service import Bridge
@@ -32,29 +32,7 @@ def pklds_emergency(unit: int, lat: str = "3012.5700,N", lon: str = "12012.6420,
 
 
 def write_config(tmp: Path, broker: Mosquitto, database_url: str, port: Path | None, console: str = "") -> Path:
-    """One file for every program: a gateway whose emergency channel also turns key-ups into alerts,
-    a bridge on ``database_url``, and the console's section."""
-    channel = emergency_channel(port) if port else ""
-    cfg = tmp / "pttbridge.toml"
-    cfg.write_text(f"""
-data_dir = "data"
-
-[gateway]
-name = "gw1"
-outbox = "outbox.sqlite"
-state_interval_s = 1
-
-[mqtt]
-url = "{broker.url}"
-
-[bridge]
-database_url = "{database_url}"
-reannounce_s = 600
-
-[console]
-{console}
-{channel}""")
-    return cfg
+    return site_config(tmp, broker.url, database_url, port, bridge={"reannounce_s": 600}, console=console)
 
 
 @dataclass
