@@ -119,13 +119,39 @@ DriverConfig = SerialDriverConfig
 class Rule(_Strict):
     """Turns what a decoder saw into what it means on this channel: e.g. status 99 -> alert.
 
-    ``when`` matches the decoded event: ``kind`` and ``unit`` (``*`` glob) are matched against the event,
+    ``when`` matches the decoded event exactly: ``kind`` and ``unit`` (``*`` glob) against the event,
     every other key against the same key of its ``detail`` (a list means any of those values).
+    ``match`` holds regular expressions that must match the whole value (``digits = '\\*(\\d{4})#'``);
+    their groups fill ``unit`` (``"dtmf:{1}"``), so a DTMF ``*1234#`` can become a key-up of dtmf:1234.
     """
 
     when: dict[str, Any] = Field(default_factory=dict)
+    match: dict[str, str] = Field(default_factory=dict)
     kind: Literal["alert", "beacon", "ptt", "status", "call", "io"]
     label: str | None = Field(None, description="shown to dispatchers, e.g. 'emergency status'")
+    unit: str | None = Field(None, description="the unit, from match groups: {1}, {name}; e.g. 'dtmf:{1}'")
+
+    @field_validator("match")
+    @classmethod
+    def _patterns(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{key}: not a regular expression: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _unit_fields_exist(self) -> Rule:
+        if self.unit is not None:
+            groups: set[str] = {"0"}
+            for pattern in self.match.values():
+                compiled = re.compile(pattern)
+                groups |= {str(i) for i in range(1, compiled.groups + 1)} | set(compiled.groupindex)
+            for field_name in re.findall(r"{([^{}:!]*)", self.unit):
+                if field_name not in groups:
+                    raise ValueError(f"unit: {{{field_name}}} is no group of the match patterns")
+        return self
 
 
 class ChannelConfig(_Strict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,35 +18,56 @@ from config.schema import ChannelConfig, Config, ConfigError, Rule, SerialDriver
 from drivers.base import Output, Rejected
 from drivers.registry import UnknownProtocol, create_protocol
 from drivers.serial_port import SerialDriver
-from gateway.events import Decoded, Event, Kind
+from gateway.events import UNIT_RE, Decoded, Event, Kind
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
 
 log = logging.getLogger(__name__)
 
 
-def rule_matches(rule: Rule, d: Decoded) -> bool:
+def _value(d: Decoded, key: str) -> Any:
+    return str(d.kind) if key == "kind" else d.unit if key == "unit" else d.detail.get(key)
+
+
+def rule_matches(rule: Rule, d: Decoded) -> re.Match[str] | None:
+    """The last regular-expression match (for the unit template), or a dummy match; None: no match."""
     for key, want in rule.when.items():
-        if key == "kind":
-            got: Any = str(d.kind)
-        elif key == "unit":
-            if d.unit is None or not fnmatch.fnmatchcase(d.unit, str(want)):
-                return False
+        got = _value(d, key)
+        if key == "unit":
+            if got is None or not fnmatch.fnmatchcase(got, str(want)):
+                return None
             continue
-        else:
-            got = d.detail.get(key)
         wanted = want if isinstance(want, list) else [want]
         if got not in wanted and str(got) not in [str(w) for w in wanted]:
-            return False
-    return True
+            return None
+    found = _ALWAYS.match("")
+    for key, pattern in rule.match.items():
+        got = _value(d, key)
+        m = re.fullmatch(pattern, str(got)) if got is not None else None
+        if m is None:
+            return None
+        found = m
+    return found
+
+
+_ALWAYS = re.compile("")
 
 
 def apply_rules(rules: list[Rule], d: Decoded) -> Decoded:
     """The first matching rule decides what the decoded thing means on this channel."""
     for rule in rules:
-        if rule_matches(rule, d):
-            detail = {**d.detail, "rule": rule.label or rule.kind, "decoded_kind": str(d.kind)}
-            return Decoded(kind=Kind(rule.kind), time=d.time, unit=d.unit, position=d.position, detail=detail)
+        m = rule_matches(rule, d)
+        if m is None:
+            continue
+        unit = d.unit
+        detail = {**d.detail, "rule": rule.label or rule.kind, "decoded_kind": str(d.kind)}
+        if rule.unit is not None:
+            made = rule.unit.format(m.group(0), *m.groups(""), **m.groupdict(""))
+            if UNIT_RE.match(made):
+                unit = made
+            else:  # the alert still goes out; the technician sees why it has no unit
+                detail["unit_error"] = f"rule made {made!r}, not a unit identity"
+        return Decoded(kind=Kind(rule.kind), time=d.time, unit=unit, position=d.position, detail=detail)
     return d
 
 

@@ -45,6 +45,44 @@ def test_numbers_in_rules_match_text_fields() -> None:
     assert apply_rules([rule], status("fleetsync:100-1001", "99")).kind is Kind.ALERT
 
 
+def dtmf(digits: str) -> Decoded:
+    return Decoded(Kind.STATUS, NOW, None, None, {"protocol": "dtmf", "digits": digits})
+
+
+DTMF_RULES = [
+    Rule(match={"digits": r"\*911\*(\d{4})#"}, kind="alert", unit="dtmf:{1}", label="DTMF emergency"),
+    Rule(when={"protocol": "dtmf"}, match={"digits": r"\*(?P<id>\d{4})#"}, kind="ptt", unit="dtmf:{id}"),
+]
+
+
+def test_regular_expressions_make_units_from_digits() -> None:
+    alert = apply_rules(DTMF_RULES, dtmf("*911*1234#"))
+    assert (alert.kind, alert.unit, alert.detail["rule"]) == (Kind.ALERT, "dtmf:1234", "DTMF emergency")
+    ani = apply_rules(DTMF_RULES, dtmf("*1234#"))
+    assert (ani.kind, ani.unit) == (Kind.PTT, "dtmf:1234")
+    other = dtmf("*12#")  # matches no pattern as a whole: unchanged
+    assert apply_rules(DTMF_RULES, other) is other
+
+
+def test_a_unit_template_that_makes_no_identity_keeps_the_event() -> None:
+    rule = Rule(match={"digits": r"(.*)"}, kind="alert", unit="dtmf:{1}")
+    out = apply_rules([rule], dtmf("1 2"))
+    assert out.kind is Kind.ALERT and out.unit is None and "not a unit identity" in out.detail["unit_error"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "error"),
+    [
+        ({"match": {"digits": "(unclosed"}, "kind": "ptt"}, "match: digits: not a regular expression"),
+        ({"match": {"digits": r"\d+"}, "kind": "ptt", "unit": "dtmf:{1}"}, "unit: {1} is no group"),
+    ],
+)
+def test_rule_errors_name_the_key(rule: dict, error: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"channels": [{"name": "c", "rules": [rule]}]}, "site.toml")
+    assert "channels[0].rules[0]" in str(err.value) and error in str(err.value)
+
+
 def gateway_config(tmp_path: Path, driver: str) -> Path:
     f = tmp_path / "gw.toml"
     f.write_text(f'[gateway]\nname = "g"\noutbox = "o.sqlite"\n[[channels]]\nname = "c"\n'

@@ -1,0 +1,54 @@
+"""The contract of an audio decoder: blocks of samples in, events out, no devices and no clock inside.
+
+    decoder = DtmfDecoder(rate=8000)
+    for item in decoder.feed(block, start):   # block: 1-D float32 numpy array in -1..1, any length
+        ...                                    # start: the UTC time of block[0]
+
+An event's ``time`` is ``start`` plus the offset of the sample where it was recognised, so a file
+decoded faster than real time still gets the times at which things were said. ``feed`` must give the
+same result however the audio is cut into blocks (tests check it), and ``flush(now)`` ends whatever is
+pending (the end of a file, or a channel going quiet).
+
+Decoders are vectorised with numpy; a per-sample Python loop only where a state machine truly needs it.
+A decoder states the sample rate it runs at (``rate``); the audio driver resamples to it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from drivers.base import Output
+
+Samples = npt.NDArray[np.float32]
+
+
+class AudioDecoder(ABC):
+    """A sans-I/O decoder of one mono audio channel at ``rate`` samples per second."""
+
+    name: ClassVar[str]
+    #: Sample rates the decoder is designed for; the first is what the driver resamples to by default.
+    rates: ClassVar[tuple[int, ...]] = (8000,)
+
+    def __init__(self, rate: int | None = None, **options: Any) -> None:
+        if options:
+            raise TypeError(f"decoder {self.name!r} takes no option {', '.join(sorted(options))}")
+        self.rate = rate or self.rates[0]
+        if self.rate not in self.rates:
+            raise ValueError(f"decoder {self.name!r} runs at {', '.join(map(str, self.rates))} Hz, not {self.rate}")
+
+    @abstractmethod
+    def feed(self, block: Samples, start: datetime) -> list[Output]:
+        """Consume ``block`` (any length), whose first sample was heard at ``start``."""
+
+    def flush(self, now: datetime) -> list[Output]:
+        """End what is pending (the end of a recording, or the channel gone quiet)."""
+        return []
+
+    def at(self, start: datetime, index: int) -> datetime:
+        """The time of sample ``index`` of a block that started at ``start``."""
+        return start + timedelta(seconds=index / self.rate)
