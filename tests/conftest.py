@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Mosquitto, Postgres, SocatLink, create_database
+from support import Mosquitto, Postgres, PulseNullSink, SocatLink, create_database
 
 
 @pytest.fixture
@@ -58,3 +58,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'bridge.sqlite'}"
     admin = request.getfixturevalue("postgres_admin_url")
     return create_database(admin, f"pttbridge_test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def pulse_null_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PulseNullSink]:
+    """A private PulseAudio daemon with a null sink; capture its monitor from PortAudio device ``pulse``
+    (``DeviceSource(pulse_null_sink.device, rate)``) while ``pulse_null_sink.play(samples, rate)`` plays.
+    Mono; ``@pytest.mark.parametrize("pulse_null_sink", [2], indirect=True)`` gives a 2-channel sink."""
+    try:
+        import sounddevice  # noqa: F401 - PortAudio itself must load
+
+        sink = PulseNullSink(tmp_path, channels=getattr(request, "param", 1))
+        sink.start()
+    except (RuntimeError, OSError, ImportError, AssertionError) as exc:
+        if os.environ.get("CI"):  # CI must run the live audio path, not skip it quietly
+            pytest.fail(f"PulseAudio/PortAudio unavailable: {exc}")
+        pytest.skip(f"PulseAudio/PortAudio unavailable: {exc}")
+    yield sink
+    sink.stop()

@@ -10,10 +10,12 @@ import socket
 import subprocess
 import threading
 import time
+import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as mqtt
 
 
@@ -331,3 +333,193 @@ class DireWolf:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+
+class PulseNullSink:
+    """A private PulseAudio daemon with one null sink: audio played into it comes out of its monitor,
+    which PortAudio captures as the ALSA device ``pulse`` (the ``pcm.pulse`` of libasound2-plugins).
+
+    The daemon runs unprivileged-style (``-n -F <script>``, no ``--system``, also as root) with its runtime
+    folder, socket and state under ``workdir``, so it never meets a desktop's PulseAudio. ``start()`` sets,
+    in this process, ``PULSE_SERVER`` (the private socket), ``PULSE_SOURCE`` (``<sink>.monitor``),
+    ``PULSE_SINK`` and ``PULSE_CLIENTCONFIG`` (autospawn off), and restarts PortAudio so it enumerates the
+    ``pulse`` device; ``env`` holds the same variables for a gateway started as a subprocess.
+    ``stop()`` restores the environment.
+    """
+
+    device = "pulse"
+
+    def __init__(self, workdir: Path, sink: str = "pttbridge_radio", rate: int = 48000, channels: int = 1) -> None:
+        if shutil.which("pulseaudio") is None:
+            raise RuntimeError("PulseAudio is not installed (apt-get install pulseaudio)")
+        if shutil.which("pacat") is None or shutil.which("pactl") is None:
+            raise RuntimeError("pacat/pactl are not installed (apt-get install pulseaudio-utils)")
+        self.dir = workdir / "pulse"
+        self.sink, self.rate, self.channels = sink, rate, channels
+        self.socket = self.dir / "native"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._players: list[subprocess.Popen[bytes]] = []
+        self._saved_env: dict[str, str | None] = {}
+        self.env = {
+            "PULSE_SERVER": f"unix:{self.socket}",
+            "PULSE_SOURCE": f"{sink}.monitor",
+            "PULSE_SINK": sink,
+            "PULSE_CLIENTCONFIG": str(self.dir / "client.conf"),
+        }
+
+    def start(self) -> None:
+        (self.dir / "run").mkdir(parents=True, exist_ok=True)
+        (self.dir / "client.conf").write_text("autospawn = no\n")
+        script = self.dir / "default.pa"
+        script.write_text(
+            f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}\n"
+            f"load-module module-null-sink sink_name={self.sink} rate={self.rate} channels={self.channels}\n"
+            f"set-default-sink {self.sink}\nset-default-source {self.sink}.monitor\n"
+        )
+        daemon_env = {**os.environ, **self.env, "HOME": str(self.dir), "XDG_RUNTIME_DIR": str(self.dir / "run"),
+                      "PULSE_RUNTIME_PATH": str(self.dir / "run"), "PULSE_STATE_PATH": str(self.dir / "state")}
+        log = (self.dir / "pulseaudio.log").open("ab")  # kept: a daemon that will not start says why there
+        self.proc = subprocess.Popen(
+            ["pulseaudio", "-n", "-F", str(script), "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+             "--disallow-exit", "--log-target=stderr", "--log-level=notice"],
+            env=daemon_env, stdout=log, stderr=log,
+        )
+        for key, value in self.env.items():
+            self._saved_env[key] = os.environ.get(key)
+            os.environ[key] = value
+
+        def answers() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"pulseaudio exited: {(self.dir / 'pulseaudio.log').read_text()[-2000:]}")
+            return self.socket.exists() and subprocess.run(["pactl", "info"], capture_output=True).returncode == 0
+
+        wait_until(answers, 10, "the PulseAudio daemon")
+        self._restart_portaudio()
+        import sounddevice as sd
+
+        if not any(d["name"] == self.device and d["max_input_channels"] > 0 for d in sd.query_devices()):
+            self.stop()
+            raise RuntimeError("PortAudio has no 'pulse' device: the ALSA PulseAudio plugin is missing "
+                               "(apt-get install libasound2-plugins)")
+
+    @staticmethod
+    def _restart_portaudio() -> None:
+        # PortAudio lists (and probes) devices once, at initialisation: restart it to see the new server.
+        import sounddevice as sd
+
+        sd._terminate()
+        sd._initialize()
+
+    def play(self, samples: Any, rate: int | None = None) -> subprocess.Popen[bytes]:
+        """Play float samples (1-D, or (frames, channels)) into the sink; returns at once (see ``wait``)."""
+        import numpy as np
+
+        x = np.asarray(samples, dtype="<f4")
+        channels = 1 if x.ndim == 1 else x.shape[1]
+        player = subprocess.Popen(
+            ["pacat", "--playback", f"--device={self.sink}", f"--rate={rate or self.rate}", f"--channels={channels}",
+             "--format=float32le", "--latency-msec=20"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        data = x.tobytes()
+
+        def feed() -> None:
+            assert player.stdin is not None
+            try:
+                player.stdin.write(data)
+            finally:
+                player.stdin.close()
+
+        threading.Thread(target=feed, daemon=True).start()
+        self._players.append(player)
+        return player
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Until everything played so far has been played out."""
+        for player in self._players:
+            player.wait(timeout)
+        self._players.clear()
+
+    def stop(self) -> None:
+        for player in self._players:
+            player.kill()
+            player.wait(5)
+        self._players.clear()
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+        try:
+            self._restart_portaudio()
+        except Exception:  # the next test that needs PortAudio reports it
+            pass
+
+
+def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5, channels: int = 1) -> Any:
+    """A float32 sine of ``freq`` Hz, shaped (frames,) for one channel, else (frames, channels)."""
+    import numpy as np
+
+    t = np.arange(round(seconds * rate)) / rate
+    x = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return x if channels == 1 else np.repeat(x[:, None], channels, axis=1)
+
+
+def peak_frequency(x: Any, rate: int) -> float:
+    """The frequency of the strongest FFT bin (Hann window, parabolic interpolation between bins)."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    k = int(np.argmax(spectrum[1:-1])) + 1
+    a, b, c = np.log(spectrum[k - 1 : k + 2] + 1e-30)
+    shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c != 0 else 0.0
+    return float((k + shift) * rate / len(x))
+
+
+# --- a radio channel's audio, made with numpy ------------------------------------------------
+
+RATE = 16000
+DTMF = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "9": (852, 1477),
+        "*": (941, 1209), "#": (941, 1477), "0": (941, 1336)}
+ZVEI1 = {"1": 1060, "2": 1160, "3": 1270, "4": 1400, "5": 1530, "E": 2600}
+
+
+def tones(freqs: tuple[float, ...], seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return sum(0.2 * np.sin(2 * np.pi * f * t) for f in freqs)
+
+
+def recording(path: Path) -> Path:
+    """A radio channel at RATE Hz, its tones made here and not by our encoders: silence, an officer's
+    DTMF emergency code, silence, a 5-tone ID, silence."""
+    parts = [np.zeros(RATE // 2)]
+    for digit in "*911*1234#":
+        parts += [tones(DTMF[digit], 0.08), np.zeros(int(0.08 * RATE))]
+    parts.append(np.zeros(RATE * 2))
+    for digit in "12345":
+        parts.append(tones((ZVEI1[digit],), 0.07))
+    parts.append(np.zeros(RATE * 2))
+    pcm = (np.concatenate(parts) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def read_recording(path: Path) -> tuple[np.ndarray, int]:
+    """A 16-bit mono WAV as float samples and its rate."""
+    with wave.open(str(path)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        return (pcm / 32768).astype(np.float32), w.getframerate()
