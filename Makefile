@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive for real (broker, pseudo-terminal pairs, Dire Wolf TNC, PostgreSQL).
-SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql openssl
+SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql openssl \
+	pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 sox espeak-ng
 
 .PHONY: up test lint system venv bench clean
 
@@ -43,7 +44,7 @@ $(VENV)/.test-deps: $(BIN)/python setup.cfg
 	@touch $@
 
 # The peers the benchmarks run beside ours.
-BENCH_PACKAGES := gpsd-clients
+BENCH_PACKAGES := gpsd-clients multimon-ng
 
 bench: system $(VENV)/.test-deps
 	@dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1 || $(MAKE) system SYSTEM_PACKAGES="$(BENCH_PACKAGES)"

@@ -173,6 +173,94 @@ def _print_event(topic: str, payload: bytes) -> None:
         logging.getLogger("pttbridge").warning("not an event on %s: %s [%s]", topic, exc, payload[:64].hex(" "))
 
 
+def cmd_decode(args: argparse.Namespace) -> None:
+    """Audio recordings through the audio decoders: one event per line, timed by the offset in the file."""
+    import re
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from drivers.audio.source import FILE_EPOCH, AudioSourceError, Resampler, WavSource, open_source
+    from drivers.base import Rejected
+    from drivers.registry import UnknownProtocol, create_audio_decoder
+    from gateway.events import Event, encode_event
+
+    names = [n.strip() for n in args.decoders.split(",") if n.strip()]
+    options: dict[str, dict[str, Any]] = {}
+    for key, value in _parse_options(args.option).items():
+        decoder, sep, option = key.partition(".")
+        if not sep:
+            sys.exit(f"--option expects DECODER.KEY=VALUE, got {key!r}")
+        options.setdefault(decoder, {})[option] = value
+    seq = rejected = 0
+    for path in args.files:
+        try:
+            decoders = [create_audio_decoder(n, None, options.get(n)) for n in names]
+            source = open_source(path, rate=args.rate)
+        except (UnknownProtocol, ValueError) as exc:
+            sys.exit(f"--decoders: {exc}")
+        except AudioSourceError as exc:
+            sys.exit(str(exc))
+        channel = re.sub(r"[^A-Za-z0-9_.\-]", "_", Path(path).stem)[:64] or "stdin"
+        resamplers = {d.rate: Resampler(source.rate, d.rate) for d in decoders}
+        total = source.duration_s if isinstance(source, WavSource) else None
+        with source, Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                              TimeRemainingColumn(), console=_stderr_console(), transient=True,
+                              disable=total is None or total < 30) as progress:
+            task = progress.add_task(Path(path).name, total=total or 1)
+            for block, start in _blocks_then_end(source):
+                out: list[Any] = []
+                if block is None:
+                    out = [o for d in decoders for o in d.flush(start)]
+                else:
+                    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                    at_rate = {rate: r.feed(mono) for rate, r in resamplers.items()}
+                    out = [o for d in decoders for o in d.feed(at_rate[d.rate], start)]
+                    progress.update(task, completed=(start - FILE_EPOCH).total_seconds())
+                for item in sorted(out, key=lambda o: getattr(o, "time", FILE_EPOCH)):
+                    if isinstance(item, Rejected):
+                        rejected += 1
+                        print(f"rejected: {item}", file=sys.stderr)
+                        continue
+                    seq += 1
+                    event = Event.stamp(item, seq=seq, gateway="decode", channel=channel)
+                    sys.stdout.write(encode_event(event).decode() + "\n")
+                sys.stdout.flush()
+    print(f"{seq} events, {rejected} rejected", file=sys.stderr)
+
+
+def _blocks_then_end(source: Any) -> Any:
+    """The source's blocks, then (None, time just after the last sample) to flush the decoders."""
+    from datetime import timedelta
+
+    end = None
+    for block, start in source.blocks():
+        end = start + timedelta(seconds=len(block) / source.rate)
+        yield block, start
+    if end is not None:
+        yield None, end
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def cmd_audio_devices(args: argparse.Namespace) -> None:
+    from drivers.audio.source import AudioSourceError, list_devices
+
+    try:
+        devices = list_devices()
+    except AudioSourceError as exc:
+        sys.exit(str(exc))
+    if not devices:
+        print("no audio devices found")
+    for d in devices:
+        mark = "*" if d["default_input"] else " "
+        print(f"{mark}{d['index']:>3}  {d['name']:<40} in {d['inputs']:>2}  out {d['outputs']:>2}"
+              f"  {d['default_rate']:.0f} Hz  ({d['hostapi']})")
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     from config.embedded import EmbeddedBroker
     from config.mqtt import make_client, topic
@@ -301,6 +389,26 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("-c", "--config", required=True, help="TOML configuration with [mqtt], [bridge], [console]")
     co.add_argument("--operator", help="the dispatcher's name on every action (else [console] operator, else asked)")
     co.set_defaults(func=cmd_console)
+
+    de = sub.add_parser(
+        "decode",
+        help="decode audio recordings (DTMF, 5-tone, AFSK1200 APRS), print events as JSON lines",
+        description="Run audio decoders over recordings (WAV of any rate, 8/16/24/32-bit or float, mono or stereo; "
+        "'-' reads raw PCM from stdin with --rate) and print one event per line (schema v1); an event's time is "
+        "its offset in the recording after 1970-01-01T00:00:00Z, also given as detail.offset_s. A progress bar "
+        "shows on stderr for recordings longer than 30 s.",
+    )
+    de.add_argument("--decoders", "-d", default="dtmf,selcall,afsk1200", help="comma-separated (default: all)")
+    de.add_argument("--option", "-o", action="append", default=[], metavar="DECODER.KEY=VALUE",
+                    help="decoder option, e.g. selcall.standard=CCIR (repeatable)")
+    de.add_argument("--rate", type=int, help="sample rate of raw PCM on stdin")
+    de.add_argument("files", nargs="+", metavar="FILE", help="recordings, or '-' for raw s16le PCM on stdin")
+    de.set_defaults(func=cmd_decode)
+
+    ad = sub.add_parser("audio-devices", help="list the sound devices the gateway can capture from",
+                        description="List audio devices (PortAudio via sounddevice) with their index, name and "
+                        "channels, as [[channels.drivers]] device = ... takes them.")
+    ad.set_defaults(func=cmd_audio_devices)
 
     ds = sub.add_parser(
         "decode-serial",

@@ -14,10 +14,19 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 _NAME = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
 
@@ -112,8 +121,43 @@ class SerialDriverConfig(_Strict):
         return v
 
 
-# Audio and Modbus drivers join this as a union tagged by ``type`` (default "serial").
-DriverConfig = SerialDriverConfig
+class AudioDriverConfig(_Strict):
+    """One radio's receive audio: an input of a sound card (several radios may share a multi-channel
+    interface: one capture stream per device, split by ``input``), and the decoders listening to it."""
+
+    type: Literal["audio"]
+    name: str | None = Field(None, pattern=_NAME, description="default: audio")
+    device: str = Field(
+        description="sound device: a name (any part of it) or an index from `pttbridge audio-devices`; "
+        "'wav:PATH' replays a recording in real time"
+    )
+    rate: int = Field(48000, ge=8000, le=192000, description="sample rate the device is opened at")
+    channels: int = Field(1, ge=1, le=32, description="channels opened on the device")
+    input: int = Field(1, ge=1, le=32, description="which of those channels this radio is on (1 = first)")
+    decoders: list[str] = Field(description="dtmf | selcall | afsk1200 | a plugin's name")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="each decoder's options by its name, e.g. selcall = { standard = 'CCIR' }"
+    )
+
+    @model_validator(mode="after")
+    def _input_exists(self) -> AudioDriverConfig:
+        if self.input > self.channels:
+            raise ValueError(f"input {self.input} does not exist when {self.channels} channel(s) are opened")
+        unknown = set(self.options) - set(self.decoders)
+        if unknown:
+            raise ValueError(f"options for {', '.join(sorted(unknown))}, which is not among the decoders")
+        return self
+
+
+def _driver_type(v: Any) -> str:
+    return str(v.get("type", "serial")) if isinstance(v, dict) else str(getattr(v, "type", "serial"))
+
+
+# A driver is tagged by ``type``; without one it is a serial port.
+DriverConfig = Annotated[
+    Annotated[SerialDriverConfig, Tag("serial")] | Annotated[AudioDriverConfig, Tag("audio")],
+    Discriminator(_driver_type),
+]
 
 
 class Rule(_Strict):
@@ -163,7 +207,7 @@ class ChannelConfig(_Strict):
     def _unique_driver_names(self) -> ChannelConfig:
         seen: set[str] = set()
         for i, d in enumerate(self.drivers):
-            name = d.name or d.protocol
+            name = d.name or (d.protocol if isinstance(d, SerialDriverConfig) else d.type)
             if name in seen:
                 raise ValueError(f"drivers[{i}]: two drivers named {name!r} on one channel; give each a name")
             seen.add(name)
@@ -268,7 +312,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("serial",):  # the discriminator tag pydantic adds for tagged unions
+        elif part in ("serial", "audio"):  # the discriminator tag pydantic adds for tagged unions
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -14,9 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from config.schema import ChannelConfig, Config, ConfigError, Rule, SerialDriverConfig
+from config.schema import AudioDriverConfig, ChannelConfig, Config, ConfigError, Rule, SerialDriverConfig
+from drivers.audio.driver import AudioDriver
 from drivers.base import Output, Rejected
-from drivers.registry import UnknownProtocol, create_protocol
+from drivers.registry import UnknownProtocol, create_audio_decoder, create_protocol
 from drivers.serial_port import SerialDriver
 from gateway.events import UNIT_RE, Decoded, Event, Kind
 from gateway.outbox import Outbox
@@ -79,11 +80,39 @@ class Gateway:
         self.on_event = on_event
         self.rejected = 0
         self._lock = threading.Lock()
-        self.drivers: list[tuple[str, SerialDriver]] = []
+        self.drivers: list[tuple[str, SerialDriver | AudioDriver]] = []
+        audio: dict[tuple[str, int, int], AudioDriver] = {}  # one capture stream per device
         for ci, channel in enumerate(config.channels):
             for di, dcfg in enumerate(channel.drivers):
-                self.drivers.append((channel.name, self._build_driver(ci, channel, di, dcfg)))
+                if isinstance(dcfg, AudioDriverConfig):
+                    self._attach_audio(audio, ci, channel, di, dcfg)
+                else:
+                    self.drivers.append((channel.name, self._build_driver(ci, channel, di, dcfg)))
         self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health)
+
+    def _attach_audio(
+        self, streams: dict[tuple[str, int, int], AudioDriver], ci: int, channel: ChannelConfig, di: int,
+        d: AudioDriverConfig,
+    ) -> None:
+        key = f"channels[{ci}].drivers[{di}]"
+        decoders = []
+        for name in d.decoders:
+            try:
+                decoders.append(create_audio_decoder(name, None, d.options.get(name)))
+            except UnknownProtocol as exc:
+                raise ConfigError(f"{key}.decoders: {exc}") from None
+            except ValueError as exc:
+                raise ConfigError(f"{key}.options.{name}: {exc}") from None
+        replay = d.device.startswith(("wav:", "file:")) or d.device.endswith(".wav")
+        spec = d.device if replay else f"device:{d.device}"
+        stream = (spec, d.rate, d.channels)
+        if stream not in streams:
+            streams[stream] = AudioDriver(
+                f"audio:{d.device}", spec, rate=d.rate, channels=d.channels, realtime=True,
+                on_health=lambda _drv: self.publisher.publish_state(),
+            )
+            self.drivers.append((channel.name, streams[stream]))
+        streams[stream].attach(f"{channel.name}/{d.name or 'audio'}", d.input, decoders, self._sink(channel))
 
     def _build_driver(self, ci: int, channel: ChannelConfig, di: int, d: SerialDriverConfig) -> SerialDriver:
         key = f"channels[{ci}].drivers[{di}]"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import SocatLink
+from support import SocatLink, recording
 
 from drivers.nmea import checksum
 
@@ -140,3 +140,23 @@ def test_up_headless_prints_events(tmp_path: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         os.close(master)
+
+
+def test_decode_prints_audio_events_timed_by_their_offset(tmp_path: Path) -> None:
+    wav = recording(tmp_path / "patrol-2.wav")
+    out = run("decode", "--decoders", "dtmf,selcall", "-o", "selcall.standard=ZVEI1", str(wav))
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(e["kind"], e["detail"]["digits"]) for e in events] == [("status", "*911*1234#"), ("ptt", "12345")]
+    assert events[1]["unit"] == "zvei1:12345" and events[0]["channel"] == "patrol-2"
+    # The DTMF starts 0.5 s into the recording, the 5-tone ID after it, and the times say so.
+    assert events[0]["time"].startswith("1970-01-01T00:00:00.5") and 0.49 < events[0]["detail"]["offset_s"] < 0.6
+    assert events[1]["detail"]["offset_s"] > 2.0
+    assert b"2 events, 0 rejected" in out.stderr
+
+
+def test_decode_names_an_unknown_decoder_and_a_missing_file(tmp_path: Path) -> None:
+    out = run("decode", "--decoders", "morse", str(tmp_path / "x.wav"))
+    assert out.returncode != 0 and b"unknown protocol 'morse'" in out.stderr
+    out = run("decode", str(tmp_path / "missing.wav"))
+    assert out.returncode != 0 and b"missing.wav" in out.stderr

@@ -1,0 +1,193 @@
+"""The audio I/O driver: one capture stream per device, split into radios, each feeding its decoders.
+
+Thin on purpose, like the serial driver: decoding is in the sans-I/O decoders, reading in the sources.
+
+    device (or recording) --blocks--> LevelMeter (health)
+        | split by input
+        +-- radio on input 1 --resample to each decoder's rate--> dtmf, selcall, afsk1200 --> sink
+        +-- radio on input 2 --> ...
+
+A device that goes away (unplugged, PulseAudio restarted) is reopened with backoff and a logged reason;
+a recording ends, its decoders are flushed and the driver says "ended".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.source import AudioSource, AudioSourceError, LevelMeter, Resampler, open_source
+from drivers.base import Output, Rejected
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+Sink = Callable[[list[Output]], None]
+
+
+@dataclass
+class Radio:
+    """One radio's receive audio: an input of the stream and the decoders listening to it."""
+
+    name: str
+    input: int  # 1-based, as technicians count the inputs of an interface
+    decoders: list[AudioDecoder]
+    sink: Sink
+    decoded: int = 0
+    rejected: int = 0
+    resamplers: dict[int, Resampler] = field(default_factory=dict)
+
+
+class AudioDriver:
+    """Reads one audio source on a thread of its own and feeds the radios attached to it."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: str,
+        *,
+        rate: int,
+        channels: int,
+        realtime: bool = True,
+        on_health: Callable[[AudioDriver], None] | None = None,
+        opener: Callable[[], AudioSource] | None = None,
+    ) -> None:
+        self.name = name
+        self.spec = spec
+        self.rate = rate
+        self.channels = channels
+        self.on_health = on_health
+        # A recording replayed in real time is timed from when it starts playing, like a live device.
+        self._open = opener or (lambda: open_source(spec, rate=rate, channels=channels, realtime=realtime,
+                                                    start=datetime.now(UTC) if realtime else None))
+        self.radios: list[Radio] = []
+        self.meter: LevelMeter | None = None
+        self.state = "starting"
+        self.last_error: str | None = None
+        self.reconnects = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._source: AudioSource | None = None
+        self._thread = threading.Thread(target=self._run, name=f"audio:{name}", daemon=True)
+
+    def attach(self, name: str, input: int, decoders: list[AudioDecoder], sink: Sink) -> None:
+        if not 1 <= input <= self.channels:
+            raise ValueError(f"{name}: input {input} of a {self.channels}-channel stream")
+        self.radios.append(Radio(name, input, decoders, sink))
+
+    # --- control -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        source = self._source
+        if source is not None:
+            source.close()  # unblocks a device read
+        self._thread.join(timeout)
+        self._set_state("stopped")
+
+    def snapshot(self) -> dict[str, Any]:
+        levels = self.meter.as_dict()["channels"] if self.meter is not None else []
+        with self._lock:
+            return {
+                "state": self.state,
+                "device": self.spec,
+                "last_error": self.last_error,
+                "reconnects": self.reconnects,
+                "radios": {
+                    r.name: {
+                        "input": r.input,
+                        "decoders": [d.name for d in r.decoders],
+                        "decoded": r.decoded,
+                        "rejected": r.rejected,
+                        "level": levels[r.input - 1] if len(levels) >= r.input else None,
+                    }
+                    for r in self.radios
+                },
+            }
+
+    # --- the thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = BACKOFF_MIN_S
+        while not self._stop.is_set():
+            try:
+                self._source = self._open()
+                self.meter = LevelMeter(self._source.rate, self._source.channels)
+                self._set_state("open")
+                log.info("%s: capturing %s at %d Hz", self.name, self.spec, self._source.rate)
+                for block, start in self._source.blocks():
+                    if self._stop.is_set():
+                        break
+                    self._feed(block, start)
+                    backoff = BACKOFF_MIN_S
+                else:
+                    if not self._stop.is_set():  # a recording has ended: what is pending is complete
+                        self._flush()
+                        self._set_state("ended")
+                        return
+            except (AudioSourceError, OSError, ValueError) as exc:
+                self._went_down(str(exc), backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            finally:
+                if self._source is not None:
+                    self._source.close()
+                    self._source = None
+        self._flush()
+
+    def _feed(self, block: Any, start: datetime) -> None:
+        assert self.meter is not None and self._source is not None
+        self.meter.feed(block)
+        for radio in self.radios:
+            mono: Samples = block[:, radio.input - 1]
+            at_rate: dict[int, Samples] = {}
+            out: list[Output] = []
+            for decoder in radio.decoders:
+                if decoder.rate not in at_rate:
+                    resampler = radio.resamplers.setdefault(decoder.rate, Resampler(self._source.rate, decoder.rate))
+                    at_rate[decoder.rate] = resampler.feed(mono)
+                out += decoder.feed(at_rate[decoder.rate], start)
+            if out:
+                self._deliver(radio, out)
+
+    def _flush(self) -> None:
+        now = datetime.now(UTC)
+        for radio in self.radios:
+            out = [o for d in radio.decoders for o in d.flush(now)]
+            if out:
+                self._deliver(radio, out)
+
+    def _deliver(self, radio: Radio, out: list[Output]) -> None:
+        rejected = [o for o in out if isinstance(o, Rejected)]
+        with self._lock:
+            radio.decoded += len(out) - len(rejected)
+            radio.rejected += len(rejected)
+        for r in rejected:
+            log.info("%s: rejected %s", radio.name, r)
+        radio.sink(out)
+
+    def _went_down(self, reason: str, retry_in: float) -> None:
+        with self._lock:
+            first = self.state != "down" or self.last_error != reason
+            self.last_error = reason
+            self.reconnects += 1
+        if first:
+            log.warning("%s: %s; retrying every %.1f..%.0f s", self.name, reason, retry_in, BACKOFF_MAX_S)
+        self._set_state("down")
+
+    def _set_state(self, state: str) -> None:
+        with self._lock:
+            changed = self.state != state
+            self.state = state
+        if changed and self.on_health is not None:
+            self.on_health(self)
