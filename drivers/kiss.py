@@ -178,22 +178,33 @@ class KissAprsDecoder(ProtocolDecoder):
         return out
 
     def _frame(self, item: KissFrame, now: datetime) -> Output | None:
-        def rejected(reason: str) -> Rejected:
-            return Rejected(self.name, f"port {item.port}: {reason}", item.data)
-
         if item.command != CMD_DATA:
-            return rejected(f"command {item.command} is not a data frame")
-        try:
-            frame = ax25.parse_frame(item.data)
-        except ax25.Ax25Error as exc:
-            return rejected(f"AX.25 {exc}")
-        if frame.pid != ax25.PID_NO_LAYER3:
-            return rejected(f"AX.25 PID 0x{frame.pid:02x} is not APRS (0xf0)")
-        try:
-            packet = aprs.parse(frame.info, source=str(frame.source), destination=str(frame.destination), now=now)
-        except aprs.AprsError as exc:
-            return rejected(f"APRS {exc} in {frame.tnc2()}")
-        decoded = aprs.aprs_to_decoded(frame, packet, now)
-        if decoded is None:
-            return None  # valid APRS that is no event here (object, item, telemetry)
-        return replace(decoded, detail={**decoded.detail, "kiss_port": item.port})
+            return Rejected(self.name, f"port {item.port}: command {item.command} is not a data frame", item.data)
+        result = frame_to_output(item.data, now, self.name, context=f"port {item.port}: ")
+        if isinstance(result, Rejected) or result is None:
+            return result
+        return replace(result, detail={**result.detail, "kiss_port": item.port})
+
+
+def frame_to_output(data: bytes, now: datetime, protocol: str, context: str = "") -> Output | None:
+    """One AX.25 frame (no flags, no FCS) -> the APRS event it carries, :class:`Rejected` with the reason
+    (prefixed by ``context``) if it is not APRS, or None for valid APRS that is no event here.
+
+    Shared by every path a frame arrives on (a KISS TNC, the AFSK1200 audio decoder), so that APRS is
+    turned into events in one place.
+    """
+
+    def rejected(reason: str) -> Rejected:
+        return Rejected(protocol, f"{context}{reason}", data)
+
+    try:
+        frame = ax25.parse_frame(data)
+    except ax25.Ax25Error as exc:
+        return rejected(f"AX.25 {exc}")
+    if frame.pid != ax25.PID_NO_LAYER3:
+        return rejected(f"AX.25 PID 0x{frame.pid:02x} is not APRS (0xf0)")
+    try:
+        packet = aprs.parse(frame.info, source=str(frame.source), destination=str(frame.destination), now=now)
+    except aprs.AprsError as exc:
+        return rejected(f"APRS {exc} in {frame.tnc2()}")
+    return aprs.aprs_to_decoded(frame, packet, now)  # None: valid APRS that is no event (object, telemetry)
