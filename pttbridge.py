@@ -283,7 +283,7 @@ def cmd_up(args: argparse.Namespace) -> None:
         raw["bridge"]["mqtt_version"] = "3.1.1"  # the embedded broker speaks MQTT 3.1.1 only
     for channel in raw["channels"]:
         for driver in channel["drivers"]:
-            if driver["port"] in replays:
+            if driver.get("port") in replays:
                 driver["port"] = replays[driver["port"]].port
     config = Config.model_validate(raw)
     if args.verbose < 2:  # what each event does is on screen; the per-event log lines would repeat it

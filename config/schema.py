@@ -135,6 +135,7 @@ class AudioDriverConfig(_Strict):
     channels: int = Field(1, ge=1, le=32, description="channels opened on the device")
     input: int = Field(1, ge=1, le=32, description="which of those channels this radio is on (1 = first)")
     decoders: list[str] = Field(description="dtmf | selcall | afsk1200 | a plugin's name")
+    loop: bool = Field(False, description="a recording (wav:) starts again when it ends (for demonstrations)")
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="each decoder's options by its name, e.g. selcall = { standard = 'CCIR' }"
     )
@@ -362,6 +363,13 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     gw = raw.get("gateway")
     if isinstance(gw, dict) and isinstance(gw.get("outbox"), str):
         gw["outbox"] = str((base / gw["outbox"]).resolve())
+    channels = raw.get("channels")
+    for channel in channels if isinstance(channels, list) else []:
+        drivers = channel.get("drivers") if isinstance(channel, dict) else None
+        for driver in drivers if isinstance(drivers, list) else []:
+            device = driver.get("device") if isinstance(driver, dict) else None
+            if isinstance(device, str) and device.startswith("wav:") and not Path(device[4:]).is_absolute():
+                driver["device"] = f"wav:{(base / device[4:]).resolve()}"
     demo = raw.get("demo")
     for rep in demo.get("replay", []) if isinstance(demo, dict) else []:
         if isinstance(rep, dict) and isinstance(rep.get("capture"), str):

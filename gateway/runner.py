@@ -108,7 +108,7 @@ class Gateway:
         stream = (spec, d.rate, d.channels)
         if stream not in streams:
             streams[stream] = AudioDriver(
-                f"audio:{d.device}", spec, rate=d.rate, channels=d.channels, realtime=True,
+                f"audio:{d.device}", spec, rate=d.rate, channels=d.channels, realtime=True, loop=d.loop,
                 on_health=lambda _drv: self.publisher.publish_state(),
             )
             self.drivers.append((channel.name, streams[stream]))

@@ -6,20 +6,27 @@ The scenario: an evening shift in Xixing, Hangzhou (around 30.2095 N, 120.2107 E
 with Kenwood FleetSync radios on channel patrol-1 report positions and key up; patrol car 7's own GPS
 receiver talks NMEA; an APRS handheld beacons through a KISS TNC. Half a minute in, unit 100-1002 hits
 the emergency button (FleetSync status 99 in its $PKLDS report); a little later the APRS handheld
-BG5ABC-9 sends a Mic-E "Emergency" position. Every capture loops with fresh times.
+BG5ABC-9 sends a Mic-E "Emergency" position. On the analogue channel patrol-2, heard through a sound card,
+units identify with DTMF and 5-tone and one sends a DTMF emergency code. Every capture loops.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import wave
 from pathlib import Path
 
+import numpy as np
+
+from drivers.audio.dtmf import dtmf_tones
+from drivers.audio.selcall import selcall_tones
 from drivers.ax25 import encode_ui
 from drivers.kiss import kiss_encode
 from drivers.nmea import checksum
 
 HERE = Path(__file__).parent
+RATE = 8000
 LAT0, LON0 = 30.2095, 120.2107
 M_PER_DEG_LAT = 111_320.0
 
@@ -103,7 +110,23 @@ def aprs() -> list[str]:
     return out
 
 
+def patrol2_audio() -> None:
+    """patrol-2: an analogue channel heard through a sound card. Officer 1007 keys up with a DTMF ANI,
+    car 23456 with a ZVEI1 5-tone ID, then 1007 sends the DTMF emergency code *911*1007#. 8 kHz, 8-bit."""
+    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
+    parts = [silence(2), dtmf_tones("*1007#", RATE), silence(4), selcall_tones("23456", "ZVEI1", RATE), silence(4),
+             dtmf_tones("*911*1007#", RATE), silence(6)]
+    pcm = (np.clip(np.concatenate(parts), -1, 1) * 127 + 128).astype(np.uint8)
+    with wave.open(str(HERE / "patrol-2.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+
+
 if __name__ == "__main__":
     for name, lines in (("patrol-1", patrol()), ("vehicle", vehicle()), ("aprs", aprs())):
         (HERE / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="ascii")
         print(f"{name}.jsonl: {len(lines) - 1} bursts")
+    patrol2_audio()
+    print("patrol-2.wav")

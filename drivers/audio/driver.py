@@ -56,6 +56,7 @@ class AudioDriver:
         rate: int,
         channels: int,
         realtime: bool = True,
+        loop: bool = False,
         on_health: Callable[[AudioDriver], None] | None = None,
         opener: Callable[[], AudioSource] | None = None,
     ) -> None:
@@ -64,6 +65,7 @@ class AudioDriver:
         self.rate = rate
         self.channels = channels
         self.on_health = on_health
+        self.loop = loop
         # A recording replayed in real time is timed from when it starts playing, like a live device.
         self._open = opener or (lambda: open_source(spec, rate=rate, channels=channels, realtime=realtime,
                                                     start=datetime.now(UTC) if realtime else None))
@@ -133,6 +135,8 @@ class AudioDriver:
                 else:
                     if not self._stop.is_set():  # a recording has ended: what is pending is complete
                         self._flush()
+                        if self.loop:
+                            continue
                         self._set_state("ended")
                         return
             except (AudioSourceError, OSError, ValueError) as exc:
