@@ -101,11 +101,12 @@ def selcall_corpus(standard: str, count: int, rate: int = 8000) -> tuple[np.ndar
     for _ in range(count):
         digits = "".join(str(d) for d in RNG.integers(0, 10, size=5))
         sent.append(digits)
-        previous = None
+        previous = None  # the digit the last tone stood for; None after a repeat tone
         for d in digits:
-            f = freqs[10] if d == previous else freqs[int(d)]  # a repeated digit is the repeat tone
+            repeat = d == previous  # a digit equal to the one before is the repeat tone ("22" = 2 E,
+            f = freqs[10] if repeat else freqs[int(d)]  # "222" = 2 E 2)
             parts.append(tone((f,), seconds, rate, 0.5))
-            previous = d
+            previous = None if repeat else d
         parts.append(np.zeros(rate, np.float32))
     signal = np.concatenate(parts)
     return signal, np.abs(signal) > 1e-6, sent
