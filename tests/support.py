@@ -523,3 +523,15 @@ def read_recording(path: Path) -> tuple[np.ndarray, int]:
     with wave.open(str(path)) as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
         return (pcm / 32768).astype(np.float32), w.getframerate()
+
+
+def feed_split(decoder: Any, x: np.ndarray, cuts: list[int], start: Any) -> list[Any]:
+    """An audio decoder fed ``x`` cut at ``cuts`` (sample indices), each block timed from ``start``,
+    then flushed: what it says must not depend on where the cuts fall."""
+    from datetime import timedelta
+    from itertools import pairwise
+
+    out: list[Any] = []
+    for a, b in pairwise([0, *sorted(set(cuts)), x.size]):
+        out += decoder.feed(x[a:b], start + timedelta(seconds=a / decoder.rate))
+    return out + decoder.flush(start + timedelta(seconds=x.size / decoder.rate))

@@ -4,7 +4,6 @@ talk-off on speech (espeak-ng)."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.io import wavfile
+from support import feed_split
 
 from drivers.audio.dtmf import KEYS, DtmfDecoder, dtmf_tones
 from drivers.base import Output, Rejected
@@ -232,15 +232,6 @@ SIGNAL = with_noise(np.concatenate([dtmf_tones("*12#", lead_s=0.2), dtmf_tones("
 WHOLE = decode(SIGNAL)
 
 
-def feed_split(x: np.ndarray, cuts: list[int]) -> list[Output]:
-    decoder = DtmfDecoder()
-    out: list[Output] = []
-    bounds = [0, *sorted(set(cuts)), x.size]
-    for a, b in itertools.pairwise(bounds):
-        out += decoder.feed(x[a:b], T0 + timedelta(seconds=a / RATE))
-    return out + decoder.flush(T0 + timedelta(seconds=x.size / RATE))
-
-
 def test_whole_signal_reference() -> None:
     assert [o.detail["digits"] for o in WHOLE if isinstance(o, Decoded)] == ["*12#", "7A"]
 
@@ -248,12 +239,12 @@ def test_whole_signal_reference() -> None:
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, SIGNAL.size), max_size=40))
 def test_any_split_gives_the_same_events(cuts: list[int]) -> None:
-    assert feed_split(SIGNAL, cuts) == WHOLE
+    assert feed_split(DtmfDecoder(), SIGNAL, cuts, T0) == WHOLE
 
 
 def test_sample_sized_and_odd_blocks_give_the_same_events() -> None:
-    assert feed_split(SIGNAL, list(range(0, SIGNAL.size, 7))) == WHOLE
-    assert feed_split(SIGNAL, [*range(4000), 9000, 9001]) == WHOLE
+    assert feed_split(DtmfDecoder(), SIGNAL, list(range(0, SIGNAL.size, 7)), T0) == WHOLE
+    assert feed_split(DtmfDecoder(), SIGNAL, [*range(4000), 9000, 9001], T0) == WHOLE
 
 
 @settings(max_examples=30, deadline=None)

@@ -4,7 +4,6 @@ talk-off on speech (espeak-ng)."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from support import feed_split
 
 from drivers.audio.selcall import STANDARDS, SelcallDecoder, selcall_tones, with_repeats
 from drivers.base import Output, Rejected
@@ -177,15 +177,6 @@ SIGNAL = with_noise(
 WHOLE = decode(SIGNAL, SelcallDecoder())
 
 
-def feed_split(x: np.ndarray, cuts: list[int]) -> list[Output]:
-    decoder = SelcallDecoder()
-    out: list[Output] = []
-    bounds = [0, *sorted(set(cuts)), x.size]
-    for a, b in itertools.pairwise(bounds):
-        out += decoder.feed(x[a:b], T0 + timedelta(seconds=a / RATE))
-    return out + decoder.flush(T0 + timedelta(seconds=x.size / RATE))
-
-
 def test_whole_signal_reference() -> None:
     assert [o.detail["digits"] for o in WHOLE if isinstance(o, Decoded)] == ["12233", "907"]
 
@@ -193,11 +184,11 @@ def test_whole_signal_reference() -> None:
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, SIGNAL.size), max_size=40))
 def test_any_split_gives_the_same_events(cuts: list[int]) -> None:
-    assert feed_split(SIGNAL, cuts) == WHOLE
+    assert feed_split(SelcallDecoder(), SIGNAL, cuts, T0) == WHOLE
 
 
 def test_small_blocks_give_the_same_events() -> None:
-    assert feed_split(SIGNAL, list(range(0, SIGNAL.size, 5))) == WHOLE
+    assert feed_split(SelcallDecoder(), SIGNAL, list(range(0, SIGNAL.size, 5)), T0) == WHOLE
 
 
 @settings(max_examples=30, deadline=None)
