@@ -21,7 +21,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drivers.audio.base import AudioDecoder, Samples
-from drivers.audio.source import AudioSource, AudioSourceError, LevelMeter, Resampler, open_source
+from drivers.audio.source import (
+    AudioSource,
+    AudioSourceError,
+    ChannelSplitter,
+    LevelMeter,
+    Resampler,
+    open_source,
+)
 from drivers.base import Output, Rejected
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,7 @@ class AudioDriver:
                                                     start=datetime.now(UTC) if realtime else None))
         self.radios: list[Radio] = []
         self.meter: LevelMeter | None = None
+        self._splitter = ChannelSplitter(channels)
         self.state = "starting"
         self.last_error: str | None = None
         self.reconnects = 0
@@ -125,6 +133,7 @@ class AudioDriver:
             try:
                 self._source = self._open()
                 self.meter = LevelMeter(self._source.rate, self._source.channels)
+                self._splitter = ChannelSplitter(self._source.channels, [r.input - 1 for r in self.radios])
                 self._set_state("open")
                 log.info("%s: capturing %s at %d Hz", self.name, self.spec, self._source.rate)
                 for block, start in self._source.blocks():
@@ -152,8 +161,7 @@ class AudioDriver:
     def _feed(self, block: Any, start: datetime) -> None:
         assert self.meter is not None and self._source is not None
         self.meter.feed(block)
-        for radio in self.radios:
-            mono: Samples = block[:, radio.input - 1]
+        for radio, mono in zip(self.radios, self._splitter.split(block), strict=True):
             at_rate: dict[int, Samples] = {}
             out: list[Output] = []
             for decoder in radio.decoders:
