@@ -43,14 +43,12 @@ discriminator output do not hide digits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar
 
 import numpy as np
 
-from drivers.audio.base import AudioDecoder, Samples
-from drivers.audio.spectra import Floats, Spectrogram, sanitize
-from drivers.base import Output, Rejected
+from drivers.audio.base import Samples
+from drivers.audio.spectra import Floats, FrameDecoder
 from gateway.events import Decoded, Kind
 
 #: ITU-T Q.23 table 1.
@@ -100,14 +98,12 @@ class _Tone:
     peak: float = 0.0
 
 
-class DtmfDecoder(AudioDecoder):
+class DtmfDecoder(FrameDecoder):
     """DTMF digits grouped into sequences; one :class:`Decoded` (kind ``status``) per sequence."""
 
     name: ClassVar[str] = "dtmf"
     rates: ClassVar[tuple[int, ...]] = (8000, 16000, 22050, 44100, 48000)
 
-    FRAME_S: ClassVar[float] = 0.020
-    HOP_S: ClassVar[float] = 0.005
     FREQ_TOLERANCE: ClassVar[float] = 0.025  # Q.24: accept 1.5 %, reject 3.5 %
     MIN_TONE_S: ClassVar[float] = 0.030  # Q.24: accept 40 ms, reject <= 20 ms
     MIN_PAUSE_S: ClassVar[float] = 0.030  # Q.24: pause accepted from 40 ms, 20 ms interruptions bridged
@@ -124,40 +120,17 @@ class DtmfDecoder(AudioDecoder):
         if not 0.05 <= float(interdigit_s) <= 60:
             raise ValueError(f"decoder 'dtmf': interdigit_s must be 0.05..60 seconds, got {interdigit_s!r}")
         self.interdigit = round(float(interdigit_s) * self.rate)
-        self._spec = Spectrogram(self.rate, self.FRAME_S, self.HOP_S)
         self._pause_frames = max(1, round(self.MIN_PAUSE_S / self.HOP_S))
         self._tone: _Tone | None = None
         self._gap: list[tuple[int, int, float, float, float]] = []  # frames heard since the tone faded
         self._digits: list[str] = []
         self._first = 0  # sample index of the first digit of the pending sequence
         self._last_end = 0  # sample index where the last accepted digit ended
-        self._base = 0  # absolute index of the next sample to come
-        self._block_base = 0  # absolute index of the last block's first sample (times count from it)
-        self._start: datetime | None = None  # start time of the current block
-        self._out: list[Output] = []
 
-    # --- the AudioDecoder contract ---------------------------------------------------------------
-
-    def feed(self, block: Samples, start: datetime) -> list[Output]:
-        data, had_bad = sanitize(block)
-        self._out = []
-        if had_bad:
-            self._out.append(Rejected(self.name, "block held NaN or infinite samples (taken as silence)", b""))
-        self._start, self._block_base = start, self._base
-        starts, power = self._spec.feed(data)
-        if starts.size:
-            self._frames(starts + self._spec.win // 2, power)
-        self._base += data.size
-        return self._out
-
-    def flush(self, now: datetime) -> list[Output]:
-        self._out = []
-        if self._start is None:
-            return []
+    def _finish(self) -> None:
         if self._tone is not None:
             self._end_tone()
         self._emit()
-        return self._out
 
     # --- per frame ---------------------------------------------------------------------------------
 
@@ -252,7 +225,7 @@ class DtmfDecoder(AudioDecoder):
         self._out.append(
             Decoded(
                 kind=Kind.STATUS,
-                time=self.at(self._start, self._first - self._block_base),
+                time=self.time_of(self._first),
                 unit=None,
                 detail={"protocol": "dtmf", "digits": digits, "offset_s": round(self._first / self.rate, 4)},
             )

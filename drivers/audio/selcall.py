@@ -46,14 +46,12 @@ sequence of ``length`` digits is a unit identifying itself (kind ``ptt``), one o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar
 
 import numpy as np
 
-from drivers.audio.base import AudioDecoder, Samples
-from drivers.audio.spectra import Floats, Spectrogram, sanitize
-from drivers.base import Output, Rejected
+from drivers.audio.base import Samples
+from drivers.audio.spectra import Floats, FrameDecoder
 from gateway.events import Decoded, Kind
 
 SYMBOLS = "0123456789ABCDEF"
@@ -128,14 +126,12 @@ class _Tone:
     end: int
 
 
-class SelcallDecoder(AudioDecoder):
+class SelcallDecoder(FrameDecoder):
     """5-tone sequences of one standard; one :class:`Decoded` per sequence."""
 
     name: ClassVar[str] = "selcall"
     rates: ClassVar[tuple[int, ...]] = (8000, 16000, 22050, 44100, 48000)
 
-    FRAME_S: ClassVar[float] = 0.020
-    HOP_S: ClassVar[float] = 0.005
     MIN_PURITY: ClassVar[float] = 0.60  # share of the 300-3400 Hz power in the tone's main lobe
     MAX_HARMONIC_DB: ClassVar[float] = -12.0  # second harmonic relative to its tone
     MIN_POWER: ClassVar[float] = 1e-5  # a sine of amplitude ~0.0045, about -50 dBFS
@@ -167,44 +163,23 @@ class SelcallDecoder(AudioDecoder):
         self.freq_tolerance, self.duration_tolerance = float(freq_tolerance), float(duration_tolerance)
         self.freqs = np.asarray(freqs, dtype=np.float64)
         self.tone = round(nominal * self.rate)
-        self._spec = Spectrogram(self.rate, self.FRAME_S, self.HOP_S)
         self._hop = self._spec.hop
         self._run: _Run | None = None
         self._glitch = 0
         self._tones: list[_Tone] = []
         self._pending: _Run | None = None  # the last finished run, whose end waits for what follows
-        self._base = 0  # absolute index of the next sample to come
-        self._block_base = 0  # absolute index of the last block's first sample (times count from it)
-        self._start: datetime | None = None
-        self._out: list[Output] = []
 
-    # --- the AudioDecoder contract ---------------------------------------------------------------
+    def _frames(self, centres: np.ndarray, power: Floats) -> None:
+        labels, powers, freqs = self._classify(power)
+        for i in range(labels.size):  # a state machine over frames (200 a second), not samples
+            self._step(int(centres[i]), int(labels[i]), float(powers[i]), float(freqs[i]))
 
-    def feed(self, block: Samples, start: datetime) -> list[Output]:
-        data, had_bad = sanitize(block)
-        self._out = []
-        if had_bad:
-            self._out.append(Rejected(self.name, "block held NaN or infinite samples (taken as silence)", b""))
-        self._start, self._block_base = start, self._base
-        starts, power = self._spec.feed(data)
-        if starts.size:
-            labels, powers, freqs = self._classify(power)
-            centres = starts + self._spec.win // 2
-            for i in range(labels.size):  # a state machine over frames (200 a second), not samples
-                self._step(int(centres[i]), int(labels[i]), float(powers[i]), float(freqs[i]))
-        self._base += data.size
-        return self._out
-
-    def flush(self, now: datetime) -> list[Output]:
-        self._out = []
-        if self._start is None:
-            return []
+    def _finish(self) -> None:
         if self._run is not None:
             self._close_run(self._run)
             self._run = None
         self._settle(None)
         self._end_sequence()
-        return self._out
 
     # --- frames ----------------------------------------------------------------------------------
 
@@ -318,7 +293,7 @@ class SelcallDecoder(AudioDecoder):
         self._out.append(
             Decoded(
                 kind=kind,
-                time=self.at(self._start, tones[0].start - self._block_base),
+                time=self.time_of(tones[0].start),
                 unit=unit,
                 detail={
                     "protocol": self.standard.lower(),

@@ -15,11 +15,16 @@ over a band is the mean power in that band, whatever the frame length.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from datetime import datetime
+from typing import Any, ClassVar
+
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from drivers.audio.base import Samples
+from drivers.audio.base import AudioDecoder, Samples
+from drivers.base import Output, Rejected
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.intp]
@@ -94,3 +99,52 @@ class Spectrogram:
 
     def band_power(self, power: Floats, lo_hz: float, hi_hz: float) -> Floats:
         return np.asarray(power[:, self.band(lo_hz, hi_hz)].sum(axis=1), dtype=np.float64)
+
+
+class FrameDecoder(AudioDecoder):
+    """A decoder that decides on short-time spectra (DTMF, 5-tone): :meth:`feed` cuts the stream into
+    frames of ``FRAME_S`` every ``HOP_S`` and hands their centres and spectra to :meth:`_frames`;
+    :meth:`_finish` ends what is pending at :meth:`flush`. Both append what they find to ``self._out``."""
+
+    FRAME_S: ClassVar[float] = 0.020
+    HOP_S: ClassVar[float] = 0.005
+
+    def __init__(self, rate: int | None = None, **options: Any) -> None:
+        super().__init__(rate, **options)
+        self._spec = Spectrogram(self.rate, self.FRAME_S, self.HOP_S)
+        self._base = 0  # absolute index of the next sample to come
+        self._block_base = 0  # absolute index of the last block's first sample (times count from it)
+        self._start: datetime | None = None  # start time of the current block
+        self._out: list[Output] = []
+
+    def feed(self, block: Samples, start: datetime) -> list[Output]:
+        data, had_bad = sanitize(block)
+        self._out = []
+        if had_bad:
+            self._out.append(Rejected(self.name, "block held NaN or infinite samples (taken as silence)", b""))
+        self._start, self._block_base = start, self._base
+        starts, power = self._spec.feed(data)
+        if starts.size:
+            self._frames(starts + self._spec.win // 2, power)
+        self._base += data.size
+        return self._out
+
+    def flush(self, now: datetime) -> list[Output]:
+        self._out = []
+        if self._start is None:
+            return []
+        self._finish()
+        return self._out
+
+    def time_of(self, index: int) -> datetime:
+        """The time of the sample at absolute ``index`` (counted from the first sample ever fed)."""
+        assert self._start is not None
+        return self.at(self._start, index - self._block_base)
+
+    @abstractmethod
+    def _frames(self, centres: Ints, power: Floats) -> None:
+        """Decide on the frames centred at ``centres`` (absolute sample indices)."""
+
+    @abstractmethod
+    def _finish(self) -> None:
+        """End what is pending: the stream is over, or has gone quiet."""
