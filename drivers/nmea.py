@@ -242,6 +242,18 @@ _DEVICE = Field("device", _matching(r"^\d{4}$", "a 4-digit FleetSync device id")
 _NXDN_UNIT = Field("unit_id", _matching(r"^U\d{5}$", "an NXDN unit id U + 5 digits"))
 _KENWOOD_STATUS = Field("status", _one_of("A", "V", "Z", empty_ok=False))
 _SENDER_STATUS = Field("sender_status", _matching(r"^\d{0,3}$", "a status number"))
+#: The fix that $PKLDS and $PKNDS share, before the sender's identity.
+_DS_FIX = (
+    Field("time", _time_of_day),
+    _KENWOOD_STATUS,
+    *_LAT,
+    *_LON,
+    Field("sog", _unsigned),
+    Field("cog", _unsigned),
+    Field("date", _date),
+    Field("magvar", _unsigned),
+    Field("magvar_dir", _text),  # "W00" in every sample; kwd.py calls it ewSV, meaning unknown
+)
 
 #: Standard sentences we use, by sentence type, for any talker.
 FIX_SENTENCES: Mapping[str, SentenceSpec] = {
@@ -300,41 +312,14 @@ PROPRIETARY: Mapping[str, SentenceSpec] = {
     ),
     "PKLDS": SentenceSpec(
         Role.KENWOOD,
-        (
-            Field("time", _time_of_day),
-            _KENWOOD_STATUS,
-            *_LAT,
-            *_LON,
-            Field("sog", _unsigned),
-            Field("cog", _unsigned),
-            Field("date", _date),
-            Field("magvar", _unsigned),
-            Field("magvar_dir", _text),  # "W00" in every sample; kwd.py calls it ewSV, meaning unknown
-            _FLEET,
-            _DEVICE,
-            _SENDER_STATUS,
-            Field("future", _text),
-        ),
+        (*_DS_FIX, _FLEET, _DEVICE, _SENDER_STATUS, Field("future", _text)),
         min_fields=15,
         system="fleetsync",
         trailing_comma=True,
     ),
     "PKNDS": SentenceSpec(
         Role.KENWOOD,
-        (
-            Field("time", _time_of_day),
-            _KENWOOD_STATUS,
-            *_LAT,
-            *_LON,
-            Field("sog", _unsigned),
-            Field("cog", _unsigned),
-            Field("date", _date),
-            Field("magvar", _unsigned),
-            Field("magvar_dir", _text),
-            _NXDN_UNIT,
-            _SENDER_STATUS,
-            Field("future", _text),
-        ),
+        (*_DS_FIX, _NXDN_UNIT, _SENDER_STATUS, Field("future", _text)),
         min_fields=14,
         system="nxdn",
         trailing_comma=True,
