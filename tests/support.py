@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -82,6 +81,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def end_process(proc: subprocess.Popen[bytes], *, kill_after: float = 5.0) -> None:
+    """Ask a test's server process to stop (SIGTERM), and kill it if it will not."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(kill_after)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
     def is_open() -> bool:
         try:
@@ -125,8 +135,7 @@ class Mosquitto:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(5)
+            end_process(self.proc)
             self.proc = None
 
 
@@ -326,12 +335,11 @@ class DireWolf:
         if self.proc is None:
             return
         if self.proc.stdin is not None:
-            self.proc.stdin.close()
+            self.proc.stdin.close()  # how a TNC fed from stdin ends: it exits at the end of its input
         try:
             self.proc.wait(5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            end_process(self.proc)
         self.proc = None
 
 
@@ -446,12 +454,7 @@ class PulseNullSink:
             player.wait(5)
         self._players.clear()
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            end_process(self.proc)
             self.proc = None
         for key, value in self._saved_env.items():
             if value is None:
