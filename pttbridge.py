@@ -103,31 +103,42 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
+class _EventPrinter:
+    """What the decode commands print: each event as a JSON line on stdout, each rejection on stderr."""
+
+    def __init__(self) -> None:
+        self.events = self.rejected = 0
+
+    def __call__(self, outputs: list[Any], channel: str) -> None:
+        from drivers.base import Rejected
+        from gateway.events import Event, encode_event
+
+        for item in outputs:
+            if isinstance(item, Rejected):
+                self.rejected += 1
+                print(f"rejected: {item}", file=sys.stderr)
+                continue
+            self.events += 1
+            event = Event.stamp(item, seq=self.events, gateway="decode", channel=channel)
+            sys.stdout.write(encode_event(event).decode() + "\n")
+        sys.stdout.flush()
+
+    def summary(self) -> None:
+        print(f"{self.events} events, {self.rejected} rejected", file=sys.stderr)
+
+
 def cmd_decode_serial(args: argparse.Namespace) -> None:
     from datetime import UTC, datetime
 
     import serial
 
-    from drivers.base import Rejected
     from drivers.registry import UnknownProtocol, create_protocol
-    from gateway.events import Event, encode_event
 
     try:
         decoder = create_protocol(args.protocol, _parse_options(args.option))
     except (UnknownProtocol, ValueError) as exc:
         sys.exit(f"--protocol {args.protocol}: {exc}")
-    counts = {"events": 0, "rejected": 0}
-
-    def emit(outputs: list[Any]) -> None:
-        for item in outputs:
-            if isinstance(item, Rejected):
-                counts["rejected"] += 1
-                print(f"rejected: {item}", file=sys.stderr)
-                continue
-            counts["events"] += 1
-            event = Event.stamp(item, seq=counts["events"], gateway="decode", channel=args.protocol)
-            sys.stdout.write(encode_event(event).decode() + "\n")
-        sys.stdout.flush()
+    printer = _EventPrinter()
 
     source = args.source
     try:
@@ -135,20 +146,20 @@ def cmd_decode_serial(args: argparse.Namespace) -> None:
             stream = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
             with stream:
                 while chunk := stream.read(65536):
-                    emit(decoder.feed(chunk, datetime.now(UTC)))
+                    printer(decoder.feed(chunk, datetime.now(UTC)), args.protocol)
         else:
             port = serial.serial_for_url(source, baudrate=args.baud, timeout=0.2)
             print(f"reading {source} at {args.baud} baud; Ctrl+C to stop", file=sys.stderr)
             while True:
                 chunk = port.read(max(1, port.in_waiting))
                 now = datetime.now(UTC)
-                emit((decoder.feed(chunk, now) if chunk else []) + decoder.tick(now))
+                printer((decoder.feed(chunk, now) if chunk else []) + decoder.tick(now), args.protocol)
     except KeyboardInterrupt:
         pass
     except (OSError, serial.SerialException) as exc:
         sys.exit(f"{source}: {exc}")
-    emit(decoder.tick(datetime.max.replace(tzinfo=UTC)))
-    print(f"{counts['events']} events, {counts['rejected']} rejected", file=sys.stderr)
+    printer(decoder.tick(datetime.max.replace(tzinfo=UTC)), args.protocol)
+    printer.summary()
 
 
 def _event_line(payload: bytes) -> str:
@@ -180,9 +191,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from drivers.audio.source import FILE_EPOCH, AudioSourceError, Resampler, WavSource, open_source
-    from drivers.base import Rejected
     from drivers.registry import UnknownProtocol, create_audio_decoder
-    from gateway.events import Event, encode_event
 
     names = [n.strip() for n in args.decoders.split(",") if n.strip()]
     options: dict[str, dict[str, Any]] = {}
@@ -191,7 +200,7 @@ def cmd_decode(args: argparse.Namespace) -> None:
         if not sep:
             sys.exit(f"--option expects DECODER.KEY=VALUE, got {key!r}")
         options.setdefault(decoder, {})[option] = value
-    seq = rejected = 0
+    printer = _EventPrinter()
     for path in args.files:
         try:
             decoders = [create_audio_decoder(n, None, options.get(n)) for n in names]
@@ -216,16 +225,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
                     at_rate = {rate: r.feed(mono) for rate, r in resamplers.items()}
                     out = [o for d in decoders for o in d.feed(at_rate[d.rate], start)]
                     progress.update(task, completed=(start - FILE_EPOCH).total_seconds())
-                for item in sorted(out, key=lambda o: getattr(o, "time", FILE_EPOCH)):
-                    if isinstance(item, Rejected):
-                        rejected += 1
-                        print(f"rejected: {item}", file=sys.stderr)
-                        continue
-                    seq += 1
-                    event = Event.stamp(item, seq=seq, gateway="decode", channel=channel)
-                    sys.stdout.write(encode_event(event).decode() + "\n")
-                sys.stdout.flush()
-    print(f"{seq} events, {rejected} rejected", file=sys.stderr)
+                printer(sorted(out, key=lambda o: getattr(o, "time", FILE_EPOCH)), channel)
+    printer.summary()
 
 
 def _blocks_then_end(source: Any) -> Any:
