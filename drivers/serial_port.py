@@ -17,47 +17,27 @@ import select
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import serial
 
 from drivers.base import Output, ProtocolDecoder, Rejected
+from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
 
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 0.1  # also the tick period of the decoder
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 30.0
 
 Sink = Callable[[list[Output]], None]
 
 
 @dataclass
-class DriverHealth:
-    state: str = "starting"  # starting | open | down | stopped
-    port: str = ""
-    protocol: str = ""
-    since: datetime = field(default_factory=lambda: datetime.now(UTC))
-    last_error: str | None = None
+class Counters:
     bytes_in: int = 0
     decoded: int = 0
     rejected: int = 0
-    reconnects: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "port": self.port,
-            "protocol": self.protocol,
-            "since": self.since.isoformat(timespec="seconds"),
-            "last_error": self.last_error,
-            "bytes_in": self.bytes_in,
-            "decoded": self.decoded,
-            "rejected": self.rejected,
-            "reconnects": self.reconnects,
-        }
 
 
 class SerialDriver:
@@ -71,15 +51,15 @@ class SerialDriver:
         sink: Sink,
         *,
         serial_options: dict[str, Any] | None = None,
-        on_health: Callable[[SerialDriver], None] | None = None,
+        on_health: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
         self.url = url
         self.decoder = decoder
         self.sink = sink
         self.serial_options = serial_options or {}
-        self.on_health = on_health
-        self.health = DriverHealth(port=url, protocol=decoder.name)
+        self.link = LinkState(name, on_health)  # on_health: called when the driver's state changes
+        self.counters = Counters()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._port: serial.SerialBase | None = None
@@ -93,11 +73,13 @@ class SerialDriver:
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
-        self._set_state("stopped")
+        self.link.set("stopped")
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return self.health.as_dict()
+            counters = {"bytes_in": self.counters.bytes_in, "decoded": self.counters.decoded,
+                        "rejected": self.counters.rejected}
+        return {**self.link.as_dict(), "port": self.url, "protocol": self.decoder.name, **counters}
 
     @property
     def port(self) -> serial.SerialBase | None:
@@ -112,17 +94,17 @@ class SerialDriver:
             try:
                 self._port = serial.serial_for_url(self.url, timeout=READ_TIMEOUT_S, **self.serial_options)
             except (serial.SerialException, OSError, ValueError) as exc:
-                self._went_down(f"cannot open {self.url}: {exc}", backoff)
+                self.link.down(f"cannot open {self.url}: {exc}", backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
-            self._set_state("open")
+            self.link.set("open")
             log.info("%s: opened %s (%s)", self.name, self.url, self.decoder.name)
             try:
                 self._pump(self._port)
                 backoff = BACKOFF_MIN_S  # the port worked: the next failure starts backoff anew
             except (serial.SerialException, OSError) as exc:
-                self._went_down(f"{self.url} failed: {exc}", backoff)
+                self.link.down(f"{self.url} failed: {exc}", backoff)
                 backoff = BACKOFF_MIN_S
                 self._stop.wait(backoff)
             finally:
@@ -141,7 +123,7 @@ class SerialDriver:
             out += self.decoder.tick(now)
             if chunk:
                 with self._lock:
-                    self.health.bytes_in += len(chunk)
+                    self.counters.bytes_in += len(chunk)
             if out:
                 self._flush(out)
             elif not chunk and self._is_closed_socket(port):
@@ -164,26 +146,8 @@ class SerialDriver:
     def _flush(self, out: list[Output]) -> None:
         rejected = [o for o in out if isinstance(o, Rejected)]
         with self._lock:
-            self.health.decoded += len(out) - len(rejected)
-            self.health.rejected += len(rejected)
+            self.counters.decoded += len(out) - len(rejected)
+            self.counters.rejected += len(rejected)
         for r in rejected:
             log.warning("%s: rejected %s", self.name, r)
         self.sink(out)
-
-    def _went_down(self, reason: str, retry_in: float) -> None:
-        with self._lock:
-            first = self.health.state != "down" or self.health.last_error != reason
-            self.health.last_error = reason
-            self.health.reconnects += 1
-        if first:
-            log.warning("%s: %s; retrying every %.1f..%.0f s", self.name, reason, retry_in, BACKOFF_MAX_S)
-        self._set_state("down")
-
-    def _set_state(self, state: str) -> None:
-        with self._lock:
-            changed = self.health.state != state
-            if changed:
-                self.health.state = state
-                self.health.since = datetime.now(UTC)
-        if changed and self.on_health is not None:
-            self.on_health(self)

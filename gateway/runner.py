@@ -109,7 +109,7 @@ class Gateway:
         if stream not in streams:
             streams[stream] = AudioDriver(
                 f"audio:{d.device}", spec, rate=d.rate, channels=d.channels, realtime=True, loop=d.loop,
-                on_health=lambda _drv: self.publisher.publish_state(),
+                on_health=lambda: self.publisher.publish_state(),
             )
             self.drivers.append((channel.name, streams[stream]))
         streams[stream].attach(f"{channel.name}/{d.name or 'audio'}", d.input, decoders, self._sink(channel))
@@ -140,7 +140,7 @@ class Gateway:
             decoder,
             self._sink(channel),
             serial_options=serial_options,
-            on_health=lambda _drv: self.publisher.publish_state(),
+            on_health=lambda: self.publisher.publish_state(),
         )
 
     def _sink(self, channel: ChannelConfig) -> Callable[[list[Output]], None]:

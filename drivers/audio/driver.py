@@ -30,11 +30,9 @@ from drivers.audio.source import (
     open_source,
 )
 from drivers.base import Output, Rejected
+from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
 
 log = logging.getLogger(__name__)
-
-BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 30.0
 
 Sink = Callable[[list[Output]], None]
 
@@ -64,14 +62,14 @@ class AudioDriver:
         channels: int,
         realtime: bool = True,
         loop: bool = False,
-        on_health: Callable[[AudioDriver], None] | None = None,
+        on_health: Callable[[], None] | None = None,
         opener: Callable[[], AudioSource] | None = None,
     ) -> None:
         self.name = name
         self.spec = spec
         self.rate = rate
         self.channels = channels
-        self.on_health = on_health
+        self.link = LinkState(name, on_health)  # on_health: called when the driver's state changes
         self.loop = loop
         # A recording replayed in real time is timed from when it starts playing, like a live device.
         self._open = opener or (lambda: open_source(spec, rate=rate, channels=channels, realtime=realtime,
@@ -79,9 +77,6 @@ class AudioDriver:
         self.radios: list[Radio] = []
         self.meter: LevelMeter | None = None
         self._splitter = ChannelSplitter(channels)
-        self.state = "starting"
-        self.last_error: str | None = None
-        self.reconnects = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._source: AudioSource | None = None
@@ -103,16 +98,14 @@ class AudioDriver:
         if source is not None:
             source.close()  # unblocks a device read
         self._thread.join(timeout)
-        self._set_state("stopped")
+        self.link.set("stopped")
 
     def snapshot(self) -> dict[str, Any]:
         levels = self.meter.as_dict()["channels"] if self.meter is not None else []
         with self._lock:
             return {
-                "state": self.state,
+                **self.link.as_dict(),
                 "device": self.spec,
-                "last_error": self.last_error,
-                "reconnects": self.reconnects,
                 "radios": {
                     r.name: {
                         "input": r.input,
@@ -134,7 +127,7 @@ class AudioDriver:
                 self._source = self._open()
                 self.meter = LevelMeter(self._source.rate, self._source.channels)
                 self._splitter = ChannelSplitter(self._source.channels, [r.input - 1 for r in self.radios])
-                self._set_state("open")
+                self.link.set("open")
                 log.info("%s: capturing %s at %d Hz", self.name, self.spec, self._source.rate)
                 for block, start in self._source.blocks():
                     if self._stop.is_set():
@@ -146,10 +139,10 @@ class AudioDriver:
                         self._flush()
                         if self.loop:
                             continue
-                        self._set_state("ended")
+                        self.link.set("ended")
                         return
             except (AudioSourceError, OSError, ValueError) as exc:
-                self._went_down(str(exc), backoff)
+                self.link.down(str(exc), backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
             finally:
@@ -187,19 +180,3 @@ class AudioDriver:
         for r in rejected:
             log.info("%s: rejected %s", radio.name, r)
         radio.sink(out)
-
-    def _went_down(self, reason: str, retry_in: float) -> None:
-        with self._lock:
-            first = self.state != "down" or self.last_error != reason
-            self.last_error = reason
-            self.reconnects += 1
-        if first:
-            log.warning("%s: %s; retrying every %.1f..%.0f s", self.name, reason, retry_in, BACKOFF_MAX_S)
-        self._set_state("down")
-
-    def _set_state(self, state: str) -> None:
-        with self._lock:
-            changed = self.state != state
-            self.state = state
-        if changed and self.on_health is not None:
-            self.on_health(self)
