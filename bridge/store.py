@@ -583,7 +583,8 @@ class Store:
                 changes.setdefault(row.id, "alert")
             rows[row.id] = row
         s.flush()
-        return [(self._incident_view(s, rows[i]), change) for i, change in changes.items()]
+        views = dict(zip(changes, self._incident_views(s, [rows[i] for i in changes]), strict=True))
+        return [(views[i], change) for i, change in changes.items()]
 
     @staticmethod
     def _alert_position(s: Session, e: Event) -> tuple[float, float, datetime] | None:
@@ -596,9 +597,22 @@ class Store:
                 return unit.lat, unit.lon, unit.fix_time
         return None
 
+    @classmethod
+    def _incident_view(cls, s: Session, r: IncidentRow) -> IncidentView:
+        return cls._incident_views(s, [r])[0]
+
+    @classmethod
+    def _incident_views(cls, s: Session, rows: Sequence[IncidentRow]) -> list[IncidentView]:
+        """Views of several incidents with their units' aliases read in one query, not one each."""
+        units = {r.unit for r in rows if r.unit}
+        aliases: dict[str, str | None] = {}
+        if units:
+            found = s.execute(select(UnitRow.unit, UnitRow.alias).where(UnitRow.unit.in_(units)))
+            aliases = {unit: alias for unit, alias in found}
+        return [cls._view_of(r, aliases.get(r.unit) if r.unit else None) for r in rows]
+
     @staticmethod
-    def _incident_view(s: Session, r: IncidentRow) -> IncidentView:
-        alias = s.scalar(select(UnitRow.alias).where(UnitRow.unit == r.unit)) if r.unit else None
+    def _view_of(r: IncidentRow, alias: str | None) -> IncidentView:
         return IncidentView(
             id=r.id,
             state=r.state,
@@ -801,8 +815,8 @@ class Store:
             q = select(IncidentRow)
             if not include_resolved:
                 q = q.where(IncidentRow.state != RESOLVED)
-            rows = s.scalars(q.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit))
-            return [self._incident_view(s, r) for r in rows]
+            rows = s.scalars(q.order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit)).all()
+            return self._incident_views(s, rows)
 
     def incident(self, incident_id: int) -> IncidentView | None:
         with self._read() as s:
