@@ -33,6 +33,8 @@ BUILTIN: dict[str, str] = {
     "dtmf": "drivers.audio.dtmf:DtmfDecoder",
     "selcall": "drivers.audio.selcall:SelcallDecoder",
     "afsk1200": "drivers.audio.afsk:Afsk1200Decoder",
+    "fleetsync": "drivers.audio.fleetsync:FleetSyncDecoder",
+    "mdc1200": "drivers.audio.mdc1200:Mdc1200Decoder",
 }
 
 
