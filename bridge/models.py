@@ -5,6 +5,7 @@
     gateways          one row per gateway: online state, last state payload, seq bookkeeping for gaps
     incidents         alerts grouped per unit: new -> acknowledged -> resolved (handled | false_alarm)
     incident_history  who did what to an incident, when (the bridge itself is the actor "bridge")
+    clips             the audio of received transmissions (call events), with its SHA-256
 
 Times are timezone-aware UTC in Python on both databases (:class:`UtcDateTime`); JSON columns are
 plain JSON (PostgreSQL ``json``, not ``jsonb``, which refuses ``\\u0000`` inside strings that a
@@ -17,7 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -157,6 +158,19 @@ class IncidentHistoryRow(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String)  # an operator's name, or "bridge"
-    action: Mapped[str] = mapped_column(String(16))  # opened | alert | acknowledged | resolved | note
+    # opened | alert | acknowledged | resolved | note | radio_ack (asked the radio to acknowledge, and its result)
+    action: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(Text)
     event_id: Mapped[str | None] = mapped_column(String(36))  # the alert, for opened and alert
+
+
+class ClipRow(Base):
+    __tablename__ = "clips"
+
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the call event it is the audio of
+    gateway: Mapped[str] = mapped_column(String(64))
+    codec: Mapped[str] = mapped_column(String(16))  # flac | opus
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))  # of the bytes as received: evidence must be checkable
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]

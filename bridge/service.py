@@ -3,7 +3,9 @@
     broker --paho network thread--> inbox --ingest thread--> Store (one transaction per batch)
                                                    |--> PUBACK each message of the batch, only now
                                                    |--> bridge/unit/{unit} (retained), bridge/incident/{id}
-                                                   '--> gw/{gateway}/cmd/replay for holes in a gateway's seq
+                                                   |--> gw/{gateway}/cmd/replay for holes in a gateway's seq
+                                                   '--> gw/{gateway}/cmd/ack_emergency when an incident of
+                                                        an MDC-1200/FleetSync unit is acknowledged
 
 - Acknowledgements are manual (paho ``manual_ack``): a message is acknowledged to the broker only after
   the transaction that stored it has committed. A bridge killed at any point loses nothing: the broker
@@ -17,6 +19,8 @@
   with its reason and its bytes in hex, counted, acknowledged and dropped; it never stops the batch.
 - Commands from consoles arrive on ``bridge/cmd``:
   ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``.
+- The audio of a call event arrives on ``gw/{gateway}/audio/{event_id}`` and is stored with its SHA-256,
+  checked against the hash its call event names.
 
 All database work happens on one ingest thread, never on paho's network thread.
 """
@@ -39,10 +43,19 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from bridge.store import IncidentError, IncidentView, IngestResult, Store, UnitView, database_url, redact
+from bridge.store import (
+    ClipError,
+    IncidentError,
+    IncidentView,
+    IngestResult,
+    Store,
+    UnitView,
+    database_url,
+    redact,
+)
 from config.mqtt import make_client, topic
 from config.schema import Config
-from gateway.events import MAX_EVENT_BYTES, Event, EventError, decode_event
+from gateway.events import MAX_EVENT_BYTES, Event, EventError, decode_event, uuid7
 
 log = logging.getLogger(__name__)
 
@@ -189,13 +202,14 @@ class Bridge:
 
     def _filters(self) -> list[str]:
         events = topic(self.mqtt_cfg, "gw", "+", "event", "+")
+        audio = topic(self.mqtt_cfg, "gw", "+", "audio", "+")
         commands = topic(self.mqtt_cfg, "bridge", "cmd")
         group = self.cfg.shared_group
         if group and self._v5:
-            events, commands = f"$share/{group}/{events}", f"$share/{group}/{commands}"
+            events, audio, commands = (f"$share/{group}/{f}" for f in (events, audio, commands))
         elif group:
             log.warning("bridge.shared_group %r ignored: shared subscriptions need MQTT 5", group)
-        return [events, topic(self.mqtt_cfg, "gw", "+", "state"), commands]
+        return [events, audio, topic(self.mqtt_cfg, "gw", "+", "state"), commands]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
         if rc.is_failure:
@@ -317,6 +331,7 @@ class Bridge:
         events: list[tuple[_Inbound, Event]] = []
         states: list[tuple[str, _Inbound]] = []
         commands: list[_Inbound] = []
+        clips: list[tuple[str, str, _Inbound]] = []
         for m in batch:
             levels = m.topic[len(prefix):].split("/") if m.topic.startswith(prefix) else []
             if len(levels) == 4 and levels[0] == "gw" and levels[2] == "event":
@@ -325,6 +340,8 @@ class Bridge:
                     events.append((m, event))
             elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "state":
                 states.append((levels[1], m))
+            elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "audio":
+                clips.append((levels[1], levels[3], m))
             elif levels == ["bridge", "cmd"]:
                 commands.append(m)
             else:
@@ -334,6 +351,8 @@ class Bridge:
             self._store_events(events, changes)
         for name, m in states:
             self._gateway_state(name, m)
+        for gateway, event_id, m in clips:  # after the events: a clip checks its event's hash
+            self._clip(gateway, event_id, m)
         for m in commands:
             self._command(m, changes)
         # Everything in the batch is committed (or refused for good): only now tell the broker.
@@ -470,6 +489,10 @@ class Bridge:
             if action == "ack":
                 view = self.store.acknowledge(incident_id, operator, note=note)
                 change = "acknowledged"
+                answered = self._answer_radio(view, operator)
+                if answered is not None:
+                    changes.incidents.append((view, change))  # the acknowledgement is news of its own
+                    view, change = answered, "radio_ack"
             elif action == "resolve":
                 view = self.store.resolve(incident_id, operator, _text(body, "resolution") or "", note=note)
                 change = "resolved"
@@ -484,6 +507,32 @@ class Bridge:
             return
         log.info("incident %d %s by %s", view.id, change, operator)
         changes.incidents.append((view, change))
+
+    def _answer_radio(self, view: IncidentView, operator: str) -> IncidentView | None:
+        """An acknowledged emergency is acknowledged to the radio too, where its protocol can say so:
+        the gateway that heard the last alert keys that channel and sends the unit the acknowledgement."""
+        assert self.store is not None
+        asked = self.store.request_radio_ack(view.id, operator)
+        if asked is None:
+            return None
+        view, command = asked
+        command["request"] = uuid7()
+        self._publish(("gw", command["gateway"], "cmd", "ack_emergency"), command, qos=1)
+        log.info("incident %d: asked %s/%s to acknowledge to %s", view.id, command["gateway"], command["channel"],
+                 command["unit"])
+        return view
+
+    def _clip(self, gateway: str, event_id: str, m: _Inbound) -> None:
+        assert self.store is not None
+        try:
+            call = self.store.add_clip(gateway, event_id, m.payload)
+        except ClipError as exc:
+            self.counts["clips_rejected"] += 1
+            log.warning("audio clip %s from %s rejected: %s", event_id, gateway, exc)
+            return
+        self.counts["clips"] += 1
+        log.info("stored %s clip of call %s from %s (%d bytes, sha256 %s)", call.codec, event_id, gateway,
+                 len(m.payload), (call.sha256 or "")[:16])
 
     # --- periodic work -------------------------------------------------------------------------
 

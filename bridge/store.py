@@ -4,6 +4,9 @@
                                 the events that were new: units, incidents; for all: each gateway's seq
     Store.missing_ranges(gw)    the holes in a gateway's seq, for replay requests
     Store.acknowledge/resolve/add_note/set_alias     what dispatchers do, each by a named operator
+    Store.request_radio_ack                          the radio is asked to acknowledge; its result comes
+                                                     back as a gateway io event and lands in the history
+    Store.add_clip / clip                            the audio of call events, with its SHA-256
     Store.open_incidents/units/incident_detail/...   what a console shows
 
 Idempotency is the point: the broker redelivers whatever was not acknowledged, a gateway re-sends what it
@@ -21,6 +24,7 @@ Schema changes go through Alembic (``bridge/migrations``); :func:`migrate` appli
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,6 +48,7 @@ from bridge.models import (
     NEW,
     RESOLUTIONS,
     RESOLVED,
+    ClipRow,
     EventRow,
     GatewayRow,
     IncidentHistoryRow,
@@ -61,6 +66,17 @@ _MIGRATION_LOCK = 0x7074_7462  # "ptbr": one bridge migrates at a time on a shar
 
 class IncidentError(ValueError):
     """A command that cannot be applied to an incident; the message says why, for the operator."""
+
+
+class ClipError(ValueError):
+    """An audio clip that cannot be stored: not audio we know, too big, or not the one its event names."""
+
+
+#: Protocols whose radios understand an emergency acknowledgement sent back to them (gateway/answer.py).
+ANSWERABLE = ("mdc:", "fleetsync:")
+
+#: Audio a clip may be, by its first bytes.
+CLIP_MAGIC = {b"fLaC": "flac", b"OggS": "opus"}
 
 
 # --- connection ------------------------------------------------------------------------------
@@ -250,10 +266,29 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class CallView:
+    """A received transmission: the call event, and its clip if the bridge has it."""
+
+    event_id: str
+    time: datetime
+    unit: str | None
+    channel: str
+    duration_s: float | None
+    codec: str | None  # None: the clip has not arrived (yet)
+    size: int | None
+    sha256: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event_id": self.event_id, "time": _iso(self.time), "unit": self.unit, "channel": self.channel,
+                "duration_s": self.duration_s, "codec": self.codec, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentDetail:
     incident: IncidentView
     history: list[HistoryEntry]  # oldest first
     alerts: list[Event]  # the alert events, oldest first
+    calls: list[CallView] = field(default_factory=list)  # the transmissions the alerts came in
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +452,29 @@ class Store:
             result.gaps = self._track_seq(gateways, unique, now)
             result.units = self._update_units(s, new, now)
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
+            result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
         return result
+
+    def _radio_answers(self, s: Session, events: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
+        """A gateway's report of the acknowledgement it transmitted goes into the incident's history."""
+        out = []
+        for e in events:
+            incident_id = e.detail.get("incident")
+            if e.detail.get("command") != "ack_emergency" or isinstance(incident_id, bool) \
+                    or not isinstance(incident_id, int):
+                continue
+            row = s.get(IncidentRow, incident_id)
+            if row is None:
+                log.warning("gateway %s answered for incident %s, which does not exist", e.gateway, incident_id)
+                continue
+            result, reason = e.detail.get("result"), e.detail.get("reason")
+            note = f"{result} by {e.gateway}/{e.channel}" + (f": {reason}" if reason else "")
+            s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="radio_ack",
+                                     note=note[:4000], event_id=e.id))
+            row.updated_at = now
+            s.flush()
+            out.append((self._incident_view(s, row), "radio_ack"))
+        return out
 
     def _lock_gateways(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, GatewayRow]:
         names = sorted(set(names))
@@ -767,6 +824,70 @@ class Store:
             s.flush()
             return self._incident_view(s, row)
 
+    def request_radio_ack(self, incident_id: int, operator: str) -> tuple[IncidentView, dict[str, Any]] | None:
+        """If the incident's radio can be told its emergency was acknowledged, record that it is being
+        asked and return the command for the gateway that heard the last alert (gateway, channel, unit)."""
+        who = _operator(operator)
+        now = _utcnow()
+        with self._writing() as s:
+            row = s.get(IncidentRow, incident_id, with_for_update=True)
+            if row is None or row.unit is None or not row.unit.startswith(ANSWERABLE):
+                return None
+            s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="radio_ack",
+                                     note=f"requested from {row.gateway}/{row.channel}"))
+            row.updated_at = now
+            s.flush()
+            command = {"incident": row.id, "unit": row.unit, "gateway": row.gateway, "channel": row.channel,
+                       "operator": who}
+            return self._incident_view(s, row), command
+
+    def add_clip(self, gateway: str, event_id: str, data: bytes, *, max_bytes: int = 8 << 20) -> CallView:
+        """Store the audio of a call event (idempotent). The clip must be FLAC or Ogg Opus, and when its
+        event is already stored and names a hash, the bytes must have that hash."""
+        codec = CLIP_MAGIC.get(data[:4])
+        if codec is None:
+            raise ClipError(f"not FLAC or Ogg audio (starts {data[:8].hex(' ')})")
+        if len(data) > max_bytes:
+            raise ClipError(f"{len(data)} bytes exceeds the {max_bytes}-byte limit")
+        digest = hashlib.sha256(data).hexdigest()
+        with self._writing() as s:
+            event_row = s.get(EventRow, event_id)
+            if event_row is not None:
+                if event_row.gateway != gateway:
+                    raise ClipError(f"event {event_id} is from gateway {event_row.gateway}, not {gateway}")
+                audio = event_row.detail.get("audio") if isinstance(event_row.detail, dict) else None
+                named = audio.get("sha256") if isinstance(audio, dict) else None
+                if named is not None and named != digest:
+                    raise ClipError(f"SHA-256 {digest[:16]}... is not the {str(named)[:16]}... its call event names")
+            s.execute(
+                self._insert(ClipRow.__table__).on_conflict_do_nothing(index_elements=["event_id"]),
+                [{"event_id": event_id, "gateway": gateway, "codec": codec, "size": len(data), "sha256": digest,
+                  "data": data, "received_at": _utcnow()}],
+            )
+            calls = self._calls(s, [event_id])
+        return calls[0] if calls else CallView(event_id, _utcnow(), None, "", None, codec, len(data), digest)
+
+    def clip(self, event_id: str) -> tuple[str, bytes] | None:
+        """(codec, bytes) of a call's audio."""
+        with self._read() as s:
+            row = s.get(ClipRow, event_id)
+            return (row.codec, row.data) if row is not None else None
+
+    @staticmethod
+    def _calls(s: Session, ids: Sequence[str]) -> list[CallView]:
+        rows = s.execute(
+            select(EventRow, ClipRow.codec, ClipRow.size, ClipRow.sha256)
+            .outerjoin(ClipRow, ClipRow.event_id == EventRow.id)
+            .where(EventRow.id.in_(list(ids)), EventRow.kind == str(Kind.CALL))
+            .order_by(EventRow.time)
+        ).all()
+        out = []
+        for e, codec, size, sha in rows:
+            duration = e.detail.get("duration_s") if isinstance(e.detail, dict) else None
+            out.append(CallView(e.id, e.time, e.unit, e.channel,
+                                float(duration) if isinstance(duration, int | float) else None, codec, size, sha))
+        return out
+
     def set_alias(self, unit: str, alias: str | None) -> UnitView:
         """Name the officer or vehicle behind a radio identity (None clears it)."""
         now = _utcnow()
@@ -836,12 +957,15 @@ class Store:
             ).all()
             alert_ids = [h.event_id for h in history if h.event_id]
             alerts = s.scalars(
-                select(EventRow).where(EventRow.id.in_(alert_ids)).order_by(EventRow.time, EventRow.id)
+                select(EventRow).where(EventRow.id.in_(alert_ids), EventRow.kind == str(Kind.ALERT))
+                .order_by(EventRow.time, EventRow.id)
             ).all() if alert_ids else []
+            call_ids = {str(a.detail["call"]) for a in alerts if isinstance(a.detail, dict) and a.detail.get("call")}
             return IncidentDetail(
                 incident=self._incident_view(s, row),
                 history=[HistoryEntry(h.at, h.actor, h.action, h.note, h.event_id) for h in history],
                 alerts=[_event_from_row(e) for e in alerts],
+                calls=self._calls(s, sorted(call_ids)) if call_ids else [],
             )
 
     def units(self, limit: int | None = None) -> list[UnitView]:

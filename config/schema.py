@@ -150,13 +150,88 @@ class AudioDriverConfig(_Strict):
         return self
 
 
+_UNIT = r"^[a-z0-9]+:[^\s/#+]{1,64}$"  # a protocol-qualified identity; same rule as gateway/events.py UNIT_RE
+
+
+class ModbusPointConfig(_Strict):
+    """One bit of a Modbus I/O module: a wired panic button, a COR line, a door contact, a PTT relay."""
+
+    name: str = Field(pattern=_NAME, description="the point's name, in events (detail.point) and for coil writes")
+    table: Literal["discrete_input", "coil", "input_register", "holding_register"]
+    address: int = Field(ge=0, le=65535, description="0-based PDU address (a manual's 'input 1' is often 0)")
+    kind: Literal["alert", "io"] = Field("io", description="alert: becoming active is an emergency; io: a change")
+    invert: bool = Field(False, description="active when the bit is 0: normally-closed contacts, active-low lines")
+    bit: int | None = Field(None, ge=0, le=15, description="registers: the bit that is the point (0 = lowest)")
+    threshold: int | None = Field(None, ge=0, le=65535, description="registers: active at or above this value")
+    debounce_ms: int = Field(50, ge=0, le=60_000, description="a change must last this long to count")
+    unit: str | None = Field(None, pattern=_UNIT, description="who the event is about, e.g. io:lobby-panic")
+    label: str | None = Field(None, description="shown to dispatchers, e.g. 'lobby panic button'")
+    alert_at_start: bool | None = Field(
+        None, description="alert points: already active at start (or found so) raises the alert; default true"
+    )
+
+    @model_validator(mode="after")
+    def _fits_table(self) -> ModbusPointConfig:
+        if self.table in ("discrete_input", "coil") and (self.bit is not None or self.threshold is not None):
+            raise ValueError(f"bit/threshold: a {self.table} is one bit already")
+        if self.bit is not None and self.threshold is not None:
+            raise ValueError("bit/threshold: give one of them, not both")
+        if self.alert_at_start and self.kind != "alert":
+            raise ValueError("alert_at_start: only points of kind alert raise alerts")
+        return self
+
+
+class ModbusDriverConfig(_Strict):
+    """A Modbus I/O module polled over Modbus TCP or RTU (any pyserial URL)."""
+
+    type: Literal["modbus"]
+    name: str | None = Field(None, pattern=_NAME, description="default: modbus")
+    url: str = Field(description="tcp://host[:port] (Modbus TCP, port 502), or a serial port URL for RTU: "
+                     "/dev/ttyUSB0, socket://host:port (a serial device server), rfc2217://...")
+    slave: int = Field(1, ge=0, le=255, description="the module's unit (slave) id")
+    poll_interval_s: float = Field(0.1, ge=0.01, le=60, description="how often every point is read")
+    timeout_s: float = Field(1.0, gt=0, le=30, description="how long one request waits for the answer")
+    # RTU only; Modbus over Serial Line V1.02, section 2.5.1: 19200 baud, even parity by default.
+    baudrate: int = Field(19200, gt=0)
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "E"
+    stopbits: Literal[1, 2] = 1
+    points: list[ModbusPointConfig] = Field(min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v.startswith("tcp://"):
+            try:
+                host = urlsplit(v).hostname
+                urlsplit(v).port  # noqa: B018 - raises on a port that is no number
+            except ValueError as exc:
+                raise ValueError(f"expected tcp://host[:port], got {v!r}: {exc}") from None
+            if not host:
+                raise ValueError(f"expected tcp://host[:port], got {v!r}")
+        elif not v:
+            raise ValueError("expected tcp://host[:port] or a serial port URL")
+        return v
+
+    @field_validator("points")
+    @classmethod
+    def _unique_points(cls, v: list[ModbusPointConfig]) -> list[ModbusPointConfig]:
+        names = [p.name for p in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"two points named {dup[0]!r}")
+        return v
+
+
 def _driver_type(v: Any) -> str:
     return str(v.get("type", "serial")) if isinstance(v, dict) else str(getattr(v, "type", "serial"))
 
 
 # A driver is tagged by ``type``; without one it is a serial port.
 DriverConfig = Annotated[
-    Annotated[SerialDriverConfig, Tag("serial")] | Annotated[AudioDriverConfig, Tag("audio")],
+    Annotated[SerialDriverConfig, Tag("serial")]
+    | Annotated[AudioDriverConfig, Tag("audio")]
+    | Annotated[ModbusDriverConfig, Tag("modbus")],
     Discriminator(_driver_type),
 ]
 
@@ -199,10 +274,63 @@ class Rule(_Strict):
         return self
 
 
+class SerialPttConfig(_Strict):
+    method: Literal["serial"]
+    port: str = Field(description="pyserial URL of the port whose line keys the radio: /dev/ttyUSB0, rfc2217://...")
+    line: Literal["rts", "dtr"] = "rts"
+    active_low: bool = Field(False, description="the interface keys when the line is low")
+
+
+class ModbusPttConfig(_Strict):
+    method: Literal["modbus"]
+    driver: str = Field(description="name of a modbus driver of this gateway (a channel's [[drivers]] name)")
+    coil: str = Field(description="the point (by name) or coil address that keys the radio")
+
+
+class VoxPttConfig(_Strict):
+    method: Literal["vox"]
+
+
+PttConfig = Annotated[SerialPttConfig | ModbusPttConfig | VoxPttConfig, Field(discriminator="method")]
+
+
+class TransmitConfig(_Strict):
+    """How the gateway talks back on a channel: audio out and PTT (e.g. the MDC-1200 emergency ack)."""
+
+    device: str = Field(description="sound device to play into (name, part of it, or index); 'wav:PATH' for a dry run")
+    rate: int = Field(48000, ge=8000, le=192000)
+    channels: int = Field(1, ge=1, le=32, description="channels opened on the output device")
+    output: int = Field(1, ge=1, le=32, description="which of those channels this radio's microphone input is on")
+    ptt: PttConfig = Field(default_factory=lambda: VoxPttConfig(method="vox"))
+    lead_in_ms: int = Field(300, ge=0, le=5000, description="PTT keyed before the audio starts (radio attack)")
+    tail_ms: int = Field(100, ge=0, le=5000, description="PTT held after the audio ends")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="a transmission longer than this is cut off")
+
+    @model_validator(mode="after")
+    def _output_exists(self) -> TransmitConfig:
+        if self.output > self.channels:
+            raise ValueError(f"output {self.output} does not exist when {self.channels} channel(s) are opened")
+        return self
+
+
+class RecordConfig(_Strict):
+    """Marks each received transmission and records it as a ``call`` event with a FLAC clip."""
+
+    detect: Literal["vad", "cor"] = Field("vad", description="voice activity in the audio, or a COR input")
+    cor_point: str = Field("cor", description="with detect = 'cor': the io point (e.g. a modbus input) that is COR")
+    threshold_dbfs: float = Field(-40.0, ge=-90, le=0, description="audio above this (and above the noise) is activity")
+    hang_ms: int = Field(800, ge=50, le=10_000, description="silence that ends a transmission")
+    min_ms: int = Field(300, ge=0, le=10_000, description="shorter activity is not a transmission (clicks, bursts)")
+    pre_roll_ms: int = Field(300, ge=0, le=5000, description="audio kept from before the start")
+    max_s: float = Field(120.0, gt=0, le=3600, description="a longer transmission is cut into several calls")
+
+
 class ChannelConfig(_Strict):
     name: str = Field(pattern=_NAME)
     drivers: list[DriverConfig] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
+    transmit: TransmitConfig | None = Field(None, description="audio out and PTT, for answering the radio")
+    record: RecordConfig | None = Field(None, description="record received transmissions as call events")
 
     @model_validator(mode="after")
     def _unique_driver_names(self) -> ChannelConfig:
@@ -313,7 +441,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("serial", "audio"):  # the discriminator tag pydantic adds for tagged unions
+        elif part in ("serial", "audio", "modbus"):  # the discriminator tag pydantic adds for tagged unions
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -87,10 +87,13 @@ class Event:
     v: int = SCHEMA_VERSION
 
     @classmethod
-    def stamp(cls, decoded: Decoded, *, seq: int, gateway: str, channel: str) -> Event:
-        """Stamp a decoded event; the result is exactly what a reader of the wire form will see."""
+    def stamp(cls, decoded: Decoded, *, seq: int, gateway: str, channel: str, id: str | None = None) -> Event:
+        """Stamp a decoded event; the result is exactly what a reader of the wire form will see.
+
+        ``id`` is for an event whose id was handed out before it was complete (a call: what was decoded
+        during the transmission already names it)."""
         event = cls(
-            id=uuid7(decoded.time),
+            id=id or uuid7(decoded.time),
             seq=seq,
             gateway=gateway,
             channel=channel,

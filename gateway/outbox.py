@@ -5,6 +5,8 @@ crash or a power cut). A row is marked published when the broker acknowledged it
 for the retention window after that so that a bridge can ask for a range again (``cmd/replay``).
 
     events(seq PK, id, kind, topic_kind, created, payload, published NULL|time)
+    clips(id PK, payload, published NULL|time)
+                                 the audio of a call event, published after the event itself
     meta(key PK, value)          next_seq: survives purges, so seq never goes back
 """
 
@@ -31,6 +33,11 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_unpublished ON events(seq) WHERE published IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS clips (
+    id        TEXT PRIMARY KEY,  -- the call event's id; purged with it
+    payload   BLOB NOT NULL,
+    published REAL
+);
 """
 
 
@@ -71,15 +78,19 @@ class Outbox:
                 raise
             self._db.execute("COMMIT")
 
-    def append(self, decoded: Decoded, channel: str) -> Event:
-        """Number the event, write it durably, and return it; only then may anyone publish it."""
+    def append(self, decoded: Decoded, channel: str, *, event_id: str | None = None,
+               clip: bytes | None = None) -> Event:
+        """Number the event, write it durably (with its audio ``clip``, if any), and return it; only then
+        may anyone publish it."""
         with self._tx() as db:
             seq = self._next_seq
-            event = Event.stamp(decoded, seq=seq, gateway=self.gateway, channel=channel)
+            event = Event.stamp(decoded, seq=seq, gateway=self.gateway, channel=channel, id=event_id)
             db.execute(
                 "INSERT INTO events(seq, id, kind, created, payload) VALUES (?, ?, ?, ?, ?)",
                 (seq, event.id, str(event.kind), time.time(), encode_event(event)),
             )
+            if clip is not None:
+                db.execute("INSERT INTO clips(id, payload) VALUES (?, ?)", (event.id, clip))
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", (seq + 1,))
             self._next_seq = seq + 1
         return event
@@ -99,6 +110,21 @@ class Outbox:
         with self._tx() as db:
             db.executemany("UPDATE events SET published=? WHERE seq=? AND published IS NULL", [(now, s) for s in seqs])
 
+    def unpublished_clips(self, limit: int = 4) -> list[tuple[str, bytes]]:
+        """Clips whose event the broker has acknowledged: a bridge never gets audio for an unknown event
+        before the event itself (it could not check the clip's hash)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT c.id, c.payload FROM clips c JOIN events e ON e.id = c.id "
+                "WHERE c.published IS NULL AND e.published IS NOT NULL ORDER BY e.seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+
+    def mark_clips_published(self, ids: list[str]) -> None:
+        if ids:
+            with self._tx() as db:
+                db.executemany("UPDATE clips SET published=? WHERE id=?", [(time.time(), i) for i in ids])
+
     def range(self, first: int, last: int, limit: int = 10_000) -> list[OutboxRow]:
         """Events ``first..last`` still held (published or not), for a replay request."""
         with self._lock:
@@ -111,16 +137,18 @@ class Outbox:
     def purge(self, retention_s: float) -> int:
         """Forget published events older than the retention window; returns how many."""
         with self._tx() as db:
-            cur = db.execute(
-                "DELETE FROM events WHERE published IS NOT NULL AND published < ?", (time.time() - retention_s,)
-            )
+            cutoff = time.time() - retention_s
+            db.execute("DELETE FROM clips WHERE id IN (SELECT id FROM events WHERE published IS NOT NULL AND "
+                       "published < ?)", (cutoff,))
+            cur = db.execute("DELETE FROM events WHERE published IS NOT NULL AND published < ?", (cutoff,))
         return cur.rowcount
 
     def stats(self) -> dict[str, int | None]:
         with self._lock:
             pending = self._db.execute("SELECT COUNT(*) FROM events WHERE published IS NULL").fetchone()[0]
             oldest = self._db.execute("SELECT MIN(seq) FROM events").fetchone()[0]
-        return {"pending": pending, "next_seq": self._next_seq, "oldest_seq": oldest}
+            clips = self._db.execute("SELECT COUNT(*) FROM clips WHERE published IS NULL").fetchone()[0]
+        return {"pending": pending, "next_seq": self._next_seq, "oldest_seq": oldest, "clips_pending": clips}
 
     def close(self) -> None:
         with self._lock:

@@ -8,6 +8,8 @@
 - While the broker is away paho keeps what it was handed and re-sends it first on reconnect; the rest
   stays in the outbox. After a crash, everything unacknowledged is handed over again on start.
   A re-sent event may reach the bridge twice; the bridge de-duplicates by event id.
+- The audio clip of a ``call`` event goes to ``audio/{event_id}`` (QoS 1) once its event is acknowledged,
+  a few at a time so that clips never hold up alerts; it is kept in the outbox until acknowledged too.
 - ``cmd/replay {"from_seq": a, "to_seq": b}`` re-publishes what the outbox still holds of that range:
   brokers do drop QoS 1 messages to slow subscribers, and the bridge notices the gap in ``seq``.
 - ``state`` is retained, refreshed on every change and every ``state_interval_s``; the Last Will
@@ -34,6 +36,7 @@ from gateway.outbox import Outbox
 log = logging.getLogger(__name__)
 
 WINDOW = 200  # unacknowledged events handed to paho at once
+CLIP_WINDOW = 2  # unacknowledged audio clips (each up to a few hundred kB)
 UNREACHABLE_LOG_S = 30.0  # how often "broker unreachable, N queued" is repeated
 
 
@@ -57,6 +60,7 @@ class OutboxPublisher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._inflight: dict[int, int] = {}  # mid -> seq; touched by the feeder thread only
+        self._clips_inflight: dict[int, str] = {}  # mid -> event id of a clip; likewise
         self._handed = 0  # highest seq handed to paho in this process
         self._connected = threading.Event()
         self._down_since: float | None = time.monotonic()
@@ -180,7 +184,7 @@ class OutboxPublisher:
                 next_purge = now + 60.0
 
     def _take_acks(self) -> None:
-        done = []
+        done, clips = [], []
         while True:
             try:
                 mid = self._acks.get_nowait()
@@ -189,7 +193,11 @@ class OutboxPublisher:
             seq = self._inflight.pop(mid, None)
             if seq is not None:
                 done.append(seq)
+            clip = self._clips_inflight.pop(mid, None)
+            if clip is not None:
+                clips.append(clip)
         self.outbox.mark_published(done)
+        self.outbox.mark_clips_published(clips)
 
     def _hand_over(self) -> None:
         room = WINDOW - len(self._inflight)
@@ -199,6 +207,10 @@ class OutboxPublisher:
             info = self.client.publish(self._t("event", row.kind), row.payload, qos=1)
             self._inflight[info.mid] = row.seq
             self._handed = row.seq
+        if not self._clips_inflight:
+            for event_id, clip in self.outbox.unpublished_clips(CLIP_WINDOW):
+                info = self.client.publish(self._t("audio", event_id), clip, qos=1)
+                self._clips_inflight[info.mid] = event_id
 
     def _run_jobs(self) -> None:
         while True:

@@ -7,21 +7,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import hashlib
 import logging
 import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from config.schema import AudioDriverConfig, ChannelConfig, Config, ConfigError, Rule, SerialDriverConfig
+from config.schema import (
+    AudioDriverConfig,
+    ChannelConfig,
+    Config,
+    ConfigError,
+    ModbusDriverConfig,
+    Rule,
+    SerialDriverConfig,
+)
 from drivers.audio.driver import AudioDriver
+from drivers.audio.playback import open_output
+from drivers.audio.recorder import CallEnded, CallMark, CallRecorder, CallStarted, flac
 from drivers.base import Output, Rejected
+from drivers.modbus import ModbusDriver, ModbusPoint
+from drivers.ptt import CoilPtt, Ptt, SerialPtt, VoxPtt
 from drivers.registry import UnknownProtocol, create_audio_decoder, create_protocol
 from drivers.serial_port import SerialDriver
+from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.events import UNIT_RE, Decoded, Event, Kind
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
+from gateway.transmit import Transmitter
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +89,15 @@ def apply_rules(rules: list[Rule], d: Decoded) -> Decoded:
     return d
 
 
+class _Transmission:
+    """The transmission open on a channel, as far as the gateway knows it."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.units: list[str] = []  # identified during it (PTT ID before or after, an emergency)
+        self.carried = False  # something was decoded in it: a call, however short
+
+
 class Gateway:
     def __init__(self, config: Config, *, on_event: Callable[[Event], None] | None = None) -> None:
         self.config = config
@@ -80,15 +106,25 @@ class Gateway:
         self.on_event = on_event
         self.rejected = 0
         self._lock = threading.Lock()
-        self.drivers: list[tuple[str, SerialDriver | AudioDriver]] = []
+        self._open: dict[str, _Transmission] = {}  # channel -> the transmission being received
+        self._recorders: dict[str, CallRecorder] = {}  # channel -> its recorder (one per channel)
+        self.transmitters: dict[str, Transmitter] = {}
+        self.drivers: list[tuple[str, SerialDriver | AudioDriver | ModbusDriver]] = []
         audio: dict[tuple[str, int, int], AudioDriver] = {}  # one capture stream per device
         for ci, channel in enumerate(config.channels):
             for di, dcfg in enumerate(channel.drivers):
                 if isinstance(dcfg, AudioDriverConfig):
                     self._attach_audio(audio, ci, channel, di, dcfg)
+                elif isinstance(dcfg, ModbusDriverConfig):
+                    self.drivers.append((channel.name, self._build_modbus(ci, channel, di, dcfg)))
                 else:
                     self.drivers.append((channel.name, self._build_driver(ci, channel, di, dcfg)))
-        self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health)
+        for ci, channel in enumerate(config.channels):
+            if channel.transmit is not None:
+                self.transmitters[channel.name] = self._build_transmitter(ci, channel)
+            if channel.record is not None and channel.name not in self._recorders:
+                raise ConfigError(f"channels[{ci}].record: the channel has no audio driver to record from")
+        self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command)
 
     def _attach_audio(
         self, streams: dict[tuple[str, int, int], AudioDriver], ci: int, channel: ChannelConfig, di: int,
@@ -112,7 +148,14 @@ class Gateway:
                 on_health=lambda: self.publisher.publish_state(),
             )
             self.drivers.append((channel.name, streams[stream]))
-        streams[stream].attach(f"{channel.name}/{d.name or 'audio'}", d.input, decoders, self._sink(channel))
+        recorder = None
+        rec = channel.record
+        if rec is not None and channel.name not in self._recorders:  # the channel's first audio input
+            recorder = self._recorders[channel.name] = CallRecorder(
+                detect=rec.detect, threshold_dbfs=rec.threshold_dbfs, hang_s=rec.hang_ms / 1000,
+                min_s=rec.min_ms / 1000, pre_roll_s=rec.pre_roll_ms / 1000, max_s=rec.max_s)
+        streams[stream].attach(f"{channel.name}/{d.name or 'audio'}", d.input, decoders, self._sink(channel),
+                               recorder=recorder, on_call=self._calls(channel) if recorder else None)
 
     def _build_driver(self, ci: int, channel: ChannelConfig, di: int, d: SerialDriverConfig) -> SerialDriver:
         key = f"channels[{ci}].drivers[{di}]"
@@ -143,23 +186,157 @@ class Gateway:
             on_health=lambda: self.publisher.publish_state(),
         )
 
+    def _build_modbus(self, ci: int, channel: ChannelConfig, di: int, d: ModbusDriverConfig) -> ModbusDriver:
+        points = []
+        for pi, p in enumerate(d.points):
+            try:
+                points.append(ModbusPoint(**p.model_dump()))
+            except ValueError as exc:  # the schema checks the same; this names the key if they ever differ
+                raise ConfigError(f"channels[{ci}].drivers[{di}].points[{pi}].{exc}") from None
+        serial_options = {"baudrate": d.baudrate, "bytesize": d.bytesize, "parity": d.parity, "stopbits": d.stopbits}
+        return ModbusDriver(
+            f"{channel.name}/{d.name or 'modbus'}",
+            d.url,
+            points,
+            self._sink(channel),  # through the channel's rules, like every other driver
+            slave=d.slave,
+            poll_interval_s=d.poll_interval_s,
+            timeout_s=d.timeout_s,
+            serial_options=serial_options,
+            on_health=lambda: self.publisher.publish_state(),
+        )
+
+    def _build_transmitter(self, ci: int, channel: ChannelConfig) -> Transmitter:
+        t = channel.transmit
+        assert t is not None
+        key = f"channels[{ci}].transmit"
+        ptt: Ptt
+        if t.ptt.method == "serial":
+            ptt = SerialPtt(t.ptt.port, t.ptt.line, active_low=t.ptt.active_low)
+        elif t.ptt.method == "modbus":
+            coil = t.ptt.coil
+            found = [drv for _, drv in self.drivers if isinstance(drv, ModbusDriver)
+                     and drv.name.split("/", 1)[1] == t.ptt.driver]
+            if not found:
+                raise ConfigError(f"{key}.ptt.driver: no modbus driver named {t.ptt.driver!r} in this gateway")
+            modbus = found[0]
+            target: str | int = int(coil) if coil.isdigit() else coil  # a point's name, or a coil address
+            ptt = CoilPtt(f"{modbus.name}:{coil}", lambda on: modbus.write_coil(target, on))
+        else:
+            ptt = VoxPtt()
+        output = open_output(t.device, t.rate, channels=t.channels, output=t.output)
+        return Transmitter(f"{channel.name}/tx", output, ptt, lead_in_s=t.lead_in_ms / 1000, tail_s=t.tail_ms / 1000,
+                           timeout_s=t.timeout_s)
+
     def _sink(self, channel: ChannelConfig) -> Callable[[list[Output]], None]:
+        cor = channel.record.cor_point if channel.record is not None and channel.record.detect == "cor" else None
+
         def submit(outputs: list[Output]) -> None:
             for item in outputs:
                 if isinstance(item, Rejected):
                     with self._lock:
                         self.rejected += 1
                     continue
-                event = self.outbox.append(apply_rules(channel.rules, item), channel.name)
-                log.info("%s %s %s seq=%d", channel.name, event.kind, event.unit or "-", event.seq)
-                if self.on_event is not None:
-                    self.on_event(event)
+                decoded = apply_rules(channel.rules, item)
+                if cor is not None and decoded.kind == Kind.IO and decoded.detail.get("point") == cor:
+                    self._recorders[channel.name].carrier(bool(decoded.detail.get("value")))
+                self._submit(channel.name, self._in_transmission(channel.name, decoded))
             self.publisher.wake()
 
         return submit
 
+    def _submit(self, channel: str, decoded: Decoded, *, event_id: str | None = None,
+                clip: bytes | None = None) -> Event:
+        event = self.outbox.append(decoded, channel, event_id=event_id, clip=clip)
+        log.info("%s %s %s seq=%d", channel, event.kind, event.unit or "-", event.seq)
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def _in_transmission(self, channel: str, d: Decoded) -> Decoded:
+        """What is decoded during a transmission names it (``detail.call``), and may name its unit."""
+        with self._lock:
+            tx = self._open.get(channel)
+            if tx is None or d.kind == Kind.IO:
+                return d
+            tx.carried = True
+            if d.unit is not None and d.kind in (Kind.PTT, Kind.ALERT, Kind.STATUS):
+                tx.units.append(d.unit)
+        return dataclasses.replace(d, detail={**d.detail, "call": tx.call_id})
+
+    def _calls(self, channel: ChannelConfig) -> Callable[[list[CallMark]], None]:
+        detect = channel.record.detect if channel.record is not None else "vad"
+
+        def on_call(marks: list[CallMark]) -> None:
+            for mark in marks:
+                if isinstance(mark, CallStarted):
+                    with self._lock:
+                        self._open[channel.name] = _Transmission(mark.call_id)
+                    continue
+                with self._lock:
+                    tx = self._open.pop(channel.name, None) or _Transmission(mark.call_id)
+                if mark.short and not tx.carried:
+                    log.debug("%s: %.2f s of activity, no transmission", channel.name, mark.duration_s)
+                    continue
+                decoded, clip = self._call_event(mark, tx, detect)
+                self._submit(channel.name, decoded, event_id=mark.call_id, clip=clip)
+            self.publisher.wake()
+
+        return on_call
+
+    @staticmethod
+    def _call_event(mark: CallEnded, tx: _Transmission, detect: str) -> tuple[Decoded, bytes]:
+        clip = flac(mark.samples, mark.rate)
+        unit = tx.units[-1] if tx.units else None  # a post-key-up ID is the last word on who spoke
+        detail = {
+            "protocol": detect,
+            "duration_s": round(mark.duration_s, 3),
+            "cut": mark.cut,
+            "audio": {"codec": "flac", "rate": mark.rate, "bytes": len(clip),
+                      "sha256": hashlib.sha256(clip).hexdigest(), "clip_start": mark.clip_start.isoformat(),
+                      "clip_s": round(len(mark.samples) / mark.rate, 3)},
+        }
+        return Decoded(kind=Kind.CALL, time=mark.time, unit=unit, detail=detail), clip
+
+    # --- commands from the bridge ----------------------------------------------------------------
+
+    def _command(self, verb: str, body: dict[str, Any]) -> None:
+        if verb == "ack_emergency":
+            # Transmitting takes seconds: never on the publisher's thread, which keeps events flowing.
+            threading.Thread(target=self._ack_emergency, args=(body,), name="ack-emergency", daemon=True).start()
+        else:
+            log.warning("command %r not understood by this gateway", verb)
+
+    def _ack_emergency(self, body: dict[str, Any]) -> None:
+        """Key the radio on the channel that heard the emergency and send the unit its acknowledgement;
+        the result goes back to the bridge as an ``io`` event (through the outbox, so it is not lost)."""
+        channel, unit = body.get("channel"), body.get("unit")
+        known = {c.name for c in self.config.channels}
+        detail: dict[str, Any] = {"protocol": "tx", "output": "ptt", "command": "ack_emergency",
+                                  "incident": body.get("incident"), "request": body.get("request"),
+                                  "operator": body.get("operator")}
+        tx = self.transmitters.get(channel) if isinstance(channel, str) else None
+        if channel not in known or not isinstance(unit, str) or not UNIT_RE.match(unit):
+            detail.update(result="failed", reason=f"no channel {channel!r} here, or {unit!r} is no unit")
+        elif tx is None:
+            detail.update(result="no_transmit_path", reason=f"channel {channel} has no transmit section")
+        else:
+            try:
+                burst = emergency_ack_burst(unit, tx.output.rate)
+            except AnswerError as exc:
+                detail.update(result="unsupported", reason=str(exc))
+            else:
+                report = tx.send(burst, tx.output.rate, f"emergency ack to {unit}")
+                detail.update(result=report.result, reason=report.reason, keyed_s=report.keyed_s, ptt=tx.ptt.name)
+        log.info("ack_emergency to %s on %s: %s %s", unit, channel, detail["result"], detail["reason"])
+        where = channel if isinstance(channel, str) and channel in known else "gateway"
+        named = unit if isinstance(unit, str) and UNIT_RE.match(unit) else None
+        self._submit(where, Decoded(kind=Kind.IO, time=datetime.now(UTC), unit=named, detail=detail))
+        self.publisher.wake()
+
     def health(self) -> dict[str, Any]:
-        return {"radios": {drv.name: drv.snapshot() for _, drv in self.drivers}, "rejected": self.rejected}
+        return {"radios": {drv.name: drv.snapshot() for _, drv in self.drivers}, "rejected": self.rejected,
+                "transmitters": {name: tx.snapshot() for name, tx in self.transmitters.items()}}
 
     def start(self) -> None:
         self.publisher.start()
@@ -170,4 +347,6 @@ class Gateway:
         for _, drv in self.drivers:
             drv.stop()
         self.publisher.stop()
+        for tx in self.transmitters.values():
+            tx.close()
         self.outbox.close()

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Mosquitto, Postgres, PulseNullSink, SocatLink, create_database
+from support import DeviceServer, Mosquitto, Postgres, PulseNullSink, SocatLink, create_database
 
 
 @pytest.fixture
@@ -76,3 +76,28 @@ def pulse_null_sink(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         pytest.skip(f"PulseAudio/PortAudio unavailable: {exc}")
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def pulse_radio(tmp_path: Path) -> Iterator[PulseNullSink]:
+    """A receive sink (played by the test, captured by the gateway as device ``pulse``) and a transmit
+    sink (played by the gateway into device ``pulse``, recorded by the test with ``record_tx()``)."""
+    try:
+        import sounddevice  # noqa: F401 - PortAudio itself must load
+
+        sink = PulseNullSink(tmp_path, tx_sink="pttbridge_tx")
+        sink.start()
+    except (RuntimeError, OSError, ImportError, AssertionError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PulseAudio/PortAudio unavailable: {exc}")
+        pytest.skip(f"PulseAudio/PortAudio unavailable: {exc}")
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def device_server() -> Iterator[DeviceServer]:
+    """A serial device server process whose RTS/DTR changes are seen from the other side."""
+    server = DeviceServer()
+    yield server
+    server.stop()

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import wave
@@ -357,13 +358,16 @@ class PulseNullSink:
 
     device = "pulse"
 
-    def __init__(self, workdir: Path, sink: str = "pttbridge_radio", rate: int = 48000, channels: int = 1) -> None:
+    def __init__(self, workdir: Path, sink: str = "pttbridge_radio", rate: int = 48000, channels: int = 1,
+                 tx_sink: str | None = None) -> None:
         if shutil.which("pulseaudio") is None:
             raise RuntimeError("PulseAudio is not installed (apt-get install pulseaudio)")
         if shutil.which("pacat") is None or shutil.which("pactl") is None:
             raise RuntimeError("pacat/pactl are not installed (apt-get install pulseaudio-utils)")
         self.dir = workdir / "pulse"
         self.sink, self.rate, self.channels = sink, rate, channels
+        # A second sink for what the gateway transmits: PortAudio's "pulse" device plays into PULSE_SINK.
+        self.tx_sink = tx_sink
         self.socket = self.dir / "native"
         self.proc: subprocess.Popen[bytes] | None = None
         self._players: list[subprocess.Popen[bytes]] = []
@@ -371,7 +375,7 @@ class PulseNullSink:
         self.env = {
             "PULSE_SERVER": f"unix:{self.socket}",
             "PULSE_SOURCE": f"{sink}.monitor",
-            "PULSE_SINK": sink,
+            "PULSE_SINK": tx_sink or sink,
             "PULSE_CLIENTCONFIG": str(self.dir / "client.conf"),
         }
 
@@ -382,7 +386,9 @@ class PulseNullSink:
         script.write_text(
             f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}\n"
             f"load-module module-null-sink sink_name={self.sink} rate={self.rate} channels={self.channels}\n"
-            f"set-default-sink {self.sink}\nset-default-source {self.sink}.monitor\n"
+            + (f"load-module module-null-sink sink_name={self.tx_sink} rate={self.rate} channels=1\n"
+               if self.tx_sink else "")
+            + f"set-default-sink {self.tx_sink or self.sink}\nset-default-source {self.sink}.monitor\n"
         )
         daemon_env = {**os.environ, **self.env, "HOME": str(self.dir), "XDG_RUNTIME_DIR": str(self.dir / "run"),
                       "PULSE_RUNTIME_PATH": str(self.dir / "run"), "PULSE_STATE_PATH": str(self.dir / "state")}
@@ -442,6 +448,11 @@ class PulseNullSink:
         self._players.append(player)
         return player
 
+    def record_tx(self) -> MonitorRecording:
+        """Start recording what is played into the transmit sink (its monitor), mono float at ``rate``."""
+        assert self.tx_sink is not None
+        return MonitorRecording(f"{self.tx_sink}.monitor", self.rate)
+
     def wait(self, timeout: float = 30.0) -> None:
         """Until everything played so far has been played out."""
         for player in self._players:
@@ -466,6 +477,65 @@ class PulseNullSink:
             self._restart_portaudio()
         except Exception:  # the next test that needs PortAudio reports it
             pass
+
+
+class MonitorRecording:
+    """``parec`` of a sink's monitor, collected on a thread; :meth:`samples` is what it has heard so far."""
+
+    def __init__(self, source: str, rate: int) -> None:
+        self.rate = rate
+        self.proc = subprocess.Popen(
+            ["parec", f"--device={source}", f"--rate={rate}", "--channels=1", "--format=float32le",
+             "--latency-msec=20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._chunks: list[bytes] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while chunk := self.proc.stdout.read1(65536):
+            with self._lock:
+                self._chunks.append(chunk)
+
+    def samples(self) -> Any:
+        import numpy as np
+
+        with self._lock:
+            data = b"".join(self._chunks)
+        return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4")
+
+    def stop(self) -> None:
+        end_process(self.proc)
+
+
+class DeviceServer:
+    """A serial device server (tests/rfc2217_server.py) in its own process, for PTT on RTS/DTR; ``lines``
+    is what it saw, with when it saw it."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"rfc2217://127.0.0.1:{self.port}"
+        server = Path(__file__).parent / "rfc2217_server.py"
+        self.proc = subprocess.Popen([sys.executable, str(server), str(self.port)], stdout=subprocess.PIPE, text=True)
+        self.lines: list[tuple[float, str]] = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self._ready.wait(10), "the device server did not start"
+        self.lines.clear()  # its own port opening
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip() == "READY":
+                self._ready.set()
+            else:
+                self.lines.append((time.monotonic(), line.strip()))
+
+    def rts(self) -> list[str]:
+        return [text for _, text in self.lines if text.startswith("RTS")]
+
+    def stop(self) -> None:
+        end_process(self.proc)
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5, channels: int = 1) -> Any:

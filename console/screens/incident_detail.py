@@ -1,6 +1,7 @@
-"""One incident in full: its fields, every alert that joined it (with positions), and its history (who
-did what, when). Read from the database in a worker; read again whenever the bridge announces a change
-to it, so the history on screen is the bridge's, not this console's guess."""
+"""One incident in full: its fields, every alert that joined it (with positions and the transmission it
+came in), and its history (who did what, when, and what the radio was told). Read from the database in a
+worker; read again whenever the bridge announces a change to it, so the history on screen is the
+bridge's, not this console's guess."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from bridge.store import IncidentDetail, IncidentView
+from bridge.store import CallView, IncidentDetail, IncidentView
 from console import format as fmt
 from console.data import StoreHandle, describe_error
 from console.format import Cell
@@ -55,6 +56,15 @@ def _what(e: Event) -> str:
         if isinstance(d.get(key), str) and d[key]:
             return f"{d.get('protocol', '')} {d[key]}".strip()
     return str(d.get("protocol", ""))
+
+
+def _call(c: CallView | None) -> str:
+    """The transmission an alert came in: how long, and whether its audio is here (with its hash)."""
+    if c is None:
+        return ""
+    length = f"{c.duration_s:.1f} s" if c.duration_s is not None else "?"
+    clip = f"{c.codec} sha256 {c.sha256[:12]}" if c.codec and c.sha256 else "audio pending"
+    return f" · in a {length} transmission ({clip})"
 
 
 def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table:
@@ -178,6 +188,7 @@ class IncidentDetailScreen(Screen[None]):
         if message.detail.incident.updated_at >= self.incident.updated_at:
             self.show_incident(message.detail.incident)
         now = datetime.now(UTC)
+        calls = {c.event_id: c for c in message.detail.calls}
         for e in message.detail.alerts:
             p = e.position
             self.alerts.put(e.id, {
@@ -185,7 +196,7 @@ class IncidentDetailScreen(Screen[None]):
                 "unit": Cell(e.unit or "-"),
                 "position": Cell(f"{p.lat:.6f},{p.lon:.6f}" if p else "-"),
                 "motion": Cell(_motion(e)),
-                "what": Cell(_what(e)),
+                "what": Cell(_what(e) + _call(calls.get(str(e.detail.get("call"))))),
             }, reorder=False)
         self.alerts.border_title = f"Alerts: {len(message.detail.alerts)}"
         for n, h in enumerate(message.detail.history):
@@ -193,7 +204,8 @@ class IncidentDetailScreen(Screen[None]):
             self.history.put(str(n), {
                 "time": Cell(fmt.local_time(h.at, now, compact=True)),
                 "actor": Cell(h.actor, style),
-                "action": Cell(h.action, "bold" if h.action in ("acknowledged", "resolved") else ""),
+                "action": Cell(h.action.replace("_", " "),
+                               "bold" if h.action in ("acknowledged", "resolved", "radio_ack") else ""),
                 "note": Cell((h.note or "").replace("_", " ")),
             }, reorder=False)
         self.history.border_title = f"History: {len(message.detail.history)} entries"

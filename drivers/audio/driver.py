@@ -4,8 +4,9 @@ Thin on purpose, like the serial driver: decoding is in the sans-I/O decoders, r
 
     device (or recording) --blocks--> LevelMeter (health)
         | split by input
-        +-- radio on input 1 --resample to each decoder's rate--> dtmf, selcall, afsk1200 --> sink
-        +-- radio on input 2 --> ...
+        +-- radio on input 1 --resample to each decoder's rate--> CallRecorder --> on_call (first: what
+        |                                                         dtmf, selcall, ... --> sink   is decoded
+        +-- radio on input 2 --> ...                                                  then names the call)
 
 A device that goes away (unplugged, PulseAudio restarted) is reopened with backoff and a logged reason;
 a recording ends, its decoders are flushed and the driver says "ended".
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.recorder import CallMark, CallRecorder
 from drivers.audio.source import (
     AudioSource,
     AudioSourceError,
@@ -35,6 +37,7 @@ from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Output]], None]
+CallSink = Callable[[list[CallMark]], None]
 
 
 @dataclass
@@ -48,6 +51,8 @@ class Radio:
     decoded: int = 0
     rejected: int = 0
     resamplers: dict[int, Resampler] = field(default_factory=dict)
+    recorder: CallRecorder | None = None
+    on_call: CallSink | None = None
 
 
 class AudioDriver:
@@ -82,10 +87,11 @@ class AudioDriver:
         self._source: AudioSource | None = None
         self._thread = threading.Thread(target=self._run, name=f"audio:{name}", daemon=True)
 
-    def attach(self, name: str, input: int, decoders: list[AudioDecoder], sink: Sink) -> None:
+    def attach(self, name: str, input: int, decoders: list[AudioDecoder], sink: Sink, *,
+               recorder: CallRecorder | None = None, on_call: CallSink | None = None) -> None:
         if not 1 <= input <= self.channels:
             raise ValueError(f"{name}: input {input} of a {self.channels}-channel stream")
-        self.radios.append(Radio(name, input, decoders, sink))
+        self.radios.append(Radio(name, input, decoders, sink, recorder=recorder, on_call=on_call))
 
     # --- control -------------------------------------------------------------------------------
 
@@ -156,14 +162,22 @@ class AudioDriver:
         self.meter.feed(block)
         for radio, mono in zip(self.radios, self._splitter.split(block), strict=True):
             at_rate: dict[int, Samples] = {}
+            if radio.recorder is not None and radio.on_call is not None:
+                marks = radio.recorder.feed(self._resampled(radio, mono, radio.recorder.rate, at_rate), start)
+                if marks:
+                    radio.on_call(marks)
             out: list[Output] = []
             for decoder in radio.decoders:
-                if decoder.rate not in at_rate:
-                    resampler = radio.resamplers.setdefault(decoder.rate, Resampler(self._source.rate, decoder.rate))
-                    at_rate[decoder.rate] = resampler.feed(mono)
-                out += decoder.feed(at_rate[decoder.rate], start)
+                out += decoder.feed(self._resampled(radio, mono, decoder.rate, at_rate), start)
             if out:
                 self._deliver(radio, out)
+
+    def _resampled(self, radio: Radio, mono: Samples, rate: int, done: dict[int, Samples]) -> Samples:
+        """``mono`` at ``rate``, resampled once per block for all who need that rate."""
+        if rate not in done:
+            assert self._source is not None
+            done[rate] = radio.resamplers.setdefault(rate, Resampler(self._source.rate, rate)).feed(mono)
+        return done[rate]
 
     def _flush(self) -> None:
         now = datetime.now(UTC)
@@ -171,6 +185,10 @@ class AudioDriver:
             out = [o for d in radio.decoders for o in d.flush(now)]
             if out:
                 self._deliver(radio, out)
+            if radio.recorder is not None and radio.on_call is not None:
+                marks = radio.recorder.flush(now)
+                if marks:
+                    radio.on_call(marks)
 
     def _deliver(self, radio: Radio, out: list[Output]) -> None:
         rejected = [o for o in out if isinstance(o, Rejected)]

@@ -302,23 +302,33 @@ def find_input_device(device: int | str | None) -> int | None:
     None or "" is the system default input. An unknown or ambiguous name raises an error listing the
     input devices that exist.
     """
+    return _find_device(device, "inputs", "input")
+
+
+def find_output_device(device: int | str | None) -> int | None:
+    """Like :func:`find_input_device`, for the devices a transmitter plays into."""
+    return _find_device(device, "outputs", "output")
+
+
+def _find_device(device: int | str | None, count: str, what: str) -> int | None:
     if device is None or device == "":
         return None
-    inputs = [d for d in list_devices() if d["inputs"] > 0]
-    listing = "; ".join(f"{d['index']}: {d['name']} ({d['inputs']} in)" for d in inputs) or "none"
+    found = [d for d in list_devices() if d[count] > 0]
+    short = "in" if count == "inputs" else "out"
+    listing = "; ".join(f"{d['index']}: {d['name']} ({d[count]} {short})" for d in found) or "none"
     if isinstance(device, int) or device.strip().isdigit():
         index = int(device)
-        if any(d["index"] == index for d in inputs):
+        if any(d["index"] == index for d in found):
             return index
-        raise AudioSourceError(f"no input device with index {index}; input devices: {listing}")
-    exact = [d for d in inputs if d["name"].lower() == device.lower()]
-    matches = exact or [d for d in inputs if device.lower() in d["name"].lower()]
+        raise AudioSourceError(f"no {what} device with index {index}; {what} devices: {listing}")
+    exact = [d for d in found if d["name"].lower() == device.lower()]
+    matches = exact or [d for d in found if device.lower() in d["name"].lower()]
     if len(matches) == 1:
         return int(matches[0]["index"])
     if not matches:
-        raise AudioSourceError(f"no input device matches {device!r}; input devices: {listing}")
+        raise AudioSourceError(f"no {what} device matches {device!r}; {what} devices: {listing}")
     names = ", ".join(repr(d["name"]) for d in matches)
-    raise AudioSourceError(f"input device {device!r} is ambiguous ({names}); give an index or a full name")
+    raise AudioSourceError(f"{what} device {device!r} is ambiguous ({names}); give an index or a full name")
 
 
 class DeviceSource(AudioSource):

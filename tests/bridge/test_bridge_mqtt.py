@@ -183,7 +183,16 @@ def test_gateway_alerts_become_incidents_that_consoles_handle(
         assert bridge.counts["commands_refused"] == 2
         detail = store.incident_detail(target.id)
         assert detail is not None and detail.incident.acknowledged_by == "alice"
-        assert [(h.actor, h.action) for h in detail.history][-2:] == [("alice", "acknowledged"), ("bob", "resolved")]
+        # The acknowledgement was also asked of the radio; this channel has no transmitter, and the gateway says so.
+        done = [(h.actor, h.action) for h in detail.history if h.action not in ("opened", "alert")]
+        assert done[:3] == [("alice", "acknowledged"), ("alice", "radio_ack"), ("bob", "resolved")]
+
+        def radio_answer() -> list[str]:
+            d = store.incident_detail(target.id)
+            return [h.note or "" for h in d.history if h.actor == "bridge" and h.action == "radio_ack"] if d else []
+
+        wait_until(radio_answer, 5, "the gateway's answer")
+        assert radio_answer() == ["no_transmit_path by gw1/emergency-1: channel emergency-1 has no transmit section"]
         assert len(detail.alerts) == 4
         wait_until(lambda: "resolved" in [p["change"] for p in consoles.payloads(f"/bridge/incident/{target.id}")],
                    5, "the resolution to be published")

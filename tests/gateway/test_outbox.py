@@ -21,7 +21,7 @@ def test_seq_is_monotonic_across_restarts_and_purges(tmp_path: Path) -> None:
     box.close()
     box = Outbox(tmp_path / "o.sqlite", "gw1")
     assert box.append(beacon(4), "c1").seq == 4
-    assert box.stats() == {"pending": 1, "next_seq": 5, "oldest_seq": 4}
+    assert box.stats() == {"pending": 1, "next_seq": 5, "oldest_seq": 4, "clips_pending": 0}
 
 
 def test_unpublished_in_order_and_payload_is_the_event(tmp_path: Path) -> None:
