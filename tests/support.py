@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -536,6 +537,60 @@ class DeviceServer:
 
     def stop(self) -> None:
         end_process(self.proc)
+
+
+class ModbusServer:
+    """A Modbus I/O module: tests/modbus_server.py in its own process, its inputs set through its stdin
+    and every coil write a client makes seen on its stdout (``expect("write co 4 1")``)."""
+
+    def __init__(self, workdir: Path, where: list[str], device_id: int = 3) -> None:
+        self.workdir, self.where, self.device_id = workdir, where, device_id
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+
+    def start(self) -> None:
+        log = (self.workdir / "modbus-server.log").open("a")  # kept: a server that will not start says why
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "modbus_server.py"), *self.where,
+                                      "--device-id", str(self.device_id)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+        lines, stdout = self.lines, self.proc.stdout
+        assert stdout is not None
+
+        def read() -> None:
+            for line in stdout:
+                lines.put(line.strip())
+
+        threading.Thread(target=read, daemon=True).start()
+        self.expect("ready")
+
+    def expect(self, line: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while line not in self.seen:
+            try:
+                self.seen.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"the server did not say {line!r}; it said {self.seen}") from None
+
+    def set(self, table: str, address: int, value: int) -> None:
+        """Change an input, and wait until the server has it (the get is answered after the set)."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(f"set {table} {address} {value}\nget {table} {address}\n")
+        self.proc.stdin.flush()
+        self.expect(f"{table} {address} {value}")
+        self.seen.remove(f"{table} {address} {value}")
+
+    def kill(self) -> None:
+        """Pulled from the mains: no goodbye."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            end_process(self.proc)  # type: ignore[arg-type]
+            self.proc = None
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5, channels: int = 1) -> Any:

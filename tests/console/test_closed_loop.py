@@ -1,8 +1,9 @@
 """The whole loop, every part real: an MDC-1200 emergency played into a sound device -> the gateway hears it
 -> Mosquitto -> the bridge opens an incident -> a dispatcher acknowledges it in the console -> the bridge
-asks the gateway that heard it -> the gateway keys PTT (RTS of a serial device server, watched from the
-other side) and transmits the MDC-1200 emergency acknowledgement into another sound device, where our
-decoder hears it -> the result is in the incident's history, on screen."""
+asks the gateway that heard it -> the gateway keys PTT (RTS of a serial device server, or a coil of a
+Modbus I/O module, each a real process watched from the other side) and transmits the MDC-1200
+emergency acknowledgement into another sound device, where our decoder hears it -> the result is in the
+incident's history, on screen."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from rig import CountingApp, run, until
-from support import DeviceServer, Mosquitto, PulseNullSink, wait_until
+from support import DeviceServer, ModbusServer, Mosquitto, PulseNullSink, free_port, wait_until
 
 from bridge.service import Bridge
 from config.schema import parse_config
@@ -23,19 +25,31 @@ UNIT_ID = 0x1234
 RATE = 48000
 
 
+@pytest.mark.parametrize("ptt", ["serial", "modbus"])
 def test_a_dispatchers_acknowledgement_reaches_the_officers_radio(
-    tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
+    ptt: str, tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
 ) -> None:
+    io_module = None
+    drivers: list[dict[str, object]] = [
+        {"type": "audio", "device": pulse_radio.device, "rate": RATE, "decoders": ["mdc1200"]}]
+    keying: dict[str, object] = {"method": "serial", "port": device_server.url, "line": "rts"}
+    if ptt == "modbus":
+        port = free_port()
+        io_module = ModbusServer(tmp_path, ["--tcp", str(port)], device_id=1)
+        io_module.start()
+        drivers.append({"type": "modbus", "name": "io", "url": f"tcp://127.0.0.1:{port}", "slave": 1,
+                        "poll_interval_s": 0.1, "points": [{"name": "ptt-relay", "table": "coil", "address": 4}]})
+        keying = {"method": "modbus", "driver": "io", "coil": "ptt-relay"}
     config = parse_config({
         "gateway": {"name": "gw-loop", "outbox": str(tmp_path / "outbox.sqlite"), "state_interval_s": 1},
         "mqtt": {"url": mosquitto.url},
         "bridge": {"database_url": f"sqlite:///{tmp_path / 'bridge.sqlite'}", "reannounce_s": 600},
         "channels": [{
             "name": "patrol-7",
-            "drivers": [{"type": "audio", "device": pulse_radio.device, "rate": RATE, "decoders": ["mdc1200"]}],
+            "drivers": drivers,
             "record": {},
             "transmit": {"device": pulse_radio.device, "rate": RATE, "lead_in_ms": 250, "tail_ms": 100,
-                         "ptt": {"method": "serial", "port": device_server.url, "line": "rts"}},
+                         "ptt": keying},
         }],
     })
     bridge = Bridge(config)
@@ -79,11 +93,17 @@ def test_a_dispatchers_acknowledgement_reaches_the_officers_radio(
 
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
-        wait_until(lambda: gateway.drivers[0][1].snapshot()["state"] == "open", 10, "the sound device to open")
+        wait_until(lambda: all(d.snapshot()["state"] in ("open", "up") for _, d in gateway.drivers), 10,
+                   "the sound device (and the I/O module) to open")
         time.sleep(0.3)
         run(scenario())
-        # PTT: keyed once and released, seen from the device server's side.
-        assert device_server.rts() == ["RTS 0", "RTS 1", "RTS 0"]
+        # PTT: keyed once and released, seen from the other side (the device server, the I/O module).
+        if io_module is None:
+            assert device_server.rts() == ["RTS 0", "RTS 1", "RTS 0"]
+        else:
+            io_module.expect("write co 4 0")
+            assert [line for line in io_module.seen if line.startswith("write")] == ["write co 4 1", "write co 4 0"]
+            assert device_server.rts() == []
         # What went on the air: our decoder hears the emergency acknowledgement for that unit.
         time.sleep(0.5)
         heard = on_air.samples()
@@ -94,3 +114,5 @@ def test_a_dispatchers_acknowledgement_reaches_the_officers_radio(
         on_air.stop()
         gateway.stop()
         bridge.stop()
+        if io_module is not None:
+            io_module.stop()

@@ -4,10 +4,7 @@ that dies and comes back, and a gateway that publishes the alert to a real Mosqu
 
 from __future__ import annotations
 
-import queue
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Listener, Mosquitto, SocatLink, end_process, free_port, wait_until
+from support import Listener, ModbusServer, Mosquitto, SocatLink, free_port, wait_until
 
 from config.schema import load_config
 from drivers.base import Output
@@ -23,61 +20,8 @@ from drivers.modbus import ModbusDriver, ModbusPoint, ModbusWriteError, Table
 from gateway.events import Decoded, Kind
 from gateway.runner import Gateway
 
-SERVER = Path(__file__).parents[1] / "modbus_server.py"
 SLAVE = 3
 PREFIX = "pttbridge/v1"
-
-
-class ModbusServer:
-    """The I/O module: a server process whose inputs the test sets through its stdin."""
-
-    def __init__(self, workdir: Path, where: list[str]) -> None:
-        self.workdir, self.where = workdir, where
-        self.proc: subprocess.Popen[str] | None = None
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-
-    def start(self) -> None:
-        log = (self.workdir / "modbus-server.log").open("a")  # kept: a server that will not start says why
-        self.proc = subprocess.Popen([sys.executable, str(SERVER), *self.where, "--device-id", str(SLAVE)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-        lines, stdout = self.lines, self.proc.stdout
-        assert stdout is not None
-
-        def read() -> None:
-            for line in stdout:
-                lines.put(line.strip())
-
-        threading.Thread(target=read, daemon=True).start()
-        self.expect("ready")
-
-    def expect(self, line: str, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while line not in self.seen:
-            try:
-                self.seen.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
-            except queue.Empty:
-                raise AssertionError(f"the server did not say {line!r}; it said {self.seen}") from None
-
-    def set(self, table: str, address: int, value: int) -> None:
-        """Change an input, and wait until the server has it (the get is answered after the set)."""
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write(f"set {table} {address} {value}\nget {table} {address}\n")
-        self.proc.stdin.flush()
-        self.expect(f"{table} {address} {value}")
-        self.seen.remove(f"{table} {address} {value}")
-
-    def kill(self) -> None:
-        """Pulled from the mains: no goodbye."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            end_process(self.proc)  # type: ignore[arg-type]
-            self.proc = None
 
 
 class Recorder:
