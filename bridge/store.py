@@ -839,6 +839,10 @@ class Store:
             s.flush()
             command = {"incident": row.id, "unit": row.unit, "gateway": row.gateway, "channel": row.channel,
                        "operator": who}
+            # How the unit signalled (e.g. FleetSync I or II, 1200 or 2400 bps): answer it the same way.
+            last = s.get(EventRow, row.last_event_id)
+            if last is not None and isinstance(last.detail, dict):
+                command["signalling"] = {k: last.detail[k] for k in ("protocol", "version", "baud") if k in last.detail}
             return self._incident_view(s, row), command
 
     def add_clip(self, gateway: str, event_id: str, data: bytes, *, max_bytes: int = 8 << 20) -> CallView:

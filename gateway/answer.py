@@ -1,13 +1,19 @@
 """What the gateway says back to a radio: the signalling burst for an answer, by the unit's protocol.
 
     mdc:NNNN            MDC-1200 emergency acknowledgement (opcode 0x20) to unit NNNN
-    fleetsync:FFF-UUUU  FleetSync emergency acknowledgement, where the protocol defines one
+    fleetsync:FFF-UUUU  FleetSync acknowledge addressed to that fleet and unit, in the coding (I or II)
+                        and at the bit rate the unit's emergency came in (``signalling``), else FleetSync I
+                        at 1200 bps; sent from fleet/unit 0 (the fixed station has no id of its own here)
 
 A unit identified by DTMF, 5-tone or APRS has no acknowledgement its radio would understand; asking
 for one is an AnswerError that the bridge sees in the incident history as "unsupported".
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from drivers.audio.base import Samples
 
@@ -16,14 +22,26 @@ class AnswerError(ValueError):
     """No answer can be made for this unit."""
 
 
-def emergency_ack_burst(unit: str, rate: int) -> Samples:
+def emergency_ack_burst(unit: str, rate: int, signalling: Mapping[str, Any] | None = None) -> Samples:
     protocol, _, ident = unit.partition(":")
     if protocol == "mdc":
         from drivers.audio import mdc1200
 
+        if not re.fullmatch(r"[0-9A-Fa-f]{1,4}", ident):
+            raise AnswerError(f"{unit}: an MDC-1200 unit id is 4 hex digits")
+        return mdc1200.encode(mdc1200.emergency_ack(int(ident, 16)), rate=rate)
+    if protocol == "fleetsync":
+        from drivers.audio import fleetsync
+
+        m = re.fullmatch(r"(\d{3})-(\d{4})", ident)
+        if m is None:
+            raise AnswerError(f"{unit}: a FleetSync unit is FFF-UUUU")
+        heard = signalling or {}
+        version: int = heard["version"] if heard.get("version") in (1, 2) else 1
+        baud: int | None = heard["baud"] if heard.get("baud") in (1200, 2400) else None
         try:
-            unit_id = int(ident, 16)
-        except ValueError:
-            raise AnswerError(f"{unit}: an MDC-1200 unit id is 4 hex digits") from None
-        return mdc1200.encode(mdc1200.emergency_ack(unit_id), rate=rate)
+            message = fleetsync.emergency_ack(int(m[1]), int(m[2]))
+        except ValueError as exc:
+            raise AnswerError(f"{unit}: {exc}") from None
+        return fleetsync.encode(message, rate=rate, version=version, baud=baud)
     raise AnswerError(f"{protocol or unit} radios have no emergency acknowledgement")

@@ -322,7 +322,8 @@ class Gateway:
             detail.update(result="no_transmit_path", reason=f"channel {channel} has no transmit section")
         else:
             try:
-                burst = emergency_ack_burst(unit, tx.output.rate)
+                signalling = body.get("signalling")
+                burst = emergency_ack_burst(unit, tx.output.rate, signalling if isinstance(signalling, dict) else None)
             except AnswerError as exc:
                 detail.update(result="unsupported", reason=str(exc))
             else:
