@@ -223,6 +223,29 @@ class ModbusDriverConfig(_Strict):
         return v
 
 
+class SerialLinesConfig(_Strict):
+    """Inputs on a serial port's modem-status lines: the radio interface's COR on CD, a switch on DSR."""
+
+    type: Literal["lines"]
+    name: str | None = Field(None, pattern=_NAME, description="default: lines")
+    port: str = Field(description="pyserial URL: /dev/ttyUSB0, rfc2217://... (a pseudo-terminal has no lines)")
+    points: dict[str, Literal["cts", "dsr", "cd", "ri"]] = Field(
+        description="point name -> line, e.g. { cor = 'cd' }; each change is an io event of that point")
+    invert: bool = Field(False, description="the lines are active low")
+    debounce_ms: int = Field(50, ge=0, le=10_000)
+    poll_ms: int = Field(20, ge=5, le=10_000)
+
+    @field_validator("points")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not re.match(_NAME, name):
+                raise ValueError(f"{name!r}: a point name is 1-64 characters of A-Z a-z 0-9 _ . -")
+        if not v:
+            raise ValueError("name at least one point, e.g. { cor = 'cd' }")
+        return v
+
+
 def _driver_type(v: Any) -> str:
     return str(v.get("type", "serial")) if isinstance(v, dict) else str(getattr(v, "type", "serial"))
 
@@ -231,7 +254,8 @@ def _driver_type(v: Any) -> str:
 DriverConfig = Annotated[
     Annotated[SerialDriverConfig, Tag("serial")]
     | Annotated[AudioDriverConfig, Tag("audio")]
-    | Annotated[ModbusDriverConfig, Tag("modbus")],
+    | Annotated[ModbusDriverConfig, Tag("modbus")]
+    | Annotated[SerialLinesConfig, Tag("lines")],
     Discriminator(_driver_type),
 ]
 
@@ -441,7 +465,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("serial", "audio", "modbus"):  # the discriminator tag pydantic adds for tagged unions
+        elif part in ("serial", "audio", "modbus", "lines"):  # the discriminator tag pydantic adds for tagged unions
             continue
         else:
             out += f".{part}" if out else str(part)

@@ -25,6 +25,7 @@ from config.schema import (
     ModbusDriverConfig,
     Rule,
     SerialDriverConfig,
+    SerialLinesConfig,
 )
 from drivers.audio.driver import AudioDriver
 from drivers.audio.playback import open_output
@@ -33,6 +34,7 @@ from drivers.base import Output, Rejected
 from drivers.modbus import ModbusDriver, ModbusPoint
 from drivers.ptt import CoilPtt, Ptt, SerialPtt, VoxPtt
 from drivers.registry import UnknownProtocol, create_audio_decoder, create_protocol
+from drivers.serial_lines import LineWatcher, SerialLinesDriver
 from drivers.serial_port import SerialDriver
 from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.events import UNIT_RE, Decoded, Event, Kind
@@ -109,7 +111,7 @@ class Gateway:
         self._open: dict[str, _Transmission] = {}  # channel -> the transmission being received
         self._recorders: dict[str, CallRecorder] = {}  # channel -> its recorder (one per channel)
         self.transmitters: dict[str, Transmitter] = {}
-        self.drivers: list[tuple[str, SerialDriver | AudioDriver | ModbusDriver]] = []
+        self.drivers: list[tuple[str, SerialDriver | AudioDriver | ModbusDriver | SerialLinesDriver]] = []
         audio: dict[tuple[str, int, int], AudioDriver] = {}  # one capture stream per device
         for ci, channel in enumerate(config.channels):
             for di, dcfg in enumerate(channel.drivers):
@@ -117,6 +119,11 @@ class Gateway:
                     self._attach_audio(audio, ci, channel, di, dcfg)
                 elif isinstance(dcfg, ModbusDriverConfig):
                     self.drivers.append((channel.name, self._build_modbus(ci, channel, di, dcfg)))
+                elif isinstance(dcfg, SerialLinesConfig):
+                    watcher = LineWatcher(dcfg.points, invert=dcfg.invert, debounce_s=dcfg.debounce_ms / 1000)
+                    self.drivers.append((channel.name, SerialLinesDriver(
+                        f"{channel.name}/{dcfg.name or 'lines'}", dcfg.port, watcher, self._sink(channel),
+                        poll_s=dcfg.poll_ms / 1000, on_health=lambda: self.publisher.publish_state())))
                 else:
                     self.drivers.append((channel.name, self._build_driver(ci, channel, di, dcfg)))
         for ci, channel in enumerate(config.channels):

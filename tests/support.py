@@ -517,7 +517,8 @@ class DeviceServer:
         self.port = free_port()
         self.url = f"rfc2217://127.0.0.1:{self.port}"
         server = Path(__file__).parent / "rfc2217_server.py"
-        self.proc = subprocess.Popen([sys.executable, str(server), str(self.port)], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([sys.executable, str(server), str(self.port)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
         self.lines: list[tuple[float, str]] = []
         self._ready = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
@@ -531,6 +532,12 @@ class DeviceServer:
                 self._ready.set()
             else:
                 self.lines.append((time.monotonic(), line.strip()))
+
+    def set_line(self, line: str, on: bool) -> None:
+        """Change an input line (cts, dsr, cd, ri) as the radio interface would."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(f"set {line} {int(on)}\n")
+        self.proc.stdin.flush()
 
     def rts(self) -> list[str]:
         return [text for _, text in self.lines if text.startswith("RTS")]
