@@ -191,9 +191,9 @@ def cmd_decode(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from drivers.audio.source import FILE_EPOCH, AudioSourceError, Resampler, WavSource, open_source
-    from drivers.registry import UnknownProtocol, create_audio_decoder
+    from drivers.registry import UnknownProtocol, audio_decoder_names, create_audio_decoder
 
-    names = [n.strip() for n in args.decoders.split(",") if n.strip()]
+    names = [n.strip() for n in args.decoders.split(",") if n.strip()] or audio_decoder_names()
     options: dict[str, dict[str, Any]] = {}
     for key, value in _parse_options(args.option).items():
         decoder, sep, option = key.partition(".")
@@ -399,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its offset in the recording after 1970-01-01T00:00:00Z, also given as detail.offset_s. A progress bar "
         "shows on stderr for recordings longer than 30 s.",
     )
-    de.add_argument("--decoders", "-d", default="dtmf,selcall,afsk1200", help="comma-separated (default: all)")
+    de.add_argument("--decoders", "-d", default="", help="comma-separated, e.g. dtmf,mdc1200 (default: all)")
     de.add_argument("--option", "-o", action="append", default=[], metavar="DECODER.KEY=VALUE",
                     help="decoder option, e.g. selcall.standard=CCIR (repeatable)")
     de.add_argument("--rate", type=int, help="sample rate of raw PCM on stdin")

@@ -83,6 +83,18 @@ def audio_decoder_class(name: str) -> type[AudioDecoder]:
     return cls
 
 
+def audio_decoder_names() -> list[str]:
+    """Every decoder of audio that can be loaded (built-in and plugins), for "all" on the command line."""
+    names = []
+    for name in available():
+        try:
+            if issubclass(_load(name), AudioDecoder):
+                names.append(name)
+        except UnknownProtocol:
+            continue  # a plugin that cannot load is reported when it is asked for by name
+    return names
+
+
 def create_audio_decoder(name: str, rate: int | None = None, options: Mapping[str, Any] | None = None) -> AudioDecoder:
     try:
         return audio_decoder_class(name)(rate, **(options or {}))

@@ -155,6 +155,22 @@ def test_decode_prints_audio_events_timed_by_their_offset(tmp_path: Path) -> Non
     assert b"2 events, 0 rejected" in out.stderr
 
 
+def test_decode_runs_every_audio_decoder_by_default(tmp_path: Path) -> None:
+    """An MDC-1200 PTT ID and a FleetSync ANI in one recording: both heard without naming a decoder."""
+    import numpy as np
+    import soundfile
+
+    from drivers.audio import fleetsync, mdc1200
+
+    x = np.concatenate([mdc1200.encode(mdc1200.ptt_id(0x1234), rate=22050, lead_s=0.2, tail_s=0.2),
+                        fleetsync.encode(fleetsync.ani(100, 1001), rate=22050)])
+    soundfile.write(tmp_path / "mix.wav", x, 22050)
+    out = run("decode", str(tmp_path / "mix.wav"))
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(e["kind"], e["unit"]) for e in events] == [("ptt", "mdc:1234"), ("ptt", "fleetsync:100-1001")]
+
+
 def test_decode_names_an_unknown_decoder_and_a_missing_file(tmp_path: Path) -> None:
     out = run("decode", "--decoders", "morse", str(tmp_path / "x.wav"))
     assert out.returncode != 0 and b"unknown protocol 'morse'" in out.stderr
