@@ -169,7 +169,12 @@ def _event_line(payload: bytes) -> str:
     e = decode_event(payload)
     where = f" at {e.position.lat:.5f},{e.position.lon:.5f}" if e.position else ""
     d = e.detail
-    what = next((str(d[k]) for k in ("rule", "meaning", "mic_e_message", "text", "transmission") if d.get(k)), "")
+    keys = ("rule", "meaning", "mic_e_message", "text", "transmission", "name")
+    what = next((str(d[k]) for k in keys if d.get(k)), "")
+    if e.kind == "call" and isinstance(d.get("duration_s"), int | float):
+        what = f"{d['duration_s']:.1f} s transmission"
+    elif d.get("command"):  # what the gateway transmitted on a bridge's request, and how it went
+        what = f"{d['command']}: {d.get('result')}"
     what = f"{d.get('protocol', '')} {what.replace('_', ' ')}".strip()
     mark = "!!" if e.kind == "alert" else "  "
     return f"{mark} {e.time:%H:%M:%S} {e.kind.upper():7} {e.gateway}/{e.channel:10} {e.unit or '-':22}{where}  {what}"

@@ -321,7 +321,8 @@ PttConfig = Annotated[SerialPttConfig | ModbusPttConfig | VoxPttConfig, Field(di
 class TransmitConfig(_Strict):
     """How the gateway talks back on a channel: audio out and PTT (e.g. the MDC-1200 emergency ack)."""
 
-    device: str = Field(description="sound device to play into (name, part of it, or index); 'wav:PATH' for a dry run")
+    device: str = Field(description="sound device to play into (name, part of it, or index); 'wav:PATH' for a dry "
+                        "run, where PATH may start with {data_dir}")
     rate: int = Field(48000, ge=8000, le=192000)
     channels: int = Field(1, ge=1, le=32, description="channels opened on the output device")
     output: int = Field(1, ge=1, le=32, description="which of those channels this radio's microphone input is on")
@@ -522,6 +523,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
             device = driver.get("device") if isinstance(driver, dict) else None
             if isinstance(device, str) and device.startswith("wav:") and not Path(device[4:]).is_absolute():
                 driver["device"] = f"wav:{(base / device[4:]).resolve()}"
+        transmit = channel.get("transmit") if isinstance(channel, dict) else None
+        device = transmit.get("device") if isinstance(transmit, dict) else None
+        if isinstance(device, str) and device.startswith("wav:") and not device.startswith("wav:{data_dir}") \
+                and not Path(device[4:]).is_absolute():
+            transmit["device"] = f"wav:{(base / device[4:]).resolve()}"  # type: ignore[index]
     demo = raw.get("demo")
     for rep in demo.get("replay", []) if isinstance(demo, dict) else []:
         if isinstance(rep, dict) and isinstance(rep.get("capture"), str):

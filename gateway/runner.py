@@ -231,7 +231,8 @@ class Gateway:
             ptt = CoilPtt(f"{modbus.name}:{coil}", lambda on: modbus.write_coil(target, on))
         else:
             ptt = VoxPtt()
-        output = open_output(t.device, t.rate, channels=t.channels, output=t.output)
+        device = t.device.replace("{data_dir}", str(self.config.data_dir))
+        output = open_output(device, t.rate, channels=t.channels, output=t.output)
         return Transmitter(f"{channel.name}/tx", output, ptt, lead_in_s=t.lead_in_ms / 1000, tail_s=t.tail_ms / 1000,
                            timeout_s=t.timeout_s)
 

@@ -7,18 +7,24 @@ with Kenwood FleetSync radios on channel patrol-1 report positions and key up; p
 receiver talks NMEA; an APRS handheld beacons through a KISS TNC. Half a minute in, unit 100-1002 hits
 the emergency button (FleetSync status 99 in its $PKLDS report); a little later the APRS handheld
 BG5ABC-9 sends a Mic-E "Emergency" position. On the analogue channel patrol-2, heard through a sound card,
-units identify with DTMF and 5-tone and one sends a DTMF emergency code. Every capture loops.
+units identify with DTMF and 5-tone and one sends a DTMF emergency code. On patrol-3, a channel of
+MDC-1200 radios that the gateway records and can answer, officer 2001 speaks between his PTT IDs, then
+presses the emergency button and calls for help. Every capture loops.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
+import subprocess
+import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from drivers.audio import mdc1200
 from drivers.audio.dtmf import dtmf_tones
 from drivers.audio.selcall import selcall_tones
 from drivers.ax25 import encode_ui
@@ -124,9 +130,45 @@ def patrol2_audio() -> None:
         w.writeframes(pcm.tobytes())
 
 
+def speech(text: str) -> np.ndarray:
+    """``text`` spoken by espeak-ng at RATE (a voice-like buzz where espeak-ng is not installed)."""
+    if shutil.which("espeak-ng") is None:
+        t = np.arange(int(0.08 * len(text) * RATE)) / RATE
+        buzz = np.sum([np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 12)], axis=0)
+        return (0.1 * buzz).astype(np.float32)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "speech.wav"
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
+        with wave.open(str(path)) as w:
+            rate, x = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32768.0
+    from scipy.signal import resample_poly
+
+    g = math.gcd(RATE, rate)
+    x = resample_poly(x, RATE // g, rate // g)
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def patrol3_audio() -> None:
+    """patrol-3: MDC-1200 radios. Officer 2001 keys up (PTT ID), speaks, de-keys (post ID); later he
+    presses the emergency button (the radio sends its emergency burst) and calls for help."""
+    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
+    burst = lambda packet: mdc1200.encode(packet, rate=RATE, level=0.4)  # noqa: E731
+    parts = [silence(2), burst(mdc1200.ptt_id(0x2001)), speech("Control, patrol three, on Xixi road, all quiet."),
+             burst(mdc1200.ptt_id(0x2001, post=True)), silence(5), burst(mdc1200.emergency(0x2001)),
+             speech("Officer needs help, corner of Xixi road and Wenyi road!"), silence(8)]
+    pcm = (np.clip(np.concatenate(parts), -1, 1) * 127 + 128).astype(np.uint8)
+    with wave.open(str(HERE / "patrol-3.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(1)
+        w.setframerate(RATE)
+        w.writeframes(pcm.tobytes())
+
+
 if __name__ == "__main__":
     for name, lines in (("patrol-1", patrol()), ("vehicle", vehicle()), ("aprs", aprs())):
         (HERE / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="ascii")
         print(f"{name}.jsonl: {len(lines) - 1} bursts")
     patrol2_audio()
     print("patrol-2.wav")
+    patrol3_audio()
+    print("patrol-3.wav")

@@ -26,6 +26,15 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert load_config(f).outbox_path() == tmp_path / "sub" / "state" / "outbox.sqlite"
 
 
+def test_a_dry_run_transmitter_writes_where_it_is_told(tmp_path: Path) -> None:
+    f = tmp_path / "gw.toml"
+    f.write_text('data_dir = "state"\n[[channels]]\nname = "a"\n[channels.transmit]\ndevice = "wav:tx/a.wav"\n'
+                 '[[channels]]\nname = "b"\n[channels.transmit]\ndevice = "wav:{data_dir}/b.wav"\n')
+    a, b = (c.transmit for c in load_config(f).channels)
+    assert a is not None and a.device == f"wav:{tmp_path / 'tx' / 'a.wav'}"
+    assert b is not None and b.device == "wav:{data_dir}/b.wav"  # filled in by the gateway, with the data folder
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
@@ -40,6 +49,11 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ('[[channels]]\nname = "c"\n[[channels]]\nname = "c"', "channel names must be unique, repeated: c"),
         ('[gatway]\nname = "g"', "gatway: Extra inputs are not permitted"),
         ("[gateway\n", "not valid TOML"),
+        ('[[channels]]\nname = "c"\n[channels.transmit]\ndevice = "x"\nptt = { method = "relay" }',
+         "channels[0].transmit.ptt"),
+        ('[[channels]]\nname = "c"\n[channels.transmit]\ndevice = "x"\noutput = 2',
+         "output 2 does not exist when 1 channel(s) are opened"),
+        ('[[channels]]\nname = "c"\n[channels.record]\ndetect = "squelch"', "channels[0].record.detect"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, toml: str, expected: str) -> None:
