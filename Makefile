@@ -49,6 +49,9 @@ BENCH_PACKAGES := gpsd-clients multimon-ng
 bench: system $(VENV)/.test-deps
 	@dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1 || $(MAKE) system SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
 	$(BIN)/python -m bench.serial_bench
+	$(BIN)/python -m bench.bridge_bench
+	$(BIN)/python -m bench.audio_bench
+	$(BIN)/python -m bench.signalling_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
