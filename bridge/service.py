@@ -4,8 +4,10 @@
                                                    |--> PUBACK each message of the batch, only now
                                                    |--> bridge/unit/{unit} (retained), bridge/incident/{id}
                                                    |--> gw/{gateway}/cmd/replay for holes in a gateway's seq
-                                                   '--> gw/{gateway}/cmd/ack_emergency when an incident of
-                                                        an MDC-1200/FleetSync unit is acknowledged
+                                                   |--> gw/{gateway}/cmd/ack_emergency when an incident of
+                                                   |    an MDC-1200/FleetSync unit is acknowledged
+                                                   '--> gw/{gateway}/cmd/output: the command-center beacon,
+                                                        lit while any incident is unacknowledged
 
 - Acknowledgements are manual (paho ``manual_ack``): a message is acknowledged to the broker only after
   the transaction that stored it has committed. A bridge killed at any point loses nothing: the broker
@@ -61,6 +63,8 @@ log = logging.getLogger(__name__)
 
 HEX_SHOWN = 64  # bytes of an offending payload shown in the log
 UNIT_PUBLISH_S = 1.0  # a unit's retained state is published at most this often (the newest is held)
+BEACON_CHECK_S = 0.5  # how often the beacon's state is worked out (a count of unacknowledged incidents)
+BEACON_REFRESH_S = 60.0  # the beacon's state is sent again this often, for a gateway that restarted
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
 
@@ -142,6 +146,9 @@ class Bridge:
         self._unacked: deque[_Inbound] = deque()  # of the batch being handled
         self._next_gap_check = 0.0
         self._next_announce = 0.0
+        self._beacon: bool | None = None  # as last sent
+        self._next_beacon = 0.0
+        self._beacon_sent_at = 0.0
         self._thread = threading.Thread(target=self._work, name="bridge-ingest", daemon=True)
 
     # --- control -------------------------------------------------------------------------------
@@ -547,12 +554,25 @@ class Bridge:
                 for incident in self.store.due_announcements(self.cfg.reannounce_s):
                     log.warning("incident %d (%s) still unacknowledged", incident.id, incident.unit or incident.channel)
                     self._publish(("bridge", "incident", str(incident.id)), incident.to_json("reannounce"), qos=1)
+            if self.cfg.beacon and now >= self._next_beacon:
+                self._next_beacon = now + BEACON_CHECK_S
+                self._update_beacon(now)
             if now >= self._next_gap_check and self._suspects:
                 self._next_gap_check = now + min(0.5, self.cfg.replay_interval_s / 2)
                 for gw in sorted(self._suspects):
                     self._recover(gw, now)
         except OperationalError as exc:
             log.error("database unavailable for periodic work: %s", exc.orig)
+
+    def _update_beacon(self, now: float) -> None:
+        assert self.store is not None and self.cfg.beacon is not None
+        lit = self.store.unacknowledged() > 0
+        if lit != self._beacon or now - self._beacon_sent_at >= BEACON_REFRESH_S:
+            gateway, point = self.cfg.beacon.split("/", 1)
+            self._publish(("gw", gateway, "cmd", "output"), {"point": point, "value": int(lit)}, qos=1)
+            if lit != self._beacon:
+                log.info("beacon %s %s", self.cfg.beacon, "on: an incident is unacknowledged" if lit else "off")
+            self._beacon, self._beacon_sent_at = lit, now
 
     def _recover(self, gw: str, now: float) -> None:
         """Ask ``gw`` again for what is missing; give up on a hole after replay_tries requests."""

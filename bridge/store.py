@@ -930,6 +930,11 @@ class Store:
 
     # --- what consoles show ------------------------------------------------------------------
 
+    def unacknowledged(self) -> int:
+        """How many incidents nobody has acknowledged yet (the command-center beacon is lit while any)."""
+        with self._read() as s:
+            return int(s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.state == NEW)) or 0)
+
     def open_incidents(self, limit: int = 200) -> list[IncidentView]:
         """Incidents not yet resolved, newest first."""
         return self.incidents(include_resolved=False, limit=limit)

@@ -419,6 +419,11 @@ class BridgeConfig(_Strict):
     )
     replay_tries: int = Field(5, ge=1, description="replay requests for one gap before it is logged as lost")
     replay_max: int = Field(500, ge=1, description="most events asked of one gateway in one round of requests")
+    beacon: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.\-]{1,64}/[A-Za-z0-9_.\-]{1,64}$",
+        description="GATEWAY/POINT: an output (a Modbus coil) lit while any incident is unacknowledged, "
+        "e.g. the command center's beacon lamp",
+    )
 
 
 class ConsoleConfig(_Strict):

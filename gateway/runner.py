@@ -312,8 +312,22 @@ class Gateway:
         if verb == "ack_emergency":
             # Transmitting takes seconds: never on the publisher's thread, which keeps events flowing.
             threading.Thread(target=self._ack_emergency, args=(body,), name="ack-emergency", daemon=True).start()
+        elif verb == "output":
+            threading.Thread(target=self._set_output, args=(body,), name="output", daemon=True).start()
         else:
             log.warning("command %r not understood by this gateway", verb)
+
+    def _set_output(self, body: dict[str, Any]) -> None:
+        """Switch an output point (a coil of a Modbus module, by its point name), e.g. the beacon lamp."""
+        point, value = body.get("point"), body.get("value")
+        modules = [drv for _, drv in self.drivers if isinstance(drv, ModbusDriver) and point in drv.inputs.coils()]
+        if not isinstance(point, str) or value not in (0, 1, True, False) or not modules:
+            log.warning("output %r=%r: no such coil on this gateway's Modbus modules", point, value)
+            return
+        try:
+            modules[0].write_coil(point, bool(value))
+        except Exception as exc:  # the module's errors vary; the command's sender sees the state in health
+            log.warning("output %s=%d failed: %s", point, int(bool(value)), exc)
 
     def _ack_emergency(self, body: dict[str, Any]) -> None:
         """Key the radio on the channel that heard the emergency and send the unit its acknowledgement;
