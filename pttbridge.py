@@ -252,6 +252,45 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
+def cmd_cameras(args: argparse.Namespace) -> None:
+    """The camera registry in the bridge's database: list, import/export CSV, remove."""
+    from bridge.cameras.registry import CameraRegistry, RegistryError
+    from bridge.store import Store, database_url
+
+    if args.action in ("import", "remove") and not args.file:
+        sys.exit(f"cameras {args.action}: name the {'CSV file' if args.action == 'import' else 'camera id'}")
+    config = _load(args.config)
+    store = Store.open(database_url(config))
+    registry = CameraRegistry(store.engine)
+    try:
+        if config.cameras:  # the configured part first, as the bridge does at start
+            registry.sync_config(config.cameras)
+        if args.action == "list":
+            rows = registry.all()
+            for c, origin in rows:
+                looks = "all round" if c.heading_deg is None or c.fov_deg >= 360 else \
+                    f"{c.heading_deg:g} deg +-{c.fov_deg / 2:g}"
+                moves = f" with {c.unit}" if c.unit else ""
+                print(f"{c.id:24} {c.kind:8} {c.lat:.6f},{c.lon:.6f}{moves}  {looks}, {c.range_m:g} m  "
+                      f"[{origin}] {c.name}")
+            print(f"{len(rows)} cameras", file=sys.stderr)
+        elif args.action == "import":
+            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8-sig")
+            print(f"imported {registry.import_csv(text, args.file)} cameras", file=sys.stderr)
+        elif args.action == "export":
+            text = registry.export_csv()
+            if args.file in (None, "-"):
+                sys.stdout.write(text)
+            else:
+                Path(args.file).write_text(text)
+        elif args.action == "remove" and not registry.remove(args.file or ""):
+            sys.exit(f"no camera {args.file!r}")
+    except (RegistryError, OSError) as exc:
+        sys.exit(str(exc))
+    finally:
+        store.close()
+
+
 def cmd_audio_devices(args: argparse.Namespace) -> None:
     from drivers.audio.source import AudioSourceError, list_devices
 
@@ -410,6 +449,22 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--rate", type=int, help="sample rate of raw PCM on stdin")
     de.add_argument("files", nargs="+", metavar="FILE", help="recordings, or '-' for raw s16le PCM on stdin")
     de.set_defaults(func=cmd_decode)
+
+    ca = sub.add_parser(
+        "cameras",
+        help="the camera registry: list, import or export CSV, remove",
+        description="Manage the bridge's camera registry (in its database). Cameras in the configuration's "
+        "[[cameras]] are applied first, as the bridge does at start; CSV adds to them (columns: id, name, lat, "
+        "lon, heading_deg, fov_deg, range_m, kind, unit, stream_url, snapshot_url, credentials_env, presets). A bad "
+        "row is refused with its line and column, and nothing of that file is imported.",
+        epilog="examples:\n  pttbridge cameras -c center.toml import district.csv\n"
+        "  pttbridge cameras -c center.toml export > cameras.csv\n  pttbridge cameras -c center.toml remove dome-3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ca.add_argument("-c", "--config", required=True, help="TOML configuration with [bridge] (its database)")
+    ca.add_argument("action", choices=("list", "import", "export", "remove"))
+    ca.add_argument("file", nargs="?", help="import: CSV file or '-'; export: file (default stdout); remove: camera id")
+    ca.set_defaults(func=cmd_cameras)
 
     ad = sub.add_parser("audio-devices", help="list the sound devices the gateway can capture from",
                         description="List audio devices (PortAudio via sounddevice) with their index, name and "

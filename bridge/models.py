@@ -6,6 +6,11 @@
     incidents         alerts grouped per unit: new -> acknowledged -> resolved (handled | false_alarm)
     incident_history  who did what to an incident, when (the bridge itself is the actor "bridge")
     clips             the audio of received transmissions (call events), with its SHA-256
+    cameras           the camera registry: where each camera is, where it looks, how far it sees
+    detections        what cameras detected (one row per detection; Frigate's updates change it in place)
+    incident_cameras  the cameras that can see an incident's position, ranked
+    incident_detections   detections near an incident in place and time
+    evidence          snapshots and clips fetched for an incident, with their SHA-256
 
 Times are timezone-aware UTC in Python on both databases (:class:`UtcDateTime`); JSON columns are
 plain JSON (PostgreSQL ``json``, not ``jsonb``, which refuses ``\\u0000`` inside strings that a
@@ -56,7 +61,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class EventRow(Base):
@@ -144,9 +149,17 @@ class IncidentRow(Base):
     position_time: Mapped[datetime | None]
     last_announced: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # "alert" for radio and wired alerts, else the street-event category a camera detected
+    category: Mapped[str] = mapped_column(String(32), default="alert", server_default="alert")
+    ack_due: Mapped[datetime | None]  # escalated if not acknowledged by then
+    resolve_due: Mapped[datetime | None]  # escalated if not resolved by then
+    escalated: Mapped[str | None] = mapped_column(String(16))  # "ack" | "resolve": which limit it overran
+    escalated_at: Mapped[datetime | None]
+    suggested: Mapped[list[Any] | None] = mapped_column(JSON)  # nearest units: [{unit, distance_m, heard}]
 
     __table_args__ = (
         Index("ix_incidents_state_opened", "state", "opened_at"),
+        Index("ix_incidents_due", "state", "ack_due", "resolve_due"),
         Index("ix_incidents_unit_state", "unit", "state"),
     )
 
@@ -174,3 +187,85 @@ class ClipRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))  # of the bytes as received: evidence must be checkable
     data: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[datetime]
+
+
+class CameraRow(Base):
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String, default="")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)  # None: sees all round
+    fov_deg: Mapped[float] = mapped_column(Float)
+    range_m: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(16))  # fixed | ptz | vehicle
+    unit: Mapped[str | None] = mapped_column(String)  # a vehicle camera moves with this unit
+    stream_url: Mapped[str | None] = mapped_column(String)
+    snapshot_url: Mapped[str | None] = mapped_column(String)
+    credentials_env: Mapped[str | None] = mapped_column(String)  # the variable's name, never the secret
+    presets: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    origin: Mapped[str] = mapped_column(String(16), default="config")  # config | csv | cli
+    updated_at: Mapped[datetime]
+
+
+class DetectionRow(Base):
+    __tablename__ = "detections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float)
+    time: Mapped[datetime]
+    lat: Mapped[float | None] = mapped_column(Float)  # the detection's own position, else the camera's
+    lon: Mapped[float | None] = mapped_column(Float)
+    snapshot_url: Mapped[str | None] = mapped_column(String)
+    clip_url: Mapped[str | None] = mapped_column(String)
+    source: Mapped[str] = mapped_column(String(16))  # generic | frigate
+    source_id: Mapped[str | None] = mapped_column(String(128))
+    phase: Mapped[str] = mapped_column(String(8))  # new | update | end
+    raw: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_detections_time", "time"),
+        Index("ix_detections_camera_time", "camera", "time"),
+        Index("ux_detections_source", "source", "source_id", unique=True),
+    )
+
+
+class IncidentCameraRow(Base):
+    __tablename__ = "incident_cameras"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    camera_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    distance_m: Mapped[float] = mapped_column(Float)
+    off_axis_deg: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime]
+
+
+class IncidentDetectionRow(Base):
+    __tablename__ = "incident_detections"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True)
+    detection_id: Mapped[int] = mapped_column(ForeignKey("detections.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)  # how close in place and time, 0..1
+    added_at: Mapped[datetime]
+
+
+class EvidenceRow(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    camera_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # snapshot | clip
+    time: Mapped[datetime]  # when it was fetched
+    source: Mapped[str] = mapped_column(String)  # the URL, credentials removed
+    content_type: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+

@@ -387,6 +387,60 @@ class DemoConfig(_Strict):
     replay: list[DemoReplay] = Field(default_factory=list)
 
 
+class CameraConfig(_Strict):
+    """A road camera, a PTZ dome or a vehicle's 360-degree camera, as the bridge's registry keeps it."""
+
+    id: str = Field(pattern=_NAME, description="the camera's id: its topic level in cam/{id}/event")
+    name: str = Field("", description="what dispatchers call it, e.g. 'Xixi Rd / Wenyi Rd, north-east corner'")
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    heading_deg: float | None = Field(None, ge=0, le=360, description="where it looks, degrees from north; none: 360")
+    fov_deg: float = Field(90.0, gt=0, le=360, description="field of view; 360 for an all-round camera")
+    range_m: float = Field(150.0, gt=0, le=5000, description="how far it usefully sees")
+    kind: Literal["fixed", "ptz", "vehicle"] = "fixed"
+    unit: str | None = Field(None, description="vehicle cameras: the radio unit whose beacons move it, e.g. mdc:1234")
+    stream_url: str | None = Field(None, description="RTSP stream, e.g. rtsp://10.1.2.3/stream1")
+    snapshot_url: str | None = Field(None, description="HTTP snapshot (JPEG)")
+    credentials_env: str | None = Field(None, description="environment variable holding user:password for its URLs")
+    presets: dict[str, float] = Field(default_factory=dict, description="PTZ presets: name -> heading in degrees")
+
+    @model_validator(mode="after")
+    def _vehicle_has_unit(self) -> CameraConfig:
+        if self.kind == "vehicle" and not self.unit:
+            raise ValueError("unit: a vehicle camera follows a unit's beacons; name the unit")
+        return self
+
+
+class CategoryConfig(_Strict):
+    """Time limits of an incident category; for a street-event category, also whether it opens incidents."""
+
+    opens_incidents: bool = Field(True, description="street-event categories: a detection opens an incident")
+    min_score: float = Field(0.6, ge=0, le=1, description="street-event categories: weaker detections do not")
+    ack_s: float | None = Field(None, gt=0, description="escalated when nobody acknowledged it within this")
+    resolve_s: float | None = Field(None, gt=0, description="escalated when it is not resolved within this")
+
+
+class CameraSettings(_Strict):
+    """How the bridge correlates cameras with alerts, and fetches evidence."""
+
+    window_s: float = Field(300.0, gt=0, description="detections this close in time to an alert are attached to it")
+    near_m: float = Field(200.0, gt=0, description="detections of other cameras this close to the position count too")
+    position_age_s: float = Field(600.0, gt=0, description="a unit's last position is used if it is this fresh")
+    best: int = Field(3, ge=0, le=20, description="how many of the best cameras are attached and asked for evidence")
+    evidence: bool = Field(True, description="fetch snapshots (and clips, where ffmpeg is installed) on an alert")
+    clip_s: float = Field(10.0, gt=0, le=120, description="length of an evidence clip")
+    suggest_units: int = Field(3, ge=0, le=20, description="nearest units suggested for a street-event incident")
+    unit_age_s: float = Field(900.0, gt=0, description="units not heard for this long are not suggested")
+    frigate_url: str | None = Field(None, description="Frigate's HTTP address, for snapshot and clip links")
+    frigate_cameras: dict[str, str] = Field(
+        default_factory=dict, description="Frigate camera name -> camera id in the registry")
+    categories: dict[str, CategoryConfig] = Field(
+        default_factory=dict,
+        description="per category: time limits, and for street events whether they open incidents; "
+        "'alert' is the category of radio and wired alerts",
+    )
+
+
 class BridgeConfig(_Strict):
     """The command-center bridge: where it stores events and incidents, and how it treats the wire."""
 
@@ -419,6 +473,7 @@ class BridgeConfig(_Strict):
     )
     replay_tries: int = Field(5, ge=1, description="replay requests for one gap before it is logged as lost")
     replay_max: int = Field(500, ge=1, description="most events asked of one gateway in one round of requests")
+    cameras: CameraSettings = Field(default_factory=lambda: CameraSettings())
     beacon: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.\-]{1,64}/[A-Za-z0-9_.\-]{1,64}$",
         description="GATEWAY/POINT: an output (a Modbus coil) lit while any incident is unacknowledged, "
@@ -447,6 +502,7 @@ class Config(_Strict):
     demo: DemoConfig = Field(default_factory=lambda: DemoConfig())
     bridge: BridgeConfig = Field(default_factory=lambda: BridgeConfig())
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
+    cameras: list[CameraConfig] = Field(default_factory=list, description="the camera registry's configured part")
 
     @model_validator(mode="after")
     def _unique_channels(self) -> Config:
@@ -454,6 +510,10 @@ class Config(_Strict):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"channel names must be unique, repeated: {', '.join(sorted(dup))}")
+        ids = [c.id for c in self.cameras]
+        dup = {n for n in ids if ids.count(n) > 1}
+        if dup:
+            raise ValueError(f"camera ids must be unique, repeated: {', '.join(sorted(dup))}")
         return self
 
     def outbox_path(self) -> Path:
