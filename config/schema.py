@@ -405,9 +405,15 @@ class CameraConfig(_Strict):
     presets: dict[str, float] = Field(default_factory=dict, description="PTZ presets: name -> heading in degrees")
 
     @model_validator(mode="after")
-    def _vehicle_has_unit(self) -> CameraConfig:
+    def _consistent(self) -> CameraConfig:
         if self.kind == "vehicle" and not self.unit:
             raise ValueError("unit: a vehicle camera follows a unit's beacons; name the unit")
+        if self.kind != "vehicle" and self.unit:
+            raise ValueError(f"unit: only a vehicle camera follows a unit (this one is {self.kind})")
+        if self.kind == "fixed" and self.heading_deg is None and self.fov_deg < 360:
+            raise ValueError("heading_deg: a fixed camera looks one way; give its heading (or fov_deg = 360)")
+        if self.presets and self.kind != "ptz":
+            raise ValueError(f"presets: only a PTZ camera has presets (this one is {self.kind})")
         return self
 
 

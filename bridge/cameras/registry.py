@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import sessionmaker
 
+from bridge.cameras.geometry import Camera
 from bridge.models import CameraRow
 from config.schema import CameraConfig
 
@@ -43,6 +44,16 @@ class RegistryError(ValueError):
 
 def _row_values(c: CameraConfig, origin: str) -> dict[str, Any]:
     return {**c.model_dump(), "presets": dict(c.presets) or None, "origin": origin, "updated_at": datetime.now(UTC)}
+
+
+def to_camera(c: CameraConfig) -> Camera:
+    """The registry's camera as the geometry sees it. A PTZ camera without a heading can be turned to
+    look anywhere, and a vehicle's camera is all-round: both count as 360-degree cameras."""
+    all_round = c.heading_deg is None or c.kind == "vehicle"
+    return Camera(id=c.id, name=c.name, lat=c.lat, lon=c.lon, heading_deg=None if all_round else c.heading_deg,
+                  fov_deg=360.0 if all_round else c.fov_deg, range_m=c.range_m, kind=c.kind, unit=c.unit,
+                  stream_url=c.stream_url, snapshot_url=c.snapshot_url, credentials_env=c.credentials_env,
+                  presets=tuple(c.presets.items()))
 
 
 def camera_of(row: CameraRow) -> CameraConfig:

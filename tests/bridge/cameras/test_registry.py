@@ -31,7 +31,7 @@ def registry(database_url: str) -> CameraRegistry:
 
 
 def camera(id: str, **kw: object) -> CameraConfig:
-    return CameraConfig.model_validate({"id": id, "lat": 30.21, "lon": 120.21, **kw})
+    return CameraConfig.model_validate({"id": id, "lat": 30.21, "lon": 120.21, "fov_deg": 360, **kw})
 
 
 def test_configured_cameras_are_applied_and_withdrawn_while_imported_ones_stay(registry: CameraRegistry) -> None:
@@ -62,6 +62,8 @@ HEADER = CSV.splitlines()[0]
     ("c1,,91,120,,,,,,,,,", "line 2: lat: Input should be less than or equal to 90"),
     ("c1,,30,120,400,,,,,,,,", "line 2: heading_deg: Input should be less than or equal to 360"),
     ("c1,,30,120,,0,,,,,,,", "line 2: fov_deg: Input should be greater than 0"),
+    ("c1,,30,120,,90,,fixed,,,,,", "line 2: heading_deg: a fixed camera looks one way"),
+    ("c1,,30,120,10,90,,fixed,,,,,home:5", "line 2: presets: only a PTZ camera has presets"),
     ("c1,,30,120,,,,drone,,,,,", "line 2: kind: Input should be 'fixed', 'ptz' or 'vehicle'"),
     ("c1,,30,120,,,,vehicle,,,,,", "line 2: unit: a vehicle camera follows a unit's beacons"),
     ("has space,,30,120,,,,,,,,,", "line 2: id: String should match pattern"),
@@ -79,7 +81,7 @@ def test_a_bad_header_or_a_repeated_id_is_refused() -> None:
     with pytest.raises(RegistryError, match=r"unknown column.*zoom"):
         parse_csv("id,lat,lon,zoom\nc1,30,120,2\n")
     with pytest.raises(RegistryError, match="line 3: id: 'c1' appears twice"):
-        parse_csv("id,lat,lon\nc1,30,120\nc1,30,121\n")
+        parse_csv("id,lat,lon,fov_deg\nc1,30,120,360\nc1,30,121,360\n")
 
 
 @settings(max_examples=200)
