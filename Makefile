@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive for real (broker, pseudo-terminal pairs, Dire Wolf TNC, PostgreSQL).
 SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql openssl \
-	pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 sox espeak-ng
+	pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 sox espeak-ng ffmpeg
 
 .PHONY: up test lint system venv bench clean
 
