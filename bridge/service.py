@@ -23,6 +23,11 @@
   ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``.
 - The audio of a call event arrives on ``gw/{gateway}/audio/{event_id}`` and is stored with its SHA-256,
   checked against the hash its call event names.
+- Cameras: detections on ``cam/{camera}/event`` (and Frigate's ``frigate/events``) are stored; a street
+  event of a configured category opens an incident with the nearest units suggested. Every incident with
+  a position gets the cameras that see it and the detections near it in place and time (again when a
+  better position arrives); evidence (snapshots, clips) is fetched by worker threads and added when it
+  comes, never holding up ingest. Incidents past their time limits are escalated.
 
 All database work happens on one ingest thread, never on paho's network thread.
 """
@@ -45,6 +50,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from bridge.cameras.correlation import CameraStore, Correlation
+from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest
+from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frigate, parse_generic
+from bridge.cameras.geometry import haversine_m
+from bridge.cameras.index import CameraIndex
+from bridge.cameras.registry import CameraRegistry, to_camera
 from bridge.store import (
     ClipError,
     IncidentError,
@@ -146,6 +157,11 @@ class Bridge:
         self._unacked: deque[_Inbound] = deque()  # of the batch being handled
         self._next_gap_check = 0.0
         self._next_announce = 0.0
+        self.cameras = CameraIndex()
+        self.camera_store: CameraStore | None = None
+        self.fetcher: EvidenceFetcher | None = None
+        self._evidence: queue.SimpleQueue[Evidence | EvidenceFailure] = queue.SimpleQueue()
+        self._next_escalation = 0.0
         self._beacon: bool | None = None  # as last sent
         self._next_beacon = 0.0
         self._beacon_sent_at = 0.0
@@ -156,11 +172,23 @@ class Bridge:
     def start(self) -> None:
         if self.store is None:
             log.info("database %s", redact(self.database_url))
-            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s)
+            limits = {name: (c.ack_s, c.resolve_s) for name, c in self.cfg.cameras.categories.items()}
+            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits)
+        self._start_cameras(self.store)
         # Holes left from a previous run are still worth asking for.
         self._suspects.update(g.name for g in self.store.gateways() if g.last_seq > g.contiguous_seq)
         self._client = self._make_client()
         self._thread.start()
+
+    def _start_cameras(self, store: Store) -> None:
+        registry = CameraRegistry(store.engine)
+        if self.config.cameras:
+            put, removed = registry.sync_config(self.config.cameras)
+            log.info("cameras: %d from the configuration%s", put, f", {removed} withdrawn" if removed else "")
+        self.cameras = CameraIndex(to_camera(c) for c, _ in registry.all())
+        self.camera_store = CameraStore(store.engine)
+        if self.cfg.cameras.evidence and len(self.cameras):
+            self.fetcher = EvidenceFetcher(self._evidence.put)
 
     def stop(self, drain_s: float = 5.0) -> None:
         """Store and acknowledge what has arrived (for up to ``drain_s``), then disconnect."""
@@ -171,6 +199,8 @@ class Bridge:
             self._inbox.put(None)
             self._thread.join(5.0)
         self._stop.set()
+        if self.fetcher is not None:
+            self.fetcher.stop(2.0)
         if self._client is not None:
             self._publish_units((), flush=True)  # the ingest thread has ended: held states go now
             self._client.disconnect()
@@ -211,12 +241,14 @@ class Bridge:
         events = topic(self.mqtt_cfg, "gw", "+", "event", "+")
         audio = topic(self.mqtt_cfg, "gw", "+", "audio", "+")
         commands = topic(self.mqtt_cfg, "bridge", "cmd")
+        cams, frigate = topic(self.mqtt_cfg, "cam", "+", "event"), self.cfg.cameras.frigate_topic
         group = self.cfg.shared_group
         if group and self._v5:
-            events, audio, commands = (f"$share/{group}/{f}" for f in (events, audio, commands))
+            events, audio, commands, cams, frigate = (f"$share/{group}/{f}"
+                                                      for f in (events, audio, commands, cams, frigate))
         elif group:
             log.warning("bridge.shared_group %r ignored: shared subscriptions need MQTT 5", group)
-        return [events, audio, topic(self.mqtt_cfg, "gw", "+", "state"), commands]
+        return [events, audio, topic(self.mqtt_cfg, "gw", "+", "state"), commands, cams, frigate]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
         if rc.is_failure:
@@ -339,9 +371,14 @@ class Bridge:
         states: list[tuple[str, _Inbound]] = []
         commands: list[_Inbound] = []
         clips: list[tuple[str, str, _Inbound]] = []
+        sightings: list[tuple[str | None, _Inbound]] = []  # (camera of the topic, or None for Frigate)
         for m in batch:
             levels = m.topic[len(prefix):].split("/") if m.topic.startswith(prefix) else []
-            if len(levels) == 4 and levels[0] == "gw" and levels[2] == "event":
+            if m.topic == self.cfg.cameras.frigate_topic:
+                sightings.append((None, m))
+            elif len(levels) == 3 and levels[0] == "cam" and levels[2] == "event":
+                sightings.append((levels[1], m))
+            elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "event":
                 event = self._validate(m, levels[1], levels[3])
                 if event is not None:
                     events.append((m, event))
@@ -360,13 +397,16 @@ class Bridge:
             self._gateway_state(name, m)
         for gateway, event_id, m in clips:  # after the events: a clip checks its event's hash
             self._clip(gateway, event_id, m)
+        for camera, m in sightings:
+            self._detection(camera, m, changes)
+        self._correlate(changes)
         for m in commands:
             self._command(m, changes)
         # Everything in the batch is committed (or refused for good): only now tell the broker.
         self._ack_all()
         self._publish_units(changes.units.values())
         for incident, change in changes.incidents:
-            self._publish(("bridge", "incident", str(incident.id)), incident.to_json(change), qos=1)
+            self._publish_incident(incident, change)
 
     def _publish_units(self, units: Iterable[UnitView], *, flush: bool = False) -> None:
         """A unit's state at most every UNIT_PUBLISH_S: a map needs no more, and a unit that beacons
@@ -529,6 +569,102 @@ class Bridge:
                  command["unit"])
         return view
 
+    # --- cameras -------------------------------------------------------------------------------
+
+    def _detection(self, camera: str | None, m: _Inbound, changes: _Changes) -> None:
+        """A camera's detection: stored; a street event of a configured category opens an incident."""
+        assert self.store is not None and self.camera_store is not None
+        settings = self.cfg.cameras
+        try:
+            if camera is None:
+                d: Detection | None = parse_frigate(m.payload, cameras=settings.frigate_cameras,
+                                                    frigate_url=settings.frigate_url)
+                if d is None:
+                    return  # Frigate's own false positive
+            else:
+                d = parse_generic(camera, m.payload)
+            if d.camera not in self.cameras:
+                raise UnknownCamera("camera", d.camera)
+        except UnknownCamera as exc:
+            self.counts["camera_unknown"] += 1
+            log.warning("detection from a camera not in the registry ignored: %s [%s]", exc, _hex(m.payload))
+            return
+        except FeedError as exc:
+            self.counts["camera_rejected"] += 1
+            log.warning("camera event on %s rejected: %s [%s]", m.topic, exc, _hex(m.payload))
+            return
+        view, new = self.camera_store.add_detection(d, self.cameras.get(d.camera))
+        self.counts["detections"] += 1
+        if new and view.lat is not None and view.lon is not None:  # incidents nearby, opened before it came
+            for incident in self.store.open_incidents_near(view.lat, view.lon, view.time, near_m=settings.near_m,
+                                                           window_s=settings.window_s):
+                assert incident.lat is not None and incident.lon is not None
+                dt = abs((view.time - incident.last_alert_at).total_seconds())
+                dist = haversine_m(incident.lat, incident.lon, view.lat, view.lon)
+                relevance = 0.5 * max(0.0, 1 - dt / settings.window_s) + 0.5 * max(0.0, 1 - dist / settings.near_m)
+                if self.camera_store.attach_detection(incident.id, view, relevance):
+                    changes.incidents.append((incident, "detection"))
+        rule = settings.categories.get(d.category or "")
+        if not new or rule is None or not rule.opens_incidents or (d.score or 0.0) < rule.min_score:
+            return
+        assert d.category is not None
+        incident, change = self.store.open_street_incident(d.category, d.camera, d.label, d.time, view.lat, view.lon,
+                                                           view.id)
+        if change == "opened" and incident.lat is not None and incident.lon is not None:
+            units = self.store.nearest_units(incident.lat, incident.lon, limit=settings.suggest_units,
+                                             max_age_s=settings.unit_age_s)
+            incident = self.store.suggest(incident.id, units) or incident
+        log.info("incident %d %s: %s at %s", incident.id, change, d.category, d.camera)
+        changes.incidents.append((incident, change))
+
+    def _correlate(self, changes: _Changes) -> None:
+        """Cameras that see each new or moved incident, and the detections near it; evidence asked for."""
+        assert self.store is not None
+        for unit in changes.units.values():  # vehicle cameras go where their unit goes
+            p = unit.position
+            if p is not None and self.cameras.cameras_of_unit(unit.unit):
+                self.cameras.move_unit(unit.unit, p.lat, p.lon, p.course_deg)
+        moved = self.store.follow_units([u for u in changes.units.values() if u.position is not None])
+        changes.incidents.extend((i, "position") for i in moved)
+        if not len(self.cameras):
+            return
+        done: set[int] = set()
+        for incident, change in list(changes.incidents):
+            if change in ("opened", "alert", "position") and incident.id not in done:
+                done.add(incident.id)
+                self._attach_cameras(incident, fetch=change in ("opened", "position"))
+
+    def _attach_cameras(self, incident: IncidentView, *, fetch: bool) -> None:
+        assert self.camera_store is not None
+        settings = self.cfg.cameras
+        if incident.lat is None or incident.lon is None or incident.position_time is None:
+            return
+        if (incident.last_alert_at - incident.position_time).total_seconds() > settings.position_age_s:
+            return  # the unit's last position is too old to say where the alert came from
+        seeing = self.cameras.seeing(incident.lat, incident.lon)
+        detections = self.camera_store.detections_around(
+            incident.lat, incident.lon, incident.last_alert_at, cameras=[x.camera.id for x in seeing],
+            near_m=settings.near_m, window_s=settings.window_s)
+        best = seeing[:settings.best]
+        self.camera_store.attach(incident.id, best, detections)
+        if fetch and self.fetcher is not None:
+            for x in best:
+                c = x.camera
+                if c.snapshot_url or c.stream_url:
+                    self.fetcher.submit(EvidenceRequest(incident.id, c.id, c.snapshot_url, c.stream_url,
+                                                        c.credentials_env, incident.last_alert_at, settings.clip_s))
+
+    def _publish_incident(self, incident: IncidentView, change: str) -> None:
+        """``bridge/incident/{id}``: the incident, its cameras, detections and evidence."""
+        body = incident.to_json(change)
+        if self.camera_store is not None:
+            body.update(self._correlation(incident.id).to_json())
+        self._publish(("bridge", "incident", str(incident.id)), body, qos=1)
+
+    def _correlation(self, incident_id: int) -> Correlation:
+        assert self.camera_store is not None
+        return self.camera_store.correlation(incident_id)
+
     def _clip(self, gateway: str, event_id: str, m: _Inbound) -> None:
         assert self.store is not None
         try:
@@ -553,7 +689,11 @@ class Bridge:
                 self._next_announce = now + min(1.0, self.cfg.reannounce_s / 4)
                 for incident in self.store.due_announcements(self.cfg.reannounce_s):
                     log.warning("incident %d (%s) still unacknowledged", incident.id, incident.unit or incident.channel)
-                    self._publish(("bridge", "incident", str(incident.id)), incident.to_json("reannounce"), qos=1)
+                    self._publish_incident(incident, "reannounce")
+            self._take_evidence()
+            if now >= self._next_escalation:
+                self._next_escalation = now + 1.0
+                self._escalate()
             if self.cfg.beacon and now >= self._next_beacon:
                 self._next_beacon = now + BEACON_CHECK_S
                 self._update_beacon(now)
@@ -563,6 +703,34 @@ class Bridge:
                     self._recover(gw, now)
         except OperationalError as exc:
             log.error("database unavailable for periodic work: %s", exc.orig)
+
+    def _escalate(self) -> None:
+        assert self.store is not None
+        for incident in self.store.escalate_due():
+            what = "acknowledged" if incident.escalated == "ack" else "resolved"
+            log.warning("incident %d (%s) escalated: not %s in time", incident.id,
+                        incident.unit or incident.category, what)
+            self._publish_incident(incident, "escalated")
+
+    def _take_evidence(self) -> None:
+        """Evidence the fetcher's workers have brought (or failed to): stored, noted, announced."""
+        assert self.store is not None and self.camera_store is not None
+        while True:
+            try:
+                got = self._evidence.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(got, Evidence):
+                ev = self.camera_store.add_evidence(got)
+                note = f"{ev.kind} from {ev.camera_id}: {ev.size} bytes, sha256 {ev.sha256}"
+                self.counts["evidence"] += 1
+            else:
+                note = f"{got.kind} from {got.camera_id} failed: {got.reason}"
+                self.counts["evidence_failed"] += 1
+            view = self.store.add_history(got.incident_id, "evidence", note)
+            log.info("incident %d: %s", got.incident_id, note)
+            if view is not None:
+                self._publish_incident(view, "evidence")
 
     def _update_beacon(self, now: float) -> None:
         assert self.store is not None and self.cfg.beacon is not None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bridge.cameras.correlation import CameraStore, Correlation
 from bridge.models import (
     ACKNOWLEDGED,
     BRIDGE_ACTOR,
@@ -223,6 +225,12 @@ class IncidentView:
     lon: float | None
     position_time: datetime | None
     updated_at: datetime
+    category: str = "alert"  # or the street-event category a camera detected
+    ack_due: datetime | None = None
+    resolve_due: datetime | None = None
+    escalated: str | None = None  # "ack" | "resolve": the time limit it overran
+    escalated_at: datetime | None = None
+    suggested: tuple[dict[str, Any], ...] = ()  # nearest units: {unit, alias, distance_m, heard}
 
     def to_json(self, change: str | None = None) -> dict[str, Any]:
         """The payload of ``bridge/incident/{id}``; ``change`` says what just happened to it."""
@@ -249,6 +257,12 @@ class IncidentView:
             if self.lat is None or self.lon is None
             else {"lat": self.lat, "lon": self.lon, "time": _iso(self.position_time)},
             "updated_at": _iso(self.updated_at),
+            "category": self.category,
+            "ack_due": _iso(self.ack_due),
+            "resolve_due": _iso(self.resolve_due),
+            "escalated": self.escalated,
+            "escalated_at": _iso(self.escalated_at),
+            "suggested": list(self.suggested),
         }
 
 
@@ -289,6 +303,7 @@ class IncidentDetail:
     history: list[HistoryEntry]  # oldest first
     alerts: list[Event]  # the alert events, oldest first
     calls: list[CallView] = field(default_factory=list)  # the transmissions the alerts came in
+    correlation: Correlation | None = None  # cameras, detections, evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +403,13 @@ def _label(e: Event) -> str | None:
     return protocol if isinstance(protocol, str) else None
 
 
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine, mean Earth radius): for ranking units by nearness."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
 def _operator(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise IncidentError("operator: every change is made by a named operator, got none")
@@ -399,19 +421,28 @@ def _operator(name: object) -> str:
 class Store:
     """The bridge's database. Thread-safe: every method runs in its own session and transaction."""
 
-    def __init__(self, engine: Engine, *, incident_window_s: float = 600.0) -> None:
+    def __init__(self, engine: Engine, *, incident_window_s: float = 600.0,
+                 limits: Mapping[str, tuple[float | None, float | None]] | None = None) -> None:
         self.engine = engine
         self.window = timedelta(seconds=incident_window_s)
+        #: category -> (acknowledge within s, resolve within s); either may be None (no limit)
+        self.limits = dict(limits or {})
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(pttbridge_write=True), expire_on_commit=False)
         self.dialect = engine.dialect.name
 
     @classmethod
-    def open(cls, url: str, *, incident_window_s: float = 600.0, migrate_schema: bool = True) -> Store:
+    def open(cls, url: str, *, incident_window_s: float = 600.0, migrate_schema: bool = True,
+             limits: Mapping[str, tuple[float | None, float | None]] | None = None) -> Store:
         engine = make_engine(url)
         if migrate_schema:
             migrate(engine)
-        return cls(engine, incident_window_s=incident_window_s)
+        return cls(engine, incident_window_s=incident_window_s, limits=limits)
+
+    def _dues(self, category: str, opened: datetime) -> tuple[datetime | None, datetime | None]:
+        ack_s, resolve_s = self.limits.get(category, (None, None))
+        return (opened + timedelta(seconds=ack_s) if ack_s else None,
+                opened + timedelta(seconds=resolve_s) if resolve_s else None)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -600,7 +631,11 @@ class Store:
             row = s.scalars(q.order_by(IncidentRow.last_alert_at.desc()).limit(1)).first()
             position = self._alert_position(s, e)
             if row is None:
+                ack_due, resolve_due = self._dues("alert", e.time)
                 row = IncidentRow(
+                    category="alert",
+                    ack_due=ack_due,
+                    resolve_due=resolve_due,
                     unit=e.unit,
                     gateway=e.gateway,
                     channel=e.channel,
@@ -692,6 +727,12 @@ class Store:
             lon=r.lon,
             position_time=r.position_time,
             updated_at=r.updated_at,
+            category=r.category or "alert",
+            ack_due=r.ack_due,
+            resolve_due=r.resolve_due,
+            escalated=r.escalated,
+            escalated_at=r.escalated_at,
+            suggested=tuple(r.suggested or ()),
         )
 
     # --- gateways and gaps -------------------------------------------------------------------
@@ -892,6 +933,137 @@ class Store:
                                 float(duration) if isinstance(duration, int | float) else None, codec, size, sha))
         return out
 
+    # --- street events, nearest units, time limits ---------------------------------------------
+
+    def add_history(self, incident_id: int, action: str, note: str, actor: str = BRIDGE_ACTOR) -> IncidentView | None:
+        """Something the bridge did for an incident (fetched evidence, say), in its history."""
+        now = _utcnow()
+        with self._writing() as s:
+            row = s.get(IncidentRow, incident_id, with_for_update=True)
+            if row is None:
+                return None
+            s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=actor, action=action, note=note[:4000]))
+            row.updated_at = now
+            s.flush()
+            return self._incident_view(s, row)
+
+    def open_street_incident(self, category: str, camera: str, label: str, at: datetime, lat: float | None,
+                             lon: float | None, detection_id: int) -> tuple[IncidentView, str]:
+        """A camera's detection of a street event: a new incident, or another sighting of the open one of
+        that category at that camera (within the incident window). Street incidents have no unit; their
+        place is the camera (gateway "camera", channel = the camera id)."""
+        now = _utcnow()
+        with self._writing() as s:
+            row = s.scalars(
+                select(IncidentRow).where(IncidentRow.state != RESOLVED, IncidentRow.category == category,
+                                          IncidentRow.gateway == "camera", IncidentRow.channel == camera,
+                                          IncidentRow.last_alert_at >= at - self.window)
+                .order_by(IncidentRow.last_alert_at.desc()).limit(1).with_for_update()
+            ).first()
+            note = f"{category.replace('_', ' ')} seen by {camera} ({label})"
+            if row is None:
+                ack_due, resolve_due = self._dues(category, at)
+                row = IncidentRow(unit=None, gateway="camera", channel=camera, state=NEW, label=note[:200],
+                                  category=category, opened_at=at, first_event_id=f"det-{detection_id}",
+                                  last_event_id=f"det-{detection_id}", last_alert_at=at, alert_count=1, lat=lat,
+                                  lon=lon, position_time=at if lat is not None else None, last_announced=now,
+                                  ack_due=ack_due, resolve_due=resolve_due, updated_at=now)
+                s.add(row)
+                s.flush()
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="opened", note=note))
+                change = "opened"
+            else:
+                row.alert_count += 1
+                row.last_alert_at = max(row.last_alert_at, at)
+                row.last_event_id = f"det-{detection_id}"
+                row.updated_at = now
+                change = "alert"
+            s.flush()
+            return self._incident_view(s, row), change
+
+    def open_incidents_near(self, lat: float, lon: float, at: datetime, *, near_m: float,
+                            window_s: float) -> list[IncidentView]:
+        """Open incidents with a position within ``near_m`` whose last alert is within ``window_s`` of ``at``:
+        the ones a new detection there may concern."""
+        window = timedelta(seconds=window_s)
+        dlat = near_m / 111_320.0
+        dlon = dlat / max(0.01, abs(math.cos(math.radians(lat))))
+        with self._read() as s:
+            rows = s.scalars(select(IncidentRow).where(
+                IncidentRow.state != RESOLVED, IncidentRow.last_alert_at.between(at - window, at + window),
+                IncidentRow.lat.between(lat - dlat, lat + dlat), IncidentRow.lon.between(lon - dlon, lon + dlon),
+            )).all()
+            near = [r for r in rows if r.lat is not None and r.lon is not None
+                    and _distance_m(lat, lon, r.lat, r.lon) <= near_m]
+            return self._incident_views(s, near)
+
+    def nearest_units(self, lat: float, lon: float, *, limit: int = 3, max_age_s: float = 900.0,
+                      now: datetime | None = None) -> list[dict[str, Any]]:
+        """Units heard recently with a position, nearest first: whom to send."""
+        now = now or _utcnow()
+        with self._read() as s:
+            rows = s.execute(
+                select(UnitRow.unit, UnitRow.alias, UnitRow.lat, UnitRow.lon, UnitRow.last_heard)
+                .where(UnitRow.lat.is_not(None), UnitRow.lon.is_not(None),
+                       UnitRow.last_heard >= now - timedelta(seconds=max_age_s))
+            ).all()
+        ranked = sorted((_distance_m(lat, lon, r.lat, r.lon), r) for r in rows)
+        return [{"unit": r.unit, "alias": r.alias, "distance_m": round(d, 1), "heard": _iso(r.last_heard)}
+                for d, r in ranked[:limit]]
+
+    def suggest(self, incident_id: int, units: list[dict[str, Any]]) -> IncidentView | None:
+        with self._writing() as s:
+            row = s.get(IncidentRow, incident_id, with_for_update=True)
+            if row is None:
+                return None
+            row.suggested = units
+            row.updated_at = _utcnow()
+            s.flush()
+            return self._incident_view(s, row)
+
+    def follow_units(self, units: Sequence[UnitView]) -> list[IncidentView]:
+        """Open incidents of these units whose position is older than the unit's newest one take it:
+        a beacon after the alert says better where the officer is. One query for the whole batch."""
+        fixes = {u.unit: u.position for u in units if u.position is not None and u.position.fix_time is not None}
+        if not fixes:
+            return []
+        out = []
+        with self._writing() as s:
+            rows = s.scalars(select(IncidentRow).where(IncidentRow.unit.in_(list(fixes)),
+                                                       IncidentRow.state != RESOLVED).with_for_update()).all()
+            for row in rows:
+                p = fixes[row.unit or ""]
+                assert p is not None and p.fix_time is not None
+                if row.position_time is None or row.position_time < p.fix_time:
+                    row.lat, row.lon, row.position_time = p.lat, p.lon, p.fix_time
+                    row.updated_at = _utcnow()
+                    s.flush()
+                    out.append(self._incident_view(s, row))
+        return out
+
+    def escalate_due(self, now: datetime | None = None) -> list[IncidentView]:
+        """Incidents past their time limit: marked, written into the history, returned once per limit."""
+        now = now or _utcnow()
+        out = []
+        with self._writing() as s:
+            ack_late = (IncidentRow.state == NEW) & (IncidentRow.ack_due < now) & IncidentRow.escalated.is_(None)
+            resolve_late = (IncidentRow.state != RESOLVED) & (IncidentRow.resolve_due < now) & or_(
+                IncidentRow.escalated.is_(None), IncidentRow.escalated != "resolve")
+            for row in s.scalars(select(IncidentRow).where(or_(ack_late, resolve_late)).with_for_update()).all():
+                late = "resolve" if row.resolve_due is not None and row.resolve_due < now else "ack"
+                if row.escalated == late:
+                    continue
+                due = row.resolve_due if late == "resolve" else row.ack_due
+                assert due is not None
+                limit_s = (due - row.opened_at).total_seconds()
+                verb = "resolved" if late == "resolve" else "acknowledged"
+                row.escalated, row.escalated_at, row.updated_at = late, now, now
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="escalated",
+                                         note=f"not {verb} within {limit_s:g} s"))
+                s.flush()
+                out.append(self._incident_view(s, row))
+        return out
+
     def set_alias(self, unit: str, alias: str | None) -> UnitView:
         """Name the officer or vehicle behind a radio identity (None clears it)."""
         now = _utcnow()
@@ -975,6 +1147,7 @@ class Store:
                 history=[HistoryEntry(h.at, h.actor, h.action, h.note, h.event_id) for h in history],
                 alerts=[_event_from_row(e) for e in alerts],
                 calls=self._calls(s, sorted(call_ids)) if call_ids else [],
+                correlation=CameraStore(self.engine).correlation(incident_id),
             )
 
     def units(self, limit: int | None = None) -> list[UnitView]:

@@ -437,6 +437,7 @@ class CameraSettings(_Strict):
     clip_s: float = Field(10.0, gt=0, le=120, description="length of an evidence clip")
     suggest_units: int = Field(3, ge=0, le=20, description="nearest units suggested for a street-event incident")
     unit_age_s: float = Field(900.0, gt=0, description="units not heard for this long are not suggested")
+    frigate_topic: str = Field("frigate/events", description="where Frigate publishes its events (its own prefix)")
     frigate_url: str | None = Field(None, description="Frigate's HTTP address, for snapshot and clip links")
     frigate_cameras: dict[str, str] = Field(
         default_factory=dict, description="Frigate camera name -> camera id in the registry")

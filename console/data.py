@@ -155,6 +155,12 @@ def incident_from_json(obj: object) -> tuple[IncidentView, str | None]:
         lon=_float(where, "lon") if where else None,
         position_time=_time(where, "time") if where else None,
         updated_at=_required_time(obj, "updated_at"),
+        category=_str(obj, "category") or "alert",
+        ack_due=_time(obj, "ack_due"),
+        resolve_due=_time(obj, "resolve_due"),
+        escalated=_str(obj, "escalated"),
+        escalated_at=_time(obj, "escalated_at"),
+        suggested=tuple(u for u in obj.get("suggested") or () if isinstance(u, dict)),
     )
     return view, _str(obj, "change")
 

@@ -15,6 +15,7 @@ import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 import numpy as np
 import paho.mqtt.client as mqtt
@@ -598,6 +599,37 @@ class ModbusServer:
         if self.proc is not None:
             end_process(self.proc)  # type: ignore[arg-type]
             self.proc = None
+
+
+class CameraServer:
+    """A road camera's web server (tests/camera_server.py) in its own process on a free port: snapshots
+    good, slow, hanging and failing, behind authentication if ``auth`` is given."""
+
+    def __init__(self, media: Path, auth: str | None = None) -> None:
+        self.port = free_port()
+        server = Path(__file__).parent / "camera_server.py"
+        self.proc = subprocess.Popen([sys.executable, str(server), str(self.port), "--media", str(media),
+                                      *(["--auth", auth] if auth else [])], stdout=subprocess.PIPE, text=True)
+        stdout = self.proc.stdout
+        assert stdout is not None
+        ready = threading.Event()
+
+        def read() -> None:
+            if stdout.readline() == "ready\n":
+                ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        assert ready.wait(10), "the camera server did not start"
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def hits(self, path: str) -> int:
+        with urlopen(self.url(f"/hits?path={path.replace('&', '%26').replace('?', '%3F')}"), timeout=5) as r:
+            return int(r.read())
+
+    def stop(self) -> None:
+        end_process(self.proc)  # type: ignore[arg-type]
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5, channels: int = 1) -> Any:

@@ -34,6 +34,12 @@ ALERT_COLUMNS = (
     Column("what", "what", 0, flex=3),
 )
 
+CAMERA_COLUMNS = (
+    Column("what", "what", 9),
+    Column("name", "which", 18, flex=2, max_width=32),
+    Column("detail", "detail", 20, flex=5),
+)
+
 HISTORY_COLUMNS = (
     Column("time", "time", 12),
     Column("actor", "who", 12, flex=1, max_width=24),
@@ -142,17 +148,20 @@ class IncidentDetailScreen(Screen[None]):
         self.header = StatusHeader()
         self.fields = Static(id="fields")
         self.alerts = FittedTable(ALERT_COLUMNS, id="alert-events")
+        self.cameras = FittedTable(CAMERA_COLUMNS, id="cameras")
         self.history = FittedTable(HISTORY_COLUMNS, id="history")
 
     def compose(self) -> ComposeResult:
         yield self.header
         yield self.fields
         yield self.alerts
+        yield self.cameras
         yield self.history
         yield Footer()
 
     def on_mount(self) -> None:
         self.alerts.border_title = "Alerts"
+        self.cameras.border_title = "Cameras"
         self.history.border_title = "History"
         self.show_incident(self.incident)
         self.history.focus()
@@ -199,6 +208,7 @@ class IncidentDetailScreen(Screen[None]):
                 "what": Cell(_what(e) + _call(calls.get(str(e.detail.get("call"))))),
             }, reorder=False)
         self.alerts.border_title = f"Alerts: {len(message.detail.alerts)}"
+        self._show_cameras(message.detail, now)
         for n, h in enumerate(message.detail.history):
             style = "bold" if h.actor != "bridge" else "dim"
             self.history.put(str(n), {
@@ -211,6 +221,33 @@ class IncidentDetailScreen(Screen[None]):
         self.history.border_title = f"History: {len(message.detail.history)} entries"
         if self.history.row_count:
             self.history.move_cursor(row=self.history.row_count - 1)  # the newest, at the bottom
+
+    def _show_cameras(self, detail: IncidentDetail, now: datetime) -> None:
+        """Who can see the place, what the cameras saw there, the evidence kept, and whom to send."""
+        c = detail.correlation
+        rows: list[tuple[str, str, str, str]] = []  # key, what, which, detail
+        for u in detail.incident.suggested:
+            rows.append((f"u:{u.get('unit')}", "send", str(u.get("alias") or u.get("unit")),
+                         f"{u.get('unit')}, {float(u.get('distance_m') or 0):.0f} m away"))
+        if c is not None:
+            for cam in c.cameras:
+                rows.append((f"c:{cam.camera_id}", "camera", cam.name,
+                             f"{cam.distance_m:.0f} m, {cam.off_axis_deg:.0f}° off axis, score {cam.score:.2f}"
+                             + (f" · {cam.stream_url}" if cam.stream_url else "")))
+            for d, relevance in c.detections:
+                rows.append((f"d:{d.id}", "detected", f"{d.label} ({d.camera})",
+                             f"{fmt.local_time(d.time, now, compact=True)}"
+                             + (f", score {d.score:.2f}" if d.score is not None else "")
+                             + (f", {d.category.replace('_', ' ')}" if d.category else "")
+                             + f", relevance {relevance:.2f}"))
+            for e in c.evidence:
+                rows.append((f"e:{e.id}", e.kind, e.camera_id,
+                             f"{fmt.local_time(e.time, now, compact=True)}, {e.size} bytes, sha256 {e.sha256[:16]}"))
+        for key, what, which, text in rows:
+            self.cameras.put(key, {"what": Cell(what, "bold" if what == "send" else ""), "name": Cell(which),
+                                   "detail": Cell(text)}, reorder=False)
+        counts = (len(c.cameras), len(c.detections), len(c.evidence)) if c is not None else (0, 0, 0)
+        self.cameras.border_title = "Cameras: {}, detections: {}, evidence: {}".format(*counts)
 
     def action_back(self) -> None:
         self.dismiss()

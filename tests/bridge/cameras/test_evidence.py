@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,16 +23,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
 import pytest
 from camera_server import BIG, GOOD_JPEG, GOOD_PNG
-from support import end_process, free_port
+from support import CameraServer, end_process, free_port
 
 from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest, redact_url
 
 USER, PASSWORD = "officer", "S3cr3t-Pa55w0rd!"
-SERVER = Path(__file__).parents[2] / "camera_server.py"
 
 
 def need(tool: str) -> None:
@@ -44,30 +41,9 @@ def need(tool: str) -> None:
         pytest.skip(f"{tool} is not installed")
 
 
-class Camera:
-    """tests/camera_server.py in its own process on a free port."""
-
+class Camera(CameraServer):
     def __init__(self, media: Path) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, str(SERVER), str(self.port), "--auth", f"{USER}:{PASSWORD}",
-                                      "--media", str(media)], stdout=subprocess.PIPE, text=True)
-        stdout = self.proc.stdout
-        assert stdout is not None
-        ready = threading.Event()
-
-        def read() -> None:
-            if stdout.readline() == "ready\n":
-                ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        assert ready.wait(10), "the camera server did not start"
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def hits(self, path: str) -> int:
-        with urlopen(self.url(f"/hits?path={path.replace('&', '%26').replace('?', '%3F')}"), timeout=5) as r:
-            return int(r.read())
+        super().__init__(media, auth=f"{USER}:{PASSWORD}")
 
 
 @pytest.fixture(scope="module")
@@ -301,13 +277,15 @@ def test_submit_returns_at_once_while_the_camera_hangs(camera: Camera, results: 
     started = time.monotonic()
     for n in range(20):
         evidence.submit(request(camera.url(unique("/hang")), incident=n))
-    assert time.monotonic() - started < 1.0  # a behaviour (the caller never waits), not a speed
+    # A behaviour, not a speed: 20 requests to a camera that never answers (5 s timeout each) would take
+    # minutes if submit() waited; on a loaded machine it still returns in a moment.
+    assert time.monotonic() - started < 3.0
     stats = evidence.stats()
     assert stats["in_flight"] + stats["queued"] == 20 and results.items == []
     # stop() while both workers are stuck in a read: it returns, and nothing is delivered after it.
     started = time.monotonic()
     assert evidence.stop(0.5) is False
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 4.0
     time.sleep(0.2)
     assert results.items == [] and evidence.stats()["queued"] == 0
 

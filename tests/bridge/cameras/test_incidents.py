@@ -1,0 +1,125 @@
+"""Incidents and cameras in storage (SQLite and PostgreSQL): time limits and escalation, street-event
+incidents, the nearest units, incidents following their unit, detections around a place."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bridge.cameras.correlation import CameraStore
+from bridge.cameras.feeds import Detection
+from bridge.cameras.geometry import Camera, sees
+from bridge.store import Store
+from gateway.events import Event, Kind, Position, uuid7
+
+T0 = datetime(2026, 11, 26, 19, 30, tzinfo=UTC)
+LAT, LON = 30.2095, 120.2107
+M_LAT = 1 / 111_320
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store.open(database_url, incident_window_s=600, limits={"alert": (60, 600), "street_stall": (None, 3600)})
+    yield s
+    s.close()
+
+
+def event(kind: Kind, unit: str, at: float, seq: int, position: Position | None = None) -> Event:
+    t = T0 + timedelta(seconds=at)
+    return Event(id=uuid7(t), seq=seq, gateway="gw1", channel="patrol-1", kind=kind, time=t, unit=unit,
+                 position=position, detail={"protocol": "test"})
+
+
+def test_an_incident_not_acknowledged_in_time_is_escalated_once_per_limit(store: Store) -> None:
+    [(incident, _)] = store.ingest([event(Kind.ALERT, "mdc:1234", 0, 1)]).incidents
+    assert incident.ack_due == T0 + timedelta(seconds=60) and incident.resolve_due == T0 + timedelta(seconds=600)
+    assert store.escalate_due(T0 + timedelta(seconds=59)) == []
+    [late] = store.escalate_due(T0 + timedelta(seconds=61))
+    assert late.escalated == "ack" and late.to_json()["escalated"] == "ack"
+    assert store.escalate_due(T0 + timedelta(seconds=62)) == []  # once
+    store.acknowledge(incident.id, "alice")
+    [later] = store.escalate_due(T0 + timedelta(seconds=601))
+    assert later.escalated == "resolve"
+    assert store.escalate_due(T0 + timedelta(seconds=700)) == []
+    detail = store.incident_detail(incident.id)
+    assert detail is not None
+    assert [h.note for h in detail.history if h.action == "escalated"] == [
+        "not acknowledged within 60 s", "not resolved within 600 s"]
+
+
+def test_an_acknowledged_or_resolved_incident_is_not_escalated_for_acknowledgement(store: Store) -> None:
+    [(a, _)] = store.ingest([event(Kind.ALERT, "mdc:1", 0, 1)]).incidents
+    [(b, _)] = store.ingest([event(Kind.ALERT, "mdc:2", 0, 2)]).incidents
+    store.acknowledge(a.id, "alice")
+    store.resolve(b.id, "bob", "handled")
+    assert store.escalate_due(T0 + timedelta(seconds=61)) == []
+
+
+def test_street_events_open_one_incident_per_category_and_camera(store: Store) -> None:
+    first, change = store.open_street_incident("street_stall", "cam-b", "street_stall", T0, LAT, LON, 1)
+    assert change == "opened" and first.category == "street_stall" and first.unit is None
+    assert first.ack_due is None and first.resolve_due == T0 + timedelta(seconds=3600)
+    again, change = store.open_street_incident("street_stall", "cam-b", "street_stall", T0 + timedelta(minutes=2),
+                                               LAT, LON, 2)
+    assert change == "alert" and again.id == first.id and again.alert_count == 2
+    other, change = store.open_street_incident("street_stall", "cam-c", "street_stall", T0, LAT, LON, 3)
+    assert change == "opened" and other.id != first.id
+    bins, change = store.open_street_incident("overflowing_bin", "cam-b", "overflowing_bin", T0, LAT, LON, 4)
+    assert change == "opened" and bins.ack_due is None and bins.resolve_due is None  # no limits configured
+
+
+def test_the_nearest_recently_heard_units_are_suggested(store: Store) -> None:
+    now = datetime.now(UTC)
+
+    def beacon(unit: str, north_m: float, age_s: float, seq: int) -> Event:
+        t = now - timedelta(seconds=age_s)
+        return Event(id=uuid7(t), seq=seq, gateway="gw1", channel="p", kind=Kind.BEACON, time=t, unit=unit,
+                     position=Position(LAT + north_m * M_LAT, LON, fix_time=t, source="nmea"))
+
+    store.ingest([beacon("mdc:near", 50, 10, 1), beacon("mdc:mid", 300, 10, 2), beacon("mdc:far", 3000, 10, 3),
+                  beacon("mdc:stale", 20, 3600, 4)])
+    suggested = store.nearest_units(LAT, LON, limit=2, max_age_s=900)
+    assert [u["unit"] for u in suggested] == ["mdc:near", "mdc:mid"]
+    assert suggested[0]["distance_m"] == pytest.approx(50, abs=1)
+
+
+def test_an_incident_follows_its_units_newer_positions(store: Store) -> None:
+    alert = event(Kind.ALERT, "mdc:7", 0, 1, Position(LAT, LON, fix_time=T0, source="nmea"))
+    [(incident, _)] = store.ingest([alert]).incidents
+    newer = event(Kind.BEACON, "mdc:7", 30, 2, Position(LAT + 100 * M_LAT, LON, fix_time=T0 + timedelta(seconds=30),
+                                                         source="nmea"))
+    result = store.ingest([newer])
+    [moved] = store.follow_units(result.units)
+    assert moved.id == incident.id and moved.lat == pytest.approx(LAT + 100 * M_LAT)
+    assert store.follow_units(result.units) == []  # nothing newer the second time
+
+
+def test_detections_around_a_place_rank_by_time_and_distance(store: Store) -> None:
+    cams = CameraStore(store.engine)
+    looking_north = Camera("cam-a", "a", LAT - 60 * M_LAT, LON, 0.0, 60.0, 150.0)
+    far = Camera("cam-far", "far", LAT + 0.02, LON, 0.0, 60.0, 150.0)
+
+    def detection(camera: str, label: str, at_s: float, lat: float | None = None) -> Detection:
+        return Detection(camera=camera, label=label, category=None, score=0.9, time=T0 + timedelta(seconds=at_s),
+                         source="generic", lat=lat, lon=LON if lat is not None else None)
+
+    cams.add_detection(detection("cam-a", "person", -10), looking_north)
+    cams.add_detection(detection("cam-a", "person", -1000), looking_north)  # outside the window
+    cams.add_detection(detection("cam-x", "bicycle", -100, LAT + 150 * M_LAT), None)  # near, by another camera
+    cams.add_detection(detection("cam-far", "car", -5), far)
+    sighting = sees(looking_north, LAT, LON)
+    assert sighting is not None
+    found = cams.detections_around(LAT, LON, T0, cameras=["cam-a"], near_m=200, window_s=300)
+    assert [(d.camera, d.label) for d, _ in found] == [("cam-a", "person"), ("cam-x", "bicycle")]
+    assert found[0][1] > found[1][1]
+
+
+def test_a_frigate_event_s_updates_change_one_detection(store: Store) -> None:
+    cams = CameraStore(store.engine)
+    base = {"camera": "cam-a", "label": "street_stall", "category": "street_stall", "time": T0,
+            "source": "frigate", "source_id": "1607123955.475377-mxklsc"}
+    first, new = cams.add_detection(Detection(score=0.6, phase="new", **base), None)  # type: ignore[arg-type]
+    second, again = cams.add_detection(Detection(score=0.8, phase="update", **base), None)  # type: ignore[arg-type]
+    assert new and not again and first.id == second.id and second.score == 0.8 and second.phase == "update"
