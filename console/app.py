@@ -149,10 +149,15 @@ class DispatchApp(App[None]):
             if self.settings.bell:
                 self.bell()
             i = update.incident
+            what = "wired input" if i.category == "alert" else i.category.replace("_", " ")
+            who = f"{i.unit or what}{f' ({i.alias})' if i.alias else ''}"
             if message.change == "opened":
-                who = f"{i.unit or 'wired input'}{f' ({i.alias})' if i.alias else ''}"
-                self.notify(f"{who} on {i.channel}@{i.gateway}", title=f"EMERGENCY: incident #{i.id}",
-                            severity="error", timeout=8)
+                title = f"EMERGENCY: incident #{i.id}" if i.category == "alert" else f"Street event: incident #{i.id}"
+                self.notify(f"{who} on {i.channel}@{i.gateway}", title=title, severity="error", timeout=8)
+            elif message.change == "escalated":
+                late = "acknowledged" if i.escalated == "ack" else "resolved"
+                self.notify(f"{who}: not {late} in time", title=f"OVERDUE: incident #{i.id}", severity="error",
+                            timeout=8)
         self._status()
 
     def _show(self, update: IncidentUpdate) -> None:

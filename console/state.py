@@ -82,8 +82,9 @@ class ConsoleState:
         self.incidents[incoming.id] = incoming
         fresh_alert = change in ("opened", "alert") and (held is None or incoming.alert_count > held.alert_count)
         reannounced = change == "reannounce" and incoming.state == NEW
+        escalated = change == "escalated"  # past its time limit: every console is told again
         outcome = Outcome.ADDED if held is None else Outcome.CHANGED
-        return IncidentUpdate(outcome, incoming, fresh_alert or reannounced)
+        return IncidentUpdate(outcome, incoming, fresh_alert or reannounced or escalated)
 
     def begin_snapshot(self) -> None:
         """A snapshot is about to be read: from now on, what the bridge says is newer than it may be."""

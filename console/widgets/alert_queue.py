@@ -125,18 +125,21 @@ class AlertQueue(FittedTable):
         return {
             "id": Cell(str(i.id), justify="right"),
             "state": self._state_cell(i),
-            "unit": Cell(i.unit or "(wired input)", tone),
+            "unit": Cell(i.unit or ("(wired input)" if i.category == "alert" else i.category.replace("_", " ")), tone),
             "alias": Cell(i.alias or "", tone),
             "where": Cell(fmt.where(i.channel, i.gateway)),
             "position": Cell(fmt.position(i.lat, i.lon)),
             "age": Cell(fmt.age(i.opened_at, now), justify="right"),
             "count": Cell(str(i.alert_count), "bold" if i.alert_count > 1 else "", "right"),
-            "label": Cell(i.label or ""),
+            # Past its time limit: said in words, since the marker already flashes for every new incident.
+            "label": Cell(("OVERDUE: " if i.escalated else "") + (i.label or ""), "bold red" if i.escalated else ""),
         }
 
     def _title(self) -> None:
         new = sum(1 for i in self.incidents.values() if i.state == NEW)
-        self.border_title = f"Alerts: {len(self.incidents)} open" + (f", {new} NEW" if new else "")
+        late = sum(1 for i in self.incidents.values() if i.escalated)
+        self.border_title = (f"Alerts: {len(self.incidents)} open" + (f", {new} NEW" if new else "")
+                             + (f", {late} OVERDUE" if late else ""))
         self.set_class(new > 0, "-unacknowledged")
 
     def action_open(self) -> None:
