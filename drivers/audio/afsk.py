@@ -3,10 +3,10 @@ r"""AFSK1200 (Bell 202) audio -> HDLC -> AX.25 -> APRS events, sans-I/O and vect
 Signal chain (one channel; every stage keeps its state between blocks, so any split of the audio gives
 the same frames)::
 
-    samples ─┬─ x e^{-j2π·1200·t} ─ low-pass ─ |.| ─ mark envelope m ─┐            ┌─ slicer g1 ─┐
-             │                                                          ├ decimate ─┼─ slicer g2 ─┤ ...
-             └─ x e^{-j2π·2200·t} ─ low-pass ─ |.| ─ space envelope s ─┘            └─ slicer gN ─┘
-                        (one such pair per demodulator variant: different low-pass widths)
+                                    ┌─ x e^{-j2π·1200·t} ─ low-pass ─ |.| ─ mark envelope m ──┐  ┌─ slicer g1
+    samples ─ anti-alias ─ decimate ┤                                                         ├──┼─ slicer g2
+              (4 kHz)     (~9.6 kHz)└─ x e^{-j2π·2200·t} ─ low-pass ─ |.| ─ space envelope s ─┘  └─ ... gN
+                                       (one such pair per demodulator variant: different low-pass widths)
 
     slicer g:  d = m - g·s;  a zero crossing of d is a tone change, timed to a fraction of a sample
                by linear interpolation
@@ -20,12 +20,13 @@ the same frames)::
                :func:`drivers.ax25.fcs`); a good frame goes through :func:`drivers.kiss.frame_to_output`,
                the same path as frames from a KISS TNC.
 
-The clock, NRZI and HDLC stages work on arrays of crossings and runs with numpy, all slicers of a
-variant at once; Python loops only over flags. Several slicers (gains of the space tone against the
-mark tone, to absorb the tilt of pre-emphasis and de-emphasis) on several low-pass widths run in
-parallel, as Dire Wolf's multiple slicers do (demod_afsk.c; the "+" of its demodulator profiles, and
-atest's default for 1200 baud is "E+"); a frame that several of them decode is reported once, by the
-one whose closing flag came first (ties broken by the order of :data:`VARIANTS`).
+The clock, NRZI and HDLC stages work on arrays of crossings and runs with numpy, all slicers of all
+variants at once; Python loops only over the slicers and the byte-aligned candidate frames between two
+flags. Several slicers (gains of the space tone against the mark tone, to absorb the tilt of pre-emphasis
+and de-emphasis) on several low-pass widths run in parallel, as Dire Wolf's multiple slicers do
+(demod_afsk.c; the "+" of its demodulator profiles, and atest's default for 1200 baud is "E+"); a frame
+that several of them decode is reported once, by the one whose closing flag came first (ties broken by
+the order of :data:`VARIANTS`).
 
 Bell 202 (Bell System Technical Reference PUB 41212, 1976): mark 1200 Hz, space 2200 Hz, 1200 baud.
 """
@@ -62,8 +63,17 @@ CLOCK_INERTIA = 0.8
 # Frames of the same bytes ending within this time of each other are one transmission decoded by
 # several slicers; a digipeated copy comes at least one frame length (> 100 ms) later.
 DEDUP_SECONDS = 0.05
-# Audio is demodulated in pieces of at least this length (see feed): the events come this much later.
-CHUNK_SECONDS = 0.25
+# The anti-alias low-pass before decimation (Butterworth): within 0.1 dB up to 2860 Hz (space plus the
+# widest envelope low-pass), and 30 dB or more down where noise would fold onto the tones (from 6740 Hz
+# at 48000 Hz, decimated to 9600; 42 dB at 44100, 67 dB at 22050). Cutoffs of 3200-4200 Hz and orders
+# 6-10 decode within two frames of each other on the gen_packets sweeps; this one decodes at least as
+# many as the full-rate demodulator did on each.
+AA_ORDER = 6
+AA_HZ = 4000.0
+# Audio is demodulated in pieces of at least this length (see feed): the events come this much later,
+# and an APRS frame is on the air for 0.2-2 s anyway. Each piece costs about 0.5 ms of numpy and scipy
+# calls whatever its length (measured): 2 ms per second of audio at 0.25 s, 1 ms at 0.5 s.
+CHUNK_SECONDS = 0.5
 
 Float = npt.NDArray[np.float64]
 Complex = npt.NDArray[np.complex128]
@@ -99,14 +109,10 @@ VARIANTS: tuple[Variant, ...] = (
 
 @dataclass
 class _Slicer:
-    """State of one slicer from the bit cells to the HDLC frames."""
+    """HDLC state of one slicer (its bit-cell state is in the decoder's per-slicer arrays)."""
 
     name: str
-    clock_phase: float = 0.0  # the last unwrapped clock phase, in bits (a copy, for _close_cells)
-    open_cell: int | None = None  # the last cell with crossings; more may come in the next block
-    open_count: int = 0
-    open_pos: float = 0.0
-    last_zero: int | None = None  # the cell of the last NRZI 0
+    order: int  # rank among all slicers, to break ties the same way on every split
     runs: list[int] = field(default_factory=list)  # runs of 1s before each 0 since the last flag
     nbits: int = 0  # the frame bits they make
     synced: bool = False  # a flag has been seen since the last abort
@@ -117,29 +123,19 @@ class _Demod:
     variant: Variant
     sos: Float
     zi: Complex  # (sections, 2 tones, 2)
-    slicers: list[_Slicer]
-    # Per slicer, from the slicer output to the bit cells (vectorised over the slicers):
-    gains: Float  # space gain
-    last_d: Float  # the last decimated slicer output of the previous block
-    clock_zi: Complex  # (slicers, 1): state of the phasor average
-    clock_phase: Float  # the last unwrapped clock phase, in bits
-    last_cell: Int  # the last bit cell (cells never go backwards)
 
     @classmethod
-    def create(cls, variant: Variant, rate: int) -> _Demod:
+    def create(cls, variant: Variant, rate: float) -> _Demod:
         sos = signal.butter(variant.order, variant.lpf_baud * BAUD, fs=rate, output="sos").astype(np.float64)
-        k = len(variant.gains)
-        return cls(
-            variant=variant,
-            sos=sos,
-            zi=np.zeros((sos.shape[0], 2, 2), np.complex128),
-            slicers=[_Slicer(f"{variant.name}{i}") for i in range(k)],
-            gains=np.array(variant.gains, np.float64),
-            last_d=np.zeros(k),
-            clock_zi=np.zeros((k, 1), np.complex128),
-            clock_phase=np.zeros(k),
-            last_cell=np.full(k, -(10**9), np.int64),
-        )
+        return cls(variant=variant, sos=sos, zi=np.zeros((sos.shape[0], 2, 2), np.complex128))
+
+
+_NONE = -(1 << 62)  # "no cell": before every real cell number
+# Unit phasors e^{2πi k/_STEPS} for the bit clock: a table is ten times faster than np.exp here. With
+# 4096 steps one frame of the gen_packets sweeps was lost; at 65536 (a phase error of at most 1/131072
+# of a bit) they decode exactly as with np.exp.
+_STEPS = 65536
+_PHASORS = np.exp(2j * np.pi * np.arange(_STEPS) / _STEPS)
 
 
 @dataclass(order=True)
@@ -176,7 +172,26 @@ class Afsk1200Decoder(AudioDecoder):
         self._period = period
         self._n = 0  # samples consumed so far
         self._last_pos = -1.0  # position of the last decimated sample
-        self._demods = [_Demod.create(v, r) for v in VARIANTS]
+        # Decimate before mixing, behind an anti-alias low-pass (AA_HZ): the mixers and envelope
+        # low-passes then run at about 9600 Hz, not at the audio rate.
+        self._aa = signal.butter(AA_ORDER, AA_HZ, fs=r, output="sos") if self._dec > 1 else None
+        self._aa_zi = np.zeros((AA_ORDER // 2, 2))
+        self._demods = [_Demod.create(v, r / self._dec) for v in VARIANTS]
+        # Every slicer of every demodulator in one row of the arrays below, so that each stage is one
+        # numpy call for all of them (Python loops only over slicers that met a flag).
+        self._slicers = [
+            _Slicer(f"{v.name}{k}", rank * 100 + k) for rank, v in enumerate(VARIANTS) for k in range(len(v.gains))
+        ]
+        count = len(self._slicers)
+        self._last_d = np.zeros(count)  # the last decimated slicer output of the previous block
+        self._clock_zi = np.zeros((count, 1), np.complex128)  # state of the phasor average
+        self._clock_phase = np.zeros(count)  # the last unwrapped clock phase, in bits
+        self._last_cell = np.full(count, _NONE, np.int64)  # cells never go backwards
+        # The last cell with crossings (more may come in the next block), their count and first time:
+        self._open_cell = np.full(count, _NONE, np.int64)
+        self._open_count = np.zeros(count, np.int64)  # 0: no open cell
+        self._open_pos = np.zeros(count)
+        self._last_zero = np.full(count, _NONE, np.int64)  # the cell of the last NRZI 0
         self._held: list[npt.NDArray[Any]] = []  # blocks not yet demodulated ...
         self._held_size = 0
         self._held_start = datetime.min  # ... and the time of the first one's first sample
@@ -190,7 +205,7 @@ class Afsk1200Decoder(AudioDecoder):
         # the same for 20 ms as for 500 ms, and the result does not depend on the split anyway.
         if not self._held:
             self._held_start = start
-        self._held.append(np.asarray(block).ravel())
+        self._held.append(np.array(block, dtype=np.float64).ravel())  # a copy: the caller may reuse its buffer
         self._held_size += self._held[-1].size
         if self._held_size < CHUNK_SECONDS * self.rate:
             return []
@@ -203,157 +218,200 @@ class Afsk1200Decoder(AudioDecoder):
         self._held_size = 0
         # Garbage in must not poison the filter state for good: NaN is silence, anything far beyond
         # full scale is clipped (a float overflow in the state would never decay).
-        x = np.nan_to_num(np.asarray(block, dtype=np.float64).ravel(), nan=0.0, posinf=1.0, neginf=-1.0)
+        x = block  # our own copy (see feed), changed in place below
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
         np.clip(x, -4.0, 4.0, out=x)
         first = self._n
         self._n += x.size
-        if x.size:
-            idx = (np.arange(first, first + x.size)) % self._period
-            mixed = self._lo[:, idx] * x  # (2, n): mark and space baseband
-            # The decimated samples are those whose global index is a multiple of the decimation.
-            keep = np.arange((-first) % self._dec, x.size, self._dec)
-            positions = (first + keep).astype(np.float64)
-            for rank, demod in enumerate(self._demods):
+        if self._aa is not None and x.size:
+            x, self._aa_zi = signal.sosfilt(self._aa, x, zi=self._aa_zi)
+        # The decimated samples are those whose global index is a multiple of the decimation.
+        keep = slice((-first) % self._dec, None, self._dec)
+        at = np.arange(first + keep.start, first + x.size, self._dec)
+        if at.size:
+            mixed = self._lo[:, at % self._period] * x[keep]  # (2, n): mark and space baseband
+            positions = at.astype(np.float64)
+            # Slicer outputs, one row per slicer, after the last one of the previous block.
+            d = np.empty((len(self._slicers), positions.size + 1))
+            d[:, 0] = self._last_d
+            row = 0
+            for demod in self._demods:
                 base, demod.zi = signal.sosfilt(demod.sos, mixed, axis=1, zi=demod.zi)
-                env = np.abs(base[:, keep])
-                if keep.size:
-                    for k, found in enumerate(self._slice(demod, env[0], env[1], positions)):
-                        for data, end in found:
-                            self._pending.append(_Candidate(end, rank * 100 + k, data, demod.slicers[k].name))
-            if keep.size:
-                self._last_pos = float(positions[-1])
+                env = np.abs(base)
+                rows = d[row : row + len(demod.variant.gains), 1:]
+                np.multiply(np.asarray(demod.variant.gains)[:, None], env[1], out=rows)
+                np.subtract(env[0], rows, out=rows)
+                row += len(demod.variant.gains)
+            for k, data, end in self._slice(d, positions):
+                s = self._slicers[k]
+                self._pending.append(_Candidate(end, s.order, data, s.name))
+            self._last_pos = float(positions[-1])
         return self._release(start, first, final=False)
 
     def flush(self, now: datetime) -> list[Output]:
         out = self._process() if self._held else []
-        for rank, demod in enumerate(self._demods):
-            for k, slicer in enumerate(demod.slicers):
-                for data, end in self._close_cells(slicer):
-                    self._pending.append(_Candidate(end, rank * 100 + k, data, slicer.name))
+        for k in range(len(self._slicers)):
+            for data, end in self._close_cell(k):
+                s = self._slicers[k]
+                self._pending.append(_Candidate(end, s.order, data, s.name))
         return out + self._release(now, self._n, final=True)
 
-    def _slice(self, demod: _Demod, m: Float, sp: Float, pos: Float) -> list[list[tuple[bytes, float]]]:
-        """All slicers of one demodulator at once: crossings, then the bit clock, as (slicer, crossing)
-        arrays padded to the longest row; the per-slicer work starts at the bit cells."""
-        gains = demod.gains[:, None]
-        d = m[None, :] - gains * sp[None, :]  # (slicers, samples)
-        d_all = np.concatenate((demod.last_d[:, None], d), axis=1)
+    def _slice(self, d_all: Float, pos: Float) -> list[tuple[int, bytes, float]]:
+        """All slicers at once, from their outputs ``d_all`` (slicer, sample; column 0 is the previous
+        block's last) to frames (slicer, data, end): crossings, then the bit clock, flattened over the
+        slicers (padded to the longest row only for the clock filter), then the bit cells and NRZI 0s."""
         p_all = np.concatenate(([self._last_pos], pos))
-        demod.last_d = d[:, -1].copy()
+        self._last_d = d_all[:, -1].copy()
         # Zero crossings; a sample exactly 0 counts as positive, so a crossing is never counted twice.
         neg = d_all < 0
-        change = neg[:, 1:] != neg[:, :-1]
+        change = neg[:, 1:] ^ neg[:, :-1]
         if p_all[0] < 0:
             change[:, 0] = False  # the very first sample has no predecessor
-        rows, cols = np.nonzero(change)
-        counts = np.bincount(rows, minlength=len(demod.slicers))
-        results: list[list[tuple[bytes, float]]] = []
+        flat = np.flatnonzero(change)  # 2-D np.nonzero is three times slower
+        rows = flat // change.shape[1]
+        cols = flat - rows * change.shape[1]
+        counts = np.bincount(rows, minlength=len(self._slicers))
+        found: list[tuple[int, bytes, float]] = []
+        for k in np.flatnonzero(counts == 0).tolist():  # no crossing: the open cell may be over
+            found += [(k, data, end) for data, end in self._close_cell(k, before=float(pos[-1]))]
         if rows.size == 0:
-            return [self._close_cells(s, before=float(pos[-1])) for s in demod.slicers]
+            return found
         d0, d1 = d_all[rows, cols], d_all[rows, cols + 1]
-        t_flat = p_all[cols] + (p_all[cols + 1] - p_all[cols]) * d0 / (d0 - d1)
-        # Pad to (slicers, longest row); padding sits after each row's crossings and is never read.
+        t = p_all[cols] + (p_all[cols + 1] - p_all[cols]) * d0 / (d0 - d1)
+        bits = t / self._spb
+        # Per slicer, the index of its first crossing, and each crossing's place in its row.
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         within = np.arange(rows.size) - starts[rows]
-        width = int(counts.max())
-        t = np.zeros((counts.size, width))
-        t[rows, within] = t_flat
-        bits = t / self._spb
+        first = within == 0
         # The bit clock: the mean phase of the crossings on the baud grid, as a one-pole average of
-        # unit phasors (direct form II transposed: the state after a row is inertia * its last output).
-        phasor = np.exp(2j * np.pi * bits)
-        avg, _ = signal.lfilter([1 - CLOCK_INERTIA], [1, -CLOCK_INERTIA], phasor, axis=1, zi=demod.clock_zi)
-        raw = np.angle(avg) / (2 * np.pi)
+        # unit phasors (direct form II transposed: the state after a row is inertia * its last output),
+        # on a (slicer, crossing) array padded to the longest row; padding follows each row's crossings.
+        phasor = np.zeros((counts.size, int(counts.max())), np.complex128)
+        phasor[rows, within] = _PHASORS[((bits - np.floor(bits)) * _STEPS + 0.5).astype(np.intp) & (_STEPS - 1)]
+        avg, _ = signal.lfilter([1 - CLOCK_INERTIA], [1, -CLOCK_INERTIA], phasor, axis=1, zi=self._clock_zi)
+        avg = avg[rows, within]
+        raw = np.arctan2(avg.imag, avg.real) / (2 * np.pi)  # np.angle, without its overhead
         # Unwrap against the phase carried over, so that a clock drifting through 0 does not slip a bit.
-        steps = np.diff(np.concatenate((demod.clock_phase[:, None], raw), axis=1), axis=1)
+        steps = np.diff(raw, prepend=0.0)
+        steps[first] = raw[first] - self._clock_phase[rows[first]]
         steps -= np.round(steps)
-        phase = np.cumsum(np.concatenate((demod.clock_phase[:, None], steps), axis=1), axis=1)[:, 1:]
+        total = np.cumsum(steps)  # over all rows: each row's own sum starts from its first crossing
+        phase = total - (total - steps)[first][np.cumsum(first) - 1] + self._clock_phase[rows]
         cells = np.round(bits - phase).astype(np.int64)
         # Cells never go backwards (a jump of the clock phase must not reorder the bits).
-        cells = np.maximum.accumulate(np.concatenate((demod.last_cell[:, None], cells), axis=1), axis=1)[:, 1:]
-        has = counts > 0
-        last = np.maximum(counts - 1, 0)
-        r = np.arange(counts.size)
-        demod.clock_zi[has, 0] = CLOCK_INERTIA * avg[r[has], last[has]]
-        demod.clock_phase[has] = phase[r[has], last[has]]
-        demod.last_cell[has] = cells[r[has], last[has]]
-        for k, s in enumerate(demod.slicers):
-            n = int(counts[k])
-            if n == 0:
-                s.clock_phase = float(demod.clock_phase[k])
-                results.append(self._close_cells(s, before=float(pos[-1])))
-            else:
-                s.clock_phase = float(demod.clock_phase[k])
-                results.append(self._cells(s, cells[k, :n], t[k, :n]))
-        return results
+        grid = np.zeros((counts.size, phasor.shape[1] + 1), np.int64)
+        grid[:, 0] = self._last_cell
+        grid[rows, within + 1] = cells
+        cells = np.maximum.accumulate(grid, axis=1)[rows, within + 1]
+        ends = starts + counts - 1
+        has = np.flatnonzero(counts > 0)
+        self._clock_zi[has, 0] = CLOCK_INERTIA * avg[ends[has]]
+        self._clock_phase[has] = phase[ends[has]]
+        self._last_cell[has] = cells[ends[has]]
+        return found + self._cells(rows, cells, t)
 
     # ------------------------------------------------------------------ bit cells -> NRZI 0s
 
-    def _cells(self, s: _Slicer, cells: Int, t: Float) -> list[tuple[bytes, float]]:
-        # Crossings in the same cell: an odd count is a tone change there, an even count cancels.
-        if s.open_cell is not None:
-            cells = np.concatenate(([s.open_cell], cells))
-            t = np.concatenate(([s.open_pos], t))
-            counts_first = s.open_count
-        else:
-            counts_first = 1
-        starts = np.flatnonzero(np.diff(cells, prepend=cells[0] - 1))
-        counts = np.diff(np.append(starts, cells.size))
-        counts[0] += counts_first - 1
-        uniq = cells[starts]
-        first_pos = t[starts]
-        # The last cell may get more crossings in the next block: keep it open.
-        s.open_cell, s.open_count, s.open_pos = int(uniq[-1]), int(counts[-1]), float(first_pos[-1])
-        odd = (counts[:-1] & 1) == 1
-        return self._zeros(s, uniq[:-1][odd], first_pos[:-1][odd])
+    def _cells(self, rows: Int, cells: Int, t: Float) -> list[tuple[int, bytes, float]]:
+        """Crossings (row-major by slicer, in time order) to NRZI 0s: crossings in the same cell, with
+        those of the cell left open by the last block, count once if odd, cancel if even."""
+        opened = np.flatnonzero((self._open_count > 0) & (np.bincount(rows, minlength=len(self._slicers)) > 0))
+        r = np.concatenate((opened, rows))
+        order = np.argsort(r, kind="stable")  # each slicer's open cell before its new crossings
+        r = r[order]
+        c = np.concatenate((self._open_cell[opened], cells))[order]
+        p = np.concatenate((self._open_pos[opened], t))[order]
+        w = np.concatenate((self._open_count[opened], np.ones(rows.size, np.int64)))[order]
+        new = np.ones(r.size, bool)
+        new[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+        groups = np.flatnonzero(new)
+        g_count = np.add.reduceat(w, groups)
+        g_row, g_cell, g_pos = r[groups], c[groups], p[groups]
+        # Each slicer's last cell may get more crossings in the next block: keep it open.
+        last = np.ones(groups.size, bool)
+        last[:-1] = g_row[1:] != g_row[:-1]
+        lr = g_row[last]
+        self._open_cell[lr], self._open_count[lr], self._open_pos[lr] = g_cell[last], g_count[last], g_pos[last]
+        zero = ~last & ((g_count & 1) == 1)
+        return self._zeros(g_row[zero], g_cell[zero], g_pos[zero])
 
-    def _close_cells(self, s: _Slicer, before: float | None = None) -> list[tuple[bytes, float]]:
-        """Close the open cell: at the end of the audio, or once the audio has passed it."""
-        if s.open_cell is None:
+    def _close_cell(self, k: int, before: float | None = None) -> list[tuple[bytes, float]]:
+        """Close slicer ``k``'s open cell: at the end of the audio, or once the audio has passed it."""
+        if self._open_count[k] == 0:
             return []
-        if before is not None and (before / self._spb - s.clock_phase) < s.open_cell + 1.5:
+        cell = int(self._open_cell[k])
+        if before is not None and (before / self._spb - self._clock_phase[k]) < cell + 1.5:
             return []
-        cell, count, pos = s.open_cell, s.open_count, s.open_pos
-        s.open_cell = None
+        count, pos = int(self._open_count[k]), float(self._open_pos[k])
+        self._open_count[k] = 0
         if count & 1 == 0:
             return []
-        return self._zeros(s, np.array([cell], np.int64), np.array([pos]))
+        return [(data, end) for _, data, end in self._zeros(np.array([k]), np.array([cell]), np.array([pos]))]
 
     # ------------------------------------------------------------------ NRZI 0s -> HDLC frames
 
-    def _zeros(self, s: _Slicer, zeros: Int, pos: Float) -> list[tuple[bytes, float]]:
+    def _zeros(self, rows: Int, zeros: Int, pos: Float) -> list[tuple[int, bytes, float]]:
+        """NRZI 0s (row-major by slicer) to frames: the runs of 1s between them, flags and aborts."""
         if zeros.size == 0:
             return []
-        prev = s.last_zero if s.last_zero is not None else int(zeros[0]) - 8
-        runs = np.diff(np.concatenate(([prev], zeros))) - 1  # 1s before each 0
-        s.last_zero = int(zeros[-1])
-        out: list[tuple[bytes, float]] = []
+        first = np.ones(rows.size, bool)
+        first[1:] = rows[1:] != rows[:-1]
+        prev = np.empty_like(zeros)
+        prev[1:] = zeros[:-1]
+        carried = self._last_zero[rows[first]]
+        prev[first] = np.where(carried == _NONE, zeros[first] - 8, carried)
+        runs = zeros - prev - 1  # 1s before each 0
+        last = np.ones(rows.size, bool)
+        last[:-1] = first[1:]
+        self._last_zero[rows[last]] = zeros[last]
         # Bits each run puts in a frame: its 1s, and its 0 unless that is a stuffed 0 (after five 1s).
         # Their running sum tells a frame's length without building it: most candidates between two
         # flags in noise are no whole number of bytes and are dropped for free.
-        total = np.cumsum(runs + (runs < 5))
-        # Only flags and aborts change state; the runs between them are collected as they are.
+        total = np.concatenate(([0], np.cumsum(runs + (runs < 5))))  # total[i]: bits of runs[:i]
+        starts = np.flatnonzero(first)
+        bounds = np.append(starts, rows.size)
+        ids = rows[starts].tolist()
+        slicers = [self._slicers[k] for k in ids]
+        # Only flags (6 ones) and aborts (7 or more) change state: for each, the candidate frame since
+        # the mark before it (in this block, or carried over from the last) is checked all at once.
         marks = np.flatnonzero(runs >= 6)
-        begin = 0
-        for m in marks.tolist():
-            if s.synced:
-                nbits = s.nbits + int(total[m - 1] if m else 0) - int(total[begin - 1] if begin else 0) - 1
-                if nbits % 8 == 0 and MIN_FRAME_BYTES * 8 <= nbits <= MAX_FRAME_BYTES * 8:
-                    s.runs.extend(runs[begin:m].tolist())
-                    frame = self._frame(s.runs)
-                    if frame is not None:
-                        out.append((frame, float(pos[m])))
-            s.runs.clear()
-            s.nbits = 0
-            s.synced = bool(runs[m] == 6)
-            begin = m + 1
-        if s.synced:
-            s.runs.extend(runs[begin:].tolist())
-            s.nbits += int(total[-1]) - int(total[begin - 1] if begin else 0)
-            if s.nbits > MAX_FRAME_BYTES * 8:  # no flag for far too long: lose sync
+        group = np.searchsorted(starts, marks, side="right") - 1  # each mark's slicer, as an index of starts
+        opening = np.ones(marks.size, bool)  # the first mark of its slicer in this block
+        opening[1:] = group[1:] != group[:-1]
+        begin = np.where(opening, starts[group], np.concatenate(([0], marks[:-1] + 1)))
+        synced = np.empty(marks.size, bool)
+        synced[1:] = runs[marks[:-1]] == 6
+        carried_bits = np.array([s.nbits for s in slicers], np.int64)[group]
+        synced[opening] = np.array([s.synced for s in slicers], bool)[group[opening]]
+        nbits = np.where(opening, carried_bits, 0) + total[marks] - total[begin] - 1
+        good = synced & (nbits % 8 == 0) & (nbits >= MIN_FRAME_BYTES * 8) & (nbits <= MAX_FRAME_BYTES * 8)
+        run = runs.tolist()
+        out: list[tuple[int, bytes, float]] = []
+        for i in np.flatnonzero(good).tolist():
+            s, m, j = slicers[group[i]], int(marks[i]), int(begin[i])
+            frame = self._frame((s.runs if opening[i] else []) + run[j:m])
+            if frame is not None:
+                out.append((ids[group[i]], frame, float(pos[m])))
+        # What each slicer carries into the next block: the runs since its last flag, if any.
+        closing = np.ones(marks.size, bool)
+        closing[:-1] = group[1:] != group[:-1]
+        last_mark = np.full(len(slicers), -1)
+        last_mark[group[closing]] = marks[closing]
+        for g, s in enumerate(slicers):
+            m, end = int(last_mark[g]), int(bounds[g + 1])
+            if m >= 0:
                 s.runs.clear()
                 s.nbits = 0
-                s.synced = False
+                s.synced = run[m] == 6
+            start = m + 1 if m >= 0 else int(bounds[g])
+            if s.synced:
+                s.runs.extend(run[start:end])
+                s.nbits += int(total[end] - total[start])
+                if s.nbits > MAX_FRAME_BYTES * 8:  # no flag for far too long: lose sync
+                    s.runs.clear()
+                    s.nbits = 0
+                    s.synced = False
         return out
 
     @staticmethod

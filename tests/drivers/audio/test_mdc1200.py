@@ -128,7 +128,9 @@ def test_viterbi_corrects_scattered_bit_errors(block: bytes, flips: set[int]) ->
     bits[list(flips)] = 1 - bits[list(flips)]
     fixed, corrected = mdc.decode_codeword(bits)
     assert fixed[:4] == block and mdc.crc_ok(fixed)
-    assert corrected == len(flips)
+    # At most the flips: the seventh byte of a block carries nothing and is not under the CRC, so a
+    # codeword one bit nearer the received one may differ from the sent one there alone.
+    assert corrected <= len(flips)
 
 
 # --- every opcode of the published list ----------------------------------------------------------
