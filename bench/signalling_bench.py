@@ -12,8 +12,6 @@ of espeak-ng speech and of white noise, where every decode is false. Writes benc
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
+from bench.audio_bench import speech_corpus  # noqa: E402
 from drivers.audio import fleetsync, mdc1200  # noqa: E402
 from drivers.audio.base import AudioDecoder  # noqa: E402
 from gateway.events import Decoded  # noqa: E402
@@ -60,21 +59,6 @@ def run(decoder: AudioDecoder, x: np.ndarray, block_s: float = 0.02) -> tuple[li
         out += decoder.feed(x[i:i + n], START)
     out += decoder.flush(START)
     return [d for d in out if isinstance(d, Decoded)], time.process_time() - began
-
-
-def speech(rate: int) -> np.ndarray | None:
-    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
-        return None
-    text = ("Unit seven to dispatch, we are at the crossing of Wensan Road and Xixi Road, two vehicles, "
-            "no injuries, requesting a tow truck and traffic control. Copy that, unit seven, stand by. ") * 4
-    chinese = "七号车呼叫指挥中心，我们在文三路和西溪路交叉口，两辆车相撞，没有人员受伤，请求拖车和交通管制。" * 4
-    chunks = []
-    for voice, words in (("en", text), ("en-us", text), ("cmn", chinese), ("en+f3", text)):
-        raw = subprocess.run(["espeak-ng", "-v", voice, "--stdout", words], capture_output=True, check=True).stdout
-        pcm = subprocess.run(["sox", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-c", "1", "-r",
-                              str(rate), "-"], input=raw, capture_output=True, check=True).stdout
-        chunks.append(np.frombuffer(pcm, "<i2").astype(np.float32) / 32768)
-    return np.concatenate(chunks)
 
 
 CASES: dict[str, tuple[Callable[[int, int], np.ndarray], Callable[[int], AudioDecoder], Callable[[int], str]]] = {
@@ -114,9 +98,9 @@ def main() -> None:
             wrong = sum(1 for u in got if u not in sent)
             rows.append(f"| {name} | {snr} dB | {exact}/{count} | {wrong} | {x.size / rate / cpu:.0f}x |")
             print(rows[-1], flush=True)
-    talk = speech(rate)
+    talk = speech_corpus(rate)
     hiss = RNG.normal(0, 0.1, 120 * rate).astype(np.float32)
-    for label, audio in (("3.5 min of speech (en, en-us, cmn)", talk), ("2 min of white noise", hiss)):
+    for label, audio in (("3.5 min of speech (en, en-us, cmn, en+f3)", talk), ("2 min of white noise", hiss)):
         if audio is None:
             rows.append(f"| talk-off: {label} | - | espeak-ng or sox missing | | |")
             continue
