@@ -89,6 +89,7 @@ class EventRow(Base):
         Index("ix_events_gateway_seq", "gateway", "seq"),
         Index("ix_events_unit_time", "unit", "time"),
         Index("ix_events_kind_time", "kind", "time"),
+        Index("ix_events_time_id", "time", "id"),  # history pages, newest first (bridge/history.py)
     )
 
 
@@ -161,6 +162,7 @@ class IncidentRow(Base):
         Index("ix_incidents_state_opened", "state", "opened_at"),
         Index("ix_incidents_due", "state", "ack_due", "resolve_due"),
         Index("ix_incidents_unit_state", "unit", "state"),
+        Index("ix_incidents_opened_id", "opened_at", "id"),  # history pages, newest first
     )
 
 

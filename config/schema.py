@@ -497,6 +497,14 @@ class ConsoleConfig(_Strict):
     )
     bell: bool = Field(True, description="ring the terminal bell on a new alert and on each re-announcement")
     flash: bool = Field(True, description="flash the marker of unacknowledged incidents in the alert queue")
+    audio_device: str | None = Field(
+        None, description="where transmission clips are played: an output device's name, part of it, or index; "
+                          "default: the system's default output",
+    )
+    map_center: tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] | None = \
+        Field(None, description="the map's centre at start, [lat, lon]; default: the selected incident, else the units")
+    map_zoom_m: float = Field(10.0, ge=0.25, le=20_000, description="the map's zoom at start: metres per column")
+    map_overlay: Path | None = Field(None, description="GeoJSON outlines drawn on the map (roads, a district)")
 
 
 class Config(_Strict):
@@ -604,6 +612,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
     for rep in demo.get("replay", []) if isinstance(demo, dict) else []:
         if isinstance(rep, dict) and isinstance(rep.get("capture"), str):
             rep["capture"] = str((base / rep["capture"]).resolve())
+    console = raw.get("console")
+    if isinstance(console, dict) and isinstance(console.get("map_overlay"), str):
+        console["map_overlay"] = str((base / console["map_overlay"]).resolve())
     tls = raw.get("mqtt", {}).get("tls") if isinstance(raw.get("mqtt"), dict) else None
     if isinstance(tls, dict):
         for key in ("ca", "cert", "key"):

@@ -36,8 +36,10 @@ from console.messages import (
     UnitChanged,
 )
 from console.screens.dispatch import DispatchScreen
+from console.screens.history import HistoryScreen
 from console.screens.incident_detail import IncidentDetailScreen
 from console.screens.login import LoginScreen
+from console.screens.map import MapScreen
 from console.screens.note import NoteScreen
 from console.screens.resolve import ResolveScreen
 from console.state import NEW, ConsoleState, IncidentUpdate, Outcome
@@ -231,6 +233,15 @@ class DispatchApp(App[None]):
             self.notify(f"{message.unit} has no open incident.", timeout=3)
         else:
             self.open_detail(incident.id)
+
+    def action_open_map(self) -> None:
+        self.push_screen(MapScreen(self.state, self.store, self.settings, incident=self.dispatch.queue.selected_id,
+                                   unit=self.dispatch.units.selected_key))
+
+    def action_open_history(self) -> None:
+        """Past incidents, calls and events, searched in the database (``h``)."""
+        self.push_screen(HistoryScreen(self.store))
+        self.call_after_refresh(self._status)  # its header, once it is mounted
 
     def open_detail(self, incident_id: int) -> None:
         incident = self.state.incidents.get(incident_id)

@@ -40,6 +40,8 @@ class DispatchScreen(Screen[None]):
         Binding("n", "note", "Note"),
         Binding("i", "focus_alerts", "Alerts"),
         Binding("u", "focus_units", "Units"),
+        Binding("h", "app.open_history", "History"),
+        Binding("m", "app.open_map", "Map"),
     ]
 
     def __init__(self) -> None:

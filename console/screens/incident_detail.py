@@ -23,6 +23,7 @@ from console.format import Cell
 from console.messages import DetailLoaded, IncidentAction
 from console.state import NEW, RESOLVED
 from console.widgets.fitted_table import Column, FittedTable
+from console.widgets.player import ClipPlayer
 from console.widgets.status_header import StatusHeader
 from gateway.events import Event
 
@@ -136,6 +137,7 @@ class IncidentDetailScreen(Screen[None]):
         Binding("a", "act('ack')", "Ack"),
         Binding("r", "act('resolve')", "Resolve"),
         Binding("n", "act('note')", "Note"),
+        Binding("p", "play", "Play"),
     ]
 
     def __init__(self, incident: IncidentView, store: StoreHandle, gateway_online: bool | None = None) -> None:
@@ -150,6 +152,7 @@ class IncidentDetailScreen(Screen[None]):
         self.alerts = FittedTable(ALERT_COLUMNS, id="alert-events")
         self.cameras = FittedTable(CAMERA_COLUMNS, id="cameras")
         self.history = FittedTable(HISTORY_COLUMNS, id="history")
+        self.player = ClipPlayer()
 
     def compose(self) -> ComposeResult:
         yield self.header
@@ -157,6 +160,7 @@ class IncidentDetailScreen(Screen[None]):
         yield self.alerts
         yield self.cameras
         yield self.history
+        yield self.player
         yield Footer()
 
     def on_mount(self) -> None:
@@ -251,6 +255,23 @@ class IncidentDetailScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_play(self) -> None:
+        """Play the transmission the selected alert came in (else the newest alert's that has one)."""
+        detail = self.detail
+        alerts = detail.alerts if detail is not None else []
+        with_call = [e for e in alerts if e.detail.get("call")]
+        chosen = next((e for e in with_call if e.id == self.alerts.selected_key), None)
+        chosen = chosen or (with_call[-1] if with_call else None)
+        if detail is None or chosen is None:
+            self.notify("No transmission is recorded for these alerts.", timeout=3)
+            return
+        call_id = str(chosen.detail["call"])
+        call = next((c for c in detail.calls if c.event_id == call_id), None)
+        when = fmt.local_time(call.time if call else chosen.time, datetime.now(UTC), compact=True)
+        store = self.store
+        self.player.play(call_id, f"{chosen.unit or 'unidentified'} {chosen.channel}@{chosen.gateway} {when}",
+                         lambda: store.get().clip(call_id))
 
     def action_act(self, action: str) -> None:
         self.post_message(IncidentAction(action, self.incident_id))

@@ -1,0 +1,194 @@
+"""The map screen against the real chain: bytes on a pty -> gateway -> Mosquitto -> bridge -> database ->
+a console driven headless. A unit's beacon puts it on the map at its cell, an emergency puts the incident
+marker there, the keys pan, zoom, follow and centre, a configured camera draws its wedge and the GeoJSON
+overlay its road."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from rig import CountingApp, pklds_emergency, run, screenshot, until
+from support import Mosquitto, SocatLink, site_config, wait_until
+
+from bridge.cameras.geometry import destination, haversine_m
+from bridge.service import Bridge
+from config.schema import Config, load_config
+from console.mapgeo import M_PER_DEG, Projection
+from console.screens.map import MapScreen
+from console.widgets.map_view import MapView
+from drivers.nmea import checksum
+from gateway.runner import Gateway
+
+LAT, LON = 30.2095, 120.2107  # where unit 1001's beacon says it is ("3012.5700,N", "12012.6420,E")
+# The map's centre: 30 m north and 25 m east of the unit, so at 10 m a column the unit is 5 dots left and
+# 6 dots down of the centre (which lies on a cell boundary): 3 columns left, 1 row down.
+CENTRE_LAT = LAT + 30 / M_PER_DEG
+CENTRE_LON = LON + 25 / (M_PER_DEG * math.cos(math.radians(CENTRE_LAT)))
+CAMERA = destination(CENTRE_LAT, CENTRE_LON, 90.0, 250.0)  # 250 m east of the centre, looking north
+ROAD_LAT = destination(CENTRE_LAT, CENTRE_LON, 180.0, 102.0)[0]  # an east-west road 102 m south (mid-dot)
+UNIT = "fleetsync:100-1001"
+
+
+def pklds(unit: int, lat: str, lon: str, status: str = "00") -> bytes:
+    """A Kenwood ``$PKLDS`` position from fleet 100, ``unit``; status 99 would be an emergency."""
+    now = datetime.now(UTC)
+    body = f"PKLDS,{now:%H%M%S},A,{lat},{lon},001.1,194.9,{now:%d%m%y},,,100,{unit:04d},{status},00,"
+    return f"${body}*{checksum(body):02X}\r\n".encode()
+
+
+@dataclass
+class MapSite:
+    config: Config
+    radio: SocatLink
+
+
+@pytest.fixture
+def map_site(tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink) -> Iterator[MapSite]:
+    """A gateway and a bridge (SQLite) with a camera and a map overlay configured."""
+    road = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "Wenyi Rd"},
+            "geometry": {"type": "LineString", "coordinates": [[LON - 0.01, ROAD_LAT], [LON + 0.01, ROAD_LAT]]}}]}
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "roads.geojson").write_text(json.dumps(road))
+    console = f"""
+map_center = [{CENTRE_LAT!r}, {CENTRE_LON!r}]
+map_zoom_m = 10.0
+map_overlay = "maps/roads.geojson"
+
+[[cameras]]
+id = "cam-n"
+name = "Wenyi Rd, looking north"
+lat = {CAMERA[0]!r}
+lon = {CAMERA[1]!r}
+heading_deg = 0
+fov_deg = 60
+range_m = 150
+"""
+    path = site_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path / 'bridge.sqlite'}", socat_link.radio,
+                       bridge={"reannounce_s": 600}, console=console)
+    config = load_config(path)
+    bridge = Bridge(config)
+    bridge.start()
+    gateway = Gateway(config)
+    gateway.start()
+    try:
+        wait_until(lambda: bridge.connected, 10, "bridge to connect")
+        wait_until(lambda: gateway.publisher.connected, 10, "gateway to connect")
+        wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "port to open")
+        time.sleep(0.2)  # the bridge's SUBSCRIBE reaches the broker before the radio speaks
+        yield MapSite(config, socat_link)
+    finally:
+        gateway.stop()
+        bridge.stop()
+
+
+def shown(view: MapView) -> list[str]:
+    return view.text_lines()
+
+
+def at(view: MapView, lat: float | None, lon: float | None) -> bool:
+    """The map is centred there (to a few millimetres: the centre is normalised to -180..180)."""
+    return lat is not None and lon is not None and abs(view.lat - lat) < 1e-9 and abs(view.lon - lon) < 1e-9
+
+
+def braille(ch: str) -> bool:
+    return 0x2800 < ord(ch) <= 0x28FF
+
+
+def test_the_map_shows_units_incidents_cameras_and_the_overlay_and_its_keys_move_it(
+        map_site: MapSite, tmp_path: Path) -> None:
+    assert map_site.config.console.map_overlay == tmp_path / "maps" / "roads.geojson"  # relative to the file
+    app = CountingApp(map_site.config, "alice")
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: bool(app.broker) and app.database == "ok", "console ready")
+            map_site.radio.write(pklds(1001, "3012.5700,N", "12012.6420,E"))  # a beacon: no emergency
+            await until(pilot, lambda: UNIT in app.state.units, "the unit")
+
+            await pilot.press("m")
+            assert isinstance(app.screen, MapScreen)
+            screen = app.screen
+            view = screen.map
+            assert (view.lat, view.lon, view.m_per_col) == (CENTRE_LAT, CENTRE_LON, 10.0)
+            w, h = view.size
+            assert (w, h) == (120, 38)  # all but the status line and the footer
+
+            # The unit at its cell: course 194.9 is an arrow pointing south, the identity beside it.
+            col, row = w // 2 - 3, h // 2 + 1
+            assert Projection(view.lat, view.lon, 10.0, w, h).to_cell(LAT, LON) == (col, row)
+            await until(pilot, lambda: UNIT in shown(view)[row], "the unit on the map")
+            assert shown(view)[row][col:col + 1 + len(UNIT)] == "↓" + UNIT
+            assert not app.state.incidents
+
+            # The camera: its mark, and its wedge reaching 150 m north; the road of the overlay.
+            await until(pilot, lambda: "1 cameras" in str(screen.status.render()), "the camera")
+            await until(pilot, lambda: len(view.overlay) == 1, "the overlay")
+            proj = view.projection()
+            cam_col, cam_row = proj.to_cell(*CAMERA) or (-1, -1)
+            assert shown(view)[cam_row][cam_col] == "◘"
+            tip_col, tip_row = proj.to_cell(*destination(*CAMERA, 0.0, 149.0)) or (-1, -1)
+            assert tip_row < cam_row - 5 and braille(shown(view)[tip_row][tip_col])
+            edge_col, edge_row = proj.to_cell(*destination(*CAMERA, 330.0, 100.0)) or (-1, -1)
+            assert braille(shown(view)[edge_row][edge_col])  # the sector's left edge
+            road_col, road_row = proj.to_cell(ROAD_LAT, LON - 0.002) or (-1, -1)
+            assert braille(shown(view)[road_row][road_col])
+            assert "N" in shown(view)[0][-3:] and "200 m" in shown(view)[h - 1]  # north, scale bar
+
+            # Another radio's emergency, 130 m south-west: its incident marker there, with its number.
+            map_site.radio.write(pklds_emergency(1002, lat="3012.5000,N", lon="12012.6000,E"))
+            await until(pilot, lambda: len(app.state.incidents) == 1, "the incident")
+            [incident] = app.state.incidents.values()
+            assert incident.lat is not None and incident.lon is not None
+            i_col, i_row = view.projection().to_cell(incident.lat, incident.lon) or (-1, -1)
+            tag = f"#{incident.id}▲"
+            await until(pilot, lambda: tag in shown(view)[i_row], "the incident marker")
+            assert shown(view)[i_row][i_col - len(tag) + 1:i_col + 1] == tag
+
+            # Zoom: + and - by sqrt 2; the scale bar follows.
+            await pilot.press("plus")
+            assert view.m_per_col == pytest.approx(10 / math.sqrt(2))
+            await pilot.press("minus", "minus")
+            assert view.m_per_col == pytest.approx(10 * math.sqrt(2))
+            assert "14.14m/col" in str(screen.status.render())
+            await pilot.press("plus")
+
+            # Pan: a quarter of the view a key; arrows and hjkl alike.
+            await pilot.press("right")
+            assert haversine_m(CENTRE_LAT, CENTRE_LON, CENTRE_LAT, view.lon) == pytest.approx(300.0, rel=0.01)
+            assert view.lon > CENTRE_LON
+            await pilot.press("h", "k")
+            assert view.lon == pytest.approx(CENTRE_LON, abs=1e-9) and view.lat > CENTRE_LAT
+            await pilot.press("down")
+            assert at(view, CENTRE_LAT, CENTRE_LON)
+
+            # Follow the incident: the map centres on it, and again when it moves.
+            await pilot.press("f")
+            assert view.following and at(view, incident.lat, incident.lon)
+            assert f"following #{incident.id}" in str(screen.status.render())
+            map_site.radio.write(pklds_emergency(1002, lat="3012.4000,N", lon="12012.5000,E"))
+            await until(pilot, lambda: app.state.incidents[incident.id].lat != incident.lat, "the incident to move")
+            moved = app.state.incidents[incident.id]
+            await until(pilot, lambda: at(view, moved.lat, moved.lon), "the map to follow it")
+            assert f"#{incident.id}▲" in shown(view)[h // 2]
+
+            # Panning by hand stops following; c centres on the incident again.
+            await pilot.press("left")
+            assert not view.following and view.lon < (moved.lon or 0)
+            await pilot.press("c")
+            assert at(view, moved.lat, moved.lon)
+
+            svg = app.export_screenshot()
+            assert UNIT in svg and "#" in svg
+            screenshot(app, tmp_path, "console-map-120x40")
+
+            await pilot.press("escape")
+            assert not isinstance(app.screen, MapScreen)
+
+    run(scenario())
