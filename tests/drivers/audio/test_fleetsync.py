@@ -117,7 +117,8 @@ def test_every_message_type_round_trips(rate: int, version: int, baud: int) -> N
         assert (d["fleet"], d["unit_id"], d["cmd"]) == (message.fleet, message.unit, message.byte1 & 0xFE)
         assert d["raw"] == "".join(f"{fs.block_word(b):016x}" for b in fs.data_blocks(message))
         assert {k: d[k] for k in expected} == expected
-        assert event.time == pytest.approx(START + timedelta(seconds=d["offset_s"]), abs=timedelta(milliseconds=1))
+        # Plain arithmetic: pytest.approx (8.4.2 here) finds no datetime within a timedelta tolerance.
+        assert abs(event.time - (START + timedelta(seconds=d["offset_s"]))) <= timedelta(milliseconds=1)
     beacon = found[8]
     assert beacon.position is not None
     assert (beacon.position.lat, beacon.position.lon) == pytest.approx((30.2095, 120.2107), abs=3e-4)
@@ -160,15 +161,30 @@ UNIT_IDS = [f"fleetsync:{100 + k:03d}-{1001 + 7 * k:04d}" for k in range(20)]
 
 @pytest.mark.parametrize(
     ("version", "baud", "snr_db"),
-    # The reliable limits (SNR in a 4 kHz band, at 8000 Hz): 20 of 20 bursts at these; 3 dB lower,
-    # 16-17 of 20 at 1200 baud and 18-19 of 20 at 2400 baud (measured with this test's bursts).
-    [(1, 1200, 6.0), (2, 1200, 6.0), (1, 2400, 12.0), (2, 2400, 12.0)],
+    # The reliable limits (SNR in a 4 kHz band, at 8000 Hz): 20 of 20 bursts at these; 3 dB lower, 18-20
+    # of 20 at 1200 baud, 19-20 for FleetSync II at 2400 baud, 18-19 for FleetSync I at 2400 baud, whose
+    # tones, switched on the 8000 Hz sample grid, wander in phase (measured with this test's bursts).
+    [(1, 1200, 3.0), (2, 1200, 3.0), (1, 2400, 12.0), (2, 2400, 9.0)],
 )
 def test_white_noise_down_to_the_reliable_snr(version: int, baud: int, snr_db: float) -> None:
     rate = 8000
     audio = with_noise(fs.encode(UNITS, rate, version, baud=baud, gap_s=0.15), rate, snr_db, seed=baud + version)
     found = events(decode(audio, rate))
     assert [e.unit for e in found] == UNIT_IDS  # all of them, nothing else
+
+
+@pytest.mark.parametrize("rate", [8000, 22050])
+@pytest.mark.parametrize(
+    ("version", "baud", "snr_db"),
+    # What a coherent demodulator should reach: FleetSync I (no FEC) at 3 dB, Eb/N0 about 8 dB, and
+    # FleetSync II (BCH) at 2400 baud at 6 dB, the same Eb/N0. Seeds fixed; at least 19 of 20 bursts.
+    [(1, 1200, 3.0), (2, 2400, 6.0)],
+)
+def test_coherent_sensitivity(rate: int, version: int, baud: int, snr_db: float) -> None:
+    audio = with_noise(fs.encode(UNITS, rate, version, baud=baud, gap_s=0.15), rate, snr_db, seed=baud + version)
+    units = [e.unit for e in events(decode(audio, rate))]
+    assert set(units) <= set(UNIT_IDS)  # never a wrong unit
+    assert len(units) == len(set(units)) >= 19
 
 
 @pytest.mark.parametrize(("freq_error", "baud_error"), [(0.02, 0.01), (-0.02, -0.01), (0.02, -0.01), (-0.02, 0.01)])
