@@ -440,15 +440,19 @@ def encode(
         raise ValueError(f"FleetSync runs at 1200 or 2400 baud, not {baud}")
     messages = [message] if isinstance(message, FleetSyncMessage) else list(message)
     one, zero = (f * (1 + freq_error) for f in TONES[baud])
-    spb = rate / (baud * (1 + baud_error))
+    bit_s = 1 / (baud * (1 + baud_error))
     parts = [np.zeros(round(lead_s * rate))]
     phase = 0.0
     for k, msg in enumerate(messages):
-        bits = [*message_bits(msg, version=version, preamble_bits=preamble_bits), 1, 0, 1, 0]
-        edges = np.round(np.arange(len(bits) + 1) * spb).astype(np.int64)
-        freq = np.repeat(np.where(np.asarray(bits) == 1, one, zero), np.diff(edges))
-        inst = phase + 2 * np.pi * np.cumsum(freq) / rate
-        phase = float(inst[-1]) % (2 * np.pi)
+        bits = np.asarray([*message_bits(msg, version=version, preamble_bits=preamble_bits), 1, 0, 1, 0])
+        # Phase-exact FFSK: tones change at the true bit boundaries, between samples if need be, and the
+        # phase is integrated exactly, so even 3.3 samples a bit (2400 bps at 8 kHz) keep a clean signal.
+        freq = np.where(bits == 1, one, zero)
+        cycles = np.concatenate([[0.0], np.cumsum(freq * bit_s)])  # at the start of each bit
+        t = np.arange(round(len(bits) * bit_s * rate)) / rate
+        b = np.minimum((t / bit_s).astype(np.int64), len(bits) - 1)
+        inst = phase + 2 * np.pi * (cycles[b] + freq[b] * (t - b * bit_s))
+        phase = (phase + 2 * np.pi * cycles[-1]) % (2 * np.pi)
         burst = np.sin(inst)
         ramp = min(burst.size // 2, max(1, round(0.002 * rate)))  # 2 ms, keeps the key-up click out
         window = np.ones(burst.size)
