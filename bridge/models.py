@@ -11,6 +11,7 @@
     incident_cameras  the cameras that can see an incident's position, ranked
     incident_detections   detections near an incident in place and time
     evidence          snapshots and clips fetched for an incident, with their SHA-256
+    channel_plans     every version of each gateway's channel plan, who saved it and when
 
 Times are timezone-aware UTC in Python on both databases (:class:`UtcDateTime`); JSON columns are
 plain JSON (PostgreSQL ``json``, not ``jsonb``, which refuses ``\\u0000`` inside strings that a
@@ -271,3 +272,18 @@ class EvidenceRow(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
+
+
+class ChannelPlanRow(Base):
+    """One version of a gateway's channel plan (bridge/plans.py); a new version for every change."""
+
+    __tablename__ = "channel_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gateway: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per gateway
+    plan: Mapped[list[Any]] = mapped_column(JSON)  # the channels, as configuration tables
+    author: Mapped[str] = mapped_column(String(64))  # the operator who saved it
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ux_channel_plans_gateway_version", "gateway", "version", unique=True),)

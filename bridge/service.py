@@ -20,7 +20,10 @@
 - Invalid input (oversized, not JSON, wrong schema, a topic that disagrees with the payload) is logged
   with its reason and its bytes in hex, counted, acknowledged and dropped; it never stops the batch.
 - Commands from consoles arrive on ``bridge/cmd``:
-  ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``.
+  ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``; a technician's
+  ``{"action": "plan", "gateway": name, "channels": [...], "operator": name}`` stores a channel plan
+  (bridge/plans.py), which goes to the gateway retained on ``gw/{gateway}/config`` (every current plan
+  again on each connection: the broker may have lost its retained messages).
 - The audio of a call event arrives on ``gw/{gateway}/audio/{event_id}`` and is stored with its SHA-256,
   checked against the hash its call event names.
 - Cameras: detections on ``cam/{camera}/event`` (and Frigate's ``frigate/events``) are stored; a street
@@ -56,6 +59,7 @@ from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frig
 from bridge.cameras.geometry import haversine_m
 from bridge.cameras.index import CameraIndex
 from bridge.cameras.registry import CameraRegistry, to_camera
+from bridge.plans import Plans
 from bridge.store import (
     ClipError,
     IncidentError,
@@ -165,6 +169,8 @@ class Bridge:
         self._beacon: bool | None = None  # as last sent
         self._next_beacon = 0.0
         self._beacon_sent_at = 0.0
+        self.plans: Plans | None = None
+        self._plans_due = threading.Event()  # set on each connection: the ingest thread publishes them
         self._thread = threading.Thread(target=self._work, name="bridge-ingest", daemon=True)
 
     # --- control -------------------------------------------------------------------------------
@@ -175,6 +181,7 @@ class Bridge:
             limits = {name: (c.ack_s, c.resolve_s) for name, c in self.cfg.cameras.categories.items()}
             self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits)
         self._start_cameras(self.store)
+        self.plans = Plans(self.store.engine)
         # Holes left from a previous run are still worth asking for.
         self._suspects.update(g.name for g in self.store.gateways() if g.last_seq > g.contiguous_seq)
         self._client = self._make_client()
@@ -262,6 +269,7 @@ class Bridge:
         self._ever_connected = True
         client.subscribe([(f, 1) for f in self._filters()])
         self._connected.set()
+        self._plans_due.set()
         resumed = getattr(flags, "session_present", False)
         log.info("connected to %s (%s session)", self.mqtt_cfg.url, "resumed" if resumed else "new")
 
@@ -525,6 +533,9 @@ class Bridge:
             action = body.get("action")
             operator = _text(body, "operator") or ""
             note = _text(body, "note")
+            if action == "plan":
+                self._save_plan(body, operator)
+                return
             if action == "alias":
                 unit = self.store.set_alias(_text(body, "unit") or "", _text(body, "alias"))
                 changes.units[unit.unit] = unit
@@ -554,6 +565,19 @@ class Bridge:
             return
         log.info("incident %d %s by %s", view.id, change, operator)
         changes.incidents.append((view, change))
+
+    def _save_plan(self, body: dict[str, Any], operator: str) -> None:
+        assert self.plans is not None
+        gateway = _text(body, "gateway") or ""
+        before = self.plans.current(gateway)
+        version = self.plans.save(gateway, body.get("channels"), operator)  # ConfigError: refused, logged
+        if before is not None and before.version == version:
+            log.info("plan for %s from %s is version %d already", gateway, operator, version)
+            return
+        plan = self.plans.current(gateway)
+        assert plan is not None
+        self._publish(("gw", gateway, "config"), plan.to_json(), qos=1, retain=True)
+        log.info("plan for %s: version %d (%d channels) saved by %s", gateway, version, len(plan.channels), operator)
 
     def _answer_radio(self, view: IncidentView, operator: str) -> IncidentView | None:
         """An acknowledged emergency is acknowledged to the radio too, where its protocol can say so:
@@ -685,6 +709,10 @@ class Bridge:
         if self._unit_held:
             self._publish_units(())
         try:
+            if self._plans_due.is_set() and self.plans is not None:
+                self._plans_due.clear()
+                for plan in self.plans.all_current():
+                    self._publish(("gw", plan.gateway, "config"), plan.to_json(), qos=1, retain=True)
             if now >= self._next_announce:
                 self._next_announce = now + min(1.0, self.cfg.reannounce_s / 4)
                 for incident in self.store.due_announcements(self.cfg.reannounce_s):

@@ -350,15 +350,42 @@ class RecordConfig(_Strict):
     max_s: float = Field(120.0, gt=0, le=3600, description="a longer transmission is cut into several calls")
 
 
+# The CTCSS tones radios offer (EIA/TIA-603 plus the common extras), as CHIRP lists them (chirp_common.TONES).
+CTCSS_TONES = frozenset((
+    67.0, 69.3, 71.9, 74.4, 77.0, 79.7, 82.5, 85.4, 88.5, 91.5, 94.8, 97.4, 100.0, 103.5, 107.2, 110.9, 114.8,
+    118.8, 123.0, 127.3, 131.8, 136.5, 141.3, 146.2, 151.4, 156.7, 159.8, 162.2, 165.5, 167.9, 171.3, 173.8,
+    177.3, 179.9, 183.5, 186.2, 189.9, 192.8, 196.6, 199.5, 203.5, 206.5, 210.7, 218.1, 225.7, 229.1, 233.6,
+    241.8, 250.3, 254.1,
+))
+RADIO_MODES = Literal["FM", "NFM", "WFM", "AM", "NAM", "DMR", "DV", "DN", "P25", "NXDN", "USB", "LSB", "CW"]
+
+
 class ChannelConfig(_Strict):
     name: str = Field(pattern=_NAME)
     drivers: list[DriverConfig] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     transmit: TransmitConfig | None = Field(None, description="audio out and PTT, for answering the radio")
     record: RecordConfig | None = Field(None, description="record received transmissions as call events")
+    # What the radio on this channel is tuned to: kept with the plan (and exchanged as CHIRP CSV) so that
+    # the technician's channel list and the gateway's are one list; the gateway itself does not tune radios.
+    rx_mhz: float | None = Field(None, gt=0, le=10_000, description="receive frequency in MHz, e.g. 146.52")
+    tx_mhz: float | None = Field(None, gt=0, le=10_000, description="transmit frequency in MHz; default rx_mhz")
+    mode: RADIO_MODES | None = Field(None, description="FM | NFM | AM | DMR | ... (as CHIRP names them)")
+    ctcss_hz: float | None = Field(None, description="CTCSS tone in Hz, one of the standard tones (67.0 ... 254.1)")
+    dcs_code: str | None = Field(None, pattern=r"^[0-7]{3}$", description="DCS code, three octal digits: '023'")
+    comment: str | None = Field(None, max_length=200)
+
+    @field_validator("ctcss_hz")
+    @classmethod
+    def _ctcss(cls, v: float | None) -> float | None:
+        if v is not None and round(v, 1) not in CTCSS_TONES:
+            raise ValueError(f"{v} Hz is no standard CTCSS tone (67.0, 69.3, 71.9, ... 254.1)")
+        return v
 
     @model_validator(mode="after")
     def _unique_driver_names(self) -> ChannelConfig:
+        if self.ctcss_hz is not None and self.dcs_code is not None:
+            raise ValueError("ctcss_hz/dcs_code: a channel has a CTCSS tone or a DCS code, not both")
         seen: set[str] = set()
         for i, d in enumerate(self.drivers):
             name = d.name or (d.protocol if isinstance(d, SerialDriverConfig) else d.type)

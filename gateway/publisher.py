@@ -12,6 +12,7 @@
   a few at a time so that clips never hold up alerts; it is kept in the outbox until acknowledged too.
 - ``cmd/replay {"from_seq": a, "to_seq": b}`` re-publishes what the outbox still holds of that range:
   brokers do drop QoS 1 messages to slow subscribers, and the bridge notices the gap in ``seq``.
+- ``config`` (retained, from the bridge) is the channel plan: handed to ``on_command`` as verb ``config``.
 - ``state`` is retained, refreshed on every change and every ``state_interval_s``; the Last Will
   (retained ``online: false``) covers the whole gateway, so per-radio health travels inside it.
 """
@@ -118,7 +119,8 @@ class OutboxPublisher:
         if rc.is_failure:
             log.warning("broker %s refused the connection: %s", self.cfg.url, rc)
             return
-        client.subscribe(self._t("cmd", "+"), qos=1)
+        # The channel plan is retained: it arrives on every connection, and is applied if it is new.
+        client.subscribe([(self._t("cmd", "+"), 1), (self._t("config"), 1)])
         self._connected.set()
         self._down_since = None
         log.info("connected to %s; %d events waiting in the outbox", self.cfg.url, self.outbox.stats()["pending"])
@@ -135,7 +137,7 @@ class OutboxPublisher:
         self._wake.set()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        verb = msg.topic.rsplit("/", 1)[-1]
+        verb = msg.topic.rsplit("/", 1)[-1]  # cmd/{verb}, or "config" for the channel plan
         try:
             body = json.loads(msg.payload or b"{}")
             if not isinstance(body, dict):

@@ -2,6 +2,10 @@
 
     SerialDriver(s) --outputs--> Gateway.submit --rules--> Outbox.append --> OutboxPublisher --> MQTT
 
+The channels come from the configuration file until the bridge sends a channel plan (retained on
+``gw/{gateway}/config``); a plan is applied while running, kept beside the outbox, and used at the next
+start. The state reports the ``plan_version`` running (null: the file's channels) and ``plan_error``.
+
 ``pttbridge gateway -c FILE`` builds one of these and runs it until SIGINT/SIGTERM.
 """
 
@@ -10,10 +14,13 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
+import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +33,7 @@ from config.schema import (
     Rule,
     SerialDriverConfig,
     SerialLinesConfig,
+    parse_config,
 )
 from drivers.audio.driver import AudioDriver
 from drivers.audio.playback import open_output
@@ -37,6 +45,7 @@ from drivers.registry import UnknownProtocol, create_audio_decoder, create_proto
 from drivers.serial_lines import LineWatcher, SerialLinesDriver
 from drivers.serial_port import SerialDriver
 from gateway.answer import AnswerError, emergency_ack_burst
+from gateway.devices import visible_devices
 from gateway.events import UNIT_RE, Decoded, Event, Kind
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
@@ -100,6 +109,31 @@ class _Transmission:
         self.carried = False  # something was decoded in it: a call, however short
 
 
+Driver = SerialDriver | AudioDriver | ModbusDriver | SerialLinesDriver
+StreamKey = tuple[str, int, int]  # (source spec, rate, channels): one capture stream per device
+
+
+@dataclass
+class _Built:
+    """What one channel plan runs: drivers (in plan order), transmitters and recorders by channel."""
+
+    drivers: list[tuple[str, Driver]] = field(default_factory=list)
+    by_key: dict[tuple[str, int], Driver] = field(default_factory=dict)  # (channel, driver index) -> driver
+    streams: dict[StreamKey, AudioDriver] = field(default_factory=dict)
+    stream_channels: dict[StreamKey, set[str]] = field(default_factory=dict)  # who listens on each stream
+    transmitters: dict[str, Transmitter] = field(default_factory=dict)
+    recorders: dict[str, CallRecorder] = field(default_factory=dict)
+
+
+def _stream_key(d: AudioDriverConfig) -> StreamKey:
+    replay = d.device.startswith(("wav:", "file:")) or d.device.endswith(".wav")
+    return (d.device if replay else f"device:{d.device}", d.rate, d.channels)
+
+
+class PlanRefused(ConfigError):
+    """A channel plan from the bridge that cannot run here; the old plan keeps running."""
+
+
 class Gateway:
     def __init__(self, config: Config, *, on_event: Callable[[Event], None] | None = None) -> None:
         self.config = config
@@ -109,34 +143,89 @@ class Gateway:
         self.rejected = 0
         self._lock = threading.Lock()
         self._open: dict[str, _Transmission] = {}  # channel -> the transmission being received
-        self._recorders: dict[str, CallRecorder] = {}  # channel -> its recorder (one per channel)
-        self.transmitters: dict[str, Transmitter] = {}
-        self.drivers: list[tuple[str, SerialDriver | AudioDriver | ModbusDriver | SerialLinesDriver]] = []
-        audio: dict[tuple[str, int, int], AudioDriver] = {}  # one capture stream per device
-        for ci, channel in enumerate(config.channels):
-            for di, dcfg in enumerate(channel.drivers):
-                if isinstance(dcfg, AudioDriverConfig):
-                    self._attach_audio(audio, ci, channel, di, dcfg)
-                elif isinstance(dcfg, ModbusDriverConfig):
-                    self.drivers.append((channel.name, self._build_modbus(ci, channel, di, dcfg)))
-                elif isinstance(dcfg, SerialLinesConfig):
-                    watcher = LineWatcher(dcfg.points, invert=dcfg.invert, debounce_s=dcfg.debounce_ms / 1000)
-                    self.drivers.append((channel.name, SerialLinesDriver(
-                        f"{channel.name}/{dcfg.name or 'lines'}", dcfg.port, watcher, self._sink(channel),
-                        poll_s=dcfg.poll_ms / 1000, on_health=lambda: self.publisher.publish_state())))
-                else:
-                    self.drivers.append((channel.name, self._build_driver(ci, channel, di, dcfg)))
-        for ci, channel in enumerate(config.channels):
-            if channel.transmit is not None:
-                self.transmitters[channel.name] = self._build_transmitter(ci, channel)
-            if channel.record is not None and channel.name not in self._recorders:
-                raise ConfigError(f"channels[{ci}].record: the channel has no audio driver to record from")
+        # The last plan the bridge sent is kept beside the outbox: the gateway starts from it when the
+        # bridge (or the broker) is unreachable, and the file's channels are the plan until one comes.
+        self.plan_path = config.outbox_path().parent / f"plan-{self.gw.name}.json"
+        self.plan_version: int | None = None  # None: running the configuration file's channels
+        self.plan_error: str | None = None  # why the last plan received was refused
+        self._plan_lock = threading.Lock()  # one plan applied at a time, and never while stopping
+        self._started = False
+        self.channels: list[ChannelConfig] = list(config.channels)
+        stored = self._stored_plan()
+        if stored is not None:
+            self.plan_version, self.channels = stored
+        self._built = self._build(self.channels)
         self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command)
 
-    def _attach_audio(
-        self, streams: dict[tuple[str, int, int], AudioDriver], ci: int, channel: ChannelConfig, di: int,
-        d: AudioDriverConfig,
-    ) -> None:
+    # Views of the running plan; replaced whole when a plan is applied (readers on other threads see
+    # either the old plan or the new one).
+    @property
+    def drivers(self) -> list[tuple[str, Driver]]:
+        return self._built.drivers
+
+    @property
+    def transmitters(self) -> dict[str, Transmitter]:
+        return self._built.transmitters
+
+    @property
+    def _recorders(self) -> dict[str, CallRecorder]:
+        return self._built.recorders
+
+    def _build(self, channels: list[ChannelConfig], old: _Built | None = None,
+               changed: set[str] | None = None) -> _Built:
+        """Drivers, transmitters and recorders for ``channels``; with ``old``, the parts of channels not
+        in ``changed`` are taken over as they run, and so is every capture stream nobody changed.
+        Raises ConfigError naming the key; nothing built here has been started."""
+        built = _Built()
+        affected: set[StreamKey] = set()
+        if old is not None:
+            changed = changed or set()
+            affected = {key for key, names in old.stream_channels.items() if names & changed}
+            affected |= {_stream_key(d) for c in channels if c.name in changed
+                         for d in c.drivers if isinstance(d, AudioDriverConfig)}
+        for ci, channel in enumerate(channels):
+            kept = old is not None and channel.name not in (changed or set())
+            for di, dcfg in enumerate(channel.drivers):
+                if isinstance(dcfg, AudioDriverConfig):
+                    key = _stream_key(dcfg)
+                    if old is not None and key in old.streams and key not in affected:
+                        if key not in built.streams:  # runs on, its radios attached as they were
+                            built.streams[key] = old.streams[key]
+                            built.drivers.append((channel.name, old.streams[key]))
+                        built.stream_channels.setdefault(key, set()).add(channel.name)
+                        if channel.name in old.recorders and channel.name not in built.recorders:
+                            built.recorders[channel.name] = old.recorders[channel.name]
+                        continue
+                    self._attach_audio(built, ci, channel, di, dcfg)
+                    continue
+                driver: Driver
+                if kept and old is not None and (channel.name, di) in old.by_key:
+                    driver = old.by_key[(channel.name, di)]
+                elif isinstance(dcfg, ModbusDriverConfig):
+                    driver = self._build_modbus(ci, channel, di, dcfg)
+                elif isinstance(dcfg, SerialLinesConfig):
+                    watcher = LineWatcher(dcfg.points, invert=dcfg.invert, debounce_s=dcfg.debounce_ms / 1000)
+                    driver = SerialLinesDriver(
+                        f"{channel.name}/{dcfg.name or 'lines'}", dcfg.port, watcher, self._sink(channel),
+                        poll_s=dcfg.poll_ms / 1000, on_health=lambda: self.publisher.publish_state())
+                else:
+                    driver = self._build_driver(ci, channel, di, dcfg)
+                built.by_key[(channel.name, di)] = driver
+                built.drivers.append((channel.name, driver))
+        for ci, channel in enumerate(channels):
+            if channel.transmit is not None:
+                running = old.transmitters.get(channel.name) if old is not None else None
+                # A coil PTT names another channel's Modbus driver, which may have been rebuilt.
+                if running is not None and channel.name not in (changed or set()) \
+                        and channel.transmit.ptt.method != "modbus":
+                    built.transmitters[channel.name] = running
+                else:
+                    built.transmitters[channel.name] = self._build_transmitter(ci, channel, built.drivers)
+            if channel.record is not None and channel.name not in built.recorders:
+                raise ConfigError(f"channels[{ci}].record: the channel has no audio driver to record from")
+        return built
+
+    def _attach_audio(self, built: _Built, ci: int, channel: ChannelConfig, di: int, d: AudioDriverConfig) -> None:
         key = f"channels[{ci}].drivers[{di}]"
         decoders = []
         for name in d.decoders:
@@ -146,23 +235,103 @@ class Gateway:
                 raise ConfigError(f"{key}.decoders: {exc}") from None
             except ValueError as exc:
                 raise ConfigError(f"{key}.options.{name}: {exc}") from None
-        replay = d.device.startswith(("wav:", "file:")) or d.device.endswith(".wav")
-        spec = d.device if replay else f"device:{d.device}"
-        stream = (spec, d.rate, d.channels)
-        if stream not in streams:
-            streams[stream] = AudioDriver(
-                f"audio:{d.device}", spec, rate=d.rate, channels=d.channels, realtime=True, loop=d.loop,
+        stream = _stream_key(d)
+        if stream not in built.streams:
+            built.streams[stream] = AudioDriver(
+                f"audio:{d.device}", stream[0], rate=d.rate, channels=d.channels, realtime=True, loop=d.loop,
                 on_health=lambda: self.publisher.publish_state(),
             )
-            self.drivers.append((channel.name, streams[stream]))
+            built.drivers.append((channel.name, built.streams[stream]))
+        built.stream_channels.setdefault(stream, set()).add(channel.name)
         recorder = None
         rec = channel.record
-        if rec is not None and channel.name not in self._recorders:  # the channel's first audio input
-            recorder = self._recorders[channel.name] = CallRecorder(
+        if rec is not None and channel.name not in built.recorders:  # the channel's first audio input
+            recorder = built.recorders[channel.name] = CallRecorder(
                 detect=rec.detect, threshold_dbfs=rec.threshold_dbfs, hang_s=rec.hang_ms / 1000,
                 min_s=rec.min_ms / 1000, pre_roll_s=rec.pre_roll_ms / 1000, max_s=rec.max_s)
-        streams[stream].attach(f"{channel.name}/{d.name or 'audio'}", d.input, decoders, self._sink(channel),
-                               recorder=recorder, on_call=self._calls(channel) if recorder else None)
+        built.streams[stream].attach(f"{channel.name}/{d.name or 'audio'}", d.input, decoders, self._sink(channel),
+                                     recorder=recorder, on_call=self._calls(channel) if recorder else None)
+
+    # --- channel plans from the bridge ------------------------------------------------------------
+
+    def _stored_plan(self) -> tuple[int, list[ChannelConfig]] | None:
+        try:
+            body = json.loads(self.plan_path.read_text(encoding="utf-8"))
+            return self._parse_plan(body, str(self.plan_path))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:  # ConfigError and JSON errors are ValueErrors
+            log.error("stored plan %s not used (%s); running the configuration's channels", self.plan_path, exc)
+            return None
+
+    @staticmethod
+    def _parse_plan(body: Any, source: str) -> tuple[int, list[ChannelConfig]]:
+        """``{"version": n, "channels": [...]}`` validated as the configuration file's channels are."""
+        if not isinstance(body, dict):
+            raise PlanRefused(f"{source}: expected a JSON object")
+        version, channels = body.get("version"), body.get("channels")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise PlanRefused(f"{source}: version: expected a positive integer, got {version!r}")
+        if not isinstance(channels, list):
+            raise PlanRefused(f"{source}: channels: expected a list of channel tables")
+        return version, parse_config({"channels": channels}, source).channels
+
+    def apply_plan(self, body: dict[str, Any]) -> bool:
+        """Run the plan the bridge sent (``gw/{gateway}/config``) without a restart: channels added are
+        started, removed ones stopped, changed ones rebuilt; the rest runs on untouched. A plan that
+        cannot run is refused (``plan_error`` in the state says why) and the old one keeps running."""
+        with self._plan_lock:
+            if not body:
+                return False  # a retained plan being cleared: keep what runs
+            try:
+                version, channels = self._parse_plan(body, f"plan v{body.get('version')}")
+                if version == self.plan_version and channels == self.channels:
+                    return False  # the retained plan again, on a reconnect
+                old = {c.name: c for c in self.channels}
+                changed = {c.name for c in channels if old.get(c.name) != c}
+                changed |= set(old) - {c.name for c in channels}
+                built = self._build(channels, self._built, changed)
+            except ConfigError as exc:
+                self.plan_error = str(exc)
+                log.error("channel plan refused, the old one keeps running: %s", exc)
+                self.publisher.publish_state()
+                return False
+            self._swap(built)
+            self.channels, self.plan_version, self.plan_error = channels, version, None
+            with self._lock:
+                for name in set(self._open) - {c.name for c in channels}:
+                    del self._open[name]
+            self._store_plan(body)
+            log.info("channel plan v%d running: %d channels (%s changed)", version, len(channels),
+                     ", ".join(sorted(changed)) or "none")
+        self.publisher.publish_state()
+        return True
+
+    def _swap(self, built: _Built) -> None:
+        old = self._built
+        keep = {id(d) for _, d in built.drivers}
+        was = {id(d) for _, d in old.drivers}
+        for _, drv in old.drivers:
+            if id(drv) not in keep:
+                drv.stop()  # before the new one opens the same port or device
+        for name, tx in old.transmitters.items():
+            if built.transmitters.get(name) is not tx:
+                tx.close()
+        self._built = built
+        if self._started:
+            for _, drv in built.drivers:
+                if id(drv) not in was:
+                    drv.start()
+
+    def _store_plan(self, body: dict[str, Any]) -> None:
+        tmp = self.plan_path.with_suffix(".tmp")
+        try:
+            self.plan_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"version": body["version"], "channels": body["channels"]}), encoding="utf-8")
+            os.replace(tmp, self.plan_path)  # whole or not at all: a crash never leaves half a plan
+        except OSError as exc:
+            log.error("cannot keep the plan in %s (%s): a restart without the bridge runs an older one",
+                      self.plan_path, exc)
 
     def _build_driver(self, ci: int, channel: ChannelConfig, di: int, d: SerialDriverConfig) -> SerialDriver:
         key = f"channels[{ci}].drivers[{di}]"
@@ -213,7 +382,7 @@ class Gateway:
             on_health=lambda: self.publisher.publish_state(),
         )
 
-    def _build_transmitter(self, ci: int, channel: ChannelConfig) -> Transmitter:
+    def _build_transmitter(self, ci: int, channel: ChannelConfig, drivers: list[tuple[str, Driver]]) -> Transmitter:
         t = channel.transmit
         assert t is not None
         key = f"channels[{ci}].transmit"
@@ -222,7 +391,7 @@ class Gateway:
             ptt = SerialPtt(t.ptt.port, t.ptt.line, active_low=t.ptt.active_low)
         elif t.ptt.method == "modbus":
             coil = t.ptt.coil
-            found = [drv for _, drv in self.drivers if isinstance(drv, ModbusDriver)
+            found = [drv for _, drv in drivers if isinstance(drv, ModbusDriver)
                      and drv.name.split("/", 1)[1] == t.ptt.driver]
             if not found:
                 raise ConfigError(f"{key}.ptt.driver: no modbus driver named {t.ptt.driver!r} in this gateway")
@@ -309,7 +478,10 @@ class Gateway:
     # --- commands from the bridge ----------------------------------------------------------------
 
     def _command(self, verb: str, body: dict[str, Any]) -> None:
-        if verb == "ack_emergency":
+        if verb == "config":
+            # Stopping and opening devices takes a while: never on the publisher's thread.
+            threading.Thread(target=self.apply_plan, args=(body,), name="channel-plan", daemon=True).start()
+        elif verb == "ack_emergency":
             # Transmitting takes seconds: never on the publisher's thread, which keeps events flowing.
             threading.Thread(target=self._ack_emergency, args=(body,), name="ack-emergency", daemon=True).start()
         elif verb == "output":
@@ -333,7 +505,7 @@ class Gateway:
         """Key the radio on the channel that heard the emergency and send the unit its acknowledgement;
         the result goes back to the bridge as an ``io`` event (through the outbox, so it is not lost)."""
         channel, unit = body.get("channel"), body.get("unit")
-        known = {c.name for c in self.config.channels}
+        known = {c.name for c in self.channels}
         detail: dict[str, Any] = {"protocol": "tx", "output": "ptt", "command": "ack_emergency",
                                   "incident": body.get("incident"), "request": body.get("request"),
                                   "operator": body.get("operator")}
@@ -358,18 +530,25 @@ class Gateway:
         self.publisher.wake()
 
     def health(self) -> dict[str, Any]:
-        return {"radios": {drv.name: drv.snapshot() for _, drv in self.drivers}, "rejected": self.rejected,
-                "transmitters": {name: tx.snapshot() for name, tx in self.transmitters.items()}}
+        built = self._built  # one plan's view, even if another is being applied meanwhile
+        return {"radios": {drv.name: drv.snapshot() for _, drv in built.drivers}, "rejected": self.rejected,
+                "transmitters": {name: tx.snapshot() for name, tx in built.transmitters.items()},
+                "plan_version": self.plan_version, "plan_error": self.plan_error,
+                **visible_devices()}  # what a technician can plug a driver into (the console's health screen)
 
     def start(self) -> None:
-        self.publisher.start()
-        for _, drv in self.drivers:
-            drv.start()
+        with self._plan_lock:
+            self._started = True
+            self.publisher.start()
+            for _, drv in self.drivers:
+                drv.start()
 
     def stop(self) -> None:
-        for _, drv in self.drivers:
-            drv.stop()
-        self.publisher.stop()
-        for tx in self.transmitters.values():
-            tx.close()
-        self.outbox.close()
+        with self._plan_lock:
+            self._started = False
+            for _, drv in self.drivers:
+                drv.stop()
+            self.publisher.stop()
+            for tx in self.transmitters.values():
+                tx.close()
+            self.outbox.close()
