@@ -24,6 +24,7 @@ from textual.binding import Binding, BindingType
 
 from bridge.store import database_url, redact
 from config.schema import Config, ConsoleConfig
+from console.commands import BindingCommands
 from console.data import StoreHandle, describe_error
 from console.link import BridgeLink, NotConnected
 from console.messages import (
@@ -36,11 +37,13 @@ from console.messages import (
     UnitChanged,
 )
 from console.screens.dispatch import DispatchScreen
+from console.screens.health import GatewayHealthScreen
 from console.screens.history import HistoryScreen
 from console.screens.incident_detail import IncidentDetailScreen
 from console.screens.login import LoginScreen
 from console.screens.map import MapScreen
 from console.screens.note import NoteScreen
+from console.screens.plans import PlansScreen
 from console.screens.resolve import ResolveScreen
 from console.state import NEW, ConsoleState, IncidentUpdate, Outcome
 from console.widgets.alert_queue import AlertQueue
@@ -56,7 +59,8 @@ COMMAND_ANSWER_S = 5.0  # a command the bridge has not answered by then is repor
 
 class DispatchApp(App[None]):
     TITLE = "pttbridge dispatch"
-    ENABLE_COMMAND_PALETTE = False  # every key this console has is in the footer
+    # ctrl+p: every action of the screen in front with its key, for the ones the footer has no room for.
+    COMMANDS = App.COMMANDS | {BindingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         # A dispatcher's reflex (and what `pttbridge up` promises): Ctrl+C stops, it does not copy.
@@ -242,6 +246,15 @@ class DispatchApp(App[None]):
         """Past incidents, calls and events, searched in the database (``h``)."""
         self.push_screen(HistoryScreen(self.store))
         self.call_after_refresh(self._status)  # its header, once it is mounted
+
+    def action_open_health(self) -> None:
+        """Each gateway's drivers, audio levels, outbox and devices, live from its state (``g``)."""
+        self.push_screen(GatewayHealthScreen(self.link.gateways, lambda: self.state.gateway_views))
+        self.call_after_refresh(self._status)  # its header, once it is mounted
+
+    def action_open_plans(self) -> None:
+        """The technician's channel plans per gateway: edit, import/export CHIRP CSV, save (``t``)."""
+        self.push_screen(PlansScreen(self.store, self.link, self.operator))
 
     def open_detail(self, incident_id: int) -> None:
         incident = self.state.incidents.get(incident_id)

@@ -2,7 +2,9 @@
 
     subscribes   {prefix}/bridge/incident/+    incident after each change (QoS 1)
                  {prefix}/bridge/unit/+        unit state (retained: a new console gets every unit at once)
-                 {prefix}/gw/+/state           gateway online/offline (retained, Last Will on loss)
+                 {prefix}/gw/+/state           gateway online/offline (retained, Last Will on loss), and
+                                               its health: drivers, levels, outbox, ports (kept in
+                                               :attr:`BridgeLink.gateways` for the health screen)
     publishes    {prefix}/bridge/cmd           {"action": "ack"|"resolve"|"note", "incident": id,
                                                 "operator": name, "resolution"?: ..., "note"?: ...}
 
@@ -16,8 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -35,6 +40,45 @@ class NotConnected(RuntimeError):
     """A command cannot be sent: the broker is away."""
 
 
+@dataclass(frozen=True, slots=True)
+class GatewayReport:
+    """A gateway's last state payload as this console received it."""
+
+    name: str
+    online: bool
+    state: dict[str, Any]
+    received_at: datetime
+    since: datetime  # when this console first saw it in its present online/offline state
+
+
+class GatewayReports:
+    """The gateways' last state payloads, written by paho's thread and read by the health screen.
+
+    The screen polls :attr:`version` rather than being sent a message per payload: a burst of states
+    (every gateway at once after a reconnect) is then one repaint, and nothing passes through the app.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reports: dict[str, GatewayReport] = {}
+        self.version = 0
+
+    def note(self, name: str, state: dict[str, Any], now: datetime | None = None) -> GatewayReport:
+        now = now or datetime.now(UTC)
+        online = state.get("online") is True
+        with self._lock:
+            held = self._reports.get(name)
+            since = held.since if held is not None and held.online == online else now
+            report = GatewayReport(name, online, state, now, since)
+            self._reports[name] = report
+            self.version += 1
+        return report
+
+    def all(self) -> dict[str, GatewayReport]:
+        with self._lock:
+            return dict(self._reports)
+
+
 class BridgeLink:
     def __init__(self, cfg: MqttConfig, post: Callable[[Message], object], *, name: str = "console") -> None:
         self.cfg = cfg
@@ -47,6 +91,7 @@ class BridgeLink:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.gateways = GatewayReports()
 
     def start(self) -> None:
         # connect_async + loop_start: the first connection is retried like any later one, so a console
@@ -108,6 +153,7 @@ class BridgeLink:
                 online = body.get("online") if isinstance(body, dict) else None
                 if not isinstance(online, bool):
                     raise PayloadError(f"online: expected true or false, got {online!r}")
+                self.gateways.note(levels[1], body)
                 self._post(GatewayChanged(levels[1], online))
         except (ValueError, PayloadError) as exc:  # JSON errors are ValueErrors too
             log.warning("ignored a message on %s: %s [%s]", msg.topic, exc, payload[:64].hex(" "))

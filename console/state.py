@@ -51,6 +51,9 @@ class ConsoleState:
     incidents: dict[int, IncidentView] = field(default_factory=dict)  # open ones only
     units: dict[str, UnitView] = field(default_factory=dict)
     gateways: dict[str, bool] = field(default_factory=dict)  # name -> online
+    # Each gateway's row in the database as last read (its stored state payload: the health screen's
+    # picture of a gateway this console has not yet heard from over MQTT).
+    gateway_views: dict[str, GatewayView] = field(default_factory=dict)
     # Incidents the bridge has spoken of since the snapshot being read was started: the snapshot may not
     # know them yet, so it must not remove them.
     _live_since_snapshot: set[int] = field(default_factory=set)
@@ -103,6 +106,7 @@ class ConsoleState:
             update = self._merge(incident, None)
             if update.outcome is not Outcome.STALE:
                 out.append(update)
+        self.gateway_views = {g.name: g for g in gateways}
         for name, online in ((g.name, g.online) for g in gateways):
             self.gateways.setdefault(name, online)  # a live state message is newer than the database
         for unit in units:

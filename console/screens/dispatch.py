@@ -42,6 +42,10 @@ class DispatchScreen(Screen[None]):
         Binding("u", "focus_units", "Units"),
         Binding("h", "app.open_history", "History"),
         Binding("m", "app.open_map", "Map"),
+        # Off the footer, which an 80-column terminal fills already; ctrl+p lists it with its key.
+        Binding("t", "app.open_plans", "Channel plans", show=False),
+        # For technicians: listed in the command palette (ctrl+p), the footer has no room at 80 columns.
+        Binding("g", "app.open_health", "Gateways", show=False),
     ]
 
     def __init__(self) -> None:
@@ -54,7 +58,8 @@ class DispatchScreen(Screen[None]):
         yield self.header
         yield self.queue
         yield self.units
-        yield Footer()
+        # Its keys fill 80 columns; the palette's ctrl+p is shown on every other screen.
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.queue.focus()

@@ -3,6 +3,11 @@
 Unmistakable by design: an unacknowledged incident's state cell is red and its marker flashes (the app's
 timer calls :meth:`AlertQueue.flash`; only those cells are rewritten), its unit is in bold red; an
 acknowledged one is yellow. The bell and the toast are the app's (they are about news, not about rows).
+
+What a dispatcher must see at once is written at once: a new incident, one acknowledged or overdue. A
+repeated alert on an incident already shown (its count, its latest position) is written at most every
+:data:`FLUSH_S` with the others of that moment: each rewrite makes DataTable draw all its visible lines
+again, and an alert storm would otherwise spend the console's time redrawing (bench/console_bench.py).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from console.widgets.fitted_table import Column, FittedTable
 
 FLASH_ON = "bold white on red"
 FLASH_OFF = "bold red"
+FLUSH_S = 0.25
 
 
 class AlertQueue(FittedTable):
@@ -65,6 +71,8 @@ class AlertQueue(FittedTable):
         self.incidents: dict[int, IncidentView] = {}
         self._flash = True
         self._offered: int | None = None
+        self._pending: dict[int, IncidentView | None] = {}  # id -> how it was last written (None: never)
+        self._flush_at: str | None = None  # "now" or "later": a flush is scheduled
         self.order_by(lambda key: queue_order(self.incidents[int(key)]) if int(key) in self.incidents else (9,))
         self.border_title = "Alerts"
 
@@ -73,12 +81,32 @@ class AlertQueue(FittedTable):
     def show(self, incident: IncidentView, now: datetime | None = None) -> None:
         held = self.incidents.get(incident.id)
         self.incidents[incident.id] = incident
-        reorder = held is None or queue_order(held) != queue_order(incident)
-        self.put(str(incident.id), self._row(incident, now or datetime.now(UTC)), reorder=reorder)
+        self._pending.setdefault(incident.id, held)
+        urgent = held is None or held.state != incident.state or held.escalated != incident.escalated
+        if urgent and self._flush_at != "now":
+            self._flush_at = "now"
+            self.call_later(self.flush)  # after the burst of messages already waiting
+        elif self._flush_at is None:
+            self._flush_at = "later"
+            self.set_timer(FLUSH_S, self.flush)
+
+    def flush(self, now: datetime | None = None) -> None:
+        """Write the rows of the incidents shown since the last flush."""
+        self._flush_at = None
+        if not self._pending:
+            return
+        now = now or datetime.now(UTC)
+        pending, self._pending = self._pending, {}
+        for incident_id, was in pending.items():
+            incident = self.incidents.get(incident_id)
+            if incident is not None:  # else withdrawn meanwhile
+                reorder = was is None or queue_order(was) != queue_order(incident)
+                self.put(str(incident_id), self._row(incident, now), reorder=reorder)
         self._title()
 
     def withdraw(self, incident_id: int) -> None:
         self.incidents.pop(incident_id, None)
+        self._pending.pop(incident_id, None)
         self.drop(str(incident_id))
         self._title()
 
@@ -86,14 +114,15 @@ class AlertQueue(FittedTable):
         """Flip the marker of every unacknowledged incident (and only those cells)."""
         self._flash = on
         for incident in self.incidents.values():
-            if incident.state == NEW:
+            if incident.state == NEW and self.has(str(incident.id)):  # else its whole row is on its way
                 self.put(str(incident.id), {"state": self._state_cell(incident)}, reorder=False)
 
     def tick(self, now: datetime) -> None:
         """Ages move on; rewritten only where the text changes."""
         for incident in self.incidents.values():
-            self.put(str(incident.id), {"age": Cell(fmt.age(incident.opened_at, now), justify="right")},
-                     reorder=False)
+            if self.has(str(incident.id)):
+                self.put(str(incident.id), {"age": Cell(fmt.age(incident.opened_at, now), justify="right")},
+                         reorder=False)
 
     @property
     def selected_id(self) -> int | None:

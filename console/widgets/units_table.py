@@ -1,5 +1,12 @@
 """The units table: every radio identity heard, by alias (else identity), with its last position, when it
-was last heard, where, and whether the gateway that heard it is online now."""
+was last heard, where, and whether the gateway that heard it is online now.
+
+A fleet of a thousand moving units rewrites rows hundreds of times a second, and every cell rewritten
+makes DataTable draw all its visible lines again at the next frame (its render cache is keyed by an
+update counter). So a unit that merely moved is written at most every :data:`FLUSH_S`, with all the
+others that moved meanwhile; a unit heard for the first time, in emergency, or whose gateway went up
+or down is written at once. Ages are rewritten once a second for the rows on screen only.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ from bridge.store import UnitView
 from console import format as fmt
 from console.format import Cell
 from console.widgets.fitted_table import Column, FittedTable
+
+FLUSH_S = 0.25  # a moving unit's row lags its last beacon by at most this (bench/console_bench.py)
 
 
 def unit_order(u: UnitView) -> tuple[str, str]:
@@ -52,19 +61,44 @@ class UnitsTable(FittedTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.units: dict[str, UnitView] = {}
+        self._pending: dict[str, UnitView | None] = {}  # unit -> how it was last written (None: never)
+        self._flush_at: str | None = None  # "now" or "later": a flush is scheduled
         self.order_by(lambda key: unit_order(self.units[key]) if key in self.units else ("\uffff", key))
         self.border_title = "Units"
 
     def show(self, unit: UnitView, now: datetime | None = None) -> None:
         held = self.units.get(unit.unit)
         self.units[unit.unit] = unit
-        reorder = held is None or unit_order(held) != unit_order(unit)
-        self.put(unit.unit, self._row(unit, now or datetime.now(UTC)), reorder=reorder)
+        self._pending.setdefault(unit.unit, held)
+        urgent = (held is None or unit.gateway_online != held.gateway_online
+                  or (unit.last_kind == "alert") != (held.last_kind == "alert"))
+        if urgent and self._flush_at != "now":
+            self._flush_at = "now"
+            self.call_later(self.flush)  # after the burst of messages already waiting
+        elif self._flush_at is None:
+            self._flush_at = "later"
+            self.set_timer(FLUSH_S, self.flush)
+
+    def flush(self, now: datetime | None = None) -> None:
+        """Write the rows of the units shown since the last flush."""
+        self._flush_at = None
+        if not self._pending:
+            return
+        now = now or datetime.now(UTC)
+        pending, self._pending = self._pending, {}
+        for key, was in pending.items():
+            unit = self.units[key]
+            self.put(key, self._row(unit, now), reorder=was is None or unit_order(was) != unit_order(unit))
         self.border_title = f"Units: {len(self.units)}"
 
     def tick(self, now: datetime) -> None:
-        for unit in self.units.values():
-            self.put(unit.unit, {"heard": Cell(fmt.age(unit.last_heard, now), justify="right")}, reorder=False)
+        """Ages move on: rewritten for the rows on screen (the others are when they scroll into view,
+        within a second)."""
+        top = max(int(self.scroll_y), 0)
+        for row in self.ordered_rows[top: top + self.size.height]:
+            unit = self.units.get(str(row.key.value))
+            if unit is not None and unit.unit not in self._pending:
+                self.put(unit.unit, {"heard": Cell(fmt.age(unit.last_heard, now), justify="right")}, reorder=False)
 
     def _row(self, u: UnitView, now: datetime) -> dict[str, Cell]:
         p = u.position

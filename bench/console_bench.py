@@ -1,0 +1,303 @@
+"""Console benchmark: is the dispatcher's screen still responsive with 1,000 units moving and 100 incident
+updates a second?
+
+    python -m bench.console_bench [--seconds 60] [--quick]
+
+A separate process (so that it does not share the console's interpreter) publishes to a real Mosquitto
+what the bridge would: 1,000 retained ``bridge/unit/{unit}`` states at once, then one unit moving every
+10 ms (each unit every 10 s) and one ``bridge/incident/{id}`` update every 10 ms (about 200 open
+incidents: new alerts on them, and every 50th update resolves the oldest and opens another, with its
+toast). The console runs headless (``run_test``, 160x48) on an empty SQLite database, as a dispatcher's
+would, with its flashing marker and its 1 s clock.
+
+Measured, in the console's own event loop:
+
+    frame time      each screen update (Textual's ``Screen._on_timer_update``: layout, the widgets'
+                    lines, compositing) plus writing the frame as a terminal would get it (ANSI text)
+    news -> screen  from a unit or incident message leaving paho's thread to the end of the first frame
+                    drawn after the console handled it
+    input latency   once a second a key (``u`` / ``i``: focus the units, the alerts) is posted to the app
+                    as the terminal driver posts it, timed to the end of the first frame drawn with the
+                    focus moved. (``pilot.press`` waits for the app to be idle, which a console under this
+                    load never is: it would time the wait, not the key.)
+
+Writes bench/out/console.md and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from support import Mosquitto  # noqa: E402
+from textual import events  # noqa: E402
+from textual.message import Message  # noqa: E402
+from textual.screen import Screen  # noqa: E402
+
+from bridge.store import IncidentView, Store, UnitView  # noqa: E402
+from config.schema import parse_config  # noqa: E402
+from console.app import DispatchApp  # noqa: E402
+from console.messages import IncidentChanged, UnitChanged  # noqa: E402
+from gateway.events import Position  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+UNITS = 1000
+OPEN = 200
+TICK_S = 0.01  # one unit and one incident message per tick: 100/s each
+CHURN = 50  # every 50th incident update resolves the oldest open one and opens another
+CENTRE = (30.21, 120.21)
+
+
+# --- the publisher (its own process) -----------------------------------------------------------
+
+
+def _unit(n: int, t: datetime, step: int) -> UnitView:
+    lat = CENTRE[0] + ((n % 40) - 20) * 0.002 + step * 1e-5
+    lon = CENTRE[1] + ((n // 40) - 12) * 0.002 + step * 1e-5
+    gateway = f"gw{n % 4 + 1}"
+    return UnitView(unit=f"mdc:{1000 + n}", alias=f"Car {n}" if n % 3 == 0 else None,
+                    position=Position(lat=lat, lon=lon, speed_mps=8.0, course_deg=float(step * 7 % 360), fix_time=t,
+                                      source="gps"),
+                    last_heard=t, last_kind="beacon", last_channel="patrol-1", last_gateway=gateway,
+                    last_event_id=f"u{n}-{step}", gateway_online=True)
+
+
+def _incident(i: int, t: datetime, count: int, state: str = "new") -> IncidentView:
+    unit = f"mdc:{1000 + i % UNITS}"
+    return IncidentView(id=i, state=state, resolution="handled" if state == "resolved" else None, unit=unit,
+                        alias=None, gateway=f"gw{i % 4 + 1}", channel="patrol-1", label="emergency",
+                        opened_at=t - timedelta(seconds=count), acknowledged_at=None, acknowledged_by=None,
+                        resolved_at=t if state == "resolved" else None, resolved_by=None, first_event_id=f"a{i}",
+                        last_event_id=f"a{i}-{count}", last_alert_at=t, alert_count=count,
+                        lat=CENTRE[0] + (i % 30) * 0.001, lon=CENTRE[1] + (i % 17) * 0.001, position_time=t,
+                        updated_at=t)
+
+
+def publish(url: str, prefix: str, seconds: float) -> None:
+    """Publish the load, then print how many messages were sent."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-bridge-{os.getpid()}")
+    client.max_inflight_messages_set(0)
+    client.max_queued_messages_set(0)
+    client.connect(host, int(port))
+    client.loop_start()
+    now = datetime.now(UTC)
+    for n in range(UNITS):  # every unit there at once, retained, as a console starting up gets them
+        client.publish(f"{prefix}/bridge/unit/mdc:{1000 + n}", json.dumps(_unit(n, now, 0).to_json()), qos=1,
+                       retain=True)
+    counts: dict[int, int] = {}
+    for i in range(1, OPEN + 1):
+        counts[i] = 1
+        client.publish(f"{prefix}/bridge/incident/{i}", json.dumps(_incident(i, now, 1).to_json("opened")), qos=1)
+    next_id = OPEN + 1
+    sent = UNITS + OPEN
+    start = time.monotonic()
+    tick = 0
+    while time.monotonic() - start < seconds:
+        tick += 1
+        now = datetime.now(UTC)
+        n = tick % UNITS
+        client.publish(f"{prefix}/bridge/unit/mdc:{1000 + n}", json.dumps(_unit(n, now, tick).to_json()), qos=1,
+                       retain=True)
+        if tick % CHURN == 0:  # the oldest resolved, a new one opened
+            oldest = min(counts)
+            c = counts.pop(oldest)
+            body = _incident(oldest, now, c, "resolved").to_json("resolved")
+            client.publish(f"{prefix}/bridge/incident/{oldest}", json.dumps(body), qos=1)
+            counts[next_id] = 1
+            client.publish(f"{prefix}/bridge/incident/{next_id}",
+                           json.dumps(_incident(next_id, now, 1).to_json("opened")), qos=1)
+            next_id += 1
+            sent += 3
+        else:
+            i = list(counts)[tick % len(counts)]
+            counts[i] += 1
+            client.publish(f"{prefix}/bridge/incident/{i}", json.dumps(_incident(i, now, counts[i]).to_json("alert")),
+                           qos=1)
+            sent += 2
+        delay = start + tick * TICK_S - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    client.loop_stop()
+    client.disconnect()
+    print(json.dumps({"sent": sent, "seconds": time.monotonic() - start}))
+
+
+# --- the console, instrumented ------------------------------------------------------------------
+
+
+@dataclass
+class Probe:
+    frames: list[float] = field(default_factory=list)  # seconds per screen update
+    layouts: list[float] = field(default_factory=list)  # those of them that laid the screen out again
+    frame_ends: list[float] = field(default_factory=list)
+    news: list[float] = field(default_factory=list)  # message out of paho's thread -> frame drawn
+    keys: list[float] = field(default_factory=list)  # key posted -> frame drawn with its effect
+    arrived: dict[int, float] = field(default_factory=dict)  # id(message) -> perf_counter at post
+    handled: list[float] = field(default_factory=list)  # arrival times of messages handled since last frame
+    key_at: float | None = None
+    key_target: Any = None
+    received = 0
+
+
+class BenchApp(DispatchApp):
+    probe: Probe
+
+    def on_unit_changed(self, message: UnitChanged) -> None:
+        self._note(message)
+
+    def on_incident_changed(self, message: IncidentChanged) -> None:
+        self._note(message)
+
+    def _note(self, message: Message) -> None:
+        t = self.probe.arrived.pop(id(message), None)
+        if t is not None:
+            self.probe.handled.append(t)
+
+
+def instrument(app: BenchApp) -> Probe:
+    probe = app.probe = Probe()
+    post = app.post_message
+
+    def stamped(message: Message) -> bool:  # runs on paho's thread, as the link's callback
+        if isinstance(message, UnitChanged | IncidentChanged):
+            probe.arrived[id(message)] = time.perf_counter()
+            probe.received += 1
+        return post(message)
+
+    app.link._post = stamped
+    original = Screen._on_timer_update
+    display = DispatchApp._display
+
+    def timed(screen: Screen[Any]) -> None:
+        layout = screen._layout_required
+        t0 = time.perf_counter()
+        original(screen)
+        t1 = time.perf_counter()
+        probe.frames.append(t1 - t0)
+        if layout:
+            probe.layouts.append(t1 - t0)
+        probe.frame_ends.append(t1)
+        probe.news.extend(t1 - t for t in probe.handled)
+        probe.handled.clear()
+        if probe.key_at is not None and screen.app.focused is probe.key_target:
+            probe.keys.append(t1 - probe.key_at)
+            probe.key_at = None
+
+    def written(self: DispatchApp, screen: Screen[Any], renderable: Any) -> None:
+        # Headless Textual skips the terminal write; a real terminal gets the frame as ANSI text.
+        if renderable is not None and hasattr(renderable, "render_segments"):
+            renderable.render_segments(self.console)
+        display(self, screen, renderable)
+
+    Screen._on_timer_update = timed  # type: ignore[method-assign]
+    DispatchApp._display = written  # type: ignore[method-assign]
+    return probe
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str]) -> tuple[float, int]:
+    async with app.run_test(size=(160, 48)) as pilot:
+        start = time.monotonic()
+        while not app.broker and time.monotonic() - start < 10:
+            await pilot.pause(0.05)
+        publisher_start = time.monotonic()
+        keys = [("u", app.dispatch.units), ("i", app.dispatch.queue)]
+        k = 0
+        while publisher.poll() is None and time.monotonic() - publisher_start < seconds + 30:
+            await asyncio.sleep(1.0)
+            if app.probe.key_at is not None:
+                continue  # the last key has not shown yet: counted when it does
+            key, target = keys[k % 2]
+            k += 1
+            app.probe.key_target = target
+            app.probe.key_at = time.perf_counter()
+            app.post_message(events.Key(key, key))
+        await pilot.pause(1.0)  # what is still queued is handled and drawn
+        return time.monotonic() - publisher_start, len(app.state.units)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60)")
+    ap.add_argument("--quick", action="store_true", help="15 s, for a smoke run")
+    ap.add_argument("--publish", nargs=3, metavar=("URL", "PREFIX", "SECONDS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.publish:
+        publish(args.publish[0], args.publish[1], float(args.publish[2]))
+        return
+    seconds = 15.0 if args.quick else args.seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker = Mosquitto(work, "max_queued_messages 0\nmax_inflight_messages 0\n", persistent=False)
+        broker.start()
+        url = f"sqlite:///{work / 'bridge.sqlite'}"
+        Store.open(url).close()  # the schema, as the bridge creates it
+        config = parse_config({"data_dir": str(work / "data"), "mqtt": {"url": broker.url},
+                               "bridge": {"database_url": url}})
+        app = BenchApp(config, "bench")
+        probe = instrument(app)
+        publisher = subprocess.Popen(
+            [sys.executable, "-m", "bench.console_bench", "--publish", broker.url, config.mqtt.prefix, str(seconds)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            print(f"... {UNITS} units, 100 unit moves/s and 100 incident updates/s for {seconds:.0f} s",
+                  file=sys.stderr, flush=True)
+            elapsed, units = asyncio.run(drive(app, seconds, publisher))
+            out, _ = publisher.communicate(timeout=30)
+        finally:
+            if publisher.poll() is None:
+                publisher.kill()
+            broker.stop()
+    sent = json.loads(out.strip().splitlines()[-1])["sent"]
+    ms = 1e3
+    frames = probe.frames
+    rows = [
+        ("frame time (screen update + ANSI frame)",
+         f"p50 {pct(frames, .5) * ms:.1f} ms, p99 {pct(frames, .99) * ms:.1f} ms, max {max(frames) * ms:.0f} ms",
+         f"{len(frames) / elapsed:.0f} frames/s"),
+        ("of which frames laying the screen out again (rows added or removed, toasts)",
+         f"p50 {pct(probe.layouts, .5) * ms:.1f} ms, p99 {pct(probe.layouts, .99) * ms:.1f} ms",
+         f"{len(probe.layouts) / elapsed:.1f} /s"),
+        ("input latency (key -> frame with its effect, 1/s)",
+         f"p50 {pct(probe.keys, .5) * ms:.0f} ms, p99 {pct(probe.keys, .99) * ms:.0f} ms", f"{len(probe.keys)} keys"),
+        ("news -> screen (message -> frame drawn)",
+         f"p50 {pct(probe.news, .5) * ms:.0f} ms, p99 {pct(probe.news, .99) * ms:.0f} ms",
+         f"{len(probe.news):,} messages"),
+        ("messages received / published", f"{probe.received:,} / {sent:,}", f"{units:,} units in the table"),
+    ]
+    table = [f"Console under load: {UNITS:,} units (each moving every 10 s: 100 unit states/s) and 100 incident "
+             f"updates/s (about {OPEN} open, 2 opened and 2 resolved per second), {seconds:.0f} s, headless "
+             f"160x48, real Mosquitto, publisher in its own process. Machine: {os.cpu_count()} cores shared "
+             f"({platform.processor() or platform.machine()}), Python {platform.python_version()}.", "",
+             "| what | measured | count |", "| --- | --- | --- |"]
+    table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    if frames:
+        table += ["", f"Frame time mean {statistics.mean(frames) * ms:.1f} ms over {len(frames):,} frames."]
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "console.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
