@@ -158,6 +158,7 @@ class IncidentRow(Base):
     escalated: Mapped[str | None] = mapped_column(String(16))  # "ack" | "resolve": which limit it overran
     escalated_at: Mapped[datetime | None]
     suggested: Mapped[list[Any] | None] = mapped_column(JSON)  # nearest units: [{unit, distance_m, heard}]
+    assigned_unit: Mapped[str | None] = mapped_column(String)  # who the dispatcher sent
 
     __table_args__ = (
         Index("ix_incidents_state_opened", "state", "opened_at"),

@@ -557,8 +557,11 @@ class Bridge:
             elif action == "note":
                 view = self.store.add_note(incident_id, operator, note or "")
                 change = "note"
+            elif action == "assign":
+                view = self.store.assign(incident_id, operator, _text(body, "unit") or "")
+                change = "assigned"
             else:
-                raise IncidentError(f"action: expected ack, resolve, note or alias, got {action!r}")
+                raise IncidentError(f"action: expected ack, resolve, note, assign, plan or alias, got {action!r}")
         except (ValueError, IncidentError) as exc:  # JSON errors are ValueErrors too
             self.counts["commands_refused"] += 1
             log.warning("command refused: %s [%s]", exc, _hex(m.payload))

@@ -231,6 +231,7 @@ class IncidentView:
     escalated: str | None = None  # "ack" | "resolve": the time limit it overran
     escalated_at: datetime | None = None
     suggested: tuple[dict[str, Any], ...] = ()  # nearest units: {unit, alias, distance_m, heard}
+    assigned_unit: str | None = None  # who the dispatcher sent
 
     def to_json(self, change: str | None = None) -> dict[str, Any]:
         """The payload of ``bridge/incident/{id}``; ``change`` says what just happened to it."""
@@ -263,6 +264,7 @@ class IncidentView:
             "escalated": self.escalated,
             "escalated_at": _iso(self.escalated_at),
             "suggested": list(self.suggested),
+            "assigned_unit": self.assigned_unit,
         }
 
 
@@ -733,6 +735,7 @@ class Store:
             escalated=r.escalated,
             escalated_at=r.escalated_at,
             suggested=tuple(r.suggested or ()),
+            assigned_unit=r.assigned_unit,
         )
 
     # --- gateways and gaps -------------------------------------------------------------------
@@ -819,6 +822,12 @@ class Store:
             raise IncidentError(f"resolution: expected one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
         return self._change(incident_id, "resolve", operator, resolution=resolution, note=note)
 
+    def assign(self, incident_id: int, operator: str, unit: str) -> IncidentView:
+        """Send ``unit`` to the incident (acknowledging it on the way: who sends someone has seen it)."""
+        if not isinstance(unit, str) or not unit.strip() or len(unit) > 64:
+            raise IncidentError("unit: expected the unit sent, e.g. mdc:1234 or a patrol car's name")
+        return self._change(incident_id, "assign", operator, note=unit.strip())
+
     def add_note(self, incident_id: int, operator: str, note: str) -> IncidentView:
         if not isinstance(note, str) or not note.strip():
             raise IncidentError("note: expected some text")
@@ -830,6 +839,8 @@ class Store:
         # Resolving a new incident acknowledges it on the way: the operator who closes it has seen it.
         ("resolve", NEW): RESOLVED,
         ("resolve", ACKNOWLEDGED): RESOLVED,
+        ("assign", NEW): ACKNOWLEDGED,
+        ("assign", ACKNOWLEDGED): ACKNOWLEDGED,
         ("note", NEW): NEW,
         ("note", ACKNOWLEDGED): ACKNOWLEDGED,
         ("note", RESOLVED): RESOLVED,
@@ -848,18 +859,21 @@ class Store:
                 raise IncidentError(f"incident {incident_id}: no such incident")
             target = self._TRANSITIONS.get((action, row.state))
             if target is None:
-                verb = {"ack": "acknowledged", "resolve": "resolved"}[action]
+                verb = {"ack": "acknowledged", "resolve": "resolved", "assign": "assigned a unit"}[action]
                 raise IncidentError(f"incident {incident_id} is {row.state}; it cannot be {verb}")
             if target in (ACKNOWLEDGED, RESOLVED) and row.acknowledged_at is None:
                 row.acknowledged_at, row.acknowledged_by = now, who
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="acknowledged",
-                                         note=note if target == ACKNOWLEDGED else None))
+                                         note=note if action == "ack" else None))
             if target == RESOLVED:
                 row.resolved_at, row.resolved_by, row.resolution = now, who, resolution
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="resolved",
                                          note=f"{resolution}: {note}" if note else resolution))
             if action == "note":
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="note", note=note))
+            if action == "assign":
+                row.assigned_unit = note
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="assigned", note=note))
             row.state = target
             row.updated_at = now
             s.flush()

@@ -36,6 +36,7 @@ from console.messages import (
     SnapshotLoaded,
     UnitChanged,
 )
+from console.screens.assign import AssignScreen
 from console.screens.dispatch import DispatchScreen
 from console.screens.health import GatewayHealthScreen
 from console.screens.history import HistoryScreen
@@ -278,10 +279,16 @@ class DispatchApp(App[None]):
             self.push_screen(ResolveScreen(incident), callback=lambda r: self._resolved(incident.id, r))
         elif message.action == "note":
             self.push_screen(NoteScreen(incident.id), callback=lambda n: self._noted(incident.id, n))
+        elif message.action == "assign":
+            self.push_screen(AssignScreen(incident), callback=lambda u: self._assigned(incident.id, u))
 
     def _resolved(self, incident_id: int, resolution: str | None) -> None:
         if resolution is not None:
             self._send("resolve", incident_id, "resolved", resolution=resolution)
+
+    def _assigned(self, incident_id: int, unit: str | None) -> None:
+        if unit:
+            self._send("assign", incident_id, "assigned", unit=unit)
 
     def _noted(self, incident_id: int, note: str | None) -> None:
         if note:
@@ -295,7 +302,7 @@ class DispatchApp(App[None]):
             self.notify(f"Not sent: {exc}.", severity="error", timeout=6)
             return
         self._pending[(incident_id, awaited)] = time.monotonic()
-        words = {"ack": "acknowledgement", "resolve": "resolution", "note": "note"}[action]
+        words = {"ack": "acknowledgement", "resolve": "resolution", "note": "note", "assign": "assignment"}[action]
         self.notify(f"{words.capitalize()} of #{incident_id} sent as {self.operator}.", timeout=3)
 
 

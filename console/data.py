@@ -161,6 +161,7 @@ def incident_from_json(obj: object) -> tuple[IncidentView, str | None]:
         escalated=_str(obj, "escalated"),
         escalated_at=_time(obj, "escalated_at"),
         suggested=tuple(u for u in obj.get("suggested") or () if isinstance(u, dict)),
+        assigned_unit=_str(obj, "assigned_unit"),
     )
     return view, _str(obj, "change")
 

@@ -38,6 +38,7 @@ class DispatchScreen(Screen[None]):
         Binding("a", "acknowledge", "Ack"),
         Binding("r", "resolve", "Resolve"),
         Binding("n", "note", "Note"),
+        Binding("s", "assign", "Send unit", show=False),
         Binding("i", "focus_alerts", "Alerts"),
         Binding("u", "focus_units", "Units"),
         Binding("h", "app.open_history", "History"),
@@ -79,6 +80,9 @@ class DispatchScreen(Screen[None]):
 
     def action_note(self) -> None:
         self._act("note")
+
+    def action_assign(self) -> None:
+        self._act("assign")
 
     def action_focus_alerts(self) -> None:
         self.queue.focus()

@@ -104,6 +104,9 @@ def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table
     grid.add_row("opened", f"{fmt.local_time(i.opened_at, now)} ({fmt.age(i.opened_at, now)} ago)",
                  "position", position)
     grid.add_row("ack'd", by(i.acknowledged_by, i.acknowledged_at), "resolved", by(i.resolved_by, i.resolved_at))
+    late = {"ack": "OVERDUE: not acknowledged in time", "resolve": "OVERDUE: not resolved in time"}
+    grid.add_row("sent", Text(i.assigned_unit or "-", style="bold" if i.assigned_unit else ""),
+                 "limits", Text(late[i.escalated], style="bold red") if i.escalated else i.category.replace("_", " "))
     return grid
 
 
@@ -137,6 +140,7 @@ class IncidentDetailScreen(Screen[None]):
         Binding("a", "act('ack')", "Ack"),
         Binding("r", "act('resolve')", "Resolve"),
         Binding("n", "act('note')", "Note"),
+        Binding("s", "act('assign')", "Send unit"),
         Binding("p", "play", "Play"),
     ]
 

@@ -158,6 +158,13 @@ def test_an_alert_gets_its_cameras_detections_and_evidence_and_a_street_event_it
             stall_screen = console.screen
             assert isinstance(stall_screen, IncidentDetailScreen)
             await until(pilot, lambda: any(r["what"] == "send" for r in stall_screen.cameras.texts()), "suggestion")
+            # The dispatcher sends the suggested officer: one key, the first suggestion, enter.
+            await pilot.press("s")
+            await until(pilot, lambda: type(console.screen).__name__ == "AssignScreen", "the send dialog")
+            await pilot.press("enter")
+            await until(pilot, lambda: (i := store.incident(stall.id)) is not None
+                        and i.assigned_unit == "fleetsync:100-1001", "the unit sent, in the database")
+            assert store.incident(stall.id).state == "acknowledged"  # type: ignore[union-attr]
 
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")

@@ -11,7 +11,7 @@ import pytest
 from bridge.cameras.correlation import CameraStore
 from bridge.cameras.feeds import Detection
 from bridge.cameras.geometry import Camera, sees
-from bridge.store import Store
+from bridge.store import IncidentError, Store
 from gateway.events import Event, Kind, Position, uuid7
 
 T0 = datetime(2026, 11, 26, 19, 30, tzinfo=UTC)
@@ -55,6 +55,22 @@ def test_an_acknowledged_or_resolved_incident_is_not_escalated_for_acknowledgeme
     store.acknowledge(a.id, "alice")
     store.resolve(b.id, "bob", "handled")
     assert store.escalate_due(T0 + timedelta(seconds=61)) == []
+
+
+def test_a_dispatcher_sends_a_unit_which_acknowledges_the_incident(store: Store) -> None:
+    [(incident, _)] = store.ingest([event(Kind.ALERT, "mdc:1234", 0, 1)]).incidents
+    sent = store.assign(incident.id, "alice", "mdc:0042")
+    assert sent.assigned_unit == "mdc:0042" and sent.state == "acknowledged" and sent.acknowledged_by == "alice"
+    assert sent.to_json()["assigned_unit"] == "mdc:0042"
+    detail = store.incident_detail(incident.id)
+    assert detail is not None
+    assert [(h.actor, h.action, h.note) for h in detail.history][-2:] == [
+        ("alice", "acknowledged", None), ("alice", "assigned", "mdc:0042")]
+    store.resolve(incident.id, "bob", "handled")
+    with pytest.raises(IncidentError, match="resolved; it cannot be assigned a unit"):
+        store.assign(incident.id, "alice", "mdc:0043")
+    with pytest.raises(IncidentError, match="unit: expected"):
+        store.assign(incident.id, "alice", " ")
 
 
 def test_street_events_open_one_incident_per_category_and_camera(store: Store) -> None:
