@@ -21,6 +21,7 @@ from console import format as fmt
 from console.data import StoreHandle, describe_error
 from console.format import Cell
 from console.messages import DetailLoaded, IncidentAction
+from console.screens.evidence import EvidenceScreen
 from console.state import NEW, RESOLVED
 from console.widgets.fitted_table import Column, FittedTable
 from console.widgets.player import ClipPlayer
@@ -142,6 +143,7 @@ class IncidentDetailScreen(Screen[None]):
         Binding("n", "act('note')", "Note"),
         Binding("s", "act('assign')", "Send unit"),
         Binding("p", "play", "Play"),
+        Binding("v", "view_evidence", "Snapshots"),
     ]
 
     def __init__(self, incident: IncidentView, store: StoreHandle, gateway_online: bool | None = None) -> None:
@@ -256,6 +258,17 @@ class IncidentDetailScreen(Screen[None]):
                                    "detail": Cell(text)}, reorder=False)
         counts = (len(c.cameras), len(c.detections), len(c.evidence)) if c is not None else (0, 0, 0)
         self.cameras.border_title = "Cameras: {}, detections: {}, evidence: {}".format(*counts)
+
+    def action_view_evidence(self) -> None:
+        """The camera snapshots of this incident, drawn in the terminal (from the selected one, if any)."""
+        c = self.detail.correlation if self.detail is not None else None
+        snapshots = [e for e in (c.evidence if c is not None else []) if e.kind == "snapshot"]
+        if not snapshots:
+            self.notify("No camera snapshots for this incident yet.", timeout=3)
+            return
+        key = self.cameras.selected_key
+        start = next((i for i, e in enumerate(snapshots) if key == f"e:{e.id}"), 0)
+        self.app.push_screen(EvidenceScreen(self.store, snapshots, start))
 
     def action_back(self) -> None:
         self.dismiss()

@@ -16,6 +16,7 @@ from support import CameraServer, Mosquitto, SocatLink, free_port, site_config, 
 
 from bridge.service import Bridge
 from config.schema import load_config
+from console.screens.evidence import EvidenceScreen
 from console.screens.incident_detail import IncidentDetailScreen
 from gateway.runner import Gateway
 
@@ -151,7 +152,15 @@ def test_an_alert_gets_its_cameras_detections_and_evidence_and_a_street_event_it
                     ("detected", "person (cam-a)"), ("snapshot", "cam-a")} <= rows
             assert not any("looking south" in name or "river" in name for _, name in rows)
             screenshot(console, tmp_path, "console-120x40-incident-cameras")
-            await pilot.press("escape")
+            # The snapshot itself, drawn in the terminal: cam-a's mid-grey test picture.
+            await pilot.press("v")
+            await until(pilot, lambda: isinstance(console.screen, EvidenceScreen), "the evidence screen")
+            evidence = console.screen
+            assert isinstance(evidence, EvidenceScreen)
+            await until(pilot, lambda: bool(evidence.drawn), "the picture drawn")
+            style = evidence.drawn[0].spans[0].style
+            assert str(evidence.drawn[0])[0] == "▀" and style.color.triplet == (128, 128, 128)  # type: ignore[union-attr]
+            await pilot.press("escape", "escape")
             console.open_detail(stall.id)
             await until(pilot, lambda: isinstance(console.screen, IncidentDetailScreen)
                         and console.screen.incident_id == stall.id, "the stall's detail")
