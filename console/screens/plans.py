@@ -4,17 +4,28 @@
                stored it) beside the newest version saved (pending until the gateway reports it), and the
                reason if it refused a plan
     channels   the selected gateway's working plan; enter loads a channel into the form
-    form       name, RX/TX MHz, mode, tone (``100.0`` CTCSS or ``D023`` DCS), audio device, input and
-               decoders, serial port and protocol, PTT (vox | serial:PORT); checked as it is typed by the
-               configuration's own schema, each box showing the error of its key
+    form       three tabs:
+               channel   name, RX/TX MHz, mode, tone (``100.0`` CTCSS or ``D023`` DCS), audio device, input
+                         and decoders, the selcall standard, serial port and protocol
+               rules     the channel's rules in order (the first that matches decides); enter loads one into
+                         the rule boxes: kind, label, unit template, ``when`` as ``key=value`` pairs (``a|b``:
+                         any of them) and ``match`` as ``key=regex`` pairs; "Emergency rule" puts first the
+                         rule that makes a DTMF ``*911*UNIT#`` or a 5-tone status digit 9 an alert
+               transmit  transmit on/off, device, rate, lead-in, tail, timeout; PTT by vox, a serial port's
+                         RTS/DTR line or a Modbus coil; record on/off, detection, threshold, hang, longest call
+               everything is checked as it is typed by the configuration's own schema (the channel parsed
+               with the rest of the plan), each box showing the error of its key
     buttons    put (add or change the channel), remove, import / export CHIRP CSV at the path, save
 
-Saving sends ``{"action": "plan", ...}`` to the bridge on ``bridge/cmd``; the bridge validates it again,
-stores a new version and sends it to the gateway. The screen reads the database in a worker thread.
+The form edits the channel's first audio and first serial driver; every other driver, and every key the
+form does not show, is carried over untouched. Saving sends ``{"action": "plan", ...}`` to the bridge on
+``bridge/cmd``; the bridge validates it again, stores a new version and sends it to the gateway. The
+screen reads the database in a worker thread.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -26,7 +37,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Static
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
 
 from bridge.chirp import ChirpError, merge, parse_chirp, to_chirp
 from bridge.plans import Plans, canonical
@@ -34,6 +46,7 @@ from config.mqtt import topic
 from config.schema import ConfigError
 from console.data import StoreHandle, describe_error
 from console.link import BridgeLink, NotConnected
+from drivers.audio.selcall import STANDARDS
 
 REFRESH_S = 2.0  # applied and pending versions are read again this often
 
@@ -49,8 +62,45 @@ FIELDS = (
     ("decoders", "decoders: dtmf, selcall, afsk1200"),
     ("port", "serial port URL, e.g. /dev/ttyUSB0"),
     ("protocol", "serial protocol: nmea, kenwood, ..."),
-    ("ptt", "PTT: vox or serial:PORT"),
 )
+RULE_FIELDS = (
+    ("rule_label", "label, e.g. emergency status"),
+    ("rule_unit", "unit template, e.g. dtmf:{1}"),
+    ("rule_when", "when: key=value ..., e.g. protocol=fleetsync status=98|99"),
+    ("rule_match", r"match: key=regex ..., e.g. digits=\*911\*(\d{4})#"),
+)
+TRANSMIT_FIELDS = (
+    ("tx_device", "transmit device, e.g. pulse"),
+    ("tx_rate", "rate Hz (48000)"),
+    ("tx_lead_in_ms", "lead-in ms (300)"),
+    ("tx_tail_ms", "tail ms (100)"),
+    ("tx_timeout_s", "timeout s (10)"),
+    ("ptt_port", "PTT serial port URL"),
+    ("ptt_driver", "modbus driver name"),
+    ("ptt_coil", "coil: point name or address"),
+)
+RECORD_FIELDS = (
+    ("rec_threshold_dbfs", "threshold dBFS (-40)"),
+    ("rec_hang_ms", "hang ms (800)"),
+    ("rec_max_s", "longest call s (120)"),
+    ("rec_cor_point", "COR io point (cor)"),
+)
+# The choices: id -> (label, value) options; the first is the default (selcall: none, the decoder's ZVEI1).
+CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
+    "selcall_standard": (("selcall: default", ""), *((f"selcall: {s}", s) for s in STANDARDS)),
+    "rule_kind": tuple((f"kind: {k}", k) for k in ("alert", "beacon", "ptt", "status", "call", "io")),
+    "ptt_method": (("PTT: vox", "vox"), ("PTT: serial line", "serial"), ("PTT: modbus coil", "modbus")),
+    "ptt_line": (("line: RTS", "rts"), ("line: DTR", "dtr")),
+    "rec_detect": (("detect: voice (vad)", "vad"), ("detect: COR input", "cor")),
+}
+CHECKS = (("tx_on", "transmit"), ("rec_on", "record"))
+RULE_BOXES = ("rule_kind", *(k for k, _ in RULE_FIELDS))
+TRANSMIT_BOXES = ("tx_device", "tx_rate", "tx_lead_in_ms", "tx_tail_ms", "tx_timeout_s")
+RECORD_BOXES = ("rec_detect", "rec_threshold_dbfs", "rec_hang_ms", "rec_max_s", "rec_cor_point")
+PTT_BOXES = ("ptt_method", "ptt_port", "ptt_line", "ptt_driver", "ptt_coil")
+# Which tab each box is on, so that a tab with an error in a hidden box says so in its label.
+TABS = {"plan-tab-rules": ("rules", *RULE_BOXES),
+        "plan-tab-transmit": ("tx_on", "rec_on", *TRANSMIT_BOXES, *PTT_BOXES, *RECORD_BOXES)}
 
 
 class PlansLoaded(Message):
@@ -68,10 +118,25 @@ def send_plan(link: BridgeLink, gateway: str, channels: list[dict[str, Any]], op
     link.client.publish(topic(link.cfg, "bridge", "cmd"), json.dumps(body, separators=(",", ":")), qos=1)
 
 
-def form_channel(values: dict[str, str], base: dict[str, Any] | None = None) -> dict[str, Any]:
+def _first(drivers: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    """The driver of that type the form edits (a driver without a type is a serial port)."""
+    return next((d for d in drivers if d.get("type", "serial") == kind), None)
+
+
+def _put(table: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key``, or leave it out (the schema's default) when the box is empty."""
+    if value is None or value == "":
+        table.pop(key, None)
+    else:
+        table[key] = value
+
+
+def form_channel(values: dict[str, str], base: dict[str, Any] | None = None,
+                 rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The channel the form describes, laid over ``base`` (what the form does not show is kept)."""
-    channel: dict[str, Any] = {k: v for k, v in (base or {}).items()
-                               if k not in ("name", "rx_mhz", "tx_mhz", "mode", "ctcss_hz", "dcs_code")}
+    base = base or {}
+    channel: dict[str, Any] = {k: v for k, v in base.items() if k not in (
+        "name", "rx_mhz", "tx_mhz", "mode", "ctcss_hz", "dcs_code", "rules", "transmit", "record")}
     channel["name"] = values["name"].strip()
     for key in ("rx_mhz", "tx_mhz"):
         if values[key].strip():
@@ -84,17 +149,19 @@ def form_channel(values: dict[str, str], base: dict[str, Any] | None = None) -> 
     elif tone:
         channel["ctcss_hz"] = _number(tone)
     drivers = [dict(d) for d in channel.get("drivers", [])]
-    audio = next((d for d in drivers if d.get("type") == "audio"), None)
+    audio = _first(drivers, "audio")
     if values["device"].strip():
         if audio is None:
             audio = {"type": "audio"}
             drivers.append(audio)
         audio["device"] = values["device"].strip()
         audio["input"] = _number(values["input"]) if values["input"].strip() else 1
-        audio["decoders"] = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
+        decoders = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
+        audio["decoders"] = decoders
+        _put(audio, "options", _decoder_options(audio.get("options") or {}, decoders, values["selcall_standard"]))
     elif audio is not None:
         drivers.remove(audio)
-    serial = next((d for d in drivers if d.get("type", "serial") == "serial"), None)
+    serial = _first(drivers, "serial")
     if values["port"].strip():
         if serial is None:
             serial = {"type": "serial"}
@@ -103,22 +170,71 @@ def form_channel(values: dict[str, str], base: dict[str, Any] | None = None) -> 
     elif serial is not None:
         drivers.remove(serial)
     channel["drivers"] = drivers
-    ptt = values["ptt"].strip()
-    if ptt:
-        method, _, port = ptt.partition(":")
-        transmit = dict(channel.get("transmit") or {"device": values["device"].strip() or "default"})
-        transmit["ptt"] = {"method": method, "port": port} if port else {"method": method}
-        channel["transmit"] = transmit
-    else:
-        channel.pop("transmit", None)
+    if rules:
+        channel["rules"] = [dict(r) for r in rules]
+    if values["tx_on"]:
+        channel["transmit"] = _transmit(values, base.get("transmit") or {})
+    if values["rec_on"]:
+        channel["record"] = _record(values, base.get("record") or {})
     return channel
 
 
+def _decoder_options(options: dict[str, Any], decoders: list[str], standard: str) -> dict[str, Any]:
+    # Options of a decoder no longer listed go with it: the schema refuses options for absent decoders.
+    kept = {name: dict(opts) if isinstance(opts, dict) else opts for name, opts in options.items() if name in decoders}
+    if "selcall" in decoders and isinstance(kept.setdefault("selcall", {}), dict):
+        selcall = kept["selcall"]
+        old = str(selcall.get("standard", ""))
+        if standard and standard.upper() != old.upper():
+            selcall["standard"] = standard
+        elif not standard and old.upper() in STANDARDS:  # a standard the list does not know is kept, not lost
+            selcall.pop("standard", None)
+        if not selcall:
+            del kept["selcall"]
+    return kept
+
+
+def _transmit(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    transmit = dict(base)  # channels and output are not on the form: kept
+    _put(transmit, "device", values["tx_device"].strip())
+    for key in ("rate", "lead_in_ms", "tail_ms", "timeout_s"):
+        text = values[f"tx_{key}"].strip()
+        _put(transmit, key, _number(text) if text else None)
+    method = values["ptt_method"] or "vox"
+    old = base.get("ptt") or {}
+    ptt = dict(old) if old.get("method") == method else {"method": method}  # e.g. active_low is kept
+    if method == "serial":
+        _put(ptt, "port", values["ptt_port"].strip())
+        ptt["line"] = values["ptt_line"] or "rts"
+    elif method == "modbus":
+        _put(ptt, "driver", values["ptt_driver"].strip())
+        _put(ptt, "coil", values["ptt_coil"].strip())
+    transmit["ptt"] = ptt
+    return transmit
+
+
+def _record(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    record = dict(base)  # min_ms and pre_roll_ms are not on the form: kept
+    record["detect"] = values["rec_detect"] or "vad"
+    for key in ("threshold_dbfs", "hang_ms", "max_s"):
+        text = values[f"rec_{key}"].strip()
+        _put(record, key, _number(text) if text else None)
+    _put(record, "cor_point", values["rec_cor_point"].strip())
+    return record
+
+
 def form_values(channel: dict[str, Any]) -> dict[str, str]:
+    """What every box of the form shows for ``channel`` (choices by value, checks as "1" or "")."""
     drivers = channel.get("drivers", [])
-    audio: dict[str, Any] = next((d for d in drivers if d.get("type") == "audio"), {})
-    serial: dict[str, Any] = next((d for d in drivers if d.get("type", "serial") == "serial"), {})
-    ptt = (channel.get("transmit") or {}).get("ptt") or {}
+    audio = _first(drivers, "audio") or {}
+    serial = _first(drivers, "serial") or {}
+    transmit = channel.get("transmit")
+    tx: dict[str, Any] = transmit or {}
+    ptt: dict[str, Any] = tx.get("ptt") or {}
+    record = channel.get("record")
+    rec: dict[str, Any] = record or {}
+    selcall = (audio.get("options") or {}).get("selcall") or {}
+    standard = str(selcall.get("standard", "")).upper() if isinstance(selcall, dict) else ""
     tone = f"D{channel['dcs_code']}" if channel.get("dcs_code") else str(channel.get("ctcss_hz") or "")
     return {
         "name": channel.get("name", ""), "rx_mhz": _text(channel.get("rx_mhz")),
@@ -126,7 +242,13 @@ def form_values(channel: dict[str, Any]) -> dict[str, str]:
         "device": audio.get("device", ""), "input": _text(audio.get("input")),
         "decoders": ", ".join(audio.get("decoders", [])), "port": serial.get("port", ""),
         "protocol": serial.get("protocol", ""),
-        "ptt": (ptt.get("method", "") + (f":{ptt['port']}" if ptt.get("port") else "")) if ptt else "",
+        "selcall_standard": standard if standard in STANDARDS else "",
+        "tx_on": "1" if transmit is not None else "", "tx_device": _text(tx.get("device")),
+        **{f"tx_{k}": _text(tx.get(k)) for k in ("rate", "lead_in_ms", "tail_ms", "timeout_s")},
+        "ptt_method": ptt.get("method", "vox"), "ptt_port": _text(ptt.get("port")),
+        "ptt_line": ptt.get("line", "rts"), "ptt_driver": _text(ptt.get("driver")), "ptt_coil": _text(ptt.get("coil")),
+        "rec_on": "1" if record is not None else "", "rec_detect": rec.get("detect", "vad"),
+        **{f"rec_{k}": _text(rec.get(k)) for k in ("threshold_dbfs", "hang_ms", "max_s", "cor_point")},
     }
 
 
@@ -143,8 +265,86 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def field_errors(channel: dict[str, Any], others: list[dict[str, Any]]) -> dict[str, str]:
-    """Schema errors of ``channel`` (among ``others``) by form box; ``""`` holds what no box owns."""
+# --- rules -----------------------------------------------------------------------------------------
+
+# Pairs are separated by spaces where the next word is a key (``digits=\*(\d{4})# status=99``), so a
+# pattern may hold commas and spaces; only " name=" inside a pattern would be read as a new pair.
+_PAIRS = re.compile(r"\s+(?=[A-Za-z_][\w.\-]*=)")
+
+
+def _shown(value: Any) -> str:
+    return "|".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+def rule_texts(rule: dict[str, Any]) -> dict[str, str]:
+    """What the rule boxes show for ``rule``."""
+    return {
+        "rule_kind": rule.get("kind", "alert"), "rule_label": rule.get("label") or "",
+        "rule_unit": rule.get("unit") or "",
+        "rule_when": " ".join(f"{k}={_shown(v)}" for k, v in (rule.get("when") or {}).items()),
+        "rule_match": " ".join(f"{k}={v}" for k, v in (rule.get("match") or {}).items()),
+    }
+
+
+def _pairs(text: str) -> tuple[dict[str, str], str | None]:
+    pairs: dict[str, str] = {}
+    for piece in _PAIRS.split(text.strip()) if text.strip() else []:
+        key, eq, value = piece.partition("=")
+        if not eq or not key.strip():
+            return pairs, f"expected key=value pairs separated by spaces, got {piece!r}"
+        pairs[key.strip()] = value
+    return pairs, None
+
+
+def form_rule(texts: dict[str, str], base: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The rule the rule boxes describe, and what cannot even be read (``when``/``match`` not as pairs).
+
+    A ``when`` value whose text is unchanged keeps its stored type (``status = 99`` stays a number), and an
+    untouched rule is ``base`` itself, so loading a rule into the boxes never changes it."""
+    base = base or {}
+    if base and texts == rule_texts(base):
+        return dict(base), {}
+    rule: dict[str, Any] = {"kind": texts["rule_kind"] or "alert"}
+    for key in ("label", "unit"):
+        if texts[f"rule_{key}"]:
+            rule[key] = texts[f"rule_{key}"]
+    errors: dict[str, str] = {}
+    when, error = _pairs(texts["rule_when"])
+    if error:
+        errors["rule_when"] = f"when: {error}"
+    old = base.get("when") or {}
+    stated = {k: old[k] if k in old and _shown(old[k]) == v else v.split("|") if "|" in v else v
+              for k, v in when.items()}
+    if stated:
+        rule["when"] = stated
+    match, error = _pairs(texts["rule_match"])
+    if error:
+        errors["rule_match"] = f"match: {error}"
+    if match:
+        rule["match"] = match
+    return rule, errors
+
+
+def emergency_rule(decoders: list[str], standard: str) -> dict[str, Any] | None:
+    """The rule that turns the channel's emergency signalling into an alert, from its first decoder that has
+    one: a DTMF ``*911*`` + the 4-digit unit + ``#`` (the code config/default.toml uses), or a 5-tone call
+    followed by status digit 9 (the decoder reports 6 tones as a status, without a unit)."""
+    for decoder in decoders:
+        if decoder == "dtmf":
+            return {"when": {"protocol": "dtmf"}, "match": {"digits": r"\*911\*(\d{4})#"}, "kind": "alert",
+                    "label": "DTMF emergency code", "unit": "dtmf:{1}"}
+        if decoder == "selcall":
+            protocol = (standard or "ZVEI1").lower()  # the decoder names its events' protocol by the standard
+            return {"when": {"protocol": protocol}, "match": {"digits": r"(\d{5})9"}, "kind": "alert",
+                    "label": "5-tone emergency status", "unit": f"{protocol}:{{1}}"}
+    return None
+
+
+# --- errors by box ---------------------------------------------------------------------------------
+
+def field_errors(channel: dict[str, Any], others: list[dict[str, Any]], rule_at: int | None = None) -> dict[str, str]:
+    """Schema errors of ``channel`` (among ``others``) by form box, each naming its key; ``""`` holds what no
+    box owns, ``"rules"`` a rule other than the one in the rule boxes (``rule_at``)."""
     try:
         canonical([*others, channel])
     except ConfigError as exc:
@@ -158,26 +358,46 @@ def field_errors(channel: dict[str, Any], others: list[dict[str, Any]]) -> dict[
             if m.group(2) is None or int(m.group(2)) != len(others):  # e.g. two channels of one name
                 errors.setdefault("name" if "unique" in line else "", m.group(4))
                 continue
-            errors.setdefault(_box(m.group(3), drivers), m.group(4))
+            key, message = m.group(3), m.group(4)
+            errors.setdefault(_box(key, message, drivers, rule_at), f"{key}: {message}" if key else message)
         return errors
     return {}
 
 
-def _box(key: str, drivers: list[dict[str, Any]]) -> str:
+def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | None) -> str:
     head = key.split(".", 1)[0]
     if head in ("name", "rx_mhz", "tx_mhz", "mode"):
         return head
-    if head in ("ctcss_hz", "dcs_code", ""):
+    if head in ("ctcss_hz", "dcs_code"):
         return "tone"
+    if head == "":  # the channel's own checks name their key first: "ctcss_hz/dcs_code: ...", "drivers[2]: ..."
+        return "tone" if message.startswith("ctcss_hz") else "drivers" if message.startswith("drivers") else ""
     if head == "transmit":
-        return "ptt"
+        parts = key.split(".")[1:]
+        if parts[:1] == ["ptt"]:
+            return f"ptt_{parts[1]}" if len(parts) > 1 and f"ptt_{parts[1]}" in PTT_BOXES else "ptt_method"
+        box = f"tx_{parts[0]}" if parts else "tx_device"
+        return box if box in TRANSMIT_BOXES else "tx_device"
+    if head == "record":
+        box = f"rec_{key.split('.')[1]}" if "." in key else "rec_detect"
+        return box if box in RECORD_BOXES else "rec_detect"
+    m = re.match(r"rules\[(\d+)\]\.?(\w*)", key)
+    if m is not None:
+        if rule_at is None or int(m.group(1)) != rule_at:
+            return "rules"
+        sub = m.group(2) or message.partition(":")[0]  # a rule's own check names its key: "unit: {2} is no ..."
+        return f"rule_{sub}" if f"rule_{sub}" in RULE_BOXES else "rules"
     m = re.match(r"drivers\[(\d+)\]\.?(\w*)", key)
     if m is not None:
-        driver = drivers[int(m.group(1))] if int(m.group(1)) < len(drivers) else {}
+        driver = drivers[int(m.group(1))] if int(m.group(1)) < len(drivers) else None
         sub = m.group(2)
-        if driver.get("type") == "audio":
+        if driver is not None and driver is _first(drivers, "audio"):
+            if sub == "options":
+                return "selcall_standard" if "selcall" in key else "decoders"
             return sub if sub in ("device", "input", "decoders") else "decoders"
-        return sub if sub in ("port", "protocol") else "port"
+        if driver is not None and driver is _first(drivers, "serial"):
+            return sub if sub in ("port", "protocol") else "port"
+        return "drivers"  # a driver the form does not show
     return ""
 
 
@@ -187,12 +407,18 @@ class PlansScreen(Screen[None]):
     PlansScreen #plans-top { height: 1fr; min-height: 6; }
     PlansScreen #plans-gateways { width: 2fr; }
     PlansScreen #plans-channels { width: 3fr; }
-    PlansScreen #plans-form { height: auto; max-height: 60%; }
+    PlansScreen #plans-form { height: auto; max-height: 70%; }
+    PlansScreen #plans-form TabPane { padding: 0; height: auto; }
     PlansScreen #plans-form Horizontal { height: auto; }
-    PlansScreen #plans-form Input { width: 1fr; }
+    PlansScreen #plans-form Input, PlansScreen #plan-path { width: 1fr; }
+    PlansScreen #plans-form Select { width: 1fr; }
+    PlansScreen #plans-form Checkbox { width: auto; }
+    PlansScreen #plans-form Select.-invalid > SelectCurrent { border: tall $error; }
+    PlansScreen #plan-rules { height: 6; }
+    PlansScreen #plan-rules.-invalid { border-left: thick $error; }
     PlansScreen #plans-errors { color: $error; height: auto; }
-    PlansScreen #plans-buttons { height: auto; }
-    PlansScreen #plans-buttons Button { min-width: 8; margin: 0 1 0 0; }
+    PlansScreen #plans-buttons, PlansScreen #plan-rule-buttons { height: auto; }
+    PlansScreen #plans-buttons Button, PlansScreen #plan-rule-buttons Button { min-width: 8; margin: 0 1 0 0; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -211,30 +437,60 @@ class PlansScreen(Screen[None]):
         self.gateway: str | None = None
         self.editing: str | None = None  # the channel the form was loaded from
         self.errors: dict[str, str] = {}
+        self.rules: list[dict[str, Any]] = []  # the form's channel's rules, as edited
+        self.rule_at: int | None = None  # the rule in the rule boxes
+        self.rule_loaded: dict[str, Any] = {}  # that rule as it was when loaded (its values' types)
+        self.rule_errors: dict[str, str] = {}  # rule boxes that cannot even be read as pairs
         self.gateways_table: DataTable[str] = DataTable(id="plans-gateways", cursor_type="row")
         self.channels_table: DataTable[str] = DataTable(id="plans-channels", cursor_type="row")
-        self.inputs = {key: Input(placeholder=hint, id=f"plan-{key}") for key, hint in FIELDS}
+        self.rules_table: DataTable[str] = DataTable(id="plan-rules", cursor_type="row")
+        self.inputs = {key: Input(placeholder=hint, id=f"plan-{key}")
+                       for key, hint in (*FIELDS, *RULE_FIELDS, *TRANSMIT_FIELDS, *RECORD_FIELDS)}
+        self.selects: dict[str, Select[str]] = {
+            key: Select(options, value=options[0][1], allow_blank=False, id=f"plan-{key}")
+            for key, options in CHOICES.items()}
+        self.checks = {key: Checkbox(label, id=f"plan-{key}") for key, label in CHECKS}
         self.error_label = Static("", id="plans-errors")
         self.path = Input(placeholder="CHIRP CSV file path", id="plan-path")
+
+    @property
+    def boxes(self) -> dict[str, Widget]:
+        """Every box of the form by its key: inputs, choices and checks."""
+        return {**self.inputs, **self.selects, **self.checks}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="plans-top"):
             yield self.gateways_table
             yield self.channels_table
-        with Vertical(id="plans-form"):
-            rows = [FIELDS[0:4], FIELDS[4:8], FIELDS[8:11]]
-            for row in rows:
+        boxes = self.boxes
+        with Vertical(id="plans-form"), TabbedContent(id="plan-tabs"):
+            with TabPane("channel", id="plan-tab-channel"):
+                for row in (["name", "rx_mhz", "tx_mhz", "mode"], ["tone", "device", "input", "decoders"],
+                            ["port", "protocol", "selcall_standard"]):
+                    with Horizontal():
+                        yield from (boxes[key] for key in row)
+            with TabPane("rules", id="plan-tab-rules"):
+                yield self.rules_table
                 with Horizontal():
-                    for key, _ in row:
-                        yield self.inputs[key]
-            yield self.error_label
-            with Horizontal(id="plans-buttons"):
-                yield Button("Put channel", id="plan-put", variant="primary")
-                yield Button("Remove", id="plan-remove")
-                yield self.path
-                yield Button("Import CSV", id="plan-import")
-                yield Button("Export CSV", id="plan-export")
-                yield Button("Save plan", id="plan-save", variant="success")
+                    yield from (boxes[key] for key in ("rule_kind", "rule_label", "rule_unit"))
+                with Horizontal():
+                    yield from (boxes[key] for key in ("rule_when", "rule_match"))
+                with Horizontal(id="plan-rule-buttons"):
+                    yield Button("Add rule", id="plan-rule-add")
+                    yield Button("Remove rule", id="plan-rule-remove")
+                    yield Button("Emergency rule", id="plan-rule-emergency", variant="warning")
+            with TabPane("transmit / record", id="plan-tab-transmit"):
+                for row in (["tx_on", *TRANSMIT_BOXES], list(PTT_BOXES), ["rec_on", *RECORD_BOXES]):
+                    with Horizontal():
+                        yield from (boxes[key] for key in row)
+        yield self.error_label
+        with Horizontal(id="plans-buttons"):
+            yield Button("Put channel", id="plan-put", variant="primary")
+            yield Button("Remove", id="plan-remove")
+            yield self.path
+            yield Button("Import CSV", id="plan-import")
+            yield Button("Export CSV", id="plan-export")
+            yield Button("Save plan", id="plan-save", variant="success")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -242,6 +498,8 @@ class PlansScreen(Screen[None]):
         self.channels_table.border_title = "channels"
         self.gateways_table.add_columns("gateway", "applied", "pending", "state")
         self.channels_table.add_columns("name", "RX MHz", "TX MHz", "mode", "tone", "drivers")
+        self.rules_table.add_columns("#", "kind", "label", "unit", "when", "match")
+        self._sync_enabled(self._values())
         self.load()
         self.set_interval(REFRESH_S, self.load)
 
@@ -318,17 +576,97 @@ class PlansScreen(Screen[None]):
             self._show_channels()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table is self.channels_table and self.gateway is not None:
+        if event.data_table is self.rules_table and event.row_key.value is not None:
+            self._load_rule(int(event.row_key.value))
+        elif event.data_table is self.channels_table and self.gateway is not None:
             channel = next(c for c in self.working[self.gateway] if c["name"] == event.row_key.value)
             self.editing = channel["name"]
-            for key, value in form_values(channel).items():
-                self.inputs[key].value = value
+            self._fill(form_values(channel))
+            self.rules = copy.deepcopy(channel.get("rules", []))
+            self._show_rules()
+            self._load_rule(0 if self.rules else None)
             self.inputs["name"].focus()
+
+    def _fill(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            if key in self.inputs:
+                self.inputs[key].value = value
+            elif key in self.selects:
+                self.selects[key].value = value or CHOICES[key][0][1]
+            elif key in self.checks:
+                self.checks[key].value = bool(value)
+
+    # --- rules -----------------------------------------------------------------------------------
+
+    def _show_rules(self) -> None:
+        table = self.rules_table
+        table.clear()
+        for i, rule in enumerate(self.rules):
+            texts = rule_texts(rule)
+            table.add_row(str(i + 1), texts["rule_kind"], texts["rule_label"], texts["rule_unit"], texts["rule_when"],
+                          texts["rule_match"], key=str(i))
+        if self.rule_at is not None and self.rule_at < len(self.rules):
+            table.move_cursor(row=self.rule_at)
+
+    def _load_rule(self, at: int | None) -> None:
+        """Put rule ``at`` in the rule boxes (None: no rule there, the boxes are off)."""
+        self.rule_at = at
+        self.rule_loaded = copy.deepcopy(self.rules[at]) if at is not None else {}
+        self.rule_errors = {}
+        self._fill(rule_texts(self.rule_loaded) if at is not None else dict.fromkeys(RULE_BOXES, ""))
+        for key in RULE_BOXES:
+            self.boxes[key].disabled = at is None
+        self.validate_form()
+
+    def _rule_edited(self) -> None:
+        if self.rule_at is None or self.rule_at >= len(self.rules):
+            return
+        values = self._values()
+        rule, self.rule_errors = form_rule({k: values[k] for k in RULE_BOXES}, self.rule_loaded)
+        if rule == self.rules[self.rule_at]:
+            return
+        self.rules[self.rule_at] = rule
+        texts = rule_texts(rule)
+        row = str(self.rule_at)
+        if row in self.rules_table.rows:  # changed in place: the cursor stays where the technician is
+            for column, key in zip(list(self.rules_table.columns)[1:], RULE_BOXES, strict=True):
+                self.rules_table.update_cell(row, column, texts[key])
+
+    def add_rule(self, rule: dict[str, Any] | None = None, at: int | None = None) -> None:
+        at = len(self.rules) if at is None else at
+        self.rules.insert(at, rule or {"kind": "alert"})
+        self.rule_at = at
+        self._show_rules()
+        self._load_rule(at)
+        self.query_one("#plan-tabs", TabbedContent).active = "plan-tab-rules"
+
+    def remove_rule(self) -> None:
+        if self.rule_at is None or self.rule_at >= len(self.rules):
+            return
+        del self.rules[self.rule_at]
+        at = min(self.rule_at, len(self.rules) - 1) if self.rules else None
+        self.rule_at = at
+        self._show_rules()
+        self._load_rule(at)
+
+    def add_emergency_rule(self) -> None:
+        values = self._values()
+        decoders = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
+        rule = emergency_rule(decoders, values["selcall_standard"])
+        if rule is None:
+            self.notify("An emergency rule needs a dtmf or selcall decoder on the channel's audio.",
+                        severity="warning")
+            return
+        self.add_rule(rule, at=0)  # first: the first rule that matches decides, and an emergency must win
 
     # --- the form --------------------------------------------------------------------------------
 
     def _values(self) -> dict[str, str]:
-        return {key: box.value for key, box in self.inputs.items()}
+        values = {key: box.value for key, box in self.inputs.items()}
+        for key, select in self.selects.items():
+            values[key] = "" if select.value is Select.NULL else str(select.value)
+        values.update({key: "1" if check.value else "" for key, check in self.checks.items()})
+        return values
 
     def _others(self) -> list[dict[str, Any]]:
         return [c for c in self.working.get(self.gateway or "", []) if c["name"] != self.editing]
@@ -336,29 +674,85 @@ class PlansScreen(Screen[None]):
     def _base(self) -> dict[str, Any] | None:
         return next((c for c in self.working.get(self.gateway or "", []) if c["name"] == self.editing), None)
 
+    def _sync_enabled(self, values: dict[str, str]) -> None:
+        """Boxes that mean nothing as the form stands are off (their values are kept for when they count)."""
+        decoders = re.split(r"[\s,]+", values["decoders"])
+        self.selects["selcall_standard"].disabled = "selcall" not in decoders
+        tx, method = bool(values["tx_on"]), values["ptt_method"]
+        for key in TRANSMIT_BOXES:
+            self.boxes[key].disabled = not tx
+        self.selects["ptt_method"].disabled = not tx
+        for key in ("ptt_port", "ptt_line"):
+            self.boxes[key].disabled = not tx or method != "serial"
+        for key in ("ptt_driver", "ptt_coil"):
+            self.boxes[key].disabled = not tx or method != "modbus"
+        for key in RECORD_BOXES:
+            self.boxes[key].disabled = not values["rec_on"]
+
     def validate_form(self) -> dict[str, str]:
         """Check the form as it stands; each box shows the error of its key."""
-        self.errors = field_errors(form_channel(self._values(), self._base()), self._others())
-        for key, box in self.inputs.items():
-            box.set_class(key in self.errors, "-invalid")
-            box.tooltip = self.errors.get(key)
-        self.error_label.update("\n".join(f"{k or 'channel'}: {v}" for k, v in self.errors.items()))
-        return self.errors
+        values = self._values()
+        self._sync_enabled(values)
+        blank = self.editing is None and not self.rules and not any(values[k] for k, _ in FIELDS)
+        # A blank form is no channel yet: nothing to complain about until something is typed.
+        errors = {} if blank else field_errors(form_channel(values, self._base(), self.rules), self._others(),
+                                               self.rule_at)
+        if self.rule_at is not None:
+            errors.update({box: f"rules[{self.rule_at}].{text}" for box, text in self.rule_errors.items()})
+        self.errors = errors
+        for key, box in self.boxes.items():
+            box.set_class(key in errors, "-invalid")
+            box.tooltip = errors.get(key)
+        self.rules_table.set_class("rules" in errors, "-invalid")
+        for pane, keys in TABS.items():
+            tab = self.query_one("#plan-tabs", TabbedContent).get_tab(pane)
+            title = "rules" if pane == "plan-tab-rules" else "transmit / record"
+            tab.label = f"{title} (!)" if any(k in errors for k in keys) else title
+        self.error_label.update("\n".join(errors.values()))
+        return errors
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input is not self.path:
-            self.validate_form()
+        if event.input is self.path:
+            return
+        if event.input in (self.inputs[k] for k in RULE_BOXES if k in self.inputs):
+            self._rule_edited()
+        self.validate_form()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select is self.selects["rule_kind"]:
+            self._rule_edited()
+        elif event.select is self.selects["ptt_method"] and event.value == "modbus" \
+                and not self.inputs["ptt_driver"].value:
+            self.inputs["ptt_driver"].value = self._modbus_driver()
+        self.validate_form()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox is self.checks["tx_on"] and event.value and not self.inputs["tx_device"].value:
+            self.inputs["tx_device"].value = self.inputs["device"].value  # most radios answer on the card they use
+        self.validate_form()
+
+    def _modbus_driver(self) -> str:
+        """The name of this channel's Modbus driver, else of the first on the gateway: where a PTT coil is."""
+        channels = [self._base() or {}, *self.working.get(self.gateway or "", [])]
+        for channel in channels:
+            for driver in channel.get("drivers", []):
+                if driver.get("type") == "modbus":
+                    return str(driver.get("name") or "modbus")
+        return ""
 
     def action_new_channel(self) -> None:
         self.editing = None
-        for box in self.inputs.values():
-            box.value = ""
-        self.validate_form()
+        self._fill({**dict.fromkeys(self.inputs, ""), **dict.fromkeys(self.selects, ""),
+                    **dict.fromkeys(self.checks, "")})
+        self.rules = []
+        self._show_rules()
+        self._load_rule(None)
         self.inputs["name"].focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"plan-put": self.put_channel, "plan-remove": self.remove_channel, "plan-save": self.action_save,
-                   "plan-import": self.import_csv, "plan-export": self.export_csv}
+                   "plan-import": self.import_csv, "plan-export": self.export_csv, "plan-rule-add": self.add_rule,
+                   "plan-rule-remove": self.remove_rule, "plan-rule-emergency": self.add_emergency_rule}
         action = actions.get(event.button.id or "")
         if action is not None:
             action()
@@ -370,7 +764,7 @@ class PlansScreen(Screen[None]):
         if self.validate_form():
             self.notify("The channel has errors: see the boxes in red.", severity="error", timeout=4)
             return
-        channel = canonical([form_channel(self._values(), self._base())])[0]
+        channel = canonical([form_channel(self._values(), self._base(), self.rules)])[0]
         plan = self.working[self.gateway]
         at = next((i for i, c in enumerate(plan) if c["name"] == self.editing), None)
         if at is None:
