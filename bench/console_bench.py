@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
 import platform
+import pstats
 import statistics
 import subprocess
 import sys
@@ -154,6 +156,8 @@ class Probe:
     key_at: float | None = None
     key_target: Any = None
     received = 0
+    profile: cProfile.Profile | None = None
+    slow: list[cProfile.Profile] = field(default_factory=list)
 
 
 class BenchApp(DispatchApp):
@@ -188,7 +192,13 @@ def instrument(app: BenchApp) -> Probe:
     def timed(screen: Screen[Any]) -> None:
         layout = screen._layout_required
         t0 = time.perf_counter()
-        original(screen)
+        if probe.profile is not None:  # frames only, and only the slow ones: what the p99 is made of
+            profile = cProfile.Profile()
+            profile.runcall(original, screen)
+            if time.perf_counter() - t0 > 0.1:
+                probe.slow.append(profile)
+        else:
+            original(screen)
         t1 = time.perf_counter()
         probe.frames.append(t1 - t0)
         if layout:
@@ -241,6 +251,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60)")
     ap.add_argument("--quick", action="store_true", help="15 s, for a smoke run")
+    ap.add_argument("--profile", action="store_true", help="print where the frames' time goes (cProfile)")
     ap.add_argument("--publish", nargs=3, metavar=("URL", "PREFIX", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.publish:
@@ -257,6 +268,8 @@ def main() -> None:
                                "bridge": {"database_url": url}})
         app = BenchApp(config, "bench")
         probe = instrument(app)
+        if args.profile:
+            probe.profile = cProfile.Profile()
         publisher = subprocess.Popen(
             [sys.executable, "-m", "bench.console_bench", "--publish", broker.url, config.mqtt.prefix, str(seconds)],
             cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -294,6 +307,15 @@ def main() -> None:
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if frames:
         table += ["", f"Frame time mean {statistics.mean(frames) * ms:.1f} ms over {len(frames):,} frames."]
+    if probe.profile is not None:  # a profiled run is slower: its numbers are not the bench's
+        if probe.slow:
+            stats = pstats.Stats(probe.slow[0], stream=sys.stderr)
+            for more in probe.slow[1:]:
+                stats.add(more)
+            print(f"{len(probe.slow)} frames over 100 ms:", file=sys.stderr)
+            stats.sort_stats("cumulative").print_stats(60)
+        print("\n".join(table))
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "console.md").write_text("\n".join(table) + "\n")
     print("\n".join(table))

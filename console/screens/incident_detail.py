@@ -49,6 +49,13 @@ HISTORY_COLUMNS = (
     Column("note", "note", 20, flex=4),
 )
 
+TIMELINE_COLUMNS = (
+    Column("time", "time", 12),
+    Column("who", "who", 14, flex=1, max_width=26),
+    Column("what", "what", 14),
+    Column("detail", "detail", 20, flex=4),
+)
+
 
 def _motion(e: Event) -> str:
     p = e.position
@@ -73,6 +80,43 @@ def _call(c: CallView | None) -> str:
     length = f"{c.duration_s:.1f} s" if c.duration_s is not None else "?"
     clip = f"{c.codec} sha256 {c.sha256[:12]}" if c.codec and c.sha256 else "audio pending"
     return f" · in a {length} transmission ({clip})"
+
+
+def timeline(detail: IncidentDetail, now: datetime) -> list[tuple[str, tuple[float, int], dict[str, Cell]]]:
+    """The incident's story in one list, oldest first: its history (opened, acknowledged, assigned,
+    escalated, evidence, radio acks, notes), its alerts with their positions, and the transmissions they
+    came in, as ``(row key, order, cells)``. An alert in the history is shown once, as its event (which has
+    the position)."""
+    alert_ids = {e.id for e in detail.alerts}
+    rows: list[tuple[str, tuple[float, int], dict[str, Cell]]] = []
+    for n, h in enumerate(detail.history):
+        if h.action == "alert" and h.event_id in alert_ids:
+            continue
+        rows.append((f"h:{n}", (h.at.timestamp(), 2), {
+            "time": Cell(fmt.local_time(h.at, now, compact=True)),
+            "who": Cell(h.actor, "bold" if h.actor != "bridge" else "dim"),
+            "what": Cell(h.action.replace("_", " "), "bold red" if h.action in ("opened", "escalated") else
+                         "bold" if h.action in ("acknowledged", "resolved", "radio_ack") else ""),
+            "detail": Cell((h.note or "").replace("_", " ")),
+        }))
+    for e in detail.alerts:
+        p = e.position
+        where = f"{p.lat:.6f},{p.lon:.6f} {_motion(e)}" if p else "no position"
+        rows.append((f"a:{e.id}", (e.time.timestamp(), 1), {
+            "time": Cell(fmt.local_time(e.time, now, compact=True)),
+            "who": Cell(e.unit or "(wired input)"),
+            "what": Cell("alert", "bold red"),
+            "detail": Cell(f"{where} · {_what(e)} on {e.channel}@{e.gateway}"),
+        }))
+    for c in detail.calls:
+        rows.append((f"c:{c.event_id}", (c.time.timestamp(), 0), {
+            "time": Cell(fmt.local_time(c.time, now, compact=True)),
+            "who": Cell(c.unit or "-"),
+            "what": Cell("transmission"),
+            "detail": Cell(f"on {c.channel}" + _call(c).replace(" · in a", ",")),
+        }))
+    rows.sort(key=lambda row: (row[1], row[0]))
+    return rows
 
 
 def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table:
@@ -144,6 +188,7 @@ class IncidentDetailScreen(Screen[None]):
         Binding("s", "act('assign')", "Send unit"),
         Binding("p", "play", "Play"),
         Binding("v", "view_evidence", "Snapshots"),
+        Binding("l", "toggle_timeline", "Timeline"),
     ]
 
     def __init__(self, incident: IncidentView, store: StoreHandle, gateway_online: bool | None = None) -> None:
@@ -158,6 +203,10 @@ class IncidentDetailScreen(Screen[None]):
         self.alerts = FittedTable(ALERT_COLUMNS, id="alert-events")
         self.cameras = FittedTable(CAMERA_COLUMNS, id="cameras")
         self.history = FittedTable(HISTORY_COLUMNS, id="history")
+        # In the history's place, by `l`: everything that happened, merged by time.
+        self.timeline = FittedTable(TIMELINE_COLUMNS, id="timeline")
+        self._timeline_order: dict[str, tuple[float, int]] = {}
+        self.timeline.order_by(lambda key: (self._timeline_order.get(key, (0.0, 0)), key))
         self.player = ClipPlayer()
 
     def compose(self) -> ComposeResult:
@@ -166,6 +215,7 @@ class IncidentDetailScreen(Screen[None]):
         yield self.alerts
         yield self.cameras
         yield self.history
+        yield self.timeline
         yield self.player
         yield Footer()
 
@@ -173,6 +223,8 @@ class IncidentDetailScreen(Screen[None]):
         self.alerts.border_title = "Alerts"
         self.cameras.border_title = "Cameras"
         self.history.border_title = "History"
+        self.timeline.border_title = "Timeline"
+        self.timeline.display = False
         self.show_incident(self.incident)
         self.history.focus()
         self.load()
@@ -231,6 +283,11 @@ class IncidentDetailScreen(Screen[None]):
         self.history.border_title = f"History: {len(message.detail.history)} entries"
         if self.history.row_count:
             self.history.move_cursor(row=self.history.row_count - 1)  # the newest, at the bottom
+        rows = timeline(message.detail, now)
+        for key, order, cells in rows:
+            self._timeline_order[key] = order
+            self.timeline.put(key, cells)
+        self.timeline.border_title = f"Timeline: {len(rows)} entries (l: history)"
 
     def _show_cameras(self, detail: IncidentDetail, now: datetime) -> None:
         """Who can see the place, what the cameras saw there, the evidence kept, and whom to send."""
@@ -269,6 +326,13 @@ class IncidentDetailScreen(Screen[None]):
         key = self.cameras.selected_key
         start = next((i for i, e in enumerate(snapshots) if key == f"e:{e.id}"), 0)
         self.app.push_screen(EvidenceScreen(self.store, snapshots, start))
+
+    def action_toggle_timeline(self) -> None:
+        """Show the timeline in the history's place, or the history again (``l``)."""
+        showing = not self.timeline.display
+        self.timeline.display = showing
+        self.history.display = not showing
+        (self.timeline if showing else self.history).focus()
 
     def action_back(self) -> None:
         self.dismiss()

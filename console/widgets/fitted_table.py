@@ -6,6 +6,11 @@ Reordering is coalesced: many puts in one burst of messages lead to one sort, af
 cursor stays on the row it was on (by key) through sorts and re-layouts: what a dispatcher has selected
 must not change under their hands because an alert arrived.
 
+Every cell written makes DataTable draw each visible cell again (its caches are keyed by one update
+counter for the whole table), and drawing a cell through Rich is what a busy console spends its frames on.
+So cells drawn are kept here by what they show, not by that counter: a frame after one cell changed
+draws that cell only; a sort that moves a row only re-stamps its cells with their new row index.
+
 Columns are fixed (``flex=0``) or flexible: a flexible column gets its ``width`` at least and a share of
 what is left by its ``flex`` weight, up to ``max_width``; one whose ``width`` is 0 disappears on a narrow
 terminal. A resize that changes the widths rebuilds the table once (O(rows), at resize only).
@@ -17,12 +22,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from console.format import Cell, Justify, RowText, fit
+
+#: Cells drawn kept, per table: its visible cells in each of their looks (cursor, hover, focus) several times.
+DRAWN_CELLS = 1500
+#: DataTable's own caches are keyed by its update counter, so only the current screenful is of use; the
+#: thousands of stale entries it would keep are objects every full garbage collection has to walk (its
+#: pauses, not drawing, made the slowest frames: bench/console_bench.py).
+STALE_CACHE = 256
 
 #: Columns reserved at the right for the vertical scrollbar (the CSS below makes it one column wide),
 #: so that the layout does not change when the rows start to overflow.
@@ -71,6 +86,11 @@ class FittedTable(DataTable[Text]):
         scrollbar-size-vertical: 1;
         overflow-x: hidden;
     }
+    /* Focus is shown by the border and the cursor. DataTable's tint of every cell would make a key that
+       moves the focus draw both tables again, cell by cell, in the very frame that answers it. */
+    FittedTable:focus {
+        background-tint: $foreground 0%;
+    }
     """
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
@@ -82,6 +102,12 @@ class FittedTable(DataTable[Text]):
         self._widths: dict[str, int] = {}
         self._order: Callable[[str], Any] | None = None
         self._sort_pending = False
+        # (row, column, style, cursor, hover, ...) -> (the value drawn, its row index, its lines)
+        self._drawn: LRUCache[tuple[Any, ...], tuple[object, int, list[list[Segment]]]] = LRUCache(DRAWN_CELLS)
+        self._cell_render_cache = LRUCache(STALE_CACHE)
+        self._row_render_cache = LRUCache(STALE_CACHE)
+        self._row_renderable_cache = LRUCache(STALE_CACHE)
+        self._line_cache = LRUCache(STALE_CACHE)
 
     # --- layout --------------------------------------------------------------------------------
 
@@ -110,6 +136,33 @@ class FittedTable(DataTable[Text]):
         first = self.specs[0].key if self.specs else ""
         return [fit(cells.get(c.key, Cell("")), self._widths.get(c.key, c.width),
                     row_key=key if c.key == first else None) for c in self.specs]
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
+                     cursor: bool = False, hover: bool = False) -> list[list[Segment]]:
+        if column_index < 0:  # row labels: none here
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        column_key = self._column_locations.get_key(column_index)
+        row_key = self._header_row_key if row_index < 0 else self._row_locations.get_key(row_index)
+        if column_key is None or row_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        value = self.columns[column_key].label if row_index < 0 else self._data[row_key][column_key]
+        # Focus (a pseudo-class) changes how the cursor and hover look, and nothing else in a cell: a key
+        # moving the focus between tables must not draw both tables again.
+        looks = self._pseudo_class_state if cursor or hover else None
+        key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor, looks, width)
+        held = self._drawn.get(key)
+        if held is not None and held[0] is value:  # values are replaced, never changed in place
+            if held[1] == row_index:
+                return held[2]
+            # Moved by a sort: the same text, with the row index a mouse click reads from its style.
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            lines = [list(Segment.apply_style(line, post_style=meta)) for line in held[2]]
+        else:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._drawn[key] = (value, row_index, lines)
+        return lines
 
     # --- rows ----------------------------------------------------------------------------------
 
