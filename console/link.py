@@ -5,6 +5,7 @@
                  {prefix}/gw/+/state           gateway online/offline (retained, Last Will on loss), and
                                                its health: drivers, levels, outbox, ports (kept in
                                                :attr:`BridgeLink.gateways` for the health screen)
+                 {prefix}/gw/+/levels          the gateways' audio input levels, every second (QoS 0)
     publishes    {prefix}/bridge/cmd           {"action": "ack"|"resolve"|"note", "incident": id,
                                                 "operator": name, "resolution"?: ..., "note"?: ...}
 
@@ -74,6 +75,23 @@ class GatewayReports:
             self.version += 1
         return report
 
+    def levels(self, name: str, radios: dict[str, Any]) -> None:
+        """A gateway's live audio levels (``gw/{name}/levels``), written into its last state."""
+        with self._lock:
+            held = self._reports.get(name)
+            if held is None or not isinstance(held.state.get("radios"), dict):
+                return
+            state = {**held.state, "radios": {k: dict(v) if isinstance(v, dict) else v
+                                              for k, v in held.state["radios"].items()}}
+            for driver, levels in radios.items():
+                drv = state["radios"].get(driver)
+                if not isinstance(drv, dict) or not isinstance(drv.get("radios"), dict) or not isinstance(levels, dict):
+                    continue
+                drv["radios"] = {r: ({**v, "level": levels[r]} if r in levels and isinstance(v, dict) else v)
+                                 for r, v in drv["radios"].items()}
+            self._reports[name] = GatewayReport(name, held.online, state, held.received_at, held.since)
+            self.version += 1
+
     def all(self) -> dict[str, GatewayReport]:
         with self._lock:
             return dict(self._reports)
@@ -130,6 +148,7 @@ class BridgeLink:
             (topic(self.cfg, "bridge", "incident", "+"), 1),
             (topic(self.cfg, "bridge", "unit", "+"), 1),
             (topic(self.cfg, "gw", "+", "state"), 1),
+            (topic(self.cfg, "gw", "+", "levels"), 0),
         ])
         self._post(BrokerStatus(True))
 
@@ -155,5 +174,10 @@ class BridgeLink:
                     raise PayloadError(f"online: expected true or false, got {online!r}")
                 self.gateways.note(levels[1], body)
                 self._post(GatewayChanged(levels[1], online))
+            elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "levels":
+                radios = body.get("radios") if isinstance(body, dict) else None
+                if not isinstance(radios, dict):
+                    raise PayloadError("radios: expected an object")
+                self.gateways.levels(levels[1], radios)
         except (ValueError, PayloadError) as exc:  # JSON errors are ValueErrors too
             log.warning("ignored a message on %s: %s [%s]", msg.topic, exc, payload[:64].hex(" "))

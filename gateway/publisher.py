@@ -37,6 +37,7 @@ from gateway.outbox import Outbox
 log = logging.getLogger(__name__)
 
 WINDOW = 200  # unacknowledged events handed to paho at once
+LEVELS_S = 1.0  # audio input levels go out this often (QoS 0, not retained): a technician sets levels live
 CLIP_WINDOW = 2  # unacknowledged audio clips (each up to a few hundred kB)
 UNREACHABLE_LOG_S = 30.0  # how often "broker unreachable, N queued" is repeated
 
@@ -49,8 +50,10 @@ class OutboxPublisher:
         gateway_cfg: GatewayConfig,
         health: Callable[[], dict[str, Any]],
         on_command: Callable[[str, dict[str, Any]], None] | None = None,
+        levels: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.outbox = outbox
+        self.levels = levels
         self.cfg = mqtt_cfg
         self.gw = gateway_cfg
         self.health = health
@@ -152,6 +155,7 @@ class OutboxPublisher:
 
     def _feed(self) -> None:
         next_state = 0.0
+        next_levels = 0.0
         next_purge = 0.0
         next_complaint = time.monotonic() + 5.0
         while True:
@@ -179,6 +183,11 @@ class OutboxPublisher:
             if now >= next_state:
                 self._send_state()
                 next_state = now + self.gw.state_interval_s
+            if self.levels is not None and now >= next_levels:
+                next_levels = now + LEVELS_S
+                radios = self.levels()
+                if radios:
+                    self.client.publish(self._t("levels"), json.dumps({"radios": radios}), qos=0)
             if now >= next_purge:
                 purged = self.outbox.purge(self.gw.retention_h * 3600)
                 if purged:

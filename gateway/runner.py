@@ -155,7 +155,8 @@ class Gateway:
         if stored is not None:
             self.plan_version, self.channels = stored
         self._built = self._build(self.channels)
-        self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command)
+        self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command,
+                                         levels=self.levels)
 
     # Views of the running plan; replaced whole when a plan is applied (readers on other threads see
     # either the old plan or the new one).
@@ -535,6 +536,15 @@ class Gateway:
                 "transmitters": {name: tx.snapshot() for name, tx in built.transmitters.items()},
                 "plan_version": self.plan_version, "plan_error": self.plan_error,
                 **visible_devices()}  # what a technician can plug a driver into (the console's health screen)
+
+    def levels(self) -> dict[str, dict[str, Any]]:
+        """Each audio driver's radios' input levels (``gw/{name}/levels``, every second)."""
+        out: dict[str, dict[str, Any]] = {}
+        for _, drv in self._built.drivers:
+            if isinstance(drv, AudioDriver):
+                radios = drv.snapshot()["radios"]
+                out[drv.name] = {name: r["level"] for name, r in radios.items() if r.get("level") is not None}
+        return {k: v for k, v in out.items() if v}
 
     def start(self) -> None:
         with self._plan_lock:
