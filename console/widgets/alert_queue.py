@@ -6,7 +6,7 @@ acknowledged one is yellow. The bell and the toast are the app's (they are about
 
 What a dispatcher must see at once is written at once: a new incident, one acknowledged or overdue. A
 repeated alert on an incident already shown (its count, its latest position) is written at most every
-:data:`FLUSH_S` with the others of that moment: each rewrite makes DataTable draw all its visible lines
+``FittedTable.FLUSH_S`` with the others of that moment: each rewrite makes DataTable draw all its visible lines
 again, and an alert storm would otherwise spend the console's time redrawing (bench/console_bench.py).
 """
 
@@ -26,7 +26,6 @@ from console.widgets.fitted_table import Column, FittedTable
 
 FLASH_ON = "bold white on red"
 FLASH_OFF = "bold red"
-FLUSH_S = 0.25
 
 
 class AlertQueue(FittedTable):
@@ -72,7 +71,6 @@ class AlertQueue(FittedTable):
         self._flash = True
         self._offered: int | None = None
         self._pending: dict[int, IncidentView | None] = {}  # id -> how it was last written (None: never)
-        self._flush_at: str | None = None  # "now" or "later": a flush is scheduled
         self.order_by(lambda key: queue_order(self.incidents[int(key)]) if int(key) in self.incidents else (9,))
         self.border_title = "Alerts"
 
@@ -83,12 +81,7 @@ class AlertQueue(FittedTable):
         self.incidents[incident.id] = incident
         self._pending.setdefault(incident.id, held)
         urgent = held is None or held.state != incident.state or held.escalated != incident.escalated
-        if urgent and self._flush_at != "now":
-            self._flush_at = "now"
-            self.call_later(self.flush)  # after the burst of messages already waiting
-        elif self._flush_at is None:
-            self._flush_at = "later"
-            self.set_timer(FLUSH_S, self.flush)
+        self.schedule_flush(urgent)
 
     def flush(self, now: datetime | None = None) -> None:
         """Write the rows of the incidents shown since the last flush."""

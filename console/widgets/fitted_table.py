@@ -102,6 +102,7 @@ class FittedTable(DataTable[Text]):
         self._widths: dict[str, int] = {}
         self._order: Callable[[str], Any] | None = None
         self._sort_pending = False
+        self._flush_at: str | None = None  # "now" or "later": a flush of batched rows is scheduled
         # (row, column, style, cursor, hover, ...) -> (the value drawn, its row index, its lines)
         self._drawn: LRUCache[tuple[Any, ...], tuple[object, int, list[list[Segment]]]] = LRUCache(DRAWN_CELLS)
         self._cell_render_cache = LRUCache(STALE_CACHE)
@@ -223,6 +224,22 @@ class FittedTable(DataTable[Text]):
         selected = self.selected_key
         self.sort(self.specs[0].key, key=lambda cell: order(cell.row_key if isinstance(cell, RowText) else ""))
         self.select(selected)
+
+    FLUSH_S: ClassVar[float] = 0.25  # a routine change waits at most this long to be written
+
+    def schedule_flush(self, urgent: bool) -> None:
+        """Write batched rows: at once for what a dispatcher must see now, else with the next batch
+        (each rewrite makes DataTable draw all its visible lines, so routine changes are gathered)."""
+        if urgent and self._flush_at != "now":
+            self._flush_at = "now"
+            self.call_later(self.flush)  # after the burst of messages already waiting
+        elif self._flush_at is None:
+            self._flush_at = "later"
+            self.set_timer(self.FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        """Write what was batched (subclasses that batch override this)."""
+        self._flush_at = None
 
     @property
     def selected_key(self) -> str | None:

@@ -3,7 +3,7 @@ was last heard, where, and whether the gateway that heard it is online now.
 
 A fleet of a thousand moving units rewrites rows hundreds of times a second, and every cell rewritten
 makes DataTable draw all its visible lines again at the next frame (its render cache is keyed by an
-update counter). So a unit that merely moved is written at most every :data:`FLUSH_S`, with all the
+update counter). So a unit that merely moved is written at most every ``FittedTable.FLUSH_S``, with all the
 others that moved meanwhile; a unit heard for the first time, in emergency, or whose gateway went up
 or down is written at once. Ages are rewritten once a second for the rows on screen only.
 """
@@ -19,8 +19,6 @@ from bridge.store import UnitView
 from console import format as fmt
 from console.format import Cell
 from console.widgets.fitted_table import Column, FittedTable
-
-FLUSH_S = 0.25  # a moving unit's row lags its last beacon by at most this (bench/console_bench.py)
 
 
 def unit_order(u: UnitView) -> tuple[str, str]:
@@ -62,7 +60,6 @@ class UnitsTable(FittedTable):
         super().__init__(**kwargs)
         self.units: dict[str, UnitView] = {}
         self._pending: dict[str, UnitView | None] = {}  # unit -> how it was last written (None: never)
-        self._flush_at: str | None = None  # "now" or "later": a flush is scheduled
         self.order_by(lambda key: unit_order(self.units[key]) if key in self.units else ("\uffff", key))
         self.border_title = "Units"
 
@@ -72,12 +69,7 @@ class UnitsTable(FittedTable):
         self._pending.setdefault(unit.unit, held)
         urgent = (held is None or unit.gateway_online != held.gateway_online
                   or (unit.last_kind == "alert") != (held.last_kind == "alert"))
-        if urgent and self._flush_at != "now":
-            self._flush_at = "now"
-            self.call_later(self.flush)  # after the burst of messages already waiting
-        elif self._flush_at is None:
-            self._flush_at = "later"
-            self.set_timer(FLUSH_S, self.flush)
+        self.schedule_flush(urgent)
 
     def flush(self, now: datetime | None = None) -> None:
         """Write the rows of the units shown since the last flush."""

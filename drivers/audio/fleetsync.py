@@ -109,6 +109,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.peaks import sync_peaks
 from drivers.base import Output
 from gateway.events import Decoded, Kind, Position
 
@@ -859,20 +860,8 @@ class FleetSyncDecoder(AudioDecoder):
         energy = np.maximum(np.sqrt(np.maximum(power, 0.0) * 32), 1e-4)
         metric = seg.max(axis=1) / energy
         pattern = seg.argmax(axis=1)
-        for k in np.flatnonzero(metric >= SYNC_THRESHOLD).tolist():
-            g = mlo + k
-            if not lo <= g < hi:
-                continue
-            before = metric[max(0, k - w) : k]
-            after = metric[k + 1 : k + 1 + w]
-            if (before.size and before.max() >= metric[k]) or (after.size and after.max() > metric[k]):
-                continue
-            frac = 0.0
-            if 0 < k < metric.size - 1:
-                a, b, c = metric[k - 1], metric[k], metric[k + 1]
-                den = a - 2 * b + c
-                frac = float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den < 0 else 0.0
-            ch.pending.append(_Candidate(g + frac, int(pattern[k])))
+        for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=SYNC_THRESHOLD):
+            ch.pending.append(_Candidate(pos, int(pattern[k])))
         ch.checked = hi
 
     # --- candidates -> blocks -----------------------------------------------------------------------

@@ -72,6 +72,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.peaks import sync_peaks
 from drivers.base import Output, Rejected
 from gateway.events import Decoded, Kind
 
@@ -505,20 +506,8 @@ class Mdc1200Decoder(AudioDecoder):
             return
         mlo = max(self._zbase + self._window, lo - w)
         metric = self._sync_metric(mlo, end)
-        for k in np.flatnonzero(metric >= self.THRESHOLD).tolist():
-            g = mlo + k
-            if not lo <= g < hi:
-                continue
-            before = metric[max(0, k - w) : k]
-            after = metric[k + 1 : k + 1 + w]
-            if (before.size and before.max() >= metric[k]) or (after.size and after.max() > metric[k]):
-                continue
-            frac = 0.0
-            if 0 < k < metric.size - 1:
-                a, b, c = metric[k - 1], metric[k], metric[k + 1]
-                den = a - 2 * b + c
-                frac = float(np.clip(0.5 * (a - c) / den, -0.5, 0.5)) if den < 0 else 0.0
-            self._pending.append(_Candidate(g + frac, float(metric[k])))
+        for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD):
+            self._pending.append(_Candidate(pos, float(metric[k])))
         self._checked = hi
 
     # ---------------------------------------------------------------------------- demodulate
