@@ -78,9 +78,12 @@ def on_plans(config: Config, scenario: Callable[[Pilot[None], PlansScreen], Awai
 async def open_channel(pilot: Pilot[None], screen: PlansScreen, row: int) -> None:
     screen.channels_table.focus()
     screen.channels_table.move_cursor(row=row)
+    name = str(screen.channels_table.get_row_at(row)[0]).strip()
     await pilot.press("enter")
-    # The form takes the focus (and with it its first tab) once the channel is in it.
-    await until(pilot, lambda: screen.focused is screen.inputs["name"], "the channel in the form")
+    # The form takes the focus (and with it its first tab) once the channel is in it: this channel, not
+    # the one the form held before.
+    await until(pilot, lambda: screen.focused is screen.inputs["name"] and screen.inputs["name"].value == name,
+                "the channel in the form")
     await pilot.pause()
 
 
@@ -179,7 +182,7 @@ def test_every_driver_survives_the_form_and_a_modbus_ptt_is_saved(bridged: tuple
         # The second channel answers on its radio, keyed by the Modbus module's coil.
         await open_channel(pilot, screen, 1)
         await show_tab(pilot, screen, "plan-tab-transmit")
-        assert screen.inputs["tx_device"].disabled
+        await until(pilot, lambda: screen.inputs["tx_device"].disabled, "no transmit on that channel yet")
         await pilot.click("#plan-tx_on")
         await pilot.pause()
         assert screen.inputs["tx_device"].value == "pulse"  # the card the radio is on, to begin with
