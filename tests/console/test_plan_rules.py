@@ -76,14 +76,28 @@ def on_plans(config: Config, scenario: Callable[[Pilot[None], PlansScreen], Awai
 
 
 async def open_channel(pilot: Pilot[None], screen: PlansScreen, row: int) -> None:
-    screen.channels_table.focus()
-    screen.channels_table.move_cursor(row=row)
-    name = str(screen.channels_table.get_row_at(row)[0]).strip()
-    await pilot.press("enter")
-    # The form takes the focus (and with it its first tab) once the channel is in it: this channel, not
-    # the one the form held before.
-    await until(pilot, lambda: screen.focused is screen.inputs["name"] and screen.inputs["name"].value == name,
-                "the channel in the form")
+    """Enter on a channel's row, as a technician would. The table is drawn again after a Put, which can
+    move the cursor back under a key press sent meanwhile, so the press is repeated until the form
+    holds that channel (the form taking the focus is the sign it was filled)."""
+    table = screen.channels_table
+    name = str(table.get_row_at(row)[0]).strip()
+
+    def loaded() -> bool:
+        return screen.focused is screen.inputs["name"] and screen.inputs["name"].value == name
+
+    for _ in range(3):
+        table.focus()
+        await pilot.pause()
+        table.move_cursor(row=row)
+        await pilot.pause()
+        await pilot.press("enter")
+        try:
+            await until(pilot, loaded, "the channel in the form", timeout=5)
+            break
+        except AssertionError:
+            continue
+    else:
+        raise AssertionError(f"channel {name!r} never reached the form")
     await pilot.pause()
 
 
