@@ -53,7 +53,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from bridge.cameras.correlation import CameraStore, Correlation
+from bridge.cameras.correlation import CameraStore, Correlation, relevance
 from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest
 from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frigate, parse_generic
 from bridge.cameras.geometry import haversine_m
@@ -626,10 +626,10 @@ class Bridge:
             for incident in self.store.open_incidents_near(view.lat, view.lon, view.time, near_m=settings.near_m,
                                                            window_s=settings.window_s):
                 assert incident.lat is not None and incident.lon is not None
-                dt = abs((view.time - incident.last_alert_at).total_seconds())
-                dist = haversine_m(incident.lat, incident.lon, view.lat, view.lon)
-                relevance = 0.5 * max(0.0, 1 - dt / settings.window_s) + 0.5 * max(0.0, 1 - dist / settings.near_m)
-                if self.camera_store.attach_detection(incident.id, view, relevance):
+                score = relevance((view.time - incident.last_alert_at).total_seconds(),
+                                  haversine_m(incident.lat, incident.lon, view.lat, view.lon),
+                                  settings.window_s, settings.near_m)
+                if self.camera_store.attach_detection(incident.id, view, score):
                     changes.incidents.append((incident, "detection"))
         rule = settings.categories.get(d.category or "")
         if not new or rule is None or not rule.opens_incidents or (d.score or 0.0) < rule.min_score:
@@ -651,8 +651,6 @@ class Bridge:
             p = unit.position
             if p is not None and self.cameras.cameras_of_unit(unit.unit):
                 self.cameras.move_unit(unit.unit, p.lat, p.lon, p.course_deg)
-        moved = self.store.follow_units([u for u in changes.units.values() if u.position is not None])
-        changes.incidents.extend((i, "position") for i in moved)
         if not len(self.cameras):
             return
         done: set[int] = set()

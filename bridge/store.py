@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.cameras.correlation import CameraStore, Correlation
+from bridge.cameras.geometry import box_deg, haversine_m
 from bridge.models import (
     ACKNOWLEDGED,
     BRIDGE_ACTOR,
@@ -332,7 +332,7 @@ class IngestResult:
     stored: list[str] = field(default_factory=list)  # ids of events new to the database
     duplicates: int = 0  # events already stored (redeliveries, replays)
     units: list[UnitView] = field(default_factory=list)  # units whose state changed
-    incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # (incident, "opened" | "alert")
+    incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # (incident, "opened" | "alert" | ...)
     gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # seq jumps seen in this batch
 
 
@@ -403,13 +403,6 @@ def _label(e: Event) -> str | None:
         if isinstance(value, str) and value:
             return f"{protocol or ''} {value.replace('_', ' ')}".strip()[:200]
     return protocol if isinstance(protocol, str) else None
-
-
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine, mean Earth radius): for ranking units by nearness."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _operator(name: object) -> str:
@@ -486,7 +479,28 @@ class Store:
             result.units = self._update_units(s, new, now)
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
+            result.incidents += [(i, "position") for i in self._follow_units(s, result.units, now)]
         return result
+
+    def _follow_units(self, s: Session, units: Sequence[UnitView], now: datetime) -> list[IncidentView]:
+        """Open incidents of these units whose position is older than the unit's newest one take it: a
+        beacon after the alert says better where the officer is. In the ingest's own transaction, one
+        query for the batch, and none when no unit moved."""
+        fixes = {u.unit: u.position for u in units if u.position is not None and u.position.fix_time is not None}
+        if not fixes:
+            return []
+        out = []
+        rows = s.scalars(select(IncidentRow).where(IncidentRow.unit.in_(list(fixes)),
+                                                   IncidentRow.state != RESOLVED).with_for_update()).all()
+        for row in rows:
+            p = fixes[row.unit or ""]
+            assert p is not None and p.fix_time is not None
+            if row.position_time is None or row.position_time < p.fix_time:
+                row.lat, row.lon, row.position_time = p.lat, p.lon, p.fix_time
+                row.updated_at = now
+                s.flush()
+                out.append(self._incident_view(s, row))
+        return out
 
     def _radio_answers(self, s: Session, events: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
         """A gateway's report of the acknowledgement it transmitted goes into the incident's history."""
@@ -1000,15 +1014,14 @@ class Store:
         """Open incidents with a position within ``near_m`` whose last alert is within ``window_s`` of ``at``:
         the ones a new detection there may concern."""
         window = timedelta(seconds=window_s)
-        dlat = near_m / 111_320.0
-        dlon = dlat / max(0.01, abs(math.cos(math.radians(lat))))
+        dlat, dlon = box_deg(lat, near_m)
         with self._read() as s:
             rows = s.scalars(select(IncidentRow).where(
                 IncidentRow.state != RESOLVED, IncidentRow.last_alert_at.between(at - window, at + window),
                 IncidentRow.lat.between(lat - dlat, lat + dlat), IncidentRow.lon.between(lon - dlon, lon + dlon),
             )).all()
             near = [r for r in rows if r.lat is not None and r.lon is not None
-                    and _distance_m(lat, lon, r.lat, r.lon) <= near_m]
+                    and haversine_m(lat, lon, r.lat, r.lon) <= near_m]
             return self._incident_views(s, near)
 
     def nearest_units(self, lat: float, lon: float, *, limit: int = 3, max_age_s: float = 900.0,
@@ -1021,7 +1034,7 @@ class Store:
                 .where(UnitRow.lat.is_not(None), UnitRow.lon.is_not(None),
                        UnitRow.last_heard >= now - timedelta(seconds=max_age_s))
             ).all()
-        ranked = sorted((_distance_m(lat, lon, r.lat, r.lon), r) for r in rows)
+        ranked = sorted((haversine_m(lat, lon, r.lat, r.lon), r) for r in rows)
         return [{"unit": r.unit, "alias": r.alias, "distance_m": round(d, 1), "heard": _iso(r.last_heard)}
                 for d, r in ranked[:limit]]
 
@@ -1034,26 +1047,6 @@ class Store:
             row.updated_at = _utcnow()
             s.flush()
             return self._incident_view(s, row)
-
-    def follow_units(self, units: Sequence[UnitView]) -> list[IncidentView]:
-        """Open incidents of these units whose position is older than the unit's newest one take it:
-        a beacon after the alert says better where the officer is. One query for the whole batch."""
-        fixes = {u.unit: u.position for u in units if u.position is not None and u.position.fix_time is not None}
-        if not fixes:
-            return []
-        out = []
-        with self._writing() as s:
-            rows = s.scalars(select(IncidentRow).where(IncidentRow.unit.in_(list(fixes)),
-                                                       IncidentRow.state != RESOLVED).with_for_update()).all()
-            for row in rows:
-                p = fixes[row.unit or ""]
-                assert p is not None and p.fix_time is not None
-                if row.position_time is None or row.position_time < p.fix_time:
-                    row.lat, row.lon, row.position_time = p.lat, p.lon, p.fix_time
-                    row.updated_at = _utcnow()
-                    s.flush()
-                    out.append(self._incident_view(s, row))
-        return out
 
     def escalate_due(self, now: datetime | None = None) -> list[IncidentView]:
         """Incidents past their time limit: marked, written into the history, returned once per limit."""

@@ -17,7 +17,6 @@ camera's); a detection by a camera that sees the incident counts as near (d = 0)
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,11 +28,14 @@ from sqlalchemy.orm import sessionmaker
 
 from bridge.cameras.evidence import Evidence
 from bridge.cameras.feeds import Detection
-from bridge.cameras.geometry import Camera, Sighting, haversine_m
+from bridge.cameras.geometry import Camera, Sighting, box_deg, haversine_m
 from bridge.models import CameraRow, DetectionRow, EvidenceRow, IncidentCameraRow, IncidentDetectionRow
 from gateway.events import format_time
 
-M_PER_DEG_LAT = 111_320.0
+
+def relevance(dt_s: float, distance_m: float, window_s: float, near_m: float) -> float:
+    """How much a detection concerns an incident, 0..1 (the formula in the module docstring)."""
+    return 0.5 * max(0.0, 1 - abs(dt_s) / window_s) + 0.5 * max(0.0, 1 - distance_m / near_m)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -150,8 +152,7 @@ class CameraStore:
                           window_s: float, limit: int = 50) -> list[tuple[DetectionView, float]]:
         """Detections within ``window_s`` of ``at``, by ``cameras`` or within ``near_m`` of the place."""
         window = timedelta(seconds=window_s)
-        dlat = near_m / M_PER_DEG_LAT
-        dlon = dlat / max(0.01, abs(math.cos(math.radians(lat))))
+        dlat, dlon = box_deg(lat, near_m)
         with self._session() as s:
             rows = s.scalars(
                 select(DetectionRow).where(
@@ -168,9 +169,7 @@ class CameraStore:
                                                   and r.lon is not None else near_m)
             if d > near_m:
                 continue
-            dt = abs((r.time - at).total_seconds())
-            relevance = 0.5 * max(0.0, 1 - dt / window_s) + 0.5 * max(0.0, 1 - d / near_m)
-            out.append((_detection_view(r), relevance))
+            out.append((_detection_view(r), relevance((r.time - at).total_seconds(), d, window_s, near_m)))
         out.sort(key=lambda x: (-x[1], -x[0].time.timestamp()))
         return out[:limit]
 

@@ -200,6 +200,13 @@ def haversine_m_np(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: Arra
     return cast(NDArray[np.float64], 2.0 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(a))))
 
 
+def box_deg(lat: float, radius_m: float) -> tuple[float, float]:
+    """Half-sizes in degrees (latitude, longitude) of a box holding every point within ``radius_m`` of a
+    point at ``lat``: a cheap prefilter (e.g. a database range query) before exact distances."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    return dlat, dlat / max(0.01, abs(math.cos(math.radians(lat))))
+
+
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Initial great-circle bearing from point 1 to point 2, degrees clockwise from north, 0 <= b < 360."""
     p1, p2 = math.radians(lat1), math.radians(lat2)

@@ -106,10 +106,12 @@ def test_an_incident_follows_its_units_newer_positions(store: Store) -> None:
     [(incident, _)] = store.ingest([alert]).incidents
     newer = event(Kind.BEACON, "mdc:7", 30, 2, Position(LAT + 100 * M_LAT, LON, fix_time=T0 + timedelta(seconds=30),
                                                          source="nmea"))
-    result = store.ingest([newer])
-    [moved] = store.follow_units(result.units)
-    assert moved.id == incident.id and moved.lat == pytest.approx(LAT + 100 * M_LAT)
-    assert store.follow_units(result.units) == []  # nothing newer the second time
+    [(moved, change)] = store.ingest([newer]).incidents
+    assert change == "position" and moved.id == incident.id and moved.lat == pytest.approx(LAT + 100 * M_LAT)
+    assert store.ingest([newer]).incidents == []  # the same beacon again: nothing newer
+    older = event(Kind.BEACON, "mdc:7", 10, 3, Position(LAT - 0.01, LON, fix_time=T0 + timedelta(seconds=10),
+                                                         source="nmea"))
+    assert store.ingest([older]).incidents == []  # a late beacon does not move it back
 
 
 def test_detections_around_a_place_rank_by_time_and_distance(store: Store) -> None:
