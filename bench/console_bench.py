@@ -16,6 +16,9 @@ Measured, in the console's own event loop:
                     lines, compositing) plus writing the frame as a terminal would get it (ANSI text)
     news -> screen  from a unit or incident message leaving paho's thread to the end of the first frame
                     drawn after the console handled it
+    full GCs        the garbage collector's full collections in the console's process: how many, and how
+                    long each paused it (wall clock, and CPU time: on a shared machine the wall clock also
+                    counts the other programs running meanwhile)
     input latency   once a second a key (``u`` / ``i``: focus the units, the alerts) is posted to the app
                     as the terminal driver posts it, timed to the end of the first frame drawn with the
                     focus moved. (``pilot.press`` waits for the app to be idle, which a console under this
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import platform
@@ -158,6 +162,16 @@ class Probe:
     received = 0
     profile: cProfile.Profile | None = None
     slow: list[cProfile.Profile] = field(default_factory=list)
+    full_gcs: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU) seconds of each
+    _gc_start: tuple[float, float] = (0.0, 0.0)
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._gc_start = (time.perf_counter(), time.thread_time())
+        else:
+            self.full_gcs.append((time.perf_counter() - self._gc_start[0], time.thread_time() - self._gc_start[1]))
 
 
 class BenchApp(DispatchApp):
@@ -216,8 +230,8 @@ def instrument(app: BenchApp) -> Probe:
             renderable.render_segments(self.console)
         display(self, screen, renderable)
 
-    Screen._on_timer_update = timed  # type: ignore[method-assign]
-    DispatchApp._display = written  # type: ignore[method-assign]
+    Screen._on_timer_update = timed  # type: ignore[method-assign, assignment]
+    DispatchApp._display = written  # type: ignore[method-assign, assignment]
     return probe
 
 
@@ -276,7 +290,11 @@ def main() -> None:
         try:
             print(f"... {UNITS} units, 100 unit moves/s and 100 incident updates/s for {seconds:.0f} s",
                   file=sys.stderr, flush=True)
-            elapsed, units = asyncio.run(drive(app, seconds, publisher))
+            gc.callbacks.append(probe.on_gc)
+            try:
+                elapsed, units = asyncio.run(drive(app, seconds, publisher))
+            finally:
+                gc.callbacks.remove(probe.on_gc)
             out, _ = publisher.communicate(timeout=30)
         finally:
             if publisher.poll() is None:
@@ -285,6 +303,7 @@ def main() -> None:
     sent = json.loads(out.strip().splitlines()[-1])["sent"]
     ms = 1e3
     frames = probe.frames
+    gc_wall, gc_cpu = [w for w, _ in probe.full_gcs], [c for _, c in probe.full_gcs]
     rows = [
         ("frame time (screen update + ANSI frame)",
          f"p50 {pct(frames, .5) * ms:.1f} ms, p99 {pct(frames, .99) * ms:.1f} ms, max {max(frames) * ms:.0f} ms",
@@ -297,6 +316,10 @@ def main() -> None:
         ("news -> screen (message -> frame drawn)",
          f"p50 {pct(probe.news, .5) * ms:.0f} ms, p99 {pct(probe.news, .99) * ms:.0f} ms",
          f"{len(probe.news):,} messages"),
+        ("full garbage collections (pause: wall clock / CPU)",
+         f"p50 {pct(gc_wall, .5) * ms:.0f} / {pct(gc_cpu, .5) * ms:.0f} ms, "
+         f"max {max(gc_wall, default=0) * ms:.0f} / {max(gc_cpu, default=0) * ms:.0f} ms",
+         f"{len(gc_wall) / elapsed * 60:.0f} a minute"),
         ("messages received / published", f"{probe.received:,} / {sent:,}", f"{units:,} units in the table"),
     ]
     table = [f"Console under load: {UNITS:,} units (each moving every 10 s: 100 unit states/s) and 100 incident "

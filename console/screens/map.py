@@ -1,10 +1,12 @@
 """The map screen (``m`` on the dispatch screen): the map full-screen, a one-line legend and status, the
-keys in the footer; escape returns.
+keys in the footer; escape returns. The mouse drags the map, its wheel zooms around the pointer, and a
+click on a unit or an incident selects it (``c`` then centres on it, ``f`` follows the incident).
 
 Units and incidents are the console's own (:class:`~console.state.ConsoleState`, kept live by the app):
 the screen looks at them a few times a second and the map redraws only when something it shows changed,
 so a burst of a hundred events costs one frame. Cameras come from the bridge's registry and the overlay
-from its file, both read in worker threads.
+from its file, both read in worker threads; a vehicle camera is then drawn where its unit's live states
+put it.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class MapScreen(Screen[None]):
         self.map.selected_incident = incident
         self.map.selected_unit = unit
         self._centred = centre is not None  # else the first thing known with a place centres the map
+        self._unit_picked = False  # the last thing clicked was a unit: ``c`` centres on it, not the incident
         self.status = Static(id="map-status")
         self.cameras_note = "cameras …"
         self.overlay_note = "" if settings.map_overlay is None else "overlay …"
@@ -206,14 +209,25 @@ class MapScreen(Screen[None]):
             self.notify(f"Incident #{self.map.selected_incident} has no position.", severity="warning", timeout=3)
 
     def action_centre(self) -> None:
-        where = (self.map.incident_position(self.map.selected_incident)
-                 or self.map.unit_position(self.map.selected_unit))
+        incident = self.map.incident_position(self.map.selected_incident)
+        unit = self.map.unit_position(self.map.selected_unit)
+        where = (unit or incident) if self._unit_picked else (incident or unit)
         if where is None:
             self.notify("No selected incident or unit with a position.", severity="warning", timeout=3)
             return
         self.map.centre_on(*where)
 
     def on_map_view_view_changed(self, message: MapView.ViewChanged) -> None:
+        self._show_status()
+
+    def on_map_view_picked(self, message: MapView.Picked) -> None:
+        self._unit_picked = message.unit is not None
+        if message.incident is not None:
+            self.notify(f"Incident #{message.incident} selected: f follows it, c centres on it.", timeout=3)
+        elif message.unit is not None:
+            u = self.map.units.get(message.unit)
+            name = f"{u.alias} ({u.unit})" if u is not None and u.alias else message.unit
+            self.notify(f"{name} selected: c centres on it.", timeout=3)
         self._show_status()
 
     def _show_status(self) -> None:

@@ -5,8 +5,10 @@
                reason if it refused a plan
     channels   the selected gateway's working plan; enter loads a channel into the form
     form       three tabs:
-               channel   name, RX/TX MHz, mode, tone (``100.0`` CTCSS or ``D023`` DCS), audio device, input
-                         and decoders, the selcall standard, serial port and protocol
+               channel   name, RX/TX MHz, mode, tone (``100.0`` CTCSS or ``D023`` DCS); then the channel's
+                         audio inputs and its serial ports, each a list: the picker chooses which one the
+                         boxes edit (audio: device, input, decoders, selcall standard, name; serial: port,
+                         protocol, baud rate, name), + adds one, - removes the one shown
                rules     the channel's rules in order (the first that matches decides); enter loads one into
                          the rule boxes: kind, label, unit template, ``when`` as ``key=value`` pairs (``a|b``:
                          any of them) and ``match`` as ``key=regex`` pairs; "Emergency rule" puts first the
@@ -17,16 +19,15 @@
                with the rest of the plan), each box showing the error of its key
     buttons    put (add or change the channel), remove, import / export CHIRP CSV at the path, save
 
-The form edits the channel's first audio and first serial driver; every other driver, and every key the
-form does not show, is carried over untouched. Saving sends ``{"action": "plan", ...}`` to the bridge on
-``bridge/cmd``; the bridge validates it again, stores a new version and sends it to the gateway. The
-screen reads the database in a worker thread.
+Every audio and serial driver of the channel can be edited, added and removed; other drivers (Modbus),
+and every key the form does not show, are carried over untouched. Saving sends ``{"action": "plan", ...}``
+to the bridge on ``bridge/cmd``; the bridge validates it again, stores a new version and sends it to the
+gateway. The screen reads the database in a worker thread.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +43,6 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Select, 
 
 from bridge.chirp import ChirpError, merge, parse_chirp, to_chirp
 from bridge.plans import Plans, canonical
-from config.mqtt import topic
 from config.schema import ConfigError
 from console.data import StoreHandle, describe_error
 from console.link import BridgeLink, NotConnected
@@ -60,9 +60,16 @@ FIELDS = (
     ("device", "audio device, e.g. pulse"),
     ("input", "audio input (1 = first)"),
     ("decoders", "decoders: dtmf, selcall, afsk1200"),
+    ("audio_name", "audio name (audio)"),
     ("port", "serial port URL, e.g. /dev/ttyUSB0"),
     ("protocol", "serial protocol: nmea, kenwood, ..."),
+    ("baudrate", "baud (9600)"),
+    ("serial_name", "serial name (protocol)"),
 )
+# The boxes of the audio input and of the serial port the pickers show; the pickers list each kind.
+AUDIO_BOXES = ("device", "input", "decoders", "selcall_standard", "audio_name")
+SERIAL_BOXES = ("port", "protocol", "baudrate", "serial_name")
+PICKERS = {"audio_at": ("audio", "audio"), "serial_at": ("serial", "serial")}  # id -> (driver type, label)
 RULE_FIELDS = (
     ("rule_label", "label, e.g. emergency status"),
     ("rule_unit", "unit template, e.g. dtmf:{1}"),
@@ -112,15 +119,21 @@ class PlansLoaded(Message):
 
 def send_plan(link: BridgeLink, gateway: str, channels: list[dict[str, Any]], operator: str) -> None:
     """The ``plan`` command to the bridge (QoS 1); refused while the broker is away."""
-    if not link.connected:
-        raise NotConnected("the broker is offline: nothing was sent")
     body = {"action": "plan", "gateway": gateway, "channels": channels, "operator": operator}
-    link.client.publish(topic(link.cfg, "bridge", "cmd"), json.dumps(body, separators=(",", ":")), qos=1)
+    link.command(body, f"the plan for {gateway}")
 
 
-def _first(drivers: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
-    """The driver of that type the form edits (a driver without a type is a serial port)."""
-    return next((d for d in drivers if d.get("type", "serial") == kind), None)
+def _kind(driver: dict[str, Any]) -> str:
+    return str(driver.get("type", "serial"))  # a driver without a type is a serial port
+
+
+def of_kind(drivers: list[dict[str, Any]], kind: str) -> list[int]:
+    """Where the channel's drivers of that type are in its list."""
+    return [n for n, d in enumerate(drivers) if _kind(d) == kind]
+
+
+def _first_at(drivers: list[dict[str, Any]], kind: str) -> int | None:
+    return next(iter(of_kind(drivers, kind)), None)
 
 
 def _put(table: dict[str, Any], key: str, value: Any) -> None:
@@ -132,9 +145,16 @@ def _put(table: dict[str, Any], key: str, value: Any) -> None:
 
 
 def form_channel(values: dict[str, str], base: dict[str, Any] | None = None,
-                 rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The channel the form describes, laid over ``base`` (what the form does not show is kept)."""
+                 rules: list[dict[str, Any]] | None = None, drivers: list[dict[str, Any]] | None = None,
+                 audio_at: int | None = None, serial_at: int | None = None) -> dict[str, Any]:
+    """The channel the form describes, laid over ``base`` (what the form does not show is kept).
+
+    ``drivers`` are the channel's drivers as edited (default: the base's); the audio boxes are laid over
+    ``drivers[audio_at]`` and the serial boxes over ``drivers[serial_at]`` (default: the first of each)."""
     base = base or {}
+    if drivers is None:
+        drivers = base.get("drivers", [])
+        audio_at, serial_at = _first_at(drivers, "audio"), _first_at(drivers, "serial")
     channel: dict[str, Any] = {k: v for k, v in base.items() if k not in (
         "name", "rx_mhz", "tx_mhz", "mode", "ctcss_hz", "dcs_code", "rules", "transmit", "record")}
     channel["name"] = values["name"].strip()
@@ -148,27 +168,11 @@ def form_channel(values: dict[str, str], base: dict[str, Any] | None = None,
         channel["dcs_code"] = tone[1:]
     elif tone:
         channel["ctcss_hz"] = _number(tone)
-    drivers = [dict(d) for d in channel.get("drivers", [])]
-    audio = _first(drivers, "audio")
-    if values["device"].strip():
-        if audio is None:
-            audio = {"type": "audio"}
-            drivers.append(audio)
-        audio["device"] = values["device"].strip()
-        audio["input"] = _number(values["input"]) if values["input"].strip() else 1
-        decoders = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
-        audio["decoders"] = decoders
-        _put(audio, "options", _decoder_options(audio.get("options") or {}, decoders, values["selcall_standard"]))
-    elif audio is not None:
-        drivers.remove(audio)
-    serial = _first(drivers, "serial")
-    if values["port"].strip():
-        if serial is None:
-            serial = {"type": "serial"}
-            drivers.append(serial)
-        serial["port"], serial["protocol"] = values["port"].strip(), values["protocol"].strip()
-    elif serial is not None:
-        drivers.remove(serial)
+    drivers = [dict(d) for d in drivers]
+    if audio_at is not None and audio_at < len(drivers):
+        drivers[audio_at] = form_audio(values, drivers[audio_at])
+    if serial_at is not None and serial_at < len(drivers):
+        drivers[serial_at] = form_serial(values, drivers[serial_at])
     channel["drivers"] = drivers
     if rules:
         channel["rules"] = [dict(r) for r in rules]
@@ -177,6 +181,44 @@ def form_channel(values: dict[str, str], base: dict[str, Any] | None = None,
     if values["rec_on"]:
         channel["record"] = _record(values, base.get("record") or {})
     return channel
+
+
+def form_audio(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    """The audio input the audio boxes describe, laid over ``base``; an empty box leaves its key to the
+    schema's default (or, for the device, to its error)."""
+    audio = {**base, "type": "audio"}
+    _put(audio, "name", values["audio_name"].strip())
+    _put(audio, "device", values["device"].strip())
+    _put(audio, "input", _number(values["input"]) if values["input"].strip() else None)
+    decoders = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
+    audio["decoders"] = decoders
+    _put(audio, "options", _decoder_options(audio.get("options") or {}, decoders, values["selcall_standard"]))
+    return audio
+
+
+def form_serial(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
+    """The serial port the serial boxes describe, laid over ``base`` (its line settings kept)."""
+    serial = dict(base)
+    for key in ("port", "protocol"):
+        _put(serial, key, values[key].strip())
+    _put(serial, "baudrate", _number(values["baudrate"]) if values["baudrate"].strip() else None)
+    _put(serial, "name", values["serial_name"].strip())
+    return serial
+
+
+def audio_values(audio: dict[str, Any]) -> dict[str, str]:
+    """What the audio boxes show for an audio input (all empty for none)."""
+    selcall = (audio.get("options") or {}).get("selcall") or {}
+    standard = str(selcall.get("standard", "")).upper() if isinstance(selcall, dict) else ""
+    return {"device": _text(audio.get("device")), "input": _text(audio.get("input")),
+            "decoders": ", ".join(audio.get("decoders", [])), "audio_name": _text(audio.get("name")),
+            "selcall_standard": standard if standard in STANDARDS else ""}
+
+
+def serial_values(serial: dict[str, Any]) -> dict[str, str]:
+    """What the serial boxes show for a serial port (all empty for none)."""
+    return {"port": _text(serial.get("port")), "protocol": _text(serial.get("protocol")),
+            "baudrate": _text(serial.get("baudrate")), "serial_name": _text(serial.get("name"))}
 
 
 def _decoder_options(options: dict[str, Any], decoders: list[str], standard: str) -> dict[str, Any]:
@@ -226,23 +268,18 @@ def _record(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
 def form_values(channel: dict[str, Any]) -> dict[str, str]:
     """What every box of the form shows for ``channel`` (choices by value, checks as "1" or "")."""
     drivers = channel.get("drivers", [])
-    audio = _first(drivers, "audio") or {}
-    serial = _first(drivers, "serial") or {}
+    audio_at, serial_at = _first_at(drivers, "audio"), _first_at(drivers, "serial")
     transmit = channel.get("transmit")
     tx: dict[str, Any] = transmit or {}
     ptt: dict[str, Any] = tx.get("ptt") or {}
     record = channel.get("record")
     rec: dict[str, Any] = record or {}
-    selcall = (audio.get("options") or {}).get("selcall") or {}
-    standard = str(selcall.get("standard", "")).upper() if isinstance(selcall, dict) else ""
     tone = f"D{channel['dcs_code']}" if channel.get("dcs_code") else str(channel.get("ctcss_hz") or "")
     return {
         "name": channel.get("name", ""), "rx_mhz": _text(channel.get("rx_mhz")),
         "tx_mhz": _text(channel.get("tx_mhz")), "mode": channel.get("mode") or "", "tone": tone,
-        "device": audio.get("device", ""), "input": _text(audio.get("input")),
-        "decoders": ", ".join(audio.get("decoders", [])), "port": serial.get("port", ""),
-        "protocol": serial.get("protocol", ""),
-        "selcall_standard": standard if standard in STANDARDS else "",
+        **audio_values(drivers[audio_at] if audio_at is not None else {}),
+        **serial_values(drivers[serial_at] if serial_at is not None else {}),
         "tx_on": "1" if transmit is not None else "", "tx_device": _text(tx.get("device")),
         **{f"tx_{k}": _text(tx.get(k)) for k in ("rate", "lead_in_ms", "tail_ms", "timeout_s")},
         "ptt_method": ptt.get("method", "vox"), "ptt_port": _text(ptt.get("port")),
@@ -342,14 +379,17 @@ def emergency_rule(decoders: list[str], standard: str) -> dict[str, Any] | None:
 
 # --- errors by box ---------------------------------------------------------------------------------
 
-def field_errors(channel: dict[str, Any], others: list[dict[str, Any]], rule_at: int | None = None) -> dict[str, str]:
+def field_errors(channel: dict[str, Any], others: list[dict[str, Any]], rule_at: int | None = None,
+                 audio_at: int | None = None, serial_at: int | None = None) -> dict[str, str]:
     """Schema errors of ``channel`` (among ``others``) by form box, each naming its key; ``""`` holds what no
-    box owns, ``"rules"`` a rule other than the one in the rule boxes (``rule_at``)."""
+    box owns, ``"rules"`` a rule other than the one in the rule boxes (``rule_at``), ``"audio_at"`` and
+    ``"serial_at"`` (the pickers) an audio input or serial port other than the one in the boxes."""
     try:
         canonical([*others, channel])
     except ConfigError as exc:
         errors: dict[str, str] = {}
         drivers = channel.get("drivers", [])
+        shown = {"audio": audio_at, "serial": serial_at}
         for line in str(exc).splitlines():
             m = re.match(r"^[^:]*: (channels\[(\d+)\]\.?(\S*)|[^:]+): (.*)$", line)
             if m is None:
@@ -359,13 +399,26 @@ def field_errors(channel: dict[str, Any], others: list[dict[str, Any]], rule_at:
                 errors.setdefault("name" if "unique" in line else "", m.group(4))
                 continue
             key, message = m.group(3), m.group(4)
-            errors.setdefault(_box(key, message, drivers, rule_at), f"{key}: {message}" if key else message)
+            errors.setdefault(_box(key, message, drivers, rule_at, shown), f"{key}: {message}" if key else message)
         return errors
     return {}
 
 
-def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | None) -> str:
+def _driver_name(driver: dict[str, Any]) -> str:
+    """A driver's name as the configuration's check of names sees it (by default its protocol or type)."""
+    return str(driver.get("name") or (driver.get("protocol") if _kind(driver) == "serial" else _kind(driver)))
+
+
+def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | None,
+         shown: dict[str, int | None]) -> str:
     head = key.split(".", 1)[0]
+    named = re.match(r"drivers\[(\d+)\]: two drivers named '(.*)' on", message)
+    if head == "" and named is not None:  # the channel's check of driver names: a name box
+        for kind, at in shown.items():
+            if at is not None and at < len(drivers) and _driver_name(drivers[at]) == named.group(2):
+                return f"{kind}_name"  # the driver in the boxes is one of the two
+        key = f"drivers[{named.group(1)}].name"
+        head = "drivers"
     if head in ("name", "rx_mhz", "tx_mhz", "mode"):
         return head
     if head in ("ctcss_hz", "dcs_code"):
@@ -389,14 +442,22 @@ def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | N
         return f"rule_{sub}" if f"rule_{sub}" in RULE_BOXES else "rules"
     m = re.match(r"drivers\[(\d+)\]\.?(\w*)", key)
     if m is not None:
-        driver = drivers[int(m.group(1))] if int(m.group(1)) < len(drivers) else None
-        sub = m.group(2)
-        if driver is not None and driver is _first(drivers, "audio"):
+        at, sub = int(m.group(1)), m.group(2)
+        kind = _kind(drivers[at]) if at < len(drivers) else ""
+        if kind == "audio" and at == shown["audio"]:
             if sub == "options":
                 return "selcall_standard" if "selcall" in key else "decoders"
+            if sub == "name":
+                return "audio_name"
+            if not sub:  # the driver's own checks: "input 3 does not exist ...", "options for ..."
+                return "input" if message.startswith("input") else "decoders"
             return sub if sub in ("device", "input", "decoders") else "decoders"
-        if driver is not None and driver is _first(drivers, "serial"):
-            return sub if sub in ("port", "protocol") else "port"
+        if kind == "serial" and at == shown["serial"]:
+            if sub == "name":
+                return "serial_name"
+            return sub if sub in ("port", "protocol", "baudrate") else "port"
+        if kind in ("audio", "serial"):
+            return f"{kind}_at"  # another of the channel's inputs or ports: its picker
         return "drivers"  # a driver the form does not show
     return ""
 
@@ -414,6 +475,10 @@ class PlansScreen(Screen[None]):
     PlansScreen #plans-form Select { width: 1fr; }
     PlansScreen #plans-form Checkbox { width: auto; }
     PlansScreen #plans-form Select.-invalid > SelectCurrent { border: tall $error; }
+    PlansScreen #plans-form Select.picker { width: 16; }
+    PlansScreen #plans-form Select > SelectCurrent { padding: 0 1; }
+    PlansScreen #plans-form #plan-selcall_standard { width: 22; }
+    PlansScreen #plans-form Button.driver { min-width: 3; width: 3; }
     PlansScreen #plan-rules { height: 6; }
     PlansScreen #plan-rules.-invalid { border-left: thick $error; }
     PlansScreen #plans-errors { color: $error; height: auto; }
@@ -441,6 +506,10 @@ class PlansScreen(Screen[None]):
         self.rule_at: int | None = None  # the rule in the rule boxes
         self.rule_loaded: dict[str, Any] = {}  # that rule as it was when loaded (its values' types)
         self.rule_errors: dict[str, str] = {}  # rule boxes that cannot even be read as pairs
+        self.drivers: list[dict[str, Any]] = []  # the form's channel's drivers, as edited
+        # Where in those drivers the audio input in the audio boxes and the serial port in the serial boxes are.
+        self.audio_at: int | None = None
+        self.serial_at: int | None = None
         self.gateways_table: DataTable[str] = DataTable(id="plans-gateways", cursor_type="row")
         self.channels_table: DataTable[str] = DataTable(id="plans-channels", cursor_type="row")
         self.rules_table: DataTable[str] = DataTable(id="plan-rules", cursor_type="row")
@@ -450,13 +519,16 @@ class PlansScreen(Screen[None]):
             key: Select(options, value=options[0][1], allow_blank=False, id=f"plan-{key}")
             for key, options in CHOICES.items()}
         self.checks = {key: Checkbox(label, id=f"plan-{key}") for key, label in CHECKS}
+        self.pickers: dict[str, Select[str]] = {
+            key: Select([(f"no {label}", "")], value="", allow_blank=False, id=f"plan-{key}", classes="picker")
+            for key, (_kind, label) in PICKERS.items()}
         self.error_label = Static("", id="plans-errors")
         self.path = Input(placeholder="CHIRP CSV file path", id="plan-path")
 
     @property
     def boxes(self) -> dict[str, Widget]:
         """Every box of the form by its key: inputs, choices and checks."""
-        return {**self.inputs, **self.selects, **self.checks}
+        return {**self.inputs, **self.selects, **self.checks, **self.pickers}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="plans-top"):
@@ -465,10 +537,15 @@ class PlansScreen(Screen[None]):
         boxes = self.boxes
         with Vertical(id="plans-form"), TabbedContent(id="plan-tabs"):
             with TabPane("channel", id="plan-tab-channel"):
-                for row in (["name", "rx_mhz", "tx_mhz", "mode"], ["tone", "device", "input", "decoders"],
-                            ["port", "protocol", "selcall_standard"]):
+                with Horizontal():
+                    yield from (boxes[key] for key in ("name", "rx_mhz", "tx_mhz", "mode", "tone"))
+                for kind, keys in (("audio", AUDIO_BOXES), ("serial", SERIAL_BOXES)):
                     with Horizontal():
-                        yield from (boxes[key] for key in row)
+                        yield boxes[f"{kind}_at"]
+                        yield from (boxes[key] for key in keys)
+                        yield Button("+", id=f"plan-{kind}-add", classes="driver", tooltip=f"Add a {kind} driver")
+                        yield Button("-", id=f"plan-{kind}-remove", classes="driver",
+                                     tooltip=f"Remove this {kind} driver")
             with TabPane("rules", id="plan-tab-rules"):
                 yield self.rules_table
                 with Horizontal():
@@ -499,6 +576,7 @@ class PlansScreen(Screen[None]):
         self.gateways_table.add_columns("gateway", "applied", "pending", "state")
         self.channels_table.add_columns("name", "RX MHz", "TX MHz", "mode", "tone", "drivers")
         self.rules_table.add_columns("#", "kind", "label", "unit", "when", "match")
+        self._show_pickers()
         self._sync_enabled(self._values())
         self.load()
         self.set_interval(REFRESH_S, self.load)
@@ -581,6 +659,9 @@ class PlansScreen(Screen[None]):
         elif event.data_table is self.channels_table and self.gateway is not None:
             channel = next(c for c in self.working[self.gateway] if c["name"] == event.row_key.value)
             self.editing = channel["name"]
+            self.drivers = copy.deepcopy(channel.get("drivers", []))
+            self.audio_at, self.serial_at = _first_at(self.drivers, "audio"), _first_at(self.drivers, "serial")
+            self._show_pickers()
             self._fill(form_values(channel))
             self.rules = copy.deepcopy(channel.get("rules", []))
             self._show_rules()
@@ -652,12 +733,83 @@ class PlansScreen(Screen[None]):
     def add_emergency_rule(self) -> None:
         values = self._values()
         decoders = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
+        # The audio input in the boxes first, then the channel's others.
+        for driver in self._channel(values)["drivers"]:
+            decoders += [d for d in driver.get("decoders", []) if _kind(driver) == "audio" and d not in decoders]
         rule = emergency_rule(decoders, values["selcall_standard"])
         if rule is None:
             self.notify("An emergency rule needs a dtmf or selcall decoder on the channel's audio.",
                         severity="warning")
             return
         self.add_rule(rule, at=0)  # first: the first rule that matches decides, and an emergency must win
+
+    # --- audio inputs and serial ports ------------------------------------------------------------
+
+    def _show_pickers(self) -> None:
+        """Each picker lists the channel's drivers of its kind, showing the one in the boxes."""
+        for key, (kind, label) in PICKERS.items():
+            at = self.audio_at if kind == "audio" else self.serial_at
+            places = of_kind(self.drivers, kind)
+            options = [(f"{label} {n + 1}/{len(places)}", str(i)) for n, i in enumerate(places)]
+            picker = self.pickers[key]
+            picker.set_options(options or [(f"no {label}", "")])
+            picker.value = str(at) if at is not None else ""
+
+    def _commit_drivers(self) -> None:
+        """What the driver boxes hold goes into the channel's drivers (before other ones are shown)."""
+        values = self._values()
+        if self.audio_at is not None:
+            self.drivers[self.audio_at] = form_audio(values, self.drivers[self.audio_at])
+        if self.serial_at is not None:
+            self.drivers[self.serial_at] = form_serial(values, self.drivers[self.serial_at])
+
+    def _show_driver(self, kind: str, at: int | None) -> None:
+        """Put the channel's driver ``at`` (None: none) in the boxes of its kind."""
+        driver = self.drivers[at] if at is not None else {}
+        if kind == "audio":
+            self.audio_at = at
+            self._fill(audio_values(driver))
+        else:
+            self.serial_at = at
+            self._fill(serial_values(driver))
+        self._show_pickers()
+        self.validate_form()
+
+    def pick_driver(self, kind: str, at: int | None) -> None:
+        if at == (self.audio_at if kind == "audio" else self.serial_at):
+            return
+        self._commit_drivers()
+        self._show_driver(kind, at)
+
+    def add_driver(self, kind: str) -> None:
+        """A new audio input or serial port, empty in the boxes: the schema says what it still needs."""
+        self._commit_drivers()
+        self.drivers.append({"type": kind})
+        self._show_driver(kind, len(self.drivers) - 1)
+        self.inputs["device" if kind == "audio" else "port"].focus()
+
+    def remove_driver(self, kind: str) -> None:
+        at = self.audio_at if kind == "audio" else self.serial_at
+        if at is None:
+            return
+        self._commit_drivers()
+        del self.drivers[at]
+        # The other kind's place moves down if it came after; this kind shows its next one, else the last.
+        if self.audio_at is not None and self.audio_at > at:
+            self.audio_at -= 1
+        if self.serial_at is not None and self.serial_at > at:
+            self.serial_at -= 1
+        places = of_kind(self.drivers, kind)
+        self._show_driver(kind, next((i for i in places if i >= at), places[-1] if places else None))
+
+    def _adopt(self, kind: str) -> None:
+        """Something typed into the boxes of a kind the channel has none of: that is its first one."""
+        self.drivers.append({"type": kind})
+        if kind == "audio":
+            self.audio_at = len(self.drivers) - 1
+        else:
+            self.serial_at = len(self.drivers) - 1
+        self._show_pickers()
 
     # --- the form --------------------------------------------------------------------------------
 
@@ -674,10 +826,16 @@ class PlansScreen(Screen[None]):
     def _base(self) -> dict[str, Any] | None:
         return next((c for c in self.working.get(self.gateway or "", []) if c["name"] == self.editing), None)
 
+    def _channel(self, values: dict[str, str]) -> dict[str, Any]:
+        return form_channel(values, self._base(), self.rules, self.drivers, self.audio_at, self.serial_at)
+
     def _sync_enabled(self, values: dict[str, str]) -> None:
         """Boxes that mean nothing as the form stands are off (their values are kept for when they count)."""
         decoders = re.split(r"[\s,]+", values["decoders"])
         self.selects["selcall_standard"].disabled = "selcall" not in decoders
+        for kind in ("audio", "serial"):
+            remove = self.query_one(f"#plan-{kind}-remove", Button)
+            remove.disabled = (self.audio_at if kind == "audio" else self.serial_at) is None
         tx, method = bool(values["tx_on"]), values["ptt_method"]
         for key in TRANSMIT_BOXES:
             self.boxes[key].disabled = not tx
@@ -693,10 +851,10 @@ class PlansScreen(Screen[None]):
         """Check the form as it stands; each box shows the error of its key."""
         values = self._values()
         self._sync_enabled(values)
-        blank = self.editing is None and not self.rules and not any(values[k] for k, _ in FIELDS)
+        blank = self.editing is None and not self.rules and not self.drivers and not any(values[k] for k, _ in FIELDS)
         # A blank form is no channel yet: nothing to complain about until something is typed.
-        errors = {} if blank else field_errors(form_channel(values, self._base(), self.rules), self._others(),
-                                               self.rule_at)
+        errors = {} if blank else field_errors(self._channel(values), self._others(), self.rule_at, self.audio_at,
+                                               self.serial_at)
         if self.rule_at is not None:
             errors.update({box: f"rules[{self.rule_at}].{text}" for box, text in self.rule_errors.items()})
         self.errors = errors
@@ -716,9 +874,19 @@ class PlansScreen(Screen[None]):
             return
         if event.input in (self.inputs[k] for k in RULE_BOXES if k in self.inputs):
             self._rule_edited()
+        elif event.input is self.inputs["device"] and self.audio_at is None and event.value.strip():
+            self._adopt("audio")
+        elif event.input is self.inputs["port"] and self.serial_at is None and event.value.strip():
+            self._adopt("serial")
         self.validate_form()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        for key, (kind, _label) in PICKERS.items():
+            # Only the technician's own pick: showing the pickers again sets them too.
+            if event.select is self.pickers[key]:
+                if event.select.has_focus and event.value not in ("", Select.NULL):
+                    self.pick_driver(kind, int(str(event.value)))
+                return
         if event.select is self.selects["rule_kind"]:
             self._rule_edited()
         elif event.select is self.selects["ptt_method"] and event.value == "modbus" \
@@ -733,7 +901,7 @@ class PlansScreen(Screen[None]):
 
     def _modbus_driver(self) -> str:
         """The name of this channel's Modbus driver, else of the first on the gateway: where a PTT coil is."""
-        channels = [self._base() or {}, *self.working.get(self.gateway or "", [])]
+        channels = [{"drivers": self.drivers}, *self.working.get(self.gateway or "", [])]
         for channel in channels:
             for driver in channel.get("drivers", []):
                 if driver.get("type") == "modbus":
@@ -745,6 +913,8 @@ class PlansScreen(Screen[None]):
         self._fill({**dict.fromkeys(self.inputs, ""), **dict.fromkeys(self.selects, ""),
                     **dict.fromkeys(self.checks, "")})
         self.rules = []
+        self.drivers, self.audio_at, self.serial_at = [], None, None
+        self._show_pickers()
         self._show_rules()
         self._load_rule(None)
         self.inputs["name"].focus()
@@ -752,7 +922,11 @@ class PlansScreen(Screen[None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         actions = {"plan-put": self.put_channel, "plan-remove": self.remove_channel, "plan-save": self.action_save,
                    "plan-import": self.import_csv, "plan-export": self.export_csv, "plan-rule-add": self.add_rule,
-                   "plan-rule-remove": self.remove_rule, "plan-rule-emergency": self.add_emergency_rule}
+                   "plan-rule-remove": self.remove_rule, "plan-rule-emergency": self.add_emergency_rule,
+                   "plan-audio-add": lambda: self.add_driver("audio"),
+                   "plan-audio-remove": lambda: self.remove_driver("audio"),
+                   "plan-serial-add": lambda: self.add_driver("serial"),
+                   "plan-serial-remove": lambda: self.remove_driver("serial")}
         action = actions.get(event.button.id or "")
         if action is not None:
             action()
@@ -764,7 +938,8 @@ class PlansScreen(Screen[None]):
         if self.validate_form():
             self.notify("The channel has errors: see the boxes in red.", severity="error", timeout=4)
             return
-        channel = canonical([form_channel(self._values(), self._base(), self.rules)])[0]
+        self._commit_drivers()
+        channel = canonical([self._channel(self._values())])[0]
         plan = self.working[self.gateway]
         at = next((i for i, c in enumerate(plan) if c["name"] == self.editing), None)
         if at is None:
@@ -772,6 +947,7 @@ class PlansScreen(Screen[None]):
         else:
             plan[at] = channel
         self.editing = channel["name"]
+        self.drivers = copy.deepcopy(channel.get("drivers", []))
         self._show_channels()
         self._show_gateways()
 

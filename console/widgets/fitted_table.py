@@ -18,15 +18,15 @@ terminal. A resize that changes the widths rebuilds the table once (O(rows), at 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
@@ -38,6 +38,53 @@ DRAWN_CELLS = 1500
 #: thousands of stale entries it would keep are objects every full garbage collection has to walk (its
 #: pauses, not drawing, made the slowest frames: bench/console_bench.py).
 STALE_CACHE = 256
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class FlatLRU(Generic[K, V]):
+    """A least-recently-used cache as DataTable uses its caches (``in``, ``[]``, ``get``, ``clear``), on an
+    OrderedDict. Textual's LRUCache links its entries in a ring of lists: a ring dropped by ``clear()``
+    (DataTable clears its caches on every cell written) is a reference cycle, so it and every strip and
+    segment it held waited for a full garbage collection: ~28,000 objects a second under load, which made
+    the full collections that the console keeps rare (DispatchApp.on_mount) pause three times as long
+    (bench/console_bench.py). Entries dropped here are freed at once."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __getitem__(self, key: K) -> V:
+        value = self._data[key]
+        self._data.move_to_end(key)
+        return value
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        if key not in self._data:
+            return default
+        return self[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    set = __setitem__
+
+    def discard(self, key: K) -> None:
+        self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
 
 #: Columns reserved at the right for the vertical scrollbar (the CSS below makes it one column wide),
 #: so that the layout does not change when the rows start to overflow.
@@ -104,11 +151,14 @@ class FittedTable(DataTable[Text]):
         self._sort_pending = False
         self._flush_at: str | None = None  # "now" or "later": a flush of batched rows is scheduled
         # (row, column, style, cursor, hover, ...) -> (the value drawn, its row index, its lines)
-        self._drawn: LRUCache[tuple[Any, ...], tuple[object, int, list[list[Segment]]]] = LRUCache(DRAWN_CELLS)
-        self._cell_render_cache = LRUCache(STALE_CACHE)
-        self._row_render_cache = LRUCache(STALE_CACHE)
-        self._row_renderable_cache = LRUCache(STALE_CACHE)
-        self._line_cache = LRUCache(STALE_CACHE)
+        self._drawn: FlatLRU[tuple[Any, ...], tuple[object, int, list[list[Segment]]]] = FlatLRU(DRAWN_CELLS)
+        # DataTable's own caches, without reference cycles (FlatLRU says why).
+        self._cell_render_cache = FlatLRU(STALE_CACHE)  # type: ignore[assignment]
+        self._row_render_cache = FlatLRU(STALE_CACHE)  # type: ignore[assignment]
+        self._row_renderable_cache = FlatLRU(STALE_CACHE)  # type: ignore[assignment]
+        self._line_cache = FlatLRU(STALE_CACHE)  # type: ignore[assignment]
+        self._offset_cache = FlatLRU(1)  # type: ignore[assignment]
+        self._ordered_row_cache = FlatLRU(1)  # type: ignore[assignment]
 
     # --- layout --------------------------------------------------------------------------------
 

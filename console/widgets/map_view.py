@@ -6,8 +6,11 @@ terminal with braille dots on a local projection (the arithmetic is :mod:`consol
                scale bar and the north arrow in text over them
     drawing    the whole frame is composed once per change into Strips (Textual's Line API), so that a
                thousand units moving cost one composition per refresh, not one per event
-    keys       the screen's (pan, zoom, follow, centre); the widget takes the mouse: drag to pan, wheel
-               to zoom
+    keys       the screen's (pan, zoom, follow, centre); the widget takes the mouse: drag to pan (the
+               place under the pointer stays under it), wheel to zoom around the pointer, click on a
+               unit or an incident marker to select it
+    vehicles   a vehicle camera (kind ``vehicle``) is drawn where its unit last said it is, so it moves
+               with the unit's live states; until the unit has a position it stays where it is registered
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def fix_age_s(unit: UnitView, now: datetime) -> float | None:
 
 
 class MapView(Widget, can_focus=True):
+    ALLOW_SELECT = False  # a drag pans the map; it must not also select its text
+
     DEFAULT_CSS = """
     MapView {
         width: 1fr;
@@ -78,6 +83,14 @@ class MapView(Widget, can_focus=True):
     class ViewChanged(Message):
         """The centre, the zoom or following changed (the screen's status line shows them)."""
 
+    class Picked(Message):
+        """A click selected a unit (``unit``) or an incident (``incident``)."""
+
+        def __init__(self, unit: str | None = None, incident: int | None = None) -> None:
+            super().__init__()
+            self.unit = unit
+            self.incident = incident
+
     def __init__(self, lat: float = 0.0, lon: float = 0.0, m_per_col: float = 10.0, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.lat, self.lon = lat, lon
@@ -88,7 +101,9 @@ class MapView(Widget, can_focus=True):
         self.flash_on = True
         self.units: dict[str, UnitView] = {}
         self.incidents: dict[int, IncidentView] = {}
-        self.cameras: list[Camera] = []
+        self.cameras: list[Camera] = []  # as registered
+        self.shown_cameras: list[Camera] = []  # as drawn: vehicle cameras where their units are
+        self._camera_units: dict[str, UnitView] = {}  # vehicle camera id -> the unit's view it was moved to
         self.overlay: list[Line] = []
         self._followed: tuple[float, float] | None = None  # where the followed incident was last seen
         self._bands: dict[str, str] = {}
@@ -98,6 +113,7 @@ class MapView(Widget, can_focus=True):
         self._strips_size = Size(0, 0)
         self._rich_styles: dict[str, Style] = {}
         self._drag: tuple[int, int] | None = None
+        self._dragged = False  # the pointer moved while down: a pan, not a click
 
     # --- what the screen feeds in --------------------------------------------------------------
 
@@ -112,6 +128,7 @@ class MapView(Widget, can_focus=True):
         changed = len(units) != len(self.units) or any(self.units.get(k) is not v for k, v in units.items())
         if changed:
             self.units = dict(units)
+            self._move_vehicle_cameras()
         if len(incidents) != len(self.incidents) or any(self.incidents.get(k) is not v for k, v in incidents.items()):
             self.incidents = dict(incidents)
             changed = True
@@ -124,8 +141,34 @@ class MapView(Widget, can_focus=True):
 
     def set_cameras(self, cameras: Iterable[Camera]) -> None:
         self.cameras = list(cameras)
+        self._camera_units = {}
+        self.shown_cameras = list(self.cameras)
+        self._move_vehicle_cameras()
         self._layers_version += 1
         self._redraw()
+
+    def _move_vehicle_cameras(self) -> bool:
+        """Put each vehicle camera where its unit is; True if one moved (its wedge is drawn again).
+        A few cameras against a dict of units: cheap enough for every sync."""
+        moved = False
+        for n, cam in enumerate(self.cameras):
+            if cam.kind != "vehicle" or cam.unit is None:
+                continue
+            unit = self.units.get(cam.unit)
+            if unit is None or unit.position is None or self._camera_units.get(cam.id) is unit:
+                continue
+            self._camera_units[cam.id] = unit
+            p = unit.position
+            shown = self.shown_cameras[n]
+            if (shown.lat, shown.lon) != (p.lat, p.lon):
+                try:
+                    self.shown_cameras[n] = cam.moved(p.lat, p.lon, p.course_deg)
+                except ValueError:  # a position no camera can have: drawn where it was
+                    continue
+                moved = True
+        if moved:
+            self._layers_version += 1
+        return moved
 
     def set_overlay(self, lines: Sequence[Line]) -> None:
         self.overlay = list(lines)
@@ -197,7 +240,10 @@ class MapView(Widget, can_focus=True):
     # --- the mouse -----------------------------------------------------------------------------
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
+        if event.button != 1:
+            return
         self._drag = (event.x, event.y)
+        self._dragged = False
         self.capture_mouse()
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
@@ -206,19 +252,70 @@ class MapView(Widget, can_focus=True):
         dx, dy = event.x - self._drag[0], event.y - self._drag[1]
         if dx or dy:
             self._drag = (event.x, event.y)
+            self._dragged = True
             self.pan(-dx, -dy)  # the map moves with the pointer
 
     def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self._drag is None:
+            return
+        clicked = not self._dragged and (event.x, event.y) == self._drag
         self._drag = None
         self.release_mouse()
+        if clicked:
+            self.pick(event.x, event.y)
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         event.stop()
-        self.zoom(1)
+        self.zoom_at(1, event.x, event.y)
 
     def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
         event.stop()
-        self.zoom(-1)
+        self.zoom_at(-1, event.x, event.y)
+
+    def zoom_at(self, steps: int, col: int, row: int) -> None:
+        """Zoom keeping the place under cell (col, row) under it, as map applications do; while
+        following, around the centre, which is the incident followed."""
+        if self.following:
+            self.zoom(steps)
+            return
+        before = self.projection()
+        x, y = (col + 0.5) * mapgeo.DOTS_X, (row + 0.5) * mapgeo.DOTS_Y  # the middle of the cell
+        lat, lon = before.to_latlon(x, y)
+        zoomed = mapgeo.zoom_steps(self.m_per_col, steps)
+        if zoomed == self.m_per_col:
+            return
+        self.m_per_col = zoomed
+        after_x, after_y = self.projection().to_dots(lat, lon)
+        p = self.projection().moved((after_x - x) / mapgeo.DOTS_X, (after_y - y) / mapgeo.DOTS_Y)
+        self.centre_on(p.lat, p.lon)
+
+    def pick(self, col: int, row: int) -> None:
+        """Select the incident or unit whose marker is at cell (col, row) or beside it in that row (a
+        marker is one cell: a hand may miss it by one); the nearest wins, an incident over a unit, as
+        incidents' markers are drawn over units'."""
+        proj = self.projection()
+        near: list[tuple[int, int, str | None, int | None]] = []  # (columns away, rank, unit, incident)
+        for i in self.incidents.values():
+            cell = proj.to_cell(i.lat, i.lon) if i.lat is not None and i.lon is not None else None
+            if cell is not None and cell[1] == row and abs(cell[0] - col) <= 1:
+                near.append((abs(cell[0] - col), 0, None, i.id))
+        for key, u in self.units.items():
+            p = u.position
+            cell = proj.to_cell(p.lat, p.lon) if p is not None else None
+            if cell is not None and cell[1] == row and abs(cell[0] - col) <= 1:
+                near.append((abs(cell[0] - col), 1, key, None))
+        if not near:
+            return
+        best = min(near, key=lambda n: n[:2])
+        _, _, unit, incident = best
+        if incident is not None:
+            self.selected_incident = incident
+            if self.following:
+                self.follow(True)
+        else:
+            self.selected_unit = unit
+        self._redraw()
+        self.post_message(self.Picked(unit=unit, incident=incident))
 
     # --- drawing -------------------------------------------------------------------------------
 
@@ -257,7 +354,7 @@ class MapView(Widget, can_focus=True):
         roads, wedges = BrailleCanvas(w, h), BrailleCanvas(w, h)
         for line in self.overlay:
             roads.polyline([proj.to_dots(lat, lon) for lat, lon in line])
-        for cam in self.cameras:
+        for cam in self.shown_cameras:
             ox, oy = proj.to_dots(cam.lat, cam.lon)
             outline = mapgeo.sector_outline(cam.heading_deg, cam.fov_deg, cam.range_m)
             # A wedge a few dots wide is drawn, so a camera at any zoom shows which way it looks.
@@ -289,7 +386,7 @@ class MapView(Widget, can_focus=True):
                     chars[row][col + n] = ch
                     styles[row][col + n] = style
 
-        for cam in self.cameras:
+        for cam in self.shown_cameras:
             cell = proj.to_cell(cam.lat, cam.lon)
             if cell is not None:
                 put(*cell, CAMERA_MARK, "camera_mark")

@@ -1,7 +1,8 @@
 """The map screen against the real chain: bytes on a pty -> gateway -> Mosquitto -> bridge -> database ->
 a console driven headless. A unit's beacon puts it on the map at its cell, an emergency puts the incident
 marker there, the keys pan, zoom, follow and centre, a configured camera draws its wedge and the GeoJSON
-overlay its road."""
+overlay its road; the mouse drags the map, zooms it around the pointer and picks units and incidents; a
+vehicle camera goes where its unit's beacons say."""
 
 from __future__ import annotations
 
@@ -16,14 +17,18 @@ from pathlib import Path
 import pytest
 from rig import CountingApp, pklds_emergency, run, screenshot, until
 from support import Mosquitto, SocatLink, site_config, wait_until
+from textual import events
+from textual.pilot import Pilot
 
-from bridge.cameras.geometry import destination, haversine_m
+from bridge.cameras.geometry import Camera, destination, haversine_m
 from bridge.service import Bridge
+from bridge.store import UnitView
 from config.schema import Config, load_config
 from console.mapgeo import M_PER_DEG, Projection
 from console.screens.map import MapScreen
 from console.widgets.map_view import MapView
 from drivers.nmea import checksum
+from gateway.events import Position
 from gateway.runner import Gateway
 
 LAT, LON = 30.2095, 120.2107  # where unit 1001's beacon says it is ("3012.5700,N", "12012.6420,E")
@@ -34,6 +39,8 @@ CENTRE_LON = LON + 25 / (M_PER_DEG * math.cos(math.radians(CENTRE_LAT)))
 CAMERA = destination(CENTRE_LAT, CENTRE_LON, 90.0, 250.0)  # 250 m east of the centre, looking north
 ROAD_LAT = destination(CENTRE_LAT, CENTRE_LON, 180.0, 102.0)[0]  # an east-west road 102 m south (mid-dot)
 UNIT = "fleetsync:100-1001"
+CAR = "fleetsync:100-1004"  # carries the vehicle camera, registered 200 m north of the centre
+CAR_CAMERA = destination(CENTRE_LAT, CENTRE_LON, 0.0, 200.0)
 
 
 def pklds(unit: int, lat: str, lon: str, status: str = "00") -> bytes:
@@ -69,6 +76,16 @@ lon = {CAMERA[1]!r}
 heading_deg = 0
 fov_deg = 60
 range_m = 150
+
+[[cameras]]
+id = "car-4"
+name = "Car 4 roof camera"
+kind = "vehicle"
+unit = "{CAR}"
+lat = {CAR_CAMERA[0]!r}
+lon = {CAR_CAMERA[1]!r}
+fov_deg = 360
+range_m = 60
 """
     path = site_config(tmp_path, mosquitto.url, f"sqlite:///{tmp_path / 'bridge.sqlite'}", socat_link.radio,
                        bridge={"reannounce_s": 600}, console=console)
@@ -128,7 +145,7 @@ def test_the_map_shows_units_incidents_cameras_and_the_overlay_and_its_keys_move
             assert not app.state.incidents
 
             # The camera: its mark, and its wedge reaching 150 m north; the road of the overlay.
-            await until(pilot, lambda: "1 cameras" in str(screen.status.render()), "the camera")
+            await until(pilot, lambda: "2 cameras" in str(screen.status.render()), "the cameras")
             await until(pilot, lambda: len(view.overlay) == 1, "the overlay")
             proj = view.projection()
             cam_col, cam_row = proj.to_cell(*CAMERA) or (-1, -1)
@@ -192,3 +209,157 @@ def test_the_map_shows_units_incidents_cameras_and_the_overlay_and_its_keys_move
             assert not isinstance(app.screen, MapScreen)
 
     run(scenario())
+
+
+async def open_map(app: CountingApp, pilot: Pilot[None]) -> MapView:
+    await pilot.press("m")
+    assert isinstance(app.screen, MapScreen)
+    screen = app.screen
+    await until(pilot, lambda: "2 cameras" in str(screen.status.render()), "the cameras")
+    return screen.map
+
+
+def glyph_at(view: MapView, lat: float, lon: float) -> tuple[int, int, str]:
+    """The cell a place falls in on the map as it is now, and what is drawn there."""
+    col, row = view.projection().to_cell(lat, lon) or (-1, -1)
+    return col, row, shown(view)[row][col] if row >= 0 else ""
+
+
+def scroll(app: CountingApp, view: MapView, col: int, row: int, up: bool) -> None:
+    """The wheel turned once with the pointer over the map's cell (col, row), posted as the terminal
+    driver posts it (the pilot has no wheel)."""
+    x, y = view.region.x + col, view.region.y + row
+    kind = events.MouseScrollUp if up else events.MouseScrollDown
+    app.post_message(kind(None, x, y, 0, 0, 0, False, False, False, screen_x=x, screen_y=y))
+
+
+def test_the_mouse_drags_the_map_zooms_around_the_pointer_and_picks_what_is_clicked(map_site: MapSite) -> None:
+    app = CountingApp(map_site.config, "alice")
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: bool(app.broker) and app.database == "ok", "console ready")
+            map_site.radio.write(pklds(1001, "3012.5700,N", "12012.6420,E"))
+            await until(pilot, lambda: UNIT in app.state.units, "the unit")
+            view = await open_map(app, pilot)
+            screen = app.screen
+            assert isinstance(screen, MapScreen)
+            w, h = view.size
+            col, row, mark = glyph_at(view, LAT, LON)
+            assert (col, row, mark) == (w // 2 - 3, h // 2 + 1, "↓")
+
+            # Drag the unit's arrow 10 columns right and 3 rows down: it is drawn where the pointer let go,
+            # the map's centre moved 100 m west and 60 m north (10 m a column, 20 m a row).
+            await pilot.mouse_down(view, offset=(col, row))
+            await pilot.mouse_up(view, offset=(col + 10, row + 3))
+            assert glyph_at(view, LAT, LON) == (col + 10, row + 3, "↓")
+            assert view.lon < CENTRE_LON and view.lat > CENTRE_LAT
+            assert haversine_m(CENTRE_LAT, CENTRE_LON, CENTRE_LAT, view.lon) == pytest.approx(100.0, rel=0.01)
+            assert haversine_m(CENTRE_LAT, CENTRE_LON, view.lat, CENTRE_LON) == pytest.approx(60.0, rel=0.01)
+            assert f"{view.lat:.5f},{view.lon:.5f}" in str(screen.status.render())
+            col, row = col + 10, row + 3
+
+            # The wheel over the unit zooms around it: the unit stays under the pointer, the map's centre
+            # comes nearer to it when zooming in, and the scale bar and the status follow.
+            bar = shown(view)[h - 1]
+            assert "200 m" in bar
+            away = haversine_m(view.lat, view.lon, LAT, LON)
+            scroll(app, view, col, row, up=True)
+            await until(pilot, lambda: view.m_per_col < 10.0, "zoomed in")
+            assert view.m_per_col == pytest.approx(10 / math.sqrt(2))
+            assert glyph_at(view, LAT, LON) == (col, row, "↓")
+            assert haversine_m(view.lat, view.lon, LAT, LON) == pytest.approx(away / math.sqrt(2), rel=0.02)
+            assert shown(view)[h - 1] != bar and "7.07m/col" in str(screen.status.render())
+            scroll(app, view, col, row, up=False)
+            scroll(app, view, col, row, up=False)
+            await until(pilot, lambda: view.m_per_col > 10.0, "zoomed out")
+            assert view.m_per_col == pytest.approx(10 * math.sqrt(2))
+            assert glyph_at(view, LAT, LON) == (col, row, "↓")
+            assert "500 m" in shown(view)[h - 1] and "14.14m/col" in str(screen.status.render())
+
+            # Two emergencies; a click on the incident not selected selects it (f then follows it), a click
+            # on a unit selects the unit (c then centres on it), a click on nothing changes nothing.
+            map_site.radio.write(pklds_emergency(1002, lat="3012.5000,N", lon="12012.6000,E"))
+            map_site.radio.write(pklds_emergency(1003, lat="3012.6000,N", lon="12012.5600,E"))
+            await until(pilot, lambda: len(app.state.incidents) == 2, "the incidents")
+            await until(pilot, lambda: len(view.incidents) == 2, "the incidents on the map")
+            other = next(i for i in app.state.incidents.values() if i.id != view.selected_incident)
+            assert other.lat is not None and other.lon is not None
+            i_col, i_row, mark = glyph_at(view, other.lat, other.lon)
+            assert mark == "▲"
+            await pilot.click(view, offset=(i_col, i_row))
+            assert view.selected_incident == other.id
+            assert f"Incident #{other.id} selected: f follows it, c centres on it." in app.notes
+            await pilot.press("f")
+            assert view.following and at(view, other.lat, other.lon)
+            await pilot.press("f")
+            assert not view.following
+
+            view.selected_unit = None
+            u_col, u_row, mark = glyph_at(view, LAT, LON)
+            assert mark == "↓"
+            await pilot.click(view, offset=(u_col, u_row))
+            assert view.selected_unit == UNIT and f"{UNIT} selected: c centres on it." in app.notes
+            await pilot.press("c")
+            assert at(view, LAT, LON)
+            await pilot.click(view, offset=(1, 1))  # an empty corner
+            assert view.selected_unit == UNIT and view.selected_incident == other.id
+            assert at(view, LAT, LON)
+
+    run(scenario())
+
+
+def test_a_vehicle_camera_goes_where_its_unit_is(map_site: MapSite) -> None:
+    app = CountingApp(map_site.config, "alice")
+
+    def ring(view: MapView, lat: float, lon: float) -> bool:
+        """The camera's 60 m all-round view is drawn around (lat, lon): its west edge (in that row, give or
+        take a column: the circle is drawn in dots) and its north edge (that column, give or take a row)."""
+        rows = shown(view)
+        col, row, _ = glyph_at(view, *destination(lat, lon, 270.0, 60.0))
+        west = any(braille(rows[row][c]) for c in (col - 1, col, col + 1))
+        col, row, _ = glyph_at(view, *destination(lat, lon, 0.0, 60.0))
+        north = any(braille(rows[r][col]) for r in (row - 1, row, row + 1))
+        return west and north
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: bool(app.broker) and app.database == "ok", "console ready")
+            view = await open_map(app, pilot)
+            # Not heard from yet: where it is registered.
+            assert glyph_at(view, *CAR_CAMERA)[2] == "◘" and ring(view, *CAR_CAMERA)
+
+            map_site.radio.write(pklds(1004, "3012.5400,N", "12012.7000,E"))  # the car reports
+            await until(pilot, lambda: CAR in view.units, "the car on the map")
+            car = view.units[CAR].position
+            assert car is not None
+            await until(pilot, lambda: ring(view, car.lat, car.lon), "the camera at the car")
+            assert glyph_at(view, *CAR_CAMERA)[2] != "◘" and not ring(view, *CAR_CAMERA)
+            assert glyph_at(view, car.lat, car.lon)[2] == "↓"  # the car's arrow over the camera's mark
+
+            map_site.radio.write(pklds(1004, "3012.6200,N", "12012.5600,E"))  # it drives 260 m north-west
+            await until(pilot, lambda: (p := view.units[CAR].position) is not None and p.lat != car.lat,
+                        "the car moves")
+            moved = view.units[CAR].position
+            assert moved is not None
+            await until(pilot, lambda: ring(view, moved.lat, moved.lon), "the camera to follow the car")
+            assert not ring(view, car.lat, car.lon)
+            assert "2 cameras" in str(app.screen.status.render())  # type: ignore[attr-defined]
+
+    run(scenario())
+
+
+def test_every_camera_of_a_vehicle_moves_with_it() -> None:
+    """A car with a front and a rear camera: both go where the car's state says, the fixed one stays."""
+    cameras = [Camera("front", "front", 30.0, 120.0, None, 360.0, 50.0, kind="vehicle", unit="mdc:1"),
+               Camera("rear", "rear", 30.0, 120.0, None, 360.0, 50.0, kind="vehicle", unit="mdc:1"),
+               Camera("pole", "pole", 30.0, 120.0, 90.0, 60.0, 50.0)]
+    view = MapView(30.0, 120.0)
+    view.set_cameras(cameras)
+    car = UnitView(unit="mdc:1", alias=None, position=Position(lat=30.001, lon=120.002, course_deg=90.0),
+                   last_heard=datetime.now(UTC), last_kind="beacon", last_channel="patrol-1", last_gateway="gw1",
+                   last_event_id="e1", gateway_online=True)
+    view.sync({"mdc:1": car}, {})
+    assert [(c.id, c.lat, c.lon) for c in view.shown_cameras] == [
+        ("front", 30.001, 120.002), ("rear", 30.001, 120.002), ("pole", 30.0, 120.0)]
+    assert view.cameras == cameras  # as registered

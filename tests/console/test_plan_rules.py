@@ -13,7 +13,7 @@ import pytest
 from rig import CountingApp, run, until
 from support import Mosquitto, wait_until
 from textual.pilot import Pilot
-from textual.widgets import Button, TabbedContent
+from textual.widgets import Button, Static, TabbedContent
 
 from bridge.plans import Plans, canonical
 from bridge.service import Bridge
@@ -226,3 +226,116 @@ def test_every_driver_survives_the_form_and_a_modbus_ptt_is_saved(bridged: tuple
     assert fire["drivers"] == stored[1]["drivers"] and fire["record"] == {}
     assert fire["transmit"] == {"device": "pulse", "lead_in_ms": 500,
                                 "ptt": {"method": "modbus", "driver": "io", "coil": "ptt"}}
+
+
+# A radio with its audio and its serial data cable, and an I/O module the form does not show.
+RADIO_SERIAL = {"type": "serial", "port": "/dev/ttyUSB0", "protocol": "kenwood", "baudrate": 4800, "parity": "E"}
+IO = {"type": "modbus", "name": "io", "url": "tcp://127.0.0.1:5020",
+      "points": [{"name": "gate", "table": "discrete_input", "address": 0, "kind": "alert"}]}
+YARD = {"name": "yard", "rx_mhz": 453.1,
+        "drivers": [{"type": "audio", "device": "pulse", "decoders": ["dtmf"]}, RADIO_SERIAL, IO]}
+# The same after the technician's edits: a scanner's audio and a GPS's serial port added, selcall decoded.
+YARD_AFTER = {**YARD, "drivers": [{"type": "audio", "device": "pulse", "decoders": ["dtmf", "selcall"]},
+                                  RADIO_SERIAL, IO,
+                                  {"type": "audio", "name": "scanner", "device": "hw:2", "decoders": ["afsk1200"]},
+                                  {"type": "serial", "port": "/dev/ttyUSB1", "protocol": "nmea", "baudrate": 4800}]}
+
+
+async def type_in(pilot: Pilot[None], screen: PlansScreen, key: str, text: str, clear: bool = False) -> None:
+    box = screen.inputs[key]
+    box.focus()
+    await pilot.pause()
+    await pilot.press("end")  # the box selects its text when focused: typing goes after it
+    if clear:
+        await pilot.press(*["backspace"] * len(box.value))
+    await pilot.press(*text)
+
+
+async def pick(pilot: Pilot[None], screen: PlansScreen, picker: str, moves: str) -> None:
+    """Choose another audio input or serial port in its picker with the keys: open it, move, enter."""
+    screen.pickers[picker].focus()
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.press(moves, "enter")
+    await pilot.pause()
+
+
+def shown(screen: PlansScreen, picker: str) -> str:
+    """What the picker shows (e.g. "audio 2/2")."""
+    return str(screen.pickers[picker].query_one("#label", Static).render()).strip()
+
+
+def test_every_audio_input_and_serial_port_is_edited_added_and_removed(bridged: tuple[Config, Plans]) -> None:
+    config, plans = bridged
+    plans.save("gw1", [YARD], "tech-anna")
+
+    async def scenario(pilot: Pilot[None], screen: PlansScreen) -> None:
+        await open_channel(pilot, screen, 0)
+        assert (shown(screen, "audio_at"), shown(screen, "serial_at")) == ("audio 1/1", "serial 1/1")
+        assert screen.inputs["port"].value == "/dev/ttyUSB0" and screen.inputs["baudrate"].value == "4800"
+
+        # A second audio input: empty, so the schema asks for its device; then a name, as "audio" is taken.
+        await press(pilot, screen, "plan-audio-add")
+        assert shown(screen, "audio_at") == "audio 2/2" and screen.inputs["device"].value == ""
+        assert screen.inputs["device"].has_class("-invalid") and "device" in screen.errors["device"]
+        await type_in(pilot, screen, "device", "hw:2")
+        await type_in(pilot, screen, "decoders", "afsk1200")
+        assert screen.inputs["audio_name"].has_class("-invalid")
+        assert "two drivers named 'audio'" in screen.errors["audio_name"]
+        await type_in(pilot, screen, "audio_name", "scanner")
+        assert not screen.errors
+
+        # A second serial port, its baud rate mistyped and fixed.
+        await press(pilot, screen, "plan-serial-add")
+        assert shown(screen, "serial_at") == "serial 2/2" and screen.inputs["port"].has_class("-invalid")
+        await type_in(pilot, screen, "port", "/dev/ttyUSB1")
+        await type_in(pilot, screen, "protocol", "nmea")
+        await type_in(pilot, screen, "baudrate", "4800x")
+        assert screen.inputs["baudrate"].has_class("-invalid") and "baudrate" in screen.errors["baudrate"]
+        await pilot.press("backspace")
+        assert not screen.errors
+
+        # The scanner's device emptied: an error on its box; with the first input shown, on the picker.
+        await type_in(pilot, screen, "device", "", clear=True)
+        assert screen.inputs["device"].has_class("-invalid")
+        await pick(pilot, screen, "audio_at", "up")
+        assert shown(screen, "audio_at") == "audio 1/2" and screen.inputs["device"].value == "pulse"
+        assert not screen.inputs["device"].has_class("-invalid") and screen.pickers["audio_at"].has_class("-invalid")
+        assert "drivers[3].device" in screen.errors["audio_at"]
+        await type_in(pilot, screen, "decoders", ", selcall")  # the first input decodes 5-tone too
+        await pick(pilot, screen, "audio_at", "down")
+        assert shown(screen, "audio_at") == "audio 2/2" and screen.inputs["audio_name"].value == "scanner"
+        assert screen.inputs["device"].has_class("-invalid")
+        await type_in(pilot, screen, "device", "hw:2")
+        assert not screen.errors and not screen.pickers["audio_at"].has_class("-invalid")
+
+        # A third serial port, then removed: the second is shown again.
+        await press(pilot, screen, "plan-serial-add")
+        await type_in(pilot, screen, "port", "/dev/ttyUSB9")
+        assert shown(screen, "serial_at") == "serial 3/3"
+        await press(pilot, screen, "plan-serial-remove")
+        assert shown(screen, "serial_at") == "serial 2/2" and screen.inputs["port"].value == "/dev/ttyUSB1"
+        assert not screen.errors
+
+        await press(pilot, screen, "plan-put")
+        assert screen.working["gw1"] == canonical([YARD_AFTER])
+        await save(pilot, screen, plans)
+
+    on_plans(config, scenario)
+    current = plans.current("gw1")
+    assert current is not None and current.channels == canonical([YARD_AFTER])
+
+    async def reopened(pilot: Pilot[None], screen: PlansScreen) -> None:
+        """Another console reads the saved plan: both inputs and both ports, each in its boxes."""
+        await open_channel(pilot, screen, 0)
+        assert (shown(screen, "audio_at"), shown(screen, "serial_at")) == ("audio 1/2", "serial 1/2")
+        assert screen.inputs["decoders"].value == "dtmf, selcall"
+        await pick(pilot, screen, "audio_at", "down")
+        assert [screen.inputs[k].value for k in ("device", "decoders", "audio_name")] == ["hw:2", "afsk1200", "scanner"]
+        await pick(pilot, screen, "serial_at", "down")
+        assert [screen.inputs[k].value for k in ("port", "protocol", "baudrate")] == ["/dev/ttyUSB1", "nmea", "4800"]
+        await press(pilot, screen, "plan-put")  # looked at, not changed
+        assert screen.working["gw1"] == current.channels and not screen.errors
+
+    on_plans(config, reopened)

@@ -1,0 +1,91 @@
+"""The plan form's arithmetic without a screen: a channel's every audio input and serial port loads into the
+boxes and goes back unchanged, an edit lands on the driver shown and on no other, and whatever is typed,
+every error the schema finds lands on a box the form has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.plans import canonical
+from console.screens.plans import (
+    CHECKS,
+    CHOICES,
+    FIELDS,
+    PICKERS,
+    RECORD_FIELDS,
+    RULE_FIELDS,
+    SERIAL_BOXES,
+    TRANSMIT_FIELDS,
+    audio_values,
+    field_errors,
+    form_channel,
+    form_values,
+    of_kind,
+    serial_values,
+)
+
+CHANNEL: dict[str, Any] = {
+    "name": "yard", "rx_mhz": 453.1,
+    "drivers": [
+        {"type": "audio", "device": "pulse", "channels": 2, "input": 2, "decoders": ["selcall"],
+         "options": {"selcall": {"standard": "CCIR"}}},
+        {"type": "serial", "port": "/dev/ttyUSB0", "protocol": "kenwood", "baudrate": 4800, "parity": "E"},
+        {"type": "modbus", "name": "io", "url": "tcp://127.0.0.1:5020",
+         "points": [{"name": "gate", "table": "discrete_input", "address": 0}]},
+        {"type": "audio", "name": "scanner", "device": "hw:2", "decoders": ["afsk1200"], "rate": 44100},
+        {"port": "/dev/ttyUSB1", "protocol": "nmea", "name": "gps"},
+    ],
+}
+# Every key the screen has a box (or a picker) for, and the two that stand for no box.
+BOXES = {k for k, _ in (*FIELDS, *RULE_FIELDS, *TRANSMIT_FIELDS, *RECORD_FIELDS)} | set(CHOICES) \
+    | {k for k, _ in CHECKS} | set(PICKERS) | {"", "drivers", "rules"}
+
+
+def with_shown(channel: dict[str, Any], audio_at: int, serial_at: int) -> dict[str, str]:
+    """The form's values with ``audio_at`` and ``serial_at`` in the driver boxes."""
+    drivers = channel["drivers"]
+    return {**form_values(channel), **audio_values(drivers[audio_at]), **serial_values(drivers[serial_at])}
+
+
+def test_each_audio_input_and_serial_port_goes_through_the_boxes_unchanged() -> None:
+    stored = canonical([CHANNEL])[0]
+    for audio_at in of_kind(stored["drivers"], "audio"):
+        for serial_at in of_kind(stored["drivers"], "serial"):
+            values = with_shown(stored, audio_at, serial_at)
+            again = form_channel(values, stored, None, stored["drivers"], audio_at, serial_at)
+            assert canonical([again])[0] == stored
+
+
+def test_a_name_taken_is_said_on_the_name_box_of_the_driver_shown() -> None:
+    stored = canonical([CHANNEL])[0]
+    for audio_at, name in ((0, "scanner"), (3, "audio")):  # the first of the two named alike, or the second
+        values = {**with_shown(stored, audio_at, 1), "audio_name": name}
+        errors = field_errors(form_channel(values, stored, None, stored["drivers"], audio_at, 1), [], None, audio_at, 1)
+        assert list(errors) == ["audio_name"] and f"two drivers named '{name}'" in errors["audio_name"]
+
+
+def test_an_edit_lands_on_the_driver_shown_only() -> None:
+    stored = canonical([CHANNEL])[0]
+    values = {**with_shown(stored, 3, 4), "baudrate": "38400", "decoders": "afsk1200, dtmf"}
+    drivers = form_channel(values, stored, None, stored["drivers"], 3, 4)["drivers"]
+    assert drivers[4]["baudrate"] == 38400 and drivers[3]["decoders"] == ["afsk1200", "dtmf"]
+    assert drivers[:3] == stored["drivers"][:3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([0, 3]), st.sampled_from([1, 4]),
+       st.fixed_dictionaries({k: st.text(max_size=12) for k in ("device", "input", "decoders", "audio_name",
+                                                                  *SERIAL_BOXES)}))
+def test_whatever_is_typed_every_error_has_a_box(audio_at: int, serial_at: int, typed: dict[str, str]) -> None:
+    stored = canonical([CHANNEL])[0]
+    values = {**with_shown(stored, audio_at, serial_at), **typed}
+    channel = form_channel(values, stored, None, stored["drivers"], audio_at, serial_at)
+    errors = field_errors(channel, [], None, audio_at, serial_at)
+    assert set(errors) <= BOXES
+    assert not set(errors) & set(PICKERS)  # the other inputs and ports are sound: nothing on their pickers
+    # The drivers not in the boxes are as they were: an error there can only be the boxes' doing.
+    others = [n for n in range(len(stored["drivers"])) if n not in (audio_at, serial_at)]
+    assert [channel["drivers"][n] for n in others] == [stored["drivers"][n] for n in others]
