@@ -65,7 +65,9 @@ def _mhz(text: str, line: int, column: str, errors: list[str]) -> float | None:
     if not math.isfinite(value) or value <= 0:
         errors.append(f"line {line}, column {column}: expected a positive frequency in MHz, got {text!r}")
         return None
-    return value
+    # Whole hertz, as CHIRP writes them: finer digits are noise, and an export of the import would
+    # otherwise differ from it (found by fuzzing).
+    return round(value, 6)
 
 
 def _row(row: Mapping[str, str], line: int, errors: list[str]) -> dict[str, Any] | None:
@@ -80,9 +82,10 @@ def _row(row: Mapping[str, str], line: int, errors: list[str]) -> dict[str, Any]
         channel["rx_mhz"] = rx
         if duplex in ("+", "-", "split"):
             offset = _mhz(cell("Offset"), line, "Offset", found)
-            if offset is not None:
-                channel["tx_mhz"] = round(offset if duplex == "split" else rx + offset if duplex == "+"
-                                          else rx - offset, 6)
+            tx = None if offset is None else round(offset if duplex == "split" else rx + offset if duplex == "+"
+                                                   else rx - offset, 6)
+            if tx is not None and tx != rx:  # a split to rx itself is simplex, as an export writes it (fuzzing)
+                channel["tx_mhz"] = tx
         elif duplex not in ("", "off"):
             found.append(f"line {line}, column Duplex: expected '', '+', '-', 'split' or 'off', got {cell('Duplex')!r}")
     tone = cell("Tone")

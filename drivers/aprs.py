@@ -620,7 +620,7 @@ def parse_compressed(body: str, *, messaging: bool | None, timestamp: Timestamp 
             altitude_m = 1.002 ** (cv * 91 + sv) * FOOT_M
         elif c == "{":
             range_miles = 2 * 1.08**sv
-        elif 0 <= cv <= 89:
+        elif 0 <= cv <= 89 and sv >= 0:  # s below '!' would give a negative speed (found by fuzzing)
             # Course 0 is sent for north; here 0 means "unknown", so north is 360 (APRS 1.01 ch 7).
             course = cv * 4 or 360
             speed = 1.08**sv - 1
@@ -1131,17 +1131,21 @@ def _fix_time(timestamp: Timestamp | None) -> datetime | None:
 
 # The event schema's altitude range (gateway/events.py); a compressed altitude can encode far more.
 _ALTITUDE_RANGE_M = (-1e5, 1e6)
+_MAX_SPEED_MPS = 1e4  # the event schema's limit, as for the altitude
 
 
 def _position_of(report: PositionReport) -> Position:
     altitude = report.altitude_m
     if altitude is not None and not _ALTITUDE_RANGE_M[0] <= altitude <= _ALTITUDE_RANGE_M[1]:
         altitude = None
+    speed = report.speed_knots * KNOT_MPS if report.speed_knots is not None else None
+    if speed is not None and not 0 <= speed <= _MAX_SPEED_MPS:  # e.g. a $GPRMC of 232726 knots (fuzzing)
+        speed = None
     return Position(
         lat=report.lat,
         lon=report.lon,
         alt_m=altitude,
-        speed_mps=report.speed_knots * KNOT_MPS if report.speed_knots is not None else None,
+        speed_mps=speed,
         course_deg=float(report.course % 360) if report.course is not None else None,
         fix_time=_fix_time(report.timestamp),
         source="aprs",

@@ -689,10 +689,19 @@ class FrameSpecDecoder(ProtocolDecoder):
             return []
         if (now - self._last_rx).total_seconds() < self._timeout_s:
             return []
-        if not self._skip_to_end:  # while skipping, the tail joins the report of the overlong frame
+        if self._skip_to_end:  # while skipping, the tail joins the report of the overlong frame
+            self._drop(len(self._buf))
+        while self._buf:
             self._flush(final=True)
             self._noise_reason = f"incomplete frame: nothing more for {self._timeout_s:g} s"
-        self._drop(len(self._buf))
+            if self._anchor != "start":
+                self._drop(len(self._buf))
+                break
+            # A good frame may lie inside the stale one (noise that looked like a start and a long
+            # length): drop the stale start and read on, as after a bad checksum (found by fuzzing).
+            self._drop(1)
+            while self._step(self._last_rx):
+                pass
         self._flush(final=True)
         self._skip_to_end = False
         out, self._out = self._out, []

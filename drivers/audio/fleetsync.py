@@ -394,7 +394,8 @@ def _read_gps(blocks: Sequence[bytes], hemisphere: str) -> GpsFix | None:
         lat=lat,
         lon=lon,
         speed_kph=speed,
-        course_deg=None if heading == 4095 else heading / 10,
+        # 4095 is "no heading"; 13 bits reach 819.1 degrees, and a course past 360 is no course (fuzzing)
+        course_deg=None if heading == 4095 or heading > 3600 else heading / 10,
         time=(h, m, s),
         date=(year, _get(b5, 15, 4), _get(b5, 19, 5)),
     )

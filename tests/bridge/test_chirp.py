@@ -94,3 +94,27 @@ def test_garbage_gives_channels_or_errors_only(text: str) -> None:
         assert exc.errors and all(e.startswith("line ") for e in exc.errors)
         return
     canonical(channels)  # whatever it accepts is a valid plan
+
+
+def test_frequencies_finer_than_a_hertz_are_rounded_so_export_and_import_agree() -> None:
+    # Found by bench/fuzz: 145.29009999 was kept, exported as 145.290100, and read back different.
+    text = SAMPLE.replace("145.290000,-,0.600000", "145.29009999,-,0.60000001")
+    channels = parse_chirp(text)
+    assert channels[1]["rx_mhz"] == 145.2901 and channels[1]["tx_mhz"] == 144.6901
+    assert parse_chirp(to_chirp(channels)) == channels
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.1, 1300.0), st.floats(0.1, 1300.0) | st.none()), min_size=1, max_size=5))
+def test_export_then_import_gives_the_same_channels(pairs: list[tuple[float, float | None]]) -> None:
+    rows = "".join(f"{i},ch{i},{rx!r},{'' if tx is None else 'split'},{0.0 if tx is None else tx!r},,,,,,,,FM\r\n"
+                   for i, (rx, tx) in enumerate(pairs))
+    channels = parse_chirp(SAMPLE.splitlines()[0] + "\r\n" + rows)
+    assert parse_chirp(to_chirp(channels)) == channels
+
+
+def test_a_split_to_the_receive_frequency_is_simplex() -> None:
+    # Found by the property above: tx_mhz == rx_mhz was kept, exported as simplex and read back without it.
+    text = SAMPLE.replace("453.100000,split,458.100000", "453.100000,split,453.100000")
+    fire = parse_chirp(text)[2]
+    assert fire["rx_mhz"] == 453.1 and "tx_mhz" not in fire

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers import aprs
 from drivers.aprs import (
@@ -28,7 +30,7 @@ from drivers.aprs import (
     Tnc2Packet,
 )
 from drivers.ax25 import Address, Ax25Frame, Digipeater, encode_ui, parse_frame
-from gateway.events import Kind
+from gateway.events import Event, Kind
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aprs" / "aprs-fap.jsonl"
 VECTORS: list[dict[str, Any]] = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
@@ -446,3 +448,61 @@ def test_unit_leaves_out_ssid_zero() -> None:
     assert aprs.unit_of("N0CALL-0") == "aprs:N0CALL"
     assert aprs.unit_of(str(Address("N0CALL", 0))) == "aprs:N0CALL"
     assert aprs.unit_of(str(Digipeater(Address("BG5ABC", 9)).address)) == "aprs:BG5ABC-9"
+
+
+# --- fuzzing: findings and garbage -----------------------------------------------------------------
+
+
+def test_compressed_speed_byte_below_the_base91_range_gives_no_speed() -> None:
+    # Found by bench/fuzz: cs = "e " (a space for the speed) gave -0.07 knots, which Event.stamp refused.
+    info = b"@011444z/:JG!T/W-\x9ee bg   t054r"
+    report = aprs.parse(info, source="N0CALL-9", destination="APRS", now=NOW)
+    assert isinstance(report, PositionReport) and report.speed_knots is None and report.course is None
+    decoded = _decoded(_frame("N0CALL-9", "APRS", info))
+    Event.stamp(decoded, seq=1, gateway="gw", channel="ch")  # the wire takes it
+
+
+DESTINATIONS = st.sampled_from(["APRS", "APDW16", "S32U6T", "301RU7", "T2TQ5U", "SPPQ4X", "4ZTPQS", "BEACON-15"])
+# Garbage that looks like APRS: a data type identifier and characters of the formats, or any bytes.
+APRS_LIKE = st.builds(
+    lambda dti, body: dti + body,
+    st.sampled_from([b"!", b"=", b"/", b"@", b"`", b"'", b">", b":", b";", b")", b"T", b"$", b"_", b"{"]),
+    st.binary(max_size=80)
+    | st.text(alphabet="0123456789.NSEW/\\>_!#*{}|~ abcxyzAZz:,-", max_size=80).map(str.encode),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120) | APRS_LIKE, DESTINATIONS, st.booleans())
+def test_any_information_field_is_a_packet_or_an_aprs_error(info: bytes, destination: str, broken: bool) -> None:
+    try:
+        aprs.parse(info, source="N0CALL-9", destination=destination, now=NOW, accept_broken_mice=broken)
+    except AprsError as exc:
+        assert exc.code in set(ErrorCode)
+    # The whole path of a received frame: an event that the wire takes, a rejection, or nothing.
+    frame = _frame("N0CALL-9", destination, info)
+    try:
+        packet = aprs.parse(frame.info, source="N0CALL-9", destination=destination, now=NOW)
+    except AprsError:
+        return
+    decoded = aprs.aprs_to_decoded(frame, packet, NOW)
+    if decoded is not None:
+        Event.stamp(decoded, seq=1, gateway="gw", channel="ch")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=120) | st.text(max_size=80).map(lambda t: t.encode("utf-8", "replace")))
+def test_any_tnc2_line_is_a_packet_or_an_aprs_error(line: bytes) -> None:
+    try:
+        packet = aprs.parse_tnc2(line)
+    except AprsError:
+        return
+    assert b":" in line and packet.info == line.partition(b":")[2]
+
+
+def test_a_raw_nmea_speed_beyond_the_event_schema_is_left_out() -> None:
+    # Found by bench/fuzz: $GPRMC with 232726 knots gave 119,725 m/s, which Event.stamp refused.
+    info = b"$GPRMC,145526,A,3349.0378,N,08406.2617,W,232726,7..9,121207,4.9,W*7A"
+    decoded = _decoded(_frame("N0CALL-9", "APRS", info))
+    assert decoded.position.speed_mps is None and decoded.position.lat == pytest.approx(33.817297, abs=1e-5)
+    Event.stamp(decoded, seq=1, gateway="gw", channel="ch")

@@ -829,3 +829,72 @@ def test_ap16_example_panel_rejects_a_bad_block_check() -> None:
     assert [r.raw for r in rejected(out)] == [bad]  # with the CR LF after it: dropped while resynchronising
     assert rejected(out)[0].reason.startswith("checksum mismatch: frame carries 0x")
     assert [(d.kind, d.unit, d.detail["label"]) for d in decoded(out)] == [(Kind.ALERT, "alarm:p1-z3", "fire alarm")]
+
+
+# --- spec files: any table is a spec or a FrameSpecError ----------------------------------------------
+
+SPEC_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    | st.sampled_from(["AA 55", "0D 0A", "", "crc16-modbus", "xor", "ascii", "decimal", "bcd", "{zone}", "-2"]),
+    lambda x: st.lists(x, max_size=3) | st.dictionaries(st.text(max_size=8), x, max_size=4),
+    max_leaves=10,
+)
+
+
+@st.composite
+def mutated_specs(draw: st.DrawFn) -> dict[str, Any]:
+    """An example spec with a few values replaced at random paths, or keys dropped."""
+    spec = copy.deepcopy(draw(st.sampled_from([PB8, AP16, LINES, BARE])))
+    for _ in range(draw(st.integers(1, 4))):
+        node: Any = spec
+        while True:
+            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+            if not keys:
+                break
+            key = draw(st.sampled_from(keys))
+            if isinstance(node[key], dict | list) and node[key] and draw(st.booleans()):
+                node = node[key]
+                continue
+            if isinstance(node, dict) and draw(st.integers(0, 3)) == 0:
+                del node[key]
+            else:
+                node[key] = draw(SPEC_VALUES)
+            break
+    return spec
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated_specs() | st.dictionaries(st.text(max_size=10), SPEC_VALUES, max_size=6), st.binary(max_size=40))
+def test_any_spec_table_is_a_decoder_or_a_frame_spec_error(spec: dict[str, Any], stream: bytes) -> None:
+    try:
+        load_spec(spec)
+    except FrameSpecError as exc:
+        assert str(exc)
+        return
+    dec = FrameSpecDecoder(**spec)  # a spec that loads gives a decoder that takes any bytes
+    out = dec.feed(pb8_frame(1, 2, 1) + stream + ap16_frame("P", 1, 1), NOW) + dec.tick(NOW + timedelta(hours=1))
+    assert all(isinstance(o, Decoded | Rejected) for o in out)
+
+
+def test_a_good_frame_inside_a_stale_false_start_comes_out_at_the_timeout() -> None:
+    # Found by bench/fuzz: noise "aa 55 1a ..." announces a 31-byte frame; the panic frame after it was
+    # swallowed into the incomplete one and dropped with it when the box went quiet.
+    dec = FrameSpecDecoder(**PB8)
+    noise = b"\xaa\x55\x1a\x00\x00"
+    assert dec.feed(noise + pb8_frame(9, 9, 1), NOW) == []
+    out = dec.tick(NOW + timedelta(seconds=0.5))
+    assert [d.unit for d in decoded(out)] == ["panic:9-9"]
+    assert [(r.reason, r.raw) for r in rejected(out)] == [("incomplete frame: nothing more for 0.5 s", noise)]
+    assert b"".join(raw_of(item) for item in out) == noise + pb8_frame(9, 9, 1)  # every byte once
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=40), st.sampled_from(["anvil-pb8", "keystone-ap16", "lines"]))
+def test_after_any_garbage_and_a_pause_the_good_frame_decodes(garbage: bytes, name: str) -> None:
+    spec, frame, sep = {"anvil-pb8": (PB8, pb8_frame(9, 9, 1), b""),
+                        "keystone-ap16": (AP16, ap16_frame("P", 1, 1), b""),
+                        "lines": (LINES, b"P,12\r\n", b"\r\n")}[name]
+    clean = decoded(FrameSpecDecoder(**spec).feed(frame, NOW))
+    dec = FrameSpecDecoder(**spec)
+    out = dec.feed(garbage + sep + frame, NOW) + dec.tick(NOW + timedelta(seconds=5))
+    assert decoded(out)[-1:] == clean

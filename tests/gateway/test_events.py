@@ -132,3 +132,11 @@ def test_uuid7_is_time_ordered_and_unique_within_a_millisecond() -> None:
     ids = [uuid7(t) for _ in range(3000)] + [uuid7(t + timedelta(milliseconds=1))]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(i[14] == "7" for i in ids)
+
+
+@pytest.mark.parametrize("payload", [b"[" * 5000, b'{"a":' * 3000, "[" * 1000])
+def test_nesting_past_the_recursion_limit_is_refused_as_not_json(payload: bytes | str) -> None:
+    # Found by bench/fuzz: json.loads raised RecursionError, which is no ValueError.
+    with pytest.raises(EventError, match="not JSON") as err:
+        decode_event(payload)
+    assert err.value.field == "$"

@@ -18,7 +18,7 @@ from drivers import registry
 from drivers.audio import fleetsync as fs
 from drivers.audio.fleetsync import FleetSyncDecoder, FleetSyncMessage, GpsFix
 from drivers.base import Output
-from gateway.events import Decoded, Kind
+from gateway.events import Decoded, Event, Kind, decode_event, encode_event
 
 START = datetime(2026, 11, 26, 19, 30, 1, tzinfo=UTC)
 VECTORS = json.loads((Path(__file__).parents[2] / "data" / "fleetsync" / "vectors.json").read_text())
@@ -261,3 +261,25 @@ def test_garbage_never_raises() -> None:
     audio = fs.encode(fs.ani(100, 1001), 8000)  # and it still decodes afterwards
     out += decoder.feed(audio, START) + decoder.flush(START)
     assert [o.unit for o in events(out)] == ["fleetsync:100-1001"]
+
+
+# --- found by bench/fuzz -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("heading", [3601, 4094, 6810, 8191])
+def test_a_gps_heading_past_360_degrees_is_no_course(heading: int) -> None:
+    # 13 bits of tenths reach 819.1 degrees; a course_deg past 360 made Event.stamp refuse the beacon.
+    blocks = [bytearray(b) for b in fs.data_blocks(fs.gps_report(100, 1001, FIX))]
+    fs._put(blocks[5], 12, 13, heading)
+    fix = fs._read_gps([bytes(b) for b in blocks], "NE")
+    assert fix is not None and fix.course_deg is None and fix.lat == pytest.approx(FIX.lat, abs=1e-4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=6, max_size=6), min_size=1, max_size=9), st.sampled_from(["NE", "NW", "SE", "SW"]))
+def test_any_blocks_that_pass_the_crc_give_an_event_the_wire_takes(blocks: list[bytes], hemisphere: str) -> None:
+    decoder = FleetSyncDecoder(8000, gps_hemisphere=hemisphere)
+    words = tuple(fs.block_word(b) for b in blocks)
+    decoded = decoder._event(fs._Message(0.0, 960.0, 1200, 1, words, "A"), START)
+    event = Event.stamp(decoded, seq=1, gateway="gw", channel="ch")
+    assert decode_event(encode_event(event)) == event
