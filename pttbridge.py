@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -291,6 +292,80 @@ def cmd_cameras(args: argparse.Namespace) -> None:
         store.close()
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    """What operators asked the bridge to do, and whether it was done."""
+    from bridge.audit import as_json, entries, parse_since
+    from bridge.store import Store, database_url
+
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        sys.exit(f"--since: {exc}")
+    store = Store.open(database_url(_load(args.config)))
+    try:
+        found = entries(store.engine, since=since, operator=args.operator, limit=args.limit)
+    finally:
+        store.close()
+    for entry in found:
+        print(json.dumps(as_json(entry)) if args.json else entry.line())
+    print(f"{len(found)} records", file=sys.stderr)
+
+
+def _names(values: list[str]) -> list[str]:
+    """Repeatable, comma-separated option values: --gateway a,b --gateway c -> [a, b, c]."""
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def cmd_broker_acl(args: argparse.Namespace) -> None:
+    from config.security import SecurityError, Site
+
+    try:
+        site = Site(bridges=_names(args.bridge), gateways=_names(args.gateway), consoles=_names(args.console),
+                    cameras=_names(args.camera), frigates=_names(args.frigate), monitors=_names(args.monitor),
+                    prefix=args.prefix, frigate_topic=args.frigate_topic)
+    except SecurityError as exc:
+        sys.exit(str(exc))
+    command = ["pttbridge broker-acl"]  # in the file's header: how to make it again with one more gateway
+    for option in ("bridge", "gateway", "console", "camera", "frigate", "monitor"):
+        if names := _names(getattr(args, option)):
+            command.append(f"--{option} {','.join(names)}")
+    if args.prefix != "pttbridge/v1":
+        command.append(f"--prefix {args.prefix}")
+    if args.frigate_topic != "frigate/events":
+        command.append(f"--frigate-topic {args.frigate_topic}")
+    text = site.acl(" ".join(command))
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"{args.output}: {len(site.identities())} identities", file=sys.stderr)
+
+
+def cmd_certs(args: argparse.Namespace) -> None:
+    from config.security import SecurityError, issue, make_broker_cert, make_ca, revoke, role_of
+
+    directory = Path(args.dir)
+    try:
+        if args.action == "ca":
+            print(make_ca(directory, days=args.days or 3650))
+        elif args.action == "broker":
+            crt, key = make_broker_cert(directory, _names(args.names), days=args.days or 825)
+            print(f"{crt}\n{key}")
+        else:
+            if not args.names:
+                sys.exit(f"certs {args.action}: name the identities (gw-xixing-1, console-desk-1, cam-dome-3, ...)")
+            for ident in _names(args.names):
+                role_of(ident)  # every name is checked before any certificate is made
+            for ident in _names(args.names):
+                if args.action == "revoke":
+                    print(revoke(directory, ident))
+                else:
+                    crt, key = issue(directory, ident, days=args.days or 825)
+                    print(f"{crt}\n{key}")
+    except SecurityError as exc:
+        sys.exit(str(exc))
+
+
 def cmd_audio_devices(args: argparse.Namespace) -> None:
     from drivers.audio.source import AudioSourceError, list_devices
 
@@ -465,6 +540,73 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("action", choices=("list", "import", "export", "remove"))
     ca.add_argument("file", nargs="?", help="import: CSV file or '-'; export: file (default stdout); remove: camera id")
     ca.set_defaults(func=cmd_cameras)
+
+    au = sub.add_parser(
+        "audit",
+        help="what operators asked the bridge to do (ack, resolve, note, assign, alias, plan), done or refused",
+        description=textwrap.fill(
+            "Print the bridge's audit log, oldest first: every command a console sent the bridge, with "
+        "its time (UTC), operator, action, target, outcome (done, or refused and why) and its other fields.", 100),
+        epilog="examples:\n  pttbridge audit -c center.toml --since 8h\n"
+        "  pttbridge audit -c center.toml --operator alice --since 2026-11-27T06:00\n"
+        "  pttbridge audit -c center.toml --json | jq 'select(.outcome == \"refused\")'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    au.add_argument("-c", "--config", required=True, help="TOML configuration with [bridge] (its database)")
+    au.add_argument("--since", metavar="WHEN", help="a time ago (30m, 8h, 7d) or an ISO time (UTC unless it says)")
+    au.add_argument("--operator", metavar="NAME", help="only this operator's commands")
+    au.add_argument("--limit", type=int, metavar="N", help="only the newest N records")
+    au.add_argument("--json", action="store_true", help="one JSON object per line")
+    au.set_defaults(func=cmd_audit)
+
+    acl = sub.add_parser(
+        "broker-acl",
+        help="write the Mosquitto ACL file of a site from its lists of gateways, consoles, cameras, bridges",
+        description=textwrap.fill(
+            "Write a Mosquitto acl_file with one block per identity ({role}-{name}: gw-, console-, cam-, "
+        "frigate-, bridge-, monitor-). A gateway may publish only its own events, audio, state and levels and "
+        "read only its own commands and plan; a console only sends bridge/cmd and reads incidents, units and "
+        "gateway state; a camera only publishes its own cam/{camera}/event; a bridge reads what they send and "
+        "publishes incidents, units, gateway commands and plans; a monitor reads everything. No pattern lines "
+        "(they would apply to every identity); an identity not listed may do nothing. Reload mosquitto (SIGHUP) "
+        "after writing it.", 100),
+        epilog="example:\n  pttbridge broker-acl --bridge center --gateway xixing-1,xixing-2 --console desk-1 \\\n"
+        "      --camera dome-3 --monitor ops -o /etc/mosquitto/pttbridge.acl",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for option, role in (("--bridge", "bridges"), ("--gateway", "gateways ([gateway] name)"),
+                         ("--console", "console desks"), ("--camera", "cameras (registry ids)"),
+                         ("--frigate", "Frigate NVRs"), ("--monitor", "read-only monitors")):
+        acl.add_argument(option, action="append", default=[], metavar="NAME[,NAME...]",
+                         help=f"{role}, without the role prefix (repeatable)")
+    acl.add_argument("--prefix", default="pttbridge/v1", help="[mqtt] prefix (default pttbridge/v1)")
+    acl.add_argument("--frigate-topic", default="frigate/events", help="[bridge.cameras] frigate_topic")
+    acl.add_argument("-o", "--output", metavar="FILE", help="where to write it (default: stdout)")
+    acl.set_defaults(func=cmd_broker_acl)
+
+    ce = sub.add_parser(
+        "certs",
+        help="a site's PKI with openssl: the CA, the broker's certificate, client certificates per identity",
+        description=textwrap.fill(
+            "Make the certificates of config/mosquitto-secure.conf with openssl, in DIR: 'ca' makes the "
+        "site's certificate authority (ca.crt, ca.key: keep ca.key offline); 'broker' the broker's server "
+        "certificate for the host names and addresses clients dial (broker.crt, broker.key); 'issue' a client "
+        "certificate per identity whose Common Name is the identity ({role}-{name}, e.g. gw-xixing-1), as "
+        "IDENTITY.crt and IDENTITY.key (EC P-256; keys readable by their owner only); 'revoke' adds an "
+        "identity's certificate to the revocation list crl.pem (restart mosquitto to read it).", 100),
+        epilog="examples:\n  pttbridge certs ca pki\n  pttbridge certs broker pki broker.example.org 10.20.0.5\n"
+        "  pttbridge certs issue pki gw-xixing-1 bridge-center console-desk-1 cam-dome-3\n"
+        "  pttbridge certs revoke pki gw-xixing-2          a stolen gateway\n"
+        "then a gateway's [mqtt]: url = \"mqtts://broker.example.org:8883\",\n"
+        "  tls = { ca = \"pki/ca.crt\", cert = \"pki/gw-xixing-1.crt\", key = \"pki/gw-xixing-1.key\" }",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ce.add_argument("action", choices=("ca", "broker", "issue", "revoke"))
+    ce.add_argument("dir", help="the PKI folder (holds ca.crt and ca.key)")
+    ce.add_argument("names", nargs="*", metavar="NAME",
+                    help="broker: its host names and IP addresses; issue, revoke: identities")
+    ce.add_argument("--days", type=int, help="validity (default: CA 3650, certificates 825)")
+    ce.set_defaults(func=cmd_certs)
 
     ad = sub.add_parser("audio-devices", help="list the sound devices the gateway can capture from",
                         description="List audio devices (PortAudio via sounddevice) with their index, name and "

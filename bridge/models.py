@@ -12,6 +12,7 @@
     incident_detections   detections near an incident in place and time
     evidence          snapshots and clips fetched for an incident, with their SHA-256
     channel_plans     every version of each gateway's channel plan, who saved it and when
+    audit_log         every command an operator sent the bridge, done or refused, and why (bridge/audit.py)
 
 Times are timezone-aware UTC in Python on both databases (:class:`UtcDateTime`); JSON columns are
 plain JSON (PostgreSQL ``json``, not ``jsonb``, which refuses ``\\u0000`` inside strings that a
@@ -288,3 +289,18 @@ class ChannelPlanRow(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ux_channel_plans_gateway_version", "gateway", "version", unique=True),)
+
+
+class AuditRow(Base):
+    """One command an operator sent the bridge (bridge/cmd), whether it was carried out or refused."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    operator: Mapped[str] = mapped_column(String)  # as the command named it ("" if it named none)
+    action: Mapped[str] = mapped_column(String(32))  # ack | resolve | note | assign | alias | plan | what came
+    target: Mapped[str] = mapped_column(String)  # incident:12, unit:mdc:1234, gateway:xixing-1, or ""
+    outcome: Mapped[str] = mapped_column(String(16))  # done | refused
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was refused
+    detail: Mapped[str | None] = mapped_column(Text)  # the command's other fields, in short

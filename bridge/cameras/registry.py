@@ -160,7 +160,11 @@ def _parse(reader: csv.DictReader[str], source: str) -> list[CameraConfig]:
             where = ".".join(str(p) for p in err["loc"])
             if not where:  # a check across fields: its message names the field itself
                 raise RegistryError(f"{source}: line {line}: {err['msg'].removeprefix('Value error, ')}") from None
-            raise RegistryError(f"{source}: line {line}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+            # A value error says what is wrong in its own words, and its input may be a secret (a URL with a
+            # password): only other errors quote what they got.
+            got = "" if err["type"] == "value_error" else f" (got {err.get('input')!r})"
+            raise RegistryError(f"{source}: line {line}: {where}: {err['msg'].removeprefix('Value error, ')}{got}") \
+                from None
         if camera.id in seen:
             raise RegistryError(f"{source}: line {line}: id: {camera.id!r} appears twice")
         seen.add(camera.id)

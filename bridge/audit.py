@@ -1,0 +1,130 @@
+"""The audit log: every command an operator sends the bridge (``bridge/cmd``), carried out or refused.
+
+Incident history already says who did what to an incident; the audit log also keeps what did not
+happen (a refused acknowledgement, a channel plan that failed validation, a command nobody can parse)
+and what is not an incident's (aliases, channel plans), in one place a supervisor can read:
+``pttbridge audit [--since 2h] [--operator alice]``.
+
+A record is written after the command was carried out or refused, in its own transaction. The command's
+MQTT message is acknowledged to the broker only after that, so a bridge that dies in between gets the
+command again and records it then (a repeated acknowledgement is refused, and recorded as such).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.models import AuditRow
+from gateway.events import json_object
+
+log = logging.getLogger(__name__)
+
+DONE, REFUSED = "done", "refused"
+_SHOWN = 80  # characters of a free-text field kept in ``detail``
+_FIELDS = ("resolution", "unit", "alias", "note")  # what else a command may carry, in that order
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    operator: str
+    action: str
+    target: str
+    outcome: str
+    reason: str | None
+    detail: str | None
+
+    def line(self) -> str:
+        """One line as ``pttbridge audit`` prints it."""
+        why = f"  ({self.reason})" if self.reason else ""
+        more = f"  {self.detail}" if self.detail else ""
+        return (f"{self.at:%Y-%m-%d %H:%M:%S}Z  {self.operator or '-':16} {self.action or '-':8} "
+                f"{self.target or '-':24} {self.outcome}{why}{more}")
+
+
+def describe(payload: bytes) -> tuple[str, str, str, str | None]:
+    """``(operator, action, target, detail)`` of a command as it came, whatever is wrong with it: a
+    refused command is audited as far as it can be read."""
+    try:
+        body = json_object(payload)
+    except ValueError as exc:
+        return "", "", "", f"{exc}: {len(payload)} bytes"
+
+    def text(key: str) -> str:
+        value = body.get(key)
+        return value if isinstance(value, str) else "" if value is None else repr(value)
+
+    action = text("action")[:32]
+    if action == "plan":
+        target = f"gateway:{text('gateway')}"
+        channels = body.get("channels")
+        detail: str | None = (f"{len(channels)} channel{'' if len(channels) == 1 else 's'}"
+                              if isinstance(channels, list) else None)
+    elif action == "alias":
+        target = f"unit:{text('unit')}"
+        detail = f"alias={text('alias')!r}" if body.get("alias") is not None else "alias removed"
+    else:
+        incident = body.get("incident")
+        target = f"incident:{incident}" if incident is not None else ""
+        parts = [f"{k}={text(k)[:_SHOWN]!r}" for k in _FIELDS if body.get(k) is not None]
+        detail = " ".join(parts) or None
+    return text("operator"), action, target, detail
+
+
+def record_command(engine: Engine, payload: bytes, refused: str | None = None, *,
+                   at: datetime | None = None) -> None:
+    """Write the audit record of one command (``refused``: why it was not carried out). A database
+    that will not take it is logged, never raised: the command itself has already happened."""
+    operator, action, target, detail = describe(payload)
+    row = {"at": at or datetime.now(UTC), "operator": operator, "action": action, "target": target,
+           "outcome": REFUSED if refused is not None else DONE, "reason": refused, "detail": detail}
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(AuditRow), [row])
+    except SQLAlchemyError as exc:
+        log.error("audit record of %s %s by %r not written: %s", action, target, operator, exc.__class__.__name__)
+
+
+def entries(engine: Engine, *, since: datetime | None = None, operator: str | None = None,
+            limit: int | None = None) -> list[AuditEntry]:
+    """Audit records, oldest first (the newest ``limit`` of them when a limit is given)."""
+    query = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc())
+    if since is not None:
+        query = query.where(AuditRow.at >= since)
+    if operator is not None:
+        query = query.where(AuditRow.operator == operator)
+    if limit is not None:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [AuditEntry(r.at, r.operator, r.action, r.target, r.outcome, r.reason, r.detail) for r in reversed(rows)]
+
+
+_AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """``--since``: a time ago (``90s``, ``30m``, ``2h``, ``7d``) or an ISO 8601 time (UTC unless it says)."""
+    now = now or datetime.now(UTC)
+    ago = _AGO.match(value.strip())
+    if ago:
+        return now - timedelta(seconds=float(ago.group(1)) * _UNIT_S[ago.group(2)])
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected a time ago (30m, 2h, 7d) or an ISO time (2026-11-27T08:00), got {value!r}") \
+            from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def as_json(entry: AuditEntry) -> dict[str, Any]:
+    return {"at": entry.at.isoformat(), "operator": entry.operator, "action": entry.action, "target": entry.target,
+            "outcome": entry.outcome, "reason": entry.reason, "detail": entry.detail}
