@@ -635,6 +635,9 @@ class Store:
         # Callers hold the unit's row lock (or, for an alert with no unit, the gateway's), taken in
         # _update_units / _track_seq: two bridges cannot both open an incident for one unit.
         for e in sorted(alerts, key=lambda e: (e.time, e.seq)):
+            # A gateway whose clock runs ahead must not open incidents in the future: their deadlines
+            # would pass hours late. A clock behind only makes an alert look older, which is safe.
+            when = min(e.time, now)
             q = select(IncidentRow).where(IncidentRow.state != RESOLVED)
             if e.unit is not None:
                 q = q.where(IncidentRow.unit == e.unit)
@@ -642,12 +645,12 @@ class Store:
                 q = q.where(IncidentRow.unit.is_(None), IncidentRow.gateway == e.gateway,
                             IncidentRow.channel == e.channel)
             # An alert joins an open incident whose alerts are within the window of its own time.
-            q = q.where(IncidentRow.last_alert_at >= e.time - self.window,
-                        IncidentRow.opened_at <= e.time + self.window)
+            q = q.where(IncidentRow.last_alert_at >= when - self.window,
+                        IncidentRow.opened_at <= when + self.window)
             row = s.scalars(q.order_by(IncidentRow.last_alert_at.desc()).limit(1)).first()
             position = self._alert_position(s, e)
             if row is None:
-                ack_due, resolve_due = self._dues("alert", e.time)
+                ack_due, resolve_due = self._dues("alert", when)
                 row = IncidentRow(
                     category="alert",
                     ack_due=ack_due,
@@ -657,10 +660,10 @@ class Store:
                     channel=e.channel,
                     state=NEW,
                     label=_label(e),
-                    opened_at=e.time,
+                    opened_at=when,
                     first_event_id=e.id,
                     last_event_id=e.id,
-                    last_alert_at=e.time,
+                    last_alert_at=when,
                     alert_count=1,
                     lat=position[0] if position else None,
                     lon=position[1] if position else None,
@@ -675,12 +678,12 @@ class Store:
                 changes[row.id] = "opened"
             else:
                 row.alert_count += 1
-                if e.time >= row.last_alert_at:
-                    row.last_alert_at = e.time
+                if when >= row.last_alert_at:
+                    row.last_alert_at = when
                     row.last_event_id = e.id
                     row.gateway, row.channel = e.gateway, e.channel
-                if e.time < row.opened_at:  # a replayed alert older than the first one seen
-                    row.opened_at = e.time
+                if when < row.opened_at:  # a replayed alert older than the first one seen
+                    row.opened_at = when
                     row.first_event_id = e.id
                 if position and (row.position_time is None or position[2] >= row.position_time):
                     row.lat, row.lon, row.position_time = position

@@ -8,7 +8,8 @@ Thin on purpose, like the serial driver: decoding is in the sans-I/O decoders, r
         |                                                         dtmf, selcall, ... --> sink   is decoded
         +-- radio on input 2 --> ...                                                  then names the call)
 
-A device that goes away (unplugged, PulseAudio restarted) is reopened with backoff and a logged reason;
+A device that goes away (unplugged, PulseAudio restarted) is reopened with backoff and a logged reason,
+whatever the sound library raised;
 a recording ends, its decoders are flushed and the driver says "ended".
 """
 
@@ -149,6 +150,14 @@ class AudioDriver:
                         return
             except (AudioSourceError, OSError, ValueError) as exc:
                 self.link.down(str(exc), backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            except Exception as exc:  # e.g. PortAudioError from a device gone mid-read
+                # A device lost under PortAudio can raise its own errors (an invalid stream once the
+                # sound server went away); the thread must live on and reopen it, or the radio would
+                # sit "open" and deaf.
+                log.warning("%s: capture failed: %r", self.name, exc)
+                self.link.down(f"capture failed: {exc}", backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
             finally:
