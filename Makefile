@@ -6,9 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Debian packages the tests drive for real (broker, pseudo-terminal pairs, Dire Wolf TNC, PostgreSQL).
 SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql openssl \
-	pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 sox espeak-ng ffmpeg
+	pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 sox espeak-ng ffmpeg faketime
 
-.PHONY: up test lint system venv bench clean
+.PHONY: up test lint system venv bench clean faults fuzz
 
 up: $(BIN)/pttbridge
 	$(BIN)/pttbridge up
@@ -43,6 +43,10 @@ $(VENV)/.test-deps: $(BIN)/python setup.cfg
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
+# The fault-injection suite alone (it also runs in `make test`); its table goes to bench/out/faults.md.
+faults: system $(VENV)/.test-deps
+	$(BIN)/pytest tests/faults -q
+
 # The peers the benchmarks run beside ours.
 BENCH_PACKAGES := gpsd-clients multimon-ng
 
@@ -52,6 +56,15 @@ bench: system $(VENV)/.test-deps
 	$(BIN)/python -m bench.bridge_bench
 	$(BIN)/python -m bench.audio_bench
 	$(BIN)/python -m bench.signalling_bench
+	$(BIN)/python -m bench.scale_bench
+
+# Every parser under atheris, one after the other (nice: it takes the cores it can get); the table
+# goes to bench/out/fuzz.md. `make fuzz FUZZ_RUNS=20000 FUZZ_TIME=30` for a quick pass.
+FUZZ_RUNS ?= 1000000
+FUZZ_TIME ?= 300
+fuzz: $(VENV)/.test-deps
+	$(BIN)/pip install -q -e '.[fuzz]'
+	nice -n 10 $(BIN)/python -m bench.fuzz --runs $(FUZZ_RUNS) --max-time $(FUZZ_TIME)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ from drivers.serial_port import SerialDriver
 from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.devices import visible_devices
 from gateway.events import UNIT_RE, Decoded, Event, Kind
+from gateway.metrics import MetricsServer, serve_gateway_metrics
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
 from gateway.transmit import Transmitter
@@ -141,6 +143,8 @@ class Gateway:
         self.outbox = Outbox(config.outbox_path(), self.gw.name)
         self.on_event = on_event
         self.rejected = 0
+        self.appended: Counter[str] = Counter()  # events by kind, for the metrics
+        self.metrics: MetricsServer | None = None  # [gateway] metrics: the Prometheus endpoint
         self._lock = threading.Lock()
         self._open: dict[str, _Transmission] = {}  # channel -> the transmission being received
         # The last plan the bridge sent is kept beside the outbox: the gateway starts from it when the
@@ -426,6 +430,8 @@ class Gateway:
     def _submit(self, channel: str, decoded: Decoded, *, event_id: str | None = None,
                 clip: bytes | None = None) -> Event:
         event = self.outbox.append(decoded, channel, event_id=event_id, clip=clip)
+        with self._lock:
+            self.appended[str(event.kind)] += 1
         log.info("%s %s %s seq=%d", channel, event.kind, event.unit or "-", event.seq)
         if self.on_event is not None:
             self.on_event(event)
@@ -548,6 +554,7 @@ class Gateway:
 
     def start(self) -> None:
         with self._plan_lock:
+            self.metrics = serve_gateway_metrics(self)  # first: an address in use fails the start
             self._started = True
             self.publisher.start()
             for _, drv in self.drivers:
@@ -561,4 +568,6 @@ class Gateway:
             self.publisher.stop()
             for tx in self.transmitters.values():
                 tx.close()
+            if self.metrics is not None:
+                self.metrics.stop()
             self.outbox.close()

@@ -1,0 +1,137 @@
+"""The bridge's Prometheus metrics (``[bridge] metrics = "127.0.0.1:9102"``, ``GET /metrics``).
+
+Counters are the bridge's own (``Bridge.counts``), read at each scrape; three histograms are kept here,
+fed by the ingest thread once per stored batch: the batch's size, its transaction's duration, and each
+event's age when it was stored (now minus the gateway's ``time``: outbox, broker, queue and ingest
+together, which is what an operator watching alerts cares about). Incidents and each gateway's seq come
+from the database, so that every bridge of a shared group reports the same (the database's) view.
+
+The HTTP endpoint and the text format are ``gateway/metrics.py``'s (a leaf module, like the event schema).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.models import NEW, RESOLVED, IncidentRow
+from gateway.events import Event
+from gateway.metrics import Exposition, Histogram, MetricsServer
+
+if TYPE_CHECKING:
+    from bridge.service import Bridge
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
+
+# Bridge.counts key -> (metric name, help). Every one is exported, zero until it happens.
+COUNTERS = {
+    "received": ("pttbridge_bridge_events_received_total", "gateway event messages received (valid or not)"),
+    "stored": ("pttbridge_bridge_events_stored_total", "events stored by this bridge (first time seen)"),
+    "duplicates": ("pttbridge_bridge_events_duplicate_total", "events received again and not stored twice"),
+    "rejected": ("pttbridge_bridge_events_rejected_total", "events refused: oversized, not JSON, wrong schema"),
+    "lost": ("pttbridge_bridge_events_lost_total", "events given up on: no replay brought them"),
+    "gaps": ("pttbridge_bridge_gaps_total", "holes seen in a gateway's seq"),
+    "replay_requests": ("pttbridge_bridge_replay_requests_total", "cmd/replay requests sent to gateways"),
+    "commands": ("pttbridge_bridge_commands_total", "commands received from consoles on bridge/cmd"),
+    "commands_refused": ("pttbridge_bridge_commands_refused_total", "console commands refused"),
+    "batch_errors": ("pttbridge_bridge_batch_errors_total", "batches that failed unexpectedly (see the log)"),
+    "clips": ("pttbridge_bridge_clips_total", "audio clips of calls stored"),
+    "clips_rejected": ("pttbridge_bridge_clips_rejected_total", "audio clips refused"),
+    "detections": ("pttbridge_bridge_camera_detections_total", "camera detections stored"),
+    "camera_rejected": ("pttbridge_bridge_camera_rejected_total", "camera events refused"),
+    "camera_unknown": ("pttbridge_bridge_camera_unknown_total", "detections of cameras not in the registry"),
+    "evidence": ("pttbridge_bridge_evidence_total", "camera snapshots and clips fetched"),
+    "evidence_failed": ("pttbridge_bridge_evidence_failed_total", "evidence fetches that failed"),
+}
+
+
+class BridgeMetrics:
+    """Histograms fed by the ingest thread, and the rendering of everything at a scrape."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.started = time.time()
+        self.latency = Histogram(LATENCY_BUCKETS)
+        self.duration = Histogram(DURATION_BUCKETS)
+        self.batch = Histogram(BATCH_BUCKETS)
+        self.server: MetricsServer | None = None
+        self._render_lock = threading.Lock()  # two scrapes at once query the database once each, in turn
+
+    def stored(self, events: Sequence[Event], duration_s: float) -> None:
+        """A batch was stored (called on the ingest thread, after the commit)."""
+        now = time.time()
+        self.duration.observe(duration_s)
+        self.batch.observe(len(events))
+        self.latency.observe_many(now - e.time.timestamp() for e in events)
+
+    def start(self, listen: str) -> None:
+        self.server = MetricsServer(listen, self.render, name=f"bridge {self.bridge.cfg.name}")
+        self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def render(self) -> str:
+        with self._render_lock:
+            return self._render()
+
+    def _render(self) -> str:
+        b = self.bridge
+        out = Exposition()
+        counts = dict(b.counts)  # a copy: the ingest thread goes on counting
+        out.gauge("pttbridge_bridge_info", "this bridge (value 1): its name and shared group as labels",
+                  [({"bridge": b.cfg.name, "group": b.cfg.shared_group or ""}, 1)])
+        for key, (name, help_text) in COUNTERS.items():
+            out.counter(name, help_text, counts.get(key, 0))
+        out.gauge("pttbridge_bridge_connected", "1 while connected to the broker", int(b.connected))
+        inbox = getattr(b, "_inbox", None)  # the hand-over queue from the network threads
+        if inbox is not None:
+            out.gauge("pttbridge_bridge_inbox_messages", "messages received and waiting for the ingest thread",
+                      inbox.qsize())
+        out.histogram("pttbridge_bridge_ingest_latency_seconds",
+                      "age of each event when stored: store time minus the gateway's event time", self.latency)
+        out.histogram("pttbridge_bridge_store_duration_seconds", "duration of each batch's database transaction",
+                      self.duration)
+        out.histogram("pttbridge_bridge_batch_size_events", "events per stored batch", self.batch)
+        self._database(out)
+        out.gauge("pttbridge_bridge_start_time_seconds", "when this process started (Unix time)", self.started)
+        return out.text()
+
+    def _database(self, out: Exposition) -> None:
+        """Incidents and gateways as the database has them; a database away is a metric, not an error."""
+        store = self.bridge.store
+        try:
+            if store is None:
+                raise RuntimeError("not started")
+            with store.engine.connect() as conn:
+                by_state = dict(conn.execute(select(IncidentRow.state, func.count()).group_by(IncidentRow.state)).all())
+            gateways = store.gateways()
+        except (SQLAlchemyError, RuntimeError) as exc:
+            log.warning("metrics: database unavailable: %s", exc.__class__.__name__)
+            out.gauge("pttbridge_bridge_database_up", "1 when the last scrape could read the database", 0)
+            return
+        out.gauge("pttbridge_bridge_database_up", "1 when the last scrape could read the database", 1)
+        out.gauge("pttbridge_bridge_incidents_open", "incidents not resolved (in the database)",
+                  sum(n for state, n in by_state.items() if state != RESOLVED))
+        out.gauge("pttbridge_bridge_incidents_unacknowledged", "incidents nobody has acknowledged yet",
+                  by_state.get(NEW, 0))
+        out.gauge("pttbridge_bridge_gateway_last_seq", "highest seq stored of each gateway",
+                  [({"gateway": g.name}, g.last_seq) for g in gateways])
+        out.gauge("pttbridge_bridge_gateway_contiguous_seq", "every seq of each gateway up to here is stored",
+                  [({"gateway": g.name}, g.contiguous_seq) for g in gateways])
+        out.gauge("pttbridge_bridge_gateway_lost_events", "events of each gateway given up on",
+                  [({"gateway": g.name}, g.lost) for g in gateways])
+        out.gauge("pttbridge_bridge_gateway_online", "1 while a gateway's retained state says it is online",
+                  [({"gateway": g.name}, int(bool(g.online))) for g in gateways])
