@@ -14,6 +14,11 @@
   redelivers what was not acknowledged, and storage is idempotent by event id.
 - The session is persistent (MQTT 5 session expiry, or clean_session=False on 3.1.1) under a stable
   client id, so the broker queues for the bridge while it is away.
+- Alerts come on a session of their own (client id ``...-alerts``, subscribed to ``event/alert`` only),
+  so the broker's queue of beacons for a bridge that is behind never stands in front of an emergency.
+  Batches take alerts and commands first, then each gateway in turn: a gateway that floods delays the
+  others' beacons by its share only. (A hard cap per gateway would have to leave messages unacknowledged,
+  which closes the broker's in-flight window on every gateway at once.)
 - Brokers drop QoS 1 messages all the same (Mosquitto past max_queued_messages): each gateway's ``seq``
   is watched, a hole is asked for again with ``cmd/replay`` (rate-limited, a few times, then logged as
   lost). The gateway's retained state tells how far its seq has gone, which reveals a lost tail.
@@ -46,6 +51,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -53,12 +59,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from bridge.audit import record_command
 from bridge.cameras.correlation import CameraStore, Correlation, relevance
 from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest
 from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frigate, parse_generic
 from bridge.cameras.geometry import haversine_m
 from bridge.cameras.index import CameraIndex
 from bridge.cameras.registry import CameraRegistry, to_camera
+from bridge.metrics import BridgeMetrics
 from bridge.plans import Plans
 from bridge.store import (
     ClipError,
@@ -72,7 +80,7 @@ from bridge.store import (
 )
 from config.mqtt import make_client, topic
 from config.schema import Config
-from gateway.events import MAX_EVENT_BYTES, Event, EventError, decode_event, uuid7
+from gateway.events import MAX_EVENT_BYTES, Event, EventError, Kind, decode_event, json_object, uuid7
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,9 @@ UNIT_PUBLISH_S = 1.0  # a unit's retained state is published at most this often 
 BEACON_CHECK_S = 0.5  # how often the beacon's state is worked out (a count of unacknowledged incidents)
 BEACON_REFRESH_S = 60.0  # the beacon's state is sent again this often, for a gateway that restarted
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
+GROUP_ALERTS_EXPIRY_S = 10  # session expiry of a shared group member's alerts session
+STREAMING_PATIENCE = 10  # replay intervals a hole may wait while its gateway's events still arrive
+BULK, ALERTS = 0, 1  # the bridge's two MQTT clients (lanes)
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
 
 
@@ -98,6 +109,7 @@ class _Inbound:
     mid: int
     qos: int
     session: int  # which connection it came on: a PUBACK belongs to that connection only
+    lane: int = 0  # which of the bridge's clients it came on: BULK or ALERTS
 
 
 @dataclass(slots=True)
@@ -142,18 +154,25 @@ class Bridge:
         #: Test hook: seconds to sleep after each batch, to play a bridge that cannot keep up.
         self.batch_delay_s = batch_delay_s
         self.counts: Counter[str] = Counter()
+        self.metrics = BridgeMetrics(self)  # served on [bridge] metrics, if set
         self._inbox: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._connected = threading.Event()
-        self._session = 0  # bumped on every CONNACK; touched by the network thread only
+        self._alerts_connected = threading.Event()
+        self._sessions = [0, 0]  # per lane, bumped on every CONNACK; touched by the network threads only
+        # Taken from the inbox, waiting for a batch: [priority][gateway] -> messages in arrival order.
+        self._waiting: tuple[dict[str, deque[_Inbound]], dict[str, deque[_Inbound]]] = ({}, {})
+        self._stop_seen = False
         self._v5 = self.cfg.mqtt_version in ("auto", "5")
         self._fallback = threading.Event()
         self._ever_connected = False
         self._closed_before_connack = 0
         self._handshake_since: float | None = None  # when a CONNECT went unanswered, in auto mode
-        self._client: mqtt.Client | None = None
+        self._client: mqtt.Client | None = None  # everything but alerts; the bridge publishes on it
+        self._alert_client: mqtt.Client | None = None
         self._gaps: dict[str, _GapWatch] = {}
         self._hints: dict[str, _Hint] = {}
+        self._clock_warned: dict[str, float] = {}  # gateway -> when its clock may be complained of again
         self._heard: dict[str, float] = {}  # gateway -> when its last event arrived (monotonic)
         self._unit_sent: dict[str, float] = {}  # unit -> when its state was last published (monotonic)
         self._unit_held: dict[str, UnitView] = {}  # newer unit states waiting for UNIT_PUBLISH_S to pass
@@ -184,7 +203,9 @@ class Bridge:
         self.plans = Plans(self.store.engine)
         # Holes left from a previous run are still worth asking for.
         self._suspects.update(g.name for g in self.store.gateways() if g.last_seq > g.contiguous_seq)
-        self._client = self._make_client()
+        if self.cfg.metrics:
+            self.metrics.start(self.cfg.metrics)
+        self._client, self._alert_client = self._make_client(BULK), self._make_client(ALERTS)
         self._thread.start()
 
     def _start_cameras(self, store: Store) -> None:
@@ -210,24 +231,30 @@ class Bridge:
             self.fetcher.stop(2.0)
         if self._client is not None:
             self._publish_units((), flush=True)  # the ingest thread has ended: held states go now
-            self._client.disconnect()
-            self._client.loop_stop()
+            for client in (self._client, self._alert_client):
+                if client is not None:
+                    client.disconnect()
+                    client.loop_stop()
+        self.metrics.stop()
         if self.store is not None and self._owns_store:
             self.store.close()
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._connected.is_set() and self._alerts_connected.is_set()
 
     def stats(self) -> dict[str, int]:
         return dict(self.counts)
 
     # --- MQTT ----------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self, lane: int) -> mqtt.Client:
         protocol = mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311
-        # The bridge's session must persist across restarts, so the broker queues while it is away.
-        client = make_client(self.mqtt_cfg, self.client_id, protocol=protocol, clean_session=False)
+        client_id = self.client_id + ("-alerts" if lane == ALERTS else "")
+        # The bridge's sessions must persist across restarts, so the broker queues while it is away.
+        client = make_client(self.mqtt_cfg.model_copy(update={"client_id": client_id}), client_id,
+                             protocol=protocol, clean_session=False)
+        client.user_data_set(lane)
         client.manual_ack_set(True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -235,29 +262,38 @@ class Bridge:
         if self._v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.cfg.session_expiry_s
+            if lane == ALERTS and self.cfg.shared_group:
+                # A broker keeps handing a group's messages to a member whose session lives on, even while
+                # it is away: a dead bridge's share of the alerts must move to the others within seconds.
+                # What its session held then comes back from the gateways through seq-gap replays.
+                props.SessionExpiryInterval = min(self.cfg.session_expiry_s, GROUP_ALERTS_EXPIRY_S)
             # clean_start=False on every connect, the first included: the session outlives the process.
             client.connect_async(self.mqtt_cfg.host, self.mqtt_cfg.port, keepalive=self.mqtt_cfg.keepalive_s,
                                  clean_start=False, properties=props)
         else:
             client.connect_async(self.mqtt_cfg.host, self.mqtt_cfg.port, keepalive=self.mqtt_cfg.keepalive_s)
-        log.info("connecting to %s as %s (MQTT %s)", self.mqtt_cfg.url, self.client_id, "5" if self._v5 else "3.1.1")
+        log.info("connecting to %s as %s (MQTT %s)", self.mqtt_cfg.url, client_id, "5" if self._v5 else "3.1.1")
         client.loop_start()
         return client
 
-    def _filters(self) -> list[str]:
-        events = topic(self.mqtt_cfg, "gw", "+", "event", "+")
-        audio = topic(self.mqtt_cfg, "gw", "+", "audio", "+")
-        commands = topic(self.mqtt_cfg, "bridge", "cmd")
-        cams, frigate = topic(self.mqtt_cfg, "cam", "+", "event"), self.cfg.cameras.frigate_topic
+    def _filters(self, lane: int) -> list[str]:
+        if lane == ALERTS:
+            shared = [topic(self.mqtt_cfg, "gw", "+", "event", str(Kind.ALERT))]
+        else:
+            shared = [topic(self.mqtt_cfg, "gw", "+", "event", str(k)) for k in Kind if k is not Kind.ALERT]
+            shared += [topic(self.mqtt_cfg, "gw", "+", "audio", "+"), topic(self.mqtt_cfg, "bridge", "cmd"),
+                       topic(self.mqtt_cfg, "cam", "+", "event"), self.cfg.cameras.frigate_topic]
         group = self.cfg.shared_group
         if group and self._v5:
-            events, audio, commands, cams, frigate = (f"$share/{group}/{f}"
-                                                      for f in (events, audio, commands, cams, frigate))
-        elif group:
+            shared = [f"$share/{group}/{f}" for f in shared]
+        elif group and lane == BULK:
             log.warning("bridge.shared_group %r ignored: shared subscriptions need MQTT 5", group)
-        return [events, audio, topic(self.mqtt_cfg, "gw", "+", "state"), commands, cams, frigate]
+        return shared + ([topic(self.mqtt_cfg, "gw", "+", "state")] if lane == BULK else [])
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, lane: int, flags: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if rc.is_failure and lane == ALERTS:
+            log.warning("broker %s refused the alerts session: %s", self.mqtt_cfg.url, rc)
+            return
         if rc.is_failure:
             if self._v5 and self.cfg.mqtt_version == "auto" and rc.value in _UNSUPPORTED_PROTOCOL:
                 log.warning("broker %s does not speak MQTT 5; using 3.1.1", self.mqtt_cfg.url)
@@ -265,15 +301,27 @@ class Bridge:
             else:
                 log.warning("broker %s refused the connection: %s", self.mqtt_cfg.url, rc)
             return
-        self._session += 1
+        self._sessions[lane] += 1
+        resumed = getattr(flags, "session_present", False)
+        if lane == ALERTS:
+            client.subscribe([(f, 1) for f in self._filters(ALERTS)])
+            self._alerts_connected.set()
+            log.info("alerts session connected to %s (%s)", self.mqtt_cfg.url, "resumed" if resumed else "new")
+            return
         self._ever_connected = True
-        client.subscribe([(f, 1) for f in self._filters()])
+        if resumed:  # a session kept from before alerts had their own: its catch-all filter would bring them too
+            old = topic(self.mqtt_cfg, "gw", "+", "event", "+")
+            group = self.cfg.shared_group
+            client.unsubscribe(f"$share/{group}/{old}" if group and self._v5 else old)
+        client.subscribe([(f, 1) for f in self._filters(BULK)])
         self._connected.set()
         self._plans_due.set()
-        resumed = getattr(flags, "session_present", False)
         log.info("connected to %s (%s session)", self.mqtt_cfg.url, "resumed" if resumed else "new")
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, lane: int, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if lane == ALERTS:
+            self._alerts_connected.clear()
+            return
         if not self._ever_connected and self._v5 and self.cfg.mqtt_version == "auto" and not self._stop.is_set():
             # Some 3.1.1-only brokers (amqtt) hang up on an MQTT 5 CONNECT without a CONNACK; twice in a
             # row, before any connection ever succeeded, is taken as that rather than a network hiccup.
@@ -285,8 +333,8 @@ class Bridge:
             log.warning("lost the broker %s (%s); what was not acknowledged comes again", self.mqtt_cfg.url, rc)
         self._connected.clear()
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._session))
+    def _on_message(self, _c: mqtt.Client, lane: int, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._sessions[lane], lane))
 
     def _publish(self, levels: tuple[str, ...], body: dict[str, Any], *, qos: int, retain: bool = False) -> None:
         if self._client is not None:
@@ -310,7 +358,7 @@ class Bridge:
                 if self._fallback.is_set():
                     self._fall_back()
                 if batch:
-                    self._handle(batch)
+                    self._handle_until_stored(batch)
                     if self.batch_delay_s:
                         time.sleep(self.batch_delay_s)
                 if not draining:
@@ -327,26 +375,74 @@ class Bridge:
                 self._ack_all()
                 time.sleep(0.5)
 
+    def _handle_until_stored(self, batch: list[_Inbound]) -> None:
+        """Handle a batch; while the database cannot take it (down, read-only, full) handle it again with
+        backoff, acknowledging nothing: what is not stored must come again, not be given up as a hole."""
+        delay = 0.5
+        while True:
+            try:
+                self._handle(batch)
+                return
+            except DBAPIError as exc:
+                if not _unavailable(exc):
+                    raise
+                self._unacked.clear()  # the same batch is handled again, and acknowledged once
+                self._database_trouble(exc, delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _database_trouble(self, exc: DBAPIError, delay: float) -> None:
+        log.error("database cannot store (%s); nothing acknowledged, retrying in %.1f s",
+                  (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0], delay)
+        if _read_only(exc) and self.store is not None:
+            # A session opened read-only (a database switched read-only, a standby) stays so: new ones
+            # must be opened once the database is writable again.
+            self.store.engine.dispose()
+        if self._stop.wait(delay):
+            raise _Stopping() from None
+
     def _take(self, draining: bool) -> list[_Inbound] | None:
-        """Up to batch_max messages: waits for the first (briefly, for housekeeping), not for more."""
-        batch: list[_Inbound] = []
-        try:
-            first = self._inbox.get_nowait() if draining else self._inbox.get(timeout=0.25)
-        except queue.Empty:
-            return None if draining else batch
-        if first is None:
-            return None
-        batch.append(first)
-        while len(batch) < self.cfg.batch_max:
+        """Up to batch_max messages: waits for the first (briefly, for housekeeping), not for more.
+
+        Everything that has arrived is sorted first (it is bounded by the broker's in-flight window):
+        alerts and commands before the rest, and each gateway in turn."""
+        if not any(self._waiting):
+            if self._stop_seen:
+                self._stop_seen = False
+                return None
+            try:
+                first = self._inbox.get_nowait() if draining else self._inbox.get(timeout=0.25)
+            except queue.Empty:
+                return None if draining else []
+            if first is None:
+                return None
+            self._queue_up(first)
+        while not self._stop_seen:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 break
             if item is None:
-                self._inbox.put(None)  # seen after this batch
-                break
-            batch.append(item)
+                self._stop_seen = True  # stop once what came before it is handled
+            else:
+                self._queue_up(item)
+        batch: list[_Inbound] = []
+        for waiting in self._waiting:
+            while waiting and len(batch) < self.cfg.batch_max:
+                for source in list(waiting):  # one message of each source per round
+                    messages = waiting[source]
+                    batch.append(messages.popleft())
+                    if not messages:
+                        del waiting[source]
+                    if len(batch) >= self.cfg.batch_max:
+                        break
         return batch
+
+    def _queue_up(self, m: _Inbound) -> None:
+        prefix = self.mqtt_cfg.prefix + "/"
+        levels = m.topic[len(prefix):].split("/") if m.topic.startswith(prefix) else [m.topic]
+        urgent = m.lane == ALERTS or levels == ["bridge", "cmd"]
+        source = levels[1] if levels[0] == "gw" and len(levels) > 1 else levels[0]  # a gateway, "cam", ...
+        self._waiting[0 if urgent else 1].setdefault(source, deque()).append(m)
 
     def _watch_handshake(self) -> None:
         # Other 3.1.1-only brokers (amqtt) neither answer an MQTT 5 CONNECT nor hang up: paho would wait
@@ -363,13 +459,13 @@ class Bridge:
 
     def _fall_back(self) -> None:
         self._v5 = False
-        old = self._client
-        if old is not None:
-            old.on_connect = old.on_disconnect = old.on_message = None  # its goodbye is no news
-            old.disconnect()
-            old.loop_stop()
+        for old in (self._client, self._alert_client):
+            if old is not None:
+                old.on_connect = old.on_disconnect = old.on_message = None  # its goodbye is no news
+                old.disconnect()
+                old.loop_stop()
         self._fallback.clear()
-        self._client = self._make_client()
+        self._client, self._alert_client = self._make_client(BULK), self._make_client(ALERTS)
 
     def _handle(self, batch: list[_Inbound]) -> None:
         assert self.store is not None
@@ -435,8 +531,9 @@ class Bridge:
     def _ack(self, m: _Inbound) -> None:
         # A PUBACK on a later connection could name another message: the broker re-sends what a lost
         # connection left unacknowledged, and storage makes that second delivery harmless.
-        if m.qos > 0 and m.session == self._session and self._client is not None:
-            self._client.ack(m.mid, m.qos)
+        client = self._alert_client if m.lane == ALERTS else self._client
+        if m.qos > 0 and m.session == self._sessions[m.lane] and client is not None:
+            client.ack(m.mid, m.qos)
 
     def _validate(self, m: _Inbound, topic_gateway: str, topic_kind: str) -> Event | None:
         self.counts["received"] += 1
@@ -484,12 +581,15 @@ class Bridge:
         delay = 0.5
         while True:
             try:
-                return self.store.ingest(events)
-            except OperationalError as exc:
-                log.error("database unavailable (%s); retrying in %.1f s", exc.orig, delay)
-                if self._stop.wait(delay):
-                    raise _Stopping() from None
-                delay = min(delay * 2, 15.0)
+                started = time.monotonic()
+                result = self.store.ingest(events)
+                self.metrics.stored(events, time.monotonic() - started)
+                return result
+            except DBAPIError as exc:
+                if not _unavailable(exc):
+                    raise  # refused by the database for what it is: the caller finds which event
+                self._database_trouble(exc, delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     def _note(self, result: IngestResult, changes: _Changes) -> None:
         self.counts["stored"] += len(result.stored)
@@ -498,7 +598,9 @@ class Bridge:
             changes.units[unit.unit] = unit
         changes.incidents.extend(result.incidents)
         for gw, holes in result.gaps.items():
-            log.info("gateway %s: seq jumped, missing %s", gw, ", ".join(f"{a}..{b}" for a, b in holes))
+            # Debug only: an alert sent ahead of its gateway's backlog makes one every time; what is still
+            # missing later is asked for (info) or given up on (error).
+            log.debug("gateway %s: seq jumped, missing %s", gw, ", ".join(f"{a}..{b}" for a, b in holes))
             self.counts["gaps"] += len(holes)
             self._suspects.add(gw)
 
@@ -507,13 +609,12 @@ class Bridge:
         if not m.payload:
             return  # a retained state being cleared
         try:
-            body = json.loads(m.payload)
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object")
+            body = json_object(m.payload)
         except ValueError as exc:
             log.warning("gateway state on %s ignored: %s [%s]", m.topic, exc, _hex(m.payload))
             return
         view = self.store.note_gateway_state(name, body)
+        self._check_clock(name, body)
         outbox = body.get("outbox")
         if isinstance(outbox, dict):
             nxt, pending, oldest = outbox.get("next_seq"), outbox.get("pending"), outbox.get("oldest_seq")
@@ -523,26 +624,43 @@ class Bridge:
                     self._suspects.add(name)
         log.debug("gateway %s %s", name, "online" if view.online else "offline")
 
+    def _check_clock(self, name: str, body: dict[str, Any]) -> None:
+        """A gateway whose clock is off stamps its events wrong (history, timelines, incident deadlines);
+        the bridge stores them all the same, but says so. A live state is sent every few seconds, so its
+        ``time`` is the gateway's clock."""
+        try:
+            sent = datetime.fromisoformat(str(body["time"]))
+        except (KeyError, ValueError):
+            return
+        if body.get("online") is not True or sent.tzinfo is None:
+            return
+        skew = (sent - datetime.now(UTC)).total_seconds()
+        now = time.monotonic()
+        if abs(skew) > CLOCK_SKEW_S and now >= self._clock_warned.get(name, 0.0):
+            self._clock_warned[name] = now + 600.0
+            log.warning("gateway %s: its clock is %+.0f s off the bridge's; its events and incidents carry its "
+                        "times (set its clock: NTP)", name, skew)
+
     def _command(self, m: _Inbound, changes: _Changes) -> None:
         assert self.store is not None
         self.counts["commands"] += 1
         try:
-            body = json.loads(m.payload)
-            if not isinstance(body, dict):
-                raise IncidentError("expected a JSON object")
+            body = json_object(m.payload)
             action = body.get("action")
             operator = _text(body, "operator") or ""
             note = _text(body, "note")
             if action == "plan":
                 self._save_plan(body, operator)
+                record_command(self.store.engine, m.payload)
                 return
             if action == "alias":
                 unit = self.store.set_alias(_text(body, "unit") or "", _text(body, "alias"))
                 changes.units[unit.unit] = unit
                 log.info("%s named %s %r", operator, unit.unit, unit.alias)
+                record_command(self.store.engine, m.payload)
                 return
             incident_id = body.get("incident")
-            if isinstance(incident_id, bool) or not isinstance(incident_id, int):
+            if isinstance(incident_id, bool) or not isinstance(incident_id, int) or not 0 < incident_id < 2**31:
                 raise IncidentError(f"incident: expected an incident id, got {incident_id!r}")
             if action == "ack":
                 view = self.store.acknowledge(incident_id, operator, note=note)
@@ -565,9 +683,23 @@ class Bridge:
         except (ValueError, IncidentError) as exc:  # JSON errors are ValueErrors too
             self.counts["commands_refused"] += 1
             log.warning("command refused: %s [%s]", exc, _hex(m.payload))
+            record_command(self.store.engine, m.payload, refused=str(exc))  # refusals are audited too
+            self._refused(m.payload, str(exc))
             return
         log.info("incident %d %s by %s", view.id, change, operator)
+        record_command(self.store.engine, m.payload)
         changes.incidents.append((view, change))
+
+    def _refused(self, payload: bytes, reason: str) -> None:
+        """Tell the console that sent a command why it was refused (it knows its ``request`` id); the
+        dispatcher would otherwise see nothing happen."""
+        try:
+            ask = json_object(payload)
+        except ValueError:
+            ask = {}
+        answer: dict[str, Any] = {k: ask[k] for k in ("request", "action", "incident", "gateway", "operator")
+                                  if k in ask}
+        self._publish(("bridge", "refused"), {**answer, "reason": reason}, qos=1)
 
     def _save_plan(self, body: dict[str, Any], operator: str) -> None:
         assert self.plans is not None
@@ -788,6 +920,8 @@ class Bridge:
         watch = self._gaps.setdefault(gw, _GapWatch(since=now))
         if now - watch.since < self.cfg.replay_interval_s or now < watch.next_request:
             return  # what is in flight (redeliveries, another bridge of the group) gets its chance
+        if not quiet and now - watch.since < STREAMING_PATIENCE * self.cfg.replay_interval_s:
+            return  # still arriving: an alert sent ahead of a backlog leaves a hole that the backlog fills
         oldest = hint.oldest if hint is not None else None
         while holes and oldest is not None and holes[0][0] < oldest:
             a, b = holes[0]
@@ -824,6 +958,26 @@ class Bridge:
         if missing:
             self.counts["lost"] += missing
             log.error("gateway %s: %d events of seq %d..%d are lost: %s", gw, missing, first, last, why)
+
+
+CLOCK_SKEW_S = 120.0  # a gateway state this far from the bridge's clock is logged as a wrong clock
+RETRY_MAX_S = 2.0  # the longest wait between two tries of a database that cannot store: alerts wait on it
+# SQLSTATE classes of a database that cannot store anything now, whatever the event: read-only
+# transaction (a database switched read-only, or a standby), insufficient resources (disk full),
+# operator intervention (shutting down), connection exceptions, serialization failures.
+_UNAVAILABLE_SQLSTATES = ("25006", "53", "57P", "08", "40001", "40P01")
+
+
+def _read_only(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "25006" or "readonly database" in str(exc.orig)
+
+
+def _unavailable(exc: DBAPIError) -> bool:
+    """The database cannot store now (and may later), as opposed to refusing one event for what it holds."""
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return True  # SQLite: locked, read-only file, disk full; PostgreSQL: connection lost, disk full
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def _text(body: dict[str, Any], key: str) -> str | None:

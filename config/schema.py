@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -70,6 +71,8 @@ class MqttConfig(_Strict):
     @classmethod
     def _url(cls, v: str) -> str:
         parts = urlsplit(v)
+        if parts.username is not None or parts.password is not None:  # the URL is logged: said without it
+            raise ValueError("credentials do not belong in the URL (it is logged): use username and password_env")
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
             raise ValueError(f"expected mqtt://host[:port] or mqtts://host[:port], got {v!r}")
         return v
@@ -395,11 +398,30 @@ class ChannelConfig(_Strict):
         return self
 
 
+def _listen_address(value: str) -> str:
+    """``host:port`` (``[::1]:port`` for IPv6) where a program serves Prometheus metrics."""
+    m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+):(\d{1,5})", value)
+    if m is None or int(m.group(2)) > 65535:
+        raise ValueError(f"expected host:port such as 127.0.0.1:9101, got {value!r}")
+    return value
+
+
+MetricsListen = Annotated[str, AfterValidator(_listen_address)]
+
+
 class GatewayConfig(_Strict):
     name: str = Field(pattern=_NAME, description="this gateway's name: a topic level, unique per installation")
     outbox: Path | None = Field(None, description="SQLite outbox; default {data_dir}/outbox-{name}.sqlite")
     retention_h: float = Field(24.0, gt=0, description="how long published events are kept for replay")
     state_interval_s: float = Field(30.0, gt=0, description="how often the retained state is refreshed")
+    publish_rate: float = Field(
+        200.0, gt=0, description="most events per second (1 s bursts) handed to the broker, so a chattering "
+        "radio or a long backlog cannot flood the bridge; the rest waits in the outbox. Alerts never wait"
+    )
+    metrics: MetricsListen | None = Field(
+        None, description="host:port serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9101 (port 0: any "
+        "free port); default off. Outbox depth, events by kind, broker connection, each radio's state and counters"
+    )
 
 
 class DemoReplay(_Strict):
@@ -430,6 +452,16 @@ class CameraConfig(_Strict):
     snapshot_url: str | None = Field(None, description="HTTP snapshot (JPEG)")
     credentials_env: str | None = Field(None, description="environment variable holding user:password for its URLs")
     presets: dict[str, float] = Field(default_factory=dict, description="PTZ presets: name -> heading in degrees")
+
+    @field_validator("stream_url", "snapshot_url")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        # Refused here, before the registry stores it; the message never quotes the URL (a value error is
+        # not echoed by format_validation_error).
+        if v is not None and urlsplit(v).password is not None:
+            raise ValueError("the URL contains a password; name an environment variable holding user:password "
+                             "in credentials_env instead")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> CameraConfig:
@@ -512,6 +544,10 @@ class BridgeConfig(_Strict):
         None, pattern=r"^[A-Za-z0-9_.\-]{1,64}/[A-Za-z0-9_.\-]{1,64}$",
         description="GATEWAY/POINT: an output (a Modbus coil) lit while any incident is unacknowledged, "
         "e.g. the command center's beacon lamp",
+    )
+    metrics: MetricsListen | None = Field(
+        None, description="host:port serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9102 (port 0: any "
+        "free port); default off. Events received/stored/duplicate/rejected/lost, gaps, ingest latency, incidents"
     )
 
 
@@ -610,6 +646,10 @@ def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> None:
                 included = tomllib.loads(path.read_text(encoding="utf-8"))
             except OSError as exc:
                 raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+            except UnicodeDecodeError as exc:  # as in load_config
+                raise ConfigError(f"{key}: {path} is not UTF-8 text: {exc}") from None
+            except ValueError as exc:  # a NUL byte in the path
+                raise ConfigError(f"{key}: bad path: {exc}") from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{key}: {path} is not valid TOML: {exc}") from None
             inline = {k: v for k, v in options.items() if k != "spec_file"}
@@ -636,7 +676,8 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
                 and not Path(device[4:]).is_absolute():
             transmit["device"] = f"wav:{(base / device[4:]).resolve()}"  # type: ignore[index]
     demo = raw.get("demo")
-    for rep in demo.get("replay", []) if isinstance(demo, dict) else []:
+    replays = demo.get("replay") if isinstance(demo, dict) else None
+    for rep in replays if isinstance(replays, list) else []:  # any other type is the validator's to name (fuzzing)
         if isinstance(rep, dict) and isinstance(rep.get("capture"), str):
             rep["capture"] = str((base / rep["capture"]).resolve())
     console = raw.get("console")
@@ -652,7 +693,10 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
 def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
     raw = dict(raw)
     if base is not None:
-        _resolve_paths(raw, base)
+        try:
+            _resolve_paths(raw, base)
+        except ValueError as exc:  # a path with a NUL byte cannot be resolved (found by fuzzing)
+            raise ConfigError(f"{source}: bad path: {exc}") from None
         _include_spec_files(raw, source, base)
     if url := os.environ.get("PTTBRIDGE_MQTT_URL"):
         mqtt = raw.get("mqtt")
@@ -669,6 +713,8 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:  # a binary or Latin-1 file is a user error too (found by fuzzing)
+        raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

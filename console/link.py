@@ -6,8 +6,10 @@
                                                its health: drivers, levels, outbox, ports (kept in
                                                :attr:`BridgeLink.gateways` for the health screen)
                  {prefix}/gw/+/levels          the gateways' audio input levels, every second (QoS 0)
+                 {prefix}/bridge/refused       a command the bridge refused, with why: shown to the
+                                               operator whose console sent it (its ``request`` id)
     publishes    {prefix}/bridge/cmd           {"action": "ack"|"resolve"|"note", "incident": id,
-                                                "operator": name, "resolution"?: ..., "note"?: ...}
+                                                "operator": name, "request": id, "resolution"?: ..., ...}
 
 paho runs its own network thread (``loop_start``) and reconnects with backoff by itself; every callback
 only decodes and posts a Textual message, which is thread-safe. A malformed payload is logged and
@@ -32,7 +34,7 @@ from textual.message import Message
 from config.mqtt import make_client, topic
 from config.schema import MqttConfig
 from console.data import PayloadError, incident_from_json, unit_from_json
-from console.messages import BrokerStatus, GatewayChanged, IncidentChanged, UnitChanged
+from console.messages import BrokerStatus, CommandRefused, GatewayChanged, IncidentChanged, UnitChanged
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,9 @@ class BridgeLink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.gateways = GatewayReports()
+        self._asked: dict[str, str] = {}  # request id -> what it asked, for the refusals of this console
+        self._lock = threading.Lock()  # _asked: written by the app's thread, read by paho's
+
 
     def start(self) -> None:
         # connect_async + loop_start: the first connection is retried like any later one, so a console
@@ -127,15 +132,26 @@ class BridgeLink:
         return bool(self.client.is_connected())
 
     def send(self, action: str, incident: int, operator: str, **fields: str) -> None:
-        """A command to the bridge (QoS 1). Refused while the broker is away: a dispatcher must not
-        believe an acknowledgement went out that may reach the bridge minutes later."""
+        """A command about an incident to the bridge (QoS 1); see :meth:`command`."""
+        self.command({"action": action, "incident": incident, "operator": operator, **fields},
+                     f"{action} #{incident}")
+
+    def command(self, body: dict[str, Any], what: str) -> None:
+        """A command to the bridge (QoS 1), with a request id: if the bridge refuses it, a
+        :class:`CommandRefused` names ``what`` and why. Refused here while the broker is away: a dispatcher
+        must not believe an acknowledgement went out that may reach the bridge minutes later."""
         if not self.connected:
             raise NotConnected("the broker is offline: nothing was sent")
-        body: dict[str, Any] = {"action": action, "incident": incident, "operator": operator, **fields}
+        request = uuid.uuid4().hex[:16]
+        body = {**body, "request": request}
         info = self.client.publish(topic(self.cfg, "bridge", "cmd"), json.dumps(body, separators=(",", ":")), qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise NotConnected(f"the broker did not take the command: {mqtt.error_string(info.rc)}")
-        log.info("sent %s", body)
+        with self._lock:
+            self._asked[request] = what
+            while len(self._asked) > 256:  # the oldest can no longer be waiting for an answer
+                del self._asked[next(iter(self._asked))]
+        log.info("sent %s", {k: v for k, v in body.items() if k != "channels"})
 
     # --- paho's network thread ---------------------------------------------------------------
 
@@ -149,6 +165,7 @@ class BridgeLink:
             (topic(self.cfg, "bridge", "unit", "+"), 1),
             (topic(self.cfg, "gw", "+", "state"), 1),
             (topic(self.cfg, "gw", "+", "levels"), 0),
+            (topic(self.cfg, "bridge", "refused"), 1),
         ])
         self._post(BrokerStatus(True))
 
@@ -162,12 +179,21 @@ class BridgeLink:
         if not payload:
             return  # a retained message being cleared
         try:
-            body = json.loads(payload)
+            try:
+                body = json.loads(payload)
+            except RecursionError:  # [[[[...: json does not say ValueError for this one
+                raise PayloadError("not JSON: nested too deeply") from None
             if levels[:2] == ["bridge", "incident"]:
                 incident, change = incident_from_json(body)
                 self._post(IncidentChanged(incident, change))
             elif levels[:2] == ["bridge", "unit"]:
                 self._post(UnitChanged(unit_from_json(body)))
+            elif levels == ["bridge", "refused"]:
+                request = body.get("request") if isinstance(body, dict) else None
+                with self._lock:
+                    what = self._asked.pop(request, None) if isinstance(request, str) else None
+                if what is not None:  # another console's refusal is not news here
+                    self._post(CommandRefused(what, str(body.get("reason", "no reason given"))))
             elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "state":
                 online = body.get("online") if isinstance(body, dict) else None
                 if not isinstance(online, bool):

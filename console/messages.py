@@ -35,6 +35,15 @@ class GatewayChanged(Message):
         self.online = online
 
 
+class CommandRefused(Message):
+    """``bridge/refused``: the bridge refused a command this console sent (``what``: e.g. "ack #12")."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__()
+        self.what = what
+        self.reason = reason
+
+
 class BrokerStatus(Message):
     """The MQTT connection came up or went down."""
 

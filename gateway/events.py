@@ -293,9 +293,21 @@ def decode_event(payload: bytes | str) -> Event:
         raise EventError("$", f"payload of {len(payload)} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
     try:
         obj = json.loads(payload, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: [[[[... (fuzzing)
         raise EventError("$", f"not JSON: {exc}") from None
     return event_from_dict(obj)
+
+
+def json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
+    """A JSON object off the wire (a command, a state, a plan), or ValueError saying why not. Deep nesting
+    (``[[[[...``) makes json raise RecursionError, which no caller of json.loads expects (found by fuzzing)."""
+    try:
+        obj = json.loads(payload)
+    except RecursionError:
+        raise ValueError("not JSON: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
 def _reject_constant(name: str) -> Any:

@@ -3,7 +3,11 @@
     drivers --append--> Outbox (SQLite) --feeder thread--> paho (QoS 1) --PUBACK--> mark published
 
 - Only the feeder thread hands events to paho, at most ``WINDOW`` unacknowledged at a time, in ``seq``
-  order. PUBACKs arrive on paho's network thread and are queued back to the feeder, which marks them
+  order, except that alerts go first: an emergency never waits behind a backlog of beacons (after an
+  outage, or from a radio that floods). The bridge orders by ``seq``; the jump is a hole for a moment.
+  The rest goes at most ``publish_rate`` a second: a chattering radio or a backlog of hours waits in
+  the outbox instead of flooding the bridge that every other gateway shares.
+  PUBACKs arrive on paho's network thread and are queued back to the feeder, which marks them
   published in batches (so the two threads never wait on each other's locks).
 - While the broker is away paho keeps what it was handed and re-sends it first on reconnect; the rest
   stays in the outbox. After a crash, everything unacknowledged is handed over again on start.
@@ -32,7 +36,8 @@ import paho.mqtt.client as mqtt
 
 from config.mqtt import last_connect_error, make_client, topic
 from config.schema import GatewayConfig, MqttConfig
-from gateway.outbox import Outbox
+from gateway.events import json_object
+from gateway.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +70,11 @@ class OutboxPublisher:
         self._stop = threading.Event()
         self._inflight: dict[int, int] = {}  # mid -> seq; touched by the feeder thread only
         self._clips_inflight: dict[int, str] = {}  # mid -> event id of a clip; likewise
-        self._handed = 0  # highest seq handed to paho in this process
+        self._handed = 0  # highest seq handed to paho in this process, in order
+        self._ahead: set[int] = set()  # alerts handed before the events in front of them
+        self._tokens = gateway_cfg.publish_rate  # the rate limit's bucket: events that may go now
+        self._refilled = time.monotonic()
+        self._throttled = False  # events wait for the rate limit: come back soon rather than on a wake-up
         self._connected = threading.Event()
         self._down_since: float | None = time.monotonic()
         self.client = make_client(mqtt_cfg, f"pttbridge-gw-{gateway_cfg.name}")
@@ -142,9 +151,7 @@ class OutboxPublisher:
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         verb = msg.topic.rsplit("/", 1)[-1]  # cmd/{verb}, or "config" for the channel plan
         try:
-            body = json.loads(msg.payload or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object")
+            body = json_object(msg.payload or b"{}")
         except ValueError as exc:
             log.warning("command %s ignored: %s [%s]", verb, exc, msg.payload[:64].hex(" "))
             return
@@ -159,7 +166,7 @@ class OutboxPublisher:
         next_purge = 0.0
         next_complaint = time.monotonic() + 5.0
         while True:
-            self._wake.wait(0.5)
+            self._wake.wait(0.02 if self._throttled else 0.5)
             self._wake.clear()
             self._take_acks()
             if self._stop.is_set():
@@ -214,14 +221,37 @@ class OutboxPublisher:
         room = WINDOW - len(self._inflight)
         if room <= 0:
             return
-        for row in self.outbox.unpublished(after_seq=self._handed, limit=room):
-            info = self.client.publish(self._t("event", row.kind), row.payload, qos=1)
-            self._inflight[info.mid] = row.seq
+        for row in self.outbox.unpublished(after_seq=self._handed, limit=room + len(self._ahead), alerts_only=True):
+            if row.seq not in self._ahead and len(self._inflight) < WINDOW:
+                self._publish_event(row)
+                self._ahead.add(row.seq)
+        now = time.monotonic()
+        rate = self.gw.publish_rate
+        self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        room = min(WINDOW - len(self._inflight), int(self._tokens))
+        limit = max(room, 0) + len(self._ahead)
+        rows = self.outbox.unpublished(after_seq=self._handed, limit=limit)
+        self._throttled = int(self._tokens) < WINDOW - len(self._inflight) and len(rows) >= limit
+        for row in rows:
+            if room <= 0:
+                break
             self._handed = row.seq
+            if row.seq in self._ahead:
+                self._ahead.discard(row.seq)
+                continue
+            self._publish_event(row)
+            room -= 1
+            self._tokens -= 1
+        self._ahead = {seq for seq in self._ahead if seq > self._handed}  # passed (or published) meanwhile
         if not self._clips_inflight:
             for event_id, clip in self.outbox.unpublished_clips(CLIP_WINDOW):
                 info = self.client.publish(self._t("audio", event_id), clip, qos=1)
                 self._clips_inflight[info.mid] = event_id
+
+    def _publish_event(self, row: OutboxRow) -> None:
+        info = self.client.publish(self._t("event", row.kind), row.payload, qos=1)
+        self._inflight[info.mid] = row.seq
 
     def _run_jobs(self) -> None:
         while True:

@@ -87,3 +87,65 @@ def test_any_structure_gives_config_or_config_error(raw: object) -> None:
         parse_config(raw if isinstance(raw, dict) else {"gateway": raw})
     except ConfigError:
         pass
+
+
+# --- found by bench/fuzz: errors that came out as something else than ConfigError --------------------
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    f = tmp_path / "site.toml"
+    f.write_bytes(b'[gateway]\nname = "gw\xb01"\n')
+    with pytest.raises(ConfigError, match=r"site\.toml: not UTF-8"):
+        load_config(f)
+
+
+def test_a_spec_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "box.toml").write_bytes(b"spec = '\xff'\n")
+    f = tmp_path / "site.toml"
+    f.write_text('[[channels]]\nname = "c"\n[[channels.drivers]]\ntype = "serial"\ndevice = "/dev/null"\n'
+                 'protocol = "framespec"\noptions = { spec_file = "box.toml" }\n')
+    with pytest.raises(ConfigError, match=r"spec_file: .*box\.toml is not UTF-8"):
+        load_config(f)
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        "[demo]\nreplay = true\n",
+        "[demo]\nreplay = 'x'\n",
+        'data_dir = "a\\u0000b"\n',
+        '[gateway]\nname = "gw1"\noutbox = "a\\u0000b"\n',
+        "[[channels]]\nname = 'c'\n[[channels.drivers]]\ntype = 'audio'\ndevice = \"wav:a\\u0000.wav\"\n",
+        "[[channels]]\nname = 'c'\n[[channels.drivers]]\ntype = 'serial'\ndevice = '/dev/null'\n"
+        "protocol = 'framespec'\noptions = { spec_file = \"a\\u0000b\" }\n",
+    ],
+)
+def test_odd_values_where_paths_are_resolved_are_config_errors(tmp_path: Path, toml: str) -> None:
+    f = tmp_path / "site.toml"
+    f.write_text(toml)
+    with pytest.raises(ConfigError, match=r"site\.toml"):
+        load_config(f)
+
+
+TABLES = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                      lambda x: st.lists(x, max_size=3) | st.dictionaries(st.text(max_size=8), x, max_size=4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["data_dir", "gateway", "channels", "demo", "console", "mqtt"]), TABLES,
+                       max_size=4))
+def test_any_structure_read_from_a_file_gives_config_or_config_error(raw: dict[str, object]) -> None:
+    # With a base directory: the relative paths are resolved and spec files included before validation.
+    try:
+        parse_config(raw, "site.toml", ROOT / "config")
+    except ConfigError:
+        pass
+
+
+def test_credentials_in_the_broker_url_are_refused_without_being_repeated(tmp_path: Path) -> None:
+    f = tmp_path / "site.toml"
+    f.write_text('[mqtt]\nurl = "mqtts://gw-xixing-1:Hunter2-secret@broker:8883"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    assert "mqtt.url: credentials do not belong in the URL" in str(err.value)
+    assert "Hunter2-secret" not in str(err.value)

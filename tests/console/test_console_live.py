@@ -177,3 +177,28 @@ def wait_for_incidents(site: Site, n: int) -> None:
     from support import wait_until
 
     wait_until(lambda: len(site.store.open_incidents()) == n, 10, f"{n} incidents")
+
+
+def test_a_command_the_bridge_refuses_is_explained_to_the_dispatcher_who_sent_it(site: Site) -> None:
+    """Two dispatchers act on one incident at once: the bridge takes the first, refuses the second, and
+    says why on the console that sent it (only there)."""
+    alice = CountingApp(site.config, "alice")
+    bob = CountingApp(site.config, "bob")
+
+    async def scenario() -> None:
+        async with alice.run_test(size=(120, 36)) as pa, bob.run_test(size=(120, 36)) as pb:
+            for app, pilot in ((alice, pa), (bob, pb)):
+                await until(pilot, partial(ready, app), "console ready")
+            site.radio.write(pklds_emergency(1001))
+            await until(pb, partial(rows, bob), "the alert row")
+            [incident] = site.store.open_incidents()
+            alice.link.send("resolve", incident.id, "alice", resolution="false_alarm")
+            await until(pa, lambda: not site.store.open_incidents(), "the incident resolved")
+            bob.link.send("ack", incident.id, "bob")  # pressed before bob's screen had heard
+            await until(pb, lambda: any("refused" in n for n in bob.notes), "the refusal on bob's console")
+            [note] = [n for n in bob.notes if "refused" in n]
+            assert note.startswith(f"The bridge refused ack #{incident.id}: ") and "resolved" in note
+            await pa.pause(0.5)
+            assert not any("refused" in n for n in alice.notes)
+
+    run(scenario())

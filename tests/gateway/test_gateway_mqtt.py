@@ -208,3 +208,72 @@ def test_port_unplugged_and_plugged_back(tmp_path, mosquitto, socat_link: SocatL
         assert any(s["radios"]["emergency-1/kenwood"]["state"] == "down" for s in downs)
     finally:
         gateway.stop()
+
+
+def test_an_alert_is_handed_to_the_broker_before_a_backlog_of_beacons(tmp_path, mosquitto, listener) -> None:
+    """3,000 beacons wait in the outbox of a gateway that could not reach the broker, then an emergency is
+    decoded: it goes out with the first window, not after the 3,000; the bridge orders by seq."""
+    from datetime import UTC, datetime
+
+    from config.schema import GatewayConfig, MqttConfig
+    from gateway.events import Decoded, Kind, Position
+    from gateway.outbox import Outbox
+    from gateway.publisher import WINDOW, OutboxPublisher
+
+    outbox = Outbox(tmp_path / "outbox.sqlite", "gw-busy")
+    now = datetime.now(UTC)
+    for i in range(3000):
+        outbox.append(Decoded(Kind.BEACON, now, unit=f"mdc:{1000 + i % 50}",
+                              position=Position(30.27 + i * 1e-6, 120.1)), "patrol-1")
+    alert = outbox.append(Decoded(Kind.ALERT, now, unit="mdc:7001", detail={"emergency": True}), "patrol-1")
+    gateway = GatewayConfig(name="gw-busy", publish_rate=100_000)  # the alert's place, not the rate, is tested
+    publisher = OutboxPublisher(outbox, MqttConfig(url=mosquitto.url), gateway, dict)
+    publisher.start()
+    try:
+        wait_until(lambda: len(first_arrivals(listener)) == 3001, 60, "the backlog and the alert")
+    finally:
+        publisher.stop()
+        outbox.close()
+    arrived = first_arrivals(listener)
+    position = next(i for i, e in enumerate(arrived) if e["id"] == alert.id)
+    assert position <= WINDOW, f"the alert came {position}th, behind {position} beacons"
+    beacons = [e["seq"] for e in arrived if e["kind"] == "beacon"]
+    assert beacons == sorted(beacons)  # everything else keeps its order
+
+
+def test_a_flooding_radio_is_held_to_the_gateway_rate_and_its_alerts_are_not(tmp_path, mosquitto, listener) -> None:
+    """A radio that chatters fills the outbox faster than ``publish_rate``: the rest waits there (nothing is
+    lost), while an alert decoded meanwhile goes at once."""
+    import time
+    from datetime import UTC, datetime
+
+    from config.schema import GatewayConfig, MqttConfig
+    from gateway.events import Decoded, Kind
+    from gateway.outbox import Outbox
+    from gateway.publisher import OutboxPublisher
+
+    rate, n = 50.0, 400
+    outbox = Outbox(tmp_path / "outbox.sqlite", "gw-chatty")
+    now = datetime.now(UTC)
+    for i in range(n):
+        outbox.append(Decoded(Kind.PTT, now, unit=f"fleetsync:100-{1000 + i % 9}"), "patrol-1")
+    publisher = OutboxPublisher(outbox, MqttConfig(url=mosquitto.url),
+                                GatewayConfig(name="gw-chatty", publish_rate=rate), dict)
+    started = time.monotonic()
+    publisher.start()
+    try:
+        wait_until(lambda: len(first_arrivals(listener)) >= 60, 30, "the first second's worth and more")
+        alert = outbox.append(Decoded(Kind.ALERT, now, unit="fleetsync:100-1001"), "patrol-1")
+        publisher.wake()
+        wait_until(lambda: any(e["id"] == alert.id for e in first_arrivals(listener)), 10, "the alert")
+        elapsed = time.monotonic() - started
+        beacons = sum(e["kind"] == "ptt" for e in first_arrivals(listener))
+        # Never more than a second's burst plus the rate since the start, however fast the machine.
+        assert beacons <= rate * (1 + elapsed) + 1, (beacons, elapsed)
+        assert beacons < n, "the alert went out while the flood was still waiting in the outbox"
+        wait_until(lambda: len(first_arrivals(listener)) == n + 1, 60, "the whole flood, in the end")
+    finally:
+        publisher.stop()
+        outbox.close()
+    seqs = [e["seq"] for e in first_arrivals(listener) if e["kind"] == "ptt"]
+    assert seqs == list(range(1, n + 1))
