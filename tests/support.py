@@ -26,12 +26,12 @@ def caller_id(n: int) -> bytes:
     return b"\x02I1100%04d\x03" % (1000 + n)
 
 
-def emergency_channel(port: Path | str) -> str:
+def emergency_channel(port: Path | str, name: str = "emergency-1") -> str:
     """TOML of a dedicated emergency channel on a Kenwood radio at ``port``: any key-up on it is an
     emergency (a rule, as a technician sets it), so every ``caller_id`` frame becomes an alert."""
     return f"""
 [[channels]]
-name = "emergency-1"
+name = "{name}"
 [[channels.drivers]]
 port = "{port}"
 protocol = "kenwood"

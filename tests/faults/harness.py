@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from support import Mosquitto, Postgres, SocatLink, create_database, end_process, wait_until
+from support import Mosquitto, Postgres, SocatLink, create_database, emergency_channel, end_process, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAYS = ("gw1", "gw2", "gw3")
@@ -156,17 +156,7 @@ state_interval_s = 1
 
 [mqtt]
 url = "{broker_url}"
-
-[[channels]]
-name = "patrol-{name}"
-[[channels.drivers]]
-port = "{port}"
-protocol = "kenwood"
-[[channels.rules]]
-when = {{ kind = "ptt", transmission = "begin" }}
-kind = "alert"
-label = "key-up on the emergency channel"
-""")
+{emergency_channel(port, f"patrol-{name}")}""")
     return cfg
 
 
