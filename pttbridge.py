@@ -67,7 +67,10 @@ def cmd_gateway(args: argparse.Namespace) -> None:
         gateway = Gateway(config)
     except ConfigError as exc:
         sys.exit(f"configuration error:\n{args.config}: {exc}")
-    gateway.start()
+    try:
+        gateway.start()
+    except OSError as exc:  # the metrics address in use: said in one line, not a traceback
+        sys.exit(f"{args.config}: gateway.{exc.strerror}" if str(exc.strerror).startswith("metrics") else str(exc))
     logging.getLogger("pttbridge").warning(
         "gateway %s running: %d drivers, outbox %s, broker %s",
         gateway.gw.name,
@@ -82,7 +85,10 @@ def cmd_gateway(args: argparse.Namespace) -> None:
 def cmd_bridge(args: argparse.Namespace) -> None:
     from bridge.service import run
 
-    run(_load(args.config))
+    try:
+        run(_load(args.config))
+    except OSError as exc:  # the metrics address in use: said in one line, not a traceback
+        sys.exit(f"{args.config}: bridge.{exc.strerror}" if str(exc.strerror).startswith("metrics") else str(exc))
 
 
 def cmd_console(args: argparse.Namespace) -> None:
