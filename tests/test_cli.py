@@ -176,3 +176,20 @@ def test_decode_names_an_unknown_decoder_and_a_missing_file(tmp_path: Path) -> N
     assert out.returncode != 0 and b"unknown protocol 'morse'" in out.stderr
     out = run("decode", str(tmp_path / "missing.wav"))
     assert out.returncode != 0 and b"missing.wav" in out.stderr
+
+
+def test_a_metrics_address_in_use_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "center.toml"
+        cfg.write_text(f'data_dir = "{tmp_path}"\n[mqtt]\nurl = "mqtt://127.0.0.1:1"\n'
+                       f'[bridge]\nmetrics = "127.0.0.1:{port}"\n')
+        out = run("bridge", "-c", str(cfg))
+    assert out.returncode == 1
+    assert out.stderr.decode().splitlines()[-1] == (
+        f"{cfg}: bridge.metrics: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert b"Traceback" not in out.stderr
