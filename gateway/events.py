@@ -305,6 +305,8 @@ def json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
         obj = json.loads(payload)
     except RecursionError:
         raise ValueError("not JSON: nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     return obj

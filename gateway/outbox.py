@@ -74,6 +74,9 @@ class Outbox:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        # The log shrinks back after a checkpoint: a backlog after an outage must not keep megabytes of a
+        # field box's small disk (and a disk that fills up is then noticed at once, not after the old log).
+        self._db.execute("PRAGMA journal_size_limit=262144")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._hold_lock = threading.Lock()  # held events and numbering: appends stay in seq order
