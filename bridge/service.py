@@ -110,6 +110,7 @@ class _Inbound:
     qos: int
     session: int  # which connection it came on: a PUBACK belongs to that connection only
     lane: int = 0  # which of the bridge's clients it came on: BULK or ALERTS
+    levels: tuple[str, ...] = ()  # the topic's levels after the prefix (the whole topic if unprefixed)
 
 
 @dataclass(slots=True)
@@ -334,7 +335,10 @@ class Bridge:
         self._connected.clear()
 
     def _on_message(self, _c: mqtt.Client, lane: int, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._sessions[lane], lane))
+        # The topic is split here, once: batching and handling both route by its levels.
+        prefix = self.mqtt_cfg.prefix + "/"
+        levels = tuple(msg.topic[len(prefix):].split("/")) if msg.topic.startswith(prefix) else (msg.topic,)
+        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._sessions[lane], lane, levels))
 
     def _publish(self, levels: tuple[str, ...], body: dict[str, Any], *, qos: int, retain: bool = False) -> None:
         if self._client is not None:
@@ -438,9 +442,8 @@ class Bridge:
         return batch
 
     def _queue_up(self, m: _Inbound) -> None:
-        prefix = self.mqtt_cfg.prefix + "/"
-        levels = m.topic[len(prefix):].split("/") if m.topic.startswith(prefix) else [m.topic]
-        urgent = m.lane == ALERTS or levels == ["bridge", "cmd"]
+        levels = m.levels
+        urgent = m.lane == ALERTS or levels == ("bridge", "cmd")
         source = levels[1] if levels[0] == "gw" and len(levels) > 1 else levels[0]  # a gateway, "cam", ...
         self._waiting[0 if urgent else 1].setdefault(source, deque()).append(m)
 
@@ -470,14 +473,13 @@ class Bridge:
     def _handle(self, batch: list[_Inbound]) -> None:
         assert self.store is not None
         self._unacked.extend(batch)
-        prefix = self.mqtt_cfg.prefix + "/"
         events: list[tuple[_Inbound, Event]] = []
         states: list[tuple[str, _Inbound]] = []
         commands: list[_Inbound] = []
         clips: list[tuple[str, str, _Inbound]] = []
         sightings: list[tuple[str | None, _Inbound]] = []  # (camera of the topic, or None for Frigate)
         for m in batch:
-            levels = m.topic[len(prefix):].split("/") if m.topic.startswith(prefix) else []
+            levels = m.levels
             if m.topic == self.cfg.cameras.frigate_topic:
                 sightings.append((None, m))
             elif len(levels) == 3 and levels[0] == "cam" and levels[2] == "event":
@@ -490,7 +492,7 @@ class Bridge:
                 states.append((levels[1], m))
             elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "audio":
                 clips.append((levels[1], levels[3], m))
-            elif levels == ["bridge", "cmd"]:
+            elif levels == ("bridge", "cmd"):
                 commands.append(m)
             else:
                 log.warning("message on unexpected topic %s ignored", m.topic)
