@@ -260,6 +260,7 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         if self._v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.cfg.session_expiry_s
@@ -306,7 +307,6 @@ class Bridge:
         resumed = getattr(flags, "session_present", False)
         if lane == ALERTS:
             client.subscribe([(f, 1) for f in self._filters(ALERTS)])
-            self._alerts_connected.set()
             log.info("alerts session connected to %s (%s)", self.mqtt_cfg.url, "resumed" if resumed else "new")
             return
         self._ever_connected = True
@@ -315,9 +315,13 @@ class Bridge:
             group = self.cfg.shared_group
             client.unsubscribe(f"$share/{group}/{old}" if group and self._v5 else old)
         client.subscribe([(f, 1) for f in self._filters(BULK)])
-        self._connected.set()
         self._plans_due.set()
         log.info("connected to %s (%s session)", self.mqtt_cfg.url, "resumed" if resumed else "new")
+
+    def _on_subscribe(self, _c: mqtt.Client, lane: int, _mid: int, _codes: Any, _p: Any) -> None:
+        # Connected means subscribed: an event published before the broker took the SUBSCRIBE of a new
+        # session would reach nobody (and come back only through a replay).
+        (self._alerts_connected if lane == ALERTS else self._connected).set()
 
     def _on_disconnect(self, _c: mqtt.Client, lane: int, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
         if lane == ALERTS:
