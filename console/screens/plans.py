@@ -7,8 +7,9 @@
     form       three tabs:
                channel   name, RX/TX MHz, mode, tone (``100.0`` CTCSS or ``D023`` DCS); then the channel's
                          audio inputs and its serial ports, each a list: the picker chooses which one the
-                         boxes edit (audio: device, input, decoders, selcall standard, name; serial: port,
-                         protocol, baud rate, name), + adds one, - removes the one shown
+                         boxes edit (audio: device, the card's channel count, input, decoders, selcall
+                         standard, name; serial: port, protocol, baud rate, name), + adds one, - removes
+                         the one shown
                rules     the channel's rules in order (the first that matches decides); enter loads one into
                          the rule boxes: kind, label, unit template, ``when`` as ``key=value`` pairs (``a|b``:
                          any of them) and ``match`` as ``key=regex`` pairs; "Emergency rule" puts first the
@@ -58,7 +59,8 @@ FIELDS = (
     ("mode", "mode: FM NFM AM DMR ..."),
     ("tone", "tone: 100.0 (CTCSS) or D023 (DCS)"),
     ("device", "audio device, e.g. pulse"),
-    ("input", "audio input (1 = first)"),
+    ("channels", "channels (1)"),
+    ("input", "input (1)"),
     ("decoders", "decoders: dtmf, selcall, afsk1200"),
     ("audio_name", "audio name (audio)"),
     ("port", "serial port URL, e.g. /dev/ttyUSB0"),
@@ -67,7 +69,7 @@ FIELDS = (
     ("serial_name", "serial name (protocol)"),
 )
 # The boxes of the audio input and of the serial port the pickers show; the pickers list each kind.
-AUDIO_BOXES = ("device", "input", "decoders", "selcall_standard", "audio_name")
+AUDIO_BOXES = ("device", "channels", "input", "decoders", "selcall_standard", "audio_name")
 SERIAL_BOXES = ("port", "protocol", "baudrate", "serial_name")
 PICKERS = {"audio_at": ("audio", "audio"), "serial_at": ("serial", "serial")}  # id -> (driver type, label)
 RULE_FIELDS = (
@@ -189,7 +191,8 @@ def form_audio(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
     audio = {**base, "type": "audio"}
     _put(audio, "name", values["audio_name"].strip())
     _put(audio, "device", values["device"].strip())
-    _put(audio, "input", _number(values["input"]) if values["input"].strip() else None)
+    for key in ("channels", "input"):
+        _put(audio, key, _number(values[key]) if values[key].strip() else None)
     decoders = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
     audio["decoders"] = decoders
     _put(audio, "options", _decoder_options(audio.get("options") or {}, decoders, values["selcall_standard"]))
@@ -210,7 +213,8 @@ def audio_values(audio: dict[str, Any]) -> dict[str, str]:
     """What the audio boxes show for an audio input (all empty for none)."""
     selcall = (audio.get("options") or {}).get("selcall") or {}
     standard = str(selcall.get("standard", "")).upper() if isinstance(selcall, dict) else ""
-    return {"device": _text(audio.get("device")), "input": _text(audio.get("input")),
+    return {"device": _text(audio.get("device")), "channels": _text(audio.get("channels")),
+            "input": _text(audio.get("input")),
             "decoders": ", ".join(audio.get("decoders", [])), "audio_name": _text(audio.get("name")),
             "selcall_standard": standard if standard in STANDARDS else ""}
 
@@ -451,7 +455,7 @@ def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | N
                 return "audio_name"
             if not sub:  # the driver's own checks: "input 3 does not exist ...", "options for ..."
                 return "input" if message.startswith("input") else "decoders"
-            return sub if sub in ("device", "input", "decoders") else "decoders"
+            return sub if sub in ("device", "channels", "input", "decoders") else "decoders"
         if kind == "serial" and at == shown["serial"]:
             if sub == "name":
                 return "serial_name"
@@ -465,7 +469,7 @@ def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | N
 class PlansScreen(Screen[None]):
     DEFAULT_CSS = """
     PlansScreen { layout: vertical; }
-    PlansScreen #plans-top { height: 1fr; min-height: 6; }
+    PlansScreen #plans-top { height: 1fr; min-height: 5; }
     PlansScreen #plans-gateways { width: 2fr; }
     PlansScreen #plans-channels { width: 3fr; }
     PlansScreen #plans-form { height: auto; max-height: 70%; }
@@ -478,6 +482,7 @@ class PlansScreen(Screen[None]):
     PlansScreen #plans-form Select.picker { width: 16; }
     PlansScreen #plans-form Select > SelectCurrent { padding: 0 1; }
     PlansScreen #plans-form #plan-selcall_standard { width: 22; }
+    PlansScreen #plans-form #plan-channels, PlansScreen #plans-form #plan-input { width: 15; }
     PlansScreen #plans-form Button.driver { min-width: 3; width: 3; }
     PlansScreen #plan-rules { height: 6; }
     PlansScreen #plan-rules.-invalid { border-left: thick $error; }
@@ -539,13 +544,18 @@ class PlansScreen(Screen[None]):
             with TabPane("channel", id="plan-tab-channel"):
                 with Horizontal():
                     yield from (boxes[key] for key in ("name", "rx_mhz", "tx_mhz", "mode", "tone"))
-                for kind, keys in (("audio", AUDIO_BOXES), ("serial", SERIAL_BOXES)):
+                # The audio boxes take two rows: where the radio is heard (the card, its channel count,
+                # the radio's input on it), then what listens to it.
+                for kind, keys in (("audio", AUDIO_BOXES[:3]), ("serial", SERIAL_BOXES)):
                     with Horizontal():
                         yield boxes[f"{kind}_at"]
                         yield from (boxes[key] for key in keys)
                         yield Button("+", id=f"plan-{kind}-add", classes="driver", tooltip=f"Add a {kind} driver")
                         yield Button("-", id=f"plan-{kind}-remove", classes="driver",
                                      tooltip=f"Remove this {kind} driver")
+                    if kind == "audio":
+                        with Horizontal():
+                            yield from (boxes[key] for key in AUDIO_BOXES[3:])
             with TabPane("rules", id="plan-tab-rules"):
                 yield self.rules_table
                 with Horizontal():

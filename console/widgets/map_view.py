@@ -52,6 +52,10 @@ STYLES = {
     "new_off": "bold red",
     "ack": "bold red",
     "incident_label": "red",
+    # The selected incident: its label reversed, its marker on red (a new one still flashes).
+    "new_on_selected": "bold bright_white on red",
+    "new_off_selected": "bold red reverse",
+    "ack_selected": "bold bright_white on red",
     "selected": "reverse",
     "chrome": "bold",
     "chrome_dim": "grey62",
@@ -96,8 +100,7 @@ class MapView(Widget, can_focus=True):
         self.lat, self.lon = lat, lon
         self.m_per_col = mapgeo.zoom_steps(m_per_col, 0)
         self.following = False
-        self.selected_incident: int | None = None
-        self.selected_unit: str | None = None
+        self._selected: tuple[int | None, str | None] = (None, None)  # (incident, unit) drawn highlighted
         self.flash_on = True
         self.units: dict[str, UnitView] = {}
         self.incidents: dict[int, IncidentView] = {}
@@ -319,6 +322,26 @@ class MapView(Widget, can_focus=True):
 
     # --- drawing -------------------------------------------------------------------------------
 
+    @property
+    def selected_incident(self) -> int | None:
+        return self._selected[0]
+
+    @selected_incident.setter
+    def selected_incident(self, incident: int | None) -> None:
+        if incident != self._selected[0]:
+            self._selected = (incident, self._selected[1])
+            self._redraw()
+
+    @property
+    def selected_unit(self) -> str | None:
+        return self._selected[1]
+
+    @selected_unit.setter
+    def selected_unit(self, unit: str | None) -> None:
+        if unit != self._selected[1]:
+            self._selected = (self._selected[0], unit)
+            self._redraw()
+
     def _redraw(self) -> None:
         self._strips = None
         self.refresh()
@@ -402,14 +425,16 @@ class MapView(Widget, can_focus=True):
             put(cell[0] + 1, cell[1], u.alias or u.unit, f"{band}_label")
             mark = mapgeo.arrow(p.course_deg) or UNIT_MARK
             marks.append((cell[0], cell[1], mark, "selected" if key == self.selected_unit else band))
-        for i in self.incidents.values():
+        # The selected incident last, so that its label and marker are drawn over any other's.
+        for i in sorted(self.incidents.values(), key=lambda i: i.id == self.selected_incident):
             cell = proj.to_cell(i.lat, i.lon) if i.lat is not None and i.lon is not None else None
             if cell is None:
                 continue
+            selected = i.id == self.selected_incident
             # Left of the marker: the unit's own label is on its right, as the unit sits where the alert is.
-            put(cell[0] - len(f"#{i.id}"), cell[1], f"#{i.id}", "incident_label")
+            put(cell[0] - len(f"#{i.id}"), cell[1], f"#{i.id}", "selected" if selected else "incident_label")
             style = ("new_on" if self.flash_on else "new_off") if i.state == NEW else "ack"
-            marks.append((cell[0], cell[1], INCIDENT_MARK, style))
+            marks.append((cell[0], cell[1], INCIDENT_MARK, f"{style}_selected" if selected else style))
         for col, row, mark, style in marks:
             put(col, row, mark, style)
         self._chrome(proj, put)

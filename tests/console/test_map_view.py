@@ -22,7 +22,7 @@ from textual.pilot import Pilot
 
 from bridge.cameras.geometry import Camera, destination, haversine_m
 from bridge.service import Bridge
-from bridge.store import UnitView
+from bridge.store import IncidentView, UnitView
 from config.schema import Config, load_config
 from console.mapgeo import M_PER_DEG, Projection
 from console.screens.map import MapScreen
@@ -225,6 +225,19 @@ def glyph_at(view: MapView, lat: float, lon: float) -> tuple[int, int, str]:
     return col, row, shown(view)[row][col] if row >= 0 else ""
 
 
+def highlighted(view: MapView, incident: IncidentView) -> bool:
+    """Whether the incident's label ("#12", left of its marker) is drawn in reverse video."""
+    assert incident.lat is not None and incident.lon is not None
+    col, row, _ = glyph_at(view, incident.lat, incident.lon)
+    label = f"#{incident.id}"
+    styles: list[bool] = []  # per cell of the row
+    for segment in view.render_line(row):
+        styles += [bool(segment.style and segment.style.reverse)] * len(segment.text)
+    styles = styles[col - len(label):col]
+    assert len(styles) == len(label)
+    return all(styles)
+
+
 def scroll(app: CountingApp, view: MapView, col: int, row: int, up: bool) -> None:
     """The wheel turned once with the pointer over the map's cell (col, row), posted as the terminal
     driver posts it (the pilot has no wheel)."""
@@ -287,8 +300,12 @@ def test_the_mouse_drags_the_map_zooms_around_the_pointer_and_picks_what_is_clic
             assert other.lat is not None and other.lon is not None
             i_col, i_row, mark = glyph_at(view, other.lat, other.lon)
             assert mark == "▲"
+            first = app.state.incidents[view.selected_incident]
+            assert highlighted(view, first) and not highlighted(view, other)
             await pilot.click(view, offset=(i_col, i_row))
             assert view.selected_incident == other.id
+            await pilot.pause()
+            assert highlighted(view, other) and not highlighted(view, first)
             assert f"Incident #{other.id} selected: f follows it, c centres on it." in app.notes
             await pilot.press("f")
             assert view.following and at(view, other.lat, other.lon)

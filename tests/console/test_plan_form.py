@@ -75,9 +75,28 @@ def test_an_edit_lands_on_the_driver_shown_only() -> None:
     assert drivers[:3] == stored["drivers"][:3]
 
 
+def test_the_card_s_channel_count_and_the_input_on_it_are_set_and_checked_together() -> None:
+    """A radio on the third input of a four-channel interface: both boxes are needed, and each says its
+    own mistake."""
+    stored = canonical([CHANNEL])[0]
+
+    def errors(**typed: str) -> dict[str, str]:
+        values = {**with_shown(stored, 3, 1), **typed}
+        channel = form_channel(values, stored, None, stored["drivers"], 3, 1)
+        return field_errors(channel, [], None, 3, 1)
+
+    assert with_shown(stored, 0, 1)["channels"] == "2" and with_shown(stored, 3, 1)["channels"] == ""
+    values = {**with_shown(stored, 3, 1), "channels": "4", "input": "3"}
+    scanner = form_channel(values, stored, None, stored["drivers"], 3, 1)["drivers"][3]
+    assert (scanner["channels"], scanner["input"]) == (4, 3) and errors(channels="4", input="3") == {}
+    assert list(errors(input="3")) == ["input"] and "1 channel(s)" in errors(input="3")["input"]
+    assert list(errors(channels="0", input="1")) == ["channels"]
+    assert list(errors(channels="four")) == ["channels"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from([0, 3]), st.sampled_from([1, 4]),
-       st.fixed_dictionaries({k: st.text(max_size=12) for k in ("device", "input", "decoders", "audio_name",
+       st.fixed_dictionaries({k: st.text(max_size=12) for k in ("device", "channels", "input", "decoders", "audio_name",
                                                                   *SERIAL_BOXES)}))
 def test_whatever_is_typed_every_error_has_a_box(audio_at: int, serial_at: int, typed: dict[str, str]) -> None:
     stored = canonical([CHANNEL])[0]
