@@ -12,7 +12,7 @@ again, and an alert storm would otherwise spend the console's time redrawing (be
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from textual.binding import Binding, BindingType
@@ -70,7 +70,6 @@ class AlertQueue(FittedTable):
         self.incidents: dict[int, IncidentView] = {}
         self._flash = True
         self._offered: int | None = None
-        self._pending: dict[int, IncidentView | None] = {}  # id -> how it was last written (None: never)
         self.order_by(lambda key: queue_order(self.incidents[int(key)]) if int(key) in self.incidents else (9,))
         self.border_title = "Alerts"
 
@@ -79,27 +78,21 @@ class AlertQueue(FittedTable):
     def show(self, incident: IncidentView, now: datetime | None = None) -> None:
         held = self.incidents.get(incident.id)
         self.incidents[incident.id] = incident
-        self._pending.setdefault(incident.id, held)
         urgent = held is None or held.state != incident.state or held.escalated != incident.escalated
-        self.schedule_flush(urgent)
+        self.stage(str(incident.id), held, urgent)
 
-    def flush(self, now: datetime | None = None) -> None:
-        """Write the rows of the incidents shown since the last flush."""
-        self._flush_at = None
-        if not self._pending:
-            return
-        now = now or datetime.now(UTC)
-        pending, self._pending = self._pending, {}
-        for incident_id, was in pending.items():
-            incident = self.incidents.get(incident_id)
-            if incident is not None:  # else withdrawn meanwhile
-                reorder = was is None or queue_order(was) != queue_order(incident)
-                self.put(str(incident_id), self._row(incident, now), reorder=reorder)
+    def item(self, key: str) -> IncidentView | None:
+        return self.incidents.get(int(key))
+
+    def rank(self, item: IncidentView) -> tuple[Any, ...]:
+        return queue_order(item)
+
+    def flushed(self) -> None:
         self._title()
 
     def withdraw(self, incident_id: int) -> None:
         self.incidents.pop(incident_id, None)
-        self._pending.pop(incident_id, None)
+        self.unstage(str(incident_id))
         self.drop(str(incident_id))
         self._title()
 
@@ -142,7 +135,7 @@ class AlertQueue(FittedTable):
             return Cell("▲ NEW" if self._flash else "  NEW", FLASH_ON if self._flash else FLASH_OFF)
         return Cell("  ACK", "bold yellow")
 
-    def _row(self, i: IncidentView, now: datetime) -> dict[str, Cell]:
+    def row(self, i: IncidentView, now: datetime) -> dict[str, Cell]:
         tone = "bold red" if i.state == NEW else "yellow"
         return {
             "id": Cell(str(i.id), justify="right"),

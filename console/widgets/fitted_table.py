@@ -11,6 +11,10 @@ counter for the whole table), and drawing a cell through Rich is what a busy con
 So cells drawn are kept here by what they show, not by that counter: a frame after one cell changed
 draws that cell only; a sort that moves a row only re-stamps its cells with their new row index.
 
+A table of items (incidents, units) stages a row when its item changes and writes the staged rows in
+one flush: at once for what a dispatcher must see now, else within ``FLUSH_S``. The subclass says how
+(``item``, ``row``, ``rank``: the item behind a key, its cells, its place in the order).
+
 Columns are fixed (``flex=0``) or flexible: a flexible column gets its ``width`` at least and a share of
 what is left by its ``flex`` weight, up to ``max_width``; one whose ``width`` is 0 disappears on a narrow
 terminal. A resize that changes the widths rebuilds the table once (O(rows), at resize only).
@@ -21,6 +25,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.segment import Segment
@@ -150,6 +155,7 @@ class FittedTable(DataTable[Text]):
         self._order: Callable[[str], Any] | None = None
         self._sort_pending = False
         self._flush_at: str | None = None  # "now" or "later": a flush of batched rows is scheduled
+        self._pending: dict[str, Any] = {}  # row key -> its item as last written (None: never)
         # (row, column, style, cursor, hover, ...) -> (the value drawn, its row index, its lines)
         self._drawn: FlatLRU[tuple[Any, ...], tuple[object, int, list[list[Segment]]]] = FlatLRU(DRAWN_CELLS)
         # DataTable's own caches, without reference cycles (FlatLRU says why).
@@ -287,9 +293,43 @@ class FittedTable(DataTable[Text]):
             self._flush_at = "later"
             self.set_timer(self.FLUSH_S, self.flush)
 
-    def flush(self) -> None:
-        """Write what was batched (subclasses that batch override this)."""
+    def stage(self, key: str, was: Any, urgent: bool) -> None:
+        """Write row ``key`` at the next flush; ``was`` is the item as its row was last written (None:
+        never), so that the flush sorts only when the item's place in the order changed."""
+        self._pending.setdefault(key, was)
+        self.schedule_flush(urgent)
+
+    def unstage(self, key: str) -> None:
+        self._pending.pop(key, None)
+
+    def staged(self, key: str) -> bool:
+        return key in self._pending
+
+    def flush(self, now: datetime | None = None) -> None:
+        """Write the rows staged since the last flush, each from its item as it is now."""
         self._flush_at = None
+        if not self._pending:
+            return
+        now = now or datetime.now(UTC)
+        pending, self._pending = self._pending, {}
+        for key, was in pending.items():
+            item = self.item(key)
+            if item is not None:  # else withdrawn meanwhile
+                self.put(key, self.row(item, now), reorder=was is None or self.rank(was) != self.rank(item))
+        self.flushed()
+
+    # Hooks of a table that stages rows: the item behind a row, its cells, its place in the order.
+    def item(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def row(self, item: Any, now: datetime) -> dict[str, Cell]:
+        raise NotImplementedError
+
+    def rank(self, item: Any) -> Any:
+        raise NotImplementedError
+
+    def flushed(self) -> None:
+        """After a flush wrote rows (e.g. a count in the title)."""
 
     @property
     def selected_key(self) -> str | None:

@@ -10,7 +10,7 @@ or down is written at once. Ages are rewritten once a second for the rows on scr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from textual.message import Message
@@ -59,28 +59,23 @@ class UnitsTable(FittedTable):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.units: dict[str, UnitView] = {}
-        self._pending: dict[str, UnitView | None] = {}  # unit -> how it was last written (None: never)
         self.order_by(lambda key: unit_order(self.units[key]) if key in self.units else ("\uffff", key))
         self.border_title = "Units"
 
     def show(self, unit: UnitView, now: datetime | None = None) -> None:
         held = self.units.get(unit.unit)
         self.units[unit.unit] = unit
-        self._pending.setdefault(unit.unit, held)
         urgent = (held is None or unit.gateway_online != held.gateway_online
                   or (unit.last_kind == "alert") != (held.last_kind == "alert"))
-        self.schedule_flush(urgent)
+        self.stage(unit.unit, held, urgent)
 
-    def flush(self, now: datetime | None = None) -> None:
-        """Write the rows of the units shown since the last flush."""
-        self._flush_at = None
-        if not self._pending:
-            return
-        now = now or datetime.now(UTC)
-        pending, self._pending = self._pending, {}
-        for key, was in pending.items():
-            unit = self.units[key]
-            self.put(key, self._row(unit, now), reorder=was is None or unit_order(was) != unit_order(unit))
+    def item(self, key: str) -> UnitView | None:
+        return self.units.get(key)
+
+    def rank(self, item: UnitView) -> tuple[str, str]:
+        return unit_order(item)
+
+    def flushed(self) -> None:
         self.border_title = f"Units: {len(self.units)}"
 
     def tick(self, now: datetime) -> None:
@@ -89,10 +84,10 @@ class UnitsTable(FittedTable):
         top = max(int(self.scroll_y), 0)
         for row in self.ordered_rows[top: top + self.size.height]:
             unit = self.units.get(str(row.key.value))
-            if unit is not None and unit.unit not in self._pending:
+            if unit is not None and not self.staged(unit.unit):
                 self.put(unit.unit, {"heard": Cell(fmt.age(unit.last_heard, now), justify="right")}, reorder=False)
 
-    def _row(self, u: UnitView, now: datetime) -> dict[str, Cell]:
+    def row(self, u: UnitView, now: datetime) -> dict[str, Cell]:
         p = u.position
         if u.gateway_online is None:
             online = Cell("?", "dim")
