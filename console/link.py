@@ -35,6 +35,7 @@ from config.mqtt import make_client, topic
 from config.schema import MqttConfig
 from console.data import PayloadError, incident_from_json, unit_from_json
 from console.messages import BrokerStatus, CommandRefused, GatewayChanged, IncidentChanged, UnitChanged
+from gateway.events import load_json
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +180,7 @@ class BridgeLink:
         if not payload:
             return  # a retained message being cleared
         try:
-            try:
-                body = json.loads(payload)
-            except RecursionError:  # [[[[...: json does not say ValueError for this one
-                raise PayloadError("not JSON: nested too deeply") from None
+            body = load_json(payload)
             if levels[:2] == ["bridge", "incident"]:
                 incident, change = incident_from_json(body)
                 self._post(IncidentChanged(incident, change))

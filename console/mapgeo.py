@@ -15,10 +15,11 @@ Unicode U+2800..U+28FF) has square dots of ``m / 2`` metres::
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from gateway.events import load_json
 
 # The mean Earth radius, as bridge.cameras.geometry uses (IUGG R1 of GRS 80).
 EARTH_RADIUS_M = 6371008.8
@@ -268,11 +269,9 @@ def parse_geojson(text: str | bytes, source: str = "<geojson>") -> list[Line]:
     MultiLineString as they are, Polygon and MultiPolygon rings (closed) as outlines; points are
     skipped. A FeatureCollection, a Feature, a GeometryCollection or a bare geometry may be given."""
     try:
-        doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise GeoJsonError(f"{source}: not valid JSON: {exc}") from None
-    except RecursionError:
-        raise GeoJsonError(f"{source}: not valid JSON: nested too deeply") from None
+        doc = load_json(text)
+    except ValueError as exc:
+        raise GeoJsonError(f"{source}: {exc}") from None
     lines: list[Line] = []
     _walk(doc, "$", source, lines, depth=0)
     return lines

@@ -292,21 +292,27 @@ def decode_event(payload: bytes | str) -> Event:
     if len(payload) > MAX_EVENT_BYTES:
         raise EventError("$", f"payload of {len(payload)} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
     try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: [[[[... (fuzzing)
-        raise EventError("$", f"not JSON: {exc}") from None
+        obj = load_json(payload)
+    except ValueError as exc:
+        raise EventError("$", str(exc)) from None
     return event_from_dict(obj)
 
 
-def json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
-    """A JSON object off the wire (a command, a state, a plan), or ValueError saying why not. Deep nesting
-    (``[[[[...``) makes json raise RecursionError, which no caller of json.loads expects (found by fuzzing)."""
+def load_json(payload: bytes | bytearray | str) -> Any:
+    """JSON off the wire or from a file, or ValueError saying why not. NaN and Infinity are refused (they
+    are not JSON); nesting past the recursion limit (``[[[[...``) makes json raise RecursionError, which
+    no caller of json.loads expects (found by fuzzing), so it is a ValueError here too."""
     try:
-        obj = json.loads(payload)
+        return json.loads(payload, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError("not JSON: nested too deeply") from None
     except ValueError as exc:  # UnicodeDecodeError included
         raise ValueError(f"not JSON: {exc}") from None
+
+
+def json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
+    """A JSON object off the wire (a command, a state, a plan), or ValueError saying why not."""
+    obj = load_json(payload)
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
     return obj

@@ -78,7 +78,6 @@ category                             detector labels
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -87,7 +86,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
-from gateway.events import EventError, parse_time
+from gateway.events import EventError, load_json, parse_time
 
 #: Payloads larger than this are refused before parsing; a detection is well under 4 KiB.
 MAX_FEED_BYTES = 64 * 1024
@@ -330,16 +329,12 @@ def _load_object(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_FEED_BYTES:
         raise FeedError("$", f"payload of {len(payload)} bytes exceeds the {MAX_FEED_BYTES}-byte limit")
     try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: [[[[... nesting
-        raise FeedError("$", f"not JSON: {exc}") from None
+        obj = load_json(payload)
+    except ValueError as exc:
+        raise FeedError("$", str(exc)) from None
     if not isinstance(obj, dict):
         raise FeedError("$", f"expected a JSON object, got {_kind(obj)}")
     return obj
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _kind(value: object) -> str:

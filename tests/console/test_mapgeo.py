@@ -179,7 +179,7 @@ def test_outlines_of_every_linear_geometry() -> None:
 
 
 @pytest.mark.parametrize(("text", "words"), [
-    ("{not json", "not valid JSON"),
+    ("{not json", "not JSON"),
     ("[]", "$: expected a GeoJSON object, got list"),
     ('{"type": "Topology"}', "$.type: expected a GeoJSON type"),
     ('{"type": "FeatureCollection"}', "$.features: expected a list, got null"),
@@ -189,7 +189,7 @@ def test_outlines_of_every_linear_geometry() -> None:
     ('{"type": "LineString", "coordinates": [[1, 2]]}', "$.coordinates: a line needs at least 2 positions"),
     ('{"type": "Polygon", "coordinates": [[[1, 2], "x"]]}', "$.coordinates[0][1]: expected a position [lon, lat]"),
     ('{"type": "LineString", "coordinates": [[true, 2], [3, 4]]}', "expected a longitude"),
-    ("\xff\xfe", "not valid JSON"),
+    ("\xff\xfe", "not JSON"),
 ])
 def test_a_bad_overlay_names_the_file_and_the_place(text: str, words: str) -> None:
     with pytest.raises(GeoJsonError) as err:
