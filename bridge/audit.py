@@ -22,7 +22,6 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.models import AuditRow
-from gateway.events import json_object
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +48,12 @@ class AuditEntry:
                 f"{self.target or '-':24} {self.outcome}{why}{more}")
 
 
-def describe(payload: bytes) -> tuple[str, str, str, str | None]:
-    """``(operator, action, target, detail)`` of a command as it came, whatever is wrong with it: a
-    refused command is audited as far as it can be read."""
-    try:
-        body = json_object(payload)
-    except ValueError as exc:
-        return "", "", "", f"{exc}: {len(payload)} bytes"
+def describe(command: dict[str, Any] | str) -> tuple[str, str, str, str | None]:
+    """``(operator, action, target, detail)`` of a command's body as it came, whatever is wrong with it (a
+    refused command is audited as far as it can be read), or of why its payload could not be read."""
+    if isinstance(command, str):
+        return "", "", "", command
+    body = command
 
     def text(key: str) -> str:
         value = body.get(key)
@@ -78,11 +76,12 @@ def describe(payload: bytes) -> tuple[str, str, str, str | None]:
     return text("operator"), action, target, detail
 
 
-def record_command(engine: Engine, payload: bytes, refused: str | None = None, *,
+def record_command(engine: Engine, command: dict[str, Any] | str, refused: str | None = None, *,
                    at: datetime | None = None) -> None:
-    """Write the audit record of one command (``refused``: why it was not carried out). A database
-    that will not take it is logged, never raised: the command itself has already happened."""
-    operator, action, target, detail = describe(payload)
+    """Write the audit record of one command, its body or why its payload could not be read (``refused``:
+    why it was not carried out). A database that will not take it is logged, never raised: the command
+    itself has already happened."""
+    operator, action, target, detail = describe(command)
     row = {"at": at or datetime.now(UTC), "operator": operator, "action": action, "target": target,
            "outcome": REFUSED if refused is not None else DONE, "reason": refused, "detail": detail}
     try:

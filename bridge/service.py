@@ -650,59 +650,57 @@ class Bridge:
     def _command(self, m: _Inbound, changes: _Changes) -> None:
         assert self.store is not None
         self.counts["commands"] += 1
+        body: dict[str, Any] | None = None
         try:
             body = json_object(m.payload)
-            action = body.get("action")
-            operator = _text(body, "operator") or ""
-            note = _text(body, "note")
-            if action == "plan":
-                self._save_plan(body, operator)
-                record_command(self.store.engine, m.payload)
-                return
-            if action == "alias":
-                unit = self.store.set_alias(_text(body, "unit") or "", _text(body, "alias"))
-                changes.units[unit.unit] = unit
-                log.info("%s named %s %r", operator, unit.unit, unit.alias)
-                record_command(self.store.engine, m.payload)
-                return
-            incident_id = body.get("incident")
-            if isinstance(incident_id, bool) or not isinstance(incident_id, int) or not 0 < incident_id < 2**31:
-                raise IncidentError(f"incident: expected an incident id, got {incident_id!r}")
-            if action == "ack":
-                view = self.store.acknowledge(incident_id, operator, note=note)
-                change = "acknowledged"
-                answered = self._answer_radio(view, operator)
-                if answered is not None:
-                    changes.incidents.append((view, change))  # the acknowledgement is news of its own
-                    view, change = answered, "radio_ack"
-            elif action == "resolve":
-                view = self.store.resolve(incident_id, operator, _text(body, "resolution") or "", note=note)
-                change = "resolved"
-            elif action == "note":
-                view = self.store.add_note(incident_id, operator, note or "")
-                change = "note"
-            elif action == "assign":
-                view = self.store.assign(incident_id, operator, _text(body, "unit") or "")
-                change = "assigned"
-            else:
-                raise IncidentError(f"action: expected ack, resolve, note, assign, plan or alias, got {action!r}")
+            done = self._carry_out(body, changes)
         except (ValueError, IncidentError) as exc:  # JSON errors are ValueErrors too
             self.counts["commands_refused"] += 1
             log.warning("command refused: %s [%s]", exc, _hex(m.payload))
-            record_command(self.store.engine, m.payload, refused=str(exc))  # refusals are audited too
-            self._refused(m.payload, str(exc))
+            unread = f"{exc}: {len(m.payload)} bytes"
+            record_command(self.store.engine, unread if body is None else body, refused=str(exc))  # audited too
+            self._refused(body or {}, str(exc))
             return
-        log.info("incident %d %s by %s", view.id, change, operator)
-        record_command(self.store.engine, m.payload)
-        changes.incidents.append((view, change))
+        record_command(self.store.engine, body)
+        if done is not None:
+            log.info("incident %d %s by %s", done[0].id, done[1], _text(body, "operator") or "")
+            changes.incidents.append(done)
 
-    def _refused(self, payload: bytes, reason: str) -> None:
+    def _carry_out(self, body: dict[str, Any], changes: _Changes) -> tuple[IncidentView, str] | None:
+        """Do what a command says; returns the incident it changed and how (None for plans and aliases)."""
+        assert self.store is not None
+        action = body.get("action")
+        operator = _text(body, "operator") or ""
+        note = _text(body, "note")
+        if action == "plan":
+            self._save_plan(body, operator)
+            return None
+        if action == "alias":
+            unit = self.store.set_alias(_text(body, "unit") or "", _text(body, "alias"))
+            changes.units[unit.unit] = unit
+            log.info("%s named %s %r", operator, unit.unit, unit.alias)
+            return None
+        incident_id = body.get("incident")
+        if isinstance(incident_id, bool) or not isinstance(incident_id, int) or not 0 < incident_id < 2**31:
+            raise IncidentError(f"incident: expected an incident id, got {incident_id!r}")
+        if action == "ack":
+            view = self.store.acknowledge(incident_id, operator, note=note)
+            answered = self._answer_radio(view, operator)
+            if answered is None:
+                return view, "acknowledged"
+            changes.incidents.append((view, "acknowledged"))  # the acknowledgement is news of its own
+            return answered, "radio_ack"
+        if action == "resolve":
+            return self.store.resolve(incident_id, operator, _text(body, "resolution") or "", note=note), "resolved"
+        if action == "note":
+            return self.store.add_note(incident_id, operator, note or ""), "note"
+        if action == "assign":
+            return self.store.assign(incident_id, operator, _text(body, "unit") or ""), "assigned"
+        raise IncidentError(f"action: expected ack, resolve, note, assign, plan or alias, got {action!r}")
+
+    def _refused(self, ask: dict[str, Any], reason: str) -> None:
         """Tell the console that sent a command why it was refused (it knows its ``request`` id); the
         dispatcher would otherwise see nothing happen."""
-        try:
-            ask = json_object(payload)
-        except ValueError:
-            ask = {}
         answer: dict[str, Any] = {k: ask[k] for k in ("request", "action", "incident", "gateway", "operator")
                                   if k in ask}
         self._publish(("bridge", "refused"), {**answer, "reason": reason}, qos=1)
