@@ -343,25 +343,9 @@ def _bare(box: int, event: int, value: int) -> bytes:
     return body + bytes([(-sum(body)) & 0xFF])
 
 
-LINES_SPEC: dict[str, Any] = {
-    "spec": "lines",
-    "framing": {"end": "0D 0A", "max_length": 24, "timeout_s": 1.0},
-    "tokens": {"separator": ",", "to": -2},
-    "fields": [{"name": "code", "type": "ascii", "token": 0}, {"name": "zone", "type": "decimal", "token": 1}],
-    "unit": "line:{zone}",
-    "events": [{"when": {"code": "P"}, "kind": "alert", "label": "panic"}],
-}
-BARE_SPEC: dict[str, Any] = {
-    "spec": "bare",
-    "framing": {"length": 5, "timeout_s": 1.0},
-    "checksum": {"type": "sum8-twos"},
-    "fields": [
-        {"name": "id", "offset": 0, "size": 1},
-        {"name": "event", "offset": 1, "size": 1},
-        {"name": "value", "offset": 2, "size": 2, "type": "int"},
-    ],
-    "unit": "bare:{id}",
-}
+# The test suite's own specs of no vendor's: a line protocol and start-less fixed frames.
+LINES_SPEC: dict[str, Any] = tomllib.loads((DATA / "framespecs" / "lines.toml").read_text())
+BARE_SPEC: dict[str, Any] = tomllib.loads((DATA / "framespecs" / "bare.toml").read_text())
 
 
 def framespec() -> Harness:

@@ -29,6 +29,7 @@ from gateway.events import Decoded, Kind
 
 NOW = datetime(2026, 11, 26, 19, 30, 1, 123000, tzinfo=UTC)
 SPECS = Path(__file__).resolve().parents[2] / "config" / "framespecs"
+DATA = Path(__file__).resolve().parents[1] / "data"
 CHECK_INPUT = b"123456789"
 
 # --- independent references --------------------------------------------------------------------
@@ -135,28 +136,10 @@ def ap16_frame(code: str, zone: int, partition: int, *, width: int = 4, bcc_flip
     return b"\x02" + body + bytes([reduce(xor, body, 0) ^ bcc_flip]) + b"\r\n"
 
 
-# A plain line protocol: "P,12\r\n" (end-delimited, no start, no checksum).
-LINES: dict[str, Any] = {
-    "spec": "lines",
-    "framing": {"end": "0D 0A", "max_length": 24, "timeout_s": 1.0},
-    "tokens": {"separator": ",", "to": -2},
-    "fields": [{"name": "code", "type": "ascii", "token": 0}, {"name": "zone", "type": "decimal", "token": 1}],
-    "unit": "line:{zone}",
-    "events": [{"when": {"code": "P"}, "kind": "alert", "label": "panic"}],
-}
-
-# Fixed 6-byte frames with no start at all: id, event, value (2), sum8-twos; resync by sliding.
-BARE: dict[str, Any] = {
-    "spec": "bare",
-    "framing": {"length": 5, "timeout_s": 1.0},
-    "checksum": {"type": "sum8-twos"},
-    "fields": [
-        {"name": "id", "offset": 0, "size": 1},
-        {"name": "event", "offset": 1, "size": 1},
-        {"name": "value", "offset": 2, "size": 2, "type": "int"},
-    ],
-    "unit": "bare:{id}",
-}
+# Two specs of no vendor's, shared with the fuzz harness: a plain line protocol ("P,12\r\n") and fixed
+# 5-byte frames with no start byte at all (resync by sliding).
+LINES: dict[str, Any] = tomllib.loads((DATA / "framespecs" / "lines.toml").read_text())
+BARE: dict[str, Any] = tomllib.loads((DATA / "framespecs" / "bare.toml").read_text())
 
 
 def bare_frame(box: int, event: int, value: int) -> bytes:
