@@ -4,6 +4,7 @@ record what the broker answers (CONNACK, PUBACK and SUBACK reason codes) and wha
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import ssl
@@ -16,6 +17,9 @@ import paho.mqtt.client as mqtt
 from support import end_process, free_port, wait_for_port, wait_until
 
 from config.security import issue, make_broker_cert, make_ca, revoke
+
+# Client ids of probes: two probes with one id would knock each other off the broker.
+_PROBE_IDS = itertools.count(1)
 
 ROOT = Path(__file__).parents[2]
 CONF = ROOT / "config" / "mosquitto-secure.conf"
@@ -136,7 +140,7 @@ class Probe:
         self.subacks: list[list[int]] = []
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{free_port()}",
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{next(_PROBE_IDS)}",
                                   protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
                                   clean_session=None if v5 else clean_session)
         if tls:
