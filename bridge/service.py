@@ -16,12 +16,14 @@
   client id, so the broker queues for the bridge while it is away.
 - Alerts come on a session of their own (client id ``...-alerts``, subscribed to ``event/alert`` only),
   so the broker's queue of beacons for a bridge that is behind never stands in front of an emergency.
-  Batches take alerts and commands first, then each gateway in turn: a gateway that floods delays the
-  others' beacons by its share only. (A hard cap per gateway would have to leave messages unacknowledged,
-  which closes the broker's in-flight window on every gateway at once.)
+  Alerts and commands are stored in batches of their own, ahead of the rest; the other batches take
+  each gateway in turn: a gateway that floods delays the others' beacons by its share only. (A hard
+  cap per gateway would have to leave messages unacknowledged, which closes the broker's in-flight
+  window on every gateway at once.)
 - Brokers drop QoS 1 messages all the same (Mosquitto past max_queued_messages): each gateway's ``seq``
-  is watched, a hole is asked for again with ``cmd/replay`` (rate-limited, a few times, then logged as
-  lost). The gateway's retained state tells how far its seq has gone, which reveals a lost tail.
+  is watched, a hole that has stopped filling is asked for again with ``cmd/replay`` (rate-limited, a
+  few times, then logged as lost). The gateway's retained state tells how far its seq has gone, which
+  reveals a lost tail.
 - Invalid input (oversized, not JSON, wrong schema, a topic that disagrees with the payload) is logged
   with its reason and its bytes in hex, counted, acknowledged and dropped; it never stops the batch.
 - Commands from consoles arrive on ``bridge/cmd``:
@@ -90,7 +92,6 @@ BEACON_CHECK_S = 0.5  # how often the beacon's state is worked out (a count of u
 BEACON_REFRESH_S = 60.0  # the beacon's state is sent again this often, for a gateway that restarted
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
 GROUP_ALERTS_EXPIRY_S = 10  # session expiry of a shared group member's alerts session
-STREAMING_PATIENCE = 10  # replay intervals a hole may wait while its gateway's events still arrive
 BULK, ALERTS = 0, 1  # the bridge's two MQTT clients (lanes)
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
 
@@ -118,6 +119,8 @@ class _GapWatch:
     """Replay bookkeeping for one gateway."""
 
     since: float  # when holes were first seen (monotonic)
+    low: int = 0  # start of the lowest hole when last checked
+    filling: float = 0.0  # when that start last moved up: the hole is being filled (a backlog in order)
     next_request: float = 0.0
     first_hole: int | None = None  # start of the lowest hole when it was last requested
     tries: int = 0
@@ -412,7 +415,8 @@ class Bridge:
         """Up to batch_max messages: waits for the first (briefly, for housekeeping), not for more.
 
         Everything that has arrived is sorted first (it is bounded by the broker's in-flight window):
-        alerts and commands before the rest, and each gateway in turn."""
+        alerts and commands before the rest, in a batch of their own (their transaction does not wait
+        for hundreds of beacons to be written), and each gateway in turn."""
         if not any(self._waiting):
             if self._stop_seen:
                 self._stop_seen = False
@@ -443,6 +447,8 @@ class Bridge:
                         del waiting[source]
                     if len(batch) >= self.cfg.batch_max:
                         break
+            if batch:
+                break
         return batch
 
     def _queue_up(self, m: _Inbound) -> None:
@@ -921,11 +927,15 @@ class Bridge:
             self._suspects.discard(gw)
             self._gaps.pop(gw, None)
             return
-        watch = self._gaps.setdefault(gw, _GapWatch(since=now))
+        watch = self._gaps.setdefault(gw, _GapWatch(since=now, low=holes[0][0], filling=now))
+        if holes[0][0] != watch.low:
+            watch.low, watch.filling = holes[0][0], now
         if now - watch.since < self.cfg.replay_interval_s or now < watch.next_request:
             return  # what is in flight (redeliveries, another bridge of the group) gets its chance
-        if not quiet and now - watch.since < STREAMING_PATIENCE * self.cfg.replay_interval_s:
-            return  # still arriving: an alert sent ahead of a backlog leaves a hole that the backlog fills
+        if not quiet and now - watch.filling < self.cfg.replay_interval_s:
+            # Still filling from below while the gateway's events arrive: an alert sent ahead of a
+            # backlog, or a group's other bridges storing their share. Asked for once it stops moving.
+            return
         oldest = hint.oldest if hint is not None else None
         while holes and oldest is not None and holes[0][0] < oldest:
             a, b = holes[0]
