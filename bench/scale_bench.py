@@ -78,21 +78,26 @@ def scrape(port: int) -> dict[str, float]:
 
 
 class IncidentWatch:
-    """A console's view: when each alert's incident message arrived (by the alert's event id)."""
+    """A console's view: when each alert's incident message arrived (by the alert's event id); and, to
+    tell the broker's part from the bridge's, when the broker delivered each alert itself to a bystander."""
 
     def __init__(self, port: int) -> None:
         self.seen: dict[str, float] = {}
+        self.delivered: dict[str, float] = {}
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"scale-watch-{port}")
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
-        self.client.subscribe(f"{PREFIX}/bridge/incident/+", qos=1)
+        self.client.subscribe([(f"{PREFIX}/bridge/incident/+", 1), (f"{PREFIX}/gw/+/event/alert", 1)])
         self.client.loop_start()
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         now = time.time()
         body = json.loads(msg.payload)
         with self._lock:
+            if "/event/" in msg.topic:
+                self.delivered.setdefault(body["id"], now)
+                return
             for key in ("first_event_id", "last_event_id"):
                 if body.get(key):
                     self.seen.setdefault(body[key], now)
@@ -100,6 +105,10 @@ class IncidentWatch:
     def arrival(self, event_id: str) -> float | None:
         with self._lock:
             return self.seen.get(event_id)
+
+    def delivery(self, event_id: str) -> float | None:
+        with self._lock:
+            return self.delivered.get(event_id)
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -114,6 +123,8 @@ class Run:
     stored_rate: float  # events/s, first publish -> last row stored
     p50_ms: float
     p99_ms: float
+    broker_p50_ms: float  # of which: the generator's publish -> the broker's delivery to a bystander
+    broker_p99_ms: float
     missing_alerts: int
     exactly_once: bool
     replayed: int  # events the simulated gateways sent again on cmd/replay
@@ -181,10 +192,13 @@ def load(broker: Mosquitto, store: Store, watch: IncidentWatch, work: Path, name
     if alerts:
         wait_until(lambda: all(watch.arrival(a["id"]) is not None for a in alerts), 30, "every alert's incident")
     delays = [(t - a["published"]) * 1000 for a in alerts if (t := watch.arrival(a["id"])) is not None]
+    at_broker = [(t - a["published"]) * 1000 for a in alerts if (t := watch.delivery(a["id"])) is not None]
     return Run(sent=sent, alerts=len(alerts), offered=report["offered_rate"],
                stored_rate=sent / (done_at - report["first_publish"]),
                p50_ms=statistics.median(delays) if delays else float("nan"),
                p99_ms=percentile(delays, 0.99) if delays else float("nan"),
+               broker_p50_ms=statistics.median(at_broker) if at_broker else float("nan"),
+               broker_p99_ms=percentile(at_broker, 0.99) if at_broker else float("nan"),
                missing_alerts=len(alerts) - len(delays), exactly_once=exactly, replayed=report["replayed"],
                notes=notes)
 
@@ -285,7 +299,8 @@ def main() -> None:
         f"PostgreSQL {pg.bindir.parent.name} (fsync on) and Mosquitto on the same {os.cpu_count()}-core machine as "
         f"the bridges and the generator; load average after the run {load_avg[0]:.1f}.",
         "Alert latency: the generator's publish -> the bridge's `bridge/incident/{id}` message at a subscriber "
-        "(after the commit).",
+        "(after the commit); in brackets, the part before the broker delivered the alert itself to a bystander "
+        "subscriber (the generator's sockets and the broker).",
         "",
         "| bridges | stored events/s (saturating) | alert p50 / p99 at saturation | "
         f"alert p50 / p99 at {args.rate:,.0f} events/s | events stored by each | exactly once | "
@@ -300,8 +315,9 @@ def main() -> None:
             "NO: " + "; ".join(fast.notes + paced.notes)
         lines.append(
             f"| {k} | {fast.stored_rate:,.0f} (offered {fast.offered:,.0f}) | "
-            f"{fast.p50_ms:,.0f} / {fast.p99_ms:,.0f} ms | "
-            f"{paced.p50_ms:,.0f} / {paced.p99_ms:,.0f} ms | {' + '.join(f'{n:,}' for n in info['split'])} | "
+            f"{fast.p50_ms:,.0f} / {fast.p99_ms:,.0f} ms ({fast.broker_p50_ms:,.0f} / {fast.broker_p99_ms:,.0f}) | "
+            f"{paced.p50_ms:,.0f} / {paced.p99_ms:,.0f} ms ({paced.broker_p50_ms:,.0f} / {paced.broker_p99_ms:,.0f}) | "
+            f"{' + '.join(f'{n:,}' for n in info['split'])} | "
             f"{verdict} | {info['cpu_per_1000']:.2f} | {info['batch_mean']:.0f} events, "
             f"{info['commit_ms_mean']:.0f} ms |")
     text = "\n".join(lines) + "\n"

@@ -92,6 +92,7 @@ BEACON_CHECK_S = 0.5  # how often the beacon's state is worked out (a count of u
 BEACON_REFRESH_S = 60.0  # the beacon's state is sent again this often, for a gateway that restarted
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
 GROUP_ALERTS_EXPIRY_S = 10  # session expiry of a shared group member's alerts session
+STREAMING_PATIENCE = 10  # replay intervals a hole may stand still while its gateway's events still arrive
 BULK, ALERTS = 0, 1  # the bridge's two MQTT clients (lanes)
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
 
@@ -932,9 +933,10 @@ class Bridge:
             watch.low, watch.filling = holes[0][0], now
         if now - watch.since < self.cfg.replay_interval_s or now < watch.next_request:
             return  # what is in flight (redeliveries, another bridge of the group) gets its chance
-        if not quiet and now - watch.filling < self.cfg.replay_interval_s:
-            # Still filling from below while the gateway's events arrive: an alert sent ahead of a
-            # backlog, or a group's other bridges storing their share. Asked for once it stops moving.
+        if not quiet and now - watch.filling < STREAMING_PATIENCE * self.cfg.replay_interval_s:
+            # The gateway's events still arrive, and the hole filled from below not long ago: an alert
+            # sent ahead of a backlog, or a group's other bridges storing their share. A broker hands a
+            # backlog over in runs per client, so a hole may stand still a while and still be on its way.
             return
         oldest = hint.oldest if hint is not None else None
         while holes and oldest is not None and holes[0][0] < oldest:
