@@ -92,6 +92,7 @@ BEACON_CHECK_S = 0.5  # how often the beacon's state is worked out (a count of u
 BEACON_REFRESH_S = 60.0  # the beacon's state is sent again this often, for a gateway that restarted
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
 GROUP_ALERTS_EXPIRY_S = 10  # session expiry of a shared group member's alerts session
+GAP_CHECK_S = 0.05  # of each round of gap checks (0.5 s apart): each check is a database round trip
 STREAMING_PATIENCE = 10  # replay intervals a hole may stand still while its gateway's events still arrive
 BULK, ALERTS = 0, 1  # the bridge's two MQTT clients (lanes)
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
@@ -182,6 +183,7 @@ class Bridge:
         self._unit_sent: dict[str, float] = {}  # unit -> when its state was last published (monotonic)
         self._unit_held: dict[str, UnitView] = {}  # newer unit states waiting for UNIT_PUBLISH_S to pass
         self._suspects: set[str] = set()  # gateways that may have holes
+        self._checked: dict[str, float] = {}  # suspect -> when its holes were last looked at (monotonic)
         self._unacked: deque[_Inbound] = deque()  # of the batch being handled
         self._next_gap_check = 0.0
         self._next_announce = 0.0
@@ -871,8 +873,7 @@ class Bridge:
                 self._update_beacon(now)
             if now >= self._next_gap_check and self._suspects:
                 self._next_gap_check = now + min(0.5, self.cfg.replay_interval_s / 2)
-                for gw in sorted(self._suspects):
-                    self._recover(gw, now)
+                self._check_suspects(now)
         except OperationalError as exc:
             log.error("database unavailable for periodic work: %s", exc.orig)
 
@@ -913,6 +914,19 @@ class Bridge:
             if lit != self._beacon:
                 log.info("beacon %s %s", self.cfg.beacon, "on: an incident is unacknowledged" if lit else "off")
             self._beacon, self._beacon_sent_at = lit, now
+
+    def _check_suspects(self, now: float) -> None:
+        """Look at the suspects' holes, the longest unlooked-at first, for GAP_CHECK_S at most: the ingest
+        thread does this between batches, and with hundreds of gateways in a hole at once (a backlog, a
+        group's shared load) looking at all of them held alerts up for most of a second."""
+        deadline = time.monotonic() + GAP_CHECK_S
+        for gw in sorted(self._suspects, key=lambda gw: self._checked.get(gw, 0.0)):
+            if time.monotonic() >= deadline:
+                return
+            self._checked[gw] = now
+            self._recover(gw, now)
+            if gw not in self._suspects:
+                del self._checked[gw]
 
     def _recover(self, gw: str, now: float) -> None:
         """Ask ``gw`` again for what is missing; give up on a hole after replay_tries requests."""
