@@ -14,7 +14,9 @@ the load generator (its own process):
 - paced at ``--rate`` (below what one bridge stores), for the alert latency a dispatcher sees.
 
 Alert latency is from the generator's publish of the alert to the arrival of its ``bridge/incident/{id}``
-message at a subscriber (published by the bridge after the commit), p50 and p99 over every alert. Each run
+message at a subscriber (published by the bridge after the commit), p50 and p99 over every alert; beside
+it, the same from the publish to the broker's delivery of the alert itself to a bystander subscriber, the
+part the bridge has no say in. Each run
 checks exactly-once: rows = events sent, no duplicate id, every gateway's seq complete, no event rejected
 or lost. Prints a table and writes bench/out/scale.md.
 """
