@@ -92,6 +92,7 @@ BEACON_CHECK_S = 0.5  # how often the beacon's state is worked out (a count of u
 BEACON_REFRESH_S = 60.0  # the beacon's state is sent again this often, for a gateway that restarted
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
 GROUP_ALERTS_EXPIRY_S = 10  # session expiry of a shared group member's alerts session
+BULK_BATCH_S = 0.25  # a batch of beacons is cut to about this long to store: an alert arriving waits no longer
 GAP_CHECK_S = 0.05  # of each round of gap checks (0.5 s apart): each check is a database round trip
 STREAMING_PATIENCE = 10  # replay intervals a hole may stand still while its gateway's events still arrive
 BULK, ALERTS = 0, 1  # the bridge's two MQTT clients (lanes)
@@ -169,6 +170,7 @@ class Bridge:
         # Taken from the inbox, waiting for a batch: [priority][gateway] -> messages in arrival order.
         self._waiting: tuple[dict[str, deque[_Inbound]], dict[str, deque[_Inbound]]] = ({}, {})
         self._stop_seen = False
+        self._message_s = 0.0  # what storing one message of a batch of beacons takes (moving average)
         self._v5 = self.cfg.mqtt_version in ("auto", "5")
         self._fallback = threading.Event()
         self._ever_connected = False
@@ -372,7 +374,11 @@ class Bridge:
                 if self._fallback.is_set():
                     self._fall_back()
                 if batch:
+                    started = time.monotonic()
                     self._handle_until_stored(batch)
+                    if batch[0].lane == BULK and batch[0].levels != ("bridge", "cmd"):  # a batch of beacons
+                        took = min(BULK_BATCH_S, (time.monotonic() - started) / len(batch))  # retries aside
+                        self._message_s = took if not self._message_s else 0.8 * self._message_s + 0.2 * took
                     if self.batch_delay_s:
                         time.sleep(self.batch_delay_s)
                 if not draining:
@@ -441,18 +447,25 @@ class Bridge:
             else:
                 self._queue_up(item)
         batch: list[_Inbound] = []
-        for waiting in self._waiting:
-            while waiting and len(batch) < self.cfg.batch_max:
+        for waiting, most in zip(self._waiting, (self.cfg.batch_max, self._bulk_batch_max()), strict=True):
+            while waiting and len(batch) < most:
                 for source in list(waiting):  # one message of each source per round
                     messages = waiting[source]
                     batch.append(messages.popleft())
                     if not messages:
                         del waiting[source]
-                    if len(batch) >= self.cfg.batch_max:
+                    if len(batch) >= most:
                         break
             if batch:
                 break
         return batch
+
+    def _bulk_batch_max(self) -> int:
+        """As many messages as take about BULK_BATCH_S to store (at most batch_max): an alert that arrives
+        while a batch of beacons is being stored waits for that batch."""
+        if not self._message_s:
+            return min(self.cfg.batch_max, 50)  # until the first batch has been timed
+        return max(10, min(self.cfg.batch_max, int(BULK_BATCH_S / self._message_s)))
 
     def _queue_up(self, m: _Inbound) -> None:
         levels = m.levels
