@@ -116,6 +116,11 @@ class _Inbound:
     lane: int = 0  # which of the bridge's clients it came on: BULK or ALERTS
     levels: tuple[str, ...] = ()  # the topic's levels after the prefix (the whole topic if unprefixed)
 
+    @property
+    def urgent(self) -> bool:
+        """An alert or a console command: stored ahead of everything else, in batches of its own."""
+        return self.lane == ALERTS or self.levels == ("bridge", "cmd")
+
 
 @dataclass(slots=True)
 class _GapWatch:
@@ -376,7 +381,7 @@ class Bridge:
                 if batch:
                     started = time.monotonic()
                     self._handle_until_stored(batch)
-                    if batch[0].lane == BULK and batch[0].levels != ("bridge", "cmd"):  # a batch of beacons
+                    if not batch[0].urgent:  # a batch of beacons (urgent messages come in batches of their own)
                         took = min(BULK_BATCH_S, (time.monotonic() - started) / len(batch))  # retries aside
                         self._message_s = took if not self._message_s else 0.8 * self._message_s + 0.2 * took
                     if self.batch_delay_s:
@@ -469,9 +474,8 @@ class Bridge:
 
     def _queue_up(self, m: _Inbound) -> None:
         levels = m.levels
-        urgent = m.lane == ALERTS or levels == ("bridge", "cmd")
         source = levels[1] if levels[0] == "gw" and len(levels) > 1 else levels[0]  # a gateway, "cam", ...
-        self._waiting[0 if urgent else 1].setdefault(source, deque()).append(m)
+        self._waiting[0 if m.urgent else 1].setdefault(source, deque()).append(m)
 
     def _watch_handshake(self) -> None:
         # Other 3.1.1-only brokers (amqtt) neither answer an MQTT 5 CONNECT nor hang up: paho would wait
