@@ -232,6 +232,22 @@ class DetectionRow(Base):
     phase: Mapped[str] = mapped_column(String(8))  # new | update | end
     raw: Mapped[dict[str, Any]]
     received_at: Mapped[datetime]
+    # What a dispatcher reads of it (Frigate's fields and its tracked-object updates; see feeds.py):
+    zones: Mapped[list[Any] | None]  # zone names it entered or is in
+    sub_label: Mapped[str | None] = mapped_column(String(128))  # a recognised person or vehicle
+    sub_label_score: Mapped[float | None] = mapped_column(Float)
+    plate: Mapped[str | None] = mapped_column(String(32))  # a licence plate read on it
+    plate_score: Mapped[float | None] = mapped_column(Float)
+    face: Mapped[str | None] = mapped_column(String(128))  # Frigate's face recognition, whatever its score
+    face_score: Mapped[float | None] = mapped_column(Float)
+    description: Mapped[str | None] = mapped_column(Text)  # a generative-AI description
+    classifications: Mapped[dict[str, Any] | None]  # custom model -> [value, score]
+    box: Mapped[list[Any] | None]  # x1, y1, x2, y2 in the camera's detect frame (pixels)
+    stationary: Mapped[bool | None]
+    end_time: Mapped[datetime | None]  # when the object left the picture
+    speed_kmh: Mapped[float | None] = mapped_column(Float)  # estimated now (a speed zone)
+    avg_speed_kmh: Mapped[float | None] = mapped_column(Float)
+    direction_deg: Mapped[float | None] = mapped_column(Float)  # of travel in the picture: 0 right, 90 down
 
     __table_args__ = (
         Index("ix_detections_time", "time"),

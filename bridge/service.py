@@ -37,7 +37,9 @@
   event of a configured category opens an incident with the nearest units suggested. Every incident with
   a position gets the cameras that see it and the detections near it in place and time (again when a
   better position arrives); evidence (snapshots, clips) is fetched by worker threads and added when it
-  comes, never holding up ingest. Incidents past their time limits are escalated.
+  comes, never holding up ingest. Frigate's snapshots over MQTT become evidence of the open incidents
+  their camera sees, and its tracked-object updates (faces, plates, descriptions) enrich their
+  detections (bridge/cameras/frigate.py). Incidents past their time limits are escalated.
 
 All database work happens on one ingest thread, never on paho's network thread.
 """
@@ -65,6 +67,7 @@ from bridge.audit import record_command
 from bridge.cameras.correlation import CameraStore, Correlation, relevance
 from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest
 from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frigate, parse_generic
+from bridge.cameras.frigate import FrigateIntake, frigate_filters
 from bridge.cameras.geometry import haversine_m
 from bridge.cameras.index import CameraIndex
 from bridge.cameras.registry import CameraRegistry, to_camera
@@ -115,6 +118,7 @@ class _Inbound:
     session: int  # which connection it came on: a PUBACK belongs to that connection only
     lane: int = 0  # which of the bridge's clients it came on: BULK or ALERTS
     levels: tuple[str, ...] = ()  # the topic's levels after the prefix (the whole topic if unprefixed)
+    retain: bool = False  # a retained message handed over on subscribing (MQTT 3.1.1 3.3.1.3), not news
 
     @property
     def urgent(self) -> bool:
@@ -197,6 +201,7 @@ class Bridge:
         self.cameras = CameraIndex()
         self.camera_store: CameraStore | None = None
         self.fetcher: EvidenceFetcher | None = None
+        self.frigate: FrigateIntake | None = None  # Frigate's snapshots and tracked-object updates
         self._evidence: queue.SimpleQueue[Evidence | EvidenceFailure] = queue.SimpleQueue()
         self._next_escalation = 0.0
         self._beacon: bool | None = None  # as last sent
@@ -229,6 +234,7 @@ class Bridge:
             log.info("cameras: %d from the configuration%s", put, f", {removed} withdrawn" if removed else "")
         self.cameras = CameraIndex(to_camera(c) for c, _ in registry.all())
         self.camera_store = CameraStore(store.engine)
+        self.frigate = FrigateIntake(store, self.camera_store, self.cameras, self.cfg.cameras, self.counts)
         if self.cfg.cameras.evidence and len(self.cameras):
             self.fetcher = EvidenceFetcher(self._evidence.put)
 
@@ -297,7 +303,8 @@ class Bridge:
         else:
             shared = [topic(self.mqtt_cfg, "gw", "+", "event", str(k)) for k in Kind if k is not Kind.ALERT]
             shared += [topic(self.mqtt_cfg, "gw", "+", "audio", "+"), topic(self.mqtt_cfg, "bridge", "cmd"),
-                       topic(self.mqtt_cfg, "cam", "+", "event"), self.cfg.cameras.frigate_topic]
+                       topic(self.mqtt_cfg, "cam", "+", "event"), self.cfg.cameras.frigate_topic,
+                       *frigate_filters(self.cfg.cameras.frigate_topic)]
         group = self.cfg.shared_group
         if group and self._v5:
             shared = [f"$share/{group}/{f}" for f in shared]
@@ -355,7 +362,8 @@ class Bridge:
         # The topic is split here, once: batching and handling both route by its levels.
         prefix = self.mqtt_cfg.prefix + "/"
         levels = tuple(msg.topic[len(prefix):].split("/")) if msg.topic.startswith(prefix) else (msg.topic,)
-        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._sessions[lane], lane, levels))
+        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._sessions[lane], lane, levels,
+                                 bool(msg.retain)))
 
     def _publish(self, levels: tuple[str, ...], body: dict[str, Any], *, qos: int, retain: bool = False) -> None:
         if self._client is not None:
@@ -508,10 +516,13 @@ class Bridge:
         commands: list[_Inbound] = []
         clips: list[tuple[str, str, _Inbound]] = []
         sightings: list[tuple[str | None, _Inbound]] = []  # (camera of the topic, or None for Frigate)
+        frigate: list[_Inbound] = []  # Frigate's snapshots and tracked-object updates
         for m in batch:
             levels = m.levels
             if m.topic == self.cfg.cameras.frigate_topic:
                 sightings.append((None, m))
+            elif self.frigate is not None and self.frigate.claims(m.topic):
+                frigate.append(m)
             elif len(levels) == 3 and levels[0] == "cam" and levels[2] == "event":
                 sightings.append((levels[1], m))
             elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "event":
@@ -535,6 +546,9 @@ class Bridge:
             self._clip(gateway, event_id, m)
         for camera, m in sightings:
             self._detection(camera, m, changes)
+        for m in frigate:  # after the detections they may enrich
+            assert self.frigate is not None
+            changes.incidents.extend(self.frigate.take(m.topic, m.payload, retained=m.retain))
         self._correlate(changes)
         for m in commands:
             self._command(m, changes)
@@ -767,7 +781,8 @@ class Bridge:
         try:
             if camera is None:
                 d: Detection | None = parse_frigate(m.payload, cameras=settings.frigate_cameras,
-                                                    frigate_url=settings.frigate_url)
+                                                    frigate_url=settings.frigate_url,
+                                                    unit_system=settings.frigate_unit_system)
                 if d is None:
                     return  # Frigate's own false positive
             else:
@@ -782,8 +797,11 @@ class Bridge:
             self.counts["camera_rejected"] += 1
             log.warning("camera event on %s rejected: %s [%s]", m.topic, exc, _hex(m.payload))
             return
-        view, new = self.camera_store.add_detection(d, self.cameras.get(d.camera))
+        stored = self.camera_store.store_detection(d, self.cameras.get(d.camera))
+        view, new = stored.view, stored.new
         self.counts["detections"] += 1
+        if stored.revised and self.frigate is not None:  # a name or plate recognised since: news for its incidents
+            changes.incidents.extend(self.frigate.showing(view.id))
         if new and view.lat is not None and view.lon is not None:  # incidents nearby, opened before it came
             for incident in self.store.open_incidents_near(view.lat, view.lon, view.time, near_m=settings.near_m,
                                                            window_s=settings.window_s):

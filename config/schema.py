@@ -500,6 +500,11 @@ class CameraSettings(_Strict):
     frigate_url: str | None = Field(None, description="Frigate's HTTP address, for snapshot and clip links")
     frigate_cameras: dict[str, str] = Field(
         default_factory=dict, description="Frigate camera name -> camera id in the registry")
+    frigate_unit_system: Literal["metric", "imperial"] = Field(
+        "metric", description="Frigate's ui.unit_system: its speed estimates are km/h (metric) or mph (imperial)")
+    frigate_snapshots: int = Field(
+        20, ge=0, le=1000,
+        description="most snapshots Frigate pushes over MQTT kept per incident and camera (0: none)")
     categories: dict[str, CategoryConfig] = Field(
         default_factory=dict,
         description="per category: time limits, and for street events whether they open incidents; "

@@ -1,10 +1,14 @@
 """Cameras and detections around incidents, in the bridge's database.
 
     detection (cam/{camera}/event, frigate/events) --add_detection--> detections
+    Frigate's later recognitions (frigate/tracked_object_update) --enrich--> that detection's row (held
+                                                        a while if its detection has not come yet)
     alert (or a better position) --CameraIndex.seeing--> incident_cameras (the best that see the place)
                                  --detections_around--> incident_detections (those cameras, or near the
                                                         place, within the time window)
     evidence fetched for the incident --add_evidence--> evidence (with SHA-256)
+    a camera's snapshot over MQTT --add_snapshot--> evidence of the open incidents it sees (each picture
+                                                    once, a bounded number per incident and camera)
 
 A detection's relevance to an incident, 0..1, is half nearness in time and half nearness in place::
 
@@ -17,20 +21,34 @@ camera's); a detection by a camera that sees the incident counts as near (d = 0)
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, or_, select
+from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 
 from bridge.cameras.evidence import Evidence
-from bridge.cameras.feeds import Detection
+from bridge.cameras.feeds import Detection, ObjectUpdate
 from bridge.cameras.geometry import Camera, Sighting, box_deg, haversine_m
-from bridge.models import CameraRow, DetectionRow, EvidenceRow, IncidentCameraRow, IncidentDetectionRow
+from bridge.models import (
+    RESOLVED,
+    CameraRow,
+    DetectionRow,
+    EvidenceRow,
+    IncidentCameraRow,
+    IncidentDetectionRow,
+    IncidentRow,
+)
 from gateway.events import format_time
+
+log = logging.getLogger(__name__)
 
 
 def relevance(dt_s: float, distance_m: float, window_s: float, near_m: float) -> float:
@@ -56,12 +74,32 @@ class DetectionView:
     clip_url: str | None
     source: str
     phase: str
+    zones: tuple[str, ...] = ()
+    sub_label: str | None = None
+    sub_label_score: float | None = None
+    plate: str | None = None
+    plate_score: float | None = None
+    face: str | None = None
+    face_score: float | None = None
+    description: str | None = None
+    classifications: dict[str, Any] = field(default_factory=dict)  # model -> [value, score]
+    box: tuple[int, int, int, int] | None = None
+    stationary: bool | None = None
+    end_time: datetime | None = None
+    speed_kmh: float | None = None
+    avg_speed_kmh: float | None = None
+    direction_deg: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "camera": self.camera, "label": self.label, "category": self.category,
                 "score": self.score, "time": _iso(self.time), "lat": self.lat, "lon": self.lon,
                 "snapshot_url": self.snapshot_url, "clip_url": self.clip_url, "source": self.source,
-                "phase": self.phase}
+                "phase": self.phase, "zones": list(self.zones), "sub_label": self.sub_label,
+                "sub_label_score": self.sub_label_score, "plate": self.plate, "plate_score": self.plate_score,
+                "face": self.face, "face_score": self.face_score, "description": self.description,
+                "classifications": self.classifications, "box": list(self.box) if self.box else None,
+                "stationary": self.stationary, "end_time": _iso(self.end_time), "speed_kmh": self.speed_kmh,
+                "avg_speed_kmh": self.avg_speed_kmh, "direction_deg": self.direction_deg}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +149,45 @@ class Correlation:
 
 
 def _detection_view(r: DetectionRow) -> DetectionView:
+    b = r.box
+    box = (int(b[0]), int(b[1]), int(b[2]), int(b[3])) if isinstance(b, list) and len(b) == 4 else None
     return DetectionView(r.id, r.camera, r.label, r.category, r.score, r.time, r.lat, r.lon, r.snapshot_url,
-                         r.clip_url, r.source, r.phase)
+                         r.clip_url, r.source, r.phase, tuple(r.zones or ()), r.sub_label, r.sub_label_score,
+                         r.plate, r.plate_score, r.face, r.face_score, r.description, dict(r.classifications or {}),
+                         box, r.stationary, r.end_time, r.speed_kmh, r.avg_speed_kmh, r.direction_deg)
+
+
+# What a dispatcher reads of a detection: a change to one of these is news for its incidents (a speed
+# or a score that moves with every frame is not).
+_SHOWN = ("sub_label", "plate", "face", "description", "classifications", "stationary", "end_time")
+
+#: Recognitions that came before their detection are held this long, for this many tracked objects.
+HOLD_S = 600.0
+HOLD_MAX = 512
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDetection:
+    view: DetectionView
+    new: bool  # the first message of this detection
+    revised: bool  # something a dispatcher reads of it changed (see _SHOWN)
+
+
+def _enrichment(u: ObjectUpdate) -> dict[str, Any]:
+    """The detection's columns that a tracked-object update sets; a null never erases what was known."""
+    if u.kind == "face":
+        return {"face": u.name, "face_score": u.score} if u.name is not None else {}
+    if u.kind == "lpr":
+        # A plate Frigate knows by name becomes the vehicle's sub_label, as in frigate/events.
+        named = {"sub_label": u.name, "sub_label_score": u.score} if u.name is not None else {}
+        return {"plate": u.plate, "plate_score": u.score, **named}
+    if u.kind == "description":
+        return {"description": u.description}
+    assert u.model is not None
+    values: dict[str, Any] = {"sub_label": u.name, "sub_label_score": u.score} if u.name is not None else {}
+    if u.attribute is not None:
+        values["classifications"] = {u.model: [u.attribute, u.score]}
+    return values
 
 
 class CameraStore:
@@ -121,32 +196,121 @@ class CameraStore:
     def __init__(self, engine: Engine) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # Frigate id -> (when first held, monotonic; its updates in order): recognitions whose detection
+        # has not come yet. In memory: a bridge of a shared group holds what it was handed.
+        self._held: OrderedDict[str, tuple[float, list[ObjectUpdate]]] = OrderedDict()
+        self._held_lock = threading.Lock()
 
     def add_detection(self, d: Detection, camera: Camera | None) -> tuple[DetectionView, bool]:
         """Store a detection (a Frigate event's updates change its row); returns it and whether it is new.
         Without a position of its own, a detection is where its camera is."""
+        stored = self.store_detection(d, camera)
+        return stored.view, stored.new
+
+    def store_detection(self, d: Detection, camera: Camera | None) -> StoredDetection:
+        """:meth:`add_detection`, telling also whether what a dispatcher reads of it changed. Frigate's
+        recognitions held for it are applied."""
         lat, lon = (d.lat, d.lon) if d.lat is not None and d.lon is not None else \
             ((camera.lat, camera.lon) if camera is not None else (None, None))
         now = datetime.now(UTC)
         values = {"camera": d.camera, "label": d.label, "category": d.category, "score": d.score, "time": d.time,
                   "lat": lat, "lon": lon, "snapshot_url": d.snapshot_url, "clip_url": d.clip_url, "source": d.source,
-                  "source_id": d.source_id, "phase": d.phase, "raw": d.raw, "received_at": now}
+                  "source_id": d.source_id, "phase": d.phase, "raw": d.raw, "received_at": now,
+                  "zones": list(d.zones) or None, "sub_label": d.sub_label, "sub_label_score": d.sub_label_score,
+                  "plate": d.plate, "plate_score": d.plate_score, "box": list(d.box) if d.box else None,
+                  "stationary": d.stationary, "end_time": d.end_time, "speed_kmh": d.speed_kmh,
+                  "avg_speed_kmh": d.avg_speed_kmh, "direction_deg": d.direction_deg}
+        held = self._take_held(d.source_id) if d.source == "frigate" and d.source_id else []
         with self._session.begin() as s:
             row = None
             if d.source_id is not None:
                 row = s.scalars(select(DetectionRow).where(DetectionRow.source == d.source,
                                                            DetectionRow.source_id == d.source_id)
                                 .with_for_update()).first()
+            new = row is None
             if row is None:
                 row = DetectionRow(**values)
                 s.add(row)
-                s.flush()
-                return _detection_view(row), True
-            for key, value in values.items():
-                if key != "time" and (value is not None or key in ("phase",)):  # an update keeps the first time
-                    setattr(row, key, value)
+                before = None
+            else:
+                before = _detection_view(row)
+                for key, value in values.items():
+                    # An update keeps the first time, and a null never erases what was known (a name
+                    # Frigate recognised stays on record when a later message of it has none).
+                    if key != "time" and (value is not None or key in ("phase",)):
+                        setattr(row, key, value)
+            for u in held:
+                try:
+                    self._apply(row, u)
+                except ValueError as exc:
+                    log.warning("Frigate's %s update held for %s not applied: %s", u.kind, d.source_id, exc)
             s.flush()
-            return _detection_view(row), False
+            view = _detection_view(row)
+        revised = before is not None and any(getattr(before, k) != getattr(view, k) for k in _SHOWN)
+        return StoredDetection(view, new, revised)
+
+    def enrich(self, u: ObjectUpdate) -> StoredDetection | None:
+        """Apply a tracked-object update to the detection it names; ``None`` when that detection has not
+        come (yet): the update is then held for it (:data:`HOLD_S`, :data:`HOLD_MAX`).
+        Raises ValueError when the update's camera is not the detection's."""
+        with self._session.begin() as s:
+            row = s.scalars(select(DetectionRow).where(DetectionRow.source == "frigate",
+                                                       DetectionRow.source_id == u.source_id)
+                            .with_for_update()).first()
+            if row is None:
+                self._hold(u)
+                return None
+            before = _detection_view(row)
+            self._apply(row, u)
+            s.flush()
+            view = _detection_view(row)
+        return StoredDetection(view, False, any(getattr(before, k) != getattr(view, k) for k in _SHOWN))
+
+    @staticmethod
+    def _apply(row: DetectionRow, u: ObjectUpdate) -> None:
+        if u.camera is not None and u.camera != row.camera:
+            raise ValueError(f"camera {u.camera!r} is not that of detection {u.source_id!r} ({row.camera!r})")
+        for key, value in _enrichment(u).items():
+            if key == "classifications":
+                value = {**(row.classifications or {}), **value}  # a new dict: JSON columns track assignment
+            setattr(row, key, value)
+
+    def _hold(self, u: ObjectUpdate) -> None:
+        now = time.monotonic()
+        with self._held_lock:
+            while self._held and (len(self._held) >= HOLD_MAX
+                                  or now - next(iter(self._held.values()))[0] > HOLD_S):
+                self._held.popitem(last=False)
+            self._held.setdefault(u.source_id, (now, []))[1].append(u)
+
+    def _take_held(self, source_id: str) -> list[ObjectUpdate]:
+        with self._held_lock:
+            since, updates = self._held.pop(source_id, (0.0, []))
+        return updates if time.monotonic() - since <= HOLD_S else []
+
+    def held(self) -> int:
+        """How many tracked objects have recognitions waiting for their detection."""
+        with self._held_lock:
+            return len(self._held)
+
+    def incidents_showing(self, detection_id: int) -> list[int]:
+        """The open incidents this detection is attached to."""
+        with self._session() as s:
+            return list(s.scalars(
+                select(IncidentDetectionRow.incident_id)
+                .join(IncidentRow, IncidentRow.id == IncidentDetectionRow.incident_id)
+                .where(IncidentDetectionRow.detection_id == detection_id, IncidentRow.state != RESOLVED)
+                .order_by(IncidentDetectionRow.incident_id)))
+
+    def incidents_seen_by(self, camera_id: str, since: datetime) -> list[int]:
+        """The open incidents whose cameras include ``camera_id`` and whose last alert is ``since`` or later."""
+        with self._session() as s:
+            return list(s.scalars(
+                select(IncidentCameraRow.incident_id)
+                .join(IncidentRow, IncidentRow.id == IncidentCameraRow.incident_id)
+                .where(IncidentCameraRow.camera_id == camera_id, IncidentRow.state != RESOLVED,
+                       IncidentRow.last_alert_at >= since)
+                .order_by(IncidentCameraRow.incident_id)))
 
     def detections_around(self, lat: float, lon: float, at: datetime, *, cameras: Sequence[str], near_m: float,
                           window_s: float, limit: int = 50) -> list[tuple[DetectionView, float]]:
@@ -205,6 +369,20 @@ class CameraStore:
             s.flush()
             return EvidenceView(row.id, row.camera_id, row.kind, row.time, row.source, row.content_type, row.sha256,
                                 row.size)
+
+    def add_snapshot(self, ev: Evidence, *, most: int) -> EvidenceView | str:
+        """A snapshot pushed by the camera (not asked for): stored unless this incident has the same
+        picture already, or ``most`` of this camera's pushed snapshots; else the reason it was not."""
+        with self._session.begin() as s:
+            if s.scalars(select(EvidenceRow.id).where(EvidenceRow.incident_id == ev.incident_id,
+                                                      EvidenceRow.sha256 == ev.sha256)).first() is not None:
+                return "the incident has this picture already"
+            kept = s.scalar(select(func.count()).select_from(EvidenceRow).where(
+                EvidenceRow.incident_id == ev.incident_id, EvidenceRow.camera_id == ev.camera_id,
+                EvidenceRow.kind == "snapshot", EvidenceRow.source == ev.source)) or 0
+            if kept >= most:
+                return f"the incident has {kept} snapshots of this camera from {ev.source} already"
+        return self.add_evidence(ev)
 
     def evidence_data(self, evidence_id: int) -> tuple[str, bytes] | None:
         """(content type, bytes) of one piece of evidence, for a console to show."""

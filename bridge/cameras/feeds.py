@@ -1,8 +1,9 @@
 """Camera event feeds: sans-I/O parsers that turn camera payloads into :class:`Detection` facts.
 
-Two feeds reach the bridge over MQTT. Each parser takes the payload bytes (and what the topic said)
-and returns a :class:`Detection`, or raises :class:`FeedError` naming the offending field. They hold
-no state and do no I/O, so a bad payload never affects the next one.
+Two feeds of detections reach the bridge over MQTT, and Frigate sends two more things: snapshots
+(:class:`FrigateSnapshot`) and what it recognised later (:class:`ObjectUpdate`). Each parser takes the
+payload bytes (and what the topic said) and returns its fact, or raises :class:`FeedError` naming the
+offending field. They hold no state and do no I/O, so a bad payload never affects the next one.
 
 Generic form, topic ``cam/{camera}/event`` (our own format; at most 64 KiB of UTF-8 JSON)::
 
@@ -40,9 +41,42 @@ blakeblackshear/frigate; examples in ``tests/data/frigate/``)::
         "end_time": null,
         "current_zones": ["yard", "driveway"], "entered_zones": ["yard", "driveway"],  -> zones
         "has_snapshot": true, "has_clip": true,     -> snapshot/clip URLs on ``frigate_url``
+        "sub_label": ["John Smith", 0.79],          -> sub_label, sub_label_score: a recognised person
+                                                       (face) or a known plate's name; older releases
+                                                       send a bare string, a cleared one [null, null]
+        "recognized_license_plate": "ABC12345",     -> plate; the page documents a string and a
+        "recognized_license_plate_score": 0.93,        separate score, Frigate's code sends [plate, score]
+        "box": [432, 496, 544, 854],                -> box: x1, y1, x2, y2 in the detect frame (pixels)
+        "stationary": false, "active": true,        -> stationary (active is its opposite)
+        "end_time": 1607123970.1,                   -> end_time, epoch seconds, once the object left
+        "current_estimated_speed": 0.77,            -> speed_kmh  } only in a zone with speed estimation;
+        "average_estimated_speed": 14.31,           -> avg_speed_kmh } km/h or mph by Frigate's
+        "velocity_angle": 180,                      -> direction_deg } ui.unit_system; 0 means none
         ...                                         other fields ignored (Frigate adds some per release)
       }
     }
+
+``velocity_angle`` is the direction of travel in the picture, not a compass bearing: Frigate computes
+it as ``atan2(dy, dx)`` of the object's pixel velocity (frigate/util/velocity.py), 0..360 degrees with
+0 pointing right and 90 pointing down the frame.
+
+Frigate's other topics under its prefix (``frigate`` by default; ``docs/docs/integrations/mqtt.md``):
+
+``frigate/<camera>/<label>/snapshot``: the best JPEG of the object so far, as bytes, published retained
+whenever Frigate finds a better one (frigate/track/object_processing.py); :func:`parse_frigate_snapshot`.
+
+``frigate/tracked_object_update``: what Frigate learns about a tracked object after the fact, by its
+id; :func:`parse_frigate_update`::
+
+    {"type": "face", "id": "...", "name": "John", "score": 0.95, "camera": "front_door_cam",
+     "timestamp": 1607123958.748393}                    a face, recognised or not (name null: cleared)
+    {"type": "lpr", "id": "...", "name": "John's Car", "plate": "123ABC", "score": 0.95,
+     "camera": "driveway_cam", "timestamp": 1607123958.748393}     a licence plate read (name: known)
+    {"type": "description", "id": "...", "description": "The car is a red sedan ...", "camera": "..."}
+                                                        a generative-AI description (newer releases
+                                                        add the camera)
+    {"type": "classification", "id": "...", "camera": "...", "timestamp": ..., "model": "person_classifier",
+     "sub_label": "delivery_person" | "attribute": "yes", "score": 0.87}   a custom classification
 
 Frigate URLs, from its HTTP API (``docs/docs/integrations/api.md``):
 ``{frigate_url}/api/events/{id}/snapshot.jpg`` and ``{frigate_url}/api/events/{id}/clip.mp4`` (Frigate
@@ -78,6 +112,7 @@ category                             detector labels
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -103,6 +138,25 @@ _MAX_URL = 2048
 # Frigate's start_time is epoch seconds; outside 2000..2200 it is not a time but garbage.
 _EPOCH_MIN = 946_684_800.0
 _EPOCH_MAX = 7_258_118_400.0
+
+_MAX_NAME = 128  # a person's or a vehicle's name (sub_label, face)
+_MAX_PLATE = 32  # plates are at most about 10 characters; room for separators and odd formats
+_MAX_DESCRIPTION = 8000  # a generative-AI description is a paragraph or two
+_MAX_PIXELS = 100_000  # a box coordinate beyond any camera's frame is garbage
+_MAX_SPEED = 1000.0  # km/h or mph: an estimate beyond this is a wrong calibration, not a vehicle
+_MPH_KMH = 1.609344  # international mile, by definition
+
+#: Frigate's ``ui.unit_system``: the unit of its speed estimates (km/h when metric, its default).
+UnitSystem = Literal["metric", "imperial"]
+
+#: Frigate's snapshots over MQTT are JPEG frames, 270 pixels high by default; the HTTP fetcher of
+#: bridge/cameras/evidence.py takes up to the same size.
+MAX_SNAPSHOT_BYTES = 5_000_000
+
+#: JPEG's start-of-image marker followed by the next marker's FF, and its end-of-image marker
+#: (ITU-T T.81 B.1.1.3, B.2.1).
+JPEG_SOI = b"\xff\xd8\xff"
+JPEG_EOI = b"\xff\xd9"
 
 _STREET_EVENTS: dict[str, tuple[str, ...]] = {
     "shop_spillover": ("shop_spillover", "business_outside_shop", "outside_shop_business", "out_of_store_business"),
@@ -176,6 +230,17 @@ class Detection:
     snapshot_url: str | None = None
     clip_url: str | None = None
     zones: tuple[str, ...] = ()
+    # What Frigate adds (the generic form carries these under "detail", which is kept in raw only):
+    sub_label: str | None = None  # a recognised person (face) or vehicle (a known plate's name)
+    sub_label_score: float | None = None
+    plate: str | None = None  # a licence plate read on it
+    plate_score: float | None = None
+    box: tuple[int, int, int, int] | None = None  # x1, y1, x2, y2 in the camera's detect frame, pixels
+    stationary: bool | None = None
+    end_time: datetime | None = None  # when the object left the picture (aware, UTC)
+    speed_kmh: float | None = None  # estimated now, in a speed zone
+    avg_speed_kmh: float | None = None  # average of the last estimates
+    direction_deg: float | None = None  # of travel in the picture: 0 right, 90 down (not a bearing)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
@@ -259,12 +324,14 @@ def parse_frigate(
     cameras: Mapping[str, str],
     frigate_url: str | None = None,
     categories: Mapping[str, str | None] | None = None,
+    unit_system: UnitSystem = "metric",
 ) -> Detection | None:
     """Parse one ``frigate/events`` message; ``None`` for a false positive.
 
     ``cameras`` maps Frigate camera names to registry ids; a camera not in it raises
     :class:`UnknownCamera`. ``frigate_url`` is Frigate's base URL (``http://frigate:5000``); without it
-    no snapshot or clip URL is given.
+    no snapshot or clip URL is given. ``unit_system`` is Frigate's ``ui.unit_system``: its speeds are
+    mph when imperial, and are stored in km/h.
     """
     obj = _load_object(payload)
     phase = obj.get("type")
@@ -301,6 +368,24 @@ def parse_frigate(
             snapshot_url = f"{base}/api/events/{quoted}/snapshot.jpg"
         if has_clip:
             clip_url = f"{base}/api/events/{quoted}/clip.mp4"
+    sub_label, sub_label_score = _named_score(after.get("sub_label"), "after.sub_label", _MAX_NAME)
+    plate, plate_score = _named_score(after.get("recognized_license_plate"), "after.recognized_license_plate",
+                                      _MAX_PLATE)
+    if plate is not None and plate_score is None:
+        plate_score = _score(after.get("recognized_license_plate_score"), "after.recognized_license_plate_score")
+    stationary = _optional_flag(after, "stationary")
+    if stationary is None:
+        active = _optional_flag(after, "active")
+        stationary = None if active is None else not active
+    end_time = None if after.get("end_time") is None else _epoch(after["end_time"], "after.end_time")
+    # Frigate sends 0 (and an angle of 0) for an object outside every speed zone: no estimate.
+    factor = _MPH_KMH if unit_system == "imperial" else 1.0
+    speed = _speed(after.get("current_estimated_speed"), "after.current_estimated_speed", factor)
+    avg_speed = _speed(after.get("average_estimated_speed"), "after.average_estimated_speed", factor)
+    direction = _angle(after.get("velocity_angle"), "after.velocity_angle")
+    if speed is None and avg_speed is None:
+        direction = None
+    box = _box(after.get("box"), "after.box")
     # Checked last, so that a false positive from an unmapped camera still counts as unknown.
     if _flag(after, "false_positive"):
         return None
@@ -316,8 +401,124 @@ def parse_frigate(
         snapshot_url=snapshot_url,
         clip_url=clip_url,
         zones=zones,
+        sub_label=sub_label,
+        sub_label_score=sub_label_score,
+        plate=plate,
+        plate_score=plate_score,
+        box=box,
+        stationary=stationary,
+        end_time=end_time,
+        speed_kmh=speed,
+        avg_speed_kmh=avg_speed,
+        direction_deg=direction,
         raw=obj,
     )
+
+
+# --- Frigate's snapshots and tracked-object updates --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FrigateSnapshot:
+    """A JPEG that Frigate published for a camera and an object label."""
+
+    camera: str  # registry id
+    label: str  # normalised, as in a Detection
+    data: bytes = field(repr=False)
+    sha256: str
+    content_type: str = "image/jpeg"
+
+
+UpdateKind = Literal["face", "lpr", "description", "classification"]
+_UPDATE_KINDS: tuple[UpdateKind, ...] = ("face", "lpr", "description", "classification")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectUpdate:
+    """What ``frigate/tracked_object_update`` says about the tracked object (the detection) ``source_id``."""
+
+    source_id: str  # Frigate's id of the tracked object: a Detection's source_id
+    kind: UpdateKind
+    camera: str | None = None  # registry id; None where the message names no camera
+    time: datetime | None = None  # Frigate's timestamp of the recognition
+    name: str | None = None  # face: the person; lpr: the plate's known name; classification: its sub_label
+    plate: str | None = None
+    score: float | None = None
+    description: str | None = None
+    model: str | None = None  # classification: the model's name
+    attribute: str | None = None  # classification of the attribute type: its value
+
+
+def parse_frigate_snapshot(camera_name: str, label: str, payload: bytes, *,
+                           cameras: Mapping[str, str]) -> FrigateSnapshot:
+    """Parse one ``frigate/{camera_name}/{label}/snapshot`` message: a whole JPEG, at most
+    :data:`MAX_SNAPSHOT_BYTES`, from a camera that ``cameras`` maps to a registry id."""
+    if not isinstance(payload, bytes | bytearray):
+        raise FeedError("$", f"expected bytes, got {type(payload).__name__}")
+    if not isinstance(camera_name, str) or not camera_name:
+        raise FeedError("topic", f"expected a camera name, got {camera_name!r}")
+    tag = _label(label, "topic")
+    camera = cameras.get(camera_name)
+    if camera is None:
+        raise UnknownCamera("topic", camera_name)
+    if not payload:
+        raise FeedError("$", "empty payload: no picture")
+    if len(payload) > MAX_SNAPSHOT_BYTES:
+        raise FeedError("$", f"payload of {len(payload)} bytes exceeds the {MAX_SNAPSHOT_BYTES}-byte limit")
+    data = bytes(payload)
+    if not data.startswith(JPEG_SOI):
+        raise FeedError("$", f"not a JPEG image (starts {data[:16].hex(' ')})")
+    if not data.endswith(JPEG_EOI):
+        raise FeedError("$", f"JPEG without its end marker FF D9: cut short (ends {data[-16:].hex(' ')})")
+    return FrigateSnapshot(camera, tag, data, hashlib.sha256(data).hexdigest())
+
+
+def parse_frigate_update(payload: bytes, *, cameras: Mapping[str, str]) -> ObjectUpdate | None:
+    """Parse one ``frigate/tracked_object_update`` message; ``None`` for a type this parser does not
+    know (Frigate adds some per release: they are not errors). A camera that ``cameras`` does not map
+    raises :class:`UnknownCamera`."""
+    obj = _load_object(payload)
+    kind = obj.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise FeedError("type", f"expected the update's type, got {kind!r}")
+    source_id = _optional_text(obj.get("id"), "id", _MAX_ID)
+    if source_id is None:
+        raise FeedError("id", "required field is missing")
+    camera: str | None = None
+    if obj.get("camera") is not None:
+        name = obj["camera"]
+        if not isinstance(name, str) or not name:
+            raise FeedError("camera", f"expected a camera name, got {name!r}")
+        camera = cameras.get(name)
+        if camera is None:
+            raise UnknownCamera("camera", name)
+    if kind not in _UPDATE_KINDS:
+        return None
+    when = None if obj.get("timestamp") is None else _epoch(obj["timestamp"], "timestamp")
+    score = _score(obj.get("score"), "score")
+    if kind == "face":
+        return ObjectUpdate(source_id, "face", camera, when, name=_optional_text(obj.get("name"), "name", _MAX_NAME),
+                            score=score)
+    if kind == "lpr":
+        plate = _optional_text(obj.get("plate"), "plate", _MAX_PLATE)
+        if plate is None:
+            raise FeedError("plate", "required field is missing")
+        return ObjectUpdate(source_id, "lpr", camera, when, name=_optional_text(obj.get("name"), "name", _MAX_NAME),
+                            plate=plate, score=score)
+    if kind == "description":
+        text = _optional_text(obj.get("description"), "description", _MAX_DESCRIPTION)
+        if text is None:
+            raise FeedError("description", "required field is missing")
+        return ObjectUpdate(source_id, "description", camera, when, description=text)
+    model = _optional_text(obj.get("model"), "model", _MAX_LABEL)
+    if model is None:
+        raise FeedError("model", "required field is missing")
+    sub_label = _optional_text(obj.get("sub_label"), "sub_label", _MAX_NAME)
+    attribute = _optional_text(obj.get("attribute"), "attribute", _MAX_NAME)
+    if sub_label is None and attribute is None:
+        raise FeedError("sub_label", "a classification names a sub_label or an attribute")
+    return ObjectUpdate(source_id, "classification", camera, when, name=sub_label, score=score, model=model,
+                        attribute=attribute)
 
 
 # --- field validators ------------------------------------------------------------------------
@@ -449,6 +650,56 @@ def _flag(obj: Mapping[str, Any], key: str) -> bool:
     if not isinstance(value, bool):
         raise FeedError(f"after.{key}", f"expected true or false, got {value!r}")
     return value
+
+
+def _optional_flag(obj: Mapping[str, Any], key: str) -> bool | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise FeedError(f"after.{key}", f"expected true or false, got {value!r}")
+
+
+def _named_score(value: object, path: str, limit: int) -> tuple[str | None, float | None]:
+    """A bare name, or Frigate's ``[name, score]`` pair (either may be null: a cleared one)."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        return _optional_text(value, path, limit), None
+    if isinstance(value, list) and len(value) == 2:
+        name = _optional_text(value[0], f"{path}[0]", limit)
+        score = _score(value[1], f"{path}[1]")
+        return name, score if name is not None else None
+    raise FeedError(path, f"expected a name or a [name, score] pair, got {value!r}")
+
+
+def _speed(value: object, path: str, factor: float) -> float | None:
+    if value is None:
+        return None
+    speed = _number(value)
+    if speed is None or not 0.0 <= speed <= _MAX_SPEED:
+        raise FeedError(path, f"expected a speed of 0..{_MAX_SPEED:g}, got {value!r}")
+    return speed * factor if speed > 0 else None
+
+
+def _angle(value: object, path: str) -> float | None:
+    if value is None:
+        return None
+    angle = _number(value)
+    if angle is None or not -360.0 <= angle <= 360.0:
+        raise FeedError(path, f"expected degrees, got {value!r}")
+    return angle % 360.0
+
+
+def _box(value: object, path: str) -> tuple[int, int, int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and len(value) == 4:
+        numbers = [_number(v) for v in value]
+        if all(n is not None and 0 <= n <= _MAX_PIXELS for n in numbers):
+            x1, y1, x2, y2 = (round(n) for n in numbers if n is not None)
+            if x1 <= x2 and y1 <= y2:
+                return x1, y1, x2, y2
+    raise FeedError(path, f"expected [x1, y1, x2, y2] in pixels, got {value!r}")
 
 
 def _epoch(value: object, path: str) -> datetime:
