@@ -67,7 +67,7 @@ from bridge.audit import record_command
 from bridge.cameras.correlation import CameraStore, Correlation, relevance
 from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest
 from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frigate, parse_generic
-from bridge.cameras.frigate import FrigateIntake, frigate_filters
+from bridge.cameras.frigate import FrigateIntake
 from bridge.cameras.geometry import haversine_m
 from bridge.cameras.index import CameraIndex
 from bridge.cameras.registry import CameraRegistry, to_camera
@@ -83,7 +83,7 @@ from bridge.store import (
     database_url,
     redact,
 )
-from config.mqtt import make_client, topic
+from config.mqtt import frigate_filters, make_client, topic
 from config.schema import Config
 from gateway.events import MAX_EVENT_BYTES, Event, EventError, Kind, decode_event, json_object, uuid7
 

@@ -80,3 +80,15 @@ def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
 
 def topic(cfg: MqttConfig, *levels: str) -> str:
     return "/".join((cfg.prefix, *levels))
+
+
+def frigate_prefix(frigate_topic: str) -> str:
+    """Frigate's ``topic_prefix``, from the topic of its events (``frigate/events`` -> ``frigate``)."""
+    return frigate_topic.rpartition("/")[0] or frigate_topic
+
+
+def frigate_filters(frigate_topic: str) -> list[str]:
+    """Frigate's snapshots (``{prefix}/{camera}/{label}/snapshot``, JPEG) and its tracked-object updates,
+    besides its events: what the bridge subscribes to and the broker's ACL lets it read."""
+    prefix = frigate_prefix(frigate_topic)
+    return [f"{prefix}/+/+/snapshot", f"{prefix}/tracked_object_update"]

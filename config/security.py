@@ -10,7 +10,8 @@ password. The role is everything before the first ``-``, so an identity names ex
     console-{desk}    a dispatcher console: sends bridge/cmd; reads incidents, units, gateway state and
                       levels
     cam-{camera}      a camera (or its detector): publishes cam/{camera}/event only
-    frigate-{name}    a Frigate NVR: its own topic tree (frigate/#), which the bridge reads events from
+    frigate-{name}    a Frigate NVR: its own topic tree (frigate/#), which the bridge reads events,
+                      snapshots and tracked-object updates from
     bridge-{name}     a bridge: reads what gateways, cameras and consoles send; publishes incidents,
                       units, gateway commands and plans
     monitor-{name}    read-only view of everything under the prefix, for operations and tests
@@ -34,6 +35,8 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from config.mqtt import frigate_filters
 
 #: Role prefix -> role, in the order the ACL lists them.
 ROLES = {
@@ -119,12 +122,13 @@ class Site:
             return [("write", f"{p}/cam/{name}/event")]
         if role == "frigate":
             return [("readwrite", f"{self.frigate_topic.split('/', 1)[0]}/#")]
+        frigate = [("read", t) for t in (self.frigate_topic, *frigate_filters(self.frigate_topic))]
         if role == "bridge":
             return [("read", f"{p}/gw/+/event/+"), ("read", f"{p}/gw/+/audio/+"), ("read", f"{p}/gw/+/state"),
-                    ("read", f"{p}/cam/+/event"), ("read", self.frigate_topic), ("read", f"{p}/bridge/cmd"),
+                    ("read", f"{p}/cam/+/event"), *frigate, ("read", f"{p}/bridge/cmd"),
                     ("write", f"{p}/bridge/incident/+"), ("write", f"{p}/bridge/unit/+"),
                     ("write", f"{p}/bridge/refused"), ("write", f"{p}/gw/+/cmd/+"), ("write", f"{p}/gw/+/config")]
-        return [("read", f"{p}/#"), ("read", self.frigate_topic)]  # monitor
+        return [("read", f"{p}/#"), *frigate]  # monitor
 
     def acl(self, command: str = "") -> str:
         """The Mosquitto ACL file for this site (``acl_file``)."""

@@ -28,22 +28,12 @@ from bridge.cameras.evidence import Evidence
 from bridge.cameras.feeds import FeedError, UnknownCamera, parse_frigate_snapshot, parse_frigate_update
 from bridge.cameras.index import CameraIndex
 from bridge.store import IncidentView, Store
+from config.mqtt import frigate_prefix
 from config.schema import CameraSettings
 
 log = logging.getLogger(__name__)
 
 HEX_SHOWN = 64  # bytes of an offending payload shown in the log
-
-
-def frigate_prefix(frigate_topic: str) -> str:
-    """Frigate's topic prefix, from the topic of its events (``frigate/events`` -> ``frigate``)."""
-    return frigate_topic.rpartition("/")[0] or frigate_topic
-
-
-def frigate_filters(frigate_topic: str) -> list[str]:
-    """The subscriptions for Frigate's snapshots and tracked-object updates."""
-    prefix = frigate_prefix(frigate_topic)
-    return [f"{prefix}/+/+/snapshot", f"{prefix}/tracked_object_update"]
 
 
 def _hex(payload: bytes) -> str:

@@ -83,6 +83,20 @@ def test_cameras_and_frigate_reach_the_bridge_by_certificate_or_password(probes:
     assert bridge.topics() == ["cam/xixing-dome/event", "cam/binjiang-bridge/event", "frigate/events"]
 
 
+def test_the_bridge_receives_frigates_snapshots_and_tracked_object_updates(probes: Probes) -> None:
+    monitor, bridge = watch(probes)  # the monitor reads them too: the refusals below are seen not to arrive
+    bridge.subscribe("frigate/+/+/snapshot", "frigate/tracked_object_update")
+    nvr = probes("frigate-nvr-1").connected()
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+    assert nvr.publish("frigate/front_door/person/snapshot", jpeg) == 0
+    assert nvr.publish("frigate/tracked_object_update", b'{"type": "lpr", "id": "1", "plate": "ABC123"}') == 0
+    bridge.wait_for("frigate/tracked_object_update")
+    assert bridge.topics() == ["frigate/front_door/person/snapshot", "frigate/tracked_object_update"]
+    assert bridge.payloads("frigate/front_door/person/snapshot") == [jpeg]
+    monitor.wait_for("frigate/tracked_object_update")
+    assert "frigate/front_door/person/snapshot" in monitor.topics()
+
+
 def test_the_bridge_reads_what_it_needs_and_publishes_incidents_units_commands_and_plans(probes: Probes) -> None:
     monitor, bridge = watch(probes)
     bridge.subscribe("gw/+/event/+", "gw/+/audio/+", "gw/+/state", "cam/+/event", "bridge/cmd")
@@ -117,6 +131,11 @@ REFUSED_PUBLISH = [
     ("cam-xixing-dome", "gw/xixing-1/event/alert", "a camera forging a gateway's alert"),
     ("cam-xixing-dome", "bridge/cmd", "a camera acting as an operator"),
     ("cam-xixing-dome", "frigate/events", "a camera posing as Frigate"),
+    ("cam-xixing-dome", "frigate/front_door/person/snapshot", "a camera forging Frigate's snapshot"),
+    ("cam-xixing-dome", "frigate/tracked_object_update", "a camera forging Frigate's recognition"),
+    ("console-desk-1", "frigate/front_door/person/snapshot", "a console planting a snapshot as evidence"),
+    ("console-desk-1", "frigate/tracked_object_update", "a console forging a recognised plate"),
+    ("gw-xixing-1", "frigate/tracked_object_update", "a gateway forging a recognised face"),
     ("frigate-nvr-1", "cam/xixing-dome/event", "Frigate posing as a camera"),
     ("frigate-nvr-1", "gw/xixing-1/event/alert", "Frigate forging a gateway's alert"),
     ("bridge-center", "gw/xixing-1/event/alert", "the bridge forging a gateway's event"),
