@@ -98,6 +98,7 @@ class FrigateIntake:
             log.warning("Frigate snapshot on %s rejected: %s [%s]", topic, exc, _hex(payload))
             return []
         if retained:
+            self.counts["frigate_snapshots_retained"] += 1
             log.info("Frigate snapshot on %s ignored: a retained one, handed over on subscribing, is an older "
                      "object's picture", topic)
             return []
