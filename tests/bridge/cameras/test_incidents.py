@@ -3,13 +3,16 @@ incidents, the nearest units, incidents following their unit, detections around 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bridge.cameras.correlation import CameraStore
-from bridge.cameras.feeds import Detection
+from bridge.cameras.evidence import Evidence
+from bridge.cameras.feeds import Detection, ObjectUpdate
 from bridge.cameras.geometry import Camera, sees
 from bridge.store import IncidentError, Store
 from gateway.events import Event, Kind, Position, uuid7
@@ -141,3 +144,46 @@ def test_a_frigate_event_s_updates_change_one_detection(store: Store) -> None:
     first, new = cams.add_detection(Detection(score=0.6, phase="new", **base), None)  # type: ignore[arg-type]
     second, again = cams.add_detection(Detection(score=0.8, phase="update", **base), None)  # type: ignore[arg-type]
     assert new and not again and first.id == second.id and second.score == 0.8 and second.phase == "update"
+
+
+def test_frigate_recognitions_enrich_their_detection_and_wait_for_it(store: Store) -> None:
+    cams = CameraStore(store.engine)
+    assert cams.enrich(ObjectUpdate("obj-1", "lpr", "cam-a", plate="ZJ-A1234", score=0.9)) is None
+    assert cams.held() == 1  # the plate was read before Frigate's event of the car came
+    car = Detection(camera="cam-a", label="car", category=None, score=0.8, time=T0, source="frigate",
+                    source_id="obj-1", box=(1, 2, 30, 40), stationary=False)
+    stored = cams.store_detection(car, None)
+    assert stored.new and stored.view.plate == "ZJ-A1234" and stored.view.plate_score == 0.9 and cams.held() == 0
+    described = cams.enrich(ObjectUpdate("obj-1", "description", description="A red sedan"))
+    assert described is not None and described.revised and described.view.description == "A red sedan"
+    again = cams.enrich(ObjectUpdate("obj-1", "description", description="A red sedan"))
+    assert again is not None and not again.revised  # nothing new: no news for its incidents
+    for model, value in (("helmet", "yes"), ("colour", "red")):
+        cams.enrich(ObjectUpdate("obj-1", "classification", "cam-a", model=model, attribute=value, score=0.8))
+    # Frigate's next message of the car has no plate and stands still: the plate stays, the rest follows.
+    later = cams.store_detection(replace(car, phase="update", stationary=True, box=None,
+                                         end_time=T0 + timedelta(seconds=40)), None)
+    assert later.revised and not later.new
+    view = later.view
+    assert (view.plate, view.stationary, view.box, view.end_time) == (
+        "ZJ-A1234", True, (1, 2, 30, 40), T0 + timedelta(seconds=40))
+    assert view.classifications == {"helmet": ["yes", 0.8], "colour": ["red", 0.8]}
+    with pytest.raises(ValueError, match="camera 'cam-b' is not that of detection 'obj-1'"):
+        cams.enrich(ObjectUpdate("obj-1", "face", "cam-b", name="Li Wei", score=0.9))
+
+
+def test_a_pushed_snapshot_is_kept_once_and_a_bounded_number_of_times(store: Store) -> None:
+    [(incident, _)] = store.ingest([event(Kind.ALERT, "mdc:1234", 0, 1)]).incidents
+    cams = CameraStore(store.engine)
+
+    def snapshot(data: bytes) -> Evidence:
+        return Evidence(incident.id, "cam-a", "snapshot", T0, "mqtt:frigate/a/person/snapshot", "image/jpeg",
+                        hashlib.sha256(data).hexdigest(), data, len(data))
+
+    kept = cams.add_snapshot(snapshot(b"\xff\xd8\xff one \xff\xd9"), most=2)
+    assert not isinstance(kept, str) and kept.size == 10
+    assert cams.add_snapshot(snapshot(b"\xff\xd8\xff one \xff\xd9"), most=2) == "the incident has this picture already"
+    assert not isinstance(cams.add_snapshot(snapshot(b"\xff\xd8\xff two \xff\xd9"), most=2), str)
+    assert cams.add_snapshot(snapshot(b"\xff\xd8\xff three \xff\xd9"), most=2) == (
+        "the incident has 2 snapshots of this camera from mqtt:frigate/a/person/snapshot already")
+    assert len(cams.correlation(incident.id).evidence) == 2
