@@ -1,7 +1,8 @@
 """One incident in full: its fields, every alert that joined it (with positions and the transmission it
-came in), and its history (who did what, when, and what the radio was told). Read from the database in a
-worker; read again whenever the bridge announces a change to it, so the history on screen is the
-bridge's, not this console's guess."""
+came in), the cameras that see it with what they detected (and whom they recognised), and its history
+(who did what, when, and what the radio was told). Read from the database in a worker; read again
+whenever the bridge announces a change to it, so the history on screen is the bridge's, not this
+console's guess."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from bridge.cameras.correlation import DetectionView
 from bridge.store import CallView, IncidentDetail, IncidentView
 from console import format as fmt
 from console.data import StoreHandle, describe_error
@@ -117,6 +119,43 @@ def timeline(detail: IncidentDetail, now: datetime) -> list[tuple[str, tuple[flo
         }))
     rows.sort(key=lambda row: (row[1], row[0]))
     return rows
+
+
+def _scored(text: str, score: float | None) -> str:
+    return f"{text} ({score:.2f})" if score is not None else text
+
+
+def detection_detail(d: DetectionView, relevance: float, now: datetime) -> str:
+    """What a camera saw, most telling first: who or which vehicle it recognised (names, the plate, with
+    the recogniser's confidence), then how sure the detector was, how it moved, and the rest."""
+    parts = [fmt.local_time(d.time, now, compact=True)]
+    if d.sub_label:
+        parts.append(_scored(d.sub_label, d.sub_label_score))
+    if d.plate:
+        parts.append(_scored(f"plate {d.plate}", d.plate_score))
+    if d.face and d.face != d.sub_label:  # a face Frigate recognised below its own threshold, say
+        parts.append(_scored(f"face {d.face}", d.face_score))
+    if d.score is not None:
+        parts.append(f"score {d.score:.2f}")
+    if d.category:
+        parts.append(d.category.replace("_", " "))
+    speed = d.avg_speed_kmh if d.avg_speed_kmh is not None else d.speed_kmh
+    if speed is not None:
+        way = f" heading {d.direction_deg:.0f}° in the picture" if d.direction_deg is not None else ""
+        parts.append(f"{speed:.0f} km/h{way}")
+    if d.stationary:
+        parts.append("standing still")
+    if d.end_time is not None:
+        parts.append(f"gone {fmt.local_time(d.end_time, now, compact=True)}")
+    if d.zones:
+        parts.append("in " + ", ".join(d.zones))
+    parts += [f"{model} {value[0]}" for model, value in d.classifications.items()
+              if isinstance(value, list) and value]
+    if d.description:
+        parts.append(f'"{d.description}"')
+    if d.box is not None:
+        parts.append("box {},{}-{},{}".format(*d.box))
+    return ", ".join([*parts, f"relevance {relevance:.2f}"])
 
 
 def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table:
@@ -302,11 +341,7 @@ class IncidentDetailScreen(Screen[None]):
                              f"{cam.distance_m:.0f} m, {cam.off_axis_deg:.0f}° off axis, score {cam.score:.2f}"
                              + (f" · {cam.stream_url}" if cam.stream_url else "")))
             for d, relevance in c.detections:
-                rows.append((f"d:{d.id}", "detected", f"{d.label} ({d.camera})",
-                             f"{fmt.local_time(d.time, now, compact=True)}"
-                             + (f", score {d.score:.2f}" if d.score is not None else "")
-                             + (f", {d.category.replace('_', ' ')}" if d.category else "")
-                             + f", relevance {relevance:.2f}"))
+                rows.append((f"d:{d.id}", "detected", f"{d.label} ({d.camera})", detection_detail(d, relevance, now)))
             for e in c.evidence:
                 rows.append((f"e:{e.id}", e.kind, e.camera_id,
                              f"{fmt.local_time(e.time, now, compact=True)}, {e.size} bytes, sha256 {e.sha256[:16]}"))
