@@ -50,7 +50,9 @@ COUNTERS = {
     "detections": ("pttbridge_bridge_camera_detections_total", "camera detections stored"),
     "camera_rejected": ("pttbridge_bridge_camera_rejected_total", "camera events refused"),
     "camera_unknown": ("pttbridge_bridge_camera_unknown_total", "detections of cameras not in the registry"),
-    "evidence": ("pttbridge_bridge_evidence_total", "camera snapshots and clips fetched"),
+    "evidence": ("pttbridge_bridge_evidence_total", "camera snapshots and clips kept as evidence"),
+    "frigate_snapshots": ("pttbridge_bridge_frigate_snapshots_total", "Frigate snapshots taken over MQTT"),
+    "frigate_updates": ("pttbridge_bridge_frigate_updates_total", "Frigate tracked-object updates taken"),
     "evidence_failed": ("pttbridge_bridge_evidence_failed_total", "evidence fetches that failed"),
 }
 
