@@ -429,10 +429,17 @@ def events() -> Harness:
 
 
 def cameras() -> Harness:
-    from bridge.cameras.feeds import FeedError, parse_frigate, parse_generic
+    from bridge.cameras.feeds import (
+        FeedError,
+        parse_frigate,
+        parse_frigate_snapshot,
+        parse_frigate_update,
+        parse_generic,
+    )
 
     frigate = [json.loads(p.read_text()) for p in sorted((DATA / "frigate").glob("*.json"))]
     names = {e[part]["camera"] for e in frigate for part in ("before", "after") if isinstance(e.get(part), dict)}
+    names |= {e["camera"] for e in frigate if isinstance(e.get("camera"), str)}  # tracked-object updates
     mapping = {name: f"cam-{name}" for name in names}
     generic = {"label": "person", "score": 0.91, "time": "2026-11-26T19:30:01Z", "lat": 30.2, "lon": 120.2,
                "zones": ["crossing"], "snapshot_url": "http://cam/snap.jpg", "id": "e-1"}
@@ -452,6 +459,13 @@ def cameras() -> Harness:
                 parse_generic("cam-1", payload, now=NOW)
             if mode in (0, 2, 3):
                 parse_frigate(payload, cameras=mapping, frigate_url="http://frigate:5000")
+        except FeedError:
+            pass
+        try:
+            if mode in (0, 2, 3):
+                parse_frigate_update(payload, cameras=mapping)
+            if mode == 0:
+                parse_frigate_snapshot("front_door", "person", payload, cameras=mapping)
         except FeedError:
             pass
 
@@ -696,7 +710,8 @@ TARGETS: dict[str, Target] = {
     "aprs": Target(aprs, "APRS information fields, TNC2 lines (drivers/aprs.py)", 400),
     "framespec": Target(framespec, "frame spec files and frames decoded by a spec (drivers/framespec.py)"),
     "events": Target(events, "event JSON (gateway/events.py decode_event)"),
-    "cameras": Target(cameras, "generic and Frigate camera payloads (bridge/cameras/feeds.py)"),
+    "cameras": Target(cameras, "generic and Frigate camera payloads, Frigate's updates and snapshots "
+                               "(bridge/cameras/feeds.py)"),
     "config": Target(config, "configuration TOML and tables (config/schema.py load_config, parse_config)"),
     "chirp": Target(chirp, "CHIRP CSV import (bridge/chirp.py)"),
     "camera_csv": Target(camera_csv, "camera CSV import (bridge/cameras/registry.py)"),
