@@ -187,33 +187,44 @@ def bptc196_encode(info: bytes) -> Bits:
 
 
 def bptc196_decode(soft: Soft) -> tuple[bytes, int]:
-    """(12 info bytes, bits corrected); :class:`FecError` when rows or columns still fail after the
+    """(12 info bytes, bits corrected); :class:`FecError` when a data row still fails after the
     iterative row/column correction (B.1.1: each row and column corrects one error)."""
     bits = hard(np.asarray(soft)[BPTC_INTERLEAVE])
     grid = bits[1:].reshape(13, 15).copy()
     fixed = 0
-    for _ in range(5):
-        changed = False
-        for c in range(15):
-            got = hamming_correct(grid[:, c], H13_9, 9)
-            if got is not None and got[1]:
-                grid[:, c] = got[0]
-                fixed += 1
-                changed = True
-        for r in range(9):
-            got = hamming_correct(grid[r], H15_11, 11)
-            if got is not None and got[1]:
-                grid[r] = got[0]
-                fixed += 1
-                changed = True
-        if not changed:
+    # A product code: a bit is wrong where a failing row and a failing column meet. Flips that both
+    # agree on go first; a row or column alone (its crossing code clean) is trusted only when nothing
+    # else is left, so that a column with two errors is not "corrected" into three.
+    for _ in range(12):
+        rows = {r: _single_error(grid[r], H15_11, 11) for r in range(9) if _syndrome(grid[r], H15_11, 11)}
+        cols = {c: _single_error(grid[:, c], H13_9, 9) for c in range(15) if _syndrome(grid[:, c], H13_9, 9)}
+        if not rows and not cols:
             break
+        agreed = {(r, c) for r, c in rows.items() if c is not None and cols.get(c) == r}
+        if not agreed:
+            agreed = {(r, c) for r, c in rows.items() if c is not None and c in cols}
+        if not agreed:
+            agreed = {(r, c) for r, c in rows.items() if c is not None}
+        if not agreed:
+            agreed = {(r, c) for c, r in cols.items() if r is not None}
+        if not agreed:
+            break
+        for r, c in agreed:
+            grid[r, c] ^= 1
+            fixed += 1
     bad_rows = [r for r in range(9) if _syndrome(grid[r], H15_11, 11)]
-    bad_cols = [c for c in range(15) if _syndrome(grid[:, c], H13_9, 9)]
-    if bad_rows or bad_cols:
+    if bad_rows:
+        bad_cols = [c for c in range(15) if _syndrome(grid[:, c], H13_9, 9)]
         raise FecError(f"BPTC(196,96): {len(bad_rows)} row(s) and {len(bad_cols)} column(s) uncorrectable")
+    # Columns may still fail with every data row clean (two errors in a column's parity rows, which no
+    # row code covers): the data rows agree with themselves, and the CRC or RS after this decides.
     m = np.concatenate(([bits[0]], grid.ravel()))
     return bits_to_bytes(m[_BPTC_DATA_POS]), fixed
+
+
+def _single_error(word: Bits, eqs: tuple[tuple[int, ...], ...], k: int) -> int | None:
+    """Where the one error is that the word's syndrome points at, or None if it points at none."""
+    return _syndrome_table(eqs, k).get(_syndrome(word, eqs, k))
 
 
 def _syndrome(word: Bits, eqs: tuple[tuple[int, ...], ...], k: int) -> int:
@@ -367,8 +378,11 @@ def embedded_lc_decode(sent: Bits) -> tuple[bytes, int]:
             raise FecError(f"embedded LC: row {r} has more errors than Hamming(16,11,4) corrects")
         grid[r], n = got
         fixed += n
-    if np.any(grid.sum(axis=0) & 1):
-        raise FecError("embedded LC: column parity fails")
+    failing = np.flatnonzero(grid.sum(axis=0) & 1)
+    if failing.size > 1:
+        raise FecError(f"embedded LC: column parity fails in {failing.size} columns")
+    if failing.size:
+        fixed += 1  # one error in the parity row itself, which no row code covers
     flat = grid.ravel()
     lc = bits_to_bytes(flat[_EMB_LC_POS])
     if value_of(flat[_EMB_CS_POS]) != checksum5(lc):

@@ -88,7 +88,8 @@ def through_receiver(freq_hz: npt.ArrayLike, cnr_db: float | None, rng: np.rando
         z = z * np.asarray(carrier, np.float64)
     if cnr_db is not None:
         noise_power = 10 ** (-cnr_db / 10) * rate / CHANNEL_HZ  # per sample over the whole band
-        z = z + rng.normal(0, math.sqrt(noise_power / 2), (2, z.size)) @ np.array([1, 1j])
+        noise = rng.normal(0, math.sqrt(noise_power / 2), (2, z.size))
+        z = z + noise[0] + 1j * noise[1]
     taps = signal.firwin(129, CHANNEL_HZ / 2, fs=rate)
     z = signal.lfilter(taps, [1.0], z)
     out = np.angle(z[1:] * np.conj(z[:-1])) * rate / (2 * np.pi)
