@@ -124,6 +124,27 @@ class SerialDriverConfig(_Strict):
         return v
 
 
+class DmrOptions(_Strict):
+    """``options.dmr``: which DMR traffic the channel listens to (drivers/audio/dmr/decoder.py)."""
+
+    color_codes: int | list[int] | None = Field(
+        None, description="colour code(s) 0-15 to decode; bursts of other colour codes are ignored (default: all)")
+    slots: int | list[int] | None = Field(
+        None, description="timeslot(s) 1, 2 whose events are published (default both; bursts with no slot, "
+        "a radio's own direct-mode bursts, are kept)")
+    invert: bool = Field(False, description="the receiver's discriminator output is inverted")
+
+    @field_validator("color_codes", "slots")
+    @classmethod
+    def _range(cls, v: int | list[int] | None, info: Any) -> int | list[int] | None:
+        top = 15 if info.field_name == "color_codes" else 2
+        low = 0 if info.field_name == "color_codes" else 1
+        values = [v] if isinstance(v, int) else v
+        if values is not None and (not values or any(not low <= x <= top for x in values)):
+            raise ValueError(f"expected {low}..{top} or a non-empty list of them, got {v!r}")
+        return v
+
+
 class AudioDriverConfig(_Strict):
     """One radio's receive audio: an input of a sound card (several radios may share a multi-channel
     interface: one capture stream per device, split by ``input``), and the decoders listening to it."""
@@ -137,7 +158,7 @@ class AudioDriverConfig(_Strict):
     rate: int = Field(48000, ge=8000, le=192000, description="sample rate the device is opened at")
     channels: int = Field(1, ge=1, le=32, description="channels opened on the device")
     input: int = Field(1, ge=1, le=32, description="which of those channels this radio is on (1 = first)")
-    decoders: list[str] = Field(description="dtmf | selcall | afsk1200 | a plugin's name")
+    decoders: list[str] = Field(description="dtmf | selcall | afsk1200 | mdc1200 | fleetsync | dmr | a plugin's name")
     loop: bool = Field(False, description="a recording (wav:) starts again when it ends (for demonstrations)")
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="each decoder's options by its name, e.g. selcall = { standard = 'CCIR' }"
@@ -150,6 +171,13 @@ class AudioDriverConfig(_Strict):
         unknown = set(self.options) - set(self.decoders)
         if unknown:
             raise ValueError(f"options for {', '.join(sorted(unknown))}, which is not among the decoders")
+        if "dmr" in self.options:
+            try:
+                DmrOptions.model_validate(self.options["dmr"])
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"options.dmr.{where}: {first['msg']}") from None
         return self
 
 

@@ -35,6 +35,7 @@ BUILTIN: dict[str, str] = {
     "afsk1200": "drivers.audio.afsk:Afsk1200Decoder",
     "fleetsync": "drivers.audio.fleetsync:FleetSyncDecoder",
     "mdc1200": "drivers.audio.mdc1200:Mdc1200Decoder",
+    "dmr": "drivers.audio.dmr.decoder:DmrDecoder",
 }
 
 

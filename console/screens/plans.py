@@ -61,7 +61,7 @@ FIELDS = (
     ("device", "audio device, e.g. pulse"),
     ("channels", "channels (1)"),
     ("input", "input (1)"),
-    ("decoders", "decoders: dtmf, selcall, afsk1200"),
+    ("decoders", "decoders: dtmf, selcall, afsk1200, mdc1200, fleetsync, dmr"),
     ("audio_name", "audio name (audio)"),
     ("port", "serial port URL, e.g. /dev/ttyUSB0"),
     ("protocol", "serial protocol: nmea, kenwood, ..."),

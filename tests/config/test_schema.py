@@ -54,6 +54,10 @@ def test_a_dry_run_transmitter_writes_where_it_is_told(tmp_path: Path) -> None:
         ('[[channels]]\nname = "c"\n[channels.transmit]\ndevice = "x"\noutput = 2',
          "output 2 does not exist when 1 channel(s) are opened"),
         ('[[channels]]\nname = "c"\n[channels.record]\ndetect = "squelch"', "channels[0].record.detect"),
+        ('[[channels]]\nname = "c"\n[[channels.drivers]]\ntype = "audio"\ndevice = "pulse"\ndecoders = ["dmr"]\n'
+         'options = { dmr = { color_codes = 16 } }', "channels[0].drivers[0]: options.dmr.color_codes: Value error"),
+        ('[[channels]]\nname = "c"\n[[channels.drivers]]\ntype = "audio"\ndevice = "pulse"\ndecoders = ["dmr"]\n'
+         'options = { dmr = { slots = [1, 3] } }', "options.dmr.slots: Value error, expected 1..2"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, toml: str, expected: str) -> None:
