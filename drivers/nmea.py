@@ -76,10 +76,10 @@ What comes out:
   so that a map can show it as stale; a Z report gives nothing.
 - ``$PKNID`` is a ``ptt`` event of its unit (the radio keyed up to send its GPS data and named itself),
   and the standard sentences of the next epoch, if they come within :data:`BURST`, are that unit's
-  position: their beacon carries the unit, ``identified_by`` and the sender status, not ``unit``.
-- One fix is one beacon: a report that repeats the time and position of one already reported for the
-  same unit within :data:`BURST` (the $PKNSH after a $PKNDS, the $GPRMC after them) adds nothing and is
-  dropped, unless it carries another sender status (a status can turn it into an emergency).
+  position: their beacon carries the unit, ``identified_by`` and the sender status, not ``unit``. When
+  a Kenwood sentence of the same burst already gave that unit this fix (the $GPRMC after the $PKNDS of
+  the real burst), they add nothing and give no beacon, unless the $PKNID's sender status is another
+  (a status can make it an emergency).
 - Every event is timed by the last input it came from: an epoch reported by :meth:`NmeaDecoder.tick`
   or :meth:`NmeaDecoder.flush` carries the time its last sentence was fed, not the time of the tick.
 - Other sentence types are ignored. Anything malformed (bad checksum, wrong field count, a field that
@@ -719,19 +719,21 @@ class NmeaDecoder(ProtocolDecoder):
         detail["raw"] = text
         return Decoded(kind=Kind.PTT, time=now, unit=unit, detail=detail)
 
-    def _fresh(
+    def _repeats(
         self, unit: str, position: Position, status: str | None, now: datetime, time_of_day_us: int | None
     ) -> bool:
-        """False for a report that repeats, within :data:`BURST`, the fix last reported for ``unit``
-        with the same sender status; remembers the report otherwise."""
+        """Whether this fix of ``unit`` was reported within :data:`BURST` with the same sender status (or
+        none given here); remembers it either way."""
         key = (time_of_day_us, round(position.lat, 7), round(position.lon, 7))
         last = self._reported.get(unit)
-        if last is not None and last[0] == key and last[1] == status and now - last[2] <= BURST:
-            return False
+        same = last is not None and last[0] == key and now - last[2] <= BURST
+        if same and last is not None and status is None:
+            status = last[1]  # a $PKNSH (no status) after the $PKNDS of its fix: the status stands
+        repeats = same and last is not None and last[1] == status
         if len(self._reported) >= 4096:  # a few hundred radios at most; keep it bounded all the same
             self._reported = {u: r for u, r in self._reported.items() if now - r[2] <= BURST}
         self._reported[unit] = (key, status, now)
-        return True
+        return repeats
 
     def _kenwood(
         self, address: str, spec: SentenceSpec, values: Mapping[str, Any], text: str, now: datetime
@@ -764,8 +766,7 @@ class NmeaDecoder(ProtocolDecoder):
             fix_time=_fix_time(values.get("date"), values.get("time"), now),
             source="kenwood",
         )
-        if not self._fresh(unit, position, sender_status, now, values.get("time")):
-            return None  # the same fix in another sentence of the same burst
+        self._repeats(unit, position, sender_status, now, values.get("time"))  # for a $PKNID's fix to come
         return Decoded(kind=Kind.BEACON, time=now, unit=unit, position=position, detail=detail)
 
     # --- epochs of the gateway's own receiver ---
@@ -812,7 +813,7 @@ class NmeaDecoder(ProtocolDecoder):
         # The position of the unit its $PKNID named, relayed by the radio.
         position = replace(beacon.position, source="kenwood")
         status = identity.sender_status
-        if not self._fresh(identity.unit, position, status, epoch.last_seen, epoch.time_of_day_us):
+        if self._repeats(identity.unit, position, status, epoch.last_seen, epoch.time_of_day_us):
             return  # already reported from the $PKNDS or $PKNSH of the same burst
         detail = {"protocol": "kenwood", "system": identity.system, "identified_by": identity.sentence}
         if status is not None:

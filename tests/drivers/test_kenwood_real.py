@@ -333,15 +333,17 @@ def test_every_sample_has_a_decision() -> None:
 
 
 def test_the_burst_of_a_real_nx_radio() -> None:
-    """$PKNID, $PKNDS, $PKNSH, $GPRMC, $GPGGA, $GPGLL of unit U00001205 in one burst: who it is, and one
-    position (the later sentences repeat the fix of the $PKNDS; the standard ones are U00001205's)."""
+    """$PKNID, $PKNDS, $PKNSH, $GPRMC, $GPGGA, $GPGLL of unit U00001205 in one burst: who it is, and its
+    position from each Kenwood sentence; the standard sentences are U00001205's too, and repeat that fix."""
     data = real_path("kenwood_serial", "django_nx_burst.txt").read_bytes()
     out, _ = decode(data)
     assert not [o for o in out if isinstance(o, Rejected)]
-    ptt, beacon = out
-    assert isinstance(ptt, Decoded) and isinstance(beacon, Decoded)
+    ptt, pknds, pknsh = out
+    assert isinstance(ptt, Decoded) and isinstance(pknds, Decoded) and isinstance(pknsh, Decoded)
     check(Want(Kind.PTT, NX_1205, detail={"sentence": "PKNID"}), ptt)
-    check(Want(Kind.BEACON, NX_1205, LAT_AHMEDABAD, LON_AHMEDABAD, "2023-02-13T16:09:02Z"), beacon)
+    for beacon, name in ((pknds, "PKNDS"), (pknsh, "PKNSH")):
+        fix = Want(Kind.BEACON, NX_1205, LAT_AHMEDABAD, LON_AHMEDABAD, "2023-02-13T16:09:02Z", {"sentence": name})
+        check(fix, beacon)
     assert decode(data, range(1, len(data)))[0] == out
     # Configured for $PKNID and the standard sentences only, the radio's fix is still U00001205's.
     lines = data.splitlines(keepends=True)

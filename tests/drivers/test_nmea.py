@@ -335,21 +335,31 @@ def test_a_pknid_whose_sentences_never_came_names_no_later_fix() -> None:
     assert isinstance(fix, Decoded) and fix.unit is None and "identified_by" not in fix.detail
 
 
-def test_one_fix_in_several_sentences_is_one_beacon() -> None:
-    pknds = sentence("PKNDS,160902,A,2301.2967,N,07228.2519,E,000.0,000.0,,,,U00001205,,,")
+def test_the_standard_sentences_of_a_fix_a_kenwood_sentence_gave_add_no_beacon() -> None:
+    pknds = sentence("PKNDS,160902,A,2301.2967,N,07228.2519,E,000.0,000.0,,,,U00001205,207,,")
     pknsh = sentence(NX_FIX.format("U00001205"))
+    gga = sentence("GPGGA,160902,2301.2967,N,07228.2519,E,1,,,,,,,,")
     decoder = NmeaDecoder()
-    [first] = decoder.feed(pknds + pknsh, NOW)
-    assert isinstance(first, Decoded) and first.detail["sentence"] == "PKNDS"
-    # The same fix heard again later is the radio answering again: reported.
-    [again] = decoder.feed(pknsh, NOW + BURST + timedelta(seconds=1))
-    assert isinstance(again, Decoded) and again.detail["sentence"] == "PKNSH"
-    # Another sender status (it may be an emergency) is news, whatever the position.
-    emergency = sentence("PKNDS,160902,A,2301.2967,N,07228.2519,E,000.0,000.0,,,,U00001205,99,,")
-    [news] = decoder.feed(emergency, NOW + BURST + timedelta(seconds=2))
-    assert isinstance(news, Decoded) and news.detail["sender_status"] == "99"
-    # Another unit at the same place and time is another report.
-    assert len(decoder.feed(sentence(NX_FIX.format("U00001206")), NOW + BURST + timedelta(seconds=2))) == 1
+
+    def heard(data: bytes, now: datetime) -> list[Decoded]:
+        return beacons(decoder.feed(data, now) + decoder.flush())  # flush: the GGA waits for an RMC
+
+    # Every Kenwood sentence is heard; the $GPGGA only repeats the fix of the unit its $PKNID named.
+    assert [(o.kind, o.detail["sentence"]) for o in heard(PKNID + pknds + pknsh + gga, NOW)] == [
+        (Kind.PTT, "PKNID"),
+        (Kind.BEACON, "PKNDS"),
+        (Kind.BEACON, "PKNSH"),
+    ]
+    # Another unit's $PKNID with the same fix, or another sender status, is news.
+    other = sentence("PKNID,00,U00001206,207,00,")
+    assert [(o.kind, o.unit) for o in heard(other + gga, NOW)] == [
+        (Kind.PTT, "nxdn:U00001206"),
+        (Kind.BEACON, "nxdn:U00001206"),
+    ]
+    emergency = sentence("PKNID,00,U00001205,99,00,")
+    assert [o.detail.get("sender_status") for o in heard(emergency + gga, NOW)] == ["99", "99"]
+    # The same fix heard again past the burst is the radio answering again: reported.
+    assert [o.kind for o in heard(PKNID + gga, NOW + BURST + timedelta(seconds=1))] == [Kind.PTT, Kind.BEACON]
 
 
 def test_gll_is_a_fix_too() -> None:
