@@ -37,8 +37,8 @@ GGA, the fix data (altitude and fix quality, no date), and GLL, the position alo
 
 Kenwood's proprietary sentences, which a FleetSync or NX-series digital (NXDN, NEXEDGE) radio writes on
 its data port for the GPS data another radio sent over the air (field order from pynmea2's
-``pynmea2/types/proprietary/kwd.py``, ncssar/radiolog's ``fsParse`` and the $PKN* field lists of a
-Go NMEA library quoting Kenwood's NX manuals)::
+``pynmea2/types/proprietary/kwd.py``, ncssar/radiolog's ``fsParse``, and adrianmo/go-nmea's
+``pknid.go``/``pknds.go``/``pknsh.go`` for the ranges of Kenwood's NX manuals)::
 
     $PKLSH,ddmm.mm,N/S,dddmm.mm,E/W,hhmmss,v,FFF,IIII,*hh              FleetSync fleet FFF, device IIII
     $PKNSH,ddmm.mm,N/S,dddmm.mm,E/W,hhmmss,v,NXID,*hh                  NX unit id NXID
@@ -56,12 +56,12 @@ Go NMEA library quoting Kenwood's NX manuals)::
           Reference, table 20-8), NXDN 1-255; written in 2 to 4 digits ("80", "207", "0028"), compared as
           a number; empty when the sender gave none. ff: "future", 00 or empty
     Evv   E/W of the magnetic variation and a two-digit sentence version: "W00", or "00" alone when no
-          variation is given (the Go library's reading; kwd.py calls the field ewSV)
+          variation is given (go-nmea's reading; kwd.py calls the field ewSV)
 
 A radio may write every sentence of one received report (the burst of a real NX radio: $PKNID,
 $PKNDS, $PKNSH, $GPRMC, $GPGGA, $GPGLL, all of unit U00001205 at 16:09:02). Kenwood's manual says
 $PKNID is meant to go with $GPGGA, $GPGLL or $GPRMC: it names the unit, the standard sentences carry
-its position. So:
+its position.
 
 What comes out:
 
@@ -769,7 +769,7 @@ class NmeaDecoder(ProtocolDecoder):
         self._repeats(unit, position, sender_status, now, values.get("time"))  # for a $PKNID's fix to come
         return Decoded(kind=Kind.BEACON, time=now, unit=unit, position=position, detail=detail)
 
-    # --- epochs of the gateway's own receiver ---
+    # --- epochs of standard sentences: the gateway's own receiver's, or a $PKNID's unit's ---
 
     def _current_identity(self, now: datetime) -> _Identity | None:
         if self._identity is not None and now - self._identity.seen > BURST:
