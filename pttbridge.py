@@ -165,7 +165,7 @@ def cmd_decode_serial(args: argparse.Namespace) -> None:
         pass
     except (OSError, serial.SerialException) as exc:
         sys.exit(f"{source}: {exc}")
-    printer(decoder.tick(datetime.max.replace(tzinfo=UTC)), args.protocol)
+    printer(decoder.flush(), args.protocol)  # what is pending carries the time of its last input
     printer.summary()
 
 

@@ -42,7 +42,8 @@ Output = Decoded | Rejected
 class ProtocolDecoder(ABC):
     """A sans-I/O decoder of a byte stream.
 
-    Subclasses set ``name`` and implement :meth:`feed`; :meth:`tick` is for decoders with timeouts.
+    Subclasses set ``name`` and implement :meth:`feed`; :meth:`tick` is for decoders with timeouts,
+    :meth:`flush` for what the end of the input completes.
     ``options`` come from the channel configuration (``[[channels.drivers]] options = {...}``).
     """
 
@@ -58,6 +59,13 @@ class ProtocolDecoder(ABC):
 
     def tick(self, now: datetime) -> list[Output]:
         """Called periodically by the driver so that decoders with timeouts can flush."""
+        return []
+
+    def flush(self) -> list[Output]:
+        """The input ended (the end of a capture file): report what is still pending.
+
+        There is no ``now`` here on purpose: the end of a file is no moment of its own, so whatever this
+        completes carries the time of the last input it came from."""
         return []
 
 

@@ -105,7 +105,7 @@ import re
 import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import reduce
 from operator import xor
 from typing import Annotated, Any, ClassVar, Literal
@@ -706,6 +706,12 @@ class FrameSpecDecoder(ProtocolDecoder):
         self._skip_to_end = False
         out, self._out = self._out, []
         return out
+
+    def flush(self) -> list[Output]:
+        """End of input: a frame still incomplete is rejected as its timeout would have."""
+        if self._timeout_s is None or self._last_rx is None:
+            return []
+        return self.tick(self._last_rx + timedelta(seconds=self._timeout_s))
 
     def _step(self, now: datetime) -> bool:
         """Settle what the buffer's head allows; False when more bytes are needed to go on."""

@@ -7,26 +7,42 @@ decoded by :class:`~drivers.nmea.NmeaDecoder`)::
     ... 02 'I' '1' '1' '0' '0' '1' '0' '0' '1' ... 03  '$' 'P' 'K' 'L' 'S' 'H' ',' ... '*' '3' 'F' 0D 0A ...
         \___________ frame ______________________/   \_____________ NMEA line ______________________/
 
+A radio whose port is set to "Data + GPS data output" may also put each sentence in a frame of its
+own, with an optional two-digit sequence number after the line end (robo-w/kenwood-gps-converter's
+stream tests; OH2LAK's NEXEDGE tracker counts its columns from an STX before the '$')::
+
+    02 '$' 'P' 'K' 'N' 'D' 'S' ',' ... '*' '0' '0' 0A ['4' '2'] 03
+       \______________ NMEA line _____________________/  \_ nn _/
+
+Such a sentence is decoded like any other; a frame of this kind that ends at the next STX without its
+ETX loses nothing (the sentence carries its own checksum), so it is not reported; digits after the
+sentence other than a sequence number before ETX are.
+
 Frames (the bytes between STX and ETX; FFF = FleetSync fleet, 3 digits; IIII = device id, 4 digits;
-Uuuuuu = NXDN unit id, 'U' and 5 digits; Gggggg = NXDN group)::
+Uuuuuu = NXDN unit id, 'U' and 5 digits; Gggggg = NXDN group; NXID = an NX unit id as in the $PKN
+sentences, see :mod:`drivers.nmea`: Uuuuuu, U + 8 digits, or 9 digits)::
 
     caller ID, FleetSync   I  b  FFF IIII  [FFF IIII]     b: 1 = begin of transmission (BOT),
-    caller ID, NXDN        g I  b  Uuuuuu  [Uuuuuu]          0 = end (EOT); the id is repeated
+    caller ID, NXDN        g I  b  NXID  [NXID]              0 = end (EOT); the id is repeated
+    identification         D  FFF IIII                    a FleetSync caller ID without BOT/EOT
     text, FleetSync        F|G  FFF IIII  text            F: short message (up to 48 characters),
     text, NXDN             g F|G  Uuuuuu|Gggggg  text        G: long message
     GPS poll, FleetSync    R 3  FFF IIII  [nn]            host -> radio ("send me your position");
     GPS poll, NXDN         g R 3  Uuuuuu|Gggggg  [nn]        nn: an old sequence number
     reply                  0 | 1                          the radio's answer to a host command:
                                                              0 = done / acknowledged, 1 = no response
+    status, NX             x E  NXID NXID ssss [nn]       sender, destination (9 characters each),
+                                                             status, sequence number
     status, FleetSync      S  FFF IIII  ss                UNCONFIRMED layout, see below
     status, NXDN           g S  Uuuuuu  ss[s]             UNCONFIRMED layout, see below
 
-What comes out: a caller ID is a ``ptt`` event for ``fleetsync:FFF-IIII`` or ``nxdn:Uuuuuu``; a text
-is a ``status`` event carrying the text; a status is a ``status`` event, or an ``alert`` when its
-number is listed in the ``emergency_status`` option; a ``$PKLDS``/``$PKNDS`` position whose sender
-status is listed there is an ``alert`` with the position instead of a ``beacon``. Replies are no
-events (they answer our own commands): the latest is kept in :attr:`KenwoodDecoder.last_reply`.
-Echoed GPS polls (our own commands, seen on a loop-back or a spy port) are recognised and dropped.
+What comes out: a caller ID or an identification is a ``ptt`` event for ``fleetsync:FFF-IIII`` or
+``nxdn:NXID``; a text is a ``status`` event carrying the text; a status is a ``status`` event, or an
+``alert`` when its number is listed in the ``emergency_status`` option; a ``$PKLDS``/``$PKNDS``
+position or a ``$PKNID`` whose sender status is listed there is an ``alert`` instead of a ``beacon``
+or ``ptt``. Status numbers are compared as numbers ("0099" is 99). Replies are no events (they answer
+our own commands): the latest is kept in :attr:`KenwoodDecoder.last_reply`. Echoed GPS polls (our own
+commands, seen on a loop-back or a spy port) are recognised and dropped.
 
 What public sources confirm, and what they do not:
 
@@ -35,6 +51,14 @@ What public sources confirm, and what they do not:
   (``fsParse``, ``sendText``, ``pollGPS``; GPL-3.0, read for facts only), copied into
   ``tests/data/kenwood/kenwood.jsonl``. radiolog itself accepts 6-19 digits after ``I0``/``I1`` and
   does not insist on the repetition; we take 7 or 14 digits and report a second id that differs.
+- The ``D`` identification (``D`` + fleet + device): erinn/ksync ``kmessage.py`` reads it as a caller
+  ID ("Identification"), its tests with fleet 200 device 1814; it names no begin or end.
+- The ``xE`` status of NX radios: the field map of OH2LAK's "Kenwood NEXEDGE radio tracker" (2017;
+  sender in columns 5-11, destination 14-20, status 23-24 of ``xE0000001010000009990002`` counted
+  from the STX, i.e. the 9-character ids ``000000101`` and ``000000999`` and status ``0002``), and
+  a real NX radio's ``xEU00001205U00001500001202`` (ids ``U00001205``, ``U00001500``, status
+  ``0012``, then ``02``, read as the sequence number other frames carry). Both were quoted without
+  their STX and ETX. The meaning of NX status numbers is the system's own (1-255, programmed).
 - Status numbers: Kenwood TK-2170 series Function Reference (K) Ver. 1.01, section 20.3.3, table 20-8
   "Reserved Status List" (:data:`RESERVED_STATUS`: 10-79 for users, 80 default, 88 emergency reset,
   90-94 remote stun, 95-99 reserved for emergency mode with 98 man-down and 99 emergency; seen at
@@ -45,13 +69,12 @@ What public sources confirm, and what they do not:
   serial port is the unconfirmed part below.
 - ``$PKLDS`` carries the sender's status (pynmea2 ``kwd.py`` field ``senderstatus``; the TK-880
   service manual, page 13: "$GPGLL + Fleet + ID + Status"); the pynmea2 sample's 80 is the default.
-- NOT confirmed by any public source we found: the serial layout of a *received status message*
-  (the ``S`` rows above are our assumption, by analogy with the caller ID), whether an emergency
-  also arrives as a frame of its own (e.g. an ``E`` frame), that a text frame *from* a radio has the
-  same layout as one sent to it (with the sender's id), and NXDN status numbering. One public project
-  parses a ``D`` + FFF + IIII frame as an identification; it is not handled here. Unknown frames are
-  rejected with their bytes in hex, so that a capture from a real radio shows what to add to
-  :data:`FRAME_TYPES` (a table: a new frame type is a new row).
+- NOT confirmed by any public source we found: the serial layout of a FleetSync or NXDN (``g``)
+  *received status message* (the ``S`` rows above are our assumption, by analogy with the caller
+  ID), whether an emergency also arrives as a frame of its own, and that a text frame *from* a radio
+  has the same layout as one sent to it (with the sender's id). Unknown frames are rejected with
+  their bytes in hex, so that a capture from a real radio shows what to add to :data:`FRAME_TYPES`
+  (a table: a new frame type is a new row).
 - A text frame may end in a two-digit sequence number (radiolog's older comments show one); it
   cannot be told apart from the text, so it stays part of it.
 """
@@ -66,7 +89,7 @@ from enum import Enum
 from typing import Any
 
 from drivers.base import Output, ProtocolDecoder, Rejected
-from drivers.nmea import NmeaDecoder
+from drivers.nmea import NX_UNIT_ID, NmeaDecoder
 from gateway.events import Decoded, Kind
 
 STX = 0x02
@@ -113,6 +136,12 @@ class CallerId:
 
 
 @dataclass(frozen=True, slots=True)
+class Identification:
+    system: str
+    unit_id: str  # "200-1814"
+
+
+@dataclass(frozen=True, slots=True)
 class TextMessage:
     system: str
     peer_id: str  # "100-1001", "000-0000" (all), "U03001", "G00000" (NXDN group)
@@ -124,7 +153,9 @@ class TextMessage:
 class StatusMessage:
     system: str
     unit_id: str
-    status: str
+    status: str  # as sent
+    to: str | None = None  # the destination, where the frame names one
+    sequence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +170,7 @@ class Reply:
     ok: bool  # STX '0' ETX: done / acknowledged; STX '1' ETX: the target did not respond
 
 
-Frame = CallerId | TextMessage | StatusMessage | GpsPoll | Reply
+Frame = CallerId | Identification | TextMessage | StatusMessage | GpsPoll | Reply
 
 
 class FrameError(ValueError):
@@ -149,7 +180,7 @@ class FrameError(ValueError):
 @dataclass(frozen=True, slots=True)
 class FrameType:
     prefix: bytes  # the type bytes after STX
-    name: str  # caller_id | text | gps_poll | status | reply
+    name: str  # caller_id | identification | text | gps_poll | status | reply
     system: str  # fleetsync | nxdn | radio
     layout: str  # what follows the prefix, for error messages
     pattern: re.Pattern[bytes]  # the rest of the body, matched whole
@@ -162,17 +193,30 @@ def _fs_id(fleet: bytes, device: bytes) -> str:
 
 _NXDN = rb"(U\d{5})"
 _NXDN_OR_GROUP = rb"([UG]\d{5})"
+# A caller ID's layout is fixed, so every id form of the $PKN sentences can be told apart by length;
+# a text's id is followed by free text, so there only the 5-digit form radiolog shows is taken.
+_NX = b"(" + NX_UNIT_ID.encode() + b")"
+_NX_STATUS_ID = rb"(U\d{8}|\d{9})"  # 9 characters in both xE samples
 
 #: Every frame type we know, longest prefix first. Add a row (and a case in ``_to_frame``) for a new one.
 FRAME_TYPES: tuple[FrameType, ...] = (
-    FrameType(b"gI", "caller_id", "nxdn", "1|0 Uuuuuu [Uuuuuu]", re.compile(rb"([01])" + _NXDN + _NXDN + b"?"), True),
+    FrameType(b"gI", "caller_id", "nxdn", "1|0 NXID [NXID]", re.compile(rb"([01])" + _NX + _NX + b"?"), True),
     FrameType(b"gF", "text", "nxdn", "Uuuuuu|Gggggg text", re.compile(_NXDN_OR_GROUP + rb"(.*)", re.S), True),
     FrameType(b"gG", "text", "nxdn", "Uuuuuu|Gggggg text", re.compile(_NXDN_OR_GROUP + rb"(.*)", re.S), True),
     FrameType(b"gR3", "gps_poll", "nxdn", "Uuuuuu|Gggggg [nn]", re.compile(_NXDN_OR_GROUP + rb"(\d{2})?"), True),
     FrameType(b"gS", "status", "nxdn", "Uuuuuu ss[s]", re.compile(_NXDN + rb"(\d{2,3})"), False),
     FrameType(
+        b"xE",
+        "status",
+        "nxdn",
+        "NXID NXID ssss [nn]",
+        re.compile(_NX_STATUS_ID + _NX_STATUS_ID + rb"(\d{4})(\d{2})?"),
+        True,
+    ),
+    FrameType(
         b"I", "caller_id", "fleetsync", "1|0 FFF IIII [FFF IIII]", re.compile(rb"([01])(\d{3})(\d{4})(\d{7})?"), True
     ),
+    FrameType(b"D", "identification", "fleetsync", "FFF IIII", re.compile(rb"(\d{3})(\d{4})"), True),
     FrameType(b"F", "text", "fleetsync", "FFF IIII text", re.compile(rb"(\d{3})(\d{4})(.*)", re.S), True),
     FrameType(b"G", "text", "fleetsync", "FFF IIII text", re.compile(rb"(\d{3})(\d{4})(.*)", re.S), True),
     FrameType(b"R3", "gps_poll", "fleetsync", "FFF IIII [nn]", re.compile(rb"(\d{3})(\d{4})(\d{2})?"), True),
@@ -192,7 +236,7 @@ def parse_frame(body: bytes, *, text_encoding: str = "latin-1") -> Frame:
     """One frame from the bytes between STX and ETX; raises :class:`FrameError` saying why not."""
     spec = _frame_type(body)
     if spec is None:
-        shown = body[:2] if body.startswith(b"g") else body[:1]
+        shown = body[:2] if body.startswith((b"g", b"x")) else body[:1]
         raise FrameError(f"unknown frame type {shown!r}" if body else "empty frame")
     rest = body[len(spec.prefix) :]
     m = spec.pattern.fullmatch(rest)
@@ -224,7 +268,13 @@ def _to_frame(spec: FrameType, m: re.Match[bytes], text_encoding: str) -> Frame:
         if spec.system == "nxdn":
             return GpsPoll(spec.system, m[1].decode(), m[2].decode() if m[2] else None)
         return GpsPoll(spec.system, _fs_id(m[1], m[2]), m[3].decode() if m[3] else None)
+    if spec.name == "identification":
+        return Identification(spec.system, _fs_id(m[1], m[2]))
     if spec.name == "status":
+        if spec.prefix == b"xE":
+            return StatusMessage(
+                spec.system, m[1].decode(), m[3].decode(), m[2].decode(), (m[4] or b"").decode() or None
+            )
         if spec.system == "nxdn":
             return StatusMessage(spec.system, m[1].decode(), m[2].decode())
         return StatusMessage(spec.system, _fs_id(m[1], m[2]), m[3].decode())
@@ -308,12 +358,24 @@ def encode_gps_poll_to(unit: str) -> bytes:
 class _Mode(Enum):
     NMEA = "nmea"  # outside frames: bytes go to the NMEA decoder
     FRAME = "frame"  # inside STX ... ETX
+    SENTENCE = "sentence"  # a sentence inside STX ... ETX: bytes go to the NMEA decoder up to its line end
+    AFTER_SENTENCE = "after_sentence"  # after that line end: a sequence number, then ETX
     DISCARD = "discard"  # after an overlong frame: dropping bytes up to the next STX or '$'
 
 
 _FRAME_STOPS = re.compile(rb"[\x02\x03$\r\n]")  # a fixed-layout frame never contains '$' or line ends
 _TEXT_STOPS = re.compile(rb"[\x02\x03]")  # a text may contain them
 _RESYNC = re.compile(rb"[\x02$]")
+_SENTENCE_STOPS = re.compile(rb"[\x02\x03\r\n]")
+_NOT_AFTER_SENTENCE = re.compile(rb"[^0-9\r\n]")
+_SEQUENCE = re.compile(rb"[\r\n]*(\d{2})?[\r\n]*")
+#: What may stand between a framed sentence's line end and its ETX: line ends and a sequence number.
+MAX_AFTER_SENTENCE = 8
+
+
+def _status_number(status: str) -> str:
+    """Statuses compare as numbers: "0099", "099" and "99" are one status."""
+    return str(int(status))
 
 
 class KenwoodDecoder(ProtocolDecoder):
@@ -354,14 +416,14 @@ class KenwoodDecoder(ProtocolDecoder):
             raise ValueError(f"option text_encoding: unknown encoding {text_encoding!r}") from None
         if isinstance(max_frame_bytes, bool) or not isinstance(max_frame_bytes, int) or max_frame_bytes < 16:
             raise ValueError(f"option max_frame_bytes: expected an integer of at least 16, got {max_frame_bytes!r}")
-        self.emergency_status = frozenset(emergency_status)
+        self.emergency_status = frozenset(_status_number(s) for s in emergency_status)
         self.text_encoding = text_encoding
         self.max_frame_bytes = max_frame_bytes
         self.last_reply: Reply | None = None
         self.last_reply_time: datetime | None = None
         self._nmea = NmeaDecoder(require_checksum=require_checksum)
         self._mode = _Mode.NMEA
-        self._body = bytearray()
+        self._body = bytearray()  # FRAME: the frame so far; AFTER_SENTENCE: what followed the sentence
 
     def feed(self, data: bytes, now: datetime) -> list[Output]:
         out: list[Output] = []
@@ -378,6 +440,10 @@ class KenwoodDecoder(ProtocolDecoder):
                 i = j + 1
             elif self._mode is _Mode.FRAME:
                 i = self._feed_frame(data, i, now, out)
+            elif self._mode is _Mode.SENTENCE:
+                i = self._feed_sentence(data, i, now, out)
+            elif self._mode is _Mode.AFTER_SENTENCE:
+                i = self._feed_after_sentence(data, i, out)
             else:
                 m = _RESYNC.search(data, i)
                 if m is None:
@@ -395,10 +461,25 @@ class KenwoodDecoder(ProtocolDecoder):
         self._from_nmea(self._nmea.tick(now), out)
         return out
 
+    def flush(self) -> list[Output]:
+        """End of input: a frame still open has lost its ETX and is rejected; the NMEA side ends its
+        last line and reports its pending epoch."""
+        out: list[Output] = []
+        if self._mode is _Mode.FRAME:
+            out.append(Rejected(self.name, "frame without its ETX at the end of the input", self._raw()))
+        elif self._mode is _Mode.AFTER_SENTENCE:
+            self._end_after_sentence(False, out)
+        self._mode, self._body = _Mode.NMEA, bytearray()
+        self._from_nmea(self._nmea.flush(), out)
+        return out
+
     # --- framing ---
 
     def _feed_frame(self, data: bytes, i: int, now: datetime, out: list[Output]) -> int:
         body = self._body
+        if not body and data[i] == 0x24:  # STX '$': a sentence in a frame of its own
+            self._mode = _Mode.SENTENCE
+            return i
         is_text = body.startswith(_TEXT_PREFIXES)
         # Until the type bytes are in, '$' and line ends may or may not belong to the frame: take
         # one byte at a time so that the answer never depends on where a chunk ends.
@@ -426,6 +507,50 @@ class KenwoodDecoder(ProtocolDecoder):
         self._mode = _Mode.NMEA  # '$' starts a sentence, a line end is nothing: the NMEA side's
         return end
 
+    def _feed_sentence(self, data: bytes, i: int, now: datetime, out: list[Output]) -> int:
+        m = _SENTENCE_STOPS.search(data, i)
+        if m is None:
+            self._from_nmea(self._nmea.feed(data[i:], now), out)
+            return len(data)
+        end, stop = m.start(), data[m.start()]
+        if stop in b"\r\n":  # the sentence's own line end: the NMEA side reads it
+            self._from_nmea(self._nmea.feed(data[i : end + 1], now), out)
+            self._mode, self._body = _Mode.AFTER_SENTENCE, bytearray()
+            return end + 1
+        self._from_nmea(self._nmea.feed(data[i:end], now), out)
+        self._from_nmea(self._nmea.break_line(now), out)  # ETX or STX ends the line as well
+        if stop == ETX:
+            self._mode = _Mode.NMEA
+        else:
+            self._mode, self._body = _Mode.FRAME, bytearray()
+        return end + 1
+
+    def _feed_after_sentence(self, data: bytes, i: int, out: list[Output]) -> int:
+        m = _NOT_AFTER_SENTENCE.search(data, i)
+        end = m.start() if m else len(data)
+        room = MAX_AFTER_SENTENCE - len(self._body)
+        if end - i > room:  # too much for a sequence number: what follows is the NMEA side's
+            self._body += data[i : i + room]
+            self._end_after_sentence(False, out)
+            return i + room
+        self._body += data[i:end]
+        if m is None:
+            return end
+        if data[end] == ETX:
+            self._end_after_sentence(True, out)
+            return end + 1
+        self._end_after_sentence(False, out)  # no ETX: the next STX, '$' or byte is the NMEA side's
+        return end
+
+    def _end_after_sentence(self, etx: bool, out: list[Output]) -> None:
+        """What came between a framed sentence and its ETX (or what stands for it) is settled."""
+        tail = bytes(self._body)
+        self._mode, self._body = _Mode.NMEA, bytearray()
+        if _SEQUENCE.fullmatch(tail) and (etx or not tail.strip()):
+            return  # line ends, maybe a sequence number before ETX: nothing of ours is lost
+        why = "before ETX" if etx else "without ETX"
+        out.append(Rejected(self.name, f"after a sentence in a frame, {why}: expected a 2-digit sequence number", tail))
+
     def _raw(self) -> bytes:
         return bytes([STX]) + bytes(self._body)
 
@@ -452,6 +577,9 @@ class KenwoodDecoder(ProtocolDecoder):
                 detail["second_id"] = frame.second_id
             detail["raw"] = raw.hex()
             return [Decoded(kind=Kind.PTT, time=now, unit=f"{frame.system}:{frame.unit_id}", detail=detail)]
+        if isinstance(frame, Identification):
+            detail = {"protocol": frame.system, "frame": "identification", "raw": raw.hex()}
+            return [Decoded(kind=Kind.PTT, time=now, unit=f"{frame.system}:{frame.unit_id}", detail=detail)]
         if isinstance(frame, TextMessage):
             group = frame.peer_id.startswith("G")
             detail = {"protocol": frame.system, "frame": "text", "text": frame.text, "long": frame.long}
@@ -460,10 +588,15 @@ class KenwoodDecoder(ProtocolDecoder):
             detail["raw"] = raw.hex()
             unit = None if group else f"{frame.system}:{frame.peer_id}"
             return [Decoded(kind=Kind.STATUS, time=now, unit=unit, detail=detail)]
-        emergency = frame.status in self.emergency_status
-        detail = {"protocol": frame.system, "frame": "status", "status": frame.status, "emergency": emergency}
-        if frame.system == "fleetsync" and frame.status in RESERVED_STATUS:
-            detail["meaning"] = RESERVED_STATUS[frame.status]
+        status = _status_number(frame.status)
+        emergency = status in self.emergency_status
+        detail = {"protocol": frame.system, "frame": "status", "status": status, "emergency": emergency}
+        if frame.system == "fleetsync" and status in RESERVED_STATUS:
+            detail["meaning"] = RESERVED_STATUS[status]
+        if frame.to is not None:
+            detail["to"] = frame.to
+        if frame.sequence is not None:
+            detail["sequence"] = frame.sequence
         detail["raw"] = raw.hex()
         kind = Kind.ALERT if emergency else Kind.STATUS
         return [Decoded(kind=kind, time=now, unit=f"{frame.system}:{frame.unit_id}", detail=detail)]

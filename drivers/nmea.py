@@ -18,7 +18,7 @@ One sentence per line (NMEA 0183 allows 82 characters, '$' to line end; we take 
          knots   deg true   ddmmyy   variation         A D E: fix      bytes between $ and *,
                                                        N: no fix       two hex digits, either case
 
-GGA, the fix data (altitude and fix quality, no date)::
+GGA, the fix data (altitude and fix quality, no date), and GLL, the position alone::
 
     $GPGGA,123519.00,4807.0380,N,01131.0000,E,1,08,0.9,545.4,M,46.9,M,,*69
 
@@ -29,23 +29,39 @@ GGA, the fix data (altitude and fix quality, no date)::
          altitude        geoid separation
          above MSL       (ellipsoid - MSL)
 
+    $GPGLL,4807.0380,N,01131.0000,E,123519.00,A,A*hh       latitude, longitude, time, status A/V,
+                                                            mode (2.3, as in RMC)
+
     quality: 0 no fix, 1 GPS, 2 DGPS, 3 PPS, 4 RTK, 5 float RTK, 6 estimated, 7 manual, 8 simulation
     talker:  GP GPS, GL GLONASS, GA Galileo, GB or BD BeiDou, GN several systems (any is accepted)
 
-Kenwood's proprietary sentences, which a FleetSync or NXDN (NEXEDGE) radio writes on its data port
-for the position another radio sent over the air (field order from pynmea2's
-``pynmea2/types/proprietary/kwd.py`` and ncssar/radiolog's ``fsParse``)::
+Kenwood's proprietary sentences, which a FleetSync or NX-series digital (NXDN, NEXEDGE) radio writes on
+its data port for the GPS data another radio sent over the air (field order from pynmea2's
+``pynmea2/types/proprietary/kwd.py``, ncssar/radiolog's ``fsParse``, and adrianmo/go-nmea's
+``pknid.go``/``pknds.go``/``pknsh.go`` for the ranges of Kenwood's NX manuals)::
 
     $PKLSH,ddmm.mm,N/S,dddmm.mm,E/W,hhmmss,v,FFF,IIII,*hh              FleetSync fleet FFF, device IIII
-    $PKNSH,ddmm.mm,N/S,dddmm.mm,E/W,hhmmss,v,Uuuuuu,*hh                NXDN unit Uuuuuu
-    $PKLDS,hhmmss,v,ddmm.mm,N/S,dddmm.mm,E/W,kn,cog,ddmmyy,var,ewSV,FFF,IIII,ss,ff,*hh
-    $PKNDS,hhmmss,v,ddmm.mm,N/S,dddmm.mm,E/W,kn,cog,ddmmyy,var,ewSV,Uuuuuu,ss,ff,*hh
+    $PKNSH,ddmm.mm,N/S,dddmm.mm,E/W,hhmmss,v,NXID,*hh                  NX unit id NXID
+    $PKLDS,hhmmss,v,ddmm.mm,N/S,dddmm.mm,E/W,kn,cog,ddmmyy,var,Evv,FFF,IIII,ss,ff,*hh
+    $PKNDS,hhmmss,v,ddmm.mm,N/S,dddmm.mm,E/W,kn,cog,ddmmyy,var,Evv,NXID,ss,ff,*hh
+    $PKNID,vv,NXID,ss,ff,*hh                                           who sent the GPS data, no position
 
-    v   validity: A valid fix; V warning: a dead GPS on old radios, the last known (stale) position on
-        newer ones (radiolog's notes on the NX-5200); Z no fix (radiolog shows "NO FIX"; no Kenwood
-        document at hand confirms it)
-    ss  the sender's current FleetSync status number (80 = default status, Kenwood TK-2170 Function
-        Reference, table 20-8); ff: "future", always 00 in the samples
+    v     validity: A valid fix; V warning: a dead GPS on old radios, the last known (stale) position on
+          newer ones (radiolog's notes on the NX-5200); Z no fix (radiolog shows "NO FIX"; no Kenwood
+          document at hand confirms it)
+    NXID  U + 5 digits (NXDN, U00001-U65519), U + 8 digits (24-bit ids, U00000001-U16776415: a real
+          NX radio's burst carries U00001205), or 9 digits without U (robo-w/kenwood-gps-converter's
+          radios, dPMR); kept as sent
+    ss    the sender's status number: FleetSync 10-99 (80 = default status, Kenwood TK-2170 Function
+          Reference, table 20-8), NXDN 1-255; written in 2 to 4 digits ("80", "207", "0028"), compared as
+          a number; empty when the sender gave none. ff: "future", 00 or empty
+    Evv   E/W of the magnetic variation and a two-digit sentence version: "W00", or "00" alone when no
+          variation is given (go-nmea's reading; kwd.py calls the field ewSV)
+
+A radio may write every sentence of one received report (the burst of a real NX radio: $PKNID,
+$PKNDS, $PKNSH, $GPRMC, $GPGGA, $GPGLL, all of unit U00001205 at 16:09:02). Kenwood's manual says
+$PKNID is meant to go with $GPGGA, $GPGLL or $GPRMC: it names the unit, the standard sentences carry
+its position.
 
 What comes out:
 
@@ -55,9 +71,17 @@ What comes out:
   receiver that sends only RMC or only GGA still gives one beacon per fix, and the result does not
   depend on how the bytes were chunked. Epochs without a fix (RMC status V or mode N, GGA quality 0,
   7 or 8, empty position) give nothing.
-- Each Kenwood sentence is one beacon for the radio it names (``fleetsync:100-1001``,
-  ``nxdn:U03001``); a V report keeps its position with ``detail["valid"] = False`` so that a map can
-  show it as stale; a Z report gives nothing.
+- Each Kenwood position sentence is one beacon for the radio it names (``fleetsync:100-1001``,
+  ``nxdn:U03001``, ``nxdn:U00001205``); a V report keeps its position with ``detail["valid"] = False``
+  so that a map can show it as stale; a Z report gives nothing.
+- ``$PKNID`` is a ``ptt`` event of its unit (the radio keyed up to send its GPS data and named itself),
+  and the standard sentences of the next epoch, if they come within :data:`BURST`, are that unit's
+  position: their beacon carries the unit, ``identified_by`` and the sender status, not ``unit``. When
+  a Kenwood sentence of the same burst already gave that unit this fix (the $GPRMC after the $PKNDS of
+  the real burst), they add nothing and give no beacon, unless the $PKNID's sender status is another
+  (a status can make it an emergency).
+- Every event is timed by the last input it came from: an epoch reported by :meth:`NmeaDecoder.tick`
+  or :meth:`NmeaDecoder.flush` carries the time its last sentence was fed, not the time of the tick.
 - Other sentence types are ignored. Anything malformed (bad checksum, wrong field count, a field that
   does not parse, garbage between sentences) is :class:`~drivers.base.Rejected` with its bytes, and
   decoding goes on with the next sentence.
@@ -67,7 +91,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -94,6 +118,11 @@ GGA_FIX_QUALITIES = frozenset({1, 2, 3, 4, 5, 6})
 
 #: One beacon per epoch as soon as all of these were seen for its time of day.
 EPOCH_SENTENCES = frozenset({"RMC", "GGA"})
+
+#: What a radio writes for one received GPS report arrives within this: the six sentences of the real
+#: NX burst (about 330 bytes) take 2.8 s at 1200 baud, the slowest rate of a Kenwood data port (NX-5000
+#: Function Reference, COM port baud rates 1200-19200), and an epoch may wait FIX_TIMEOUT more.
+BURST = timedelta(seconds=10)
 
 _BREAK = re.compile(rb"[$\r\n]")
 _ADDRESS_RE = re.compile(r"^[A-Z0-9]{2,10}$")
@@ -216,8 +245,9 @@ def _text(token: str) -> str | None:
 
 
 class Role(Enum):
-    FIX = "fix"  # the gateway's own receiver: merged per epoch, unit from the options
+    FIX = "fix"  # standard fixes: merged per epoch; the gateway's own receiver, or the unit of a $PKNID
     KENWOOD = "kenwood"  # another radio's position, relayed by a Kenwood radio: one beacon each
+    IDENTITY = "identity"  # who sent the GPS data whose standard sentences follow ($PKNID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,9 +269,12 @@ _LAT = (Field("lat", _coordinate(90)), Field("lat_dir", _one_of("N", "S")))
 _LON = (Field("lon", _coordinate(180)), Field("lon_dir", _one_of("E", "W")))
 _FLEET = Field("fleet", _matching(r"^\d{3}$", "a 3-digit FleetSync fleet"))
 _DEVICE = Field("device", _matching(r"^\d{4}$", "a 4-digit FleetSync device id"))
-_NXDN_UNIT = Field("unit_id", _matching(r"^U\d{5}$", "an NXDN unit id U + 5 digits"))
+#: The id forms Kenwood's NX radios write (see the module docstring); the unit keeps the form as sent.
+NX_UNIT_ID = r"U\d{5}|U\d{8}|\d{9}"
+_NX_UNIT = Field("unit_id", _matching(rf"^(?:{NX_UNIT_ID})$", "an NX unit id: U + 5 digits, U + 8 digits, or 9 digits"))
 _KENWOOD_STATUS = Field("status", _one_of("A", "V", "Z", empty_ok=False))
-_SENDER_STATUS = Field("sender_status", _matching(r"^\d{0,3}$", "a status number"))
+_SENDER_STATUS = Field("sender_status", _matching(r"^\d{0,4}$", "a status number of up to 4 digits"))
+_VERSION = Field("version", _matching(r"^\d{0,2}$", "a 2-digit sentence version"))
 #: The fix that $PKLDS and $PKNDS share, before the sender's identity.
 _DS_FIX = (
     Field("time", _time_of_day),
@@ -252,7 +285,7 @@ _DS_FIX = (
     Field("cog", _unsigned),
     Field("date", _date),
     Field("magvar", _unsigned),
-    Field("magvar_dir", _text),  # "W00" in every sample; kwd.py calls it ewSV, meaning unknown
+    Field("magvar_dir", _matching(r"^[EW]?(?:\d{2})?$", "E or W and a 2-digit sentence version, like W00")),
 )
 
 #: Standard sentences we use, by sentence type, for any talker.
@@ -292,6 +325,17 @@ FIX_SENTENCES: Mapping[str, SentenceSpec] = {
         ),
         min_fields=6,
     ),
+    "GLL": SentenceSpec(
+        Role.FIX,
+        (
+            *_LAT,
+            *_LON,
+            Field("time", _time_of_day),
+            Field("status", _one_of("A", "V", empty_ok=False)),
+            Field("mode", _text),  # NMEA 2.3+, as in RMC
+        ),
+        min_fields=6,
+    ),
 }
 
 #: Proprietary sentences by full address (P + manufacturer + type).
@@ -305,7 +349,7 @@ PROPRIETARY: Mapping[str, SentenceSpec] = {
     ),
     "PKNSH": SentenceSpec(
         Role.KENWOOD,
-        (*_LAT, *_LON, Field("time", _time_of_day), _KENWOOD_STATUS, _NXDN_UNIT),
+        (*_LAT, *_LON, Field("time", _time_of_day), _KENWOOD_STATUS, _NX_UNIT),
         min_fields=7,
         system="nxdn",
         trailing_comma=True,
@@ -319,8 +363,15 @@ PROPRIETARY: Mapping[str, SentenceSpec] = {
     ),
     "PKNDS": SentenceSpec(
         Role.KENWOOD,
-        (*_DS_FIX, _NXDN_UNIT, _SENDER_STATUS, Field("future", _text)),
+        (*_DS_FIX, _NX_UNIT, _SENDER_STATUS, Field("future", _text)),
         min_fields=14,
+        system="nxdn",
+        trailing_comma=True,
+    ),
+    "PKNID": SentenceSpec(
+        Role.IDENTITY,
+        (_VERSION, _NX_UNIT, _SENDER_STATUS, Field("future", _text)),
+        min_fields=4,
         system="nxdn",
         trailing_comma=True,
     ),
@@ -452,11 +503,29 @@ def _fix_report(sentence: str, sentence_type: str, values: Mapping[str, Any]) ->
     )
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Identity:
+    """A $PKNID: the unit whose standard sentences follow (compared by identity: each one is new)."""
+
+    unit: str
+    system: str
+    sentence: str
+    sender_status: str | None
+    seen: datetime
+
+
 @dataclass(slots=True)
 class _Epoch:
-    time_of_day_us: int
+    time_of_day_us: int | None  # None: a sentence without a time, reported alone
     first_seen: datetime
+    identity: _Identity | None
+    last_seen: datetime
     reports: list[FixReport] = field(default_factory=list)
+
+
+def _status_number(token: str | None) -> str | None:
+    """A status as a number without its leading zeros ("0028" -> "28"), None when not given."""
+    return str(int(token)) if token else None
 
 
 class _State(Enum):
@@ -487,9 +556,16 @@ class NmeaDecoder(ProtocolDecoder):
         self._buf = bytearray()  # HUNT: the bytes that are not a sentence; LINE: the sentence so far
         self._epoch: _Epoch | None = None
         self._last_epoch: int | None = None  # time of day of the epoch reported last
+        self._last_identity: _Identity | None = None  # and the $PKNID it was attributed to
+        self._identity: _Identity | None = None  # a $PKNID waiting for its standard sentences
+        # Per unit, the fix reported last: (time of day, lat, lon), its sender status, and when.
+        self._reported: dict[str, tuple[tuple[int | None, float, float], str | None, datetime]] = {}
+        self._last_input: datetime | None = None  # when the latest bytes came: the end of input's time
 
     def feed(self, data: bytes, now: datetime) -> list[Output]:
         out: list[Output] = []
+        if data:
+            self._last_input = now
         i, n = 0, len(data)
         while i < n:
             if self._state is _State.LINE:
@@ -507,7 +583,17 @@ class NmeaDecoder(ProtocolDecoder):
     def tick(self, now: datetime) -> list[Output]:
         out: list[Output] = []
         if self._epoch is not None and now - self._epoch.first_seen > FIX_TIMEOUT:
-            self._report_epoch(now, out)
+            self._report_epoch(out)
+        return out
+
+    def flush(self) -> list[Output]:
+        """End of input: it ends the last line (a file whose writer left out the final line end still
+        has its last sentence read; one cut mid-sentence fails its checksum and says so), and the epoch
+        still waiting for a partner sentence is reported, timed by its last sentence."""
+        out: list[Output] = []
+        if self._last_input is not None:
+            out += self.break_line(self._last_input)
+        self._report_epoch(out)
         return out
 
     def break_line(self, now: datetime) -> list[Output]:
@@ -610,10 +696,44 @@ class NmeaDecoder(ProtocolDecoder):
                 out: list[Output] = []
                 self._on_fix(_fix_report(address, sentence_type, values), now, out)
                 return out
+            if spec.role is Role.IDENTITY:
+                return [self._identify(address, spec, values, text, now)]
             beacon = self._kenwood(address, spec, values, text, now)
         except FieldError as exc:
             return [Rejected(self.name, f"{address}: {exc}", line)]
         return [beacon] if beacon is not None else []
+
+    def _identify(
+        self, address: str, spec: SentenceSpec, values: Mapping[str, Any], text: str, now: datetime
+    ) -> Decoded:
+        """A $PKNID: a ``ptt`` of its unit now, and the unit of the standard sentences that follow."""
+        system = spec.system or "nxdn"
+        unit = f"{system}:{values['unit_id']}"
+        status = _status_number(values.get("sender_status"))
+        self._identity = _Identity(unit, system, address, status, now)
+        detail: dict[str, Any] = {"protocol": "kenwood", "sentence": address, "system": system}
+        if status is not None:
+            detail["sender_status"] = status
+        if values.get("version"):
+            detail["version"] = values["version"]
+        detail["raw"] = text
+        return Decoded(kind=Kind.PTT, time=now, unit=unit, detail=detail)
+
+    def _repeats(
+        self, unit: str, position: Position, status: str | None, now: datetime, time_of_day_us: int | None
+    ) -> bool:
+        """Whether this fix of ``unit`` was reported within :data:`BURST` with the same sender status (or
+        none given here); remembers it either way."""
+        key = (time_of_day_us, round(position.lat, 7), round(position.lon, 7))
+        last = self._reported.get(unit)
+        same = last is not None and last[0] == key and now - last[2] <= BURST
+        if same and last is not None and status is None:
+            status = last[1]  # a $PKNSH (no status) after the $PKNDS of its fix: the status stands
+        repeats = same and last is not None and last[1] == status
+        if len(self._reported) >= 4096:  # a few hundred radios at most; keep it bounded all the same
+            self._reported = {u: r for u, r in self._reported.items() if now - r[2] <= BURST}
+        self._reported[unit] = (key, status, now)
+        return repeats
 
     def _kenwood(
         self, address: str, spec: SentenceSpec, values: Mapping[str, Any], text: str, now: datetime
@@ -634,8 +754,9 @@ class NmeaDecoder(ProtocolDecoder):
             "valid": status == "A",
             "status": status,
         }
-        if values.get("sender_status"):
-            detail["sender_status"] = values["sender_status"]
+        sender_status = _status_number(values.get("sender_status"))
+        if sender_status is not None:
+            detail["sender_status"] = sender_status
         detail["raw"] = text
         position = Position(
             lat=lat_lon[0],
@@ -645,34 +766,60 @@ class NmeaDecoder(ProtocolDecoder):
             fix_time=_fix_time(values.get("date"), values.get("time"), now),
             source="kenwood",
         )
+        self._repeats(unit, position, sender_status, now, values.get("time"))  # for a $PKNID's fix to come
         return Decoded(kind=Kind.BEACON, time=now, unit=unit, position=position, detail=detail)
 
-    # --- epochs of the gateway's own receiver ---
+    # --- epochs of standard sentences: the gateway's own receiver's, or a $PKNID's unit's ---
+
+    def _current_identity(self, now: datetime) -> _Identity | None:
+        if self._identity is not None and now - self._identity.seen > BURST:
+            self._identity = None  # its standard sentences never came
+        return self._identity
 
     def _on_fix(self, report: FixReport, now: datetime, out: list[Output]) -> None:
+        identity = self._current_identity(now)
         if report.time_of_day_us is None:
-            beacon = self._beacon([report], now, now)  # cannot be paired with anything: report alone
-            if beacon is not None:
-                out.append(beacon)
+            # Cannot be paired with anything: reported alone.
+            self._emit(_Epoch(None, now, identity, now, [report]), out)
             return
-        if report.time_of_day_us == self._last_epoch:
+        if report.time_of_day_us == self._last_epoch and identity in (None, self._last_identity):
             return  # a third sentence of an epoch already reported (e.g. GLGGA after GPGGA and GNRMC)
-        if self._epoch is not None and self._epoch.time_of_day_us != report.time_of_day_us:
-            self._report_epoch(now, out)
+        epoch = self._epoch
+        if epoch is not None and (epoch.time_of_day_us != report.time_of_day_us or epoch.identity is not identity):
+            self._report_epoch(out)
         if self._epoch is None:
-            self._epoch = _Epoch(report.time_of_day_us, now)
+            self._epoch = _Epoch(report.time_of_day_us, now, identity, now)
         self._epoch.reports.append(report)
+        self._epoch.last_seen = now
         if {r.type for r in self._epoch.reports} >= EPOCH_SENTENCES:
-            self._report_epoch(now, out)
+            self._report_epoch(out)
 
-    def _report_epoch(self, now: datetime, out: list[Output]) -> None:
+    def _report_epoch(self, out: list[Output]) -> None:
         epoch, self._epoch = self._epoch, None
         if epoch is None:
             return
-        self._last_epoch = epoch.time_of_day_us
-        beacon = self._beacon(epoch.reports, epoch.first_seen, now)
-        if beacon is not None:
-            out.append(beacon)
+        self._last_epoch, self._last_identity = epoch.time_of_day_us, epoch.identity
+        if epoch.identity is not None and epoch.identity is self._identity:
+            self._identity = None  # its position came: the next standard sentences are no longer its
+        self._emit(epoch, out)
+
+    def _emit(self, epoch: _Epoch, out: list[Output]) -> None:
+        beacon = self._beacon(epoch.reports, epoch.first_seen, epoch.last_seen)
+        identity = epoch.identity
+        if beacon is None or identity is None or beacon.position is None:
+            if beacon is not None:
+                out.append(beacon)
+            return
+        # The position of the unit its $PKNID named, relayed by the radio.
+        position = replace(beacon.position, source="kenwood")
+        status = identity.sender_status
+        if self._repeats(identity.unit, position, status, epoch.last_seen, epoch.time_of_day_us):
+            return  # already reported from the $PKNDS or $PKNSH of the same burst
+        detail = {"protocol": "kenwood", "system": identity.system, "identified_by": identity.sentence}
+        if status is not None:
+            detail["sender_status"] = status
+        detail.update({k: v for k, v in beacon.detail.items() if k != "protocol"})
+        out.append(replace(beacon, unit=identity.unit, position=position, detail=detail))
 
     def _beacon(self, reports: list[FixReport], first_seen: datetime, now: datetime) -> Decoded | None:
         valid = [r for r in reports if r.valid]

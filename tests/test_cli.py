@@ -13,6 +13,7 @@ import subprocess
 import sys
 import termios
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,21 @@ def test_decode_serial_prints_events_and_names_rejects() -> None:
     ]
     assert out.stderr.count(b"rejected:") == 2  # the garbage line, and the sentence with a bad checksum
     assert b"checksum" in out.stderr and b"2 events, 2 rejected" in out.stderr
+
+
+def test_decode_serial_times_what_the_end_of_a_file_completes_by_its_last_input(tmp_path: Path) -> None:
+    # An RMC-only receiver's last fix waits for a GGA of its second; the end of the file reports it, and
+    # the file's writer left out the last line end. Its time is when its bytes were read, not the end of time.
+    body = "GPRMC,193001.00,A,3012.5700,N,12012.6420,E,14.2,90.0,261126,,,A"
+    capture = tmp_path / "rmc-only.nmea"
+    capture.write_bytes(f"${body}*{checksum(body):02X}".encode())
+    before = datetime.now(UTC) - timedelta(milliseconds=1)  # event times are to the millisecond
+    out = run("-q", "decode-serial", "-p", "nmea", str(capture))
+    after = datetime.now(UTC)
+    [event] = [json.loads(line) for line in out.stdout.splitlines()]
+    assert before <= datetime.fromisoformat(event["time"]) <= after, event["time"]
+    assert event["position"]["fix_time"] == "2026-11-26T19:30:01.000Z"
+    assert b"1 events, 0 rejected" in out.stderr
 
 
 def test_decode_serial_reads_a_live_port(tmp_path: Path, socat_link: SocatLink) -> None:

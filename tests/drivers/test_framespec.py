@@ -401,6 +401,14 @@ def test_incomplete_frame_is_rejected_after_the_timeout() -> None:
     assert [d.unit for d in decoded(dec.feed(pb8_frame(9, 9, 1), NOW))] == ["panic:9-9"]
 
 
+def test_the_end_of_the_input_rejects_an_incomplete_frame_as_its_timeout_would() -> None:
+    dec = FrameSpecDecoder(**PB8)
+    half = pb8_frame(9, 9, 1)[:5]
+    assert dec.feed(half, NOW) == []
+    assert [(r.reason, r.raw) for r in rejected(dec.flush())] == [("incomplete frame: nothing more for 0.5 s", half)]
+    assert dec.flush() == []
+
+
 def test_without_timeout_tick_does_nothing() -> None:
     dec = FrameSpecDecoder(**FIELD_SPEC)
     dec.feed(b"\x00\xf0\x01", NOW)

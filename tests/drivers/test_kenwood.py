@@ -24,6 +24,7 @@ from drivers.kenwood import (
     GpsPoll,
     KenwoodDecoder,
     Reply,
+    StatusMessage,
     TextMessage,
     encode_gps_poll,
     encode_gps_poll_to,
@@ -57,7 +58,7 @@ def sentence(body: str) -> bytes:
 
 def decode(data: bytes, **options: Any) -> list[Output]:
     decoder = KenwoodDecoder(**options)
-    return decoder.feed(data, NOW) + decoder.tick(NOW + timedelta(seconds=10))
+    return decoder.feed(data, NOW) + decoder.tick(NOW + timedelta(seconds=10)) + decoder.flush()
 
 
 def events(outputs: Sequence[Output]) -> list[Decoded]:
@@ -348,6 +349,113 @@ def test_caller_id_whose_repeat_differs_is_kept_with_the_second_id() -> None:
     assert parse_frame(b"I11001001") == CallerId("fleetsync", "100-1001", True)  # not repeated: fine too
 
 
+# --- what real radios add: D identification, xE status, 8-digit ids, sentences in frames -----------
+
+
+def test_d_frame_is_an_identification() -> None:
+    [ptt] = decode(b"\x02D2001814\x03")
+    assert isinstance(ptt, Decoded) and ptt.kind is Kind.PTT and ptt.unit == "fleetsync:200-1814"
+    assert ptt.detail["frame"] == "identification" and "transmission" not in ptt.detail
+    [bad] = decode(b"\x02D200181\x03")
+    assert isinstance(bad, Rejected) and "identification frame 'D': wrong length" in bad.reason
+
+
+def test_nx_caller_ids_with_8_digit_ids() -> None:
+    [ptt] = decode(b"\x02gI0U00001205U00001205\x03")
+    assert isinstance(ptt, Decoded) and ptt.unit == "nxdn:U00001205" and ptt.detail["transmission"] == "end"
+    assert parse_frame(b"gI1U00001205") == CallerId("nxdn", "U00001205", True)
+
+
+@pytest.mark.parametrize(
+    ("frame", "unit", "to", "status", "sequence"),
+    [
+        (b"xE0000001010000009990002", "nxdn:000000101", "000000999", "2", None),
+        (b"xEU00001205U00001500001202", "nxdn:U00001205", "U00001500", "12", "02"),
+    ],
+)
+def test_xe_status_frames(frame: bytes, unit: str, to: str, status: str, sequence: str | None) -> None:
+    [event] = decode(STX + frame + ETX)
+    assert isinstance(event, Decoded) and event.kind is Kind.STATUS and event.unit == unit
+    assert event.detail["to"] == to and event.detail["status"] == status
+    assert event.detail.get("sequence") == sequence and event.detail["emergency"] is False
+    assert parse_frame(frame) == StatusMessage("nxdn", unit.split(":")[1], frame[20:24].decode(), to, sequence)
+    [alert] = decode(STX + frame[:20] + b"0099" + ETX)  # a status listed as an emergency, in 4 digits
+    assert isinstance(alert, Decoded) and alert.kind is Kind.ALERT and alert.detail["status"] == "99"
+
+
+@pytest.mark.parametrize(
+    ("frame", "why"),
+    [
+        (b"\x02xEU0000120U00001500001202\x03", "wrong length"),
+        (b"\x02xEU00001205X00001500001202\x03", "unexpected b'X' in an id"),
+        (b"\x02xA0000001010000009990002\x03", "unknown frame type b'xA'"),
+    ],
+)
+def test_bad_xe_frames_are_rejected(frame: bytes, why: str) -> None:
+    [rejected] = decode(frame)
+    assert isinstance(rejected, Rejected) and why in rejected.reason and rejected.raw == frame
+
+
+PKNDS_FRAMED = STX + sentence("PKNDS,074505,A,4809.3040,N,01409.5561,E,000.0,,020618,,00,004332199,0028,00,")
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        b"42\x03",  # robo-w's radios: a sequence number, then ETX
+        b"\x03",
+        b"\r\n\x03",
+        STX + b"I110010011001001\x03",  # no ETX: the next frame begins; the sentence is whole anyway
+        b"",  # the end of the input
+    ],
+)
+def test_a_sentence_in_a_frame_of_its_own(after: bytes) -> None:
+    out = decode(PKNDS_FRAMED + after)
+    beacon = out[0]
+    assert isinstance(beacon, Decoded) and beacon.unit == "nxdn:004332199" and beacon.detail["sender_status"] == "28"
+    assert rejects(out) == [] and len(events(out)) == (2 if b"I1" in after else 1)
+
+
+def test_a_sentence_in_a_frame_without_its_line_end() -> None:
+    [beacon] = decode(STX + sentence("PKNSH,4954.1450,N,11923.6043,W,114400,A,U00002,").rstrip() + ETX)
+    assert isinstance(beacon, Decoded) and beacon.unit == "nxdn:U00002"
+
+
+@pytest.mark.parametrize("after", [b"12345\x03", b"4x\x03", b"77" + STX + b"I110010011001001\x03"])
+def test_what_follows_a_framed_sentence_other_than_a_sequence_number_is_rejected(after: bytes) -> None:
+    out = decode(PKNDS_FRAMED + after)
+    assert isinstance(out[0], Decoded) and out[0].unit == "nxdn:004332199"
+    assert rejects(out) and all(
+        "after a sentence in a frame" in r.reason or "outside" in r.reason for r in rejects(out)
+    )
+
+
+def test_a_frame_open_at_the_end_of_the_input_is_rejected() -> None:
+    decoder = KenwoodDecoder()
+    assert decoder.feed(b"\x02D2001814", NOW) == []  # its ETX may still come
+    [rejected] = decoder.flush()
+    assert isinstance(rejected, Rejected) and "without its ETX" in rejected.reason and rejected.raw == b"\x02D2001814"
+    assert decoder.flush() == []
+
+
+def test_pknid_with_an_emergency_status_is_an_alert_and_so_is_its_position() -> None:
+    gga = sentence("GPGGA,160902,2301.2967,N,07228.2519,E,1,,,,,,,,")
+    alert, located = decode(sentence("PKNID,00,U00001205,99,00,") + gga)
+    assert isinstance(alert, Decoded) and alert.kind is Kind.ALERT and alert.unit == "nxdn:U00001205"
+    assert alert.position is None and alert.detail["emergency"] is True
+    assert isinstance(located, Decoded) and located.kind is Kind.ALERT and located.unit == "nxdn:U00001205"
+    assert located.position is not None and located.detail["identified_by"] == "PKNID"
+    ptt, beacon = decode(sentence("PKNID,00,U00001205,207,00,") + gga)
+    assert isinstance(ptt, Decoded) and ptt.kind is Kind.PTT and isinstance(beacon, Decoded)
+    assert beacon.kind is Kind.BEACON
+
+
+def test_emergency_status_compares_as_a_number() -> None:
+    decoder = create_protocol("kenwood", {"emergency_status": ["099"]})
+    out = decoder.feed(b"\x02S100100199\x03", NOW)
+    assert [e.kind for e in events(out)] == [Kind.ALERT]
+
+
 # --- properties: chunking never matters; garbage never hides good input -------------------------
 
 GOOD = [
@@ -393,6 +501,7 @@ def test_garbage_between_frames_and_sentences_never_hides_them(garbage: list[byt
     # Every good one, in order; garbage may only add events when it happens to hold a valid frame.
     it = iter(got)
     assert all(any(g == c for g in it) for c in clean)
-    quiet = [junk for junk in garbage if junk.strip() and not {0x02, 0x24} & set(junk)]
+    # Junk with an ETX may close a sentence's frame that earlier junk opened with an STX.
+    quiet = [junk for junk in garbage if junk.strip() and not {0x02, 0x03, 0x24} & set(junk)]
     assert len(rejects(out)) >= len(quiet)
     assert all(r.protocol == "kenwood" and r.raw for r in rejects(out))

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.base import Output, Rejected
-from drivers.nmea import KNOT_MPS, MAX_LINE, NmeaDecoder, checksum
+from drivers.nmea import BURST, KNOT_MPS, MAX_LINE, NmeaDecoder, checksum
 from drivers.registry import create_protocol
 from gateway.events import Decoded, Event, Kind, decode_event, encode_event
 
@@ -274,6 +274,125 @@ def test_kenwood_time_of_day_takes_the_date_from_now_across_midnight() -> None:
     raw = sentence("PKNSH,4954.1450,N,11923.6043,W,235958,A,U00002,")
     [b] = beacons(decode(raw, now=datetime(2023, 2, 14, 0, 0, 3, tzinfo=UTC)))
     assert b.position is not None and b.position.fix_time == datetime(2023, 2, 13, 23, 59, 58, tzinfo=UTC)
+
+
+# --- NX radios: their id forms, $PKNID, one fix one beacon ---------------------------------------
+
+NX_FIX = "PKNSH,2301.2967,N,07228.2519,E,160902,A,{},"
+PKNID = sentence("PKNID,00,U00001205,207,00,")
+
+
+@pytest.mark.parametrize(
+    ("unit_id", "ok"),
+    [
+        ("U00001", True),  # NXDN, U + 5 digits
+        ("U00001205", True),  # U + 8 digits, as a real NX radio's burst
+        ("004332199", True),  # 9 digits, as robo-w's radios
+        ("U0001205", False),
+        ("1205", False),
+        ("U000012055", False),
+        ("u00001", False),
+    ],
+)
+def test_nx_unit_ids_in_the_forms_radios_send(unit_id: str, ok: bool) -> None:
+    [out] = decode(sentence(NX_FIX.format(unit_id)))
+    if ok:
+        assert isinstance(out, Decoded) and out.unit == f"nxdn:{unit_id}"
+        assert on_the_wire(out).unit == out.unit
+    else:
+        assert isinstance(out, Rejected) and "field 'unit_id'" in out.reason and "9 digits" in out.reason
+
+
+def test_sender_status_of_up_to_four_digits_is_a_number() -> None:
+    body = "PKNDS,074505,A,4809.3040,N,01409.5561,E,000.0,,020618,,00,004332199,{},00,"
+    [b] = beacons(decode(sentence(body.format("0028"))))
+    assert b.detail["sender_status"] == "28" and b.unit == "nxdn:004332199"
+    [rejected] = decode(sentence(body.format("12345")))
+    assert isinstance(rejected, Rejected) and "'sender_status'" in rejected.reason
+
+
+def test_pknid_is_who_and_the_standard_sentences_after_it_are_where() -> None:
+    decoder = NmeaDecoder(unit="gps:base")
+    ptt, beacon = decoder.feed(PKNID + sentence(RMC) + sentence(GGA), NOW)
+    assert isinstance(ptt, Decoded) and ptt.kind is Kind.PTT and ptt.unit == "nxdn:U00001205"
+    assert ptt.position is None and ptt.detail["sender_status"] == "207" and ptt.detail["version"] == "00"
+    assert isinstance(beacon, Decoded) and beacon.kind is Kind.BEACON and beacon.unit == "nxdn:U00001205"
+    assert beacon.detail["identified_by"] == "PKNID" and beacon.detail["sender_status"] == "207"
+    assert beacon.detail["sentences"] == ["GPRMC", "GPGGA"] and beacon.position is not None
+    assert beacon.position.source == "kenwood" and beacon.position.alt_m == 61.7
+    # Its position came: the next fix is the gateway receiver's own again.
+    later = sentence(RMC.replace("092750", "092751")) + sentence(GGA.replace("092750", "092751"))
+    [own] = decoder.feed(later, NOW + timedelta(seconds=1))
+    assert isinstance(own, Decoded) and own.unit == "gps:base" and own.position is not None
+    assert own.position.source == "nmea"
+
+
+def test_a_pknid_whose_sentences_never_came_names_no_later_fix() -> None:
+    decoder = NmeaDecoder()
+    [ptt] = decoder.feed(PKNID, NOW)
+    assert isinstance(ptt, Decoded) and ptt.kind is Kind.PTT
+    [fix] = decoder.feed(sentence(RMC) + sentence(GGA), NOW + BURST + timedelta(seconds=1))
+    assert isinstance(fix, Decoded) and fix.unit is None and "identified_by" not in fix.detail
+
+
+def test_the_standard_sentences_of_a_fix_a_kenwood_sentence_gave_add_no_beacon() -> None:
+    pknds = sentence("PKNDS,160902,A,2301.2967,N,07228.2519,E,000.0,000.0,,,,U00001205,207,,")
+    pknsh = sentence(NX_FIX.format("U00001205"))
+    gga = sentence("GPGGA,160902,2301.2967,N,07228.2519,E,1,,,,,,,,")
+    decoder = NmeaDecoder()
+
+    def heard(data: bytes, now: datetime) -> list[Decoded]:
+        return beacons(decoder.feed(data, now) + decoder.flush())  # flush: the GGA waits for an RMC
+
+    # Every Kenwood sentence is heard; the $GPGGA only repeats the fix of the unit its $PKNID named.
+    assert [(o.kind, o.detail["sentence"]) for o in heard(PKNID + pknds + pknsh + gga, NOW)] == [
+        (Kind.PTT, "PKNID"),
+        (Kind.BEACON, "PKNDS"),
+        (Kind.BEACON, "PKNSH"),
+    ]
+    # Another unit's $PKNID with the same fix, or another sender status, is news.
+    other = sentence("PKNID,00,U00001206,207,00,")
+    assert [(o.kind, o.unit) for o in heard(other + gga, NOW)] == [
+        (Kind.PTT, "nxdn:U00001206"),
+        (Kind.BEACON, "nxdn:U00001206"),
+    ]
+    emergency = sentence("PKNID,00,U00001205,99,00,")
+    assert [o.detail.get("sender_status") for o in heard(emergency + gga, NOW)] == ["99", "99"]
+    # The same fix heard again past the burst is the radio answering again: reported.
+    assert [o.kind for o in heard(PKNID + gga, NOW + BURST + timedelta(seconds=1))] == [Kind.PTT, Kind.BEACON]
+
+
+def test_gll_is_a_fix_too() -> None:
+    gll = "GPGLL,2301.2967,N,07228.2519,E,160902,A"
+    [b] = beacons(decode(sentence(gll)))
+    assert b.position is not None and b.position.lat == pytest.approx(23 + 1.2967 / 60)
+    assert b.detail["sentences"] == ["GPGLL"]
+    assert decode(sentence(gll.replace(",A", ",V"))) == []  # V: no valid fix
+    # With RMC and GGA of the same second it adds nothing: one beacon.
+    rmc_gga_gll = sentence(RMC) + sentence(GGA) + sentence("GPGLL,5321.6802,N,00630.3372,W,092750.000,A,A")
+    assert len(beacons(decode(rmc_gga_gll))) == 1
+
+
+def test_an_epoch_reported_later_has_the_time_of_its_last_sentence() -> None:
+    decoder = NmeaDecoder()
+    assert decoder.feed(sentence(RMC), NOW) == []
+    [by_tick] = decoder.tick(NOW + timedelta(seconds=5))
+    assert isinstance(by_tick, Decoded) and by_tick.time == NOW
+    assert decoder.feed(sentence(RMC.replace("092750", "092751")), NOW + timedelta(seconds=6)) == []
+    [by_flush] = decoder.flush()
+    assert isinstance(by_flush, Decoded) and by_flush.time == NOW + timedelta(seconds=6)
+    assert decoder.flush() == []
+
+
+def test_the_end_of_input_ends_the_last_line() -> None:
+    decoder = NmeaDecoder()
+    assert decoder.feed(sentence(GGA).rstrip(), NOW) == []  # no line end yet: more may come
+    [b] = decoder.flush()
+    assert isinstance(b, Decoded) and b.time == NOW
+    cut = NmeaDecoder()
+    assert cut.feed(sentence(GGA)[:40], NOW) == []
+    [rejected] = cut.flush()
+    assert isinstance(rejected, Rejected) and rejected.raw == sentence(GGA)[:40]
 
 
 # --- fixes of the gateway's own receiver ------------------------------------------------------
