@@ -467,24 +467,33 @@ class CameraIndex:
         d = _DIAMETER_M * _mapped(math.asin, np.where(h < 1.0, h, 1.0))
         inside = ~(d > range_m[keep] + DISTANCE_TOLERANCE_M)
         keep, d = keep[inside], d[inside]
-        dx, dy, dz, heading, half = dx[keep], dy[keep], dz[keep], heading[keep], half[keep]
-        north = dx * nx[keep] + dy * ny[keep]
-        north += dz * nz[keep]
-        b = _mapped(math.atan2, dx * ex[keep] + dy * ey[keep], north) * _DEGREES
-        b = np.where(b <= 0.0, b + 360.0, b)
-        b = np.where(b >= 360.0, 0.0, b)
-        off_axis = np.where(b >= heading, b - heading, heading - b)
-        off_axis = np.where(off_axis > 180.0, 360.0 - off_axis, off_axis)
+        heading, half = heading[keep], half[keep]
+        # No heading (NaN), or at the camera: dead centre. The others' bearings, as judge() has them.
         centre = (heading != heading) | (d <= DISTANCE_TOLERANCE_M)
-        off_axis = np.where(centre, 0.0, off_axis)
+        off_axis = np.zeros(len(keep))
+        aim = np.flatnonzero(~centre)
+        if len(aim):
+            at = keep[aim]
+            north = dx[at] * nx[at] + dy[at] * ny[at]
+            north += dz[at] * nz[at]
+            b = _mapped(math.atan2, dx[at] * ex[at] + dy[at] * ey[at], north) * _DEGREES
+            b = np.where(b <= 0.0, b + 360.0, b)
+            b = np.where(b >= 360.0, 0.0, b)
+            h = heading[aim]
+            off = np.where(b >= h, b - h, h - b)
+            off_axis[aim] = np.where(off > 180.0, 360.0 - off, off)
         seen = centre | ~(off_axis > half + ANGLE_TOLERANCE_DEG)
         keep, d, off_axis, half = keep[seen], d[seen], off_axis[seen], half[seen]
         nearness = 1.0 - d / range_m[keep]
         centred = 1.0 - off_axis / half
         score = 0.5 * np.where(nearness > 0.0, nearness, 0.0) + 0.5 * np.where(centred > 0.0, centred, 0.0)
-        # Best first within each point: by point, then score down, then distance (then id: see below).
-        order = np.lexsort((d, -score, owner[keep]))
-        who, d, off_axis, score = owner[keep][order], d[order], off_axis[order], score[order]
+        # Best first within each point: score down, then distance, then camera id. One argsort of a float
+        # key, the point less half the score, puts them nearly so (a point's key loses the score's last
+        # bits); the order is then checked exactly, and a point found out of order (or with two equal
+        # scores and distances, to be told apart by id) is sorted again the slow way.
+        who = owner[keep]
+        order = np.argsort(who - 0.5 * score)
+        who, d, off_axis, score = who[order], d[order], off_axis[order], score[order]
         if not len(order):
             return []
         cameras = self._camera_array[slots[keep][order]].tolist()
@@ -494,8 +503,8 @@ class CameraIndex:
         ends = [*starts[1:].tolist(), len(sightings)]
         out = list(zip(who[starts].tolist(), map(sightings.__getitem__, map(slice, starts.tolist(), ends)),
                        strict=True))
-        ties = who[1:][(who[1:] == who[:-1]) & (score[1:] == score[:-1]) & (d[1:] == d[:-1])]
-        for i in np.searchsorted(who[starts], ties).tolist():  # the same score and distance: by camera id
+        ordered = (score[:-1] > score[1:]) | ((score[:-1] == score[1:]) & (d[:-1] < d[1:]))
+        for i in np.unique(np.searchsorted(who[starts], who[1:][(who[1:] == who[:-1]) & ~ordered])).tolist():
             out[i][1].sort(key=lambda s: (-s.score, s.distance_m, s.camera.id))
         return out
 

@@ -199,3 +199,22 @@ def test_a_camera_of_huge_range_is_seen_from_every_cell() -> None:
     for p in ((90.0, 0.0), (89.7, -170.0), (89.9, 10.0)):
         assert index.seeing(*p) == brute_seeing({"lighthouse": beacon}, *p) != []
     assert index.seeing(89.0, 10.0) == []
+
+
+def test_a_batch_ranks_equal_scores_by_distance_then_id_whatever_the_point_s_place_in_it() -> None:
+    # Scores equal but for rounding from different distances (nearness 1 - 10/20 = 1 - 20/40), and equal
+    # scores at equal distances (a mast), at the end of a long batch where the points' order leaves the
+    # score few bits.
+    place = destination(*XIXING, 0.0, 300.0)
+    cams = [Camera("far", "", *destination(*place, 90.0, 20.0), heading_deg=None, fov_deg=360.0, range_m=40.0),
+            Camera("near", "", *destination(*place, 270.0, 10.0), heading_deg=None, fov_deg=360.0, range_m=20.0),
+            *(Camera(f"mast-{i}", "", *destination(*place, 180.0, 15.0), heading_deg=None, fov_deg=360.0,
+                     range_m=30.0) for i in (3, 1, 2))]
+    index = CameraIndex(cams)
+    live = {c.id: c for c in cams}
+    lats, lons = [XIXING[0]] * 4999 + [place[0]], [XIXING[1]] * 4999 + [place[1]]
+    answers = index.seeing_many(lats, lons)
+    ids = [s.camera.id for s in answers[-1]]
+    assert sorted(ids) == ["far", "mast-1", "mast-2", "mast-3", "near"] and "mast-1,mast-2,mast-3" in ",".join(ids)
+    assert {round(s.score, 9) for s in answers[-1]} == {0.75}
+    assert answers[-1] == brute_seeing(live, *place) and answers[:-1] == [[]] * 4999
