@@ -208,6 +208,7 @@ def main() -> None:
         if got != answers(np_q, pts) or got[: len(fewer)] != answers(py_q, fewer):
             raise SystemExit(f"{what}: the index and the scans disagree")
         hits[what] = sum(len(a) for a in got if isinstance(a, list)) / len(pts)
+        del got  # kept, 2 million answers of near() would make every garbage collection below slower
     after = moved(cameras, moves)
     batch_index = CameraIndex(cameras, cell_m=args.cell_m)
     batch = recorrelate_batch(batch_index, moves)
@@ -218,6 +219,8 @@ def main() -> None:
     unit_index = CameraIndex(cameras, cell_m=args.cell_m)
     if recorrelate_one_by_one(unit_index, moves) != batch:
         raise SystemExit("re-correlation: the batch and unit by unit disagree")
+    batch_hits = sum(len(a) for a in batch) / max(1, len(batch))
+    del after, batch, batch_index, unit_index
 
     rates: dict[str, list[list[float]]] = {what: [[], [], []] for what, *_ in queries}
     batch_ms: list[float] = []
@@ -254,7 +257,7 @@ def main() -> None:
     lines.append(f"| re-correlate {len(moves):,} moving units, ms: `move_units` + `seeing_many` | "
                  f"{spread(batch_ms, ',.1f')} | {len(moves) / statistics.median(rates['seeing()'][1]) * 1000:,.0f} "
                  f"(est.) | {len(moves) / statistics.median(rates['seeing()'][2]) * 1000:,.0f} (est.) | "
-                 f"{sum(len(a) for a in batch) / len(batch):.2f} |")
+                 f"{batch_hits:.2f} |")
     lines.append(f"| the same, what was loaded at start frozen out of the collector (`gc.freeze()`) | "
                  f"{spread(frozen_ms, ',.1f')} | | | |")
     lines.append(f"| the same, unit by unit: `move_unit` + `seeing` each | {spread(unit_ms, ',.1f')} | | | |")

@@ -14,7 +14,7 @@ Three grids of such cells, for ``CameraIndex(cell_m=200)``::
                                                                               of radius r touches
     fixed      cell_m / 4  a camera that follows no unit, in every cell       seeing(p): the cell of p
                            where it may see something (range and sector)
-    moving     cell_m / 2  a vehicle camera, in every cell its range disc     seeing(p): the cell of p
+    moving     cell_m      a vehicle camera, in every cell its range disc     seeing(p): the cell of p
                            touches (cheap to redo at every beacon)
 
 A camera whose cells would be too many (more than about 3 km of range) is kept in a short list that
@@ -39,6 +39,11 @@ read with ``struct``: a candidate costs a few cache lines, not a dozen scattered
 ``near()`` computes squared chords with numpy, which is bit for bit what ``haversine_m`` computes
 (geometry's docstring says why), and ``asin`` with ``math``. So the index answers exactly what a scan
 over every camera answers, to the last bit of every distance and score.
+
+Batches: ``seeing_many()`` runs that exact test over every (point, candidate) pair at once with numpy
+(the same arithmetic, so the same bits, with ``math``'s asin and atan2 mapped over the pairs that need
+them), and ``move_units()`` moves the vehicle cameras of many units in place: each keeps its slot, its
+record is rewritten, and only the cells it leaves or enters are touched.
 
 Thread-safe: the bridge's ingest thread moves vehicle cameras while console queries read; one lock
 guards every method, and what is returned (frozen cameras and sightings) is immutable.
@@ -232,7 +237,8 @@ class CameraIndex:
     ``seeing_many(lats, lons)`` for a batch of points.
 
     Vehicle cameras follow their unit: ``move_units([(unit, lat, lon, heading), ...])`` for a batch of
-    beacons, ``move_unit(unit, lat, lon)`` for one (or ``move`` by camera id).
+    beacons, ``move_unit(unit, lat, lon)`` for one (or ``move`` by camera id). ``cell_m`` sets the grids'
+    cells (module docstring); the answers do not depend on it, only the speed.
     """
 
     def __init__(self, cameras: Iterable[Camera] = (), cell_m: float = 200.0) -> None:
