@@ -103,7 +103,7 @@ _CUT_DISTANCE_M = 1e-3
 _CUT_ANGLE_DEG = 1e-4
 _CUT_NEAREST_M = 1.0
 # (camera, cell) pairs judged at once when fixed cameras are added: bounds the memory of a bulk load.
-_CHUNK_PAIRS = 1 << 20
+_CHUNK_PAIRS = 1 << 18
 _FIELDS = len(SIGHT_RECORD.unpack(bytes(SIGHT_RECORD.size)))
 
 
