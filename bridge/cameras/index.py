@@ -420,6 +420,7 @@ class CameraIndex:
             raise ValueError(f"radius_m: expected a non-negative number of metres, got {radius_m!r}")
         point = np.array(unit_vector(lat, lon))
         reach = radius_m + DISTANCE_TOLERANCE_M
+        within = chord2_within(reach)
         with self._lock:
             # A radius wider than the occupied cells: scanning every camera is cheaper than every cell.
             spans = self._positions_grid.spans(lat, lon, radius_m, max_cells=len(self._positions))
@@ -429,18 +430,22 @@ class CameraIndex:
             squares *= squares
             chord2 = squares[:, 0] + squares[:, 1]
             chord2 += squares[:, 2]  # bit for bit as haversine_m (geometry's docstring)
-            close = chord2 <= chord2_within(reach)
-            slots = slots[close]
+            close = np.flatnonzero(chord2 <= within)
             # chord_m() in two halves: sqrt, halving and min() are exact in numpy too; asin is math's.
-            half = np.minimum(1.0, np.sqrt(chord2[close]) * 0.5)
-            d = _DIAMETER_M * np.fromiter(map(math.asin, half.tolist()), dtype=np.float64, count=len(half))
-            inside = d <= reach
-            slots, d = slots[inside], d[inside]
-            order = np.argsort(d, kind="stable")
+            half = np.sqrt(chord2[close])
+            half *= 0.5
+            if within > 4.0:  # else every chord2 here is below 4: half below 1, min() a no-op
+                np.minimum(half, 1.0, out=half)
+            d = np.fromiter(map(math.asin, half.tolist()), dtype=np.float64, count=len(half))
+            d *= _DIAMETER_M
+            if len(d) and d.max() > reach:  # within's margin let one in: d <= reach decides, as for a scan
+                inside = np.flatnonzero(d <= reach)
+                close, d = close[inside], d[inside]
+            order = np.argsort(d)  # equal distances are put in id order below
             d = d[order]
             # numpy's own gather of the cameras: their reference counts are touched at C speed, where the
             # CPU overlaps the cache misses (twice as fast as a Python loop over a list here).
-            found = list(zip(self._camera_array[slots[order]].tolist(), d.tolist(), strict=True))
+            found = list(zip(self._camera_array[slots[close[order]]].tolist(), d.tolist(), strict=True))
         if len(d) > 1 and bool((d[1:] == d[:-1]).any()):
             found.sort(key=lambda cd: (cd[1], cd[0].id))  # equal distances (cameras on one mast): by id
         return found if limit is None else found[:limit]

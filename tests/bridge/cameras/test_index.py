@@ -218,3 +218,16 @@ def test_a_batch_ranks_equal_scores_by_distance_then_id_whatever_the_point_s_pla
     assert sorted(ids) == ["far", "mast-1", "mast-2", "mast-3", "near"] and "mast-1,mast-2,mast-3" in ",".join(ids)
     assert {round(s.score, 9) for s in answers[-1]} == {0.75}
     assert answers[-1] == brute_seeing(live, *place) and answers[:-1] == [[]] * 4999
+
+
+def test_near_draws_the_line_at_exactly_the_radius_and_its_tolerance() -> None:
+    # Past the radius and its 1 mm tolerance by 0.2 um: inside the squared-chord margin, so it is the
+    # distance itself that leaves it out, as for a scan.
+    centre = XIXING
+    cams = {c.id: c for c in (Camera(f"at-{d}", "", *destination(*centre, 30.0 + i, d), heading_deg=None,
+                                     fov_deg=360.0, range_m=5.0)
+                              for i, d in enumerate((500.0009998, 500.001, 500.0010002, 499.0)))}
+    index = CameraIndex(cams.values())
+    found = index.near(*centre, 500.0)
+    assert found == brute_near(cams, *centre, 500.0)
+    assert "at-500.0010002" not in {c.id for c, _ in found} and "at-500.0009998" in {c.id for c, _ in found}
