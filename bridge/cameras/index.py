@@ -369,7 +369,11 @@ class CameraIndex:
         point = unit_vector(lat, lon)
         found: list[Ranked] = []
         with self._lock:
-            self._judge(lat, lon, point, found)
+            # The candidates: the fixed cameras of the point's fine cell, the vehicle cameras of its cell,
+            # the wide list; one pass of the exact test over them all.
+            fixed = self._fixed.get(self._fixed_grid.key(lat, lon), b"")
+            moving = self._moving.get(self._moving_grid.key(lat, lon), ())
+            judge(point, chain(memoryview(fixed).cast("q"), moving, self._wide), self._view, self._camera_at, found)
         found.sort()
         return [f[3] for f in (found if limit is None else found[:limit])]
 
@@ -451,17 +455,6 @@ class CameraIndex:
         return found if limit is None else found[:limit]
 
     # -- internals (caller holds the lock) -----------------------------------------------------------
-
-    def _judge(self, lat: float, lon: float, point: tuple[float, float, float], found: list[Ranked]) -> None:
-        records, cameras = self._view, self._camera_at
-        fixed = self._fixed.get(self._fixed_grid.key(lat, lon))
-        if fixed:
-            judge(point, memoryview(fixed).cast("q"), records, cameras, found)
-        moving = self._moving.get(self._moving_grid.key(lat, lon))
-        if moving:
-            judge(point, moving, records, cameras, found)
-        if self._wide:
-            judge(point, self._wide, records, cameras, found)
 
     def _judge_pairs(self, points: Floats, slots: Ints, owner: Ints) -> list[tuple[int, list[Sighting]]]:
         """:func:`~bridge.cameras.geometry.judge` of the camera in ``slots[i]`` at point ``owner[i]`` (a row
@@ -750,6 +743,8 @@ def _take(cells: dict[int, array[int]], keys: Iterable[int], slot: int) -> None:
 
 
 def _check_point(lat: float, lon: float) -> None:
+    if type(lat) is float and type(lon) is float and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+        return  # the usual case, checked at the least cost
     if isinstance(lat, bool) or not isinstance(lat, int | float) or not -90.0 <= lat <= 90.0:
         raise ValueError(f"lat: expected -90..90 degrees, got {lat!r}")
     if isinstance(lon, bool) or not isinstance(lon, int | float) or not -180.0 <= lon <= 180.0:
