@@ -709,6 +709,18 @@ def test_any_information_field_is_a_packet_or_an_aprs_error(info: bytes, destina
     Event.stamp(aprs.frame_event(frame, NOW), seq=1, gateway="gw", channel="ch")
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="0123456789ABCDEFabcdef.- cspgtrPhbLl#_/!O-", max_size=70))
+def test_any_weather_data_is_read_or_refused_and_its_event_taken(body: str) -> None:
+    # Garbage in the four weather forms: each is a WeatherReport (or a position), or an AprsError.
+    for info in (f"_11261929c{body}", f"!3012.57N/12012.64E_{body}", f"$ULTW{body}", f"!!{body}", f"#{body}"):
+        try:
+            aprs.parse(info.encode(), source="N0CALL", destination="APRS", now=NOW)
+        except AprsError as exc:
+            assert exc.code in set(ErrorCode)
+        Event.stamp(aprs.frame_event(_frame("N0CALL", "APRS", info.encode()), NOW), seq=1, gateway="gw", channel="ch")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=120) | st.text(max_size=80).map(lambda t: t.encode("utf-8", "replace")))
 def test_any_tnc2_line_is_a_packet_or_an_aprs_error(line: bytes) -> None:
