@@ -15,10 +15,13 @@ Units in the results are those of the wire, named in the field (knots, degrees),
 which is always metres: Mic-E sends metres, the other formats feet.
 
     packet = parse(info, source="BG5ABC-9", destination="APDW16", now=now)
-    decoded = aprs_to_decoded(frame, packet, now)   # -> gateway Decoded, or None for non-events
+    decoded = frame_event(frame, now)   # -> gateway Decoded, for every frame
 
-The same :func:`aprs_to_decoded` serves every transport that delivers AX.25 (KISS now, the AFSK
-audio decoder later).
+Every frame becomes an event (:func:`frame_event`, used by every transport that delivers AX.25: a KISS
+TNC, the AFSK audio decoder): positions as beacons (a Mic-E "Emergency" as an alert), objects and
+items as beacons of the object, everything else as a status with its type, its text and what was read
+of it; a frame that does not parse is a status with the reason, so a technician sees every frame on
+the channel and nothing the radio sent is lost without a word.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from drivers.ax25 import Ax25Frame
+from drivers.ax25 import Ax25Frame, display_text
 from gateway.events import Decoded, Kind, Position
 
 KNOT_MPS = 1852 / 3600  # one international knot in m/s
@@ -81,6 +84,14 @@ class ErrorCode(StrEnum):
     TIMESTAMP_INV_OBJ = "timestamp_inv_obj"
     TIMESTAMP_INV_STA = "timestamp_inv_sta"
     TLM_INV = "tlm_inv"
+    WX_UNSUPP = "wx_unsupp"
+    GPGGA_FEWFIELDS = "gpgga_fewfields"
+    GPGGA_NOFIX = "gpgga_nofix"
+    GPGLL_FEWFIELDS = "gpgll_fewfields"
+    GPGLL_NOFIX = "gpgll_nofix"
+    TIMESTAMP_INV_GPGGA = "timestamp_inv_gpgga"
+    TIMESTAMP_INV_GPGLL = "timestamp_inv_gpgll"
+    THIRD_PARTY_INV = "third_party_inv"  # not a FAP code: FAP does not read third-party packets
 
 
 class AprsError(ValueError):
@@ -149,6 +160,15 @@ class Weather:
     pressure: float | None = None
     luminosity: int | None = None
     software: str | None = None
+    snow_24h: float | None = None
+    rain_raw: int | None = None  # "#": the raw rain counter
+    rain_total: float | None = None  # Ultimeter: the long-term rain total
+    temperature_inside: float | None = None  # Ultimeter logging mode
+    humidity_inside: int | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The values that were sent, by name (for an event's detail)."""
+        return {k: getattr(self, k) for k in Weather.__dataclass_fields__ if getattr(self, k) is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +229,102 @@ class TelemetryReport:
     comment: str | None = None
 
 
-AprsPacket = PositionReport | StatusReport | Message | ObjectReport | TelemetryReport
+class WeatherFormat(StrEnum):
+    POSITIONLESS = "positionless"  # "_" + MDHM timestamp + fields
+    ULTIMETER_PACKET = "ultimeter_packet"  # "$ULTW" + hex words
+    ULTIMETER_LOGGING = "ultimeter_logging"  # "!!" + hex words
+    PEET_BROS_U2 = "peet_bros_u2"  # "#" or "*": the layout is not published; kept raw
+
+
+@dataclass(frozen=True, slots=True)
+class WeatherReport:
+    """Weather without a position: the positionless form and the raw weather station forms (ch 12)."""
+
+    format: WeatherFormat
+    weather: Weather
+    timestamp: Timestamp | None = None
+    comment: str | None = None
+    raw: str = ""  # the data after the data type identifier, as sent
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryMetadata:
+    """PARM., UNIT., EQNS. or BITS. in a message to the station they describe (APRS 1.01 ch 13)."""
+
+    station: str  # the addressee: the station whose telemetry this describes
+    kind: str  # "PARM", "UNIT", "EQNS" or "BITS"
+    names: tuple[str, ...] = ()  # PARM and UNIT: channel names / units, A1-A5 then B1-B8
+    coefficients: tuple[float | None, ...] = ()  # EQNS: a, b, c of each analog channel
+    bits: str | None = None  # BITS: the sense of each digital channel
+    project: str | None = None  # BITS: the project title
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A general query (APRS 1.01 ch 15): ``?APRS?``, ``?IGATE?``, ``?WX?``, with a target footprint."""
+
+    query: str | None  # None when the text is no ?NAME? query
+    text: str
+    footprint: tuple[float, float, int] | None = None  # lat, lon, radius in miles
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """Station capabilities (APRS 1.01 ch 15): ``<IGATE,MSG_CNT=13,LOC_CNT=54``."""
+
+    tokens: tuple[tuple[str, str | None], ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserDefined:
+    """User-defined data (APRS 1.01 ch 18): ``{`` user id, packet type, data."""
+
+    user_id: str
+    packet_type: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class DxSpot:
+    """A DX cluster spot: ``DX de SPOTTER: 14025.0 DXCALL comment``."""
+
+    spotter: str
+    text: str
+    frequency_khz: float | None = None
+    dx_call: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdParty:
+    """Third-party traffic (APRS 1.01 ch 17): another station's packet, with its own header."""
+
+    inner: Tnc2Packet
+
+
+@dataclass(frozen=True, slots=True)
+class OtherData:
+    """A type APRS names but defines no fields for here: test data, DF reports, map features, ..."""
+
+    kind: str
+    text: str
+
+
+AprsPacket = (
+    PositionReport
+    | StatusReport
+    | Message
+    | ObjectReport
+    | TelemetryReport
+    | WeatherReport
+    | TelemetryMetadata
+    | Query
+    | Capabilities
+    | UserDefined
+    | DxSpot
+    | ThirdParty
+    | OtherData
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,16 +573,50 @@ def _apply_dao(lat: float, lon: float, resolution: float, extras: _Extras) -> tu
     return lat, lon, extras.dao_resolution_m or resolution
 
 
-# --- weather in a position comment -----------------------------------------------------------
+# --- weather data ----------------------------------------------------------------------------
 #
-#   _ symbol, then  DDD/SSS  gGGG tTTT rRRR pPPP PPPP hHH bBBBBB L/lLLL  then software / comment
+#   in a position with the _ symbol:   DDD/SSS  gGGG tTTT rRRR pPPP PPPP hHH bBBBBB L/lLLL sSSS #RRR
+#   positionless (after _MDHM):        cDDD sSSS gGGG tTTT ... the same fields
+#   then a software type (1 letter) and a unit type (2-4 letters), or (in a position) a comment
+#
 #   wind dir (deg) / speed (mph), gust (mph), temp (F), rain last hour / 24 h / since midnight
-#   (hundredths of an inch), humidity (%, 00 = 100), pressure (tenths of hPa), luminosity (W/m2)
-#   "..." or spaces mean "no data".   APRS 1.01 ch 12
+#   (hundredths of an inch), humidity (%, 00 = 100), pressure (tenths of hPa), luminosity (W/m2,
+#   "l" adds 1000), snowfall in the last 24 h (inches), raw rain counter. "..." or spaces mean
+#   "no data"; "a decimal point is allowed for non-integer values"; "the remaining parameters may be
+#   in a different order (or may not even exist)".   APRS 1.01 ch 12
 
-_WX_WIDTH = {"g": 3, "t": 3, "r": 3, "p": 3, "P": 3, "h": 2, "b": 5, "L": 3, "l": 3}
 _MPH = 0.44704
 _HUNDREDTH_INCH_MM = 0.254
+_INCH_MM = 25.4
+# field letter -> (width, name, conversion to the unit of Weather)
+_WX_FIELDS: dict[str, tuple[int, str, Any]] = {
+    "g": (3, "wind_gust", lambda n: n * _MPH),
+    "t": (3, "temperature", lambda n: (n - 32) / 1.8),  # a negative value spends a byte on "-"
+    "r": (3, "rain_1h", lambda n: n * _HUNDREDTH_INCH_MM),
+    "p": (3, "rain_24h", lambda n: n * _HUNDREDTH_INCH_MM),
+    "P": (3, "rain_midnight", lambda n: n * _HUNDREDTH_INCH_MM),
+    "h": (2, "humidity", lambda n: 100 if n == 0 else int(n)),
+    "b": (5, "pressure", lambda n: n / 10),
+    "L": (3, "luminosity", int),
+    "l": (3, "luminosity", lambda n: int(n) + 1000),
+    "s": (3, "snow_24h", lambda n: n * _INCH_MM),
+    "#": (3, "rain_raw", int),
+}
+_WX_NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)")
+_WX_NO_DATA = re.compile(r"[. ]+")
+
+
+def _wx_value(rest: str) -> tuple[str, float | None] | None:
+    """The field at the start of ``rest``: (letter, value or None for "no data"), or None if there is none."""
+    spec = _WX_FIELDS.get(rest[:1])
+    if spec is None:
+        return None
+    raw = rest[1 : 1 + spec[0]]
+    if len(raw) < spec[0]:
+        return None
+    if _WX_NUMBER.fullmatch(raw):
+        return rest[0], float(raw)
+    return (rest[0], None) if _WX_NO_DATA.fullmatch(raw) else None
 
 
 def _weather(rest: str, wind: tuple[int | None, float | None] | None = None) -> tuple[Weather, str] | None:
@@ -484,36 +633,21 @@ def _weather(rest: str, wind: tuple[int | None, float | None] | None = None) -> 
         if m.group(2).isdigit():
             values["wind_speed"] = int(m.group(2)) * _MPH
         rest = rest[m.end() :]
-    while True:
-        field = rest[:1]
-        width = _WX_WIDTH.get(field)
-        if width is None:
-            break
-        raw = rest[1 : 1 + width]  # a negative temperature spends one of its three bytes on "-"
-        if len(raw) < width or not re.fullmatch(r"-?\d+|[. ]+", raw):
-            break
+    while rest:
+        field = _wx_value(rest)
+        if field is None:
+            # One stray byte between two fields (seen from real stations: "h98Os010L500") is passed
+            # over when a field with a number follows; anything else ends the weather data.
+            after = _wx_value(rest[1:])
+            if after is None or after[1] is None:
+                break
+            rest = rest[1:]
+            continue
+        letter, value = field
+        width, name, convert = _WX_FIELDS[letter]
         rest = rest[1 + width :]
-        if not re.fullmatch(r"-?\d+", raw):
-            continue  # "no data"
-        n = int(raw)
-        if field == "g":
-            values["wind_gust"] = n * _MPH
-        elif field == "t":
-            values["temperature"] = (n - 32) / 1.8
-        elif field == "r":
-            values["rain_1h"] = n * _HUNDREDTH_INCH_MM
-        elif field == "p":
-            values["rain_24h"] = n * _HUNDREDTH_INCH_MM
-        elif field == "P":
-            values["rain_midnight"] = n * _HUNDREDTH_INCH_MM
-        elif field == "h":
-            values["humidity"] = 100 if n == 0 else n
-        elif field == "b":
-            values["pressure"] = n / 10
-        elif field == "L":
-            values["luminosity"] = n
-        elif field == "l":
-            values["luminosity"] = n + 1000
+        if value is not None:
+            values[name] = convert(value)
     # APRS 1.01 ch 12: a one-letter software type and a 2-4 letter unit type may follow.
     if sw := re.fullmatch(r"([A-Za-z0-9_-]{3,5})", rest.strip(_BLANK)):
         values["software"] = sw.group(1)
@@ -840,7 +974,10 @@ def parse_mic_e(info: str, destination: str, *, accept_broken: bool = False) -> 
 # --- NMEA sentence as the info field ----------------------------------------------------------
 #
 #   $GPRMC,hhmmss[.ss],A,ddmm.mm,N,dddmm.mm,W,knots,course,ddmmyy,magvar,E*cs
-#   APRS 1.01 ch 5 allows raw GPS sentences; only RMC is read here (it has date, fix and motion).
+#   $GPGGA,hhmmss[.ss],ddmm.mm,N,dddmm.mm,W,quality,sats,hdop,altitude,M,...*cs   quality 0: no fix
+#   $GPGLL,ddmm.mm,N,dddmm.mm,W[,hhmmss[.ss],A]*cs                              A: valid
+#   APRS 1.01 ch 5 allows raw GPS sentences, of any talker (GP, GN, BD, ...). RMC gives date, fix and
+#   motion; GGA and GLL only the time of day, resolved against the receiver's clock like "HHMMSSh".
 
 _NMEA_COORD_RE = re.compile(r"^(\d{2,3})(\d{2}(?:\.(\d+))?)$")
 
@@ -856,7 +993,7 @@ def _nmea_coordinate(value: str, hemisphere: str, negative: str, max_degrees: in
     return (-result if hemisphere == negative else result), len(m.group(3) or "")
 
 
-def parse_nmea(info: str) -> PositionReport:
+def parse_nmea(info: str, now: datetime) -> PositionReport:
     sentence = info.rstrip(_BLANK)
     checksum_ok = None
     if (star := sentence.rfind("*")) != -1:
@@ -869,6 +1006,8 @@ def parse_nmea(info: str) -> PositionReport:
         checksum_ok = True
         sentence = sentence[:star]
     fields = sentence.split(",")
+    if re.fullmatch(r"\$[A-Z]{2}(GGA|GLL)", fields[0]):
+        return _nmea_gga_gll(fields, now, checksum_ok)
     if not re.fullmatch(r"\$[A-Z]{2}RMC", fields[0]):
         raise AprsError(ErrorCode.NMEA_UNSUPPORTED, f"NMEA sentence {fields[0]!r} is not read", "location")
     if len(fields) < 10:
@@ -906,6 +1045,47 @@ def parse_nmea(info: str) -> PositionReport:
     )
 
 
+def _nmea_gga_gll(fields: list[str], now: datetime, checksum_ok: bool | None) -> PositionReport:
+    gga = fields[0].endswith("GGA")
+    if gga:
+        if len(fields) < 11:
+            raise AprsError(ErrorCode.GPGGA_FEWFIELDS, f"{len(fields)} fields, GGA has at least 11", "location")
+        if not fields[6].isdigit() or int(fields[6]) == 0:
+            raise AprsError(ErrorCode.GPGGA_NOFIX, f"fix quality {fields[6]!r}: no fix", "location")
+        time_field, coordinates = fields[1], fields[2:6]
+    else:
+        if len(fields) < 5:
+            raise AprsError(ErrorCode.GPGLL_FEWFIELDS, f"{len(fields)} fields, GLL has at least 5", "location")
+        if len(fields) > 6 and fields[6] != "A":
+            raise AprsError(ErrorCode.GPGLL_NOFIX, f"status {fields[6]!r}: no fix", "location")
+        time_field, coordinates = (fields[5] if len(fields) > 5 else ""), fields[1:5]
+    lat, lat_decimals = _nmea_coordinate(coordinates[0], coordinates[1], "S", 90)
+    lon, _ = _nmea_coordinate(coordinates[2], coordinates[3], "W", 180)
+    timestamp = None
+    if time_field:
+        code = ErrorCode.TIMESTAMP_INV_GPGGA if gga else ErrorCode.TIMESTAMP_INV_GPGLL
+        if not (t := re.fullmatch(r"(\d{6})(?:\.\d+)?", time_field)):
+            raise AprsError(code, f"invalid time {time_field!r}", "location")
+        try:
+            timestamp = _resolve_timestamp(t.group(1) + "h", now)
+        except ValueError as exc:
+            raise AprsError(code, str(exc), "location") from None
+    altitude = None
+    if gga and re.fullmatch(r"-?\d+(\.\d*)?", fields[9]) and fields[10] == "M":
+        altitude = float(fields[9])
+    return PositionReport(
+        format=Format.NMEA,
+        lat=lat,
+        lon=lon,
+        symbol_table="/",
+        symbol_code="/",
+        resolution_m=1852 * 10.0**-lat_decimals,
+        timestamp=timestamp,
+        altitude_m=altitude,
+        checksum_ok=checksum_ok,
+    )
+
+
 # --- status ----------------------------------------------------------------------------------
 #
 #   > [DDHHMMz] status text        APRS 1.01 ch 16
@@ -935,7 +1115,15 @@ _ACK_RE = re.compile(r"^(ack|rej)([A-Za-z0-9]{1,5})(?:\}[A-Za-z0-9]{0,5})?[" + _
 _MESSAGE_ID_RE = re.compile(r"^([^{]*)\{([A-Za-z0-9]{1,5})(?:\}([A-Za-z0-9]{0,5}))?[" + _BLANK + r"]*$", re.DOTALL)
 
 
-def parse_message(info: str) -> Message:
+def parse_message(info: str) -> Message | TelemetryMetadata:
+    """A message, or the telemetry metadata a station sends as a message to itself (ch 13)."""
+    message = _message(info)
+    if message.text is not None and (metadata := _telemetry_metadata(message.addressee, message.text)):
+        return metadata
+    return message
+
+
+def _message(info: str) -> Message:
     m = _MESSAGE_RE.match(info)
     if m is None:
         raise AprsError(ErrorCode.MSG_INV, f"invalid message {info[:12]!r}", "message")
@@ -1017,6 +1205,195 @@ def parse_telemetry(info: str) -> TelemetryReport:
     return TelemetryReport(Telemetry(sequence, tuple(values), bits), comment)
 
 
+# --- telemetry metadata ----------------------------------------------------------------------
+#
+#   :STATION  :PARM.name,name,...       A1-A5 then B1-B8 channel names     APRS 1.01 ch 13
+#   :STATION  :UNIT.unit,unit,...       the same channels' units or labels
+#   :STATION  :EQNS.a,b,c,a,b,c,...     value = a*v^2 + b*v + c for A1-A5
+#   :STATION  :BITS.bbbbbbbb,title      the sense of B1-B8 (1 = on is 1) and the project title
+
+
+def _telemetry_metadata(station: str, text: str) -> TelemetryMetadata | None:
+    m = re.match(r"^(PARM|UNIT|EQNS|BITS)\.(.*)$", text, re.DOTALL)
+    if m is None:
+        return None
+    kind, body = m.group(1), m.group(2).rstrip(_BLANK)
+    if kind in ("PARM", "UNIT"):
+        return TelemetryMetadata(station, kind, names=tuple(n.strip(" ") for n in body.split(",")))
+    if kind == "EQNS":
+        numbers = [n.strip(" ") for n in body.split(",")]
+        return TelemetryMetadata(
+            station, kind, coefficients=tuple(float(n) if _TLM_VALUE_RE.fullmatch(n) else None for n in numbers)
+        )
+    bits, _, project = body.partition(",")
+    return TelemetryMetadata(station, kind, bits=bits.strip(" "), project=project.strip(" ") or None)
+
+
+# --- weather without a position ----------------------------------------------------------------
+#
+#   _ MMDDHHMM cDDD sSSS gGGG tTTT [fields] [software type, unit type]   positionless   APRS 1.01 ch 12
+#   $ULTW hhhh hhhh ...     Peet Bros Ultimeter 2000, packet mode: 4-hex-digit words ("----": none)
+#   !! hhhh hhhh ...        Peet Bros Ultimeter 2000, data logging mode
+#   # or * ...              Peet Bros U-II: APRS 1.01 gives examples only, no layout; kept as sent
+#
+#   Ultimeter words (Peet Bros' serial specification, the same layout FAP and Xastir read), signed:
+#     packet mode:  1 peak wind speed (0.1 km/h, last 5 min)  2 its direction (0-255)
+#                   3 outdoor temperature (0.1 F)  4 long-term rain (0.01 in)  5 pressure (0.1 hPa)
+#                   6 pressure delta  7-8 pressure correction  9 outdoor humidity (0.1 %)
+#                   10 day of year  11 minute of day  12 today's rain (0.01 in)  13 1-min mean wind
+#     logging mode: 1 wind speed  2 direction  3 outdoor temperature  4 long-term rain  5 pressure
+#                   6 indoor temperature  7 outdoor humidity  8 indoor humidity  9 day  10 minute
+#                   11 today's rain  12 1-min mean wind speed
+
+_KMH = 1 / 3.6
+# Direction 0-255 covers the circle with 255 as north again (FAP and Xastir scale by 360/255).
+_ULTIMETER_DIRECTION = 360 / 255
+
+
+def _resolve_mdhm(raw: str, now: datetime) -> Timestamp:
+    """A positionless weather timestamp MMDDHHMM (no year): the latest that is not a day ahead."""
+    now = now.astimezone(UTC)
+    month, day, hour, minute = int(raw[0:2]), int(raw[2:4]), int(raw[4:6]), int(raw[6:8])
+    candidates = []
+    for year in (now.year - 1, now.year, now.year + 1):
+        try:
+            candidates.append(datetime(year, month, day, hour, minute, tzinfo=UTC))
+        except ValueError:
+            continue
+    plausible = [t for t in candidates if t <= now + timedelta(days=1)]
+    if not plausible:
+        raise ValueError(f"no such month, day and time {raw}")
+    return Timestamp(raw=raw, time=max(plausible))
+
+
+def parse_positionless_weather(info: str, now: datetime) -> WeatherReport:
+    m = re.match(r"^_(\d{8})(?=c)", info)
+    parsed = _weather(info[9:]) if m else None
+    if m is None or parsed is None:
+        raise AprsError(ErrorCode.WX_UNSUPP, f"positionless weather needs _MMDDHHMMc...s...: {info[:20]!r}", "wx")
+    try:
+        timestamp = _resolve_mdhm(m.group(1), now)
+    except ValueError as exc:
+        raise AprsError(ErrorCode.WX_UNSUPP, str(exc), "wx") from None
+    weather, rest = parsed
+    return WeatherReport(WeatherFormat.POSITIONLESS, weather, timestamp, _comment(rest), _text(info[1:]))
+
+
+def _hex_words(data: str) -> list[int | None]:
+    words: list[int | None] = []
+    while m := re.match(r"^([0-9A-Fa-f]{4}|----)", data):
+        value = None if m.group(1) == "----" else int(m.group(1), 16)
+        words.append(value - 0x10000 if value is not None and value >= 0x8000 else value)
+        data = data[4:]
+    return words
+
+
+def parse_ultimeter(info: str) -> WeatherReport:
+    logging = info.startswith("!!")
+    data = info[2:] if logging else info[5:]
+    words = _hex_words(data)
+    if not words:
+        raise AprsError(ErrorCode.WX_UNSUPP, f"no Ultimeter data words in {info[:20]!r}", "wx")
+    words += [None] * (13 - len(words))
+
+    def scaled(index: int, factor: float) -> float | None:
+        value = words[index]
+        return value * factor if value is not None else None
+
+    def percent(index: int) -> int | None:
+        value = words[index]
+        if value is None or not 1 <= round(value / 10) <= 100:
+            return None
+        return round(value / 10)
+
+    direction = words[1]
+    pressure = words[4] if words[4] is not None and words[4] >= 10 else None
+    temperature = scaled(2, 0.1)
+    values: dict[str, Any] = {
+        "wind_direction": round((direction & 0xFF) * _ULTIMETER_DIRECTION) if direction is not None else None,
+        "temperature": (temperature - 32) / 1.8 if temperature is not None else None,
+        "rain_total": scaled(3, _HUNDREDTH_INCH_MM),
+        "pressure": pressure / 10 if pressure is not None else None,
+    }
+    if logging:
+        inside = scaled(5, 0.1)
+        values |= {
+            "temperature_inside": (inside - 32) / 1.8 if inside is not None else None,
+            "humidity": percent(6),
+            "humidity_inside": percent(7),
+            "rain_midnight": scaled(10, _HUNDREDTH_INCH_MM),
+            "wind_speed": scaled(11, 0.1 * _KMH) if words[11] is not None else scaled(0, 0.1 * _KMH),
+        }
+    else:
+        values |= {
+            "wind_gust": scaled(0, 0.1 * _KMH),
+            "humidity": percent(8),
+            "rain_midnight": scaled(11, _HUNDREDTH_INCH_MM),
+            "wind_speed": scaled(12, 0.1 * _KMH),
+        }
+    form = WeatherFormat.ULTIMETER_LOGGING if logging else WeatherFormat.ULTIMETER_PACKET
+    return WeatherReport(form, Weather(**values), raw=_text(info[1:]))
+
+
+# --- query, capabilities, user-defined, DX spot, third party ----------------------------------------
+#
+#   ?APRS? [lat,long,radius]      general query; also ?IGATE?, ?WX?      APRS 1.01 ch 15
+#   <IGATE,MSG_CNT=n,LOC_CNT=n    station capabilities                   APRS 1.01 ch 15
+#   { U P data                    user id, user packet type, data        APRS 1.01 ch 18
+#   DX de SPOTTER: freq DXCALL comment                                   DX cluster spots
+#   } SRC>DST,PATH:info           third-party traffic                    APRS 1.01 ch 17
+
+_FOOTPRINT_RE = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?),\s*(-?\d{1,3}(?:\.\d+)?),\s*(\d{1,4})")
+
+
+def parse_query(info: str) -> Query:
+    m = re.match(r"^\?([A-Za-z]+)\?(.*)$", info, re.DOTALL)
+    if m is None:
+        return Query(None, _text(info[1:].rstrip(_BLANK)))
+    footprint = None
+    if (f := _FOOTPRINT_RE.match(m.group(2))) and abs(float(f.group(1))) <= 90 and abs(float(f.group(2))) <= 180:
+        footprint = (float(f.group(1)), float(f.group(2)), int(f.group(3)))
+    return Query(m.group(1).upper(), _text(info[1:].rstrip(_BLANK)), footprint)
+
+
+def parse_capabilities(info: str) -> Capabilities:
+    body = info[1:].rstrip(_BLANK)
+    tokens = []
+    for token in body.split(","):
+        key, sep, value = token.strip(" ").partition("=")
+        if key:
+            tokens.append((_text(key), _text(value) if sep else None))
+    return Capabilities(tuple(tokens), _text(body))
+
+
+def parse_user_defined(info: str) -> UserDefined:
+    if info.startswith("{{"):
+        raise AprsError(ErrorCode.EXP_UNSUPPORTED, "experimental packet format '{{'")
+    if len(info) < 3:
+        raise AprsError(ErrorCode.TYPE_NOT_SUPPORTED, f"user-defined data needs a user id and a type: {info!r}")
+    return UserDefined(_text(info[1]), _text(info[2]), _text(info[3:].rstrip(_BLANK)))
+
+
+_DX_RE = re.compile(r"^DX\s+de\s+(.*?)\s*[:>]\s*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def parse_dx_spot(info: str) -> DxSpot | None:
+    m = _DX_RE.match(info)
+    if m is None:
+        return None
+    spotter, text = _text(m.group(1)), _text(m.group(2).rstrip(_BLANK))
+    if f := re.match(r"^(\d+(?:\.\d+)?)\s+(\S+)", text):
+        return DxSpot(spotter, text, float(f.group(1)), f.group(2))
+    return DxSpot(spotter, text)
+
+
+def parse_third_party(info: str) -> ThirdParty:
+    try:
+        return ThirdParty(parse_tnc2(info[1:].encode("latin-1")))
+    except AprsError as exc:
+        raise AprsError(ErrorCode.THIRD_PARTY_INV, f"third-party header: {exc}", "third_party") from None
+
+
 # --- the info field as a whole ---------------------------------------------------------------
 #
 #   The first byte says what follows (APRS 1.01 ch 5, "APRS Data Type Identifiers"):
@@ -1024,19 +1401,14 @@ def parse_telemetry(info: str) -> TelemetryReport:
 #   $ NMEA   T telemetry   {{ experimental   anything else: a "!" in the first 40 bytes, or not APRS
 
 
-_UNREAD_TYPES = {
-    "}": "third-party traffic",
-    "<": "station capabilities",
-    "?": "query",
-    "[": "Maidenhead locator beacon",
-    "{": "user-defined data",
-    "#": "Peet Bros weather",
-    "*": "Peet Bros weather",
-    "%": "Agrelo DF",
-    "&": "map feature",
-    "+": "shelter data",
-    ",": "invalid or test data",
-    ".": "space weather",
+# Data types APRS names without fields read here (APRS 1.01 ch 5): status events with the text.
+_OTHER_TYPES = {
+    ",": "test",  # "invalid data or test data"
+    "%": "df_report",  # Agrelo DFJr / MicroFinder
+    "&": "map_feature",
+    "+": "shelter",
+    ".": "space_weather",
+    "[": "maidenhead",  # Maidenhead grid locator beacon (obsolete)
 }
 
 
@@ -1054,7 +1426,7 @@ def parse(info: bytes, *, source: str, destination: str, now: datetime, accept_b
     kind = text[0]
     if kind in "!=/@":
         if text.startswith("!!"):
-            raise AprsError(ErrorCode.TYPE_NOT_SUPPORTED, "Peet Bros '!!' weather logging is not read", "wx")
+            return parse_ultimeter(text)
         return parse_position(text, now)
     if kind in "`'\x1c\x1d":
         return parse_mic_e(text, destination, accept_broken=accept_broken_mice)
@@ -1068,21 +1440,31 @@ def parse(info: bytes, *, source: str, destination: str, now: datetime, accept_b
         return parse_item(text)
     if kind == "$":
         if text.startswith("$ULTW"):
-            raise AprsError(ErrorCode.TYPE_NOT_SUPPORTED, "Peet Bros '$ULTW' weather is not read", "wx")
-        return parse_nmea(text)
+            return parse_ultimeter(text)
+        return parse_nmea(text, now)
     if text.startswith("T#"):
         return parse_telemetry(text)
-    if text.startswith("{{"):
-        raise AprsError(ErrorCode.EXP_UNSUPPORTED, "experimental packet format '{{'")
     if kind == "_":
-        raise AprsError(ErrorCode.TYPE_NOT_SUPPORTED, "positionless weather is not read", "wx")
-    if kind in _UNREAD_TYPES:
-        # Known identifiers, so no "!" search: a third-party packet's "!" is someone else's position.
-        raise AprsError(ErrorCode.TYPE_NOT_SUPPORTED, f"{_UNREAD_TYPES[kind]} ({kind!r}) is not read")
+        return parse_positionless_weather(text, now)
+    if kind in "#*":
+        return WeatherReport(WeatherFormat.PEET_BROS_U2, Weather(), raw=_text(text[1:].rstrip(_BLANK)))
+    if kind == "?":
+        return parse_query(text)
+    if kind == "<":
+        return parse_capabilities(text)
+    if kind == "{":
+        return parse_user_defined(text)
+    if kind == "}":
+        return parse_third_party(text)
+    if kind in _OTHER_TYPES:
+        # Known identifiers, so no "!" search: their "!" is no position of the sender's.
+        return OtherData(_OTHER_TYPES[kind], _text(text[1:].rstrip(_BLANK)))
+    if dx := parse_dx_spot(text):
+        return dx
     bang = text.find("!", 0, LAST_RESORT_SPAN)
     if bang > 0:
         return parse_position(text[bang:], now)
-    raise AprsError(ErrorCode.TYPE_NOT_SUPPORTED, f"data type {kind!r} is not read (or not APRS)")
+    raise AprsError(ErrorCode.TYPE_NOT_SUPPORTED, f"data type {kind!r} is not APRS")
 
 
 # --- TNC2 / APRS-IS text ---------------------------------------------------------------------
@@ -1119,9 +1501,24 @@ def parse_tnc2(line: bytes) -> Tnc2Packet:
 # --- to gateway events -----------------------------------------------------------------------
 
 
-def unit_of(source: str) -> str:
-    """``aprs:CALL-SSID``; SSID 0 is left out, as APRS writes it."""
-    return f"aprs:{source.upper().removesuffix('-0')}"
+def _unit_id(name: str) -> str | None:
+    """``name`` in the event schema's unit alphabet: 1-64 printable characters, no whitespace and none of
+    ``/ # +`` (MQTT topic separators and wildcards); others become ``_``, trailing spaces go."""
+    ident = "".join(c if c.isprintable() and not c.isspace() and c not in "/#+" else "_" for c in name.rstrip(" "))
+    return ident[:64] or None
+
+
+def unit_of(source: str) -> str | None:
+    """``aprs:CALL-SSID``; SSID 0 is left out, as APRS writes it. A callsign off the air that AX.25 does
+    not allow keeps its characters where the unit alphabet has them: ``AO27 T`` -> ``aprs:AO27_T``."""
+    ident = _unit_id(source.upper().removesuffix("-0"))
+    return f"aprs:{ident}" if ident else None
+
+
+def object_unit(name: str) -> str | None:
+    """An object's or item's unit: ``aprs:`` and its name (which may hold spaces: ``aprs:SRAL_HQ``)."""
+    ident = _unit_id(name)
+    return f"aprs:{ident}" if ident else None
 
 
 def _fix_time(timestamp: Timestamp | None) -> datetime | None:
@@ -1132,6 +1529,8 @@ def _fix_time(timestamp: Timestamp | None) -> datetime | None:
 # The event schema's altitude range (gateway/events.py); a compressed altitude can encode far more.
 _ALTITUDE_RANGE_M = (-1e5, 1e6)
 _MAX_SPEED_MPS = 1e4  # the event schema's limit, as for the altitude
+# Third-party packets inside third-party packets are unwrapped this deep, then shown as they are.
+_MAX_NESTING = 4
 
 
 def _position_of(report: PositionReport) -> Position:
@@ -1152,6 +1551,13 @@ def _position_of(report: PositionReport) -> Position:
     )
 
 
+def _telemetry_detail(telemetry: Telemetry) -> dict[str, Any]:
+    detail: dict[str, Any] = {"sequence": telemetry.sequence, "values": list(telemetry.values)}
+    if telemetry.bits is not None:
+        detail["bits"] = telemetry.bits
+    return detail
+
+
 def _position_detail(report: PositionReport) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "type": "position",
@@ -1170,40 +1576,182 @@ def _position_detail(report: PositionReport) -> dict[str, Any]:
     }
     detail.update((k, v) for k, v in optional.items() if v is not None)
     if report.weather is not None:
-        detail["weather"] = {k: getattr(report.weather, k) for k in Weather.__dataclass_fields__}
+        detail["weather"] = report.weather.fields()
+    if report.telemetry is not None:
+        detail["telemetry"] = _telemetry_detail(report.telemetry)
     return detail
 
 
-def aprs_to_decoded(frame: Ax25Frame, packet: AprsPacket, now: datetime) -> Decoded | None:
-    """Map a parsed packet to a gateway event; None for packets that are not events here.
+_METADATA_TYPES = {"PARM": "parameters", "UNIT": "units", "EQNS": "equations", "BITS": "bits"}
 
-    position -> beacon (Mic-E "emergency" -> alert); status and messages -> status. Objects, items
-    and telemetry describe something other than the sender's own state, so they are not events.
-    """
+
+def _status_detail(packet: AprsPacket) -> dict[str, Any]:
+    """What a packet that is no position says, for the detail of its status event."""
+    detail: dict[str, Any]
+    if isinstance(packet, StatusReport):
+        timestamp = packet.timestamp.raw if packet.timestamp else None
+        detail = {"type": "status", "text": packet.text, "timestamp": timestamp}
+    elif isinstance(packet, Message):
+        detail = {
+            "type": "message",
+            "addressee": packet.addressee,
+            "text": packet.text,
+            "message_id": packet.message_id,
+            "reply_ack": packet.reply_ack,
+            "ack": packet.ack_id,
+            "rej": packet.rej_id,
+        }
+        # A directed query is a message whose text is the query (APRS 1.01 ch 15: ?APRSP, ?APRSD, ...).
+        if packet.text and (q := re.match(r"^\?([A-Z]{3,})", packet.text)):
+            detail["query"] = q.group(1)
+    elif isinstance(packet, TelemetryReport):
+        detail = {"type": "telemetry", **_telemetry_detail(packet.telemetry), "comment": packet.comment}
+    elif isinstance(packet, TelemetryMetadata):
+        detail = {
+            "type": f"telemetry_{_METADATA_TYPES[packet.kind]}",
+            "station": packet.station,
+            "names": list(packet.names) if packet.kind in ("PARM", "UNIT") else None,
+            "coefficients": list(packet.coefficients) if packet.kind == "EQNS" else None,
+            "bits": packet.bits,
+            "project": packet.project,
+        }
+    elif isinstance(packet, WeatherReport):
+        detail = {
+            "type": "weather",
+            "format": str(packet.format),
+            "weather": packet.weather.fields(),
+            "timestamp": packet.timestamp.raw if packet.timestamp else None,
+            "comment": packet.comment,
+            "text": packet.raw,
+        }
+    elif isinstance(packet, Query):
+        area = packet.footprint
+        footprint = {"lat": area[0], "lon": area[1], "radius_miles": area[2]} if area else None
+        detail = {"type": "query", "query": packet.query, "text": packet.text, "footprint": footprint}
+    elif isinstance(packet, Capabilities):
+        detail = {"type": "capabilities", "capabilities": dict(packet.tokens), "text": packet.text}
+    elif isinstance(packet, UserDefined):
+        detail = {"type": "user_defined", "user_id": packet.user_id, "packet_type": packet.packet_type,
+                  "text": packet.data}
+    elif isinstance(packet, DxSpot):
+        detail = {"type": "dx_spot", "spotter": packet.spotter, "frequency_khz": packet.frequency_khz,
+                  "dx_call": packet.dx_call, "text": packet.text}
+    elif isinstance(packet, ThirdParty):  # nested past _MAX_NESTING
+        inner = packet.inner
+        header = ",".join([f"{inner.source}>{inner.destination}", *inner.path])
+        detail = {"type": "third_party", "text": f"{header}:{display_text(inner.info)}"}
+    elif isinstance(packet, OtherData):
+        detail = {"type": packet.kind, "text": packet.text}
+    else:  # positions and objects have events of their own
+        raise TypeError(f"no status for {type(packet).__name__}")
+    return {k: v for k, v in detail.items() if v is not None}
+
+
+_TYPE_OF_DTI = {
+    **dict.fromkeys("!=/@", "position"),
+    **dict.fromkeys("`'\x1c\x1d", "mic_e"),
+    ">": "status",
+    ":": "message",
+    ";": "object",
+    ")": "item",
+    "$": "nmea",
+    **dict.fromkeys("_#*", "weather"),
+    "?": "query",
+    "<": "capabilities",
+    "{": "user_defined",
+    "}": "third_party",
+    **_OTHER_TYPES,
+}
+
+
+def _type_of(text: str) -> str:
+    """The APRS type an information field claims by its first bytes (APRS 1.01 ch 5)."""
+    if not text:
+        return "empty"
+    if text.startswith(("!!", "$ULTW")):
+        return "weather"
+    if text.startswith("{{"):
+        return "experimental"
+    if text.startswith("T#"):
+        return "telemetry"
+    return _TYPE_OF_DTI.get(text[0], "unknown")
+
+
+def _object_header(text: str) -> tuple[str, bool] | None:
+    """The name and the alive flag of an object or item whose position could not be read."""
+    m = re.match(r"^;([\x20-\x7e]{9})([*_])", text) or re.match(r"^\)([\x20\x22-\x5e\x60-\x7e]{3,9})([!_])", text)
+    if m is None:
+        return None
+    return _text(m.group(1)), m.group(2) in "*!"
+
+
+def _frame_detail(frame: Ax25Frame) -> dict[str, Any]:
     detail: dict[str, Any] = {
         "protocol": "aprs",
         "destination": str(frame.destination),
         "path": frame.path(),
         "raw": frame.tnc2(),
     }
-    unit = unit_of(str(frame.source))
+    if frame.irregular:
+        detail["irregular"] = list(frame.irregular)
+    return detail
+
+
+def frame_event(frame: Ax25Frame, now: datetime) -> Decoded:
+    """The event of an APRS frame (UI, PID 0xF0), whatever it carries.
+
+    position -> beacon (Mic-E "emergency" -> alert); object or item -> beacon of ``aprs:<name>``, the
+    sender and whether it was killed in the detail; third-party traffic -> the event of the packet
+    inside, for its own station, with the station that sent it in ``detail.third_party``; anything
+    else -> status with ``detail.type`` and what was read. A field that does not parse is a status with
+    its type, its text and ``detail.error``; an object whose position is unreadable is a status of the
+    object (it has a name but no place to show).
+    """
+    return _info_event(str(frame.source), str(frame.destination), frame.info, _frame_detail(frame), now, 0)
+
+
+def aprs_to_decoded(frame: Ax25Frame, packet: AprsPacket, now: datetime) -> Decoded:
+    """The event of ``packet``, already parsed from ``frame`` (see :func:`frame_event`)."""
+    return _packet_event(str(frame.source), packet, _frame_detail(frame), now, 0)
+
+
+def _info_event(source: str, destination: str, info: bytes, detail: dict[str, Any], now: datetime,
+                depth: int) -> Decoded:
+    try:
+        packet = parse(info, source=source, destination=destination, now=now)
+    except AprsError as exc:
+        return _unread_event(source, info, exc, detail, now)
+    return _packet_event(source, packet, detail, now, depth)
+
+
+def _packet_event(source: str, packet: AprsPacket, detail: dict[str, Any], now: datetime, depth: int) -> Decoded:
     if isinstance(packet, PositionReport):
         detail.update(_position_detail(packet))
         kind = Kind.ALERT if packet.mic_e_message is MicEMessage.EMERGENCY else Kind.BEACON
-        return Decoded(kind=kind, time=now, unit=unit, position=_position_of(packet), detail=detail)
-    if isinstance(packet, StatusReport):
-        detail.update(type="status", text=packet.text)
-        if packet.timestamp is not None:
-            detail["timestamp"] = packet.timestamp.raw
-        return Decoded(kind=Kind.STATUS, time=now, unit=unit, detail=detail)
-    if isinstance(packet, Message):
-        detail.update(type="message", addressee=packet.addressee, text=packet.text)
-        optional = {
-            "message_id": packet.message_id,
-            "reply_ack": packet.reply_ack,
-            "ack": packet.ack_id,
-            "rej": packet.rej_id,
-        }
-        detail.update((k, v) for k, v in optional.items() if v is not None)
-        return Decoded(kind=Kind.STATUS, time=now, unit=unit, detail=detail)
-    return None
+        return Decoded(kind=kind, time=now, unit=unit_of(source), position=_position_of(packet), detail=detail)
+    if isinstance(packet, ObjectReport):
+        detail.update(_position_detail(packet.report))
+        detail.update(type="item" if packet.item else "object", name=packet.name, sender=source)
+        detail["killed"] = not packet.alive
+        unit = object_unit(packet.name)
+        return Decoded(kind=Kind.BEACON, time=now, unit=unit, position=_position_of(packet.report), detail=detail)
+    if isinstance(packet, ThirdParty) and depth < _MAX_NESTING:
+        inner = packet.inner
+        outer = {"sender": source, "destination": detail["destination"], "path": detail["path"]}
+        detail.setdefault("third_party", outer)
+        detail.update(destination=inner.destination, path=list(inner.path))
+        return _info_event(inner.source, inner.destination, inner.info, detail, now, depth + 1)
+    detail.update(_status_detail(packet))
+    return Decoded(kind=Kind.STATUS, time=now, unit=unit_of(source), detail=detail)
+
+
+def _unread_event(source: str, info: bytes, error: AprsError, detail: dict[str, Any], now: datetime) -> Decoded:
+    text = info.decode("latin-1")
+    kind = _type_of(text)
+    detail.update(type=kind, data_type=display_text(info[:1]), text=display_text(info), error=str(error))
+    unit = unit_of(source)
+    if kind in ("object", "item") and (header := _object_header(text)):
+        name, alive = header
+        detail.update(name=name, sender=source, killed=not alive)
+        unit = object_unit(name) or unit
+    return Decoded(kind=Kind.STATUS, time=now, unit=unit, detail=detail)

@@ -303,8 +303,7 @@ def aprs() -> Harness:
         except aprs.AprsError:
             pass
         if len(info) <= 256:  # the whole path: AX.25 -> APRS -> event
-            item = frame_to_output(encode_ui("N0CALL-9", dest, info), NOW, "kiss")
-            _outputs_ok([item] if item is not None else [], "kiss")
+            _outputs_ok([frame_to_output(encode_ui("N0CALL-9", dest, info), NOW, "kiss")], "kiss")
 
     seeds = []
     for dest, info in _aprs_infos():
