@@ -383,7 +383,11 @@ def _said(notes: list[_Note]) -> list[str]:
     for line, column, message in notes:
         lines.setdefault((column, message), []).append(line)
     out = []
-    for (column, message), at in sorted(lines.items(), key=lambda item: item[1][0]):
+    def place(item: tuple[tuple[str, str], list[int]]) -> tuple[int, int]:  # by line, then as the columns go
+        (column, _), at = item
+        return at[0], COLUMNS.index(column) if column in COLUMNS else -1
+
+    for (column, message), at in sorted(lines.items(), key=place):
         said = f"{'columns' if ', ' in column else 'column'} {column}: {message}"
         if at[0] == 0:
             out.append(said)
@@ -449,9 +453,9 @@ def _unique_names(rows: list[_Row]) -> list[_Note]:
             k += 1
             name = f"{base[:64 - len(str(k)) - 1]}-{k}"
         used.add(name)
-        r.channel["name"] = name
-        if name != r.raw:
-            r.channel["radio_name"] = r.raw
+        # The names first, as a technician reads a channel.
+        named = {"name": name, **({"radio_name": r.raw} if name != r.raw else {})}
+        r.channel = named | {k: v for k, v in r.channel.items() if k not in ("name", "radio_name")}
         if not r.natural:
             notes.append((r.line, "Name", "empty; named 'ch' and its location in the plan (ch7 ...)"))
         elif name != r.natural:
