@@ -417,7 +417,13 @@ def test_garbage_gives_channels_or_errors_only(text: str) -> None:
         return
     canonical(imported.channels)  # whatever it accepts is a valid plan
     assert all(isinstance(n, str) and n for n in imported.notes)
-    assert current_chirp_refuses(to_chirp(imported.channels)) == []  # and CHIRP's current release reads its export
+    exported = to_chirp(imported.channels)
+    assert current_chirp_refuses(exported) == []  # and CHIRP's current release reads its export
+    # The first export fills in CHIRP's defaults (power, step, mode); after that, export and import agree.
+    again = parse_chirp(exported)
+    assert [(c["name"], c["location"], c["rx_mhz"], c.get("tx_mhz")) for c in again] == [
+        (c["name"], c["location"], c["rx_mhz"], c.get("tx_mhz")) for c in imported.channels]
+    assert parse_chirp(to_chirp(again)) == again
 
 
 def test_frequencies_finer_than_a_hertz_are_rounded_so_export_and_import_agree() -> None:
