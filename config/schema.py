@@ -1,8 +1,10 @@
 """Configuration schema and loader: one TOML file, validated on load.
 
-Every error names the file, the key path and what was expected, e.g.::
+Every error names the file, the key path and what was expected, and every mistake of a file is said in
+one run (pydantic collects them; names and locations given twice are found beside them), e.g.::
 
     config/site.toml: channels[0].drivers[1].port: field required
+    config/site.toml: channels[2].name: channel names must be unique, repeated: patrol-1 (also channels[0])
 
 Secrets never sit in the file: ``mqtt.password_env`` names the environment variable that holds the
 password (default ``PTTBRIDGE_MQTT_PASSWORD``), and the broker URL may come from ``PTTBRIDGE_MQTT_URL``.
