@@ -1,8 +1,10 @@
 """Configuration schema and loader: one TOML file, validated on load.
 
-Every error names the file, the key path and what was expected, e.g.::
+Every error names the file, the key path and what was expected, and every mistake of a file is said in
+one run (pydantic collects them; names and locations given twice are found beside them), e.g.::
 
     config/site.toml: channels[0].drivers[1].port: field required
+    config/site.toml: channels[2].name: channel names must be unique, repeated: patrol-1 (also channels[0])
 
 Secrets never sit in the file: ``mqtt.password_env`` names the environment variable that holds the
 password (default ``PTTBRIDGE_MQTT_PASSWORD``), and the broker URL may come from ``PTTBRIDGE_MQTT_URL``.
@@ -14,7 +16,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -23,11 +25,13 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
     Tag,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _NAME = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
 
@@ -388,7 +392,35 @@ CTCSS_TONES = frozenset((
     177.3, 179.9, 183.5, 186.2, 189.9, 192.8, 196.6, 199.5, 203.5, 206.5, 210.7, 218.1, 225.7, 229.1, 233.6,
     241.8, 250.3, 254.1,
 ))
-RADIO_MODES = Literal["FM", "NFM", "WFM", "AM", "NAM", "DMR", "DV", "DN", "P25", "NXDN", "USB", "LSB", "CW"]
+# CHIRP's modes (chirp_common.MODES), which its CSV accepts, and NXDN, which CHIRP has no name for.
+CHIRP_MODES = ("WFM", "FM", "NFM", "AM", "NAM", "DV", "USB", "LSB", "CW", "RTTY", "DIG", "PKT", "NCW", "NCWR", "CWR",
+               "P25", "Auto", "RTTYR", "FSK", "FSKR", "DMR", "DN")
+RADIO_MODES = Literal["WFM", "FM", "NFM", "AM", "NAM", "DV", "USB", "LSB", "CW", "RTTY", "DIG", "PKT", "NCW", "NCWR",
+                      "CWR", "P25", "Auto", "RTTYR", "FSK", "FSKR", "DMR", "DN", "NXDN"]
+# CHIRP's tone modes and cross modes (chirp_common.TONE_MODES, CROSS_MODES). Which tone each uses, as CHIRP's
+# split_tone_encode and its radio drivers read them: Tone sends rToneFreq; TSQL sends and listens for
+# cToneFreq, TSQL-R mutes on it; DTCS and DTCS-R use DtcsCode both ways; Cross sends rToneFreq or DtcsCode
+# and listens for cToneFreq or RxDtcsCode, as CrossMode says ("Tone->DTCS": send a tone, listen for a code).
+TONE_MODES = Literal["Tone", "TSQL", "TSQL-R", "DTCS", "DTCS-R", "Cross"]
+CROSS_MODES = Literal["Tone->Tone", "DTCS->", "->DTCS", "Tone->DTCS", "DTCS->Tone", "->Tone", "DTCS->DTCS", "Tone->"]
+# CHIRP's tuning steps in kHz (chirp_common.TUNING_STEPS): what its current CSV driver lets a channel have.
+TUNING_STEPS_KHZ = (5.0, 6.25, 10.0, 12.5, 15.0, 20.0, 25.0, 30.0, 50.0, 100.0, 125.0, 200.0, 9.0, 1.0, 2.5)
+_DCS = r"^[0-7]{3}$"
+
+
+def _tone_keys(mode: str | None, cross: str | None) -> set[str]:
+    """The keys that carry a channel's tones in ``mode`` (the others must be absent)."""
+    if mode == "Tone":
+        return {"tx_ctcss_hz"}
+    if mode in ("TSQL", "TSQL-R"):
+        return {"ctcss_hz"}
+    if mode in ("DTCS", "DTCS-R"):
+        return {"dcs_code"}
+    if mode == "Cross" and cross is not None:
+        send, listen = cross.split("->")
+        return ({"Tone": {"tx_ctcss_hz"}, "DTCS": {"dcs_code"}}.get(send, set())
+                | {"Tone": {"ctcss_hz"}, "DTCS": {"rx_dcs_code"}}.get(listen, set()))
+    return set()
 
 
 class ChannelConfig(_Strict):
@@ -401,22 +433,78 @@ class ChannelConfig(_Strict):
     # the technician's channel list and the gateway's are one list; the gateway itself does not tune radios.
     rx_mhz: float | None = Field(None, gt=0, le=10_000, description="receive frequency in MHz, e.g. 146.52")
     tx_mhz: float | None = Field(None, gt=0, le=10_000, description="transmit frequency in MHz; default rx_mhz")
+    receive_only: bool = Field(False, description="the radio only listens on this channel (CHIRP's Duplex 'off'): "
+                               "the gateway never keys it")
+    power_w: float | None = Field(None, gt=0, le=1500, description="transmit power in watts (CHIRP's Power); "
+                                  "default: CHIRP's 50 W")
     mode: RADIO_MODES | None = Field(None, description="FM | NFM | AM | DMR | ... (as CHIRP names them)")
-    ctcss_hz: float | None = Field(None, description="CTCSS tone in Hz, one of the standard tones (67.0 ... 254.1)")
-    dcs_code: str | None = Field(None, pattern=r"^[0-7]{3}$", description="DCS code, three octal digits: '023'")
+    tone_mode: TONE_MODES | None = Field(
+        None, description="CHIRP's Tone: Tone, TSQL, TSQL-R, DTCS, DTCS-R or Cross; default TSQL with ctcss_hz alone, "
+        "DTCS with dcs_code alone, none without tones")
+    tx_ctcss_hz: float | None = Field(
+        None, description="CTCSS tone sent in tone_mode Tone and Cross (CHIRP's rToneFreq)")
+    ctcss_hz: float | None = Field(
+        None, description="CTCSS tone in Hz, one of the standard tones (67.0 ... 254.1): sent and listened for in "
+        "TSQL, listened for in TSQL-R and Cross (CHIRP's cToneFreq)")
+    dcs_code: str | None = Field(None, pattern=_DCS, description="DCS code, three octal digits: '023'; both ways in "
+                                 "DTCS and DTCS-R, sent in Cross (CHIRP's DtcsCode)")
+    rx_dcs_code: str | None = Field(
+        None, pattern=_DCS, description="DCS code listened for in Cross (CHIRP's RxDtcsCode)")
+    dcs_polarity: Literal["NR", "RN", "RR"] | None = Field(
+        None, description="DCS polarity sent, then listened for: N normal, R reversed (CHIRP's DtcsPolarity); "
+        "default NN")
+    cross_mode: CROSS_MODES | None = Field(None, description="tone_mode Cross: what is sent -> what is listened for, "
+                                           "e.g. 'Tone->DTCS' (CHIRP's CrossMode)")
+    step_khz: float | None = Field(
+        None, description="tuning step in kHz (CHIRP's TStep: 5.0, 6.25, 12.5 ...); default 5")
+    skip: Literal["S", "P"] | None = Field(None, description="scanning: S skipped, P priority (CHIRP's Skip)")
+    location: int | None = Field(None, ge=0, le=99_999, description="the radio's memory number (CHIRP's Location); "
+                                 "default: after the highest")
+    radio_name: str | None = Field(None, max_length=200, description="the name the radio shows (CHIRP's Name) where "
+                                   "it is not the channel's name (spaces, '*', empty ...)")
     comment: str | None = Field(None, max_length=200)
 
-    @field_validator("ctcss_hz")
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling(cls, data: Any) -> Any:
+        # What the defaults already say is left out, so that a plan saved again is the same plan.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("dcs_polarity") == "NN":
+            del data["dcs_polarity"]
+        implied = {"TSQL": ("ctcss_hz", "dcs_code"), "DTCS": ("dcs_code", "ctcss_hz")}.get(str(data.get("tone_mode")))
+        if implied is not None and data.get(implied[0]) is not None and data.get(implied[1]) is None:
+            del data["tone_mode"]
+        return data
+
+    @field_validator("ctcss_hz", "tx_ctcss_hz")
     @classmethod
     def _ctcss(cls, v: float | None) -> float | None:
         if v is not None and round(v, 1) not in CTCSS_TONES:
             raise ValueError(f"{v} Hz is no standard CTCSS tone (67.0, 69.3, 71.9, ... 254.1)")
         return v
 
+    @field_validator("step_khz")
+    @classmethod
+    def _step(cls, v: float | None) -> float | None:
+        if v is not None and v not in TUNING_STEPS_KHZ:
+            raise ValueError(f"expected one of CHIRP's steps {', '.join(f'{s:g}' for s in sorted(TUNING_STEPS_KHZ))} "
+                             f"kHz, got {v:g}")
+        return v
+
+    @field_validator("radio_name")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        if v is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in v):
+            raise ValueError(f"a radio shows no control characters, got {v!r}")
+        return v
+
     @model_validator(mode="after")
-    def _unique_driver_names(self) -> ChannelConfig:
-        if self.ctcss_hz is not None and self.dcs_code is not None:
-            raise ValueError("ctcss_hz/dcs_code: a channel has a CTCSS tone or a DCS code, not both")
+    def _consistent(self) -> ChannelConfig:
+        if self.receive_only and self.tx_mhz is not None:
+            raise ValueError("tx_mhz/receive_only: a receive-only channel has no transmit frequency")
+        self._check_tones()
         seen: set[str] = set()
         for i, d in enumerate(self.drivers):
             name = d.name or (d.protocol if isinstance(d, SerialDriverConfig) else d.type)
@@ -424,6 +512,36 @@ class ChannelConfig(_Strict):
                 raise ValueError(f"drivers[{i}]: two drivers named {name!r} on one channel; give each a name")
             seen.add(name)
         return self
+
+    def _check_tones(self) -> None:
+        mode = self.effective_tone_mode
+        if self.tone_mode is None and self.ctcss_hz is not None and self.dcs_code is not None:
+            raise ValueError("ctcss_hz/dcs_code: a channel has a CTCSS tone or a DCS code, not both (or a tone_mode "
+                             "that uses both: Cross)")
+        if mode == "Cross" and self.cross_mode is None:
+            raise ValueError("cross_mode: tone_mode Cross needs it, e.g. 'Tone->DTCS'")
+        if mode != "Cross" and self.cross_mode is not None:
+            raise ValueError(f"cross_mode: only tone_mode Cross has one (this channel's is {mode or 'none'})")
+        wanted = _tone_keys(mode, self.cross_mode)
+        given = {k for k in ("tx_ctcss_hz", "ctcss_hz", "dcs_code", "rx_dcs_code") if getattr(self, k) is not None}
+        said = f"tone_mode {mode}" + (f" {self.cross_mode}" if mode == "Cross" else "") if mode else "no tone_mode"
+        for key in sorted(wanted - given):
+            raise ValueError(f"{key}: {said} needs it")
+        for key in sorted(given - wanted):
+            raise ValueError(f"{key}: not used with {said}" + ("" if self.tone_mode else "; name the tone_mode"))
+        if self.dcs_polarity is not None and not wanted & {"dcs_code", "rx_dcs_code"}:
+            raise ValueError(f"dcs_polarity: only a DCS code has a polarity ({said} uses none)")
+
+    @property
+    def effective_tone_mode(self) -> str | None:
+        """The tone mode, where it is left to the default: TSQL with a CTCSS tone, DTCS with a DCS code."""
+        if self.tone_mode is not None:
+            return self.tone_mode
+        if self.ctcss_hz is not None and self.dcs_code is None:
+            return "TSQL"
+        if self.dcs_code is not None and self.ctcss_hz is None:
+            return "DTCS"
+        return None
 
 
 def _listen_address(value: str) -> str:
@@ -603,6 +721,31 @@ class ConsoleConfig(_Strict):
     map_overlay: Path | None = Field(None, description="GeoJSON outlines drawn on the map (roads, a district)")
 
 
+def _repeated(data: Any) -> list[InitErrorDetails]:
+    """Channel names, radio memory locations and camera ids that are given twice, each at its second place."""
+    found: list[InitErrorDetails] = []
+    if not isinstance(data, dict):
+        return found
+    checks = (("channels", "name", "channel names must be unique"),
+              ("channels", "location", "radio memory locations must be unique"),
+              ("cameras", "id", "camera ids must be unique"))
+    for section, key, rule in checks:
+        items = data.get(section)
+        first: dict[Any, int] = {}
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get(key) if isinstance(item, dict) else getattr(item, key, None)
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                continue
+            if value in first:
+                said = {"rule": rule, "value": str(value), "section": section, "at": first[value]}
+                found.append(InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{rule}, repeated: {value} (also {section}[{at}])", said),
+                    loc=(section, i, key), input=value))
+            else:
+                first[value] = i
+    return found
+
+
 class Config(_Strict):
     """One file for every program; each program reads the sections it needs."""
 
@@ -615,17 +758,23 @@ class Config(_Strict):
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
     cameras: list[CameraConfig] = Field(default_factory=list, description="the camera registry's configured part")
 
-    @model_validator(mode="after")
-    def _unique_channels(self) -> Config:
-        names = [c.name for c in self.channels]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"channel names must be unique, repeated: {', '.join(sorted(dup))}")
-        ids = [c.id for c in self.cameras]
-        dup = {n for n in ids if ids.count(n) > 1}
-        if dup:
-            raise ValueError(f"camera ids must be unique, repeated: {', '.join(sorted(dup))}")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unique(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+        # Repeated names are said together with every other mistake of the file, not after they are fixed:
+        # they are found in what was given, whether or not each channel is valid itself.
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            repeated = _repeated(data)
+            if repeated:
+                given = cast(list[InitErrorDetails], exc.errors())  # the same keys: type, loc, input, ctx
+                raise ValidationError.from_exception_data(exc.title, [*given, *repeated]) from None
+            raise
+        repeated = _repeated(data)
+        if repeated:
+            raise ValidationError.from_exception_data(cls.__name__, repeated)
+        return config
 
     def outbox_path(self) -> Path:
         gw = self.require_gateway()
@@ -663,9 +812,11 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> None:
+def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> list[str]:
     """``options = { spec_file = "framespecs/box.toml" }``: the file's tables become the options
-    (keys given inline beside ``spec_file`` override the file's), so one box spec serves many channels."""
+    (keys given inline beside ``spec_file`` override the file's), so one box spec serves many channels.
+    Returns what could not be included, one line per file, so that every mistake is said in one run."""
+    errors: list[str] = []
     channels = raw.get("channels")
     for ci, channel in enumerate(channels if isinstance(channels, list) else []):
         drivers = channel.get("drivers") if isinstance(channel, dict) else None
@@ -678,15 +829,20 @@ def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> None:
             try:
                 included = tomllib.loads(path.read_text(encoding="utf-8"))
             except OSError as exc:
-                raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+                errors.append(f"{key}: cannot read {path}: {exc.strerror or exc}")
+                continue
             except UnicodeDecodeError as exc:  # as in load_config
-                raise ConfigError(f"{key}: {path} is not UTF-8 text: {exc}") from None
-            except ValueError as exc:  # a NUL byte in the path
-                raise ConfigError(f"{key}: bad path: {exc}") from None
+                errors.append(f"{key}: {path} is not UTF-8 text: {exc}")
+                continue
             except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{key}: {path} is not valid TOML: {exc}") from None
+                errors.append(f"{key}: {path} is not valid TOML: {exc}")
+                continue
+            except ValueError as exc:  # a NUL byte in the path
+                errors.append(f"{key}: bad path: {exc}")
+                continue
             inline = {k: v for k, v in options.items() if k != "spec_file"}
             driver["options"] = {**included, **inline}
+    return errors
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
@@ -724,20 +880,25 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
+    """The configuration ``raw`` holds; raises ConfigError naming every mistake, one line each."""
     raw = dict(raw)
+    errors: list[str] = []
     if base is not None:
         try:
             _resolve_paths(raw, base)
         except ValueError as exc:  # a path with a NUL byte cannot be resolved (found by fuzzing)
             raise ConfigError(f"{source}: bad path: {exc}") from None
-        _include_spec_files(raw, source, base)
+        errors += _include_spec_files(raw, source, base)
     if url := os.environ.get("PTTBRIDGE_MQTT_URL"):
         mqtt = raw.get("mqtt")
         raw["mqtt"] = {**(mqtt if isinstance(mqtt, dict) else {}), "url": url}
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
+        errors.append(format_validation_error(source, exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return config
 
 
 def load_config(path: str | Path) -> Config:

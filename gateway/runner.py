@@ -218,7 +218,11 @@ class Gateway:
                 built.by_key[(channel.name, di)] = driver
                 built.drivers.append((channel.name, driver))
         for ci, channel in enumerate(channels):
-            if channel.transmit is not None:
+            if channel.transmit is not None and channel.receive_only:
+                # The radio must not transmit there (CHIRP's Duplex 'off'): its PTT is never opened, so that
+                # nothing on this gateway, an acknowledgement or anything later, can key it.
+                log.warning("channels[%d] %s is receive-only: its transmit section is not used", ci, channel.name)
+            elif channel.transmit is not None:
                 running = old.transmitters.get(channel.name) if old is not None else None
                 # A coil PTT names another channel's Modbus driver, which may have been rebuilt.
                 if running is not None and channel.name not in (changed or set()) \
@@ -520,7 +524,9 @@ class Gateway:
         if channel not in known or not isinstance(unit, str) or not UNIT_RE.match(unit):
             detail.update(result="failed", reason=f"no channel {channel!r} here, or {unit!r} is no unit")
         elif tx is None:
-            detail.update(result="no_transmit_path", reason=f"channel {channel} has no transmit section")
+            receive_only = any(c.name == channel and c.receive_only for c in self.channels)
+            detail.update(result="no_transmit_path", reason=f"channel {channel} is receive-only: the radio does not "
+                          "transmit there" if receive_only else f"channel {channel} has no transmit section")
         else:
             try:
                 signalling = body.get("signalling")

@@ -522,7 +522,7 @@ def chirp() -> Harness:
             channels = parse_chirp(data.decode("utf-8", "replace"))
         except ChirpError:
             return
-        # An export fills in what CHIRP needs (a mode); after that, export and import agree exactly.
+        # An export fills in what CHIRP needs (mode, step, power); after that, export and import agree.
         again = parse_chirp(to_chirp(channels))
         assert [(c["name"], c["rx_mhz"], c.get("tx_mhz")) for c in again] == [
             (c["name"], c["rx_mhz"], c.get("tx_mhz")) for c in channels], (channels, again)

@@ -5,11 +5,12 @@
                reason if it refused a plan
     channels   the selected gateway's working plan; enter loads a channel into the form
     form       three tabs:
-               channel   name, RX/TX MHz, mode, tone (``100.0`` CTCSS or ``D023`` DCS); then the channel's
-                         audio inputs and its serial ports, each a list: the picker chooses which one the
-                         boxes edit (audio: device, the card's channel count, input, decoders, selcall
-                         standard, name; serial: port, protocol, baud rate, name), + adds one, - removes
-                         the one shown
+               channel   name, RX/TX MHz (TX ``off``: receive only), mode, tone (below), power in watts;
+                         then the channel's audio inputs and its serial ports, each a list: the picker
+                         chooses which one the boxes edit (audio: device, the card's channel count, input,
+                         decoders, selcall standard, name; serial: port, protocol, baud rate, name), + adds
+                         one, - removes the one shown; what the form does not show (CHIRP's location, step,
+                         scan skip, the radio's name, comment) is kept as imported
                rules     the channel's rules in order (the first that matches decides); enter loads one into
                          the rule boxes: kind, label, unit template, ``when`` as ``key=value`` pairs (``a|b``:
                          any of them) and ``match`` as ``key=regex`` pairs; "Emergency rule" puts first the
@@ -18,7 +19,16 @@
                          RTS/DTR line or a Modbus coil; record on/off, detection, threshold, hang, longest call
                everything is checked as it is typed by the configuration's own schema (the channel parsed
                with the rest of the plan), each box showing the error of its key
-    buttons    put (add or change the channel), remove, import / export CHIRP CSV at the path, save
+    buttons    put (add or change the channel), remove, import / export CHIRP CSV at the path (what the
+               import adjusted, or the export could not say, is listed under the form), save
+
+The tone box says CHIRP's tone modes (config.schema.TONE_MODES) in one line, the values as the radio
+uses them::
+
+    100.0             TSQL: the tone sent and listened for      D023 NR       DTCS, with its polarity
+    Tone 100.0        the tone sent only                         DTCS-R D023   reverse DCS
+    TSQL-R 100.0      reverse tone squelch                       100.0->D047   Cross: send -> listen for,
+                                                                               either side a tone, a code or none
 
 Every audio and serial driver of the channel can be edited, added and removed; other drivers (Modbus),
 and every key the form does not show, are carried over untouched. Saving sends ``{"action": "plan", ...}``
@@ -42,22 +52,24 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
 
-from bridge.chirp import ChirpError, merge, parse_chirp, to_chirp
+from bridge.chirp import ChirpError, merge, read_chirp, write_chirp
 from bridge.plans import Plans, canonical
-from config.schema import ConfigError
+from config.schema import CHIRP_MODES, ConfigError
 from console.data import StoreHandle, describe_error
 from console.link import BridgeLink, NotConnected
 from drivers.audio.selcall import STANDARDS
 
 REFRESH_S = 2.0  # applied and pending versions are read again this often
+NOTES_SHOWN = 6  # lines of CSV notes under the form; the command line lists them all
 
 # The form's boxes: (id, placeholder).
 FIELDS = (
     ("name", "name, e.g. patrol-1"),
     ("rx_mhz", "RX MHz, e.g. 146.52"),
-    ("tx_mhz", "TX MHz (empty: RX)"),
+    ("tx_mhz", "TX MHz, off: RX only"),
     ("mode", "mode: FM NFM AM DMR ..."),
-    ("tone", "tone: 100.0 (CTCSS) or D023 (DCS)"),
+    ("tone", "tone: 100.0 D023 Tone 67.0 ..."),
+    ("power", "power W (50)"),
     ("device", "audio device, e.g. pulse"),
     ("channels", "channels (1)"),
     ("input", "input (1)"),
@@ -158,18 +170,20 @@ def form_channel(values: dict[str, str], base: dict[str, Any] | None = None,
         drivers = base.get("drivers", [])
         audio_at, serial_at = _first_at(drivers, "audio"), _first_at(drivers, "serial")
     channel: dict[str, Any] = {k: v for k, v in base.items() if k not in (
-        "name", "rx_mhz", "tx_mhz", "mode", "ctcss_hz", "dcs_code", "rules", "transmit", "record")}
+        "name", "rx_mhz", "tx_mhz", "receive_only", "mode", *TONE_KEYS, "power_w", "rules", "transmit", "record")}
     channel["name"] = values["name"].strip()
-    for key in ("rx_mhz", "tx_mhz"):
-        if values[key].strip():
-            channel[key] = _number(values[key])
-    if values["mode"].strip():
-        channel["mode"] = values["mode"].strip().upper()
-    tone = values["tone"].strip()
-    if tone[:1].upper() == "D":
-        channel["dcs_code"] = tone[1:]
-    elif tone:
-        channel["ctcss_hz"] = _number(tone)
+    if values["rx_mhz"].strip():
+        channel["rx_mhz"] = _number(values["rx_mhz"])
+    if values["tx_mhz"].strip().lower() == "off":
+        channel["receive_only"] = True
+    elif values["tx_mhz"].strip():
+        channel["tx_mhz"] = _number(values["tx_mhz"])
+    mode = values["mode"].strip()
+    if mode:
+        channel["mode"] = {m.lower(): m for m in CHIRP_MODES}.get(mode.lower(), mode.upper())
+    channel.update(tone_keys(values["tone"]))
+    if values["power"].strip():
+        channel["power_w"] = _number(values["power"])
     drivers = [dict(d) for d in drivers]
     if audio_at is not None and audio_at < len(drivers):
         drivers[audio_at] = form_audio(values, drivers[audio_at])
@@ -278,10 +292,10 @@ def form_values(channel: dict[str, Any]) -> dict[str, str]:
     ptt: dict[str, Any] = tx.get("ptt") or {}
     record = channel.get("record")
     rec: dict[str, Any] = record or {}
-    tone = f"D{channel['dcs_code']}" if channel.get("dcs_code") else str(channel.get("ctcss_hz") or "")
     return {
         "name": channel.get("name", ""), "rx_mhz": _text(channel.get("rx_mhz")),
-        "tx_mhz": _text(channel.get("tx_mhz")), "mode": channel.get("mode") or "", "tone": tone,
+        "tx_mhz": "off" if channel.get("receive_only") else _text(channel.get("tx_mhz")),
+        "mode": channel.get("mode") or "", "tone": tone_text(channel), "power": _text(channel.get("power_w")),
         **audio_values(drivers[audio_at] if audio_at is not None else {}),
         **serial_values(drivers[serial_at] if serial_at is not None else {}),
         "tx_on": "1" if transmit is not None else "", "tx_device": _text(tx.get("device")),
@@ -304,6 +318,72 @@ def _number(text: str) -> float | int | str:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+# --- tones -----------------------------------------------------------------------------------------
+
+TONE_KEYS = ("tone_mode", "tx_ctcss_hz", "ctcss_hz", "dcs_code", "rx_dcs_code", "dcs_polarity", "cross_mode")
+_ONE_TONE = {"tone": ("Tone", "tx_ctcss_hz"), "tsql": ("TSQL", "ctcss_hz"), "tsql-r": ("TSQL-R", "ctcss_hz"),
+             "dtcs": ("DTCS", "dcs_code"), "dtcs-r": ("DTCS-R", "dcs_code")}
+
+
+def tone_text(channel: dict[str, Any]) -> str:
+    """What the tone box shows for a channel's tones (see the module's docstring)."""
+    c = {k: channel.get(k) for k in TONE_KEYS}
+    mode = c["tone_mode"] or ("TSQL" if c["ctcss_hz"] is not None and c["dcs_code"] is None
+                              else "DTCS" if c["dcs_code"] is not None and c["ctcss_hz"] is None else None)
+    polarity = f" {c['dcs_polarity']}" if c["dcs_polarity"] else ""
+    if mode == "TSQL":
+        return _text(c["ctcss_hz"])
+    if mode in ("DTCS", "DTCS-R"):
+        return f"{'DTCS-R ' if mode == 'DTCS-R' else ''}D{c['dcs_code']}{polarity}"
+    if mode in ("Tone", "TSQL-R"):
+        return f"{mode} {_text(c['tx_ctcss_hz'] if mode == 'Tone' else c['ctcss_hz'])}"
+    if mode == "Cross":
+        send = _text(c["tx_ctcss_hz"]) or (f"D{c['dcs_code']}" if c["dcs_code"] else "")
+        listen = _text(c["ctcss_hz"]) or (f"D{c['rx_dcs_code']}" if c["rx_dcs_code"] else "")
+        return f"{send}->{listen}{polarity}"
+    return "" if c["ctcss_hz"] is None and c["dcs_code"] is None else f"{c['ctcss_hz']} D{c['dcs_code']}"
+
+
+def tone_keys(text: str) -> dict[str, Any]:
+    """The channel's tone keys the tone box says; what it cannot read goes to the schema as the CTCSS tone,
+    so that the box shows what is wrong with it."""
+    words = text.split()
+    polarity: dict[str, Any] = {}
+    if len(words) > 1 and words[-1].upper() in ("NN", "NR", "RN", "RR"):
+        polarity = {"dcs_polarity": words.pop().upper()}
+    if not words:
+        return {"ctcss_hz": text.strip()} if polarity else {}
+    if len(words) == 2 and words[0].lower() in _ONE_TONE:
+        mode, key = _ONE_TONE[words[0].lower()]
+        value = _tone_value(words[1])
+        if value is not None and (key == "dcs_code") == isinstance(value, str):
+            return {"tone_mode": mode, key: value, **polarity}
+    elif len(words) == 1 and "->" in words[0]:
+        sides = [_tone_value(side) if side else "" for side in words[0].split("->", 1)]
+        if None not in sides and sides != ["", ""]:
+            send, listen = sides
+            kind = ["" if v == "" else "DTCS" if isinstance(v, str) else "Tone" for v in sides]
+            keys: dict[str, Any] = {"tone_mode": "Cross", "cross_mode": f"{kind[0]}->{kind[1]}", **polarity}
+            keys.update({"dcs_code": send} if kind[0] == "DTCS" else {"tx_ctcss_hz": send} if kind[0] else {})
+            keys.update({"rx_dcs_code": listen} if kind[1] == "DTCS" else {"ctcss_hz": listen} if kind[1] else {})
+            return keys
+    elif len(words) == 1:
+        value = _tone_value(words[0])
+        if value is not None:
+            return {"dcs_code": value, **polarity} if isinstance(value, str) else {"ctcss_hz": value, **polarity}
+    return {"ctcss_hz": text.strip()}
+
+
+def _tone_value(word: str) -> float | str | None:
+    """A CTCSS tone (a number of Hz) or a DCS code (``D023``, a string), or None."""
+    if word[:1].upper() == "D":
+        return word[1:]
+    try:
+        return float(word)
+    except ValueError:
+        return None
 
 
 # --- rules -----------------------------------------------------------------------------------------
@@ -423,12 +503,20 @@ def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | N
                 return f"{kind}_name"  # the driver in the boxes is one of the two
         key = f"drivers[{named.group(1)}].name"
         head = "drivers"
+    if head == "":  # the channel's own checks name their key first: "ctcss_hz/dcs_code: ...", "drivers[2]: ..."
+        head = re.split(r"[/:\[]", message, maxsplit=1)[0]
+        if head == "drivers":
+            return "drivers"
     if head in ("name", "rx_mhz", "tx_mhz", "mode"):
         return head
-    if head in ("ctcss_hz", "dcs_code"):
+    if head == "receive_only":
+        return "tx_mhz"
+    if head == "power_w":
+        return "power"
+    if head in TONE_KEYS:
         return "tone"
-    if head == "":  # the channel's own checks name their key first: "ctcss_hz/dcs_code: ...", "drivers[2]: ..."
-        return "tone" if message.startswith("ctcss_hz") else "drivers" if message.startswith("drivers") else ""
+    if head in ("location", "radio_name", "step_khz", "skip", "comment"):
+        return ""  # kept from the CSV or the file: no box
     if head == "transmit":
         parts = key.split(".")[1:]
         if parts[:1] == ["ptt"]:
@@ -487,6 +575,8 @@ class PlansScreen(Screen[None]):
     PlansScreen #plan-rules { height: 6; }
     PlansScreen #plan-rules.-invalid { border-left: thick $error; }
     PlansScreen #plans-errors { color: $error; height: auto; }
+    PlansScreen #plans-notes { color: $warning; height: auto; display: none; }
+    PlansScreen #plans-notes.-shown { display: block; }
     PlansScreen #plans-buttons, PlansScreen #plan-rule-buttons { height: auto; }
     PlansScreen #plans-buttons Button, PlansScreen #plan-rule-buttons Button { min-width: 8; margin: 0 1 0 0; }
     """
@@ -528,6 +618,7 @@ class PlansScreen(Screen[None]):
             key: Select([(f"no {label}", "")], value="", allow_blank=False, id=f"plan-{key}", classes="picker")
             for key, (_kind, label) in PICKERS.items()}
         self.error_label = Static("", id="plans-errors")
+        self.notes_label = Static("", id="plans-notes", markup=False)
         self.path = Input(placeholder="CHIRP CSV file path", id="plan-path")
 
     @property
@@ -543,7 +634,7 @@ class PlansScreen(Screen[None]):
         with Vertical(id="plans-form"), TabbedContent(id="plan-tabs"):
             with TabPane("channel", id="plan-tab-channel"):
                 with Horizontal():
-                    yield from (boxes[key] for key in ("name", "rx_mhz", "tx_mhz", "mode", "tone"))
+                    yield from (boxes[key] for key in ("name", "rx_mhz", "tx_mhz", "mode", "tone", "power"))
                 # The audio boxes take two rows: where the radio is heard (the card, its channel count,
                 # the radio's input on it), then what listens to it.
                 for kind, keys in (("audio", AUDIO_BOXES[:3]), ("serial", SERIAL_BOXES)):
@@ -571,6 +662,7 @@ class PlansScreen(Screen[None]):
                     with Horizontal():
                         yield from (boxes[key] for key in row)
         yield self.error_label
+        yield self.notes_label
         with Horizontal(id="plans-buttons"):
             yield Button("Put channel", id="plan-put", variant="primary")
             yield Button("Remove", id="plan-remove")
@@ -584,7 +676,7 @@ class PlansScreen(Screen[None]):
         self.gateways_table.border_title = "gateways"
         self.channels_table.border_title = "channels"
         self.gateways_table.add_columns("gateway", "applied", "pending", "state")
-        self.channels_table.add_columns("name", "RX MHz", "TX MHz", "mode", "tone", "drivers")
+        self.channels_table.add_columns("name", "RX MHz", "TX MHz", "mode", "tone", "W", "drivers")
         self.rules_table.add_columns("#", "kind", "label", "unit", "when", "match")
         self._show_pickers()
         self._sync_enabled(self._values())
@@ -653,10 +745,10 @@ class PlansScreen(Screen[None]):
         table.clear()
         table.border_title = f"channels of {self.gateway}" if self.gateway else "channels"
         for c in self.working.get(self.gateway or "", []):
-            tone = f"D{c['dcs_code']}" if c.get("dcs_code") else _text(c.get("ctcss_hz"))
             drivers = ", ".join(d.get("device") or d.get("port") or d.get("url") or "?" for d in c.get("drivers", []))
-            table.add_row(c["name"], _text(c.get("rx_mhz")), _text(c.get("tx_mhz")), c.get("mode") or "", tone,
-                          drivers, key=c["name"])
+            tx = "off" if c.get("receive_only") else _text(c.get("tx_mhz"))
+            table.add_row(c["name"], _text(c.get("rx_mhz")), tx, c.get("mode") or "", tone_text(c),
+                          _text(c.get("power_w")), drivers, key=c["name"])
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table is self.gateways_table and event.row_key.value != self.gateway:
@@ -974,17 +1066,25 @@ class PlansScreen(Screen[None]):
     def import_csv(self) -> None:
         if self.gateway is None:
             return
+        path = Path(self.path.value.strip()).expanduser()
         try:
-            imported = parse_chirp(Path(self.path.value.strip()).expanduser().read_text(encoding="utf-8"))
+            imported = read_chirp(path.read_text(encoding="utf-8"))
         except OSError as exc:
             self.notify(f"Cannot read {self.path.value}: {exc.strerror or exc}", severity="error")
+            return
+        except UnicodeDecodeError as exc:  # CHIRP reads its CSV as UTF-8 too
+            self.notify(f"Cannot read {self.path.value}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        severity="error")
             return
         except ChirpError as exc:
             self.error_label.update("\n".join(exc.errors[:8]))
             self.notify(f"Not imported: {len(exc.errors)} error(s).", severity="error")
             return
-        self.working[self.gateway] = merge(self.working[self.gateway], imported)
-        self.notify(f"{len(imported)} channel(s) imported into {self.gateway}'s plan (not saved yet).")
+        notes = list(imported.notes)
+        self.working[self.gateway] = merge(self.working[self.gateway], imported.channels, notes)
+        self._show_notes(f"imported from {path.name}", notes)
+        self.notify(f"{len(imported.channels)} channel(s) imported into {self.gateway}'s plan (not saved yet)"
+                    + (f"; {len(notes)} adjustment(s) listed below." if notes else "."))
         self._show_channels()
         self._show_gateways()
 
@@ -993,11 +1093,22 @@ class PlansScreen(Screen[None]):
             return
         path = Path(self.path.value.strip()).expanduser()
         try:
-            path.write_text(to_chirp(self.working[self.gateway]), encoding="utf-8")
+            exported = write_chirp(self.working[self.gateway])
+            path.write_text(exported.text, encoding="utf-8")
         except (OSError, ValueError) as exc:
             self.notify(f"Cannot write {path}: {exc}", severity="error")
             return
+        self._show_notes(f"exported to {path.name}", exported.notes)
         self.notify(f"{self.gateway}'s channels written to {path}.")
+
+    def _show_notes(self, what: str, notes: list[str]) -> None:
+        """What an import adjusted or an export could not say, under the form until the next one."""
+        shown = notes[:NOTES_SHOWN]
+        more = len(notes) - len(shown)
+        self.notes_label.update("\n".join([f"{what}: {n}" for n in shown]
+                                          + ([f"... and {more} more (pttbridge chirp import lists them all)"]
+                                             if more else [])))
+        self.notes_label.set_class(bool(notes), "-shown")
 
     def action_save(self) -> None:
         if self.gateway is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +109,51 @@ def test_whatever_is_typed_every_error_has_a_box(audio_at: int, serial_at: int, 
     # The drivers not in the boxes are as they were: an error there can only be the boxes' doing.
     others = [n for n in range(len(stored["drivers"])) if n not in (audio_at, serial_at)]
     assert [channel["drivers"][n] for n in others] == [stored["drivers"][n] for n in others]
+
+
+RADIO: dict[str, Any] = {
+    "name": "marine-16", "rx_mhz": 156.8, "receive_only": True, "power_w": 25.0, "mode": "FM", "location": 16,
+    "radio_name": "SEA 16", "step_khz": 25.0, "skip": "P", "comment": "distress  ",
+}
+
+
+@pytest.mark.parametrize(("tones", "shown"), [
+    ({}, ""),
+    ({"ctcss_hz": 100.0}, "100.0"),
+    ({"dcs_code": "023", "dcs_polarity": "NR"}, "D023 NR"),
+    ({"tone_mode": "Tone", "tx_ctcss_hz": 123.0}, "Tone 123.0"),
+    ({"tone_mode": "TSQL-R", "ctcss_hz": 136.5}, "TSQL-R 136.5"),
+    ({"tone_mode": "DTCS-R", "dcs_code": "754"}, "DTCS-R D754"),
+    ({"tone_mode": "Cross", "cross_mode": "Tone->DTCS", "tx_ctcss_hz": 127.3, "rx_dcs_code": "411"}, "127.3->D411"),
+    ({"tone_mode": "Cross", "cross_mode": "DTCS->", "dcs_code": "065", "dcs_polarity": "RN"}, "D065-> RN"),
+    ({"tone_mode": "Cross", "cross_mode": "->Tone", "ctcss_hz": 151.4}, "->151.4"),
+])
+def test_power_receive_only_and_every_tone_mode_go_through_the_boxes_unchanged(
+        tones: dict[str, Any], shown: str) -> None:
+    """What CHIRP keeps is shown (TX 'off', the power, the tone in one box) and comes back as it was;
+    what the form has no box for (location, the radio's name, step, skip, comment) is carried over."""
+    stored = canonical([{**RADIO, **tones}])[0]
+    values = form_values(stored)
+    assert (values["tx_mhz"], values["power"], values["tone"]) == ("off", "25.0", shown)
+    assert canonical([form_channel(values, stored)])[0] == stored
+
+
+def test_the_radio_boxes_set_what_they_say() -> None:
+    values = {**form_values(CHANNEL), "tx_mhz": "OFF", "power": "5", "tone": "Tone 88.5", "mode": "auto"}
+    channel = form_channel(values, CHANNEL)
+    assert (channel["receive_only"], channel["power_w"], channel["mode"]) == (True, 5, "Auto")
+    assert (channel["tone_mode"], channel["tx_ctcss_hz"]) == ("Tone", 88.5) and "tx_mhz" not in channel
+    assert field_errors(channel, []) == {}
+    assert list(field_errors({**channel, "tx_mhz": 453.2}, [])) == ["tx_mhz"]  # receive-only has no TX MHz
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({k: st.text(max_size=12) | st.sampled_from(["off", "100.0", "D023", "Tone 67.0",
+                                                                        "->D023", "5", "-1", "NFM", "D999 NR"])
+                              for k in ("rx_mhz", "tx_mhz", "mode", "tone", "power")}))
+def test_whatever_is_typed_in_the_radio_boxes_every_error_has_a_box(typed: dict[str, str]) -> None:
+    stored = canonical([{**CHANNEL, **RADIO, "name": "yard"}])[0]
+    channel = form_channel({**with_shown(stored, 0, 1), **typed}, stored, None, stored["drivers"], 0, 1)
+    errors = field_errors(channel, [], None, 0, 1)
+    assert set(errors) <= BOXES
+    assert set(errors) <= {"rx_mhz", "tx_mhz", "mode", "tone", "power"}  # the boxes typed in, and no other
