@@ -47,7 +47,7 @@ from drivers.serial_lines import LineWatcher, SerialLinesDriver
 from drivers.serial_port import SerialDriver
 from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.devices import visible_devices
-from gateway.events import UNIT_RE, Decoded, Event, Kind
+from gateway.events import Decoded, Event, Kind, is_unit
 from gateway.metrics import MetricsServer, serve_gateway_metrics
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
@@ -94,7 +94,7 @@ def apply_rules(rules: list[Rule], d: Decoded) -> Decoded:
         detail = {**d.detail, "rule": rule.label or rule.kind, "decoded_kind": str(d.kind)}
         if rule.unit is not None:
             made = rule.unit.format(m.group(0), *m.groups(""), **m.groupdict(""))
-            if UNIT_RE.match(made):
+            if is_unit(made):
                 unit = made
             else:  # the alert still goes out; the technician sees why it has no unit
                 detail["unit_error"] = f"rule made {made!r}, not a unit identity"
@@ -517,7 +517,7 @@ class Gateway:
                                   "incident": body.get("incident"), "request": body.get("request"),
                                   "operator": body.get("operator")}
         tx = self.transmitters.get(channel) if isinstance(channel, str) else None
-        if channel not in known or not isinstance(unit, str) or not UNIT_RE.match(unit):
+        if channel not in known or not isinstance(unit, str) or not is_unit(unit):
             detail.update(result="failed", reason=f"no channel {channel!r} here, or {unit!r} is no unit")
         elif tx is None:
             detail.update(result="no_transmit_path", reason=f"channel {channel} has no transmit section")
@@ -532,7 +532,7 @@ class Gateway:
                 detail.update(result=report.result, reason=report.reason, keyed_s=report.keyed_s, ptt=tx.ptt.name)
         log.info("ack_emergency to %s on %s: %s %s", unit, channel, detail["result"], detail["reason"])
         where = channel if isinstance(channel, str) and channel in known else "gateway"
-        named = unit if isinstance(unit, str) and UNIT_RE.match(unit) else None
+        named = unit if is_unit(unit) else None
         self._submit(where, Decoded(kind=Kind.IO, time=datetime.now(UTC), unit=named, detail=detail))
         self.publisher.wake()
 
