@@ -57,6 +57,7 @@ from bridge.models import (
     IncidentRow,
     UnitRow,
 )
+from config.private import private_sqlite
 from config.schema import Config
 from gateway.events import Event, Kind, Position, format_time
 
@@ -104,8 +105,8 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        private_sqlite(Path(parsed.database))  # positions, names, voice: the owner's alone, whatever the umask
     # One pool shared by the ingest thread and whoever queries: connections move between threads.
     engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
 

@@ -24,6 +24,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from bridge.store import database_url, redact
+from config.private import private_file
 from config.schema import Config, ConsoleConfig
 from console.commands import BindingCommands
 from console.data import StoreHandle, describe_error
@@ -360,7 +361,7 @@ def run(config: Config, operator: str | None = None, *, duration_s: float | None
     root = logging.getLogger()
     saved = root.handlers[:]
     log_path = Path(config.data_dir) / "console.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(log_path)  # it names operators and units: the owner's alone, whatever the umask
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.handlers = [handler]

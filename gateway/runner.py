@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from config.private import private_file
 from config.schema import (
     AudioDriverConfig,
     ChannelConfig,
@@ -331,7 +332,7 @@ class Gateway:
     def _store_plan(self, body: dict[str, Any]) -> None:
         tmp = self.plan_path.with_suffix(".tmp")
         try:
-            self.plan_path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(tmp)  # the site's channel plan: its owner's alone, whatever the umask
             tmp.write_text(json.dumps({"version": body["version"], "channels": body["channels"]}), encoding="utf-8")
             os.replace(tmp, self.plan_path)  # whole or not at all: a crash never leaves half a plan
         except OSError as exc:
