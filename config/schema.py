@@ -544,6 +544,11 @@ class BridgeConfig(_Strict):
     )
     reannounce_s: float = Field(30.0, gt=0, description="how often an unacknowledged incident is announced again")
     batch_max: int = Field(500, ge=1, le=5000, description="most events stored in one database transaction")
+    future_s: float = Field(
+        300.0, gt=0, description="an event stamped more than this far ahead of the bridge's clock is counted and "
+        "logged (its gateway's clock is wrong, or it is forged); no time ahead of the bridge's clock moves a unit "
+        "or an incident"
+    )
     replay_interval_s: float = Field(
         2.0, gt=0, description="how long a gap waits before it is requested, and between requests"
     )

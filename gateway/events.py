@@ -228,6 +228,16 @@ _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # safe as one MQTT topic level
 NAME_PATTERN = _NAME_RE.pattern  # a gateway's or a channel's name
 
+
+def is_name(text: object) -> bool:
+    """A gateway's or a channel's name (1-64 of ``A-Z a-z 0-9 _ . -``: one MQTT topic level)."""
+    return isinstance(text, str) and _NAME_RE.match(text) is not None
+
+
+def is_event_id(text: object) -> bool:
+    """An event id as the schema has it (a lower-case UUIDv7)."""
+    return isinstance(text, str) and _UUID_RE.match(text) is not None
+
 # --- unit identities ---------------------------------------------------------------------------
 # A unit is ``<protocol>:<id>``: ``mdc:1234``, ``fleetsync:100-1001``, ``aprs:BG5ABC-9``, ``aprs:AO27_T``.
 # The protocol is ``[a-z][a-z0-9]{0,15}``; the id is 1-64 characters, each printable and not white space
