@@ -51,6 +51,7 @@ COUNTERS = {
                   "events whose id was stored already with other content (not stored; logged once per id)"),
     "future": ("pttbridge_bridge_events_future_total",
                "events stamped more than bridge.future_s ahead of the bridge's clock (stored, logged)"),
+    "disconnects": ("pttbridge_bridge_disconnects_total", "connections to the broker lost (either session)"),
     "topics_refused": ("pttbridge_bridge_topics_refused_total",
                        "publishes not sent: a topic built from received text that MQTT would refuse"),
     "clips": ("pttbridge_bridge_clips_total", "audio clips of calls stored"),

@@ -263,7 +263,8 @@ class Bridge:
         if self.store is None:
             log.info("database %s", redact(self.database_url))
             limits = {name: (c.ack_s, c.resolve_s) for name, c in self.cfg.cameras.categories.items()}
-            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits)
+            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits,
+                                    future_s=self.cfg.future_s)
         self._start_cameras(self.store)
         self.plans = Plans(self.store.engine)
         # Holes left from a previous run are still worth asking for.
@@ -388,6 +389,8 @@ class Bridge:
         (self._alerts_connected if lane == ALERTS else self._connected).set()
 
     def _on_disconnect(self, _c: mqtt.Client, lane: int, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if (self._alerts_connected if lane == ALERTS else self._connected).is_set() and not self._stop.is_set():
+            self.counts["disconnects"] += 1  # a broker that throws the bridge off (a malformed packet) shows here
         if lane == ALERTS:
             self._alerts_connected.clear()
             return
@@ -693,7 +696,8 @@ class Bridge:
         """An event stamped ahead of the bridge's clock by more than ``bridge.future_s`` is stored (the
         gateway's clock may be wrong, and its alerts must still open incidents) but counted and logged: no
         time past the bridge's clock moves a unit's state or an incident (bridge/store.py), so a forged
-        far-future beacon cannot pin a unit, and a gateway whose clock runs ahead is named."""
+        far-future beacon cannot pin a unit, and a gateway whose clock runs ahead is named. Beyond the window
+        the event says nothing about its unit at all."""
         ahead = (event.time - self.clock()).total_seconds()
         if ahead <= self.cfg.future_s:
             return
@@ -702,8 +706,9 @@ class Bridge:
         if now >= self._future_warned.get(event.gateway, 0.0):
             self._future_warned[event.gateway] = now + WARN_AGAIN_S
             log.warning("gateway %s: %s event %s is stamped %s, %.0f s ahead of the bridge's clock (more than "
-                        "bridge.future_s = %g): stored, but its time moves no unit and no incident", event.gateway,
-                        event.kind, event.id, event.time.isoformat(), ahead, self.cfg.future_s)
+                        "bridge.future_s = %g): stored, but it moves no unit (an alert still opens an incident, "
+                        "dated now)", event.gateway, event.kind, event.id, event.time.isoformat(), ahead,
+                        self.cfg.future_s)
 
     def _reject(self, m: _Inbound, reason: str) -> None:
         self.counts["rejected"] += 1

@@ -423,9 +423,12 @@ class Store:
     """The bridge's database. Thread-safe: every method runs in its own session and transaction."""
 
     def __init__(self, engine: Engine, *, incident_window_s: float = 600.0,
-                 limits: Mapping[str, tuple[float | None, float | None]] | None = None) -> None:
+                 limits: Mapping[str, tuple[float | None, float | None]] | None = None,
+                 future_s: float = 300.0) -> None:
         self.engine = engine
         self.window = timedelta(seconds=incident_window_s)
+        #: An event stamped further than this ahead of the batch's arrival is not believed about its unit.
+        self.future = timedelta(seconds=future_s)
         #: category -> (acknowledge within s, resolve within s); either may be None (no limit)
         self.limits = dict(limits or {})
         self._read = sessionmaker(engine, expire_on_commit=False)
@@ -434,11 +437,11 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, incident_window_s: float = 600.0, migrate_schema: bool = True,
-             limits: Mapping[str, tuple[float | None, float | None]] | None = None) -> Store:
+             limits: Mapping[str, tuple[float | None, float | None]] | None = None, future_s: float = 300.0) -> Store:
         engine = make_engine(url)
         if migrate_schema:
             migrate(engine)
-        return cls(engine, incident_window_s=incident_window_s, limits=limits)
+        return cls(engine, incident_window_s=incident_window_s, limits=limits, future_s=future_s)
 
     def _dues(self, category: str, opened: datetime) -> tuple[datetime | None, datetime | None]:
         ack_s, resolve_s = self.limits.get(category, (None, None))
@@ -579,11 +582,13 @@ class Store:
         return gaps
 
     def _update_units(self, s: Session, events: Sequence[Event], now: datetime) -> list[UnitView]:
-        """Each unit's newest state. An event's time is its gateway's word; no time past ``now`` (the
+        """Each unit's newest state. An event's time is its gateway's word, and no time past ``now`` (the
         bridge's clock when the batch arrived) is taken, neither from an event nor from what is stored: a
         gateway whose clock runs ahead, or a beacon dated 9999, would otherwise hold a unit's state against
-        every later beacon of the real radio."""
-        heard = sorted((e for e in events if e.unit), key=lambda e: (min(e.time, now), e.seq))
+        every later beacon of the real radio. An event stamped more than ``future`` ahead is not believed
+        about its unit at all (it is stored, and counted by the bridge): its clock, or its sender, is wrong."""
+        heard = sorted((e for e in events if e.unit and e.time <= now + self.future),
+                       key=lambda e: (min(e.time, now), e.seq))
         if not heard:
             return []
         names = sorted({e.unit for e in heard if e.unit})
