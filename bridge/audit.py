@@ -11,8 +11,10 @@ command again and records it then (a repeated acknowledgement is refused, and re
 
 A refused command is recorded as far as it can be read, each field as it came but never longer than the
 command schema allows it (bridge/commands.py): a longer one is recorded by its length and the start of its
-SHA-256. What ``pttbridge audit`` prints is escaped (:meth:`AuditEntry.line`): a name with a line break or
-a terminal's escape sequence in it is shown, not obeyed.
+SHA-256. What is not printable in a field is recorded as its escape (``\\x1b``, ``\\ud800``): every
+database can store it and every reader can show it. What ``pttbridge audit`` prints is escaped too
+(:meth:`AuditEntry.line`, for records written before): a line break or a terminal's escape sequence in a
+name is shown, not obeyed.
 """
 
 from __future__ import annotations
@@ -108,9 +110,11 @@ def record_command(engine: Engine, command: dict[str, Any] | str, refused: str |
     """Write the audit record of one command, its body or why its payload could not be read (``refused``:
     why it was not carried out). A database that will not take it is logged, never raised: the command
     itself has already happened."""
-    operator, action, target, detail = describe(command)
-    row = {"at": at or datetime.now(UTC), "operator": operator, "action": action, "target": target,
-           "outcome": REFUSED if refused is not None else DONE, "reason": refused, "detail": detail}
+    operator, action, target, detail = (printable(x) if x is not None else None for x in describe(command))
+    assert operator is not None and action is not None and target is not None
+    row = {"at": at or datetime.now(UTC), "operator": operator, "action": action[:_ACTION_MAX], "target": target,
+           "outcome": REFUSED if refused is not None else DONE,
+           "reason": printable(refused) if refused is not None else None, "detail": detail}
     try:
         with engine.begin() as conn:
             conn.execute(insert(AuditRow), [row])

@@ -92,7 +92,9 @@ def _text(body: dict[str, Any], key: str, *, most: int, required: bool, printabl
     for ch in value:
         if allow_breaks and ch in "\n\t":
             continue
-        if (printable_only and not ch.isprintable()) or (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F):
+        o = ord(ch)
+        # Controls never (NUL is one: PostgreSQL text cannot hold it), nor a lone surrogate (not UTF-8).
+        if (printable_only and not ch.isprintable()) or o < 0x20 or 0x7F <= o <= 0x9F or 0xD800 <= o <= 0xDFFF:
             raise CommandError(key, f"{shown(ch)} (U+{ord(ch):04X}) is not allowed, in {shown(value)}")
     return value
 
