@@ -955,11 +955,13 @@ class Bridge:
                 raise UnknownCamera("camera", d.camera)
         except UnknownCamera as exc:
             self.counts["camera_unknown"] += 1
-            log.warning("detection from a camera not in the registry ignored: %s [%s]", exc, _hex(m.payload))
+            log.warning("detection from a camera not in the registry ignored: %s [%s]", printable(str(exc), SHOWN),
+                        _hex(m.payload))
             return
         except FeedError as exc:
             self.counts["camera_rejected"] += 1
-            log.warning("camera event on %s rejected: %s [%s]", m.topic, exc, _hex(m.payload))
+            log.warning("camera event on %s rejected: %s [%s]", printable(m.topic, SHOWN), printable(str(exc), SHOWN),
+                        _hex(m.payload))
             return
         view, new = self.camera_store.add_detection(d, self.cameras.get(d.camera))
         self.counts["detections"] += 1
@@ -982,7 +984,7 @@ class Bridge:
             units = self.store.nearest_units(incident.lat, incident.lon, limit=settings.suggest_units,
                                              max_age_s=settings.unit_age_s)
             incident = self.store.suggest(incident.id, units) or incident
-        log.info("incident %d %s: %s at %s", incident.id, change, d.category, d.camera)
+        log.info("incident %d %s: %s at %s", incident.id, change, printable(d.category, 80), printable(d.camera, 80))
         changes.incidents.append((incident, change))
 
     def _correlate(self, changes: _Changes) -> None:
@@ -1060,7 +1062,8 @@ class Bridge:
             if now >= self._next_announce:
                 self._next_announce = now + min(1.0, self.cfg.reannounce_s / 4)
                 for incident in self.store.due_announcements(self.cfg.reannounce_s):
-                    log.warning("incident %d (%s) still unacknowledged", incident.id, incident.unit or incident.channel)
+                    log.warning("incident %d (%s) still unacknowledged", incident.id,
+                                printable(incident.unit or incident.channel, 80))
                     self._publish_incident(incident, "reannounce")
             self._take_evidence()
             if now >= self._next_escalation:
@@ -1080,7 +1083,7 @@ class Bridge:
         for incident in self.store.escalate_due():
             what = "acknowledged" if incident.escalated == "ack" else "resolved"
             log.warning("incident %d (%s) escalated: not %s in time", incident.id,
-                        incident.unit or incident.category, what)
+                        printable(incident.unit or incident.category, 80), what)
             self._publish_incident(incident, "escalated")
 
     def _take_evidence(self) -> None:
@@ -1099,7 +1102,7 @@ class Bridge:
                 note = f"{got.kind} from {got.camera_id} failed: {got.reason}"
                 self.counts["evidence_failed"] += 1
             view = self.store.add_history(got.incident_id, "evidence", note)
-            log.info("incident %d: %s", got.incident_id, note)
+            log.info("incident %d: %s", got.incident_id, printable(note, 2 * SHOWN))
             if view is not None:
                 self._publish_incident(view, "evidence")
 
