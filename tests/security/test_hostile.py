@@ -270,7 +270,7 @@ def test_an_event_whose_time_overflows_is_refused_alone_and_its_batch_applied(si
 
     async def scenario(app: Console, pilot: Pilot[None]) -> None:
         incident = await an_open_incident(site, app, pilot)
-        site.bridge.batch_delay_s = 1.0  # what arrives while it rests after a batch makes one batch
+        site.bridge.batch_delay_s = 2.0  # what arrives while it rests after a batch makes one batch
         desk2.publish("bridge/cmd", note(incident, text="primer"))
         await until(pilot, lambda: ("bob", "note", "primer") in history(site, incident), "the primer note")
         bad = wire(event("xixing-2", 1, kind=Kind.ALERT, unit="mdc:1234"), time="9999-12-31T23:59:59-23:59")
@@ -528,7 +528,7 @@ def test_an_alias_for_a_unit_that_is_no_unit_is_refused_before_anything_and_the_
 
     async def scenario(app: Console, pilot: Pilot[None]) -> None:
         incident = await an_open_incident(site, app, pilot)
-        site.bridge.batch_delay_s = 1.0
+        site.bridge.batch_delay_s = 2.0
         desk2.publish("bridge/cmd", note(incident, text="primer"))
         await until(pilot, lambda: ("bob", "note", "primer") in history(site, incident), "the primer note")
         for unit in ("x#y", ""):
