@@ -24,10 +24,17 @@
   is watched, a hole that has stopped filling is asked for again with ``cmd/replay`` (rate-limited, a
   few times, then logged as lost). The gateway's retained state tells how far its seq has gone, which
   reveals a lost tail.
-- Invalid input (oversized, not JSON, wrong schema, a topic that disagrees with the payload) is logged
-  with its reason and its bytes in hex, counted, acknowledged and dropped; it never stops the batch.
+- Every message of a batch is handled on its own: one that is invalid (oversized, not JSON, wrong schema,
+  a topic that disagrees with the payload) or that fails in a way nobody foresaw is refused alone, logged
+  with its reason (escaped: received text never forges a log line) and its bytes in hex, and counted;
+  the others of its batch are stored or carried out, and only then is the batch acknowledged.
+- What is received is bounded before it is used: numbers to what storage holds, event times to the
+  bridge's clock (a time ahead of it never moves a unit's state; one more than ``bridge.future_s`` ahead
+  is counted and logged), and every topic the bridge builds from received text is checked for what MQTT
+  and Mosquitto refuse before it is published (a malformed topic would cost the bridge its connection).
 - Commands from consoles arrive on ``bridge/cmd``:
-  ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``; a technician's
+  ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``, validated whole
+  (bridge/commands.py) before anything is done or audited; a technician's
   ``{"action": "plan", "gateway": name, "channels": [...], "operator": name}`` stores a channel plan
   (bridge/plans.py), which goes to the gateway retained on ``gw/{gateway}/config`` (every current plan
   again on each connection: the broker may have lost its retained messages).
@@ -52,10 +59,11 @@ import queue
 import signal
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Iterable
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -71,6 +79,7 @@ from bridge.cameras.frigate import FrigateIntake
 from bridge.cameras.geometry import haversine_m
 from bridge.cameras.index import CameraIndex
 from bridge.cameras.registry import CameraRegistry, to_camera
+from bridge.commands import MAX_COMMAND_BYTES, Command, CommandError, echo, parse_command
 from bridge.metrics import BridgeMetrics
 from bridge.plans import Plans
 from bridge.store import (
@@ -83,9 +92,21 @@ from bridge.store import (
     database_url,
     redact,
 )
-from config.mqtt import frigate_filters, make_client, topic
+from config.mqtt import frigate_filters, make_client, topic, topic_problem
 from config.schema import Config
-from gateway.events import MAX_EVENT_BYTES, Event, EventError, Kind, decode_event, json_object, uuid7
+from gateway.events import (
+    INT64_MAX,
+    MAX_EVENT_BYTES,
+    Event,
+    EventError,
+    Kind,
+    decode_event,
+    is_event_id,
+    is_name,
+    json_object,
+    printable,
+    uuid7,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +121,13 @@ GAP_CHECK_S = 0.05  # of each round of gap checks (0.5 s apart): each check is a
 STREAMING_PATIENCE = 10  # replay intervals a hole may stand still while its gateway's events still arrive
 BULK, ALERTS = 0, 1  # the bridge's two MQTT clients (lanes)
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
+WARN_AGAIN_S = 600.0  # a complaint about one gateway (its clock, its state) is logged again after this long
+REMEMBERED = 10_000  # event ids and topics already complained of (a flood of one anomaly is one log line each)
+SHOWN = 200  # characters of received text in a log line
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _hex(payload: bytes) -> str:
@@ -156,11 +184,30 @@ class _Stopping(Exception):
     """The bridge is stopping while the database is unavailable: leave the batch unacknowledged."""
 
 
+class _Once:
+    """Keys already complained of, the oldest forgotten past ``size``: one log line per anomaly, not per copy."""
+
+    def __init__(self, size: int = REMEMBERED) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def first(self, key: str) -> bool:
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+
 class Bridge:
     """Ingest, storage, incidents and gap recovery for one bridge instance (``pttbridge bridge``)."""
 
-    def __init__(self, config: Config, *, store: Store | None = None, batch_delay_s: float = 0.0) -> None:
+    def __init__(self, config: Config, *, store: Store | None = None, batch_delay_s: float = 0.0,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
         self.config = config
+        #: The bridge's clock (UTC): what event times are held against, and each stored batch's received_at.
+        self.clock = clock
         self.cfg = config.bridge
         self.mqtt_cfg = config.mqtt
         self.database_url = database_url(config)
@@ -190,6 +237,10 @@ class Bridge:
         self._gaps: dict[str, _GapWatch] = {}
         self._hints: dict[str, _Hint] = {}
         self._clock_warned: dict[str, float] = {}  # gateway -> when its clock may be complained of again
+        self._future_warned: dict[str, float] = {}  # gateway -> when its events' future times may be again
+        self._state_warned: dict[str, float] = {}  # gateway -> when its state's bad figures may be again
+        self._reused = _Once()  # event ids seen again with other content, logged once each
+        self._bad_topics = _Once()  # topics refused before publishing, logged once each
         self._heard: dict[str, float] = {}  # gateway -> when its last event arrived (monotonic)
         self._unit_sent: dict[str, float] = {}  # unit -> when its state was last published (monotonic)
         self._unit_held: dict[str, UnitView] = {}  # newer unit states waiting for UNIT_PUBLISH_S to pass
@@ -217,7 +268,8 @@ class Bridge:
         if self.store is None:
             log.info("database %s", redact(self.database_url))
             limits = {name: (c.ack_s, c.resolve_s) for name, c in self.cfg.cameras.categories.items()}
-            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits)
+            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits,
+                                    future_s=self.cfg.future_s)
         self._start_cameras(self.store)
         self.plans = Plans(self.store.engine)
         # Holes left from a previous run are still worth asking for.
@@ -344,6 +396,8 @@ class Bridge:
         (self._alerts_connected if lane == ALERTS else self._connected).set()
 
     def _on_disconnect(self, _c: mqtt.Client, lane: int, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if (self._alerts_connected if lane == ALERTS else self._connected).is_set() and not self._stop.is_set():
+            self.counts["disconnects"] += 1  # a broker that throws the bridge off (a malformed packet) shows here
         if lane == ALERTS:
             self._alerts_connected.clear()
             return
@@ -366,9 +420,24 @@ class Bridge:
                                  bool(msg.retain)))
 
     def _publish(self, levels: tuple[str, ...], body: dict[str, Any], *, qos: int, retain: bool = False) -> None:
-        if self._client is not None:
-            self._client.publish(topic(self.mqtt_cfg, *levels), json.dumps(body, separators=(",", ":")), qos=qos,
-                                 retain=retain)
+        """Publish on the bridge's main connection. Levels come from received text (a unit, a gateway's
+        name, a plan's gateway): a topic the broker would take for a malformed packet is refused here,
+        logged and counted, never sent, since Mosquitto answers one by dropping the bridge's connection."""
+        name = "/".join(levels)
+        problem = next((f"level {i}: a '/' inside it" for i, level in enumerate(levels) if "/" in level), None)
+        problem = problem or topic_problem(topic(self.mqtt_cfg, *levels))
+        if problem is None and self._client is not None:
+            try:
+                self._client.publish(topic(self.mqtt_cfg, *levels), json.dumps(body, separators=(",", ":")), qos=qos,
+                                     retain=retain)
+                return
+            except (ValueError, UnicodeError) as exc:  # paho's own refusals (wildcards, encoding)
+                problem = f"{exc.__class__.__name__}: {exc}"
+        if problem is None:
+            return  # not started (tests handle batches without a broker)
+        self.counts["topics_refused"] += 1
+        if self._bad_topics.first(name):
+            log.warning("not published: topic %s is refused (%s)", printable(name, SHOWN), printable(problem, SHOWN))
 
     # --- the ingest thread ---------------------------------------------------------------------
 
@@ -409,12 +478,16 @@ class Bridge:
                 time.sleep(0.5)
 
     def _handle_until_stored(self, batch: list[_Inbound]) -> None:
-        """Handle a batch; while the database cannot take it (down, read-only, full) handle it again with
-        backoff, acknowledging nothing: what is not stored must come again, not be given up as a hole."""
+        """Handle a batch; while the database cannot take it (down, read-only, full) handle what is left of
+        it again with backoff, acknowledging nothing: what is not stored must come again, not be given up as
+        a hole. A message handled before the database went away is not handled twice (a command is not
+        carried out twice), and what it changed is still published."""
         delay = 0.5
+        done: set[int] = set()  # id() of the batch's messages handled (stored, carried out or refused)
+        changes = _Changes()
         while True:
             try:
-                self._handle(batch)
+                self._handle(batch, done, changes)
                 return
             except DBAPIError as exc:
                 if not _unavailable(exc):
@@ -508,55 +581,88 @@ class Bridge:
         self._fallback.clear()
         self._client, self._alert_client = self._make_client(BULK), self._make_client(ALERTS)
 
-    def _handle(self, batch: list[_Inbound]) -> None:
+    def _handle(self, batch: list[_Inbound], done: set[int], changes: _Changes) -> None:
+        """A batch: events stored together (one transaction), everything else one message at a time, each
+        in :meth:`_alone`; whatever one message does wrong is that message's refusal, never its batch's.
+        Then the whole batch is acknowledged, and what changed is published."""
         assert self.store is not None
         self._unacked.extend(batch)
         events: list[tuple[_Inbound, Event]] = []
-        states: list[tuple[str, _Inbound]] = []
-        commands: list[_Inbound] = []
-        clips: list[tuple[str, str, _Inbound]] = []
-        sightings: list[tuple[str | None, _Inbound]] = []  # (camera of the topic, or None for Frigate)
-        frigate: list[_Inbound] = []  # Frigate's snapshots and tracked-object updates
+        others: list[tuple[int, _Inbound, str, Callable[[], object]]] = []  # (order, message, what, handling)
         for m in batch:
+            if id(m) in done:
+                continue
             levels = m.levels
             if m.topic == self.cfg.cameras.frigate_topic:
-                sightings.append((None, m))
+                others.append((2, m, "camera event", partial(self._detection, None, m, changes)))
             elif self.frigate is not None and self.frigate.claims(m.topic):
-                frigate.append(m)
+                # After the detections they may enrich.
+                others.append((3, m, "frigate", partial(self._frigate, m, changes)))
             elif len(levels) == 3 and levels[0] == "cam" and levels[2] == "event":
-                sightings.append((levels[1], m))
+                others.append((2, m, "camera event", partial(self._detection, levels[1], m, changes)))
             elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "event":
                 event = self._validate(m, levels[1], levels[3])
                 if event is not None:
                     events.append((m, event))
+                else:
+                    done.add(id(m))
             elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "state":
-                states.append((levels[1], m))
+                others.append((0, m, "gateway state", partial(self._gateway_state, levels[1], m)))
             elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "audio":
-                clips.append((levels[1], levels[3], m))
+                # After the events: a clip checks its event's hash.
+                others.append((1, m, "audio clip", partial(self._clip, levels[1], levels[3], m)))
             elif levels == ("bridge", "cmd"):
-                commands.append(m)
+                others.append((4, m, "command", partial(self._command, m, changes)))
             else:
-                log.warning("message on unexpected topic %s ignored", m.topic)
-        changes = _Changes()
+                log.warning("message on unexpected topic %s ignored", printable(m.topic, SHOWN))
+                done.add(id(m))
         if events:
             self._store_events(events, changes)
-        for name, m in states:
-            self._gateway_state(name, m)
-        for gateway, event_id, m in clips:  # after the events: a clip checks its event's hash
-            self._clip(gateway, event_id, m)
-        for camera, m in sightings:
-            self._detection(camera, m, changes)
-        for m in frigate:  # after the detections they may enrich
-            assert self.frigate is not None
-            changes.incidents.extend(self.frigate.take(m.topic, m.payload, retained=m.retain))
-        self._correlate(changes)
-        for m in commands:
-            self._command(m, changes)
+            done.update(id(m) for m, _ in events)
+        others.sort(key=lambda o: o[0])  # stable: each kind in arrival order
+        correlated = False
+        for order, m, what, handling in others:
+            if order == 4 and not correlated:  # cameras see the new incidents before a command changes them
+                self._alone(None, "camera correlation", lambda: self._correlate(changes))
+                correlated = True
+            self._alone(m, what, handling)
+            done.add(id(m))
+        if not correlated:
+            self._alone(None, "camera correlation", lambda: self._correlate(changes))
         # Everything in the batch is committed (or refused for good): only now tell the broker.
         self._ack_all()
         self._publish_units(changes.units.values())
         for incident, change in changes.incidents:
             self._publish_incident(incident, change)
+
+    def _alone(self, m: _Inbound | None, what: str, handling: Callable[[], object]) -> None:
+        """One message's handling. Whatever it raises is that message's refusal alone (logged with its reason,
+        counted), except a database that is away (the batch is handled again, from this message on) and
+        the bridge stopping."""
+        try:
+            handling()
+        except _Stopping:
+            raise
+        except DBAPIError as exc:
+            if _unavailable(exc):
+                raise
+            self._failed(m, what, exc)
+        except Exception as exc:
+            self._failed(m, what, exc)
+
+    def _failed(self, m: _Inbound | None, what: str, exc: BaseException) -> None:
+        self.counts["messages_failed"] += 1
+        cause = exc.orig if isinstance(exc, DBAPIError) else exc
+        where = f" on {printable(m.topic, SHOWN)}" if m is not None else ""
+        log.error("%s%s refused: %s: %s%s", what, where, type(cause).__name__, printable(str(cause), SHOWN),
+                  f" [{_hex(m.payload)}]" if m is not None else "")
+        log.debug("%s: the failure in full", what, exc_info=exc)
+
+    def _frigate(self, m: _Inbound, changes: _Changes) -> None:
+        """Frigate's snapshot or tracked-object update: evidence of the incidents its camera sees, or what
+        its recognition adds to a detection."""
+        assert self.frigate is not None
+        changes.incidents.extend(self.frigate.take(m.topic, m.payload, retained=m.retain))
 
     def _publish_units(self, units: Iterable[UnitView], *, flush: bool = False) -> None:
         """A unit's state at most every UNIT_PUBLISH_S: a map needs no more, and a unit that beacons
@@ -582,23 +688,49 @@ class Bridge:
             client.ack(m.mid, m.qos)
 
     def _validate(self, m: _Inbound, topic_gateway: str, topic_kind: str) -> Event | None:
+        """The event a message carries, or None when it is refused (logged, counted)."""
         self.counts["received"] += 1
         try:
             if len(m.payload) > MAX_EVENT_BYTES:
                 raise EventError("$", f"payload of {len(m.payload)} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
             event = decode_event(m.payload)
             if event.gateway != topic_gateway:
-                raise EventError("gateway", f"{event.gateway!r} does not match the topic's gateway {topic_gateway!r}")
+                raise EventError("gateway", f"{event.gateway!r} does not match the topic's gateway "
+                                            f"{printable(repr(topic_gateway), 80)}")
             if str(event.kind) != topic_kind:
-                raise EventError("kind", f"{event.kind!s} does not match the topic's kind {topic_kind!r}")
+                raise EventError("kind", f"{event.kind!s} does not match the topic's kind "
+                                         f"{printable(repr(topic_kind), 80)}")
         except EventError as exc:
             self._reject(m, str(exc))
             return None
+        except Exception as exc:  # a validation nobody foresaw failing: this event is refused, not the batch
+            self._reject(m, f"could not be read: {exc.__class__.__name__}: {exc}")
+            return None
+        self._check_future(event)
         return event
+
+    def _check_future(self, event: Event) -> None:
+        """An event stamped ahead of the bridge's clock by more than ``bridge.future_s`` is stored (the
+        gateway's clock may be wrong, and its alerts must still open incidents) but counted and logged: no
+        time past the bridge's clock moves a unit's state or an incident (bridge/store.py), so a forged
+        far-future beacon cannot pin a unit, and a gateway whose clock runs ahead is named. Beyond the window
+        the event says nothing about its unit at all."""
+        ahead = (event.time - self.clock()).total_seconds()
+        if ahead <= self.cfg.future_s:
+            return
+        self.counts["future"] += 1
+        now = time.monotonic()
+        if now >= self._future_warned.get(event.gateway, 0.0):
+            self._future_warned[event.gateway] = now + WARN_AGAIN_S
+            log.warning("gateway %s: %s event %s is stamped %s, %.0f s ahead of the bridge's clock (more than "
+                        "bridge.future_s = %g): stored, but it moves no unit (an alert still opens an incident, "
+                        "dated now)", event.gateway, event.kind, event.id, event.time.isoformat(), ahead,
+                        self.cfg.future_s)
 
     def _reject(self, m: _Inbound, reason: str) -> None:
         self.counts["rejected"] += 1
-        log.warning("rejected event on %s: %s [%s]", m.topic, reason, _hex(m.payload))
+        log.warning("rejected event on %s: %s [%s]", printable(m.topic, SHOWN), printable(reason, 2 * SHOWN),
+                    _hex(m.payload))
 
     def _store_events(self, events: list[tuple[_Inbound, Event]], changes: _Changes) -> None:
         now = time.monotonic()
@@ -608,8 +740,9 @@ class Bridge:
             result = self._ingest([e for _, e in events])
         except _Stopping:
             raise
-        except SQLAlchemyError as exc:
-            # Something in the batch is refused by the database itself: find it, store the rest.
+        except Exception as exc:  # SQLAlchemyError above all
+            # Something in the batch is refused by the database itself (or fails in a way nobody foresaw):
+            # find it, store the rest.
             log.warning("batch of %d events refused (%s); storing them one by one", len(events), exc.__class__.__name__)
             for m, e in events:
                 try:
@@ -618,6 +751,8 @@ class Bridge:
                     raise
                 except SQLAlchemyError as one:
                     self._reject(m, f"refused by the database: {one.orig if isinstance(one, DBAPIError) else one!s}")
+                except Exception as one:
+                    self._reject(m, f"could not be stored: {one.__class__.__name__}: {one}")
             return
         self._note(result, changes)
 
@@ -628,7 +763,7 @@ class Bridge:
         while True:
             try:
                 started = time.monotonic()
-                result = self.store.ingest(events)
+                result = self.store.ingest(events, received_at=self.clock())
                 self.metrics.stored(events, time.monotonic() - started)
                 return result
             except DBAPIError as exc:
@@ -640,6 +775,14 @@ class Bridge:
     def _note(self, result: IngestResult, changes: _Changes) -> None:
         self.counts["stored"] += len(result.stored)
         self.counts["duplicates"] += result.duplicates
+        for e in result.conflicts:
+            # The same content again is a redelivery and says nothing; other content under a stored id is
+            # a gateway numbering wrong or a forgery: the stored event stays, the newcomer is not stored.
+            self.counts["id_reused"] += 1
+            if self._reused.first(e.id):
+                log.warning("event id %s arrived again with other content (now a %s of gateway %s, seq %d, unit "
+                            "%s): the event stored first is kept, this one is not stored", e.id, e.kind, e.gateway,
+                            e.seq, printable(str(e.unit), 80))
         for unit in result.units:
             changes.units[unit.unit] = unit
         changes.incidents.extend(result.incidents)
@@ -655,9 +798,12 @@ class Bridge:
         if not m.payload:
             return  # a retained state being cleared
         try:
+            if not is_name(name):
+                raise ValueError(f"{printable(repr(name), 80)} is not a gateway's name")
             body = json_object(m.payload)
         except ValueError as exc:
-            log.warning("gateway state on %s ignored: %s [%s]", m.topic, exc, _hex(m.payload))
+            log.warning("gateway state on %s ignored: %s [%s]", printable(m.topic, SHOWN), printable(str(exc), SHOWN),
+                        _hex(m.payload))
             return
         view = self.store.note_gateway_state(name, body)
         self._check_clock(name, body)
@@ -665,9 +811,20 @@ class Bridge:
         if isinstance(outbox, dict):
             nxt, pending, oldest = outbox.get("next_seq"), outbox.get("pending"), outbox.get("oldest_seq")
             if isinstance(nxt, int) and isinstance(pending, int):
-                self._hints[name] = _Hint(nxt - 1 - pending, oldest if isinstance(oldest, int) else None)
-                if self._hints[name].published > view.last_seq:
-                    self._suspects.add(name)
+                problem = _figures_problem(outbox)
+                if problem is not None:
+                    # Figures past what storage holds would make every round of gap checks fail (2**70
+                    # overflows SQL BIGINT): what the state says of the seq is not used at all.
+                    self._hints.pop(name, None)
+                    now = time.monotonic()
+                    if now >= self._state_warned.get(name, 0.0):
+                        self._state_warned[name] = now + WARN_AGAIN_S
+                        log.warning("gateway %s: its state's outbox figures are refused (%s); its seq is watched "
+                                    "from its events alone", name, problem)
+                else:
+                    self._hints[name] = _Hint(nxt - 1 - pending, oldest if isinstance(oldest, int) else None)
+                    if self._hints[name].published > view.last_seq:
+                        self._suspects.add(name)
         log.debug("gateway %s %s", name, "online" if view.online else "offline")
 
     def _check_clock(self, name: str, body: dict[str, Any]) -> None:
@@ -680,7 +837,10 @@ class Bridge:
             return
         if body.get("online") is not True or sent.tzinfo is None:
             return
-        skew = (sent - datetime.now(UTC)).total_seconds()
+        try:
+            skew = (sent - self.clock()).total_seconds()
+        except OverflowError:  # 9999-12-31T23:59:59-23:59: past what a datetime holds in UTC
+            skew = float("inf")
         now = time.monotonic()
         if abs(skew) > CLOCK_SKEW_S and now >= self._clock_warned.get(name, 0.0):
             self._clock_warned[name] = now + 600.0
@@ -688,68 +848,90 @@ class Bridge:
                         "times (set its clock: NTP)", name, skew)
 
     def _command(self, m: _Inbound, changes: _Changes) -> None:
+        """A console's command: read and validated whole (bridge/commands.py), then carried out, then audited;
+        a command refused at any step is audited as refused and answered on ``bridge/refused``."""
         assert self.store is not None
         self.counts["commands"] += 1
         body: dict[str, Any] | None = None
         try:
+            if len(m.payload) > MAX_COMMAND_BYTES:
+                raise CommandError("$", f"{len(m.payload)} bytes, more than the {MAX_COMMAND_BYTES}-byte limit")
             body = json_object(m.payload)
-            done = self._carry_out(body, changes)
-        except (ValueError, IncidentError) as exc:  # JSON errors are ValueErrors too
-            self.counts["commands_refused"] += 1
-            log.warning("command refused: %s [%s]", exc, _hex(m.payload))
-            unread = f"{exc}: {len(m.payload)} bytes"
-            record_command(self.store.engine, unread if body is None else body, refused=str(exc))  # audited too
-            self._refused(body or {}, str(exc))
+            command = parse_command(body)
+            done = self._carry_out(command, changes)
+        except (ValueError, IncidentError) as exc:  # JSON errors and ConfigError are ValueErrors too
+            self._refuse_command(m, body, printable(str(exc), 4 * SHOWN))
+            return
+        except _Stopping:
+            raise
+        except DBAPIError as exc:
+            if _unavailable(exc):
+                raise  # handled again when the database is back
+            self._refuse_command(m, body, "the database refused it (see the bridge's log)", exc)
+            return
+        except Exception as exc:  # nobody foresaw this: refused alone, and said so
+            self._refuse_command(m, body, "the bridge failed to carry it out (see the bridge's log)", exc)
             return
         record_command(self.store.engine, body)
         if done is not None:
-            log.info("incident %d %s by %s", done[0].id, done[1], _text(body, "operator") or "")
+            log.info("incident %d %s by %s", done[0].id, done[1], command.operator)
             changes.incidents.append(done)
 
-    def _carry_out(self, body: dict[str, Any], changes: _Changes) -> tuple[IncidentView, str] | None:
-        """Do what a command says; returns the incident it changed and how (None for plans and aliases)."""
+    def _refuse_command(self, m: _Inbound, body: dict[str, Any] | None, reason: str,
+                        exc: BaseException | None = None) -> None:
         assert self.store is not None
-        action = body.get("action")
-        operator = _text(body, "operator") or ""
-        note = _text(body, "note")
-        if action == "plan":
-            self._save_plan(body, operator)
+        self.counts["commands_refused"] += 1
+        if exc is not None:
+            self.counts["messages_failed"] += 1
+            cause = exc.orig if isinstance(exc, DBAPIError) else exc
+            log.error("command refused: %s: %s [%s]", type(cause).__name__, printable(str(cause), SHOWN),
+                      _hex(m.payload))
+            log.debug("command: the failure in full", exc_info=exc)
+        else:
+            log.warning("command refused: %s [%s]", reason, _hex(m.payload))
+        unread = f"{reason}: {len(m.payload)} bytes"
+        record_command(self.store.engine, unread if body is None else body, refused=reason)  # audited too
+        self._refused(echo(body or {}), reason)
+
+    def _carry_out(self, c: Command, changes: _Changes) -> tuple[IncidentView, str] | None:
+        """Do what a validated command says; returns the incident it changed and how (None for plans and
+        aliases)."""
+        assert self.store is not None
+        if c.action == "plan":
+            self._save_plan(c)
             return None
-        if action == "alias":
-            unit = self.store.set_alias(_text(body, "unit") or "", _text(body, "alias"))
+        if c.action == "alias":
+            assert c.unit is not None
+            unit = self.store.set_alias(c.unit, c.alias)
             changes.units[unit.unit] = unit
-            log.info("%s named %s %r", operator, unit.unit, unit.alias)
+            log.info("%s named %s %r", c.operator, unit.unit, unit.alias)
             return None
-        incident_id = body.get("incident")
-        if isinstance(incident_id, bool) or not isinstance(incident_id, int) or not 0 < incident_id < 2**31:
-            raise IncidentError(f"incident: expected an incident id, got {incident_id!r}")
-        if action == "ack":
-            view = self.store.acknowledge(incident_id, operator, note=note)
-            answered = self._answer_radio(view, operator)
+        assert c.incident is not None
+        if c.action == "ack":
+            view = self.store.acknowledge(c.incident, c.operator, note=c.note)
+            answered = self._answer_radio(view, c.operator)
             if answered is None:
                 return view, "acknowledged"
             changes.incidents.append((view, "acknowledged"))  # the acknowledgement is news of its own
             return answered, "radio_ack"
-        if action == "resolve":
-            return self.store.resolve(incident_id, operator, _text(body, "resolution") or "", note=note), "resolved"
-        if action == "note":
-            return self.store.add_note(incident_id, operator, note or ""), "note"
-        if action == "assign":
-            return self.store.assign(incident_id, operator, _text(body, "unit") or ""), "assigned"
-        raise IncidentError(f"action: expected ack, resolve, note, assign, plan or alias, got {action!r}")
+        if c.action == "resolve":
+            return self.store.resolve(c.incident, c.operator, c.resolution or "", note=c.note), "resolved"
+        if c.action == "note":
+            return self.store.add_note(c.incident, c.operator, c.note or ""), "note"
+        assert c.action == "assign" and c.unit is not None
+        return self.store.assign(c.incident, c.operator, c.unit), "assigned"
 
-    def _refused(self, ask: dict[str, Any], reason: str) -> None:
+    def _refused(self, answer: dict[str, Any], reason: str) -> None:
         """Tell the console that sent a command why it was refused (it knows its ``request`` id); the
-        dispatcher would otherwise see nothing happen."""
-        answer: dict[str, Any] = {k: ask[k] for k in ("request", "action", "incident", "gateway", "operator")
-                                  if k in ask}
+        dispatcher would otherwise see nothing happen. ``answer``: the well-formed fields that identify the
+        command (:func:`bridge.commands.echo`), never the whole body."""
         self._publish(("bridge", "refused"), {**answer, "reason": reason}, qos=1)
 
-    def _save_plan(self, body: dict[str, Any], operator: str) -> None:
-        assert self.plans is not None
-        gateway = _text(body, "gateway") or ""
+    def _save_plan(self, c: Command) -> None:
+        assert self.plans is not None and c.gateway is not None
+        gateway, operator = c.gateway, c.operator
         before = self.plans.current(gateway)
-        version = self.plans.save(gateway, body.get("channels"), operator)  # ConfigError: refused, logged
+        version = self.plans.save(gateway, c.channels, operator)  # ConfigError: refused, logged
         if before is not None and before.version == version:
             log.info("plan for %s from %s is version %d already", gateway, operator, version)
             return
@@ -791,11 +973,13 @@ class Bridge:
                 raise UnknownCamera("camera", d.camera)
         except UnknownCamera as exc:
             self.counts["camera_unknown"] += 1
-            log.warning("detection from a camera not in the registry ignored: %s [%s]", exc, _hex(m.payload))
+            log.warning("detection from a camera not in the registry ignored: %s [%s]", printable(str(exc), SHOWN),
+                        _hex(m.payload))
             return
         except FeedError as exc:
             self.counts["camera_rejected"] += 1
-            log.warning("camera event on %s rejected: %s [%s]", m.topic, exc, _hex(m.payload))
+            log.warning("camera event on %s rejected: %s [%s]", printable(m.topic, SHOWN), printable(str(exc), SHOWN),
+                        _hex(m.payload))
             return
         stored = self.camera_store.store_detection(d, self.cameras.get(d.camera))
         view, new = stored.view, stored.new
@@ -821,7 +1005,7 @@ class Bridge:
             units = self.store.nearest_units(incident.lat, incident.lon, limit=settings.suggest_units,
                                              max_age_s=settings.unit_age_s)
             incident = self.store.suggest(incident.id, units) or incident
-        log.info("incident %d %s: %s at %s", incident.id, change, d.category, d.camera)
+        log.info("incident %d %s: %s at %s", incident.id, change, printable(d.category, 80), printable(d.camera, 80))
         changes.incidents.append((incident, change))
 
     def _correlate(self, changes: _Changes) -> None:
@@ -873,10 +1057,12 @@ class Bridge:
     def _clip(self, gateway: str, event_id: str, m: _Inbound) -> None:
         assert self.store is not None
         try:
+            if not is_name(gateway) or not is_event_id(event_id):
+                raise ClipError(f"topic {printable(m.topic, SHOWN)}: expected gw/{{gateway}}/audio/{{event id}}")
             call = self.store.add_clip(gateway, event_id, m.payload)
         except ClipError as exc:
             self.counts["clips_rejected"] += 1
-            log.warning("audio clip %s from %s rejected: %s", event_id, gateway, exc)
+            log.warning("audio clip %s from %s rejected: %s", printable(event_id, 80), printable(gateway, 80), exc)
             return
         self.counts["clips"] += 1
         log.info("stored %s clip of call %s from %s (%d bytes, sha256 %s)", call.codec, event_id, gateway,
@@ -897,7 +1083,8 @@ class Bridge:
             if now >= self._next_announce:
                 self._next_announce = now + min(1.0, self.cfg.reannounce_s / 4)
                 for incident in self.store.due_announcements(self.cfg.reannounce_s):
-                    log.warning("incident %d (%s) still unacknowledged", incident.id, incident.unit or incident.channel)
+                    log.warning("incident %d (%s) still unacknowledged", incident.id,
+                                printable(incident.unit or incident.channel, 80))
                     self._publish_incident(incident, "reannounce")
             self._take_evidence()
             if now >= self._next_escalation:
@@ -917,7 +1104,7 @@ class Bridge:
         for incident in self.store.escalate_due():
             what = "acknowledged" if incident.escalated == "ack" else "resolved"
             log.warning("incident %d (%s) escalated: not %s in time", incident.id,
-                        incident.unit or incident.category, what)
+                        printable(incident.unit or incident.category, 80), what)
             self._publish_incident(incident, "escalated")
 
     def _take_evidence(self) -> None:
@@ -936,7 +1123,7 @@ class Bridge:
                 note = f"{got.kind} from {got.camera_id} failed: {got.reason}"
                 self.counts["evidence_failed"] += 1
             view = self.store.add_history(got.incident_id, "evidence", note)
-            log.info("incident %d: %s", got.incident_id, note)
+            log.info("incident %d: %s", got.incident_id, printable(note, 2 * SHOWN))
             if view is not None:
                 self._publish_incident(view, "evidence")
 
@@ -959,9 +1146,20 @@ class Bridge:
             if time.monotonic() >= deadline:
                 return
             self._checked[gw] = now
-            self._recover(gw, now)
+            try:
+                self._recover(gw, now)
+            except OperationalError:
+                raise  # the database away: housekeeping says so once
+            except Exception as exc:
+                # One gateway's bookkeeping gone wrong must not fail every round (and hold ingest up each
+                # time): its gaps are left alone until its next event or state says more.
+                log.error("gateway %s: gap recovery failed (%s: %s); its holes are not asked for again until it "
+                          "sends more", gw, exc.__class__.__name__, printable(str(exc), SHOWN))
+                self._suspects.discard(gw)
+                self._hints.pop(gw, None)
+                self._gaps.pop(gw, None)
             if gw not in self._suspects:
-                del self._checked[gw]
+                self._checked.pop(gw, None)
 
     def _recover(self, gw: str, now: float) -> None:
         """Ask ``gw`` again for what is missing; give up on a hole after replay_tries requests."""
@@ -1045,11 +1243,15 @@ def _unavailable(exc: DBAPIError) -> bool:
     return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
 
 
-def _text(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise IncidentError(f"{key}: expected text, got {value!r}")
-    return value
+def _figures_problem(outbox: dict[str, Any]) -> str | None:
+    """Why a gateway state's outbox figures cannot be used (they are compared with seq, a BIGINT), or None."""
+    for key in ("next_seq", "pending", "oldest_seq"):
+        value = outbox.get(key)
+        if value is None and key == "oldest_seq":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+            return f"outbox.{key} = {printable(repr(value), 40)}, expected an integer 0..2**63-1"
+    return None
 
 
 def run(config: Config) -> None:

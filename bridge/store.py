@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.cameras.correlation import CameraStore, Correlation
 from bridge.cameras.geometry import box_deg, haversine_m
+from bridge.commands import INCIDENT_ID_MAX, operator_problem
 from bridge.models import (
     ACKNOWLEDGED,
     BRIDGE_ACTOR,
@@ -57,8 +58,9 @@ from bridge.models import (
     IncidentRow,
     UnitRow,
 )
+from config.private import private_sqlite
 from config.schema import Config
-from gateway.events import Event, Kind, Position, format_time
+from gateway.events import INT64_MAX, Event, Kind, Position, format_time
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +106,8 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+        private_sqlite(Path(parsed.database))  # positions, names, voice: the owner's alone, whatever the umask
     # One pool shared by the ingest thread and whoever queries: connections move between threads.
     engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -334,6 +336,9 @@ class IngestResult:
     units: list[UnitView] = field(default_factory=list)  # units whose state changed
     incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # (incident, "opened" | "alert" | ...)
     gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # seq jumps seen in this batch
+    # Events whose id is stored already (or came twice in this batch) with other content: not stored, an
+    # anomaly (a gateway numbering wrong, or a forgery). A redelivery of the same content is not one.
+    conflicts: list[Event] = field(default_factory=list)
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -408,8 +413,9 @@ def _label(e: Event) -> str | None:
 def _operator(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise IncidentError("operator: every change is made by a named operator, got none")
-    if len(name) > 64:
-        raise IncidentError("operator: at most 64 characters")
+    problem = operator_problem(name)
+    if problem is not None:
+        raise IncidentError(f"operator: {problem}")
     return name.strip()
 
 
@@ -417,9 +423,12 @@ class Store:
     """The bridge's database. Thread-safe: every method runs in its own session and transaction."""
 
     def __init__(self, engine: Engine, *, incident_window_s: float = 600.0,
-                 limits: Mapping[str, tuple[float | None, float | None]] | None = None) -> None:
+                 limits: Mapping[str, tuple[float | None, float | None]] | None = None,
+                 future_s: float = 300.0) -> None:
         self.engine = engine
         self.window = timedelta(seconds=incident_window_s)
+        #: An event stamped further than this ahead of the batch's arrival is not believed about its unit.
+        self.future = timedelta(seconds=future_s)
         #: category -> (acknowledge within s, resolve within s); either may be None (no limit)
         self.limits = dict(limits or {})
         self._read = sessionmaker(engine, expire_on_commit=False)
@@ -428,11 +437,11 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, incident_window_s: float = 600.0, migrate_schema: bool = True,
-             limits: Mapping[str, tuple[float | None, float | None]] | None = None) -> Store:
+             limits: Mapping[str, tuple[float | None, float | None]] | None = None, future_s: float = 300.0) -> Store:
         engine = make_engine(url)
         if migrate_schema:
             migrate(engine)
-        return cls(engine, incident_window_s=incident_window_s, limits=limits)
+        return cls(engine, incident_window_s=incident_window_s, limits=limits, future_s=future_s)
 
     def _dues(self, category: str, opened: datetime) -> tuple[datetime | None, datetime | None]:
         ack_s, resolve_s = self.limits.get(category, (None, None))
@@ -456,8 +465,13 @@ class Store:
     def ingest(self, events: Sequence[Event], received_at: datetime | None = None) -> IngestResult:
         """Store a batch of valid events in one transaction; the result says what changed."""
         now = received_at or _utcnow()
-        unique = list({e.id: e for e in events}.values())  # a redelivery may repeat an id within a batch
         result = IngestResult()
+        firsts: dict[str, Event] = {}
+        for e in events:  # a redelivery may repeat an id within a batch; the first of them counts
+            held = firsts.setdefault(e.id, e)
+            if held != e:
+                result.conflicts.append(e)
+        unique = list(firsts.values())
         if not unique:
             return result
         with self._writing() as s:
@@ -465,6 +479,10 @@ class Store:
             # a shared group) take turns here, and the second finds it already stored.
             gateways = self._lock_gateways(s, [e.gateway for e in unique], now)
             known = set(s.scalars(select(EventRow.id).where(EventRow.id.in_([e.id for e in unique]))))
+            if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
+                for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
+                    if _event_from_row(row) != firsts[row.id]:
+                        result.conflicts.append(firsts[row.id])
             new = [e for e in unique if e.id not in known]
             if new:
                 # A plain executemany: SQLite and psycopg each batch one prepared statement. (A RETURNING
@@ -508,7 +526,7 @@ class Store:
         for e in events:
             incident_id = e.detail.get("incident")
             if e.detail.get("command") != "ack_emergency" or isinstance(incident_id, bool) \
-                    or not isinstance(incident_id, int):
+                    or not isinstance(incident_id, int) or not 0 < incident_id <= INCIDENT_ID_MAX:
                 continue
             row = s.get(IncidentRow, incident_id)
             if row is None:
@@ -564,7 +582,13 @@ class Store:
         return gaps
 
     def _update_units(self, s: Session, events: Sequence[Event], now: datetime) -> list[UnitView]:
-        heard = sorted((e for e in events if e.unit), key=lambda e: (e.time, e.seq))
+        """Each unit's newest state. An event's time is its gateway's word, and no time past ``now`` (the
+        bridge's clock when the batch arrived) is taken, neither from an event nor from what is stored: a
+        gateway whose clock runs ahead, or a beacon dated 9999, would otherwise hold a unit's state against
+        every later beacon of the real radio. An event stamped more than ``future`` ahead is not believed
+        about its unit at all (it is stored, and counted by the bridge): its clock, or its sender, is wrong."""
+        heard = sorted((e for e in events if e.unit and e.time <= now + self.future),
+                       key=lambda e: (min(e.time, now), e.seq))
         if not heard:
             return []
         names = sorted({e.unit for e in heard if e.unit})
@@ -582,13 +606,15 @@ class Store:
             assert e.unit is not None
             r = rows[e.unit]
             # Replays and redeliveries arrive late: an older event never overwrites newer state.
-            if r["last_heard"] is None or e.time >= r["last_heard"]:
-                r.update(last_heard=e.time, last_kind=str(e.kind), last_channel=e.channel, last_gateway=e.gateway,
+            heard_at = min(e.time, now)
+            if r["last_heard"] is None or r["last_heard"] > now or heard_at >= r["last_heard"]:
+                r.update(last_heard=heard_at, last_kind=str(e.kind), last_channel=e.channel, last_gateway=e.gateway,
                          last_event_id=e.id)
                 changed.add(e.unit)
             p = e.position
-            fix = (p.fix_time or e.time) if p else None
-            if p is not None and fix is not None and (r["fix_time"] is None or fix >= r["fix_time"]):
+            fix = min(p.fix_time or e.time, now) if p else None
+            if p is not None and fix is not None and (r["fix_time"] is None or r["fix_time"] > now
+                                                      or fix >= r["fix_time"]):
                 r.update(lat=p.lat, lon=p.lon, alt_m=p.alt_m, speed_mps=p.speed_mps, course_deg=p.course_deg,
                          position_source=p.source, fix_time=fix)
                 changed.add(e.unit)
@@ -648,7 +674,7 @@ class Store:
             q = q.where(IncidentRow.last_alert_at >= when - self.window,
                         IncidentRow.opened_at <= when + self.window)
             row = s.scalars(q.order_by(IncidentRow.last_alert_at.desc()).limit(1)).first()
-            position = self._alert_position(s, e)
+            position = self._alert_position(s, e, now)
             if row is None:
                 ack_due, resolve_due = self._dues("alert", when)
                 row = IncidentRow(
@@ -698,10 +724,11 @@ class Store:
         return [(views[i], change) for i, change in changes.items()]
 
     @staticmethod
-    def _alert_position(s: Session, e: Event) -> tuple[float, float, datetime] | None:
-        """Where the alert came from: its own position, else the unit's last known one."""
+    def _alert_position(s: Session, e: Event, now: datetime) -> tuple[float, float, datetime] | None:
+        """Where the alert came from: its own position (its time no later than now, as for units), else the
+        unit's last known one."""
         if e.position is not None:
-            return e.position.lat, e.position.lon, e.position.fix_time or e.time
+            return e.position.lat, e.position.lon, min(e.position.fix_time or e.time, now)
         if e.unit is not None:
             unit = s.get(UnitRow, e.unit)
             if unit is not None and unit.lat is not None and unit.lon is not None and unit.fix_time is not None:
@@ -812,7 +839,7 @@ class Store:
                 )
             ) or 0
             missing = (last - first + 1) - stored
-            row.lost += missing
+            row.lost = min(row.lost + missing, INT64_MAX)  # a BIGINT, like every seq
             row.last_seq = max(row.last_seq, last)
             if first <= row.contiguous_seq + 1:
                 row.contiguous_seq = max(row.contiguous_seq, last)

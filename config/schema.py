@@ -185,7 +185,17 @@ class AudioDriverConfig(_Strict):
         return self
 
 
-_UNIT = r"^[a-z0-9]+:[^\s/#+]{1,64}$"  # a protocol-qualified identity; same rule as gateway/events.py UNIT_RE
+def _unit(value: str | None) -> str | None:
+    """A protocol-qualified identity, by the event schema's one rule (gateway/events.py, a leaf module)."""
+    from gateway.events import unit_problem
+
+    problem = unit_problem(value) if value is not None else None
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+_Unit = Annotated[str | None, AfterValidator(_unit)]
 
 
 class ModbusPointConfig(_Strict):
@@ -199,7 +209,7 @@ class ModbusPointConfig(_Strict):
     bit: int | None = Field(None, ge=0, le=15, description="registers: the bit that is the point (0 = lowest)")
     threshold: int | None = Field(None, ge=0, le=65535, description="registers: active at or above this value")
     debounce_ms: int = Field(50, ge=0, le=60_000, description="a change must last this long to count")
-    unit: str | None = Field(None, pattern=_UNIT, description="who the event is about, e.g. io:lobby-panic")
+    unit: _Unit = Field(None, description="who the event is about, e.g. io:lobby-panic")
     label: str | None = Field(None, description="shown to dispatchers, e.g. 'lobby panic button'")
     alert_at_start: bool | None = Field(
         None, description="alert points: already active at start (or found so) raises the alert; default true"
@@ -685,6 +695,11 @@ class BridgeConfig(_Strict):
     )
     reannounce_s: float = Field(30.0, gt=0, description="how often an unacknowledged incident is announced again")
     batch_max: int = Field(500, ge=1, le=5000, description="most events stored in one database transaction")
+    future_s: float = Field(
+        300.0, gt=0, description="an event stamped more than this far ahead of the bridge's clock is counted and "
+        "logged (its gateway's clock is wrong, or it is forged); no time ahead of the bridge's clock moves a unit "
+        "or an incident"
+    )
     replay_interval_s: float = Field(
         2.0, gt=0, description="how long a gap waits before it is requested, and between requests"
     )

@@ -22,11 +22,15 @@ from typing import ClassVar
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 
+from bridge.commands import operator_problem
 from bridge.store import database_url, redact
+from config.private import private_file
 from config.schema import Config, ConsoleConfig
 from console.commands import BindingCommands
 from console.data import StoreHandle, describe_error
+from console.format import shown
 from console.link import BridgeLink, NotConnected
 from console.messages import (
     BrokerStatus,
@@ -88,6 +92,10 @@ class DispatchApp(App[None]):
         self.config = config
         self.settings: ConsoleConfig = config.console
         self.operator = (operator or config.console.operator or "").strip() or None
+        if self.operator is not None and operator_problem(self.operator) is not None:
+            # The bridge would refuse every command in that name: ask for one at sign-in instead.
+            log.warning("operator name refused (%s): asking at sign-in", operator_problem(self.operator))
+            self.operator = None
         self.state = ConsoleState()
         self.store = StoreHandle(database or database_url(config))
         self.link = BridgeLink(config.mqtt, self.post_message, name=self.operator or "console")
@@ -176,14 +184,23 @@ class DispatchApp(App[None]):
                 self.bell()
             i = update.incident
             what = "wired input" if i.category == "alert" else i.category.replace("_", " ")
-            who = f"{i.unit or what}{f' ({i.alias})' if i.alias else ''}"
+            who = shown(f"{i.unit or what}{f' ({i.alias})' if i.alias else ''}")
             if message.change == "opened":
                 title = f"EMERGENCY: incident #{i.id}" if i.category == "alert" else f"Street event: incident #{i.id}"
-                self._toast(title, f"{who} on {i.channel}@{i.gateway}")
+                self._toast(title, f"{who} on {shown(i.channel)}@{shown(i.gateway)}")
             elif message.change == "escalated":
                 late = "acknowledged" if i.escalated == "ack" else "resolved"
                 self._toast(f"OVERDUE: incident #{i.id}", f"{who}: not {late} in time")
         self._status()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification of the console, whoever asks for it, is plain text: names in it came from the
+        network (an alias ``[/]`` would be a markup error that ends the console), and what is not printable
+        in it is escaped (line breaks the console put there itself are kept)."""
+        del markup  # never: no notification of this console is written in markup
+        text = "\n".join(shown(line) for line in message.split("\n"))
+        super().notify(text, title=shown(title), severity=severity, timeout=timeout, markup=False)
 
     def _toast(self, title: str, text: str) -> None:
         """An incident's toast: at once if none was shown in the last :data:`TOAST_S`, else gathered with
@@ -234,10 +251,10 @@ class DispatchApp(App[None]):
         for unit in self.state.apply_gateway(message.gateway, message.online):
             self.dispatch.units.show(unit)
         if was is True and not message.online:
-            self.notify(f"gateway {message.gateway} went offline", severity="warning", timeout=6)
+            self.notify(f"gateway {shown(message.gateway)} went offline", severity="warning", timeout=6)
 
     def on_command_refused(self, message: CommandRefused) -> None:
-        self.notify(f"The bridge refused {message.what}: {message.reason}", severity="error", timeout=10)
+        self.notify(f"The bridge refused {message.what}: {shown(message.reason)}", severity="error", timeout=10)
 
     def on_broker_status(self, message: BrokerStatus) -> None:
         if message.connected and self.broker is False:
@@ -281,7 +298,7 @@ class DispatchApp(App[None]):
     def on_units_table_unit_chosen(self, message: UnitsTable.UnitChosen) -> None:
         incident = self.state.unit_incident(message.unit)
         if incident is None:
-            self.notify(f"{message.unit} has no open incident.", timeout=3)
+            self.notify(f"{shown(message.unit)} has no open incident.", timeout=3)
         else:
             self.open_detail(incident.id)
 
@@ -360,7 +377,7 @@ def run(config: Config, operator: str | None = None, *, duration_s: float | None
     root = logging.getLogger()
     saved = root.handlers[:]
     log_path = Path(config.data_dir) / "console.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(log_path)  # it names operators and units: the owner's alone, whatever the umask
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.handlers = [handler]

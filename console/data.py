@@ -12,6 +12,7 @@ so that every console (and the bridge's history) sees the same thing.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from bridge.store import GatewayView, IncidentDetail, IncidentView, Store, UnitView
-from gateway.events import Position
+from gateway.events import EventError, Position, parse_time
 
 
 class PayloadError(ValueError):
@@ -82,12 +83,10 @@ def _time(obj: dict[str, Any], key: str, *, optional: bool = True) -> datetime |
         if optional:
             return None
         raise PayloadError(f"{key}: required time is missing")
-    if not isinstance(value, str):
-        raise PayloadError(f"{key}: expected a time, got {value!r}")
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise PayloadError(f"{key}: not a time: {value!r}") from None
+        return parse_time(value, key)  # UTC, and nothing a datetime cannot hold once in UTC
+    except EventError as exc:
+        raise PayloadError(str(exc)) from None
 
 
 def _required_time(obj: dict[str, Any], key: str) -> datetime:
@@ -118,7 +117,13 @@ def _float(obj: dict[str, Any], key: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError(f"{key}: expected a number, got {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past what a float holds
+        number = math.inf
+    if not math.isfinite(number):
+        raise PayloadError(f"{key}: expected a finite number")
+    return number
 
 
 def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:

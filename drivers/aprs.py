@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from drivers.ax25 import Ax25Frame, display_text
-from gateway.events import Decoded, Kind, Position
+from gateway.events import Decoded, Kind, Position, make_unit
 
 KNOT_MPS = 1852 / 3600  # one international knot in m/s
 FOOT_M = 0.3048
@@ -1501,24 +1501,23 @@ def parse_tnc2(line: bytes) -> Tnc2Packet:
 # --- to gateway events -----------------------------------------------------------------------
 
 
-def _unit_id(name: str) -> str | None:
-    """``name`` in the event schema's unit alphabet: 1-64 printable characters, no whitespace and none of
-    ``/ # +`` (MQTT topic separators and wildcards); others become ``_``, trailing spaces go."""
-    ident = "".join(c if c.isprintable() and not c.isspace() and c not in "/#+" else "_" for c in name.rstrip(" "))
-    return ident[:64] or None
+def _unit_id(protocol: str, name: str) -> str | None:
+    """``name`` made a unit of the event schema's alphabet (``make_unit``), or None when nothing is left."""
+    try:
+        return make_unit(protocol, name)
+    except ValueError:
+        return None
 
 
 def unit_of(source: str) -> str | None:
     """``aprs:CALL-SSID``; SSID 0 is left out, as APRS writes it. A callsign off the air that AX.25 does
     not allow keeps its characters where the unit alphabet has them: ``AO27 T`` -> ``aprs:AO27_T``."""
-    ident = _unit_id(source.upper().removesuffix("-0"))
-    return f"aprs:{ident}" if ident else None
+    return _unit_id("aprs", source.upper().removesuffix("-0"))
 
 
 def object_unit(name: str) -> str | None:
     """An object's or item's unit: ``aprs:`` and its name (which may hold spaces: ``aprs:SRAL_HQ``)."""
-    ident = _unit_id(name)
-    return f"aprs:{ident}" if ident else None
+    return _unit_id("aprs", name)
 
 
 def _fix_time(timestamp: Timestamp | None) -> datetime | None:

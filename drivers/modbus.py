@@ -57,7 +57,7 @@ from urllib.parse import urlsplit
 
 from drivers.base import Output, Rejected
 from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
-from gateway.events import UNIT_RE, Decoded, Kind
+from gateway.events import Decoded, Kind, is_unit
 
 if TYPE_CHECKING:
     from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -117,7 +117,7 @@ class ModbusPoint:
             raise ValueError(f"threshold: expected 0..65535, got {self.threshold}")
         if self.debounce_ms < 0:
             raise ValueError(f"debounce_ms: expected 0 or more, got {self.debounce_ms}")
-        if self.unit is not None and not UNIT_RE.match(self.unit):
+        if self.unit is not None and not is_unit(self.unit):
             raise ValueError(f"unit: expected a protocol-qualified identity like 'io:lobby-panic', got {self.unit!r}")
         if self.alert_at_start and self.kind is not Kind.ALERT:
             raise ValueError("alert_at_start: only points of kind alert raise alerts")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from config.private import private_file
 from config.schema import (
     AudioDriverConfig,
     ChannelConfig,
@@ -47,7 +48,7 @@ from drivers.serial_lines import LineWatcher, SerialLinesDriver
 from drivers.serial_port import SerialDriver
 from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.devices import visible_devices
-from gateway.events import UNIT_RE, Decoded, Event, Kind
+from gateway.events import Decoded, Event, Kind, is_unit
 from gateway.metrics import MetricsServer, serve_gateway_metrics
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
@@ -94,7 +95,7 @@ def apply_rules(rules: list[Rule], d: Decoded) -> Decoded:
         detail = {**d.detail, "rule": rule.label or rule.kind, "decoded_kind": str(d.kind)}
         if rule.unit is not None:
             made = rule.unit.format(m.group(0), *m.groups(""), **m.groupdict(""))
-            if UNIT_RE.match(made):
+            if is_unit(made):
                 unit = made
             else:  # the alert still goes out; the technician sees why it has no unit
                 detail["unit_error"] = f"rule made {made!r}, not a unit identity"
@@ -335,7 +336,7 @@ class Gateway:
     def _store_plan(self, body: dict[str, Any]) -> None:
         tmp = self.plan_path.with_suffix(".tmp")
         try:
-            self.plan_path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(tmp)  # the site's channel plan: its owner's alone, whatever the umask
             tmp.write_text(json.dumps({"version": body["version"], "channels": body["channels"]}), encoding="utf-8")
             os.replace(tmp, self.plan_path)  # whole or not at all: a crash never leaves half a plan
         except OSError as exc:
@@ -521,7 +522,7 @@ class Gateway:
                                   "incident": body.get("incident"), "request": body.get("request"),
                                   "operator": body.get("operator")}
         tx = self.transmitters.get(channel) if isinstance(channel, str) else None
-        if channel not in known or not isinstance(unit, str) or not UNIT_RE.match(unit):
+        if channel not in known or not isinstance(unit, str) or not is_unit(unit):
             detail.update(result="failed", reason=f"no channel {channel!r} here, or {unit!r} is no unit")
         elif tx is None:
             receive_only = any(c.name == channel and c.receive_only for c in self.channels)
@@ -538,7 +539,7 @@ class Gateway:
                 detail.update(result=report.result, reason=report.reason, keyed_s=report.keyed_s, ptt=tx.ptt.name)
         log.info("ack_emergency to %s on %s: %s %s", unit, channel, detail["result"], detail["reason"])
         where = channel if isinstance(channel, str) and channel in known else "gateway"
-        named = unit if isinstance(unit, str) and UNIT_RE.match(unit) else None
+        named = unit if is_unit(unit) else None
         self._submit(where, Decoded(kind=Kind.IO, time=datetime.now(UTC), unit=named, detail=detail))
         self.publisher.wake()
 

@@ -56,6 +56,7 @@ from bridge.chirp import ChirpError, merge, read_chirp, write_chirp
 from bridge.plans import Plans, canonical
 from config.schema import CHIRP_MODES, ConfigError
 from console.data import StoreHandle, describe_error
+from console.format import plain, plain_lines
 from console.link import BridgeLink, NotConnected
 from drivers.audio.selcall import STANDARDS
 
@@ -743,7 +744,7 @@ class PlansScreen(Screen[None]):
     def _show_channels(self) -> None:
         table = self.channels_table
         table.clear()
-        table.border_title = f"channels of {self.gateway}" if self.gateway else "channels"
+        table.border_title = plain(f"channels of {self.gateway}" if self.gateway else "channels")
         for c in self.working.get(self.gateway or "", []):
             drivers = ", ".join(d.get("device") or d.get("port") or d.get("url") or "?" for d in c.get("drivers", []))
             tx = "off" if c.get("receive_only") else _text(c.get("tx_mhz"))
@@ -968,7 +969,7 @@ class PlansScreen(Screen[None]):
             tab = self.query_one("#plan-tabs", TabbedContent).get_tab(pane)
             title = "rules" if pane == "plan-tab-rules" else "transmit / record"
             tab.label = f"{title} (!)" if any(k in errors for k in keys) else title
-        self.error_label.update("\n".join(errors.values()))
+        self.error_label.update(plain_lines(errors.values()))  # what was typed: shown, never markup
         return errors
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -1077,7 +1078,7 @@ class PlansScreen(Screen[None]):
                         severity="error")
             return
         except ChirpError as exc:
-            self.error_label.update("\n".join(exc.errors[:8]))
+            self.error_label.update(plain_lines(exc.errors[:8]))
             self.notify(f"Not imported: {len(exc.errors)} error(s).", severity="error")
             return
         notes = list(imported.notes)
@@ -1120,7 +1121,7 @@ class PlansScreen(Screen[None]):
             canonical(self.working[self.gateway], f"plan for {self.gateway}")
             send_plan(self.link, self.gateway, self.working[self.gateway], self.operator)
         except ConfigError as exc:
-            self.error_label.update(str(exc))
+            self.error_label.update(plain_lines(str(exc).split("\n")))
             self.notify("The plan has errors: not sent.", severity="error")
             return
         except NotConnected as exc:

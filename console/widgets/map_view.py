@@ -29,6 +29,7 @@ from textual.widget import Widget
 from bridge.cameras.geometry import Camera
 from bridge.store import IncidentView, UnitView
 from console import mapgeo
+from console.format import shown
 from console.mapgeo import BrailleCanvas, Line, Projection
 
 NEW = "new"
@@ -422,7 +423,7 @@ class MapView(Widget, can_focus=True):
             if p is None or cell is None:
                 continue
             band = self._bands.get(key) or mapgeo.age_band(fix_age_s(u, now))
-            put(cell[0] + 1, cell[1], u.alias or u.unit, f"{band}_label")
+            put(cell[0] + 1, cell[1], shown(u.alias or u.unit), f"{band}_label")  # names from the network
             mark = mapgeo.arrow(p.course_deg) or UNIT_MARK
             marks.append((cell[0], cell[1], mark, "selected" if key == self.selected_unit else band))
         # The selected incident last, so that its label and marker are drawn over any other's.

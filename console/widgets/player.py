@@ -29,6 +29,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from console.format import shown
 from drivers.audio.playback import resample_to
 from drivers.audio.source import AudioSourceError, _sounddevice, find_output_device
 
@@ -191,9 +192,9 @@ class ClipPlayer(Static, can_focus=True):
     def _draw(self) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
         mark = {LOADING: "…", PLAYING: "▶", PAUSED: "⏸", DONE: "■", STOPPED: "■", FAILED: "✖"}.get(self.state, " ")
-        line.append(f"{mark} {self.title}  ", style="bold")
+        line.append(f"{mark} {shown(self.title)}  ", style="bold")
         if self.state == FAILED:
-            line.append(self.error or "cannot play", style="bold red")
+            line.append(shown(self.error or "cannot play"), style="bold red")
         elif self.state == LOADING:
             line.append("loading the clip…")
         else:

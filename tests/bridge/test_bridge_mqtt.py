@@ -210,22 +210,33 @@ def test_an_event_the_database_refuses_is_rejected_alone(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="bridge.service")
     config = load_config(write_config(tmp_path, mosquitto, database_url))
-    bridge = running(Bridge(config, batch_delay_s=0.3))  # the next two arrive while it sleeps: one batch
-    # Valid on the wire, but PostgreSQL text cannot hold NUL (SQLite can).
-    odd = event(2, unit="mdc:a\x00b")
-    sent = [event(1), odd, event(3)]
+    bridge = running(Bridge(config, batch_delay_s=0.3))  # the next ones arrive while it sleeps: one batch
+    assert bridge.store is not None
+    store = bridge.store
+    # The database refuses one event for what it is (here a trigger, as a constraint of a site's own would):
+    # valid on the wire, refused in storage. (It used to be a NUL in a unit, which the schema now refuses.)
+    with store.engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER refuse_seq_2 BEFORE INSERT ON events WHEN NEW.seq = 2 "
+                                 "BEGIN SELECT RAISE(ABORT, 'seq 2 refused by a trigger'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION refuse_seq_2() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                 "IF NEW.seq = 2 THEN RAISE EXCEPTION 'seq 2 refused by a trigger'; END IF; "
+                                 "RETURN NEW; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER refuse_seq_2 BEFORE INSERT ON events FOR EACH ROW "
+                                 "EXECUTE FUNCTION refuse_seq_2()")
+    odd = event(2)
+    nul = event(4, unit="mdc:a\x00b")  # PostgreSQL text cannot hold NUL: the schema refuses it everywhere
+    sent = [event(1), odd, event(3), nul]
     try:
         for e in sent:
             publisher.client.publish(f"{PREFIX}/gw/gw1/event/beacon", encode_event(e), qos=1)
-        assert bridge.store is not None
-        store = bridge.store
-        refused = database_url.startswith("postgresql")
-        wait_until(lambda: bridge.counts["stored"] + bridge.counts["rejected"] == 3, 10, "all three handled")
-        expected = [e.id for e in sent if not (refused and e is odd)]
-        assert stored_ids(store) == expected
-        if refused:
-            [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rejected event")]
-            assert "refused by the database: PostgreSQL text fields cannot contain NUL" in line
+        wait_until(lambda: bridge.counts["stored"] + bridge.counts["rejected"] == 4, 10, "all four handled")
+        assert stored_ids(store) == [sent[0].id, sent[2].id]
+        lines = sorted(r.getMessage() for r in caplog.records if r.getMessage().startswith("rejected event"))
+        assert len(lines) == 2  # the schema's refusal comes first: the database is asked only of valid events
+        assert "refused by the database" in lines[0] and "seq 2 refused by a trigger" in lines[0]
+        assert "unit: id 'a\\x00b'" in lines[1]
     finally:
         bridge.stop()
 

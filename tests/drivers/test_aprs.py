@@ -30,7 +30,7 @@ from drivers.aprs import (
     Tnc2Packet,
 )
 from drivers.ax25 import Address, Ax25Frame, Digipeater, encode_ui, parse_frame
-from gateway.events import UNIT_RE, Decoded, Event, Kind
+from gateway.events import Decoded, Event, Kind, is_unit
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aprs" / "aprs-fap.jsonl"
 VECTORS: list[dict[str, Any]] = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
@@ -581,7 +581,7 @@ def test_raw_gps_gga_and_gll_are_positions() -> None:
 def test_object_units_use_the_unit_alphabet(name: str, unit: str | None) -> None:
     assert aprs.object_unit(name) == unit
     if unit is not None:
-        assert UNIT_RE.match(unit)
+        assert is_unit(unit)
 
 
 def test_ambiguity_is_the_centre_of_the_box() -> None:
