@@ -4,9 +4,10 @@ Thin on purpose, like the serial driver: decoding is in the sans-I/O decoders, r
 
     device (or recording) --blocks--> LevelMeter (health)
         | split by input
-        +-- radio on input 1 --resample to each decoder's rate--> CallRecorder --> on_call (first: what
-        |                                                         dtmf, selcall, ... --> sink   is decoded
-        +-- radio on input 2 --> ...                                                  then names the call)
+        +-- radio on input 1 --resample to each decoder's rate--> CallRecorder ----------> on_call (first:
+        |                                                         dtmf, dmr, ... --heard--^   what is decoded
+        |                                                                     `--events--> sink   then names
+        +-- radio on input 2 --> ...                                                           the call)
 
 A device that goes away (unplugged, PulseAudio restarted) is reopened with backoff and a logged reason,
 whatever the sound library raised;
@@ -171,15 +172,29 @@ class AudioDriver:
         self.meter.feed(block)
         for radio, mono in zip(self.radios, self._splitter.split(block), strict=True):
             at_rate: dict[int, Samples] = {}
-            if radio.recorder is not None and radio.on_call is not None:
-                marks = radio.recorder.feed(self._resampled(radio, mono, radio.recorder.rate, at_rate), start)
-                if marks:
-                    radio.on_call(marks)
+            recorder = radio.recorder if radio.on_call is not None else None
+            marks: list[CallMark] = []
+            if recorder is not None:
+                marks = recorder.feed(self._resampled(radio, mono, recorder.rate, at_rate), start)
             out: list[Output] = []
             for decoder in radio.decoders:
                 out += decoder.feed(self._resampled(radio, mono, decoder.rate, at_rate), start)
-            if out:
-                self._deliver(radio, out)
+                marks += self._heard(recorder, decoder)
+            self._hand_over(radio, marks, out)
+
+    @staticmethod
+    def _heard(recorder: CallRecorder | None, decoder: AudioDecoder) -> list[CallMark]:
+        """What the decoder heard of its signal is activity for the recorder (asked even with no
+        recorder, so that the decoder forgets it)."""
+        heard = decoder.heard()
+        return [m for h in heard for m in recorder.heard(h.start, h.end)] if recorder is not None else []
+
+    def _hand_over(self, radio: Radio, marks: list[CallMark], out: list[Output]) -> None:
+        # The marks first: a call a decoder's signal opened is open when its events come to name it.
+        if marks and radio.on_call is not None:
+            radio.on_call(marks)
+        if out:
+            self._deliver(radio, out)
 
     def _resampled(self, radio: Radio, mono: Samples, rate: int, done: dict[int, Samples]) -> Samples:
         """``mono`` at ``rate``, resampled once per block for all who need that rate."""
@@ -191,13 +206,15 @@ class AudioDriver:
     def _flush(self) -> None:
         now = datetime.now(UTC)
         for radio in self.radios:
-            out = [o for d in radio.decoders for o in d.flush(now)]
-            if out:
-                self._deliver(radio, out)
-            if radio.recorder is not None and radio.on_call is not None:
-                marks = radio.recorder.flush(now)
-                if marks:
-                    radio.on_call(marks)
+            recorder = radio.recorder if radio.on_call is not None else None
+            out: list[Output] = []
+            marks: list[CallMark] = []
+            for decoder in radio.decoders:
+                out += decoder.flush(now)
+                marks += self._heard(recorder, decoder)
+            self._hand_over(radio, marks, out)
+            if recorder is not None:
+                self._hand_over(radio, recorder.flush(now), [])
 
     def _deliver(self, radio: Radio, out: list[Output]) -> None:
         rejected = [o for o in out if isinstance(o, Rejected)]
