@@ -138,13 +138,16 @@ class DmrOptions(_Strict):
         "a radio's own direct-mode bursts, are kept)")
     invert: bool = Field(False, description="the receiver's discriminator output is inverted")
 
-    @field_validator("color_codes", "slots")
+    @field_validator("color_codes", "slots", mode="before")
     @classmethod
-    def _range(cls, v: int | list[int] | None, info: Any) -> int | list[int] | None:
+    def _range(cls, v: Any, info: Any) -> Any:
+        # Before pydantic's own parsing, so that a wrong value is named as it was written (not "valid
+        # integer" of one branch of the union), and as the decoder takes it: whole numbers, no "1" or True.
         top = 15 if info.field_name == "color_codes" else 2
         low = 0 if info.field_name == "color_codes" else 1
-        values = [v] if isinstance(v, int) else v
-        if values is not None and (not values or any(not low <= x <= top for x in values)):
+        values = v if isinstance(v, list) else [v]
+        if v is not None and (not values or any(isinstance(x, bool) or not isinstance(x, int) or not low <= x <= top
+                                                for x in values)):
             raise ValueError(f"expected {low}..{top} or a non-empty list of them, got {v!r}")
         return v
 

@@ -8,8 +8,9 @@
                channel   name, RX/TX MHz (TX ``off``: receive only), mode, tone (below), power in watts;
                          then the channel's audio inputs and its serial ports, each a list: the picker
                          chooses which one the boxes edit (audio: device, the card's channel count, input,
-                         decoders, selcall standard, name; serial: port, protocol, baud rate, name), + adds
-                         one, - removes the one shown; what the form does not show (CHIRP's location, step,
+                         decoders, selcall standard, name, and with ``dmr`` among the decoders its colour
+                         codes, slots and polarity; serial: port, protocol, baud rate, name), + adds one,
+                         - removes the one shown; what the form does not show (CHIRP's location, step,
                          scan skip, the radio's name, comment) is kept as imported
                rules     the channel's rules in order (the first that matches decides); enter loads one into
                          the rule boxes: kind, label, unit template, ``when`` as ``key=value`` pairs (``a|b``:
@@ -76,6 +77,7 @@ FIELDS = (
     ("input", "input (1)"),
     ("decoders", "decoders: dtmf, selcall, afsk1200, mdc1200, fleetsync, dmr"),
     ("audio_name", "audio name (audio)"),
+    ("dmr_color_codes", "DMR colour codes, e.g. 1, 2 (all)"),
     ("port", "serial port URL, e.g. /dev/ttyUSB0"),
     ("protocol", "serial protocol: nmea, kenwood, ..."),
     ("baudrate", "baud (9600)"),
@@ -83,6 +85,7 @@ FIELDS = (
 )
 # The boxes of the audio input and of the serial port the pickers show; the pickers list each kind.
 AUDIO_BOXES = ("device", "channels", "input", "decoders", "selcall_standard", "audio_name")
+DMR_BOXES = ("dmr_color_codes", "dmr_slots", "dmr_invert")  # options.dmr: a row of its own, shown for dmr
 SERIAL_BOXES = ("port", "protocol", "baudrate", "serial_name")
 PICKERS = {"audio_at": ("audio", "audio"), "serial_at": ("serial", "serial")}  # id -> (driver type, label)
 RULE_FIELDS = (
@@ -114,8 +117,9 @@ CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "ptt_method": (("PTT: vox", "vox"), ("PTT: serial line", "serial"), ("PTT: modbus coil", "modbus")),
     "ptt_line": (("line: RTS", "rts"), ("line: DTR", "dtr")),
     "rec_detect": (("detect: voice (vad)", "vad"), ("detect: COR input", "cor")),
+    "dmr_slots": (("DMR slots: both", ""), ("DMR slot 1", "1"), ("DMR slot 2", "2")),
 }
-CHECKS = (("tx_on", "transmit"), ("rec_on", "record"))
+CHECKS = (("tx_on", "transmit"), ("rec_on", "record"), ("dmr_invert", "DMR inverted"))
 RULE_BOXES = ("rule_kind", *(k for k, _ in RULE_FIELDS))
 TRANSMIT_BOXES = ("tx_device", "tx_rate", "tx_lead_in_ms", "tx_tail_ms", "tx_timeout_s")
 RECORD_BOXES = ("rec_detect", "rec_threshold_dbfs", "rec_hang_ms", "rec_max_s", "rec_cor_point")
@@ -210,7 +214,7 @@ def form_audio(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
         _put(audio, key, _number(values[key]) if values[key].strip() else None)
     decoders = [d for d in re.split(r"[\s,]+", values["decoders"]) if d]
     audio["decoders"] = decoders
-    _put(audio, "options", _decoder_options(audio.get("options") or {}, decoders, values["selcall_standard"]))
+    _put(audio, "options", _decoder_options(audio.get("options") or {}, decoders, values))
     return audio
 
 
@@ -228,10 +232,14 @@ def audio_values(audio: dict[str, Any]) -> dict[str, str]:
     """What the audio boxes show for an audio input (all empty for none)."""
     selcall = (audio.get("options") or {}).get("selcall") or {}
     standard = str(selcall.get("standard", "")).upper() if isinstance(selcall, dict) else ""
+    dmr = (audio.get("options") or {}).get("dmr") or {}
+    dmr = dmr if isinstance(dmr, dict) else {}
     return {"device": _text(audio.get("device")), "channels": _text(audio.get("channels")),
             "input": _text(audio.get("input")),
             "decoders": ", ".join(audio.get("decoders", [])), "audio_name": _text(audio.get("name")),
-            "selcall_standard": standard if standard in STANDARDS else ""}
+            "selcall_standard": standard if standard in STANDARDS else "",
+            "dmr_color_codes": _listed(dmr.get("color_codes")), "dmr_slots": _slots_choice(dmr.get("slots")),
+            "dmr_invert": "1" if dmr.get("invert") else ""}
 
 
 def serial_values(serial: dict[str, Any]) -> dict[str, str]:
@@ -240,9 +248,10 @@ def serial_values(serial: dict[str, Any]) -> dict[str, str]:
             "baudrate": _text(serial.get("baudrate")), "serial_name": _text(serial.get("name"))}
 
 
-def _decoder_options(options: dict[str, Any], decoders: list[str], standard: str) -> dict[str, Any]:
+def _decoder_options(options: dict[str, Any], decoders: list[str], values: dict[str, str]) -> dict[str, Any]:
     # Options of a decoder no longer listed go with it: the schema refuses options for absent decoders.
     kept = {name: dict(opts) if isinstance(opts, dict) else opts for name, opts in options.items() if name in decoders}
+    standard = values["selcall_standard"]
     if "selcall" in decoders and isinstance(kept.setdefault("selcall", {}), dict):
         selcall = kept["selcall"]
         old = str(selcall.get("standard", ""))
@@ -252,7 +261,39 @@ def _decoder_options(options: dict[str, Any], decoders: list[str], standard: str
             selcall.pop("standard", None)
         if not selcall:
             del kept["selcall"]
+    if "dmr" in decoders and isinstance(kept.setdefault("dmr", {}), dict):
+        dmr = kept["dmr"]
+        # What is shown as it was stored is kept as it was (``color_codes = 1`` stays a number, ``slots =
+        # [1, 2]`` stays, though "both" is the default); what is typed becomes a list, as the schema checks it.
+        typed = _words(values["dmr_color_codes"])
+        if typed != _words(_listed(dmr.get("color_codes"))):
+            _put(dmr, "color_codes", [_whole(w) for w in typed] or None)
+        if values["dmr_slots"] != _slots_choice(dmr.get("slots")):
+            _put(dmr, "slots", [int(values["dmr_slots"])] if values["dmr_slots"] else None)
+        _put(dmr, "invert", True if values["dmr_invert"] else None)
+        if not dmr:
+            del kept["dmr"]
     return kept
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[\s,]+", text) if w]
+
+
+def _listed(value: Any) -> str:
+    """A number or a list of them as the technician types it: ``1, 2``."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else _text(value)
+
+
+def _whole(text: str) -> int | str:
+    """A whole number where the text is one; otherwise the text, for the schema to name."""
+    return int(text) if re.fullmatch(r"[+-]?\d+", text) else text
+
+
+def _slots_choice(slots: Any) -> str:
+    """The slots choice a stored ``slots`` means: "" (both, the default), "1" or "2"."""
+    chosen = set(slots) if isinstance(slots, list) else {slots} if slots is not None else set()
+    return str(next(iter(chosen))) if len(chosen) == 1 and chosen <= {1, 2} else ""
 
 
 def _transmit(values: dict[str, str], base: dict[str, Any]) -> dict[str, Any]:
@@ -538,6 +579,9 @@ def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | N
         at, sub = int(m.group(1)), m.group(2)
         kind = _kind(drivers[at]) if at < len(drivers) else ""
         if kind == "audio" and at == shown["audio"]:
+            dmr = re.match(r"options\.dmr\.(\w+)", message) if not sub else None
+            if dmr is not None:  # the driver's check of options.dmr names the option: "options.dmr.slots: ..."
+                return f"dmr_{dmr.group(1)}" if f"dmr_{dmr.group(1)}" in DMR_BOXES else "decoders"
             if sub == "options":
                 return "selcall_standard" if "selcall" in key else "decoders"
             if sub == "name":
@@ -571,6 +615,7 @@ class PlansScreen(Screen[None]):
     PlansScreen #plans-form Select.picker { width: 16; }
     PlansScreen #plans-form Select > SelectCurrent { padding: 0 1; }
     PlansScreen #plans-form #plan-selcall_standard { width: 22; }
+    PlansScreen #plans-form #plan-dmr_slots { width: 22; }
     PlansScreen #plans-form #plan-channels, PlansScreen #plans-form #plan-input { width: 15; }
     PlansScreen #plans-form Button.driver { min-width: 3; width: 3; }
     PlansScreen #plan-rules { height: 6; }
@@ -648,6 +693,8 @@ class PlansScreen(Screen[None]):
                     if kind == "audio":
                         with Horizontal():
                             yield from (boxes[key] for key in AUDIO_BOXES[3:])
+                        with Horizontal(id="plan-dmr"):
+                            yield from (boxes[key] for key in DMR_BOXES)
             with TabPane("rules", id="plan-tab-rules"):
                 yield self.rules_table
                 with Horizontal():
@@ -936,6 +983,8 @@ class PlansScreen(Screen[None]):
         """Boxes that mean nothing as the form stands are off (their values are kept for when they count)."""
         decoders = re.split(r"[\s,]+", values["decoders"])
         self.selects["selcall_standard"].disabled = "selcall" not in decoders
+        # Three boxes for a decoder most channels do not use: shown only where it listens.
+        self.query_one("#plan-dmr", Horizontal).display = "dmr" in decoders
         for kind in ("audio", "serial"):
             remove = self.query_one(f"#plan-{kind}-remove", Button)
             remove.disabled = (self.audio_at if kind == "audio" else self.serial_at) is None

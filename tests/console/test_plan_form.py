@@ -1,6 +1,7 @@
 """The plan form's arithmetic without a screen: a channel's every audio input and serial port loads into the
 boxes and goes back unchanged, an edit lands on the driver shown and on no other, and whatever is typed,
-every error the schema finds lands on a box the form has."""
+every error the schema finds lands on a box the form has; a DMR channel's colour codes, slots and polarity
+too, saved as the decoder takes them."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from console.screens.plans import (
     of_kind,
     serial_values,
 )
+from drivers.audio.dmr.decoder import DmrDecoder
+from drivers.registry import create_audio_decoder
 
 CHANNEL: dict[str, Any] = {
     "name": "yard", "rx_mhz": 453.1,
@@ -157,3 +160,66 @@ def test_whatever_is_typed_in_the_radio_boxes_every_error_has_a_box(typed: dict[
     errors = field_errors(channel, [], None, 0, 1)
     assert set(errors) <= BOXES
     assert set(errors) <= {"rx_mhz", "tx_mhz", "mode", "tone", "power"}  # the boxes typed in, and no other
+
+
+# A repeater's outbound channel heard on slot 1's colour code 1 by an inverting receiver, and DTMF beside it.
+DMR_RPT: dict[str, Any] = {
+    "name": "dmr-rpt",
+    "drivers": [{"type": "audio", "device": "pulse", "decoders": ["dmr", "dtmf"],
+                 "options": {"dmr": {"color_codes": 1, "slots": [1, 2], "invert": True},
+                             "dtmf": {"interdigit_s": 0.5}}}],
+}
+
+
+def dmr_typed(**typed: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The DMR channel with ``typed`` in its boxes, and the errors the form shows."""
+    stored = canonical([DMR_RPT])[0]
+    channel = form_channel({**form_values(stored), **typed}, stored)
+    return channel, field_errors(channel, [], None, 0, None)
+
+
+def test_dmr_options_go_through_the_boxes_unchanged() -> None:
+    stored = canonical([DMR_RPT])[0]
+    values = form_values(stored)
+    assert (values["dmr_color_codes"], values["dmr_slots"], values["dmr_invert"]) == ("1", "", "1")
+    # colour code 1 stays a number and "both slots" written out stays written out: nothing changes.
+    assert canonical([form_channel(values, stored)])[0] == stored
+
+
+def test_dmr_options_typed_are_saved_as_the_decoder_takes_them() -> None:
+    channel, errors = dmr_typed(dmr_color_codes="1, 3", dmr_slots="2", dmr_invert="")
+    assert errors == {}
+    options = canonical([channel])[0]["drivers"][0]["options"]
+    assert options == {"dmr": {"color_codes": [1, 3], "slots": [2]}, "dtmf": {"interdigit_s": 0.5}}
+    decoder = create_audio_decoder("dmr", None, options["dmr"])
+    assert isinstance(decoder, DmrDecoder) and decoder.color_codes == {1, 3} and decoder.slots == {2}
+    assert not decoder.invert
+    # Every box back to its default: no dmr table left (from slot 2 back to both slots, the default);
+    # dmr no longer decoded: its options go with it.
+    channel, errors = dmr_typed(dmr_color_codes="", dmr_slots="", dmr_invert="")
+    assert errors == {} and channel["drivers"][0]["options"]["dmr"] == {"slots": [1, 2]}  # as it was written
+    slot_2 = canonical([dmr_typed(dmr_color_codes="", dmr_slots="2", dmr_invert="")[0]])[0]
+    channel = form_channel({**form_values(slot_2), "dmr_slots": ""}, slot_2)
+    assert channel["drivers"][0]["options"] == {"dtmf": {"interdigit_s": 0.5}}
+    channel, errors = dmr_typed(decoders="dtmf", dmr_color_codes="7")
+    assert errors == {} and channel["drivers"][0]["options"] == {"dtmf": {"interdigit_s": 0.5}}
+
+
+def test_a_wrong_colour_code_is_said_on_its_box_naming_the_key() -> None:
+    for typed, written in (("16", "[16]"), ("x", "['x']"), ("1 2x", "[1, '2x']"), ("-1", "[-1]"), ("1.5", "['1.5']")):
+        _, errors = dmr_typed(dmr_color_codes=typed)
+        assert errors == {"dmr_color_codes": "drivers[0]: options.dmr.color_codes: Value error, expected 0..15 or "
+                                             f"a non-empty list of them, got {written}"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=16), st.sampled_from([v for _, v in CHOICES["dmr_slots"]]), st.sampled_from(["", "1"]))
+def test_whatever_colour_codes_are_typed_the_error_is_on_their_box_or_the_decoder_takes_them(
+        text: str, slots: str, invert: str) -> None:
+    channel, errors = dmr_typed(dmr_color_codes=text, dmr_slots=slots, dmr_invert=invert)
+    assert set(errors) <= {"dmr_color_codes"}
+    if not errors:
+        options = canonical([channel])[0]["drivers"][0]["options"].get("dmr", {})
+        decoder = create_audio_decoder("dmr", None, options)
+        assert isinstance(decoder, DmrDecoder) and decoder.invert == bool(invert)
+        assert decoder.slots == ({int(slots)} if slots else {1, 2})
