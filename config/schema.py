@@ -102,7 +102,15 @@ class MqttConfig(_Strict):
         return os.environ.get(self.password_env)
 
 
-class SerialDriverConfig(_Strict):
+class DriverTable(_Strict):
+    """What every ``[[channels.drivers]]`` table has: ``type`` names its I/O driver, ``name`` tells two
+    drivers of one channel apart. A third-party driver's model extends this one (see ``DriverConfig``)."""
+
+    type: str
+    name: str | None = Field(None, pattern=_NAME)
+
+
+class SerialDriverConfig(DriverTable):
     """A serial port (any pyserial URL) carrying one protocol."""
 
     type: Literal["serial"] = "serial"
@@ -124,7 +132,7 @@ class SerialDriverConfig(_Strict):
         return v
 
 
-class AudioDriverConfig(_Strict):
+class AudioDriverConfig(DriverTable):
     """One radio's receive audio: an input of a sound card (several radios may share a multi-channel
     interface: one capture stream per device, split by ``input``), and the decoders listening to it."""
 
@@ -184,7 +192,7 @@ class ModbusPointConfig(_Strict):
         return self
 
 
-class ModbusDriverConfig(_Strict):
+class ModbusDriverConfig(DriverTable):
     """A Modbus I/O module polled over Modbus TCP or RTU (any pyserial URL)."""
 
     type: Literal["modbus"]
@@ -226,7 +234,7 @@ class ModbusDriverConfig(_Strict):
         return v
 
 
-class SerialLinesConfig(_Strict):
+class SerialLinesConfig(DriverTable):
     """Inputs on a serial port's modem-status lines: the radio interface's COR on CD, a switch on DSR."""
 
     type: Literal["lines"]
