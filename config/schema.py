@@ -23,11 +23,15 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainValidator,
+    SerializeAsAny,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 _NAME = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
 
@@ -261,14 +265,36 @@ def _driver_type(v: Any) -> str:
     return str(v.get("type", "serial")) if isinstance(v, dict) else str(getattr(v, "type", "serial"))
 
 
-# A driver is tagged by ``type``; without one it is a serial port.
-DriverConfig = Annotated[
+# A built-in driver is tagged by ``type``; without one it is a serial port.
+_BUILTIN_DRIVERS: TypeAdapter[DriverTable] = TypeAdapter(Annotated[
     Annotated[SerialDriverConfig, Tag("serial")]
     | Annotated[AudioDriverConfig, Tag("audio")]
     | Annotated[ModbusDriverConfig, Tag("modbus")]
     | Annotated[SerialLinesConfig, Tag("lines")],
     Discriminator(_driver_type),
-]
+])
+BUILTIN_DRIVER_TYPES = ("serial", "audio", "modbus", "lines")
+
+
+def _driver_table(value: Any) -> DriverTable:
+    """A built-in driver's table by the union above; any other ``type`` by the model its I/O driver names
+    (``IoDriver.CONFIG``), found through the registry (a plugin's entry point), so that a plugin's table
+    is checked on load and its errors name the key as a built-in one's do."""
+    kind = _driver_type(value)
+    if kind in BUILTIN_DRIVER_TYPES or not isinstance(value, dict | DriverTable):
+        return _BUILTIN_DRIVERS.validate_python(value)
+    # Only for a plugin's table: the built-in tables, and so the bridge's plans, need nothing of drivers.
+    from drivers.registry import UnknownIoDriver, io_driver_config
+
+    try:
+        model = io_driver_config(kind)
+    except UnknownIoDriver as exc:
+        raise ValidationError.from_exception_data("DriverTable", [InitErrorDetails(
+            type="value_error", loc=("type",), input=kind, ctx={"error": str(exc)})]) from None
+    return model.model_validate(value)
+
+
+DriverConfig = Annotated[SerializeAsAny[DriverTable], PlainValidator(_driver_table)]
 
 
 class Rule(_Strict):
