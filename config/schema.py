@@ -26,7 +26,10 @@ from pydantic import (
     Discriminator,
     Field,
     ModelWrapValidatorHandler,
+    PlainValidator,
+    SerializeAsAny,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -106,7 +109,15 @@ class MqttConfig(_Strict):
         return os.environ.get(self.password_env)
 
 
-class SerialDriverConfig(_Strict):
+class DriverTable(_Strict):
+    """What every ``[[channels.drivers]]`` table has: ``type`` names its I/O driver, ``name`` tells two
+    drivers of one channel apart. A third-party driver's model extends this one (see ``DriverConfig``)."""
+
+    type: str
+    name: str | None = Field(None, pattern=_NAME)
+
+
+class SerialDriverConfig(DriverTable):
     """A serial port (any pyserial URL) carrying one protocol."""
 
     type: Literal["serial"] = "serial"
@@ -152,7 +163,7 @@ class DmrOptions(_Strict):
         return v
 
 
-class AudioDriverConfig(_Strict):
+class AudioDriverConfig(DriverTable):
     """One radio's receive audio: an input of a sound card (several radios may share a multi-channel
     interface: one capture stream per device, split by ``input``), and the decoders listening to it."""
 
@@ -229,7 +240,7 @@ class ModbusPointConfig(_Strict):
         return self
 
 
-class ModbusDriverConfig(_Strict):
+class ModbusDriverConfig(DriverTable):
     """A Modbus I/O module polled over Modbus TCP or RTU (any pyserial URL)."""
 
     type: Literal["modbus"]
@@ -271,7 +282,7 @@ class ModbusDriverConfig(_Strict):
         return v
 
 
-class SerialLinesConfig(_Strict):
+class SerialLinesConfig(DriverTable):
     """Inputs on a serial port's modem-status lines: the radio interface's COR on CD, a switch on DSR."""
 
     type: Literal["lines"]
@@ -298,14 +309,36 @@ def _driver_type(v: Any) -> str:
     return str(v.get("type", "serial")) if isinstance(v, dict) else str(getattr(v, "type", "serial"))
 
 
-# A driver is tagged by ``type``; without one it is a serial port.
-DriverConfig = Annotated[
+# A built-in driver is tagged by ``type``; without one it is a serial port.
+_BUILTIN_DRIVERS: TypeAdapter[DriverTable] = TypeAdapter(Annotated[
     Annotated[SerialDriverConfig, Tag("serial")]
     | Annotated[AudioDriverConfig, Tag("audio")]
     | Annotated[ModbusDriverConfig, Tag("modbus")]
     | Annotated[SerialLinesConfig, Tag("lines")],
     Discriminator(_driver_type),
-]
+])
+BUILTIN_DRIVER_TYPES = ("serial", "audio", "modbus", "lines")
+
+
+def _driver_table(value: Any) -> DriverTable:
+    """A built-in driver's table by the union above; any other ``type`` by the model its I/O driver names
+    (``IoDriver.CONFIG``), found through the registry (a plugin's entry point), so that a plugin's table
+    is checked on load and its errors name the key as a built-in one's do."""
+    kind = _driver_type(value)
+    if kind in BUILTIN_DRIVER_TYPES or not isinstance(value, dict | DriverTable):
+        return _BUILTIN_DRIVERS.validate_python(value)
+    # Only for a plugin's table: the built-in tables, and so the bridge's plans, need nothing of drivers.
+    from drivers.registry import UnknownIoDriver, io_driver_config
+
+    try:
+        model = io_driver_config(kind)
+    except UnknownIoDriver as exc:
+        raise ValidationError.from_exception_data("DriverTable", [InitErrorDetails(
+            type="value_error", loc=("type",), input=kind, ctx={"error": str(exc)})]) from None
+    return model.model_validate(value)
+
+
+DriverConfig = Annotated[SerializeAsAny[DriverTable], PlainValidator(_driver_table)]
 
 
 class Rule(_Strict):
