@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.cameras.correlation import CameraStore, Correlation
+from bridge.cameras.correlation import CameraStore
 from bridge.cameras.geometry import box_deg, haversine_m
 from bridge.commands import INCIDENT_ID_MAX, operator_problem
 from bridge.models import (
@@ -58,6 +58,7 @@ from bridge.models import (
     IncidentRow,
     UnitRow,
 )
+from bridge.views import CallView, GatewayView, HistoryEntry, IncidentDetail, IncidentView, UnitView
 from config.private import private_sqlite
 from config.schema import Config
 from gateway.events import INT64_MAX, Event, Kind, Position, format_time
@@ -164,161 +165,6 @@ def new_revision(message: str) -> None:
 
 def _iso(t: datetime | None) -> str | None:
     return format_time(t) if t is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class UnitView:
-    unit: str
-    alias: str | None
-    position: Position | None  # fix_time: the receiver's, else when the carrying event was decoded
-    last_heard: datetime | None
-    last_kind: str | None
-    last_channel: str | None
-    last_gateway: str | None
-    last_event_id: str | None
-    gateway_online: bool | None  # of last_gateway; None when that gateway never said
-
-    def to_json(self) -> dict[str, Any]:
-        """The payload of ``bridge/unit/{unit}``."""
-        p = self.position
-        return {
-            "unit": self.unit,
-            "alias": self.alias,
-            "position": None
-            if p is None
-            else {
-                "lat": p.lat,
-                "lon": p.lon,
-                "alt_m": p.alt_m,
-                "speed_mps": p.speed_mps,
-                "course_deg": p.course_deg,
-                "fix_time": _iso(p.fix_time),
-                "source": p.source,
-            },
-            "last_heard": _iso(self.last_heard),
-            "last_kind": self.last_kind,
-            "last_channel": self.last_channel,
-            "last_gateway": self.last_gateway,
-            "last_event_id": self.last_event_id,
-            "gateway_online": self.gateway_online,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentView:
-    id: int
-    state: str  # new | acknowledged | resolved
-    resolution: str | None  # handled | false_alarm, once resolved
-    unit: str | None
-    alias: str | None
-    gateway: str
-    channel: str
-    label: str | None
-    opened_at: datetime  # the first alert's time
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    first_event_id: str
-    last_event_id: str
-    last_alert_at: datetime
-    alert_count: int
-    lat: float | None  # the alert's position, else the unit's last known one
-    lon: float | None
-    position_time: datetime | None
-    updated_at: datetime
-    category: str = "alert"  # or the street-event category a camera detected
-    ack_due: datetime | None = None
-    resolve_due: datetime | None = None
-    escalated: str | None = None  # "ack" | "resolve": the time limit it overran
-    escalated_at: datetime | None = None
-    suggested: tuple[dict[str, Any], ...] = ()  # nearest units: {unit, alias, distance_m, heard}
-    assigned_unit: str | None = None  # who the dispatcher sent
-
-    def to_json(self, change: str | None = None) -> dict[str, Any]:
-        """The payload of ``bridge/incident/{id}``; ``change`` says what just happened to it."""
-        return {
-            "id": self.id,
-            "change": change,
-            "state": self.state,
-            "resolution": self.resolution,
-            "unit": self.unit,
-            "alias": self.alias,
-            "gateway": self.gateway,
-            "channel": self.channel,
-            "label": self.label,
-            "opened_at": _iso(self.opened_at),
-            "acknowledged_at": _iso(self.acknowledged_at),
-            "acknowledged_by": self.acknowledged_by,
-            "resolved_at": _iso(self.resolved_at),
-            "resolved_by": self.resolved_by,
-            "first_event_id": self.first_event_id,
-            "last_event_id": self.last_event_id,
-            "last_alert_at": _iso(self.last_alert_at),
-            "alert_count": self.alert_count,
-            "position": None
-            if self.lat is None or self.lon is None
-            else {"lat": self.lat, "lon": self.lon, "time": _iso(self.position_time)},
-            "updated_at": _iso(self.updated_at),
-            "category": self.category,
-            "ack_due": _iso(self.ack_due),
-            "resolve_due": _iso(self.resolve_due),
-            "escalated": self.escalated,
-            "escalated_at": _iso(self.escalated_at),
-            "suggested": list(self.suggested),
-            "assigned_unit": self.assigned_unit,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    at: datetime
-    actor: str  # an operator, or "bridge"
-    action: str  # opened | alert | acknowledged | resolved | note
-    note: str | None
-    event_id: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"at": _iso(self.at), "actor": self.actor, "action": self.action, "note": self.note,
-                "event_id": self.event_id}
-
-
-@dataclass(frozen=True, slots=True)
-class CallView:
-    """A received transmission: the call event, and its clip if the bridge has it."""
-
-    event_id: str
-    time: datetime
-    unit: str | None
-    channel: str
-    duration_s: float | None
-    codec: str | None  # None: the clip has not arrived (yet)
-    size: int | None
-    sha256: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "time": _iso(self.time), "unit": self.unit, "channel": self.channel,
-                "duration_s": self.duration_s, "codec": self.codec, "size": self.size, "sha256": self.sha256}
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentDetail:
-    incident: IncidentView
-    history: list[HistoryEntry]  # oldest first
-    alerts: list[Event]  # the alert events, oldest first
-    calls: list[CallView] = field(default_factory=list)  # the transmissions the alerts came in
-    correlation: Correlation | None = None  # cameras, detections, evidence
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayView:
-    name: str
-    online: bool
-    state: dict[str, Any] | None  # the last retained state payload as the gateway sent it
-    last_seq: int
-    contiguous_seq: int
-    lost: int
-    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from bridge.store import GatewayView, IncidentView, UnitView
+from bridge.views import GatewayView, IncidentView, UnitView
 
 NEW = "new"
 ACKNOWLEDGED = "acknowledged"
