@@ -79,7 +79,19 @@ from bridge.cameras.frigate import FrigateIntake
 from bridge.cameras.geometry import haversine_m
 from bridge.cameras.index import CameraIndex
 from bridge.cameras.registry import CameraRegistry, to_camera
-from bridge.commands import MAX_COMMAND_BYTES, Command, CommandError, echo, parse_command
+from bridge.commands import (
+    MAX_COMMAND_BYTES,
+    Ack,
+    Alias,
+    Assign,
+    Command,
+    CommandError,
+    Note,
+    Plan,
+    Resolve,
+    echo,
+    parse_command,
+)
 from bridge.metrics import BridgeMetrics
 from bridge.plans import Plans
 from bridge.store import (
@@ -92,6 +104,7 @@ from bridge.store import (
     database_url,
     redact,
 )
+from bridge.views import Change
 from config.mqtt import frigate_filters, make_client, topic, topic_problem
 from config.schema import Config
 from gateway.events import (
@@ -897,29 +910,28 @@ class Bridge:
         """Do what a validated command says; returns the incident it changed and how (None for plans and
         aliases)."""
         assert self.store is not None
-        if c.action == "plan":
-            self._save_plan(c)
-            return None
-        if c.action == "alias":
-            assert c.unit is not None
-            unit = self.store.set_alias(c.unit, c.alias)
-            changes.units[unit.unit] = unit
-            log.info("%s named %s %r", c.operator, unit.unit, unit.alias)
-            return None
-        assert c.incident is not None
-        if c.action == "ack":
-            view = self.store.acknowledge(c.incident, c.operator, note=c.note)
-            answered = self._answer_radio(view, c.operator)
-            if answered is None:
-                return view, "acknowledged"
-            changes.incidents.append((view, "acknowledged"))  # the acknowledgement is news of its own
-            return answered, "radio_ack"
-        if c.action == "resolve":
-            return self.store.resolve(c.incident, c.operator, c.resolution or "", note=c.note), "resolved"
-        if c.action == "note":
-            return self.store.add_note(c.incident, c.operator, c.note or ""), "note"
-        assert c.action == "assign" and c.unit is not None
-        return self.store.assign(c.incident, c.operator, c.unit), "assigned"
+        match c:
+            case Plan():
+                self._save_plan(c)
+                return None
+            case Alias():
+                unit = self.store.set_alias(c.unit, c.alias)
+                changes.units[unit.unit] = unit
+                log.info("%s named %s %r", c.operator, unit.unit, unit.alias)
+                return None
+            case Ack():
+                view = self.store.acknowledge(c.incident, c.operator, note=c.note)
+                answered = self._answer_radio(view, c.operator)
+                if answered is None:
+                    return view, Change.ACKNOWLEDGED
+                changes.incidents.append((view, Change.ACKNOWLEDGED))  # the acknowledgement is news of its own
+                return answered, Change.RADIO_ACK
+            case Resolve():
+                return self.store.resolve(c.incident, c.operator, c.resolution, note=c.note), Change.RESOLVED
+            case Note():
+                return self.store.add_note(c.incident, c.operator, c.note), Change.NOTE
+            case Assign():
+                return self.store.assign(c.incident, c.operator, c.unit), Change.ASSIGNED
 
     def _refused(self, answer: dict[str, Any], reason: str) -> None:
         """Tell the console that sent a command why it was refused (it knows its ``request`` id); the
@@ -927,8 +939,8 @@ class Bridge:
         command (:func:`bridge.commands.echo`), never the whole body."""
         self._publish(("bridge", "refused"), {**answer, "reason": reason}, qos=1)
 
-    def _save_plan(self, c: Command) -> None:
-        assert self.plans is not None and c.gateway is not None
+    def _save_plan(self, c: Plan) -> None:
+        assert self.plans is not None
         gateway, operator = c.gateway, c.operator
         before = self.plans.current(gateway)
         version = self.plans.save(gateway, c.channels, operator)  # ConfigError: refused, logged

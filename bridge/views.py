@@ -22,12 +22,43 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Self, Union
 
 from gateway.events import Event, EventError, Position, format_time, parse_time
 
 if TYPE_CHECKING:
     from bridge.cameras.correlation import Correlation
+
+
+class IncidentState(StrEnum):
+    """An incident's life: new -> acknowledged -> resolved (bridge/store/incidents.py has the transitions)."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Resolution(StrEnum):
+    HANDLED = "handled"
+    FALSE_ALARM = "false_alarm"
+
+
+class Change(StrEnum):
+    """What just happened to an incident: the ``change`` of its ``bridge/incident/{id}`` message."""
+
+    OPENED = "opened"
+    ALERT = "alert"  # another alert joined it
+    POSITION = "position"  # its unit reported a newer position
+    ACKNOWLEDGED = "acknowledged"
+    RADIO_ACK = "radio_ack"  # the radio was asked to acknowledge, or a gateway said how that went
+    RESOLVED = "resolved"
+    NOTE = "note"
+    ASSIGNED = "assigned"
+    DETECTION = "detection"  # a camera detection near it
+    EVIDENCE = "evidence"  # a snapshot or clip fetched for it
+    ESCALATED = "escalated"  # past a time limit
+    REANNOUNCE = "reannounce"  # still unacknowledged
 
 
 class PayloadError(ValueError):
