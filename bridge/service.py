@@ -94,17 +94,8 @@ from bridge.commands import (
 )
 from bridge.metrics import BridgeMetrics
 from bridge.plans import Plans
-from bridge.store import (
-    ClipError,
-    IncidentError,
-    IncidentView,
-    IngestResult,
-    Store,
-    UnitView,
-    database_url,
-    redact,
-)
-from bridge.views import Change
+from bridge.store import ClipError, IncidentError, IngestResult, Store, database_url, redact
+from bridge.views import Change, IncidentView, UnitView
 from config.mqtt import frigate_filters, make_client, topic, topic_problem
 from config.schema import Config
 from gateway.events import (
