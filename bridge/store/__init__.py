@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from bridge.store.base import ClipError, Database, IncidentError, event_from_row, utcnow
+from bridge.store.base import ClipError, Database, IncidentError, event_from_row, read_only, unavailable, utcnow
 from bridge.store.engine import MIGRATIONS, database_url, make_engine, migrate, new_revision, redact
 from bridge.store.incidents import ANSWERABLE, Incidents
 from bridge.store.ingest import CLIP_MAGIC, GapReport, Ingest, IngestResult
@@ -42,7 +42,9 @@ __all__ = [
     "make_engine",
     "migrate",
     "new_revision",
+    "read_only",
     "redact",
+    "unavailable",
 ]
 
 

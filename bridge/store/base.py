@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.models import ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow
@@ -28,6 +29,25 @@ class IncidentError(ValueError):
 
 class ClipError(ValueError):
     """An audio clip that cannot be stored: not audio we know, too big, or not the one its event names."""
+
+
+# SQLSTATE classes of a database that cannot store anything now, whatever the event: read-only
+# transaction (a database switched read-only, or a standby), insufficient resources (disk full),
+# operator intervention (shutting down), connection exceptions, serialization failures.
+_UNAVAILABLE_SQLSTATES = ("25006", "53", "57P", "08", "40001", "40P01")
+
+
+def read_only(exc: DBAPIError) -> bool:
+    """The database refused to write: a session opened read-only stays so, and new ones must be opened."""
+    return getattr(exc.orig, "sqlstate", None) == "25006" or "readonly database" in str(exc.orig)
+
+
+def unavailable(exc: DBAPIError) -> bool:
+    """The database cannot store now (and may later), as opposed to refusing one event for what it holds."""
+    if isinstance(exc, OperationalError) or exc.connection_invalidated:
+        return True  # SQLite: locked, read-only file, disk full; PostgreSQL: connection lost, disk full
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
 
 
 def utcnow() -> datetime:

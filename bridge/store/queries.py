@@ -23,6 +23,12 @@ class Queries(Database):
         with self._read() as s:
             return int(s.scalar(select(func.count()).select_from(IncidentRow).where(IncidentRow.state == NEW)) or 0)
 
+    def incidents_by_state(self) -> dict[str, int]:
+        """How many incidents are in each state (none: not listed)."""
+        with self._read() as s:
+            rows = s.execute(select(IncidentRow.state, func.count()).group_by(IncidentRow.state)).all()
+            return {state: int(n) for state, n in rows}
+
     def open_incidents(self, limit: int = 200) -> list[IncidentView]:
         """Incidents not yet resolved, newest first."""
         return self.incidents(include_resolved=False, limit=limit)
