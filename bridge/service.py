@@ -78,6 +78,20 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _budget(seconds: float) -> Callable[[], bool]:
+    """Whether there is time left, ``seconds`` from when it is first asked."""
+    deadline: float | None = None
+
+    def more() -> bool:
+        nonlocal deadline
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + seconds
+        return now < deadline
+
+    return more
+
+
 class Bridge:
     """One bridge instance (``pttbridge bridge``): two MQTT sessions, the ingest thread, and the core."""
 
@@ -415,8 +429,7 @@ class Bridge:
         plans = self._plans_due.is_set()
         if plans:
             self._plans_due.clear()
-        deadline = time.monotonic() + GAP_CHECK_S
-        self._execute(self.core.tick(now, plans=plans, more=lambda: time.monotonic() < deadline))
+        self._execute(self.core.tick(now, plans=plans, more=_budget(GAP_CHECK_S)))
 
     def _take(self, draining: bool) -> list[Inbound] | None:
         """Up to batch_max messages: waits for the first (briefly, for housekeeping), not for more.
