@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -21,6 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bridge.models import ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow
 from bridge.views import CallView, GatewayView, IncidentView, UnitView
 from gateway.events import Event, Kind, Position
+
+#: The fields of an incident's view that are its row's columns as they are.
+_INCIDENT_COLUMNS = tuple(f.name for f in fields(IncidentView) if f.name not in ("alias", "category", "suggested"))
 
 
 class IncidentError(ValueError):
@@ -130,36 +134,10 @@ class Database:
 
     @staticmethod
     def _view_of(r: IncidentRow, alias: str | None) -> IncidentView:
-        return IncidentView(
-            id=r.id,
-            state=r.state,
-            resolution=r.resolution,
-            unit=r.unit,
-            alias=alias,
-            gateway=r.gateway,
-            channel=r.channel,
-            label=r.label,
-            opened_at=r.opened_at,
-            acknowledged_at=r.acknowledged_at,
-            acknowledged_by=r.acknowledged_by,
-            resolved_at=r.resolved_at,
-            resolved_by=r.resolved_by,
-            first_event_id=r.first_event_id,
-            last_event_id=r.last_event_id,
-            last_alert_at=r.last_alert_at,
-            alert_count=r.alert_count,
-            lat=r.lat,
-            lon=r.lon,
-            position_time=r.position_time,
-            updated_at=r.updated_at,
-            category=r.category or "alert",
-            ack_due=r.ack_due,
-            resolve_due=r.resolve_due,
-            escalated=r.escalated,
-            escalated_at=r.escalated_at,
-            suggested=tuple(r.suggested or ()),
-            assigned_unit=r.assigned_unit,
-        )
+        # Every field of the view is a column of the same name, but the unit's alias (from its row) and
+        # the two that the database may hold as null or as a list.
+        return IncidentView(**{name: getattr(r, name) for name in _INCIDENT_COLUMNS}, alias=alias,
+                            category=r.category or "alert", suggested=tuple(r.suggested or ()))
 
     @staticmethod
     def _unit_view(r: UnitRow | SimpleNamespace, online: Mapping[str, bool]) -> UnitView:
