@@ -21,7 +21,6 @@ import pytest
 from rig import until
 from textual.pilot import Pilot
 
-import bridge.store
 from bridge.store import Store
 from config.schema import Config, parse_config
 from console.app import DispatchApp
@@ -121,7 +120,6 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, module in list(sys.modules.items()):
         if (name == "console" or name.startswith("console.")) and getattr(module, "datetime", None) is datetime:
             monkeypatch.setattr(module, "datetime", FrozenClock)
-    monkeypatch.setattr(bridge.store, "_utcnow", lambda: NOW)
     yield
     monkeypatch.undo()
     time.tzset()
@@ -131,7 +129,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def config(tmp_path: Path, frozen: None) -> Iterator[Config]:
     """Two open incidents (one new, one acknowledged by alice), a unit only heard, and an alias."""
     url = f"sqlite:///{tmp_path / 'bridge.sqlite'}"
-    store = Store.open(url)
+    store = Store.open(url, clock=lambda: NOW)
     store.ingest([event(Kind.ALERT, "fleetsync:100-1001", 180, 1, 30.2095, 120.2107, channel="emergency-1",
                         rule="emergency")], received_at=NOW - timedelta(seconds=179))
     store.ingest([event(Kind.ALERT, "mdc:2002", 95, 2, 30.2151, 120.2204, rule="man down")],
