@@ -6,7 +6,7 @@ event's age when it was stored (now minus the gateway's ``time``: outbox, broker
 together, which is what an operator watching alerts cares about). Incidents and each gateway's seq come
 from the database, so that every bridge of a shared group reports the same (the database's) view.
 
-The HTTP endpoint and the text format are ``config/metrics.py``'s, shared with the gateway.
+The HTTP endpoint and the text format are ``monitoring/prometheus.py``'s, shared with the gateway.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.models import NEW, RESOLVED, IncidentRow
-from config.metrics import Exposition, Histogram, MetricsServer
 from gateway.events import Event
+from monitoring.prometheus import Exposition, Histogram, MetricsServer
 
 if TYPE_CHECKING:
     from bridge.service import Bridge

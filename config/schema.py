@@ -571,7 +571,7 @@ class GatewayConfig(_Strict):
 
 
 class DemoReplay(_Strict):
-    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see config/replay.py)."""
+    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see launcher/replay.py)."""
 
     port: str = Field(description="the port string a driver names, e.g. demo://patrol-1, replaced by the pty")
     capture: Path = Field(description="JSON-lines capture, relative to this file")
