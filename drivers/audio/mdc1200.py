@@ -69,7 +69,17 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers.audio.base import AudioDecoder, Samples
-from drivers.audio.msk import VARIANTS, HeldAudio, Loop, MskReceiver, Variant, acquire, sync_signs, track
+from drivers.audio.msk import (
+    VARIANTS,
+    HeldAudio,
+    Loop,
+    MskReceiver,
+    SyncCandidate,
+    Variant,
+    acquire,
+    sync_signs,
+    track,
+)
 from drivers.base import Output, Rejected
 from gateway.events import Decoded, Kind
 
@@ -356,12 +366,6 @@ def crc_ok(block: bytes) -> bool:
 # ------------------------------------------------------------------------------------- the decoder
 
 
-@dataclass
-class _Candidate:
-    pos: float  # z index (fractional) of the end of the last sync bit
-    metric: float
-
-
 class Mdc1200Decoder(AudioDecoder):
     """MDC-1200 bursts -> one :class:`Decoded` per packet (``ptt`` for PTT ID, ``alert`` for emergency,
     ``status`` for the rest, unknown opcodes included).
@@ -399,7 +403,7 @@ class Mdc1200Decoder(AudioDecoder):
         self._spb = self._rx.spb
         self._n = 0  # native samples consumed
         self._held = HeldAudio()
-        self._pending: list[_Candidate] = []
+        self._pending: list[SyncCandidate] = []
         self._recent: list[tuple[float, bytes]] = []  # (z position, raw) of packets reported
         self._need_after = math.ceil((2 * CODEWORD_BITS + 3) * self._spb) + 4
 
@@ -419,7 +423,7 @@ class Mdc1200Decoder(AudioDecoder):
         if x.size:
             self._rx.feed(x, first)
             self._n += x.size
-        self._pending += [_Candidate(c.pos, c.metric) for c in self._rx.search(final)]
+        self._pending += self._rx.search(final)
         out = self._decode_ready(start, first, final)
         self._rx.trim(c.pos for c in self._pending)
         return out
@@ -429,7 +433,7 @@ class Mdc1200Decoder(AudioDecoder):
     def _decode_ready(self, start: datetime, first: int, final: bool) -> list[Output]:
         end = self._rx.end
         out: list[Output] = []
-        still: list[_Candidate] = []
+        still: list[SyncCandidate] = []
         for cand in self._pending:
             if not final and cand.pos + self._need_after > end:
                 still.append(cand)
@@ -438,7 +442,7 @@ class Mdc1200Decoder(AudioDecoder):
         self._pending = still
         return out
 
-    def _candidate(self, cand: _Candidate, start: datetime, first: int) -> list[Output]:
+    def _candidate(self, cand: SyncCandidate, start: datetime, first: int) -> list[Output]:
         best_reject: Rejected | None = None
         for variant in self._variants:
             result = self._demodulate(cand, variant)
@@ -455,7 +459,7 @@ class Mdc1200Decoder(AudioDecoder):
             return [best_reject]
         return []
 
-    def _demodulate(self, cand: _Candidate, variant: Variant) -> tuple[list[bytes], int, int] | None:
+    def _demodulate(self, cand: SyncCandidate, variant: Variant) -> tuple[list[bytes], int, int] | None:
         t = acquire(self._rx, cand.pos, self._spb, SYNC_SIGNS, variant, SYNC_SEGMENTS, SYNC_TOLERANCE)
         if t is None:
             return None
@@ -479,7 +483,7 @@ class Mdc1200Decoder(AudioDecoder):
 
     def _report(
         self,
-        cand: _Candidate,
+        cand: SyncCandidate,
         blocks: list[bytes],
         corrected: int,
         sync_errors: int,

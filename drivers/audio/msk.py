@@ -284,7 +284,16 @@ def track(rx: MskReceiver, t: Track, count: int, loop: Loop, gain: float = 1.0) 
     spb = rx.spb
     lo_step, hi_step = spb * (1 - loop.max_clock_error), spb * (1 + loop.max_clock_error)
     isi_q = loop.isi_q
-    at = rx.at
+    z, base, size = rx.z, rx.zbase, rx.z.size
+
+    def at(p: float) -> complex:  # rx.at, without its attribute lookups: this loop is per bit
+        i = p - base
+        k = math.floor(i)
+        if k < 0 or k + 1 >= size:
+            return 0j
+        f = i - k
+        return complex(z[k] * (1 - f) + z[k + 1] * f)
+
     pos, step, phi, omega, amp = t.pos, t.step, t.phi, t.omega, t.amp
     q_prev, s_prev, c_prev = t.q_prev, t.s_prev, t.c_prev
     out = np.empty(count, np.complex128)
