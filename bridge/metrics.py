@@ -8,7 +8,7 @@ its counters, its connection and inbox (:class:`Stats`), and what the database s
 each gateway's seq (:class:`DatabaseStats`), so that every bridge of a shared group reports the same (the
 database's) view.
 
-The HTTP endpoint and the text format are ``config/metrics.py``'s, shared with the gateway.
+The HTTP endpoint and the text format are ``monitoring/prometheus.py``'s, shared with the gateway.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.views import GatewayView, IncidentState
-from config.metrics import Exposition, Histogram, MetricsServer
 from gateway.events import Event
+from monitoring.prometheus import Exposition, Histogram, MetricsServer
 
 log = logging.getLogger(__name__)
 

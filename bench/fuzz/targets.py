@@ -705,7 +705,7 @@ TARGETS: dict[str, Target] = {
     "kenwood": Target(kenwood, "Kenwood FleetSync/NXDN data port (drivers/kenwood.py)"),
     "kiss": Target(kiss, "KISS stream -> AX.25 -> APRS (drivers/kiss.py)"),
     "ax25": Target(ax25, "AX.25 UI frames (drivers/ax25.py)", 400),
-    "aprs": Target(aprs, "APRS information fields, TNC2 lines (drivers/aprs.py)", 400),
+    "aprs": Target(aprs, "APRS information fields, TNC2 lines (drivers/aprs/)", 400),
     "framespec": Target(framespec, "frame spec files and frames decoded by a spec (drivers/framespec.py)"),
     "events": Target(events, "event JSON (gateway/events.py decode_event)"),
     "cameras": Target(cameras, "generic and Frigate camera payloads, Frigate's updates and snapshots "

@@ -59,7 +59,7 @@ from config.schema import CHIRP_MODES, ConfigError
 from console.data import StoreHandle, describe_error
 from console.format import plain, plain_lines
 from console.link import BridgeLink, NotConnected
-from drivers.audio.selcall import STANDARDS
+from drivers.audio.selcall_standards import STANDARDS
 
 REFRESH_S = 2.0  # applied and pending versions are read again this often
 NOTES_SHOWN = 6  # lines of CSV notes under the form; the command line lists them all

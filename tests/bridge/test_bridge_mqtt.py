@@ -430,7 +430,7 @@ def test_bridges_in_a_shared_group_split_the_stream_and_store_it_once(
 
 
 def test_a_broker_without_mqtt5_is_spoken_to_in_3_1_1(tmp_path: Path) -> None:
-    from config.embedded import EmbeddedBroker
+    from launcher.broker import EmbeddedBroker
 
     broker = EmbeddedBroker()  # amqtt, as `pttbridge up` embeds it: MQTT 3.1.1 only
     broker.start()
