@@ -5,6 +5,7 @@ any split of the stream, garbage, and no DMR out of speech or analogue signallin
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -326,7 +327,11 @@ _SPLIT_WHOLE = decode(_SPLIT, 16000)
 @settings(max_examples=25, deadline=None)
 def test_any_split_of_the_stream_gives_the_same_events(cuts: list[int]) -> None:
     assert len(_SPLIT_WHOLE) == 3
-    assert feed_split(DmrDecoder(16000), _SPLIT.astype(np.float32), cuts, T0) == _SPLIT_WHOLE
+    got = feed_split(DmrDecoder(16000), _SPLIT.astype(np.float32), cuts, T0)
+    # A block's start at 16 kHz is a whole number of microseconds only by rounding (datetime's grain), so
+    # an event's time may move by that rounding; everything else must be the same.
+    assert [dataclasses.replace(e, time=T0) for e in got] == [dataclasses.replace(e, time=T0) for e in _SPLIT_WHOLE]
+    assert all(abs((a.time - b.time).total_seconds()) <= 2e-6 for a, b in zip(got, _SPLIT_WHOLE, strict=True))
 
 
 _SPLIT_HEARD = heard(_SPLIT, 16000)
