@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from drivers import ax25
 from drivers.aprs_messaging import (
     TOCALL,
-    Messenger,
     MessagingError,
+    Messenger,
     Outcome,
     ack_info,
     message_info,

@@ -44,7 +44,7 @@ def test_an_announcement_is_speech_of_about_its_length_at_the_level_asked(
 
 
 def test_slower_speech_takes_longer() -> None:
-    fast, rate = speak("Unit one zero zero one, radio check", "en", wpm=220)
+    fast, _ = speak("Unit one zero zero one, radio check", "en", wpm=220)
     slow, _ = speak("Unit one zero zero one, radio check", "en", wpm=110)
     assert slow.size > 1.5 * fast.size
 
