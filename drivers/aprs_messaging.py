@@ -38,6 +38,7 @@ DEFAULT_RETRY_S: tuple[float, ...] = (15.0, 30.0, 60.0, 120.0)
 # without an allocation of its own).
 TOCALL = "APZPTB"
 _CALLSIGN = re.compile(r"[A-Z0-9]{1,6}(-(1[0-5]|[1-9]))?")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9]{1,5}", re.ASCII)
 
 
 class MessagingError(ValueError):
@@ -58,7 +59,7 @@ def message_info(addressee: str, text: str, message_id: str | None = None) -> by
     bad = sorted({c for c in text if c in FORBIDDEN or ord(c) < 0x20 or ord(c) == 0x7F})
     if bad:
         raise MessagingError(f"text: an APRS message cannot carry {''.join(bad)!r}")
-    if message_id is not None and not re.fullmatch(r"[A-Za-z0-9]{1,5}", message_id):
+    if message_id is not None and not _MESSAGE_ID.fullmatch(message_id):
         raise MessagingError(f"message id {message_id!r}: 1-5 letters or digits")
     tail = f"{{{message_id}" if message_id is not None else ""
     return f":{addressee.ljust(ADDRESSEE_WIDTH)}:{text}{tail}".encode()
@@ -180,6 +181,7 @@ class Messenger:
             del self._pending[str(message_id)]
             out.outcomes.append(Outcome(str(message_id), p.addressee, result, p.tries))
         their_id = detail.get("message_id")
-        if detail.get("text") is not None and isinstance(their_id, str) and _CALLSIGN.fullmatch(sender):
+        if detail.get("text") is not None and isinstance(their_id, str) and _MESSAGE_ID.fullmatch(their_id) \
+                and _CALLSIGN.fullmatch(sender):
             out.frames.append(self._frame(ack_info(sender, their_id)))
         return out

@@ -140,6 +140,14 @@ def test_a_message_of_67_characters_is_sent_whole() -> None:
     assert message_info("BG5ABC-9", text, "1").endswith(text.encode() + b"{1")
 
 
+def test_a_message_id_no_ack_could_carry_gets_no_ack() -> None:
+    """Fuzzing: an id of characters outside ASCII (the decoder never makes one) raised while its ack was
+    encoded; now it is not acknowledged."""
+    m = Messenger("BG5ZZZ-10")
+    detail = {"type": "message", "addressee": "BG5ZZZ-10", "text": "x", "message_id": "1\U0010e861"}
+    assert m.heard("BG5ABC-9", detail).frames == []
+
+
 @given(st.dictionaries(st.sampled_from(["type", "addressee", "text", "message_id", "ack", "rej", "reply_ack"]),
                        st.one_of(st.none(), st.text(max_size=12), st.integers(), st.binary(max_size=8))),
        st.text(max_size=12))
