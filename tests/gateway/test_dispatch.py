@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
+from hypothesis import given
+from hypothesis import strategies as st
 from support import Mosquitto, SocatLink, wait_until
 
 from config.schema import parse_config
@@ -26,6 +28,7 @@ from drivers.audio import mdc1200
 from drivers.audio.fleetsync import FleetSyncDecoder
 from drivers.audio.mdc1200 import Mdc1200Decoder
 from drivers.kiss import KissFrame, KissFramer, frame_to_output, kiss_encode
+from gateway.dispatch import BadRequest, Request, parse_request
 from gateway.events import Decoded, Event, Kind
 from gateway.runner import Gateway
 
@@ -306,6 +309,26 @@ def test_a_malformed_command_is_one_report_naming_the_field(
     assert report.detail["result"] == "failed" and report.detail["reason"].startswith(reason)
     assert report.detail["path"] is None and report.detail["command"] == "dispatch"
     assert not (tmp_path / "tx.wav").exists()
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+NAMES = ["request", "case", "unit", "channel", "paths", "text", "speech", "operator", "repeat_if_busy"]
+FIELDS = st.sampled_from(NAMES)
+
+
+@given(st.sampled_from(["dispatch", "radio_check"]), st.dictionaries(FIELDS, JSON, max_size=9),
+       st.dictionaries(FIELDS, JSON, max_size=3))
+def test_any_json_body_is_a_request_or_the_reason_it_is_not(command: str, body: dict[str, Any],
+                                                           noise: dict[str, Any]) -> None:
+    for candidate in (body, {**GOOD, **noise}):
+        try:
+            req = parse_request(command, candidate)
+        except BadRequest as exc:
+            assert str(exc).split(":")[0].split(".")[0] in NAMES  # the reason names the field
+            continue
+        assert isinstance(req, Request) and req.command == command and 0 <= req.repeat_if_busy <= 20
 
 
 def test_paths_that_cannot_be_taken_each_say_why_and_the_next_is_tried(tmp_path: Path, site_factory: Any) -> None:
