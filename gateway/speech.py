@@ -2,8 +2,7 @@
 
 Why espeak-ng: it is a Debian package (``apt-get install espeak-ng``) that runs offline on a field
 gateway with no network and no model files to fetch, speaks Mandarin (voice ``cmn``) as well as English
-and some hundred other languages, renders a sentence in a few milliseconds, and is intelligible over a
-narrowband FM channel (formant synthesis, little energy below 300 Hz where the radio cuts anyway).
+and some hundred other languages, and renders an announcement in tens of milliseconds.
 
     text --stdin--> espeak-ng -v VOICE -s WPM --stdout --> WAV (16 bit mono, 22050 Hz) --> float samples
 
