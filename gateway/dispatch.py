@@ -103,6 +103,24 @@ class BadRequest(ValueError):
     """A command body that does not hold; the message names the field."""
 
 
+class _Unreachable(ValueError):
+    """The unit's identity cannot be addressed by the path (e.g. a FleetSync id out of range)."""
+
+
+def _mdc_id(unit: str) -> int:
+    ident = unit.partition(":")[2]
+    if not re.fullmatch(r"[0-9A-Fa-f]{1,4}", ident):
+        raise _Unreachable(f"{unit}: an MDC-1200 unit id is 1-4 hex digits")
+    return int(ident, 16)
+
+
+def _fleetsync_id(unit: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d{3})-(\d{4})", unit.partition(":")[2], re.ASCII)
+    if m is None or not 100 <= int(m[1]) <= 354 or not 1000 <= int(m[2]) <= 5094:
+        raise _Unreachable(f"{unit}: a FleetSync unit is FFF-UUUU, fleet 100-354, unit 1000-5094")
+    return int(m[1]), int(m[2])
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     command: str  # dispatch | radio_check
@@ -491,20 +509,3 @@ class Dispatcher:
             return _Attempt("failed", f"{req.ident} rejected message {outcome.message_id}", extra)
         return _Attempt("no_ack", f"no ack from {req.ident} after {outcome.tries} tries", extra)
 
-
-class _Unreachable(ValueError):
-    """The unit's identity cannot be addressed by the path (e.g. a FleetSync id out of range)."""
-
-
-def _mdc_id(unit: str) -> int:
-    ident = unit.partition(":")[2]
-    if not re.fullmatch(r"[0-9A-Fa-f]{1,4}", ident):
-        raise _Unreachable(f"{unit}: an MDC-1200 unit id is 1-4 hex digits")
-    return int(ident, 16)
-
-
-def _fleetsync_id(unit: str) -> tuple[int, int]:
-    m = re.fullmatch(r"(\d{3})-(\d{4})", unit.partition(":")[2])
-    if m is None or not 100 <= int(m[1]) <= 354 or not 1000 <= int(m[2]) <= 5094:
-        raise _Unreachable(f"{unit}: a FleetSync unit is FFF-UUUU, fleet 100-354, unit 1000-5094")
-    return int(m[1]), int(m[2])

@@ -368,6 +368,13 @@ def test_paths_that_cannot_be_taken_each_say_why_and_the_next_is_tried(tmp_path:
     [bad_id] = site.run("dispatch", {**GOOD, "request": "p5", "unit": "fleetsync:099-1001",
                                      "channel": "patrol-5", "paths": ["fleetsync_message"]})
     assert bad_id["result"] == "unsupported" and "fleet 100-354" in bad_id["reason"]
+    # digits a radio does not read (a unit id may hold any printable character) reach no radio
+    [arabic] = site.run("dispatch", {**GOOD, "request": "p5a", "unit": "fleetsync:١٠٠-١٠٠١",
+                                     "channel": "patrol-5", "paths": ["fleetsync_message"]})
+    assert arabic["result"] == "unsupported"
+    [on_port] = site.run("dispatch", {**GOOD, "request": "p5b", "unit": "fleetsync:١٠٠-١٠٠١",
+                                      "channel": "listen", "paths": ["kenwood_message"]})
+    assert on_port["result"] == "failed" and on_port["reason"].startswith("not a Kenwood unit")
     # and after all that the gateway still transmits
     [ok] = site.run("dispatch", {**GOOD, "request": "p6", "channel": "patrol-5", "paths": ["mdc_call_alert"]})
     assert ok["result"] == "sent"
