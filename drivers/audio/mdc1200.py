@@ -167,6 +167,12 @@ def _lookup(op: int, arg: int) -> tuple[str, Kind]:
     return OPCODES.get((op, arg)) or OPCODES.get((op, None)) or ("unknown", Kind.STATUS)
 
 
+# Opcodes whose argument is a number the radio's user picked (same list): "460X 1234" status X, "060X
+# 5678" the status a unit reports when asked, "470X"/"070X" message X. Events name it as such, so that
+# a site can map a status number to what it means without knowing opcodes.
+NUMBERED: dict[int, str] = {0x46: "status", 0x06: "status", 0x47: "message", 0x07: "message"}
+
+
 def _double_name(second: Mdc1200Packet) -> str:
     """What a 0x35 double packet is, from its second codeword's first two bytes (same list):
     83 0D / 81 0D call alert (page), 82 05 / 80 15 voice selective call, A0 00 call alert acknowledge."""
@@ -505,6 +511,8 @@ class Mdc1200Decoder(AudioDecoder):
             "arg": packet.arg,
             "unit_id": f"{packet.unit_id:04X}",
         }
+        if packet.op in NUMBERED:
+            detail[NUMBERED[packet.op]] = packet.arg
         if len(blocks) > 1:
             s = blocks[1]
             second = Mdc1200Packet(s[0], s[1], s[2] << 8 | s[3])

@@ -53,6 +53,7 @@ def test_the_fleetsync_answer_is_an_acknowledge_to_that_unit_the_way_it_signalle
     ("mdc:12345", "4 hex digits"),
     ("fleetsync:100-0001", "1000..5094"),
     ("fleetsync:1001", "FFF-UUUU"),
+    ("fleetsync:١٠٠-١٠٠١", "FFF-UUUU"),  # digits a radio does not read
 ])
 def test_units_that_cannot_be_answered_say_why(unit: str, why: str) -> None:
     with pytest.raises(AnswerError, match=why):
