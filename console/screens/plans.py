@@ -207,6 +207,7 @@ class PlansScreen(Screen[None]):
         self.serial_at: int | None = None
         self.gateways_table: DataTable[str] = DataTable(id="plans-gateways", cursor_type="row")
         self.channels_table: DataTable[str] = DataTable(id="plans-channels", cursor_type="row")
+        self._channel_rows: tuple[str | None, list[tuple[str, ...]]] = (None, [])  # what the table shows, whose
         self.rules_table: DataTable[str] = DataTable(id="plan-rules", cursor_type="row")
         self.inputs = {key: Input(placeholder=hint, id=f"plan-{key}")
                        for key, hint in (*FIELDS, *RULE_FIELDS, *TRANSMIT_FIELDS, *RECORD_FIELDS)}
@@ -343,14 +344,28 @@ class PlansScreen(Screen[None]):
                 table.add_row(*cells, key=name)
 
     def _show_channels(self) -> None:
+        """The selected gateway's working plan in the channels table. The plans are read again every
+        REFRESH_S: a table that has not changed is left alone, and one that has keeps its cursor on the
+        channel it was on, so that the technician's enter opens the channel they chose."""
         table = self.channels_table
-        table.clear()
         table.border_title = plain(f"channels of {self.gateway}" if self.gateway else "channels")
+        rows: list[tuple[str, ...]] = []
         for c in self.working.get(self.gateway or "", []):
             drivers = ", ".join(d.get("device") or d.get("port") or d.get("url") or "?" for d in c.get("drivers", []))
             tx = "off" if c.get("receive_only") else text_of(c.get("tx_mhz"))
-            table.add_row(c["name"], text_of(c.get("rx_mhz")), tx, c.get("mode") or "", tone_text(c),
-                          text_of(c.get("power_w")), drivers, key=c["name"])
+            rows.append((c["name"], text_of(c.get("rx_mhz")), tx, c.get("mode") or "", tone_text(c),
+                         text_of(c.get("power_w")), drivers))
+        shown, self._channel_rows = self._channel_rows, (self.gateway, rows)
+        if shown == self._channel_rows:
+            return
+        at = table.cursor_row if shown[0] == self.gateway else 0  # another gateway's plan starts at the top
+        chosen = shown[1][at][0] if shown[0] == self.gateway and at < len(shown[1]) else None
+        table.clear()
+        for row in rows:
+            table.add_row(*row, key=row[0])
+        names = [row[0] for row in rows]
+        if rows:
+            table.move_cursor(row=names.index(chosen) if chosen in names else min(at, len(rows) - 1))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table is self.gateways_table and event.row_key.value != self.gateway:
