@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -33,6 +33,7 @@ from textual.message import Message
 
 from config.mqtt import make_client, topic
 from config.schema import MqttConfig
+from console.clock import SYSTEM_CLOCK, Clock
 from console.data import PayloadError, incident_from_json, unit_from_json
 from console.messages import BrokerStatus, CommandRefused, GatewayChanged, IncidentChanged, UnitChanged
 from gateway.events import load_json
@@ -62,13 +63,14 @@ class GatewayReports:
     (every gateway at once after a reconnect) is then one repaint, and nothing passes through the app.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
         self._reports: dict[str, GatewayReport] = {}
         self.version = 0
 
     def note(self, name: str, state: dict[str, Any], now: datetime | None = None) -> GatewayReport:
-        now = now or datetime.now(UTC)
+        now = now or self.clock.now()
         online = state.get("online") is True
         with self._lock:
             held = self._reports.get(name)
@@ -101,7 +103,8 @@ class GatewayReports:
 
 
 class BridgeLink:
-    def __init__(self, cfg: MqttConfig, post: Callable[[Message], object], *, name: str = "console") -> None:
+    def __init__(self, cfg: MqttConfig, post: Callable[[Message], object], *, name: str = "console",
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.cfg = cfg
         self._post = post
         self._prefix = cfg.prefix + "/"
@@ -112,7 +115,7 @@ class BridgeLink:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.gateways = GatewayReports()
+        self.gateways = GatewayReports(clock)
         self._asked: dict[str, str] = {}  # request id -> what it asked, for the refusals of this console
         self._lock = threading.Lock()  # _asked: written by the app's thread, read by paho's
 

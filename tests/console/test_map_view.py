@@ -376,7 +376,7 @@ def test_every_camera_of_a_vehicle_moves_with_it() -> None:
     car = UnitView(unit="mdc:1", alias=None, position=Position(lat=30.001, lon=120.002, course_deg=90.0),
                    last_heard=datetime.now(UTC), last_kind="beacon", last_channel="patrol-1", last_gateway="gw1",
                    last_event_id="e1", gateway_online=True)
-    view.sync({"mdc:1": car}, {})
+    view.sync({"mdc:1": car}, {}, datetime.now(UTC))
     assert [(c.id, c.lat, c.lon) for c in view.shown_cameras] == [
         ("front", 30.001, 120.002), ("rear", 30.001, 120.002), ("pole", 30.0, 120.0)]
     assert view.cameras == cameras  # as registered
