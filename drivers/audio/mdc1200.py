@@ -62,7 +62,7 @@ positions); Python loops only over the bits of a candidate (a few hundred, only 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -679,8 +679,3 @@ class Mdc1200Decoder(AudioDecoder):
         if drop > 0:
             self._z = self._z[drop:]
             self._zbase += drop
-
-
-def packets_in(outputs: Iterable[Output]) -> list[Decoded]:
-    """The decoded packets among a decoder's outputs (a convenience for callers and tests)."""
-    return [o for o in outputs if isinstance(o, Decoded) and o.detail.get("protocol") == "mdc1200"]
