@@ -261,8 +261,10 @@ class DispatchApp(App[None]):
         self.notify(f"The bridge refused {message.what}: {shown(message.reason)}", severity="error", timeout=10)
 
     def on_broker_status(self, message: BrokerStatus) -> None:
-        if message.connected and self.broker is False:
-            self.load_snapshot()  # incident changes are not retained: read the ones missed
+        if message.connected and self.broker is not True:
+            # Incident changes are not retained: the ones missed are read, also those of the moments between
+            # the first read (at start) and the subscription.
+            self.load_snapshot()
         if self.broker is True and not message.connected:
             self.notify("Lost the broker: reconnecting. Commands cannot be sent meanwhile.", severity="error",
                         timeout=6)

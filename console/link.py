@@ -113,6 +113,7 @@ class BridgeLink:
         # A clean session: what happened while away is read from the database on reconnect instead.
         self.client = make_client(cfg, client_id)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.gateways = GatewayReports(clock)
@@ -171,6 +172,10 @@ class BridgeLink:
             (topic(self.cfg, "gw", "+", "levels"), 0),
             (topic(self.cfg, "bridge", "refused"), 1),
         ])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
+        # Online once subscribed: the database is read again then, and news published before the broker
+        # took the SUBSCRIBE would be in neither.
         self._post(BrokerStatus(True))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
