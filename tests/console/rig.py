@@ -66,6 +66,12 @@ class CountingApp(DispatchApp):
         self.bells += 1
         super().bell()
 
+    flashes = 0  # turns of the flashing timer (flashing or not, as configured)
+
+    def _flash(self) -> None:
+        self.flashes += 1
+        super()._flash()
+
     def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
         self.notes.append(message)
         super().notify(message, *args, **kwargs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,7 +97,6 @@ range_m = 60
         wait_until(lambda: bridge.connected, 10, "bridge to connect")
         wait_until(lambda: gateway.publisher.connected, 10, "gateway to connect")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "port to open")
-        time.sleep(0.2)  # the bridge's SUBSCRIBE reaches the broker before the radio speaks
         yield MapSite(config, socat_link)
     finally:
         gateway.stop()
