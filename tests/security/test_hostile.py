@@ -449,8 +449,7 @@ def test_markup_in_an_alias_or_a_unit_is_shown_as_written(site: Site) -> None:
         await until(pilot, lambda: any(r["unit"] == "mdc:[b=']x" for r in app.dispatch.queue.texts()), "its row")
         app.open_detail(incident)
         await until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen), "the detail")
-        await pilot.pause(0.3)
-        assert "mdc:[b=']x" in app.output() and "[/]" in app.output()
+        await until(pilot, lambda: "mdc:[b=']x" in app.output() and "[/]" in app.output(), "both written as they are")
 
     with_console(site, scenario)
 
@@ -484,8 +483,7 @@ def test_escape_sequences_and_line_breaks_in_names_reach_no_terminal_and_no_log_
         app.open_detail(incident)
         await until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen)
                     and any("ZZTOP" in r["actor"] for r in app.screen.history.texts()), "the old note in the detail")
-        await pilot.pause(0.3)
-        assert "\\x1b[2JZZTOP" in app.output()  # shown, as text
+        await until(pilot, lambda: "\\x1b[2JZZTOP" in app.output(), "the old note drawn")  # shown, as text
         assert "\x1b]0;" not in app.output() and "\x1b[2J" not in app.output()  # not obeyed
 
     with_console(site, scenario)
