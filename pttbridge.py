@@ -323,7 +323,8 @@ def _names(values: list[str]) -> list[str]:
 
 
 def cmd_broker_acl(args: argparse.Namespace) -> None:
-    from config.security import SecurityError, Site
+    from security.acl import Site
+    from security.identities import SecurityError
 
     try:
         site = Site(bridges=_names(args.bridge), gateways=_names(args.gateway), consoles=_names(args.console),
@@ -348,7 +349,8 @@ def cmd_broker_acl(args: argparse.Namespace) -> None:
 
 
 def cmd_certs(args: argparse.Namespace) -> None:
-    from config.security import SecurityError, issue, make_broker_cert, make_ca, revoke, role_of
+    from security.identities import SecurityError, role_of
+    from security.pki import issue, make_broker_cert, make_ca, revoke
 
     directory = Path(args.dir)
     try:
@@ -445,10 +447,10 @@ def _toml_channels(channels: list[dict[str, Any]]) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    from config.embedded import EmbeddedBroker
     from config.mqtt import make_client, topic
-    from config.replay import PtyReplay
     from config.schema import Config
+    from launcher.broker import EmbeddedBroker
+    from launcher.replay import PtyReplay
 
     config = _load(args.config or str(Path(__file__).parent / "config" / "default.toml"))
     broker = None

@@ -1,5 +1,5 @@
-"""The command schema: what a console may send the bridge on ``bridge/cmd``, validated whole before the
-bridge does anything with it (or audits it as done).
+r"""The command schema: what a console may send the bridge on ``bridge/cmd``, validated whole before the
+bridge does anything with it (or audits it as done), into one typed command per action.
 
     {"action": "ack",     "incident": 12, "operator": "alice", "note"?: "...",               "request"?: "..."}
     {"action": "resolve", "incident": 12, "operator": "alice", "resolution": "handled" | "false_alarm", "note"?}
@@ -13,15 +13,20 @@ control character, no line break, no bidi or other format character): it goes in
 the audit, logs and every dispatcher's screen. A unit is a unit identity (gateway/events.py); a gateway a
 gateway's name. A field that is too long is refused without being repeated: what is audited and echoed
 of it is its length and the start of its SHA-256 (:func:`digest`), so a 3 MB name costs a few bytes.
+
+:func:`parse_command` gives an :class:`Ack`, :class:`Resolve`, :class:`Note`, :class:`Assign`,
+:class:`Alias` or :class:`Plan`, each with only the fields its action has (actions, incident states and
+resolutions are ``StrEnum``\ s, equal to the text on the wire).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from enum import StrEnum
+from typing import Any, ClassVar
 
-from bridge.models import RESOLUTIONS
+from bridge.views import Resolution
 from gateway.events import NAME_PATTERN, is_name, printable, unit_problem
 
 #: A command larger than this is refused unread (a plan of a few hundred channels is well under it).
@@ -31,8 +36,21 @@ ALIAS_MAX = 64
 ASSIGNED_MAX = 64  # the unit sent: an identity or a patrol car's name
 NOTE_MAX = 4000
 REQUEST_MAX = 64
-ACTIONS = ("ack", "resolve", "note", "assign", "alias", "plan")
-INCIDENT_ACTIONS = ("ack", "resolve", "note", "assign")
+
+
+class Action(StrEnum):
+    """What a console may ask of the bridge (the ``action`` of a command)."""
+
+    ACK = "ack"
+    RESOLVE = "resolve"
+    NOTE = "note"
+    ASSIGN = "assign"
+    ALIAS = "alias"
+    PLAN = "plan"
+
+
+ACTIONS = tuple(a.value for a in Action)
+RESOLUTIONS = tuple(r.value for r in Resolution)
 INCIDENT_ID_MAX = 2**31 - 1  # incidents.id is an INTEGER
 _SHOWN = 80  # characters of an offending value repeated in a reason
 
@@ -46,18 +64,66 @@ class CommandError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
-    action: str
-    operator: str
-    request: str | None = None
-    incident: int | None = None
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Command:
+    action: ClassVar[Action]
+    operator: str  # who asks: 1-64 printable characters, stripped
+    request: str | None = None  # the console's id for it, echoed with a refusal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack(_Command):
+    """Acknowledge an incident (and, where its radio can be told, tell the radio)."""
+
+    action: ClassVar[Action] = Action.ACK
+    incident: int
     note: str | None = None
-    resolution: str | None = None
-    unit: str | None = None
-    alias: str | None = None  # None: remove the alias
-    gateway: str | None = None
-    channels: Any = None  # a plan's channels, validated by bridge/plans.py like a configuration file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolve(_Command):
+    action: ClassVar[Action] = Action.RESOLVE
+    incident: int
+    resolution: Resolution
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Note(_Command):
+    action: ClassVar[Action] = Action.NOTE
+    incident: int
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assign(_Command):
+    """Send a unit to an incident (a unit identity, or a patrol car's name)."""
+
+    action: ClassVar[Action] = Action.ASSIGN
+    incident: int
+    unit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alias(_Command):
+    """Name the officer or vehicle behind a radio identity; None removes the name."""
+
+    action: ClassVar[Action] = Action.ALIAS
+    unit: str
+    alias: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan(_Command):
+    """A gateway's channel plan; its channels are validated by bridge/plans.py like a configuration file."""
+
+    action: ClassVar[Action] = Action.PLAN
+    gateway: str
+    channels: Any
+
+
+Command = Ack | Resolve | Note | Assign | Alias | Plan
+IncidentCommand = Ack | Resolve | Note | Assign
 
 
 def digest(text: str) -> str:
@@ -118,37 +184,46 @@ def check_operator(name: object) -> str:
 
 def parse_command(body: dict[str, Any]) -> Command:
     """Validate a command's body whole; :class:`CommandError` names the first field at fault."""
-    action = body.get("action")
-    if action not in ACTIONS:
-        raise CommandError("action", f"expected one of {', '.join(ACTIONS)}, got {shown(action, 32)}")
+    raw = body.get("action")
+    if raw not in ACTIONS:
+        raise CommandError("action", f"expected one of {', '.join(ACTIONS)}, got {shown(raw, 32)}")
+    action = Action(raw)
     operator = check_operator(body.get("operator"))
     request = _text(body, "request", most=REQUEST_MAX, required=False)
-    if action == "plan":
+    if action is Action.PLAN:
         gateway = body.get("gateway")
         if not is_name(gateway):
             raise CommandError("gateway", f"expected a gateway's name ({NAME_PATTERN}), got {shown(gateway)}")
         assert isinstance(gateway, str)
-        return Command(action, operator, request, gateway=gateway, channels=body.get("channels"))
-    if action == "alias":
+        return Plan(operator=operator, request=request, gateway=gateway, channels=body.get("channels"))
+    if action is Action.ALIAS:
         unit = body.get("unit")
         problem = unit_problem(unit)
         if problem is not None:
             raise CommandError("unit", problem)
         alias = _text(body, "alias", most=ALIAS_MAX, required=False) or None
         assert isinstance(unit, str)
-        return Command(action, operator, request, unit=unit, alias=alias)
+        return Alias(operator=operator, request=request, unit=unit, alias=alias)
     incident = body.get("incident")
     if isinstance(incident, bool) or not isinstance(incident, int) or not 0 < incident <= INCIDENT_ID_MAX:
         raise CommandError("incident", f"expected an incident id, got {shown(incident)}")
     # Notes are free text (several lines, any script); only control characters are refused in them.
-    note = _text(body, "note", most=NOTE_MAX, required=action == "note", printable_only=False, allow_breaks=True)
-    resolution = None
-    if action == "resolve":
+    note = _text(body, "note", most=NOTE_MAX, required=action is Action.NOTE, printable_only=False,
+                 allow_breaks=True)
+    if action is Action.ACK:
+        return Ack(operator=operator, request=request, incident=incident, note=note)
+    if action is Action.NOTE:
+        assert note is not None
+        return Note(operator=operator, request=request, incident=incident, note=note)
+    if action is Action.RESOLVE:
         resolution = body.get("resolution")
         if resolution not in RESOLUTIONS:
             raise CommandError("resolution", f"expected one of {', '.join(RESOLUTIONS)}, got {shown(resolution)}")
-    unit = _text(body, "unit", most=ASSIGNED_MAX, required=True) if action == "assign" else None
-    return Command(action, operator, request, incident=incident, note=note, resolution=resolution, unit=unit)
+        return Resolve(operator=operator, request=request, incident=incident, resolution=Resolution(resolution),
+                       note=note)
+    unit = _text(body, "unit", most=ASSIGNED_MAX, required=True)
+    assert unit is not None
+    return Assign(operator=operator, request=request, incident=incident, unit=unit)
 
 
 def echo(body: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from bridge.models import ChannelPlanRow
-from config.schema import _NAME, ConfigError, parse_config
+from config.schema import TOPIC_LEVEL, ConfigError, parse_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class Plans:
         """Store ``channels`` as ``gateway``'s next version; the same plan again is no new version.
         Returns the version that is now current. Raises ConfigError for a plan that cannot run."""
         errors: list[str] = []  # every mistake of the command at once, as a configuration file's are
-        if not isinstance(gateway, str) or not re.match(_NAME, gateway):
+        if not isinstance(gateway, str) or not re.match(TOPIC_LEVEL, gateway):
             errors.append(f"gateway: expected a gateway's name, got {gateway!r}")
         if not isinstance(author, str) or not author.strip():
             errors.append("operator: a plan is saved by a named operator")

@@ -26,14 +26,17 @@ from pydantic import (
     Discriminator,
     Field,
     ModelWrapValidatorHandler,
+    PlainValidator,
+    SerializeAsAny,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-_NAME = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
+TOPIC_LEVEL = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
 
 DEFAULT_PREFIX = "pttbridge/v1"
 
@@ -106,11 +109,19 @@ class MqttConfig(_Strict):
         return os.environ.get(self.password_env)
 
 
-class SerialDriverConfig(_Strict):
+class DriverTable(_Strict):
+    """What every ``[[channels.drivers]]`` table has: ``type`` names its I/O driver, ``name`` tells two
+    drivers of one channel apart. A third-party driver's model extends this one (see ``DriverConfig``)."""
+
+    type: str
+    name: str | None = Field(None, pattern=TOPIC_LEVEL)
+
+
+class SerialDriverConfig(DriverTable):
     """A serial port (any pyserial URL) carrying one protocol."""
 
     type: Literal["serial"] = "serial"
-    name: str | None = Field(None, pattern=_NAME, description="default: the protocol name")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: the protocol name")
     port: str = Field(description="pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://..., loop://")
     protocol: str = Field(description="nmea | kenwood | kiss | framespec | a plugin's name")
     baudrate: int = Field(9600, gt=0)
@@ -152,12 +163,12 @@ class DmrOptions(_Strict):
         return v
 
 
-class AudioDriverConfig(_Strict):
+class AudioDriverConfig(DriverTable):
     """One radio's receive audio: an input of a sound card (several radios may share a multi-channel
     interface: one capture stream per device, split by ``input``), and the decoders listening to it."""
 
     type: Literal["audio"]
-    name: str | None = Field(None, pattern=_NAME, description="default: audio")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: audio")
     device: str = Field(
         description="sound device: a name (any part of it) or an index from `pttbridge audio-devices`; "
         "'wav:PATH' replays a recording in real time"
@@ -204,7 +215,7 @@ _Unit = Annotated[str | None, AfterValidator(_unit)]
 class ModbusPointConfig(_Strict):
     """One bit of a Modbus I/O module: a wired panic button, a COR line, a door contact, a PTT relay."""
 
-    name: str = Field(pattern=_NAME, description="the point's name, in events (detail.point) and for coil writes")
+    name: str = Field(pattern=TOPIC_LEVEL, description="the point's name, in events (detail.point) and for coil writes")
     table: Literal["discrete_input", "coil", "input_register", "holding_register"]
     address: int = Field(ge=0, le=65535, description="0-based PDU address (a manual's 'input 1' is often 0)")
     kind: Literal["alert", "io"] = Field("io", description="alert: becoming active is an emergency; io: a change")
@@ -229,11 +240,11 @@ class ModbusPointConfig(_Strict):
         return self
 
 
-class ModbusDriverConfig(_Strict):
+class ModbusDriverConfig(DriverTable):
     """A Modbus I/O module polled over Modbus TCP or RTU (any pyserial URL)."""
 
     type: Literal["modbus"]
-    name: str | None = Field(None, pattern=_NAME, description="default: modbus")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: modbus")
     url: str = Field(description="tcp://host[:port] (Modbus TCP, port 502), or a serial port URL for RTU: "
                      "/dev/ttyUSB0, socket://host:port (a serial device server), rfc2217://...")
     slave: int = Field(1, ge=0, le=255, description="the module's unit (slave) id")
@@ -271,11 +282,11 @@ class ModbusDriverConfig(_Strict):
         return v
 
 
-class SerialLinesConfig(_Strict):
+class SerialLinesConfig(DriverTable):
     """Inputs on a serial port's modem-status lines: the radio interface's COR on CD, a switch on DSR."""
 
     type: Literal["lines"]
-    name: str | None = Field(None, pattern=_NAME, description="default: lines")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: lines")
     port: str = Field(description="pyserial URL: /dev/ttyUSB0, rfc2217://... (a pseudo-terminal has no lines)")
     points: dict[str, Literal["cts", "dsr", "cd", "ri"]] = Field(
         description="point name -> line, e.g. { cor = 'cd' }; each change is an io event of that point")
@@ -287,7 +298,7 @@ class SerialLinesConfig(_Strict):
     @classmethod
     def _names(cls, v: dict[str, str]) -> dict[str, str]:
         for name in v:
-            if not re.match(_NAME, name):
+            if not re.match(TOPIC_LEVEL, name):
                 raise ValueError(f"{name!r}: a point name is 1-64 characters of A-Z a-z 0-9 _ . -")
         if not v:
             raise ValueError("name at least one point, e.g. { cor = 'cd' }")
@@ -298,14 +309,36 @@ def _driver_type(v: Any) -> str:
     return str(v.get("type", "serial")) if isinstance(v, dict) else str(getattr(v, "type", "serial"))
 
 
-# A driver is tagged by ``type``; without one it is a serial port.
-DriverConfig = Annotated[
+# A built-in driver is tagged by ``type``; without one it is a serial port.
+_BUILTIN_DRIVERS: TypeAdapter[DriverTable] = TypeAdapter(Annotated[
     Annotated[SerialDriverConfig, Tag("serial")]
     | Annotated[AudioDriverConfig, Tag("audio")]
     | Annotated[ModbusDriverConfig, Tag("modbus")]
     | Annotated[SerialLinesConfig, Tag("lines")],
     Discriminator(_driver_type),
-]
+])
+BUILTIN_DRIVER_TYPES = ("serial", "audio", "modbus", "lines")
+
+
+def _driver_table(value: Any) -> DriverTable:
+    """A built-in driver's table by the union above; any other ``type`` by the model its I/O driver names
+    (``IoDriver.CONFIG``), found through the registry (a plugin's entry point), so that a plugin's table
+    is checked on load and its errors name the key as a built-in one's do."""
+    kind = _driver_type(value)
+    if kind in BUILTIN_DRIVER_TYPES or not isinstance(value, dict | DriverTable):
+        return _BUILTIN_DRIVERS.validate_python(value)
+    # Only for a plugin's table: the built-in tables, and so the bridge's plans, need nothing of drivers.
+    from drivers.registry import UnknownIoDriver, io_driver_config
+
+    try:
+        model = io_driver_config(kind)
+    except UnknownIoDriver as exc:
+        raise ValidationError.from_exception_data("DriverTable", [InitErrorDetails(
+            type="value_error", loc=("type",), input=kind, ctx={"error": str(exc)})]) from None
+    return model.model_validate(value)
+
+
+DriverConfig = Annotated[SerializeAsAny[DriverTable], PlainValidator(_driver_table)]
 
 
 class Rule(_Strict):
@@ -437,7 +470,7 @@ def _tone_keys(mode: str | None, cross: str | None) -> set[str]:
 
 
 class ChannelConfig(_Strict):
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=TOPIC_LEVEL)
     drivers: list[DriverConfig] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     transmit: TransmitConfig | None = Field(None, description="audio out and PTT, for answering the radio")
@@ -569,7 +602,7 @@ MetricsListen = Annotated[str, AfterValidator(_listen_address)]
 
 
 class GatewayConfig(_Strict):
-    name: str = Field(pattern=_NAME, description="this gateway's name: a topic level, unique per installation")
+    name: str = Field(pattern=TOPIC_LEVEL, description="this gateway's name: a topic level, unique per installation")
     outbox: Path | None = Field(None, description="SQLite outbox; default {data_dir}/outbox-{name}.sqlite")
     retention_h: float = Field(24.0, gt=0, description="how long published events are kept for replay")
     state_interval_s: float = Field(30.0, gt=0, description="how often the retained state is refreshed")
@@ -584,7 +617,7 @@ class GatewayConfig(_Strict):
 
 
 class DemoReplay(_Strict):
-    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see config/replay.py)."""
+    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see launcher/replay.py)."""
 
     port: str = Field(description="the port string a driver names, e.g. demo://patrol-1, replaced by the pty")
     capture: Path = Field(description="JSON-lines capture, relative to this file")
@@ -598,7 +631,7 @@ class DemoConfig(_Strict):
 class CameraConfig(_Strict):
     """A road camera, a PTZ dome or a vehicle's 360-degree camera, as the bridge's registry keeps it."""
 
-    id: str = Field(pattern=_NAME, description="the camera's id: its topic level in cam/{id}/event")
+    id: str = Field(pattern=TOPIC_LEVEL, description="the camera's id: its topic level in cam/{id}/event")
     name: str = Field("", description="what dispatchers call it, e.g. 'Xixi Rd / Wenyi Rd, north-east corner'")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -675,7 +708,7 @@ class BridgeConfig(_Strict):
     """The command-center bridge: where it stores events and incidents, and how it treats the wire."""
 
     name: str = Field(
-        "bridge", pattern=_NAME, description="this bridge's name; its MQTT client id is pttbridge-bridge-{name}"
+        "bridge", pattern=TOPIC_LEVEL, description="this bridge's name; its MQTT client id is pttbridge-bridge-{name}"
     )
     database_url: str | None = Field(
         None,
@@ -687,7 +720,7 @@ class BridgeConfig(_Strict):
     )
     shared_group: str | None = Field(
         None,
-        pattern=_NAME,
+        pattern=TOPIC_LEVEL,
         description="subscribe to gateway events as $share/{group}/... (MQTT 5) so bridges share the load",
     )
     session_expiry_s: int = Field(
@@ -820,7 +853,7 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         msg = re.sub(r"^Value error, ", "", err["msg"])
-        if err["type"] == "string_pattern_mismatch" and err["ctx"].get("pattern") == _NAME:
+        if err["type"] == "string_pattern_mismatch" and err["ctx"].get("pattern") == TOPIC_LEVEL:
             msg = "expected 1-64 characters of A-Z a-z 0-9 _ . - (it is used as an MQTT topic level)"
         got = err.get("input")
         # A value error already quotes what it got; a missing key or a whole table has nothing to show.

@@ -31,10 +31,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from textual.message import Message
 
+from bridge.views import IncidentView, PayloadError, UnitView
 from config.mqtt import make_client, topic
 from config.schema import MqttConfig
 from console.clock import SYSTEM_CLOCK, Clock
-from console.data import PayloadError, incident_from_json, unit_from_json
 from console.messages import BrokerStatus, CommandRefused, GatewayChanged, IncidentChanged, UnitChanged
 from gateway.events import load_json
 
@@ -190,10 +190,9 @@ class BridgeLink:
         try:
             body = load_json(payload)
             if levels[:2] == ["bridge", "incident"]:
-                incident, change = incident_from_json(body)
-                self._post(IncidentChanged(incident, change))
+                self._post(IncidentChanged(IncidentView.from_json(body), IncidentView.change_of(body)))
             elif levels[:2] == ["bridge", "unit"]:
-                self._post(UnitChanged(unit_from_json(body)))
+                self._post(UnitChanged(UnitView.from_json(body)))
             elif levels == ["bridge", "refused"]:
                 request = body.get("request") if isinstance(body, dict) else None
                 with self._lock:

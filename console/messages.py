@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from bridge.store import IncidentDetail, IncidentView, UnitView
+from bridge.views import IncidentDetail, IncidentView, UnitView
 from console.data import Snapshot
 
 

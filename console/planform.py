@@ -23,7 +23,7 @@ from typing import Any
 
 from bridge.plans import canonical
 from config.schema import CHIRP_MODES, ConfigError
-from drivers.audio.selcall import STANDARDS
+from drivers.audio.selcall_standards import STANDARDS
 
 # The boxes of the audio input and of the serial port the pickers show, by key.
 AUDIO_BOXES = ("device", "channels", "input", "decoders", "selcall_standard", "audio_name")

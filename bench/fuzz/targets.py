@@ -556,12 +556,12 @@ def camera_csv() -> Harness:
 
 
 def bridge() -> Harness:
-    """``bridge/cmd`` bodies and gateway state bodies, through the bridge's own handlers and a store
+    """``bridge/cmd`` bodies and gateway state bodies, through the bridge's core and a store
     (SQLite in a scratch directory): a refused body is counted and logged, nothing escapes."""
     import logging
 
-    from bridge.plans import Plans
-    from bridge.service import Bridge, _Changes, _Inbound
+    from bridge.actions import Inbound
+    from bridge.core import Batch, BridgeCore
     from bridge.store import Store
     from config.schema import parse_config
     from gateway.events import Decoded, Event, Kind
@@ -569,8 +569,7 @@ def bridge() -> Harness:
     logging.disable(logging.WARNING)
     base = Path(tempfile.mkdtemp(prefix="fuzz-bridge-"))
     store = Store.open(f"sqlite:///{base / 'bridge.sqlite'}")
-    b = Bridge(parse_config({"data_dir": str(base)}), store=store)
-    b.plans = Plans(store.engine)
+    b = BridgeCore.open(parse_config({"data_dir": str(base)}), store, clock=lambda: datetime.now(UTC))
     alerts = [Event.stamp(Decoded(Kind.ALERT, NOW, f"mdc:{1000 + i}", None, {"protocol": "mdc1200"}),
                           seq=i + 1, gateway="gw1", channel="patrol-1") for i in range(3)]
     store.ingest(alerts)
@@ -598,9 +597,9 @@ def bridge() -> Harness:
         else:
             payload = json.dumps(Mutator(data[1:]).mutate(state)).encode()
         if mode % 2 == 0:
-            b._command(_Inbound("pttbridge/bridge/cmd", payload, 0, 1, 0), _Changes())
+            b.command(Inbound("pttbridge/bridge/cmd", payload, 0, 1, 0), Batch([]))
         else:
-            b._gateway_state("gw1", _Inbound("pttbridge/gw/gw1/state", payload, 0, 1, 0))
+            b.gateway_state("gw1", Inbound("pttbridge/gw/gw1/state", payload, 0, 1, 0), 0.0)
 
     seeds = [b"\x00" + json.dumps(c).encode() for c in commands] + [b"\x01" + json.dumps(state).encode()]
     seeds += _seed_mutations(2) + _seed_mutations(3)
@@ -706,7 +705,7 @@ TARGETS: dict[str, Target] = {
     "kenwood": Target(kenwood, "Kenwood FleetSync/NXDN data port (drivers/kenwood.py)"),
     "kiss": Target(kiss, "KISS stream -> AX.25 -> APRS (drivers/kiss.py)"),
     "ax25": Target(ax25, "AX.25 UI frames (drivers/ax25.py)", 400),
-    "aprs": Target(aprs, "APRS information fields, TNC2 lines (drivers/aprs.py)", 400),
+    "aprs": Target(aprs, "APRS information fields, TNC2 lines (drivers/aprs/)", 400),
     "framespec": Target(framespec, "frame spec files and frames decoded by a spec (drivers/framespec.py)"),
     "events": Target(events, "event JSON (gateway/events.py decode_event)"),
     "cameras": Target(cameras, "generic and Frigate camera payloads, Frigate's updates and snapshots "

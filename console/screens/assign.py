@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from bridge.store import IncidentView
+from bridge.views import IncidentView
 from console.format import metres, plain
 
 

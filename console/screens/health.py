@@ -37,7 +37,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from bridge.store import GatewayView
+from bridge.views import GatewayView
 from console import format as fmt
 from console.clock import clock_of
 from console.format import plain, shown

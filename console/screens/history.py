@@ -28,7 +28,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import DataTable, Footer, Input, Select
 
 from bridge.history import CallEntry, Cursor, Filters, History, Page, Scope
-from bridge.store import IncidentView
+from bridge.views import IncidentView
 from console import format as fmt
 from console.clock import clock_of
 from console.data import StoreHandle, describe_error

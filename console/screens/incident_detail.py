@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from bridge.cameras.correlation import DetectionView
-from bridge.store import CallView, IncidentDetail, IncidentView
+from bridge.views import CallView, IncidentDetail, IncidentView
 from console import format as fmt
 from console.clock import clock_of
 from console.data import StoreHandle, describe_error

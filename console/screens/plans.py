@@ -77,7 +77,7 @@ from console.planform import (
     text_of,
     tone_text,
 )
-from drivers.audio.selcall import STANDARDS
+from drivers.audio.selcall_standards import STANDARDS
 
 REFRESH_S = 2.0  # applied and pending versions are read again this often
 NOTES_SHOWN = 6  # lines of CSV notes under the form; the command line lists them all

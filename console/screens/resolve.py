@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
-from bridge.store import IncidentView
+from bridge.views import IncidentView
 from console.format import shown
 
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
-from bridge.store import IncidentView
+from bridge.views import IncidentView
 from console import format as fmt
 from console.format import Cell
 from console.state import NEW, queue_order

@@ -27,7 +27,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from bridge.cameras.geometry import Camera
-from bridge.store import IncidentView, UnitView
+from bridge.views import IncidentView, UnitView
 from console import mapgeo
 from console.clock import clock_of
 from console.format import shown

@@ -31,7 +31,7 @@ from textual.widgets import Static
 
 from console.format import shown
 from drivers.audio.playback import resample_to
-from drivers.audio.source import AudioSourceError, _sounddevice, find_output_device
+from drivers.audio.source import AudioSourceError, find_output_device, load_sounddevice
 
 ClipLoader = Callable[[], tuple[str, bytes] | None]  # (codec, bytes), or None: not stored (yet)
 
@@ -245,7 +245,7 @@ class ClipPlayer(Static, can_focus=True):
     @staticmethod
     def _play(samples: np.ndarray, rate: int, duration: float, device: str | None, control: _Control,
               report: Callable[..., None]) -> None:
-        sd = _sounddevice()
+        sd = load_sounddevice()
         index = find_output_device(device)
         played_rate = rate
         try:

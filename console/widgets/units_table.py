@@ -15,7 +15,7 @@ from typing import Any
 
 from textual.message import Message
 
-from bridge.store import UnitView
+from bridge.views import UnitView
 from console import format as fmt
 from console.format import Cell
 from console.widgets.fitted_table import Column, FittedTable

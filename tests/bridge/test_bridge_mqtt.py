@@ -104,7 +104,7 @@ def stored_ids(store: Store) -> list[str]:
 def test_invalid_payloads_are_rejected_and_the_valid_ones_around_them_stored(
     tmp_path: Path, mosquitto: Mosquitto, database_url: str, publisher: Publisher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bridge.service")
+    caplog.set_level(logging.WARNING, logger="bridge")
     config = load_config(write_config(tmp_path, mosquitto, database_url))
     bridge = running(Bridge(config))
     good = [event(1), event(2), event(3)]
@@ -222,7 +222,7 @@ def test_gateway_alerts_become_incidents_that_consoles_handle(
 def test_an_event_the_database_refuses_is_rejected_alone(
     tmp_path: Path, mosquitto: Mosquitto, database_url: str, publisher: Publisher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bridge.service")
+    caplog.set_level(logging.WARNING, logger="bridge")
     config = load_config(write_config(tmp_path, mosquitto, database_url))
     bridge = running(CountingBridge(config))
     assert bridge.store is not None
@@ -404,7 +404,7 @@ class FakeGateway:
 def test_holes_are_asked_for_again_and_what_cannot_come_back_is_logged_as_lost(
     tmp_path: Path, mosquitto: Mosquitto, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bridge.service")
+    caplog.set_level(logging.INFO, logger="bridge")
     config = load_config(write_config(tmp_path, mosquitto, database_url, replay_interval_s=0.3, replay_tries=2))
     bridge = running(Bridge(config))
     # Ten events: 1-2 purged from the gateway's outbox, 7 gone too; the broker "dropped" 6-7 and 9-10.
@@ -459,7 +459,7 @@ def test_bridges_in_a_shared_group_split_the_stream_and_store_it_once(
 
 
 def test_a_broker_without_mqtt5_is_spoken_to_in_3_1_1(tmp_path: Path) -> None:
-    from config.embedded import EmbeddedBroker
+    from launcher.broker import EmbeddedBroker
 
     broker = EmbeddedBroker()  # amqtt, as `pttbridge up` embeds it: MQTT 3.1.1 only
     broker.start()

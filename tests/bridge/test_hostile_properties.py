@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import Mosquitto, create_database, wait_until
 
+from bridge.actions import Inbound, Publish, topic_refusal
 from bridge.audit import entries
-from bridge.plans import Plans
-from bridge.service import Bridge, _Inbound
+from bridge.core import Batch, BridgeCore
 from bridge.store import Store
 from config.mqtt import topic_problem
 from config.schema import parse_config
@@ -32,19 +32,16 @@ PREFIX = "pttbridge/v1"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-class Recording(Bridge):
-    """The bridge with what it would publish and why it refused kept, for the properties to look at."""
+class Recording(BridgeCore):
+    """The bridge's core with what it would publish and why it refused kept, for the properties to look at."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.published: list[tuple[str, dict[str, Any]]] = []
+        self.refused_topics: list[str] = []  # what the bridge's shell would refuse to publish
         self.reasons: list[str] = []
 
-    def _publish(self, levels: tuple[str, ...], body: dict[str, Any], *, qos: int, retain: bool = False) -> None:
-        self.published.append(("/".join((PREFIX, *levels)), body))
-        super()._publish(levels, body, qos=qos, retain=retain)
-
-    def _reject(self, m: _Inbound, reason: str) -> None:
+    def _reject(self, m: Inbound, reason: str) -> None:
         self.reasons.append(reason)
         super()._reject(m, reason)
 
@@ -61,19 +58,25 @@ def bridge(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     # An open incident for the commands to act on, from a real alert.
     store.ingest([Event.stamp(Decoded(Kind.ALERT, NOW, "mdc:1001", None, {"protocol": "mdc1200"}), seq=1,
                               gateway="gw1", channel="patrol-1")])
-    b = Recording(parse_config({"data_dir": str(base)}), store=store)
-    b.plans = Plans(store.engine)  # as start() sets it
-    yield b
+    core = BridgeCore.open(parse_config({"data_dir": str(base)}), store, clock=lambda: datetime.now(UTC))
+    yield Recording(core.cfg, store, core.plans, core.cameras, clock=core.clock)
     store.close()
 
 
-def handle(b: Recording, *messages: _Inbound) -> None:
-    """A batch, as the ingest thread hands it over: nothing may come out of it."""
-    b._handle_until_stored(list(messages))
+def handle(b: Recording, *messages: Inbound) -> None:
+    """A batch, as the ingest thread hands it over: nothing may come out of it but actions."""
+    batch = Batch(list(messages))
+    b.handle(batch, 0.0)
+    for action in batch.take():
+        if isinstance(action, Publish):
+            name = "/".join((PREFIX, *action.levels))
+            b.published.append((name, action.body))
+            if topic_refusal(action.levels, name) is not None:
+                b.refused_topics.append(name)
 
 
-def inbound(levels: tuple[str, ...], payload: bytes) -> _Inbound:
-    return _Inbound("/".join((PREFIX, *levels)), payload, 0, 1, 0, 0, levels)
+def inbound(levels: tuple[str, ...], payload: bytes) -> Inbound:
+    return Inbound("/".join((PREFIX, *levels)), payload, 0, 1, 0, 0, levels)
 
 
 JSON = st.recursive(
@@ -129,7 +132,7 @@ def test_any_value_in_any_field_of_an_event_is_stored_or_refused_with_its_reason
     assert outcomes == 1  # stored (or known already), or refused: one of them
     for reason in bridge.reasons[reasons:]:
         assert reason and not reason.startswith("could not"), reason  # a reason the schema gave, not a crash
-    assert bridge.counts["topics_refused"] == 0
+    assert bridge.refused_topics == []
     for name, _ in bridge.published[published:]:
         assert topic_problem(name) is None, name
 
@@ -176,7 +179,7 @@ def test_any_value_in_any_field_of_a_command_is_applied_or_refused_with_its_reas
     assert (record.reason is not None) == refused
     # Bounded whatever came (a field past its limit by its digest; what is not printable escaped).
     assert len(record.operator) <= 700 and len(record.reason or "") <= 2000 and len(record.detail or "") <= 2000
-    assert bridge.counts["topics_refused"] == 0
+    assert bridge.refused_topics == []
     for name, answer in bridge.published[published:]:
         assert topic_problem(name) is None, name
         if name.endswith("/bridge/refused"):

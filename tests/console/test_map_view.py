@@ -21,7 +21,7 @@ from textual.pilot import Pilot
 
 from bridge.cameras.geometry import Camera, destination, haversine_m
 from bridge.service import Bridge
-from bridge.store import IncidentView, UnitView
+from bridge.views import IncidentView, UnitView
 from config.schema import Config, load_config
 from console.mapgeo import M_PER_DEG, Projection
 from console.screens.map import MapScreen

@@ -20,7 +20,6 @@ import pytest
 from rig import SetClock, StillApp, until
 from textual.pilot import Pilot
 
-import bridge.store
 from bridge.store import Store
 from config.schema import Config, parse_config
 from console.app import DispatchApp
@@ -80,11 +79,9 @@ GATEWAY_STATE = {
 
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Local time is UTC, and what the store stamps in the test's data (an acknowledgement, an alias) is
-    stamped :data:`NOW` (the console's own clock is set to it)."""
+    """Local time is UTC (the console's clock and the store's, for the test's data, are set to :data:`NOW`)."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    monkeypatch.setattr(bridge.store, "_utcnow", lambda: NOW)
     yield
     monkeypatch.undo()
     time.tzset()
@@ -94,7 +91,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def config(tmp_path: Path, frozen: None) -> Iterator[Config]:
     """Two open incidents (one new, one acknowledged by alice), a unit only heard, and an alias."""
     url = f"sqlite:///{tmp_path / 'bridge.sqlite'}"
-    store = Store.open(url)
+    store = Store.open(url, clock=lambda: NOW)
     store.ingest([event(Kind.ALERT, "fleetsync:100-1001", 180, 1, 30.2095, 120.2107, channel="emergency-1",
                         rule="emergency")], received_at=NOW - timedelta(seconds=179))
     store.ingest([event(Kind.ALERT, "mdc:2002", 95, 2, 30.2151, 120.2204, rule="man down")],

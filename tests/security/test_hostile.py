@@ -37,9 +37,12 @@ from textual.drivers.headless_driver import HeadlessDriver
 from textual.pilot import Pilot
 
 import pttbridge
+from bridge.actions import PublishUnit
 from bridge.audit import entries
+from bridge.core import Batch
 from bridge.models import IncidentHistoryRow
-from bridge.service import Bridge, _Changes, _Inbound
+from bridge.service import Bridge
+from bridge.views import UnitView
 from config.schema import Config, parse_config
 from console.app import DispatchApp
 from console.screens.incident_detail import IncidentDetailScreen
@@ -83,9 +86,9 @@ class WatchedBridge(Bridge):
         self.received.append(msg.topic.removeprefix("pttbridge/v1/"))
         super()._on_message(client, lane, msg)
 
-    def _handle(self, batch: list[_Inbound], done: set[int], changes: _Changes) -> None:
-        self.batches.append(["/".join(m.levels) for m in batch if id(m) not in done])
-        super()._handle(batch, done, changes)
+    def _handle(self, batch: Batch) -> None:
+        self.batches.append(["/".join(m.levels) for m in batch.pending()])
+        super()._handle(batch)
 
     def reconnects(self) -> int:
         return self.counts["disconnects"]
@@ -400,7 +403,7 @@ def test_a_topic_mosquitto_would_drop_the_bridge_for_is_never_published(site: Si
 
     async def scenario(app: Console, pilot: Pilot[None]) -> None:
         for unit in ("mdc:\u001b[2J\u0007", "mdc:12\u000034", "x#y", "mdc:\ud800", ""):
-            site.bridge._publish(("bridge", "unit", unit), {"unit": unit}, qos=0, retain=True)
+            site.bridge.publish(PublishUnit(UnitView(unit, None, None, None, None, None, None, None, None)))
         assert site.bridge.counts["topics_refused"] == 5
         await an_open_incident(site, app, pilot)
 
@@ -412,7 +415,7 @@ def test_a_gateway_state_with_a_seq_past_what_storage_holds_is_refused_with_its_
 ) -> None:
     """Break 4: a retained state with next_seq 2**70 made every round of gap checks raise (SQLite integer
     overflow), 301 tracebacks, ingest asleep half a second each time."""
-    caplog.set_level(logging.WARNING, logger="bridge.service")
+    caplog.set_level(logging.WARNING, logger="bridge")
     thief = site.probe("gw-xixing-2")
 
     async def scenario(app: Console, pilot: Pilot[None]) -> None:
@@ -588,7 +591,7 @@ def test_an_event_id_used_again_with_other_content_is_logged_once_and_counted(
 ) -> None:
     """Also found: the same event id arriving again with other content (a beacon, then an alert) was dropped
     without a word. A redelivery of the same content stays silent."""
-    caplog.set_level(logging.WARNING, logger="bridge.service")
+    caplog.set_level(logging.WARNING, logger="bridge")
     thief = site.probe("gw-xixing-2")
 
     def metric(name: str) -> float:

@@ -33,8 +33,8 @@ from drivers.audio.source import (
     RawSource,
     Resampler,
     WavSource,
-    _sounddevice,
     list_devices,
+    load_sounddevice,
     open_source,
 )
 
@@ -264,7 +264,7 @@ def test_missing_portaudio_says_what_to_install(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
     monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
     with pytest.raises(AudioSourceError, match=r"apt-get install libportaudio2"):
-        _sounddevice()
+        load_sounddevice()
 
 
 def capture(sink: PulseNullSink, signal: np.ndarray, rate: int, channels: int = 1) -> tuple[np.ndarray, list[datetime]]:
