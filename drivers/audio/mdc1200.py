@@ -60,7 +60,7 @@ Python loops only over the bits of a candidate (a few hundred, only where a sync
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -537,8 +537,3 @@ class Mdc1200Decoder(AudioDecoder):
             }
         )
         return [Decoded(kind=kind, time=self.at(start, index - first), unit=f"mdc:{unit:04X}", detail=detail)]
-
-
-def packets_in(outputs: Iterable[Output]) -> list[Decoded]:
-    """The decoded packets among a decoder's outputs (a convenience for callers and tests)."""
-    return [o for o in outputs if isinstance(o, Decoded) and o.detail.get("protocol") == "mdc1200"]

@@ -4,7 +4,6 @@ gateway answering a bridge's ack_emergency command through a real Mosquitto."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,8 +78,8 @@ def test_the_gateway_answers_a_command_and_reports_the_result(tmp_path: Path, mo
     bridge.connect("127.0.0.1", mosquitto.port)
     bridge.loop_start()
     try:
-        wait_until(lambda: gateway.publisher.connected, 10, "the gateway to connect")
-        time.sleep(0.3)  # its SUBSCRIBE to cmd/+ reaches the broker
+        # Connected means subscribed (to cmd/+ among others).
+        wait_until(lambda: gateway.publisher.connected and bridge.is_connected(), 10, "the gateway to connect")
         for incident, channel in ((7, "patrol-8"), (8, "patrol-9")):
             command = {"incident": incident, "unit": "fleetsync:100-1001", "channel": channel, "operator": "alice",
                        "request": f"r{incident}", "signalling": {"protocol": "fleetsync", "version": 2, "baud": 2400}}
