@@ -4,9 +4,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-# Debian packages the tests drive for real (broker, pseudo-terminal pairs, Dire Wolf TNC, PostgreSQL).
+# Debian packages the tests drive for real (broker, pseudo-terminal pairs, Dire Wolf TNC, PostgreSQL,
+# CHIRP's own CSV driver and stock configurations).
 SYSTEM_PACKAGES := mosquitto mosquitto-clients socat direwolf postgresql openssl \
-	pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 sox espeak-ng ffmpeg faketime
+	pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 sox espeak-ng ffmpeg faketime chirp
 
 .PHONY: up test lint system venv bench clean faults fuzz
 

@@ -323,7 +323,8 @@ def _names(values: list[str]) -> list[str]:
 
 
 def cmd_broker_acl(args: argparse.Namespace) -> None:
-    from config.security import SecurityError, Site
+    from security.acl import Site
+    from security.identities import SecurityError
 
     try:
         site = Site(bridges=_names(args.bridge), gateways=_names(args.gateway), consoles=_names(args.console),
@@ -348,7 +349,8 @@ def cmd_broker_acl(args: argparse.Namespace) -> None:
 
 
 def cmd_certs(args: argparse.Namespace) -> None:
-    from config.security import SecurityError, issue, make_broker_cert, make_ca, revoke, role_of
+    from security.identities import SecurityError, role_of
+    from security.pki import issue, make_broker_cert, make_ca, revoke
 
     directory = Path(args.dir)
     try:
@@ -387,11 +389,68 @@ def cmd_audio_devices(args: argparse.Namespace) -> None:
               f"  {d['default_rate']:.0f} Hz  ({d['hostapi']})")
 
 
+def cmd_chirp(args: argparse.Namespace) -> None:
+    """CHIRP CSV in and out: a channel list as configuration tables, or the channels as CHIRP CSV."""
+    from bridge.chirp import ChirpError, read_chirp, write_chirp
+
+    if args.action == "import":
+        try:
+            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        except OSError as exc:
+            sys.exit(f"{args.file}: cannot read: {exc.strerror or exc}")
+        except UnicodeDecodeError as exc:  # CHIRP reads its CSV as UTF-8 too
+            sys.exit(f"{args.file}: not UTF-8 text: {exc}")
+        try:
+            imported = read_chirp(text)
+        except ChirpError as exc:
+            sys.exit("\n".join(f"{args.file}: {e}" for e in exc.errors))
+        for note in imported.notes:
+            print(f"{args.file}: {note}", file=sys.stderr)
+        print(_toml_channels(imported.channels), end="")
+        print(f"{len(imported.channels)} channels, {len(imported.notes)} adjustments noted", file=sys.stderr)
+        return
+    if not args.config:
+        sys.exit("chirp export: name the configuration (-c FILE)")
+    config = _load(args.config)
+    channels: list[Any] = list(config.channels)
+    if args.gateway:
+        from bridge.plans import Plans
+        from bridge.store import Store, database_url
+
+        plan = Plans(Store.open(database_url(config)).engine).current(args.gateway)
+        if plan is None:
+            sys.exit(f"no plan for gateway {args.gateway!r} in the bridge's database")
+        channels = plan.channels
+    exported = write_chirp(channels)
+    for note in exported.notes:
+        print(note, file=sys.stderr)
+    if args.file and args.file != "-":
+        try:
+            Path(args.file).write_text(exported.text, encoding="utf-8")
+        except OSError as exc:
+            sys.exit(f"{args.file}: cannot write: {exc.strerror or exc}")
+    else:
+        sys.stdout.write(exported.text)
+
+
+def _toml_channels(channels: list[dict[str, Any]]) -> str:
+    """Channels as ``[[channels]]`` tables of a configuration file (their values are strings, numbers, booleans)."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return repr(v)
+        # A JSON string is a TOML basic string, but for DEL, which TOML wants escaped too.
+        return json.dumps(str(v), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+    return "".join("[[channels]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in c.items()) + "\n" for c in channels)
+
+
 def cmd_up(args: argparse.Namespace) -> None:
-    from config.embedded import EmbeddedBroker
     from config.mqtt import make_client, topic
-    from config.replay import PtyReplay
     from config.schema import Config
+    from launcher.broker import EmbeddedBroker
+    from launcher.replay import PtyReplay
 
     config = _load(args.config or str(Path(__file__).parent / "config" / "default.toml"))
     broker = None
@@ -613,6 +672,27 @@ def build_parser() -> argparse.ArgumentParser:
                     help="broker: its host names and IP addresses; issue, revoke: identities")
     ce.add_argument("--days", type=int, help="validity (default: CA 3650, certificates 825)")
     ce.set_defaults(func=cmd_certs)
+
+    ch = sub.add_parser(
+        "chirp",
+        help="CHIRP CSV: import a radio's channel list as [[channels]] tables, export channels for CHIRP",
+        description=textwrap.fill(
+            "'import FILE' reads a CHIRP CSV (what CHIRP itself loads: its stock configurations, a radio's "
+        "export) and prints its channels as [[channels]] tables for a configuration file, with every "
+        "adjustment made on the way on stderr, row by row (names made plan names, a location given twice, "
+        "a power CHIRP would not read ...). 'export' writes the channels of the configuration file, or of "
+        "the bridge's current plan for --gateway, as a CHIRP CSV that CHIRP's current release loads (every "
+        "row with a power, 50W where none is given).", 100),
+        epilog="examples:\n  pttbridge chirp import 'US Marine VHF Channels.csv' >> site.toml\n"
+        "  pttbridge chirp export -c site.toml radios.csv\n"
+        "  pttbridge chirp export -c center.toml --gateway xixing-1 > xixing-1.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ch.add_argument("action", choices=("import", "export"))
+    ch.add_argument("file", nargs="?", default="-", help="import: CSV file or '-'; export: file (default stdout)")
+    ch.add_argument("-c", "--config", help="export: TOML configuration ([[channels]], or [bridge] for --gateway)")
+    ch.add_argument("--gateway", metavar="NAME", help="export: the bridge's current plan for this gateway")
+    ch.set_defaults(func=cmd_chirp)
 
     ad = sub.add_parser("audio-devices", help="list the sound devices the gateway can capture from",
                         description="List audio devices (PortAudio via sounddevice) with their index, name and "

@@ -137,8 +137,8 @@ def ours(names: list[str], samples: np.ndarray, rate: int, options: dict | None 
          block_s: float = 0.02, runs: int = 1) -> tuple[list, list, float]:
     """Run decoders over a recording in 20 ms blocks, at the recording's rate where a decoder runs at it,
     else resampled to the decoder's own rate as the audio driver does. Returns (events, rejected, CPU
-    seconds, the least of ``runs`` runs). An AFSK1200 frame that passed its FCS but is not APRS
-    (gen_packets' test frames) comes out rejected: it still counts as a decoded frame."""
+    seconds, the least of ``runs`` runs). An AFSK1200 frame is counted whether it is an event (every UI
+    frame is, gen_packets' "," test frames too) or rejected (a connected-mode frame)."""
     if runs > 1:
         results = [ours(names, samples, rate, options, native=native, block_s=block_s) for _ in range(runs)]
         return results[0][0], results[0][1], min(r[2] for r in results)

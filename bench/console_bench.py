@@ -56,7 +56,8 @@ from textual import events  # noqa: E402
 from textual.message import Message  # noqa: E402
 from textual.screen import Screen  # noqa: E402
 
-from bridge.store import IncidentView, Store, UnitView  # noqa: E402
+from bridge.store import Store  # noqa: E402
+from bridge.views import IncidentView, UnitView  # noqa: E402
 from config.schema import parse_config  # noqa: E402
 from console.app import DispatchApp  # noqa: E402
 from console.messages import IncidentChanged, UnitChanged  # noqa: E402

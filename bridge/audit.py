@@ -8,6 +8,13 @@ and what is not an incident's (aliases, channel plans), in one place a superviso
 A record is written after the command was carried out or refused, in its own transaction. The command's
 MQTT message is acknowledged to the broker only after that, so a bridge that dies in between gets the
 command again and records it then (a repeated acknowledgement is refused, and recorded as such).
+
+A refused command is recorded as far as it can be read, each field as it came but never longer than the
+command schema allows it (bridge/commands.py): a longer one is recorded by its length and the start of its
+SHA-256. What is not printable in a field is recorded as its escape (``\\x1b``, ``\\ud800``): every
+database can store it and every reader can show it. What ``pttbridge audit`` prints is escaped too
+(:meth:`AuditEntry.line`, for records written before): a line break or a terminal's escape sequence in a
+name is shown, not obeyed.
 """
 
 from __future__ import annotations
@@ -21,13 +28,19 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from bridge.commands import ALIAS_MAX, ASSIGNED_MAX, NOTE_MAX, OPERATOR_MAX, REQUEST_MAX, digest, shown
 from bridge.models import AuditRow
+from gateway.events import UNIT_ID_MAX, printable
 
 log = logging.getLogger(__name__)
 
 DONE, REFUSED = "done", "refused"
 _SHOWN = 80  # characters of a free-text field kept in ``detail``
 _FIELDS = ("resolution", "unit", "alias", "note")  # what else a command may carry, in that order
+_ACTION_MAX = 32  # the column's width
+# The longest each field may be (the command schema's limits): a longer one is recorded by its digest.
+_MOST = {"operator": OPERATOR_MAX, "action": _ACTION_MAX, "note": NOTE_MAX, "alias": ALIAS_MAX, "request": REQUEST_MAX,
+         "unit": max(ASSIGNED_MAX, 17 + UNIT_ID_MAX), "gateway": 64, "resolution": 32}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +54,12 @@ class AuditEntry:
     detail: str | None
 
     def line(self) -> str:
-        """One line as ``pttbridge audit`` prints it."""
-        why = f"  ({self.reason})" if self.reason else ""
-        more = f"  {self.detail}" if self.detail else ""
-        return (f"{self.at:%Y-%m-%d %H:%M:%S}Z  {self.operator or '-':16} {self.action or '-':8} "
-                f"{self.target or '-':24} {self.outcome}{why}{more}")
+        """One line as ``pttbridge audit`` prints it: every field escaped (what a console sent may hold line
+        breaks and terminal escape sequences; they are shown as ``\\n``, ``\\x1b``, not obeyed)."""
+        why = f"  ({printable(self.reason)})" if self.reason else ""
+        more = f"  {printable(self.detail)}" if self.detail else ""
+        return (f"{self.at:%Y-%m-%d %H:%M:%S}Z  {printable(self.operator) or '-':16} {printable(self.action) or '-':8} "
+                f"{printable(self.target) or '-':24} {printable(self.outcome)}{why}{more}")
 
 
 def describe(command: dict[str, Any] | str) -> tuple[str, str, str, str | None]:
@@ -56,10 +70,24 @@ def describe(command: dict[str, Any] | str) -> tuple[str, str, str, str | None]:
     body = command
 
     def text(key: str) -> str:
+        """The field as it came, if the schema allows it that long; else its digest; a non-text its repr."""
         value = body.get(key)
-        return value if isinstance(value, str) else "" if value is None else repr(value)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value if len(value) <= _MOST.get(key, _SHOWN) else digest(value)
+        return shown(value)
 
-    action = text("action")[:32]
+    def short(key: str) -> str:
+        value = body.get(key)
+        if isinstance(value, str) and len(value) <= _MOST.get(key, _SHOWN):
+            return repr(value[:_SHOWN])
+        return text(key)
+
+    action = text("action")
+    if len(action) > _ACTION_MAX:
+        action = f"<{len(body['action'])} characters>"[:_ACTION_MAX] if isinstance(body.get("action"), str) \
+            else action[:_ACTION_MAX]
     if action == "plan":
         target = f"gateway:{text('gateway')}"
         channels = body.get("channels")
@@ -67,11 +95,12 @@ def describe(command: dict[str, Any] | str) -> tuple[str, str, str, str | None]:
                               if isinstance(channels, list) else None)
     elif action == "alias":
         target = f"unit:{text('unit')}"
-        detail = f"alias={text('alias')!r}" if body.get("alias") is not None else "alias removed"
+        detail = f"alias={short('alias')}" if body.get("alias") is not None else "alias removed"
     else:
         incident = body.get("incident")
-        target = f"incident:{incident}" if incident is not None else ""
-        parts = [f"{k}={text(k)[:_SHOWN]!r}" for k in _FIELDS if body.get(k) is not None]
+        target = f"incident:{incident if isinstance(incident, int) else shown(incident)}" if incident is not None \
+            else ""
+        parts = [f"{k}={short(k)}" for k in _FIELDS if body.get(k) is not None]
         detail = " ".join(parts) or None
     return text("operator"), action, target, detail
 
@@ -81,9 +110,11 @@ def record_command(engine: Engine, command: dict[str, Any] | str, refused: str |
     """Write the audit record of one command, its body or why its payload could not be read (``refused``:
     why it was not carried out). A database that will not take it is logged, never raised: the command
     itself has already happened."""
-    operator, action, target, detail = describe(command)
-    row = {"at": at or datetime.now(UTC), "operator": operator, "action": action, "target": target,
-           "outcome": REFUSED if refused is not None else DONE, "reason": refused, "detail": detail}
+    operator, action, target, detail = (printable(x) if x is not None else None for x in describe(command))
+    assert operator is not None and action is not None and target is not None
+    row = {"at": at or datetime.now(UTC), "operator": operator, "action": action[:_ACTION_MAX], "target": target,
+           "outcome": REFUSED if refused is not None else DONE,
+           "reason": printable(refused) if refused is not None else None, "detail": detail}
     try:
         with engine.begin() as conn:
             conn.execute(insert(AuditRow), [row])

@@ -31,7 +31,8 @@ from sqlalchemy import ColumnElement, Engine, String, and_, cast, exists, func, 
 from sqlalchemy.orm import InstrumentedAttribute, sessionmaker
 
 from bridge.models import ClipRow, EventRow, IncidentHistoryRow, IncidentRow
-from bridge.store import CallView, IncidentView, Store, _event_from_row
+from bridge.store import Store, event_from_row
+from bridge.views import CallView, IncidentView
 from gateway.events import Event, Kind
 
 Scope = Literal["incidents", "calls", "events"]
@@ -194,7 +195,7 @@ class History:
         q = select(EventRow).where(*where).order_by(EventRow.time.desc(), EventRow.id.desc()).limit(limit + 1)
         with self._read() as s:
             rows, cursor = self._paged(s.scalars(q).all(), limit, lambda r: Cursor(r.time, r.id))
-            return Page([_event_from_row(r) for r in rows], cursor)
+            return Page([event_from_row(r) for r in rows], cursor)
 
     def calls(self, filters: Filters, after: Cursor | None = None, limit: int = 50) -> Page[CallEntry]:
         """Call events with their clip's codec, size and hash (not its bytes: :meth:`Store.clip` has them)."""
@@ -207,7 +208,7 @@ class History:
             rows, cursor = self._paged(s.execute(q).all(), limit, lambda r: Cursor(r[0].time, r[0].id))
         out = []
         for row, codec, size, sha in rows:
-            e = _event_from_row(row)
+            e = event_from_row(row)
             duration = e.detail.get("duration_s")
             out.append(CallEntry(e, CallView(e.id, e.time, e.unit, e.channel,
                                              float(duration) if isinstance(duration, int | float) else None,

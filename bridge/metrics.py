@@ -1,12 +1,14 @@
 """The bridge's Prometheus metrics (``[bridge] metrics = "127.0.0.1:9102"``, ``GET /metrics``).
 
-Counters are the bridge's own (``Bridge.counts``), read at each scrape; three histograms are kept here,
-fed by the ingest thread once per stored batch: the batch's size, its transaction's duration, and each
-event's age when it was stored (now minus the gateway's ``time``: outbox, broker, queue and ingest
-together, which is what an operator watching alerts cares about). Incidents and each gateway's seq come
-from the database, so that every bridge of a shared group reports the same (the database's) view.
+Three histograms are kept here, fed by the ingest thread once per stored batch: the batch's size, its
+transaction's duration, and each event's age when it was stored (now minus the gateway's ``time``:
+outbox, broker, queue and ingest together, which is what an operator watching alerts cares about).
+Everything else is asked of the bridge at each scrape through a narrow interface (:class:`StatsSource`):
+its counters, its connection and inbox (:class:`Stats`), and what the database says of incidents and
+each gateway's seq (:class:`DatabaseStats`), so that every bridge of a shared group reports the same (the
+database's) view.
 
-The HTTP endpoint and the text format are ``config/metrics.py``'s, shared with the gateway.
+The HTTP endpoint and the text format are ``monitoring/prometheus.py``'s, shared with the gateway.
 """
 
 from __future__ import annotations
@@ -14,18 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.models import NEW, RESOLVED, IncidentRow
-from config.metrics import Exposition, Histogram, MetricsServer
+from bridge.views import GatewayView, IncidentState
 from gateway.events import Event
-
-if TYPE_CHECKING:
-    from bridge.service import Bridge
+from monitoring.prometheus import Exposition, Histogram, MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,15 @@ COUNTERS = {
     "commands": ("pttbridge_bridge_commands_total", "commands received from consoles on bridge/cmd"),
     "commands_refused": ("pttbridge_bridge_commands_refused_total", "console commands refused"),
     "batch_errors": ("pttbridge_bridge_batch_errors_total", "batches that failed unexpectedly (see the log)"),
+    "messages_failed": ("pttbridge_bridge_messages_failed_total",
+                        "messages refused alone because handling them failed unexpectedly (see the log)"),
+    "id_reused": ("pttbridge_bridge_events_id_reused_total",
+                  "events whose id was stored already with other content (not stored; logged once per id)"),
+    "future": ("pttbridge_bridge_events_future_total",
+               "events stamped more than bridge.future_s ahead of the bridge's clock (stored, logged)"),
+    "disconnects": ("pttbridge_bridge_disconnects_total", "connections to the broker lost (either session)"),
+    "topics_refused": ("pttbridge_bridge_topics_refused_total",
+                       "publishes not sent: a topic built from received text that MQTT would refuse"),
     "clips": ("pttbridge_bridge_clips_total", "audio clips of calls stored"),
     "clips_rejected": ("pttbridge_bridge_clips_rejected_total", "audio clips refused"),
     "detections": ("pttbridge_bridge_camera_detections_total", "camera detections stored"),
@@ -57,11 +65,40 @@ COUNTERS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """What a bridge knows of itself at one moment."""
+
+    counts: Mapping[str, int]  # a copy: the ingest thread goes on counting
+    connected: bool  # both sessions connected and subscribed
+    inbox: int  # messages received and waiting for the ingest thread
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStats:
+    """What the database says: every bridge of a shared group reports the same."""
+
+    incidents: Mapping[str, int]  # by state
+    gateways: Sequence[GatewayView]
+
+
+class StatsSource(Protocol):
+    """What the metrics ask of a bridge."""
+
+    def stats(self) -> Stats: ...
+
+    def database_stats(self) -> DatabaseStats:
+        """Raises SQLAlchemyError (or RuntimeError before the database is opened) when it cannot be read."""
+        ...
+
+
 class BridgeMetrics:
     """Histograms fed by the ingest thread, and the rendering of everything at a scrape."""
 
-    def __init__(self, bridge: Bridge) -> None:
-        self.bridge = bridge
+    def __init__(self, source: StatsSource, name: str, group: str | None = None) -> None:
+        self.source = source
+        self.name = name
+        self.group = group or ""
         self.started = time.time()
         self.latency = Histogram(LATENCY_BUCKETS)
         self.duration = Histogram(DURATION_BUCKETS)
@@ -77,7 +114,7 @@ class BridgeMetrics:
         self.latency.observe_many(now - e.time.timestamp() for e in events)
 
     def start(self, listen: str) -> None:
-        self.server = MetricsServer(listen, self.render, name=f"bridge {self.bridge.cfg.name}")
+        self.server = MetricsServer(listen, self.render, name=f"bridge {self.name}")
         self.server.start()
 
     def stop(self) -> None:
@@ -90,18 +127,15 @@ class BridgeMetrics:
             return self._render()
 
     def _render(self) -> str:
-        b = self.bridge
+        stats = self.source.stats()
         out = Exposition()
-        counts = dict(b.counts)  # a copy: the ingest thread goes on counting
         out.gauge("pttbridge_bridge_info", "this bridge (value 1): its name and shared group as labels",
-                  [({"bridge": b.cfg.name, "group": b.cfg.shared_group or ""}, 1)])
+                  [({"bridge": self.name, "group": self.group}, 1)])
         for key, (name, help_text) in COUNTERS.items():
-            out.counter(name, help_text, counts.get(key, 0))
-        out.gauge("pttbridge_bridge_connected", "1 while connected to the broker", int(b.connected))
-        inbox = getattr(b, "_inbox", None)  # the hand-over queue from the network threads
-        if inbox is not None:
-            out.gauge("pttbridge_bridge_inbox_messages", "messages received and waiting for the ingest thread",
-                      inbox.qsize())
+            out.counter(name, help_text, stats.counts.get(key, 0))
+        out.gauge("pttbridge_bridge_connected", "1 while connected to the broker", int(stats.connected))
+        out.gauge("pttbridge_bridge_inbox_messages", "messages received and waiting for the ingest thread",
+                  stats.inbox)
         out.histogram("pttbridge_bridge_ingest_latency_seconds",
                       "age of each event when stored: store time minus the gateway's event time", self.latency)
         out.histogram("pttbridge_bridge_store_duration_seconds", "duration of each batch's database transaction",
@@ -113,22 +147,18 @@ class BridgeMetrics:
 
     def _database(self, out: Exposition) -> None:
         """Incidents and gateways as the database has them; a database away is a metric, not an error."""
-        store = self.bridge.store
         try:
-            if store is None:
-                raise RuntimeError("not started")
-            with store.engine.connect() as conn:
-                by_state = dict(conn.execute(select(IncidentRow.state, func.count()).group_by(IncidentRow.state)).all())
-            gateways = store.gateways()
+            db = self.source.database_stats()
         except (SQLAlchemyError, RuntimeError) as exc:
             log.warning("metrics: database unavailable: %s", exc.__class__.__name__)
             out.gauge("pttbridge_bridge_database_up", "1 when the last scrape could read the database", 0)
             return
+        gateways = db.gateways
         out.gauge("pttbridge_bridge_database_up", "1 when the last scrape could read the database", 1)
         out.gauge("pttbridge_bridge_incidents_open", "incidents not resolved (in the database)",
-                  sum(n for state, n in by_state.items() if state != RESOLVED))
+                  sum(n for state, n in db.incidents.items() if state != IncidentState.RESOLVED))
         out.gauge("pttbridge_bridge_incidents_unacknowledged", "incidents nobody has acknowledged yet",
-                  by_state.get(NEW, 0))
+                  db.incidents.get(IncidentState.NEW, 0))
         out.gauge("pttbridge_bridge_gateway_last_seq", "highest seq stored of each gateway",
                   [({"gateway": g.name}, g.last_seq) for g in gateways])
         out.gauge("pttbridge_bridge_gateway_contiguous_seq", "every seq of each gateway up to here is stored",

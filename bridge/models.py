@@ -30,12 +30,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-# Incident states and resolutions, as stored and as published.
-NEW = "new"
-ACKNOWLEDGED = "acknowledged"
-RESOLVED = "resolved"
-STATES = (NEW, ACKNOWLEDGED, RESOLVED)
-RESOLUTIONS = ("handled", "false_alarm")
+from bridge.views import IncidentState, Resolution
+
+# Incident states and resolutions, as stored and as published (plain text in the database).
+NEW = IncidentState.NEW.value
+ACKNOWLEDGED = IncidentState.ACKNOWLEDGED.value
+RESOLVED = IncidentState.RESOLVED.value
+STATES = tuple(s.value for s in IncidentState)
+RESOLUTIONS = tuple(r.value for r in Resolution)
 
 #: The actor recorded in incident history for what the bridge did by itself (open, join an alert).
 BRIDGE_ACTOR = "bridge"

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from bridge.models import ChannelPlanRow
-from config.schema import _NAME, ConfigError, parse_config
+from config.schema import TOPIC_LEVEL, ConfigError, parse_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +76,17 @@ class Plans:
     def save(self, gateway: str, channels: Any, author: str) -> int:
         """Store ``channels`` as ``gateway``'s next version; the same plan again is no new version.
         Returns the version that is now current. Raises ConfigError for a plan that cannot run."""
-        if not isinstance(gateway, str) or not re.match(_NAME, gateway):
-            raise ConfigError(f"gateway: expected a gateway's name, got {gateway!r}")
+        errors: list[str] = []  # every mistake of the command at once, as a configuration file's are
+        if not isinstance(gateway, str) or not re.match(TOPIC_LEVEL, gateway):
+            errors.append(f"gateway: expected a gateway's name, got {gateway!r}")
         if not isinstance(author, str) or not author.strip():
-            raise ConfigError("operator: a plan is saved by a named operator")
-        plan = canonical(channels, f"plan for {gateway}")
+            errors.append("operator: a plan is saved by a named operator")
+        try:
+            plan = canonical(channels, f"plan for {gateway}")
+        except ConfigError as exc:
+            errors.append(str(exc))
+        if errors:
+            raise ConfigError("\n".join(errors))
         for _ in range(3):  # another bridge may take the same version number at the same moment
             with self._session() as s:
                 last = s.scalars(select(ChannelPlanRow).where(ChannelPlanRow.gateway == gateway)

@@ -1,13 +1,15 @@
-"""The bridge service: gateway events from MQTT into the database, incidents out to consoles.
+"""The bridge service: the MQTT shell around the bridge's core (bridge/core.py).
 
-    broker --paho network thread--> inbox --ingest thread--> Store (one transaction per batch)
-                                                   |--> PUBACK each message of the batch, only now
+    broker --paho network threads--> inbox --ingest thread--> BridgeCore.handle(batch) --> actions:
+                                                   |--> PUBACK each message of the batch, only after its commit
                                                    |--> bridge/unit/{unit} (retained), bridge/incident/{id}
                                                    |--> gw/{gateway}/cmd/replay for holes in a gateway's seq
-                                                   |--> gw/{gateway}/cmd/ack_emergency when an incident of
-                                                   |    an MDC-1200/FleetSync unit is acknowledged
-                                                   '--> gw/{gateway}/cmd/output: the command-center beacon,
-                                                        lit while any incident is unacknowledged
+                                                   |--> gw/{gateway}/cmd/ack_emergency, gw/{gateway}/config
+                                                   '--> gw/{gateway}/cmd/output: the command-center beacon
+
+The shell connects, subscribes, hands what arrives to the core in batches and carries out what the core
+returns; everything the bridge decides (validation, storage, incidents, commands, gap recovery, cameras,
+the beacon, escalation) is the core's, which neither touches MQTT nor reads a clock.
 
 - Acknowledgements are manual (paho ``manual_ack``): a message is acknowledged to the broker only after
   the transaction that stored it has committed. A bridge killed at any point loses nothing: the broker
@@ -20,26 +22,13 @@
   each gateway in turn: a gateway that floods delays the others' beacons by its share only. (A hard
   cap per gateway would have to leave messages unacknowledged, which closes the broker's in-flight
   window on every gateway at once.)
-- Brokers drop QoS 1 messages all the same (Mosquitto past max_queued_messages): each gateway's ``seq``
-  is watched, a hole that has stopped filling is asked for again with ``cmd/replay`` (rate-limited, a
-  few times, then logged as lost). The gateway's retained state tells how far its seq has gone, which
-  reveals a lost tail.
-- Invalid input (oversized, not JSON, wrong schema, a topic that disagrees with the payload) is logged
-  with its reason and its bytes in hex, counted, acknowledged and dropped; it never stops the batch.
-- Commands from consoles arrive on ``bridge/cmd``:
-  ``{"action": "ack"|"resolve"|"note"|"alias", "incident": id, "operator": name, ...}``; a technician's
-  ``{"action": "plan", "gateway": name, "channels": [...], "operator": name}`` stores a channel plan
-  (bridge/plans.py), which goes to the gateway retained on ``gw/{gateway}/config`` (every current plan
-  again on each connection: the broker may have lost its retained messages).
-- The audio of a call event arrives on ``gw/{gateway}/audio/{event_id}`` and is stored with its SHA-256,
-  checked against the hash its call event names.
-- Cameras: detections on ``cam/{camera}/event`` (and Frigate's ``frigate/events``) are stored; a street
-  event of a configured category opens an incident with the nearest units suggested. Every incident with
-  a position gets the cameras that see it and the detections near it in place and time (again when a
-  better position arrives); evidence (snapshots, clips) is fetched by worker threads and added when it
-  comes, never holding up ingest. Frigate's snapshots over MQTT become evidence of the open incidents
-  their camera sees, and its tracked-object updates (faces, plates, descriptions) enrich their
-  detections (bridge/cameras/frigate.py). Incidents past their time limits are escalated.
+- A database that cannot store (down, read-only, full) is waited for with backoff, acknowledging nothing:
+  what is not stored must come again, not be given up as a hole.
+- Every topic the bridge builds from received text is checked for what MQTT and Mosquitto refuse before it
+  is published (a malformed topic would cost the bridge its connection).
+- Channel plans go to gateways retained on ``gw/{gateway}/config``, every current plan again on each
+  connection (the broker may have lost its retained messages). Camera evidence is fetched by worker
+  threads and handed back to the core, never holding up ingest.
 
 All database work happens on one ingest thread, never on paho's network thread.
 """
@@ -53,114 +42,64 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 
-from bridge.audit import record_command
-from bridge.cameras.correlation import CameraStore, Correlation, relevance
-from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest
-from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frigate, parse_generic
-from bridge.cameras.frigate import FrigateIntake
-from bridge.cameras.geometry import Sighting, haversine_m
+from bridge.actions import ALERTS, BULK, AckMessages, Action, FetchEvidence, Inbound, Publish, topic_refusal
+from bridge.cameras.correlation import CameraStore
+from bridge.cameras.evidence import EvidenceFetcher
 from bridge.cameras.index import CameraIndex
-from bridge.cameras.registry import CameraRegistry, to_camera
-from bridge.metrics import BridgeMetrics
+from bridge.core import Batch, BridgeCore, Once, Stopping
+from bridge.metrics import BridgeMetrics, DatabaseStats, Stats
 from bridge.plans import Plans
-from bridge.store import (
-    ClipError,
-    IncidentError,
-    IncidentView,
-    IngestResult,
-    Store,
-    UnitView,
-    database_url,
-    redact,
-)
+from bridge.store import IngestResult, Store, database_url, read_only, redact, unavailable
 from config.mqtt import frigate_filters, make_client, topic
 from config.schema import Config
-from gateway.events import MAX_EVENT_BYTES, Event, EventError, Kind, decode_event, json_object, uuid7
+from gateway.events import Event, Kind, printable
 
 log = logging.getLogger(__name__)
 
-HEX_SHOWN = 64  # bytes of an offending payload shown in the log
-UNIT_PUBLISH_S = 1.0  # a unit's retained state is published at most this often (the newest is held)
-BEACON_CHECK_S = 0.5  # how often the beacon's state is worked out (a count of unacknowledged incidents)
-BEACON_REFRESH_S = 60.0  # the beacon's state is sent again this often, for a gateway that restarted
 CONNACK_WAIT_S = 3.0  # how long an MQTT 5 CONNECT may go unanswered before 3.1.1 is tried (auto mode)
 GROUP_ALERTS_EXPIRY_S = 10  # session expiry of a shared group member's alerts session
 BULK_BATCH_S = 0.25  # a batch of beacons is cut to about this long to store: an alert arriving waits no longer
 GAP_CHECK_S = 0.05  # of each round of gap checks (0.5 s apart): each check is a database round trip
-STREAMING_PATIENCE = 10  # replay intervals a hole may stand still while its gateway's events still arrive
-BULK, ALERTS = 0, 1  # the bridge's two MQTT clients (lanes)
+RETRY_MAX_S = 2.0  # the longest wait between two tries of a database that cannot store: alerts wait on it
 _UNSUPPORTED_PROTOCOL = (1, 132)  # CONNACK codes: 3.1.1 "unacceptable protocol version", MQTT 5 0x84
+SHOWN = 200  # characters of received text in a log line
 
 
-def _hex(payload: bytes) -> str:
-    shown = payload[:HEX_SHOWN].hex(" ")
-    return f"{len(payload)} bytes: {shown}{' ...' if len(payload) > HEX_SHOWN else ''}"
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class _Inbound:
-    """One message from the broker, as the network thread hands it over."""
+def _budget(seconds: float) -> Callable[[], bool]:
+    """Whether there is time left, ``seconds`` from when it is first asked."""
+    deadline: float | None = None
 
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    session: int  # which connection it came on: a PUBACK belongs to that connection only
-    lane: int = 0  # which of the bridge's clients it came on: BULK or ALERTS
-    levels: tuple[str, ...] = ()  # the topic's levels after the prefix (the whole topic if unprefixed)
-    retain: bool = False  # a retained message handed over on subscribing (MQTT 3.1.1 3.3.1.3), not news
+    def more() -> bool:
+        nonlocal deadline
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + seconds
+        return now < deadline
 
-    @property
-    def urgent(self) -> bool:
-        """An alert or a console command: stored ahead of everything else, in batches of its own."""
-        return self.lane == ALERTS or self.levels == ("bridge", "cmd")
-
-
-@dataclass(slots=True)
-class _GapWatch:
-    """Replay bookkeeping for one gateway."""
-
-    since: float  # when holes were first seen (monotonic)
-    low: int = 0  # start of the lowest hole when last checked
-    filling: float = 0.0  # when that start last moved up: the hole is being filled (a backlog in order)
-    next_request: float = 0.0
-    first_hole: int | None = None  # start of the lowest hole when it was last requested
-    tries: int = 0
-
-
-@dataclass(slots=True)
-class _Hint:
-    """What a gateway's retained state says of its seq."""
-
-    published: int  # every seq up to here has been published (next_seq - 1 - pending)
-    oldest: int | None  # the oldest seq its outbox still holds; below it, replay cannot help
-
-
-@dataclass(slots=True)
-class _Changes:
-    units: dict[str, UnitView] = field(default_factory=dict)
-    incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # in order: each change is news
-
-
-class _Stopping(Exception):
-    """The bridge is stopping while the database is unavailable: leave the batch unacknowledged."""
+    return more
 
 
 class Bridge:
-    """Ingest, storage, incidents and gap recovery for one bridge instance (``pttbridge bridge``)."""
+    """One bridge instance (``pttbridge bridge``): two MQTT sessions, the ingest thread, and the core."""
 
-    def __init__(self, config: Config, *, store: Store | None = None, batch_delay_s: float = 0.0) -> None:
+    def __init__(self, config: Config, *, store: Store | None = None, batch_delay_s: float = 0.0,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
         self.config = config
+        #: The bridge's clock (UTC): what event times are held against, and each stored batch's received_at.
+        self.clock = clock
         self.cfg = config.bridge
         self.mqtt_cfg = config.mqtt
         self.database_url = database_url(config)
@@ -169,15 +108,18 @@ class Bridge:
         self.client_id = config.mqtt.client_id or f"pttbridge-bridge-{self.cfg.name}"
         #: Test hook: seconds to sleep after each batch, to play a bridge that cannot keep up.
         self.batch_delay_s = batch_delay_s
-        self.counts: Counter[str] = Counter()
-        self.metrics = BridgeMetrics(self)  # served on [bridge] metrics, if set
-        self._inbox: queue.SimpleQueue[_Inbound | None] = queue.SimpleQueue()
+        self.counts: Counter[str] = Counter()  # the core's, and the shell's own (disconnects, topics refused)
+        self.metrics = BridgeMetrics(self, self.cfg.name, self.cfg.shared_group)  # served on [bridge] metrics
+        self.core: BridgeCore | None = None  # made on start(), with the store
+        self.plans: Plans | None = None
+        self.fetcher: EvidenceFetcher | None = None
+        self._inbox: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._alerts_connected = threading.Event()
         self._sessions = [0, 0]  # per lane, bumped on every CONNACK; touched by the network threads only
         # Taken from the inbox, waiting for a batch: [priority][gateway] -> messages in arrival order.
-        self._waiting: tuple[dict[str, deque[_Inbound]], dict[str, deque[_Inbound]]] = ({}, {})
+        self._waiting: tuple[dict[str, deque[Inbound]], dict[str, deque[Inbound]]] = ({}, {})
         self._stop_seen = False
         self._message_s = 0.0  # what storing one message of a batch of beacons takes (moving average)
         self._v5 = self.cfg.mqtt_version in ("auto", "5")
@@ -187,28 +129,11 @@ class Bridge:
         self._handshake_since: float | None = None  # when a CONNECT went unanswered, in auto mode
         self._client: mqtt.Client | None = None  # everything but alerts; the bridge publishes on it
         self._alert_client: mqtt.Client | None = None
-        self._gaps: dict[str, _GapWatch] = {}
-        self._hints: dict[str, _Hint] = {}
-        self._clock_warned: dict[str, float] = {}  # gateway -> when its clock may be complained of again
-        self._heard: dict[str, float] = {}  # gateway -> when its last event arrived (monotonic)
-        self._unit_sent: dict[str, float] = {}  # unit -> when its state was last published (monotonic)
-        self._unit_held: dict[str, UnitView] = {}  # newer unit states waiting for UNIT_PUBLISH_S to pass
-        self._suspects: set[str] = set()  # gateways that may have holes
-        self._checked: dict[str, float] = {}  # suspect -> when its holes were last looked at (monotonic)
-        self._unacked: deque[_Inbound] = deque()  # of the batch being handled
-        self._next_gap_check = 0.0
-        self._next_announce = 0.0
-        self.cameras = CameraIndex()
-        self.camera_store: CameraStore | None = None
-        self.fetcher: EvidenceFetcher | None = None
-        self.frigate: FrigateIntake | None = None  # Frigate's snapshots and tracked-object updates
-        self._evidence: queue.SimpleQueue[Evidence | EvidenceFailure] = queue.SimpleQueue()
-        self._next_escalation = 0.0
-        self._beacon: bool | None = None  # as last sent
-        self._next_beacon = 0.0
-        self._beacon_sent_at = 0.0
-        self.plans: Plans | None = None
+        self._bad_topics = Once()  # topics refused before publishing, logged once each
+        self._unacked: dict[int, Inbound] = {}  # id() -> message, of the batch being handled
         self._plans_due = threading.Event()  # set on each connection: the ingest thread publishes them
+        self._go, self._parked = threading.Event(), threading.Event()  # hold() and release(), for tests
+        self._go.set()
         self._thread = threading.Thread(target=self._work, name="bridge-ingest", daemon=True)
 
     # --- control -------------------------------------------------------------------------------
@@ -217,29 +142,25 @@ class Bridge:
         if self.store is None:
             log.info("database %s", redact(self.database_url))
             limits = {name: (c.ack_s, c.resolve_s) for name, c in self.cfg.cameras.categories.items()}
-            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits)
-        self._start_cameras(self.store)
-        self.plans = Plans(self.store.engine)
-        # Holes left from a previous run are still worth asking for.
-        self._suspects.update(g.name for g in self.store.gateways() if g.last_seq > g.contiguous_seq)
+            self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits,
+                                    future_s=self.cfg.future_s)
+        self.core = self.make_core(self.store)
+        if self.core.cameras.fetching:
+            self.fetcher = EvidenceFetcher(self.core.cameras.arrived.put)
         if self.cfg.metrics:
             self.metrics.start(self.cfg.metrics)
         self._client, self._alert_client = self._make_client(BULK), self._make_client(ALERTS)
         self._thread.start()
 
-    def _start_cameras(self, store: Store) -> None:
-        registry = CameraRegistry(store.engine)
-        if self.config.cameras:
-            put, removed = registry.sync_config(self.config.cameras)
-            log.info("cameras: %d from the configuration%s", put, f", {removed} withdrawn" if removed else "")
-        self.cameras = CameraIndex(to_camera(c) for c, _ in registry.all())
-        self.camera_store = CameraStore(store.engine)
-        self.frigate = FrigateIntake(store, self.camera_store, self.cameras, self.cfg.cameras, self.counts)
-        if self.cfg.cameras.evidence and len(self.cameras):
-            self.fetcher = EvidenceFetcher(self._evidence.put)
+    def make_core(self, store: Store) -> BridgeCore:
+        """The core on this store, with its collaborators (plans, cameras) and this shell's way to store."""
+        core = BridgeCore.open(self.config, store, clock=self.clock, counts=self.counts, ingest=self._ingest)
+        self.plans = core.plans
+        return core
 
     def stop(self, drain_s: float = 5.0) -> None:
         """Store and acknowledge what has arrived (for up to ``drain_s``), then disconnect."""
+        self._go.set()
         if self._thread.is_alive():
             self._inbox.put(None)
             self._thread.join(drain_s)
@@ -250,7 +171,8 @@ class Bridge:
         if self.fetcher is not None:
             self.fetcher.stop(2.0)
         if self._client is not None:
-            self._publish_units((), flush=True)  # the ingest thread has ended: held states go now
+            if self.core is not None:
+                self._execute(self.core.flush(time.monotonic()))  # the ingest thread has ended: held states go now
             for client in (self._client, self._alert_client):
                 if client is not None:
                     client.disconnect()
@@ -263,8 +185,35 @@ class Bridge:
     def connected(self) -> bool:
         return self._connected.is_set() and self._alerts_connected.is_set()
 
-    def stats(self) -> dict[str, int]:
-        return dict(self.counts)
+    def hold(self, timeout: float = 10.0) -> None:
+        """Test seam: keep the ingest thread from taking another batch until :meth:`release`; returns once
+        it waits. What arrives meanwhile stays in the inbox, and is taken together (up to a batch's size)."""
+        self._parked.clear()  # as left by an earlier hold, perhaps: wait for this one
+        self._go.clear()
+        if not self._parked.wait(timeout):
+            raise TimeoutError("the ingest thread did not come to a halt")
+
+    def release(self) -> None:
+        """Test seam: let the ingest thread go on (see :meth:`hold`)."""
+        self._go.set()
+
+    @property
+    def camera_store(self) -> CameraStore | None:
+        return self.core.cameras.camera_store if self.core is not None else None
+
+    @property
+    def cameras(self) -> CameraIndex | None:
+        return self.core.cameras.cameras if self.core is not None else None
+
+    def stats(self) -> Stats:
+        """For the metrics: counters, connection, what waits in the inbox."""
+        return Stats(dict(self.counts), self.connected, self._inbox.qsize())
+
+    def database_stats(self) -> DatabaseStats:
+        """For the metrics: incidents by state and each gateway's seq, as the database has them."""
+        if self.store is None:
+            raise RuntimeError("not started")
+        return DatabaseStats(self.store.incidents_by_state(), self.store.gateways())
 
     # --- MQTT ----------------------------------------------------------------------------------
 
@@ -344,6 +293,8 @@ class Bridge:
         (self._alerts_connected if lane == ALERTS else self._connected).set()
 
     def _on_disconnect(self, _c: mqtt.Client, lane: int, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+        if (self._alerts_connected if lane == ALERTS else self._connected).is_set() and not self._stop.is_set():
+            self.counts["disconnects"] += 1  # a broker that throws the bridge off (a malformed packet) shows here
         if lane == ALERTS:
             self._alerts_connected.clear()
             return
@@ -362,19 +313,52 @@ class Bridge:
         # The topic is split here, once: batching and handling both route by its levels.
         prefix = self.mqtt_cfg.prefix + "/"
         levels = tuple(msg.topic[len(prefix):].split("/")) if msg.topic.startswith(prefix) else (msg.topic,)
-        self._inbox.put(_Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._sessions[lane], lane, levels,
-                                 bool(msg.retain)))
+        self._inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._sessions[lane], lane, levels,
+                                bool(msg.retain)))
 
-    def _publish(self, levels: tuple[str, ...], body: dict[str, Any], *, qos: int, retain: bool = False) -> None:
-        if self._client is not None:
-            self._client.publish(topic(self.mqtt_cfg, *levels), json.dumps(body, separators=(",", ":")), qos=qos,
-                                 retain=retain)
+    def _execute(self, actions: Iterable[Action]) -> None:
+        """Carry out what the core decided, in its order."""
+        for action in actions:
+            if isinstance(action, AckMessages):
+                for m in action.messages:
+                    if self._unacked.pop(id(m), None) is not None:  # taken off first: never acknowledged twice
+                        self._ack(m)
+            elif isinstance(action, FetchEvidence):
+                if self.fetcher is not None:
+                    self.fetcher.submit(action.request)
+            else:
+                self.publish(action)
+
+    def publish(self, message: Publish) -> None:
+        """Publish on the bridge's main connection. Levels come from received text (a unit, a gateway's
+        name, a plan's gateway): a topic the broker would take for a malformed packet is refused here,
+        logged and counted, never sent, since Mosquitto answers one by dropping the bridge's connection."""
+        levels = message.levels
+        name = "/".join(levels)
+        full = topic(self.mqtt_cfg, *levels)
+        problem = topic_refusal(levels, full)
+        if problem is None and self._client is not None:
+            try:
+                self._client.publish(full, json.dumps(message.body, separators=(",", ":")), qos=message.qos,
+                                     retain=message.retain)
+                return
+            except (ValueError, UnicodeError) as exc:  # paho's own refusals (wildcards, encoding)
+                problem = f"{exc.__class__.__name__}: {exc}"
+        if problem is None:
+            return  # not started
+        self.counts["topics_refused"] += 1
+        if self._bad_topics.first(name):
+            log.warning("not published: topic %s is refused (%s)", printable(name, SHOWN), printable(problem, SHOWN))
 
     # --- the ingest thread ---------------------------------------------------------------------
 
     def _work(self) -> None:
         draining = False
         while True:
+            if not self._go.is_set():  # held (a test seam: see hold())
+                self._parked.set()
+                self._go.wait()
+                self._parked.clear()
             batch = self._take(draining)
             if batch is None:  # stop asked: drain what has arrived, then leave
                 if draining or self._stop.is_set():
@@ -396,7 +380,7 @@ class Bridge:
                         time.sleep(self.batch_delay_s)
                 if not draining:
                     self._housekeeping()
-            except _Stopping:
+            except Stopping:
                 return
             except Exception:  # the ingest thread must outlive anything one batch can do
                 # Unacknowledged messages would hold the broker's in-flight window shut and stall every
@@ -405,35 +389,68 @@ class Bridge:
                 log.exception("bridge: unexpected error in a batch of %d messages; seq gaps will recover it",
                               len(batch))
                 self.counts["batch_errors"] += 1
-                self._ack_all()
+                self._execute([AckMessages(tuple(self._unacked.values()))])
                 time.sleep(0.5)
 
-    def _handle_until_stored(self, batch: list[_Inbound]) -> None:
-        """Handle a batch; while the database cannot take it (down, read-only, full) handle it again with
-        backoff, acknowledging nothing: what is not stored must come again, not be given up as a hole."""
+    def _handle_until_stored(self, messages: list[Inbound]) -> None:
+        """Handle a batch; while the database cannot take it (down, read-only, full) hand what is left of it
+        to the core again with backoff, acknowledging nothing: what is not stored must come again, not be
+        given up as a hole. What the core decided before the database went away is carried out."""
+        assert self.core is not None
+        self._unacked = {id(m): m for m in messages}
+        batch = Batch(messages)
         delay = 0.5
         while True:
             try:
                 self._handle(batch)
                 return
             except DBAPIError as exc:
-                if not _unavailable(exc):
+                if not unavailable(exc):
                     raise
-                self._unacked.clear()  # the same batch is handled again, and acknowledged once
+                self._execute(batch.take())  # published while handled (refusals, plans): no acknowledgement yet
+                self._database_trouble(exc, delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _handle(self, batch: Batch) -> None:
+        assert self.core is not None
+        self.core.handle(batch, time.monotonic())
+        self._execute(batch.take())
+
+    def _ingest(self, events: Sequence[Event]) -> IngestResult:
+        """Store, retrying while the database is unreachable; nothing is acknowledged meanwhile."""
+        assert self.store is not None
+        delay = 0.5
+        while True:
+            try:
+                started = time.monotonic()
+                result = self.store.ingest(events, received_at=self.clock())
+                self.metrics.stored(events, time.monotonic() - started)
+                return result
+            except DBAPIError as exc:
+                if not unavailable(exc):
+                    raise  # refused by the database for what it is: the core finds which event
                 self._database_trouble(exc, delay)
                 delay = min(delay * 2, RETRY_MAX_S)
 
     def _database_trouble(self, exc: DBAPIError, delay: float) -> None:
         log.error("database cannot store (%s); nothing acknowledged, retrying in %.1f s",
                   (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0], delay)
-        if _read_only(exc) and self.store is not None:
+        if read_only(exc) and self.store is not None:
             # A session opened read-only (a database switched read-only, a standby) stays so: new ones
             # must be opened once the database is writable again.
             self.store.engine.dispose()
         if self._stop.wait(delay):
-            raise _Stopping() from None
+            raise Stopping() from None
 
-    def _take(self, draining: bool) -> list[_Inbound] | None:
+    def _housekeeping(self) -> None:
+        assert self.core is not None
+        now = time.monotonic()
+        plans = self._plans_due.is_set()
+        if plans:
+            self._plans_due.clear()
+        self._execute(self.core.tick(now, plans=plans, more=_budget(GAP_CHECK_S)))
+
+    def _take(self, draining: bool) -> list[Inbound] | None:
         """Up to batch_max messages: waits for the first (briefly, for housekeeping), not for more.
 
         Everything that has arrived is sorted first (it is bounded by the broker's in-flight window):
@@ -459,7 +476,7 @@ class Bridge:
                 self._stop_seen = True  # stop once what came before it is handled
             else:
                 self._queue_up(item)
-        batch: list[_Inbound] = []
+        batch: list[Inbound] = []
         for waiting, most in zip(self._waiting, (self.cfg.batch_max, self._bulk_batch_max()), strict=True):
             while waiting and len(batch) < most:
                 for source in list(waiting):  # one message of each source per round
@@ -480,7 +497,7 @@ class Bridge:
             return min(self.cfg.batch_max, 50)  # until the first batch has been timed
         return max(10, min(self.cfg.batch_max, int(BULK_BATCH_S / self._message_s)))
 
-    def _queue_up(self, m: _Inbound) -> None:
+    def _queue_up(self, m: Inbound) -> None:
         levels = m.levels
         source = levels[1] if levels[0] == "gw" and len(levels) > 1 else levels[0]  # a gateway, "cam", ...
         self._waiting[0 if m.urgent else 1].setdefault(source, deque()).append(m)
@@ -508,551 +525,13 @@ class Bridge:
         self._fallback.clear()
         self._client, self._alert_client = self._make_client(BULK), self._make_client(ALERTS)
 
-    def _handle(self, batch: list[_Inbound]) -> None:
-        assert self.store is not None
-        self._unacked.extend(batch)
-        events: list[tuple[_Inbound, Event]] = []
-        states: list[tuple[str, _Inbound]] = []
-        commands: list[_Inbound] = []
-        clips: list[tuple[str, str, _Inbound]] = []
-        sightings: list[tuple[str | None, _Inbound]] = []  # (camera of the topic, or None for Frigate)
-        frigate: list[_Inbound] = []  # Frigate's snapshots and tracked-object updates
-        for m in batch:
-            levels = m.levels
-            if m.topic == self.cfg.cameras.frigate_topic:
-                sightings.append((None, m))
-            elif self.frigate is not None and self.frigate.claims(m.topic):
-                frigate.append(m)
-            elif len(levels) == 3 and levels[0] == "cam" and levels[2] == "event":
-                sightings.append((levels[1], m))
-            elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "event":
-                event = self._validate(m, levels[1], levels[3])
-                if event is not None:
-                    events.append((m, event))
-            elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "state":
-                states.append((levels[1], m))
-            elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "audio":
-                clips.append((levels[1], levels[3], m))
-            elif levels == ("bridge", "cmd"):
-                commands.append(m)
-            else:
-                log.warning("message on unexpected topic %s ignored", m.topic)
-        changes = _Changes()
-        if events:
-            self._store_events(events, changes)
-        for name, m in states:
-            self._gateway_state(name, m)
-        for gateway, event_id, m in clips:  # after the events: a clip checks its event's hash
-            self._clip(gateway, event_id, m)
-        for camera, m in sightings:
-            self._detection(camera, m, changes)
-        for m in frigate:  # after the detections they may enrich
-            assert self.frigate is not None
-            changes.incidents.extend(self.frigate.take(m.topic, m.payload, retained=m.retain))
-        self._correlate(changes)
-        for m in commands:
-            self._command(m, changes)
-        # Everything in the batch is committed (or refused for good): only now tell the broker.
-        self._ack_all()
-        self._publish_units(changes.units.values())
-        for incident, change in changes.incidents:
-            self._publish_incident(incident, change)
-
-    def _publish_units(self, units: Iterable[UnitView], *, flush: bool = False) -> None:
-        """A unit's state at most every UNIT_PUBLISH_S: a map needs no more, and a unit that beacons
-        fast would otherwise double the broker's traffic. The newest state is held and sent when due."""
-        now = time.monotonic()
-        for unit in units:
-            self._unit_held[unit.unit] = unit
-        for name in list(self._unit_held):
-            if flush or now - self._unit_sent.get(name, -UNIT_PUBLISH_S) >= UNIT_PUBLISH_S:
-                unit = self._unit_held.pop(name)
-                self._unit_sent[name] = now
-                self._publish(("bridge", "unit", name), unit.to_json(), qos=0, retain=True)
-
-    def _ack_all(self) -> None:
-        while self._unacked:
-            self._ack(self._unacked.popleft())  # taken off first: never acknowledged twice
-
-    def _ack(self, m: _Inbound) -> None:
+    def _ack(self, m: Inbound) -> None:
         # A PUBACK on a later connection could name another message: the broker re-sends what a lost
         # connection left unacknowledged, and storage makes that second delivery harmless.
         client = self._alert_client if m.lane == ALERTS else self._client
         if m.qos > 0 and m.session == self._sessions[m.lane] and client is not None:
             client.ack(m.mid, m.qos)
 
-    def _validate(self, m: _Inbound, topic_gateway: str, topic_kind: str) -> Event | None:
-        self.counts["received"] += 1
-        try:
-            if len(m.payload) > MAX_EVENT_BYTES:
-                raise EventError("$", f"payload of {len(m.payload)} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
-            event = decode_event(m.payload)
-            if event.gateway != topic_gateway:
-                raise EventError("gateway", f"{event.gateway!r} does not match the topic's gateway {topic_gateway!r}")
-            if str(event.kind) != topic_kind:
-                raise EventError("kind", f"{event.kind!s} does not match the topic's kind {topic_kind!r}")
-        except EventError as exc:
-            self._reject(m, str(exc))
-            return None
-        return event
-
-    def _reject(self, m: _Inbound, reason: str) -> None:
-        self.counts["rejected"] += 1
-        log.warning("rejected event on %s: %s [%s]", m.topic, reason, _hex(m.payload))
-
-    def _store_events(self, events: list[tuple[_Inbound, Event]], changes: _Changes) -> None:
-        now = time.monotonic()
-        for _, e in events:
-            self._heard[e.gateway] = now
-        try:
-            result = self._ingest([e for _, e in events])
-        except _Stopping:
-            raise
-        except SQLAlchemyError as exc:
-            # Something in the batch is refused by the database itself: find it, store the rest.
-            log.warning("batch of %d events refused (%s); storing them one by one", len(events), exc.__class__.__name__)
-            for m, e in events:
-                try:
-                    self._note(self._ingest([e]), changes)
-                except _Stopping:
-                    raise
-                except SQLAlchemyError as one:
-                    self._reject(m, f"refused by the database: {one.orig if isinstance(one, DBAPIError) else one!s}")
-            return
-        self._note(result, changes)
-
-    def _ingest(self, events: list[Event]) -> IngestResult:
-        """Store, retrying while the database is unreachable; nothing is acknowledged meanwhile."""
-        assert self.store is not None
-        delay = 0.5
-        while True:
-            try:
-                started = time.monotonic()
-                result = self.store.ingest(events)
-                self.metrics.stored(events, time.monotonic() - started)
-                return result
-            except DBAPIError as exc:
-                if not _unavailable(exc):
-                    raise  # refused by the database for what it is: the caller finds which event
-                self._database_trouble(exc, delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-
-    def _note(self, result: IngestResult, changes: _Changes) -> None:
-        self.counts["stored"] += len(result.stored)
-        self.counts["duplicates"] += result.duplicates
-        for unit in result.units:
-            changes.units[unit.unit] = unit
-        changes.incidents.extend(result.incidents)
-        for gw, holes in result.gaps.items():
-            # Debug only: an alert sent ahead of its gateway's backlog makes one every time; what is still
-            # missing later is asked for (info) or given up on (error).
-            log.debug("gateway %s: seq jumped, missing %s", gw, ", ".join(f"{a}..{b}" for a, b in holes))
-            self.counts["gaps"] += len(holes)
-            self._suspects.add(gw)
-
-    def _gateway_state(self, name: str, m: _Inbound) -> None:
-        assert self.store is not None
-        if not m.payload:
-            return  # a retained state being cleared
-        try:
-            body = json_object(m.payload)
-        except ValueError as exc:
-            log.warning("gateway state on %s ignored: %s [%s]", m.topic, exc, _hex(m.payload))
-            return
-        view = self.store.note_gateway_state(name, body)
-        self._check_clock(name, body)
-        outbox = body.get("outbox")
-        if isinstance(outbox, dict):
-            nxt, pending, oldest = outbox.get("next_seq"), outbox.get("pending"), outbox.get("oldest_seq")
-            if isinstance(nxt, int) and isinstance(pending, int):
-                self._hints[name] = _Hint(nxt - 1 - pending, oldest if isinstance(oldest, int) else None)
-                if self._hints[name].published > view.last_seq:
-                    self._suspects.add(name)
-        log.debug("gateway %s %s", name, "online" if view.online else "offline")
-
-    def _check_clock(self, name: str, body: dict[str, Any]) -> None:
-        """A gateway whose clock is off stamps its events wrong (history, timelines, incident deadlines);
-        the bridge stores them all the same, but says so. A live state is sent every few seconds, so its
-        ``time`` is the gateway's clock."""
-        try:
-            sent = datetime.fromisoformat(str(body["time"]))
-        except (KeyError, ValueError):
-            return
-        if body.get("online") is not True or sent.tzinfo is None:
-            return
-        skew = (sent - datetime.now(UTC)).total_seconds()
-        now = time.monotonic()
-        if abs(skew) > CLOCK_SKEW_S and now >= self._clock_warned.get(name, 0.0):
-            self._clock_warned[name] = now + 600.0
-            log.warning("gateway %s: its clock is %+.0f s off the bridge's; its events and incidents carry its "
-                        "times (set its clock: NTP)", name, skew)
-
-    def _command(self, m: _Inbound, changes: _Changes) -> None:
-        assert self.store is not None
-        self.counts["commands"] += 1
-        body: dict[str, Any] | None = None
-        try:
-            body = json_object(m.payload)
-            done = self._carry_out(body, changes)
-        except (ValueError, IncidentError) as exc:  # JSON errors are ValueErrors too
-            self.counts["commands_refused"] += 1
-            log.warning("command refused: %s [%s]", exc, _hex(m.payload))
-            unread = f"{exc}: {len(m.payload)} bytes"
-            record_command(self.store.engine, unread if body is None else body, refused=str(exc))  # audited too
-            self._refused(body or {}, str(exc))
-            return
-        record_command(self.store.engine, body)
-        if done is not None:
-            log.info("incident %d %s by %s", done[0].id, done[1], _text(body, "operator") or "")
-            changes.incidents.append(done)
-
-    def _carry_out(self, body: dict[str, Any], changes: _Changes) -> tuple[IncidentView, str] | None:
-        """Do what a command says; returns the incident it changed and how (None for plans and aliases)."""
-        assert self.store is not None
-        action = body.get("action")
-        operator = _text(body, "operator") or ""
-        note = _text(body, "note")
-        if action == "plan":
-            self._save_plan(body, operator)
-            return None
-        if action == "alias":
-            unit = self.store.set_alias(_text(body, "unit") or "", _text(body, "alias"))
-            changes.units[unit.unit] = unit
-            log.info("%s named %s %r", operator, unit.unit, unit.alias)
-            return None
-        incident_id = body.get("incident")
-        if isinstance(incident_id, bool) or not isinstance(incident_id, int) or not 0 < incident_id < 2**31:
-            raise IncidentError(f"incident: expected an incident id, got {incident_id!r}")
-        if action == "ack":
-            view = self.store.acknowledge(incident_id, operator, note=note)
-            answered = self._answer_radio(view, operator)
-            if answered is None:
-                return view, "acknowledged"
-            changes.incidents.append((view, "acknowledged"))  # the acknowledgement is news of its own
-            return answered, "radio_ack"
-        if action == "resolve":
-            return self.store.resolve(incident_id, operator, _text(body, "resolution") or "", note=note), "resolved"
-        if action == "note":
-            return self.store.add_note(incident_id, operator, note or ""), "note"
-        if action == "assign":
-            return self.store.assign(incident_id, operator, _text(body, "unit") or ""), "assigned"
-        raise IncidentError(f"action: expected ack, resolve, note, assign, plan or alias, got {action!r}")
-
-    def _refused(self, ask: dict[str, Any], reason: str) -> None:
-        """Tell the console that sent a command why it was refused (it knows its ``request`` id); the
-        dispatcher would otherwise see nothing happen."""
-        answer: dict[str, Any] = {k: ask[k] for k in ("request", "action", "incident", "gateway", "operator")
-                                  if k in ask}
-        self._publish(("bridge", "refused"), {**answer, "reason": reason}, qos=1)
-
-    def _save_plan(self, body: dict[str, Any], operator: str) -> None:
-        assert self.plans is not None
-        gateway = _text(body, "gateway") or ""
-        before = self.plans.current(gateway)
-        version = self.plans.save(gateway, body.get("channels"), operator)  # ConfigError: refused, logged
-        if before is not None and before.version == version:
-            log.info("plan for %s from %s is version %d already", gateway, operator, version)
-            return
-        plan = self.plans.current(gateway)
-        assert plan is not None
-        self._publish(("gw", gateway, "config"), plan.to_json(), qos=1, retain=True)
-        log.info("plan for %s: version %d (%d channels) saved by %s", gateway, version, len(plan.channels), operator)
-
-    def _answer_radio(self, view: IncidentView, operator: str) -> IncidentView | None:
-        """An acknowledged emergency is acknowledged to the radio too, where its protocol can say so:
-        the gateway that heard the last alert keys that channel and sends the unit the acknowledgement."""
-        assert self.store is not None
-        asked = self.store.request_radio_ack(view.id, operator)
-        if asked is None:
-            return None
-        view, command = asked
-        command["request"] = uuid7()
-        self._publish(("gw", command["gateway"], "cmd", "ack_emergency"), command, qos=1)
-        log.info("incident %d: asked %s/%s to acknowledge to %s", view.id, command["gateway"], command["channel"],
-                 command["unit"])
-        return view
-
-    # --- cameras -------------------------------------------------------------------------------
-
-    def _detection(self, camera: str | None, m: _Inbound, changes: _Changes) -> None:
-        """A camera's detection: stored; a street event of a configured category opens an incident."""
-        assert self.store is not None and self.camera_store is not None
-        settings = self.cfg.cameras
-        try:
-            if camera is None:
-                d: Detection | None = parse_frigate(m.payload, cameras=settings.frigate_cameras,
-                                                    frigate_url=settings.frigate_url,
-                                                    unit_system=settings.frigate_unit_system)
-                if d is None:
-                    return  # Frigate's own false positive
-            else:
-                d = parse_generic(camera, m.payload)
-            if d.camera not in self.cameras:
-                raise UnknownCamera("camera", d.camera)
-        except UnknownCamera as exc:
-            self.counts["camera_unknown"] += 1
-            log.warning("detection from a camera not in the registry ignored: %s [%s]", exc, _hex(m.payload))
-            return
-        except FeedError as exc:
-            self.counts["camera_rejected"] += 1
-            log.warning("camera event on %s rejected: %s [%s]", m.topic, exc, _hex(m.payload))
-            return
-        stored = self.camera_store.store_detection(d, self.cameras.get(d.camera))
-        view, new = stored.view, stored.new
-        self.counts["detections"] += 1
-        if stored.revised and self.frigate is not None:  # a name or plate recognised since: news for its incidents
-            changes.incidents.extend(self.frigate.showing(view.id))
-        if new and view.lat is not None and view.lon is not None:  # incidents nearby, opened before it came
-            for incident in self.store.open_incidents_near(view.lat, view.lon, view.time, near_m=settings.near_m,
-                                                           window_s=settings.window_s):
-                assert incident.lat is not None and incident.lon is not None
-                score = relevance((view.time - incident.last_alert_at).total_seconds(),
-                                  haversine_m(incident.lat, incident.lon, view.lat, view.lon),
-                                  settings.window_s, settings.near_m)
-                if self.camera_store.attach_detection(incident.id, view, score):
-                    changes.incidents.append((incident, "detection"))
-        rule = settings.categories.get(d.category or "")
-        if not new or rule is None or not rule.opens_incidents or (d.score or 0.0) < rule.min_score:
-            return
-        assert d.category is not None
-        incident, change = self.store.open_street_incident(d.category, d.camera, d.label, d.time, view.lat, view.lon,
-                                                           view.id)
-        if change == "opened" and incident.lat is not None and incident.lon is not None:
-            units = self.store.nearest_units(incident.lat, incident.lon, limit=settings.suggest_units,
-                                             max_age_s=settings.unit_age_s)
-            incident = self.store.suggest(incident.id, units) or incident
-        log.info("incident %d %s: %s at %s", incident.id, change, d.category, d.camera)
-        changes.incidents.append((incident, change))
-
-    def _correlate(self, changes: _Changes) -> None:
-        """Cameras that see each new or moved incident, and the detections near it; evidence asked for."""
-        assert self.store is not None
-        # Vehicle cameras go where their unit goes, and the cameras that see each incident come from the
-        # index in one batch (a batch of beacons moves thousands of units at once).
-        self.cameras.move_units([(u.unit, p.lat, p.lon, p.course_deg) for u in changes.units.values()
-                                 if (p := u.position) is not None])
-        if not len(self.cameras):
-            return
-        done: dict[int, tuple[IncidentView, str]] = {}
-        for incident, change in changes.incidents:
-            if change in ("opened", "alert", "position") and incident.id not in done:
-                done[incident.id] = (incident, change)
-        located = [(i.id, i.lat, i.lon) for i, _ in done.values() if i.lat is not None and i.lon is not None]
-        seen = self.cameras.seeing_many([lat for _, lat, _ in located], [lon for _, _, lon in located])
-        seeing = {incident_id: s for (incident_id, _, _), s in zip(located, seen, strict=True)}
-        for incident, change in done.values():
-            self._attach_cameras(incident, seeing.get(incident.id, []), fetch=change in ("opened", "position"))
-
-    def _attach_cameras(self, incident: IncidentView, seeing: list[Sighting], *, fetch: bool) -> None:
-        assert self.camera_store is not None
-        settings = self.cfg.cameras
-        if incident.lat is None or incident.lon is None or incident.position_time is None:
-            return
-        if (incident.last_alert_at - incident.position_time).total_seconds() > settings.position_age_s:
-            return  # the unit's last position is too old to say where the alert came from
-        detections = self.camera_store.detections_around(
-            incident.lat, incident.lon, incident.last_alert_at, cameras=[x.camera.id for x in seeing],
-            near_m=settings.near_m, window_s=settings.window_s)
-        best = seeing[:settings.best]
-        self.camera_store.attach(incident.id, best, detections)
-        if fetch and self.fetcher is not None:
-            for x in best:
-                c = x.camera
-                if c.snapshot_url or c.stream_url:
-                    self.fetcher.submit(EvidenceRequest(incident.id, c.id, c.snapshot_url, c.stream_url,
-                                                        c.credentials_env, incident.last_alert_at, settings.clip_s))
-
-    def _publish_incident(self, incident: IncidentView, change: str) -> None:
-        """``bridge/incident/{id}``: the incident, its cameras, detections and evidence."""
-        body = incident.to_json(change)
-        if self.camera_store is not None:
-            body.update(self._correlation(incident.id).to_json())
-        self._publish(("bridge", "incident", str(incident.id)), body, qos=1)
-
-    def _correlation(self, incident_id: int) -> Correlation:
-        assert self.camera_store is not None
-        return self.camera_store.correlation(incident_id)
-
-    def _clip(self, gateway: str, event_id: str, m: _Inbound) -> None:
-        assert self.store is not None
-        try:
-            call = self.store.add_clip(gateway, event_id, m.payload)
-        except ClipError as exc:
-            self.counts["clips_rejected"] += 1
-            log.warning("audio clip %s from %s rejected: %s", event_id, gateway, exc)
-            return
-        self.counts["clips"] += 1
-        log.info("stored %s clip of call %s from %s (%d bytes, sha256 %s)", call.codec, event_id, gateway,
-                 len(m.payload), (call.sha256 or "")[:16])
-
-    # --- periodic work -------------------------------------------------------------------------
-
-    def _housekeeping(self) -> None:
-        assert self.store is not None
-        now = time.monotonic()
-        if self._unit_held:
-            self._publish_units(())
-        try:
-            if self._plans_due.is_set() and self.plans is not None:
-                self._plans_due.clear()
-                for plan in self.plans.all_current():
-                    self._publish(("gw", plan.gateway, "config"), plan.to_json(), qos=1, retain=True)
-            if now >= self._next_announce:
-                self._next_announce = now + min(1.0, self.cfg.reannounce_s / 4)
-                for incident in self.store.due_announcements(self.cfg.reannounce_s):
-                    log.warning("incident %d (%s) still unacknowledged", incident.id, incident.unit or incident.channel)
-                    self._publish_incident(incident, "reannounce")
-            self._take_evidence()
-            if now >= self._next_escalation:
-                self._next_escalation = now + 1.0
-                self._escalate()
-            if self.cfg.beacon and now >= self._next_beacon:
-                self._next_beacon = now + BEACON_CHECK_S
-                self._update_beacon(now)
-            if now >= self._next_gap_check and self._suspects:
-                self._next_gap_check = now + min(0.5, self.cfg.replay_interval_s / 2)
-                self._check_suspects(now)
-        except OperationalError as exc:
-            log.error("database unavailable for periodic work: %s", exc.orig)
-
-    def _escalate(self) -> None:
-        assert self.store is not None
-        for incident in self.store.escalate_due():
-            what = "acknowledged" if incident.escalated == "ack" else "resolved"
-            log.warning("incident %d (%s) escalated: not %s in time", incident.id,
-                        incident.unit or incident.category, what)
-            self._publish_incident(incident, "escalated")
-
-    def _take_evidence(self) -> None:
-        """Evidence the fetcher's workers have brought (or failed to): stored, noted, announced."""
-        assert self.store is not None and self.camera_store is not None
-        while True:
-            try:
-                got = self._evidence.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(got, Evidence):
-                ev = self.camera_store.add_evidence(got)
-                note = f"{ev.kind} from {ev.camera_id}: {ev.size} bytes, sha256 {ev.sha256}"
-                self.counts["evidence"] += 1
-            else:
-                note = f"{got.kind} from {got.camera_id} failed: {got.reason}"
-                self.counts["evidence_failed"] += 1
-            view = self.store.add_history(got.incident_id, "evidence", note)
-            log.info("incident %d: %s", got.incident_id, note)
-            if view is not None:
-                self._publish_incident(view, "evidence")
-
-    def _update_beacon(self, now: float) -> None:
-        assert self.store is not None and self.cfg.beacon is not None
-        lit = self.store.unacknowledged() > 0
-        if lit != self._beacon or now - self._beacon_sent_at >= BEACON_REFRESH_S:
-            gateway, point = self.cfg.beacon.split("/", 1)
-            self._publish(("gw", gateway, "cmd", "output"), {"point": point, "value": int(lit)}, qos=1)
-            if lit != self._beacon:
-                log.info("beacon %s %s", self.cfg.beacon, "on: an incident is unacknowledged" if lit else "off")
-            self._beacon, self._beacon_sent_at = lit, now
-
-    def _check_suspects(self, now: float) -> None:
-        """Look at the suspects' holes, the longest unlooked-at first, for GAP_CHECK_S at most: the ingest
-        thread does this between batches, and with hundreds of gateways in a hole at once (a backlog, a
-        group's shared load) looking at all of them held alerts up for most of a second."""
-        deadline = time.monotonic() + GAP_CHECK_S
-        for gw in sorted(self._suspects, key=lambda gw: self._checked.get(gw, 0.0)):
-            if time.monotonic() >= deadline:
-                return
-            self._checked[gw] = now
-            self._recover(gw, now)
-            if gw not in self._suspects:
-                del self._checked[gw]
-
-    def _recover(self, gw: str, now: float) -> None:
-        """Ask ``gw`` again for what is missing; give up on a hole after replay_tries requests."""
-        assert self.store is not None
-        report = self.store.missing_ranges(gw)
-        holes = list(report.holes)
-        hint = self._hints.get(gw)
-        # A lost tail shows only in the gateway's state; ask for it once the stream has gone quiet.
-        quiet = now - self._heard.get(gw, 0.0) >= self.cfg.replay_interval_s
-        if hint is not None and hint.published > report.last_seq and quiet:
-            holes.append((report.last_seq + 1, hint.published))
-        if not holes:
-            self._suspects.discard(gw)
-            self._gaps.pop(gw, None)
-            return
-        watch = self._gaps.setdefault(gw, _GapWatch(since=now, low=holes[0][0], filling=now))
-        if holes[0][0] != watch.low:
-            watch.low, watch.filling = holes[0][0], now
-        if now - watch.since < self.cfg.replay_interval_s or now < watch.next_request:
-            return  # what is in flight (redeliveries, another bridge of the group) gets its chance
-        if not quiet and now - watch.filling < STREAMING_PATIENCE * self.cfg.replay_interval_s:
-            # The gateway's events still arrive, and the hole filled from below not long ago: an alert
-            # sent ahead of a backlog, or a group's other bridges storing their share. A broker hands a
-            # backlog over in runs per client, so a hole may stand still a while and still be on its way.
-            return
-        oldest = hint.oldest if hint is not None else None
-        while holes and oldest is not None and holes[0][0] < oldest:
-            a, b = holes[0]
-            self._lost(gw, a, min(b, oldest - 1), "older than what the gateway still holds")
-            if b < oldest:
-                holes.pop(0)
-            else:
-                holes[0] = (oldest, b)
-        if not holes:
-            return
-        if watch.first_hole == holes[0][0]:
-            watch.tries += 1
-        else:
-            watch.first_hole, watch.tries = holes[0][0], 1
-        if watch.tries > self.cfg.replay_tries:
-            a, b = holes.pop(0)
-            self._lost(gw, a, b, f"no replay brought them after {self.cfg.replay_tries} requests")
-            watch.first_hole, watch.tries = None, 0
-            return
-        budget = self.cfg.replay_max  # a replay larger than the broker's queue would be dropped again
-        for a, b in holes:
-            if budget <= 0:
-                break
-            b = min(b, a + budget - 1)
-            budget -= b - a + 1
-            self.counts["replay_requests"] += 1
-            log.info("gateway %s: asking for seq %d..%d again (try %d)", gw, a, b, watch.tries)
-            self._publish(("gw", gw, "cmd", "replay"), {"from_seq": a, "to_seq": b}, qos=1)
-        watch.next_request = now + self.cfg.replay_interval_s
-
-    def _lost(self, gw: str, first: int, last: int, why: str) -> None:
-        assert self.store is not None
-        missing = self.store.mark_lost(gw, first, last)
-        if missing:
-            self.counts["lost"] += missing
-            log.error("gateway %s: %d events of seq %d..%d are lost: %s", gw, missing, first, last, why)
-
-
-CLOCK_SKEW_S = 120.0  # a gateway state this far from the bridge's clock is logged as a wrong clock
-RETRY_MAX_S = 2.0  # the longest wait between two tries of a database that cannot store: alerts wait on it
-# SQLSTATE classes of a database that cannot store anything now, whatever the event: read-only
-# transaction (a database switched read-only, or a standby), insufficient resources (disk full),
-# operator intervention (shutting down), connection exceptions, serialization failures.
-_UNAVAILABLE_SQLSTATES = ("25006", "53", "57P", "08", "40001", "40P01")
-
-
-def _read_only(exc: DBAPIError) -> bool:
-    return getattr(exc.orig, "sqlstate", None) == "25006" or "readonly database" in str(exc.orig)
-
-
-def _unavailable(exc: DBAPIError) -> bool:
-    """The database cannot store now (and may later), as opposed to refusing one event for what it holds."""
-    if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        return True  # SQLite: locked, read-only file, disk full; PostgreSQL: connection lost, disk full
-    state = getattr(exc.orig, "sqlstate", None)
-    return isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES)
-
-
-def _text(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise IncidentError(f"{key}: expected text, got {value!r}")
-    return value
 
 
 def run(config: Config) -> None:

@@ -92,3 +92,35 @@ def frigate_filters(frigate_topic: str) -> list[str]:
     besides its events: what the bridge subscribes to and the broker's ACL lets it read."""
     prefix = frigate_prefix(frigate_topic)
     return [f"{prefix}/+/+/snapshot", f"{prefix}/tracked_object_update"]
+
+
+MAX_TOPIC_BYTES = 65535  # a topic is a UTF-8 string with a two-byte length (MQTT 3.1.1 and 5, 1.5.3 / 1.5.4)
+
+
+def topic_problem(name: str) -> str | None:
+    """Why a broker would refuse ``name`` as the topic of a PUBLISH, or None if it would not.
+
+    MQTT forbids U+0000 and the wildcards ``#`` and ``+`` in a published topic (MQTT 5 sections 1.5.4, 4.7);
+    Mosquitto also takes control characters (U+0001-U+001F, U+007F-U+009F), UTF-16 surrogates and
+    non-characters for a malformed packet and drops the connection of whoever sent it: one bad topic knocks
+    the publisher off the broker. Our topics never have an empty level either. Every topic built from
+    received text is checked here before it is published."""
+    if not name:
+        return "empty topic"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "not UTF-8 (a lone surrogate)"
+    if size > MAX_TOPIC_BYTES:
+        return f"{size} bytes of UTF-8, more than MQTT's {MAX_TOPIC_BYTES}"
+    if "" in name.split("/"):
+        return "an empty level"
+    for ch in name:
+        o = ord(ch)
+        if ch in "#+":
+            return f"the wildcard {ch!r}"
+        if o <= 0x1F or 0x7F <= o <= 0x9F:
+            return f"the control character U+{o:04X}"
+        if 0xD800 <= o <= 0xDFFF or 0xFDD0 <= o <= 0xFDEF or (o & 0xFFFF) >= 0xFFFE:
+            return f"U+{o:04X}, which is not a character"
+    return None

@@ -1,8 +1,10 @@
 """Configuration schema and loader: one TOML file, validated on load.
 
-Every error names the file, the key path and what was expected, e.g.::
+Every error names the file, the key path and what was expected, and every mistake of a file is said in
+one run (pydantic collects them; names and locations given twice are found beside them), e.g.::
 
     config/site.toml: channels[0].drivers[1].port: field required
+    config/site.toml: channels[2].name: channel names must be unique, repeated: patrol-1 (also channels[0])
 
 Secrets never sit in the file: ``mqtt.password_env`` names the environment variable that holds the
 password (default ``PTTBRIDGE_MQTT_PASSWORD``), and the broker URL may come from ``PTTBRIDGE_MQTT_URL``.
@@ -14,7 +16,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -23,13 +25,18 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    ModelWrapValidatorHandler,
+    PlainValidator,
+    SerializeAsAny,
     Tag,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-_NAME = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
+TOPIC_LEVEL = r"^[A-Za-z0-9_.\-]{1,64}$"  # one MQTT topic level; same rule as gateway/events.py
 
 DEFAULT_PREFIX = "pttbridge/v1"
 
@@ -102,11 +109,19 @@ class MqttConfig(_Strict):
         return os.environ.get(self.password_env)
 
 
-class SerialDriverConfig(_Strict):
+class DriverTable(_Strict):
+    """What every ``[[channels.drivers]]`` table has: ``type`` names its I/O driver, ``name`` tells two
+    drivers of one channel apart. A third-party driver's model extends this one (see ``DriverConfig``)."""
+
+    type: str
+    name: str | None = Field(None, pattern=TOPIC_LEVEL)
+
+
+class SerialDriverConfig(DriverTable):
     """A serial port (any pyserial URL) carrying one protocol."""
 
     type: Literal["serial"] = "serial"
-    name: str | None = Field(None, pattern=_NAME, description="default: the protocol name")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: the protocol name")
     port: str = Field(description="pyserial URL: /dev/ttyUSB0, socket://host:port, rfc2217://..., loop://")
     protocol: str = Field(description="nmea | kenwood | kiss | framespec | a plugin's name")
     baudrate: int = Field(9600, gt=0)
@@ -134,23 +149,26 @@ class DmrOptions(_Strict):
         "a radio's own direct-mode bursts, are kept)")
     invert: bool = Field(False, description="the receiver's discriminator output is inverted")
 
-    @field_validator("color_codes", "slots")
+    @field_validator("color_codes", "slots", mode="before")
     @classmethod
-    def _range(cls, v: int | list[int] | None, info: Any) -> int | list[int] | None:
+    def _range(cls, v: Any, info: Any) -> Any:
+        # Before pydantic's own parsing, so that a wrong value is named as it was written (not "valid
+        # integer" of one branch of the union), and as the decoder takes it: whole numbers, no "1" or True.
         top = 15 if info.field_name == "color_codes" else 2
         low = 0 if info.field_name == "color_codes" else 1
-        values = [v] if isinstance(v, int) else v
-        if values is not None and (not values or any(not low <= x <= top for x in values)):
+        values = v if isinstance(v, list) else [v]
+        if v is not None and (not values or any(isinstance(x, bool) or not isinstance(x, int) or not low <= x <= top
+                                                for x in values)):
             raise ValueError(f"expected {low}..{top} or a non-empty list of them, got {v!r}")
         return v
 
 
-class AudioDriverConfig(_Strict):
+class AudioDriverConfig(DriverTable):
     """One radio's receive audio: an input of a sound card (several radios may share a multi-channel
     interface: one capture stream per device, split by ``input``), and the decoders listening to it."""
 
     type: Literal["audio"]
-    name: str | None = Field(None, pattern=_NAME, description="default: audio")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: audio")
     device: str = Field(
         description="sound device: a name (any part of it) or an index from `pttbridge audio-devices`; "
         "'wav:PATH' replays a recording in real time"
@@ -181,13 +199,23 @@ class AudioDriverConfig(_Strict):
         return self
 
 
-_UNIT = r"^[a-z0-9]+:[^\s/#+]{1,64}$"  # a protocol-qualified identity; same rule as gateway/events.py UNIT_RE
+def _unit(value: str | None) -> str | None:
+    """A protocol-qualified identity, by the event schema's one rule (gateway/events.py, a leaf module)."""
+    from gateway.events import unit_problem
+
+    problem = unit_problem(value) if value is not None else None
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+_Unit = Annotated[str | None, AfterValidator(_unit)]
 
 
 class ModbusPointConfig(_Strict):
     """One bit of a Modbus I/O module: a wired panic button, a COR line, a door contact, a PTT relay."""
 
-    name: str = Field(pattern=_NAME, description="the point's name, in events (detail.point) and for coil writes")
+    name: str = Field(pattern=TOPIC_LEVEL, description="the point's name, in events (detail.point) and for coil writes")
     table: Literal["discrete_input", "coil", "input_register", "holding_register"]
     address: int = Field(ge=0, le=65535, description="0-based PDU address (a manual's 'input 1' is often 0)")
     kind: Literal["alert", "io"] = Field("io", description="alert: becoming active is an emergency; io: a change")
@@ -195,7 +223,7 @@ class ModbusPointConfig(_Strict):
     bit: int | None = Field(None, ge=0, le=15, description="registers: the bit that is the point (0 = lowest)")
     threshold: int | None = Field(None, ge=0, le=65535, description="registers: active at or above this value")
     debounce_ms: int = Field(50, ge=0, le=60_000, description="a change must last this long to count")
-    unit: str | None = Field(None, pattern=_UNIT, description="who the event is about, e.g. io:lobby-panic")
+    unit: _Unit = Field(None, description="who the event is about, e.g. io:lobby-panic")
     label: str | None = Field(None, description="shown to dispatchers, e.g. 'lobby panic button'")
     alert_at_start: bool | None = Field(
         None, description="alert points: already active at start (or found so) raises the alert; default true"
@@ -212,11 +240,11 @@ class ModbusPointConfig(_Strict):
         return self
 
 
-class ModbusDriverConfig(_Strict):
+class ModbusDriverConfig(DriverTable):
     """A Modbus I/O module polled over Modbus TCP or RTU (any pyserial URL)."""
 
     type: Literal["modbus"]
-    name: str | None = Field(None, pattern=_NAME, description="default: modbus")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: modbus")
     url: str = Field(description="tcp://host[:port] (Modbus TCP, port 502), or a serial port URL for RTU: "
                      "/dev/ttyUSB0, socket://host:port (a serial device server), rfc2217://...")
     slave: int = Field(1, ge=0, le=255, description="the module's unit (slave) id")
@@ -254,11 +282,11 @@ class ModbusDriverConfig(_Strict):
         return v
 
 
-class SerialLinesConfig(_Strict):
+class SerialLinesConfig(DriverTable):
     """Inputs on a serial port's modem-status lines: the radio interface's COR on CD, a switch on DSR."""
 
     type: Literal["lines"]
-    name: str | None = Field(None, pattern=_NAME, description="default: lines")
+    name: str | None = Field(None, pattern=TOPIC_LEVEL, description="default: lines")
     port: str = Field(description="pyserial URL: /dev/ttyUSB0, rfc2217://... (a pseudo-terminal has no lines)")
     points: dict[str, Literal["cts", "dsr", "cd", "ri"]] = Field(
         description="point name -> line, e.g. { cor = 'cd' }; each change is an io event of that point")
@@ -270,7 +298,7 @@ class SerialLinesConfig(_Strict):
     @classmethod
     def _names(cls, v: dict[str, str]) -> dict[str, str]:
         for name in v:
-            if not re.match(_NAME, name):
+            if not re.match(TOPIC_LEVEL, name):
                 raise ValueError(f"{name!r}: a point name is 1-64 characters of A-Z a-z 0-9 _ . -")
         if not v:
             raise ValueError("name at least one point, e.g. { cor = 'cd' }")
@@ -281,14 +309,36 @@ def _driver_type(v: Any) -> str:
     return str(v.get("type", "serial")) if isinstance(v, dict) else str(getattr(v, "type", "serial"))
 
 
-# A driver is tagged by ``type``; without one it is a serial port.
-DriverConfig = Annotated[
+# A built-in driver is tagged by ``type``; without one it is a serial port.
+_BUILTIN_DRIVERS: TypeAdapter[DriverTable] = TypeAdapter(Annotated[
     Annotated[SerialDriverConfig, Tag("serial")]
     | Annotated[AudioDriverConfig, Tag("audio")]
     | Annotated[ModbusDriverConfig, Tag("modbus")]
     | Annotated[SerialLinesConfig, Tag("lines")],
     Discriminator(_driver_type),
-]
+])
+BUILTIN_DRIVER_TYPES = ("serial", "audio", "modbus", "lines")
+
+
+def _driver_table(value: Any) -> DriverTable:
+    """A built-in driver's table by the union above; any other ``type`` by the model its I/O driver names
+    (``IoDriver.CONFIG``), found through the registry (a plugin's entry point), so that a plugin's table
+    is checked on load and its errors name the key as a built-in one's do."""
+    kind = _driver_type(value)
+    if kind in BUILTIN_DRIVER_TYPES or not isinstance(value, dict | DriverTable):
+        return _BUILTIN_DRIVERS.validate_python(value)
+    # Only for a plugin's table: the built-in tables, and so the bridge's plans, need nothing of drivers.
+    from drivers.registry import UnknownIoDriver, io_driver_config
+
+    try:
+        model = io_driver_config(kind)
+    except UnknownIoDriver as exc:
+        raise ValidationError.from_exception_data("DriverTable", [InitErrorDetails(
+            type="value_error", loc=("type",), input=kind, ctx={"error": str(exc)})]) from None
+    return model.model_validate(value)
+
+
+DriverConfig = Annotated[SerializeAsAny[DriverTable], PlainValidator(_driver_table)]
 
 
 class Rule(_Strict):
@@ -369,6 +419,39 @@ class TransmitConfig(_Strict):
         return self
 
 
+class DispatchConfig(_Strict):
+    """What the gateway sends as when it dispatches to a radio on this channel (gateway/dispatch.py)."""
+
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*(\+[a-z0-9]{1,8})?$",
+                          description="espeak-ng voice of announcements that name none: en, cmn, en-us, ...")
+    speech_wpm: int = Field(150, ge=80, le=450, description="announcement speed, words per minute")
+    speech_level: float = Field(0.5, gt=0, le=1, description="announcement peak level (full scale 1)")
+    busy_retry_s: float = Field(5.0, gt=0, le=600, description="how long to wait for a busy channel to clear "
+                                "before trying again (a command's repeat_if_busy says how often)")
+    mdc_id: str = Field("0001", pattern=r"^[0-9A-Fa-f]{1,4}$", description="this station's MDC-1200 id (hex): "
+                        "the caller of a call alert")
+    fleetsync_id: str | None = Field(None, pattern=r"^\d{3}-\d{4}$", description="this station's FleetSync "
+                                     "fleet-unit, the sender of text messages; default none (0)")
+    fleetsync_version: Literal[1, 2] = Field(2, description="FleetSync coding of text messages and pages")
+    fleetsync_baud: Literal[1200, 2400] | None = Field(None, description="default: 1200 for I, 2400 for II")
+    aprs_callsign: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,6}(-(1[0-5]|[1-9]))?$",
+                                      description="this station's callsign, the sender of APRS messages")
+    aprs_path: list[str] = Field(default_factory=lambda: ["WIDE1-1"], max_length=8,
+                                 description="digipeater path of APRS messages")
+    aprs_retry_s: list[float] = Field(default_factory=lambda: [15.0, 30.0, 60.0, 120.0], min_length=1, max_length=20,
+                                      description="one try per entry, each waiting that long for the ack")
+    kiss_port: int = Field(0, ge=0, le=15, description="the KISS port APRS messages go out on")
+    kenwood_reply_s: float = Field(10.0, gt=0, le=120, description="how long to wait for the radio's reply to a "
+                                   "data-port text or poll (it answers once the unit acknowledged, or did not)")
+
+    @field_validator("aprs_retry_s")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(not s > 0 for s in v):
+            raise ValueError("every wait must be more than 0 seconds")
+        return v
+
+
 class RecordConfig(_Strict):
     """Marks each received transmission and records it as a ``call`` event with a FLAC clip."""
 
@@ -388,35 +471,121 @@ CTCSS_TONES = frozenset((
     177.3, 179.9, 183.5, 186.2, 189.9, 192.8, 196.6, 199.5, 203.5, 206.5, 210.7, 218.1, 225.7, 229.1, 233.6,
     241.8, 250.3, 254.1,
 ))
-RADIO_MODES = Literal["FM", "NFM", "WFM", "AM", "NAM", "DMR", "DV", "DN", "P25", "NXDN", "USB", "LSB", "CW"]
+# CHIRP's modes (chirp_common.MODES), which its CSV accepts, and NXDN, which CHIRP has no name for.
+CHIRP_MODES = ("WFM", "FM", "NFM", "AM", "NAM", "DV", "USB", "LSB", "CW", "RTTY", "DIG", "PKT", "NCW", "NCWR", "CWR",
+               "P25", "Auto", "RTTYR", "FSK", "FSKR", "DMR", "DN")
+RADIO_MODES = Literal["WFM", "FM", "NFM", "AM", "NAM", "DV", "USB", "LSB", "CW", "RTTY", "DIG", "PKT", "NCW", "NCWR",
+                      "CWR", "P25", "Auto", "RTTYR", "FSK", "FSKR", "DMR", "DN", "NXDN"]
+# CHIRP's tone modes and cross modes (chirp_common.TONE_MODES, CROSS_MODES). Which tone each uses, as CHIRP's
+# split_tone_encode and its radio drivers read them: Tone sends rToneFreq; TSQL sends and listens for
+# cToneFreq, TSQL-R mutes on it; DTCS and DTCS-R use DtcsCode both ways; Cross sends rToneFreq or DtcsCode
+# and listens for cToneFreq or RxDtcsCode, as CrossMode says ("Tone->DTCS": send a tone, listen for a code).
+TONE_MODES = Literal["Tone", "TSQL", "TSQL-R", "DTCS", "DTCS-R", "Cross"]
+CROSS_MODES = Literal["Tone->Tone", "DTCS->", "->DTCS", "Tone->DTCS", "DTCS->Tone", "->Tone", "DTCS->DTCS", "Tone->"]
+# CHIRP's tuning steps in kHz (chirp_common.TUNING_STEPS): what its current CSV driver lets a channel have.
+TUNING_STEPS_KHZ = (5.0, 6.25, 10.0, 12.5, 15.0, 20.0, 25.0, 30.0, 50.0, 100.0, 125.0, 200.0, 9.0, 1.0, 2.5)
+_DCS = r"^[0-7]{3}$"
+
+
+def _tone_keys(mode: str | None, cross: str | None) -> set[str]:
+    """The keys that carry a channel's tones in ``mode`` (the others must be absent)."""
+    if mode == "Tone":
+        return {"tx_ctcss_hz"}
+    if mode in ("TSQL", "TSQL-R"):
+        return {"ctcss_hz"}
+    if mode in ("DTCS", "DTCS-R"):
+        return {"dcs_code"}
+    if mode == "Cross" and cross is not None:
+        send, listen = cross.split("->")
+        return ({"Tone": {"tx_ctcss_hz"}, "DTCS": {"dcs_code"}}.get(send, set())
+                | {"Tone": {"ctcss_hz"}, "DTCS": {"rx_dcs_code"}}.get(listen, set()))
+    return set()
 
 
 class ChannelConfig(_Strict):
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=TOPIC_LEVEL)
     drivers: list[DriverConfig] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     transmit: TransmitConfig | None = Field(None, description="audio out and PTT, for answering the radio")
     record: RecordConfig | None = Field(None, description="record received transmissions as call events")
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="this station's identities and "
+                                     "settings for dispatching to radios (cmd/dispatch, cmd/radio_check)")
     # What the radio on this channel is tuned to: kept with the plan (and exchanged as CHIRP CSV) so that
     # the technician's channel list and the gateway's are one list; the gateway itself does not tune radios.
     rx_mhz: float | None = Field(None, gt=0, le=10_000, description="receive frequency in MHz, e.g. 146.52")
     tx_mhz: float | None = Field(None, gt=0, le=10_000, description="transmit frequency in MHz; default rx_mhz")
+    receive_only: bool = Field(False, description="the radio only listens on this channel (CHIRP's Duplex 'off'): "
+                               "the gateway never keys it")
+    power_w: float | None = Field(None, gt=0, le=1500, description="transmit power in watts (CHIRP's Power); "
+                                  "default: CHIRP's 50 W")
     mode: RADIO_MODES | None = Field(None, description="FM | NFM | AM | DMR | ... (as CHIRP names them)")
-    ctcss_hz: float | None = Field(None, description="CTCSS tone in Hz, one of the standard tones (67.0 ... 254.1)")
-    dcs_code: str | None = Field(None, pattern=r"^[0-7]{3}$", description="DCS code, three octal digits: '023'")
+    tone_mode: TONE_MODES | None = Field(
+        None, description="CHIRP's Tone: Tone, TSQL, TSQL-R, DTCS, DTCS-R or Cross; default TSQL with ctcss_hz alone, "
+        "DTCS with dcs_code alone, none without tones")
+    tx_ctcss_hz: float | None = Field(
+        None, description="CTCSS tone sent in tone_mode Tone and Cross (CHIRP's rToneFreq)")
+    ctcss_hz: float | None = Field(
+        None, description="CTCSS tone in Hz, one of the standard tones (67.0 ... 254.1): sent and listened for in "
+        "TSQL, listened for in TSQL-R and Cross (CHIRP's cToneFreq)")
+    dcs_code: str | None = Field(None, pattern=_DCS, description="DCS code, three octal digits: '023'; both ways in "
+                                 "DTCS and DTCS-R, sent in Cross (CHIRP's DtcsCode)")
+    rx_dcs_code: str | None = Field(
+        None, pattern=_DCS, description="DCS code listened for in Cross (CHIRP's RxDtcsCode)")
+    dcs_polarity: Literal["NR", "RN", "RR"] | None = Field(
+        None, description="DCS polarity sent, then listened for: N normal, R reversed (CHIRP's DtcsPolarity); "
+        "default NN")
+    cross_mode: CROSS_MODES | None = Field(None, description="tone_mode Cross: what is sent -> what is listened for, "
+                                           "e.g. 'Tone->DTCS' (CHIRP's CrossMode)")
+    step_khz: float | None = Field(
+        None, description="tuning step in kHz (CHIRP's TStep: 5.0, 6.25, 12.5 ...); default 5")
+    skip: Literal["S", "P"] | None = Field(None, description="scanning: S skipped, P priority (CHIRP's Skip)")
+    location: int | None = Field(None, ge=0, le=99_999, description="the radio's memory number (CHIRP's Location); "
+                                 "default: after the highest")
+    radio_name: str | None = Field(None, max_length=200, description="the name the radio shows (CHIRP's Name) where "
+                                   "it is not the channel's name (spaces, '*', empty ...)")
     comment: str | None = Field(None, max_length=200)
 
-    @field_validator("ctcss_hz")
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling(cls, data: Any) -> Any:
+        # What the defaults already say is left out, so that a plan saved again is the same plan.
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("dcs_polarity") == "NN":
+            del data["dcs_polarity"]
+        implied = {"TSQL": ("ctcss_hz", "dcs_code"), "DTCS": ("dcs_code", "ctcss_hz")}.get(str(data.get("tone_mode")))
+        if implied is not None and data.get(implied[0]) is not None and data.get(implied[1]) is None:
+            del data["tone_mode"]
+        return data
+
+    @field_validator("ctcss_hz", "tx_ctcss_hz")
     @classmethod
     def _ctcss(cls, v: float | None) -> float | None:
         if v is not None and round(v, 1) not in CTCSS_TONES:
             raise ValueError(f"{v} Hz is no standard CTCSS tone (67.0, 69.3, 71.9, ... 254.1)")
         return v
 
+    @field_validator("step_khz")
+    @classmethod
+    def _step(cls, v: float | None) -> float | None:
+        if v is not None and v not in TUNING_STEPS_KHZ:
+            raise ValueError(f"expected one of CHIRP's steps {', '.join(f'{s:g}' for s in sorted(TUNING_STEPS_KHZ))} "
+                             f"kHz, got {v:g}")
+        return v
+
+    @field_validator("radio_name")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        if v is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in v):
+            raise ValueError(f"a radio shows no control characters, got {v!r}")
+        return v
+
     @model_validator(mode="after")
-    def _unique_driver_names(self) -> ChannelConfig:
-        if self.ctcss_hz is not None and self.dcs_code is not None:
-            raise ValueError("ctcss_hz/dcs_code: a channel has a CTCSS tone or a DCS code, not both")
+    def _consistent(self) -> ChannelConfig:
+        if self.receive_only and self.tx_mhz is not None:
+            raise ValueError("tx_mhz/receive_only: a receive-only channel has no transmit frequency")
+        self._check_tones()
         seen: set[str] = set()
         for i, d in enumerate(self.drivers):
             name = d.name or (d.protocol if isinstance(d, SerialDriverConfig) else d.type)
@@ -424,6 +593,36 @@ class ChannelConfig(_Strict):
                 raise ValueError(f"drivers[{i}]: two drivers named {name!r} on one channel; give each a name")
             seen.add(name)
         return self
+
+    def _check_tones(self) -> None:
+        mode = self.effective_tone_mode
+        if self.tone_mode is None and self.ctcss_hz is not None and self.dcs_code is not None:
+            raise ValueError("ctcss_hz/dcs_code: a channel has a CTCSS tone or a DCS code, not both (or a tone_mode "
+                             "that uses both: Cross)")
+        if mode == "Cross" and self.cross_mode is None:
+            raise ValueError("cross_mode: tone_mode Cross needs it, e.g. 'Tone->DTCS'")
+        if mode != "Cross" and self.cross_mode is not None:
+            raise ValueError(f"cross_mode: only tone_mode Cross has one (this channel's is {mode or 'none'})")
+        wanted = _tone_keys(mode, self.cross_mode)
+        given = {k for k in ("tx_ctcss_hz", "ctcss_hz", "dcs_code", "rx_dcs_code") if getattr(self, k) is not None}
+        said = f"tone_mode {mode}" + (f" {self.cross_mode}" if mode == "Cross" else "") if mode else "no tone_mode"
+        for key in sorted(wanted - given):
+            raise ValueError(f"{key}: {said} needs it")
+        for key in sorted(given - wanted):
+            raise ValueError(f"{key}: not used with {said}" + ("" if self.tone_mode else "; name the tone_mode"))
+        if self.dcs_polarity is not None and not wanted & {"dcs_code", "rx_dcs_code"}:
+            raise ValueError(f"dcs_polarity: only a DCS code has a polarity ({said} uses none)")
+
+    @property
+    def effective_tone_mode(self) -> str | None:
+        """The tone mode, where it is left to the default: TSQL with a CTCSS tone, DTCS with a DCS code."""
+        if self.tone_mode is not None:
+            return self.tone_mode
+        if self.ctcss_hz is not None and self.dcs_code is None:
+            return "TSQL"
+        if self.dcs_code is not None and self.ctcss_hz is None:
+            return "DTCS"
+        return None
 
 
 def _listen_address(value: str) -> str:
@@ -438,7 +637,7 @@ MetricsListen = Annotated[str, AfterValidator(_listen_address)]
 
 
 class GatewayConfig(_Strict):
-    name: str = Field(pattern=_NAME, description="this gateway's name: a topic level, unique per installation")
+    name: str = Field(pattern=TOPIC_LEVEL, description="this gateway's name: a topic level, unique per installation")
     outbox: Path | None = Field(None, description="SQLite outbox; default {data_dir}/outbox-{name}.sqlite")
     retention_h: float = Field(24.0, gt=0, description="how long published events are kept for replay")
     state_interval_s: float = Field(30.0, gt=0, description="how often the retained state is refreshed")
@@ -453,7 +652,7 @@ class GatewayConfig(_Strict):
 
 
 class DemoReplay(_Strict):
-    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see config/replay.py)."""
+    """A bundled capture replayed into a pseudo-terminal by ``pttbridge up`` (see launcher/replay.py)."""
 
     port: str = Field(description="the port string a driver names, e.g. demo://patrol-1, replaced by the pty")
     capture: Path = Field(description="JSON-lines capture, relative to this file")
@@ -467,7 +666,7 @@ class DemoConfig(_Strict):
 class CameraConfig(_Strict):
     """A road camera, a PTZ dome or a vehicle's 360-degree camera, as the bridge's registry keeps it."""
 
-    id: str = Field(pattern=_NAME, description="the camera's id: its topic level in cam/{id}/event")
+    id: str = Field(pattern=TOPIC_LEVEL, description="the camera's id: its topic level in cam/{id}/event")
     name: str = Field("", description="what dispatchers call it, e.g. 'Xixi Rd / Wenyi Rd, north-east corner'")
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -544,7 +743,7 @@ class BridgeConfig(_Strict):
     """The command-center bridge: where it stores events and incidents, and how it treats the wire."""
 
     name: str = Field(
-        "bridge", pattern=_NAME, description="this bridge's name; its MQTT client id is pttbridge-bridge-{name}"
+        "bridge", pattern=TOPIC_LEVEL, description="this bridge's name; its MQTT client id is pttbridge-bridge-{name}"
     )
     database_url: str | None = Field(
         None,
@@ -556,7 +755,7 @@ class BridgeConfig(_Strict):
     )
     shared_group: str | None = Field(
         None,
-        pattern=_NAME,
+        pattern=TOPIC_LEVEL,
         description="subscribe to gateway events as $share/{group}/... (MQTT 5) so bridges share the load",
     )
     session_expiry_s: int = Field(
@@ -567,6 +766,11 @@ class BridgeConfig(_Strict):
     )
     reannounce_s: float = Field(30.0, gt=0, description="how often an unacknowledged incident is announced again")
     batch_max: int = Field(500, ge=1, le=5000, description="most events stored in one database transaction")
+    future_s: float = Field(
+        300.0, gt=0, description="an event stamped more than this far ahead of the bridge's clock is counted and "
+        "logged (its gateway's clock is wrong, or it is forged); no time ahead of the bridge's clock moves a unit "
+        "or an incident"
+    )
     replay_interval_s: float = Field(
         2.0, gt=0, description="how long a gap waits before it is requested, and between requests"
     )
@@ -603,6 +807,31 @@ class ConsoleConfig(_Strict):
     map_overlay: Path | None = Field(None, description="GeoJSON outlines drawn on the map (roads, a district)")
 
 
+def _repeated(data: Any) -> list[InitErrorDetails]:
+    """Channel names, radio memory locations and camera ids that are given twice, each at its second place."""
+    found: list[InitErrorDetails] = []
+    if not isinstance(data, dict):
+        return found
+    checks = (("channels", "name", "channel names must be unique"),
+              ("channels", "location", "radio memory locations must be unique"),
+              ("cameras", "id", "camera ids must be unique"))
+    for section, key, rule in checks:
+        items = data.get(section)
+        first: dict[Any, int] = {}
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get(key) if isinstance(item, dict) else getattr(item, key, None)
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                continue
+            if value in first:
+                said = {"rule": rule, "value": str(value), "section": section, "at": first[value]}
+                found.append(InitErrorDetails(
+                    type=PydanticCustomError("value_error", "{rule}, repeated: {value} (also {section}[{at}])", said),
+                    loc=(section, i, key), input=value))
+            else:
+                first[value] = i
+    return found
+
+
 class Config(_Strict):
     """One file for every program; each program reads the sections it needs."""
 
@@ -615,17 +844,23 @@ class Config(_Strict):
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
     cameras: list[CameraConfig] = Field(default_factory=list, description="the camera registry's configured part")
 
-    @model_validator(mode="after")
-    def _unique_channels(self) -> Config:
-        names = [c.name for c in self.channels]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"channel names must be unique, repeated: {', '.join(sorted(dup))}")
-        ids = [c.id for c in self.cameras]
-        dup = {n for n in ids if ids.count(n) > 1}
-        if dup:
-            raise ValueError(f"camera ids must be unique, repeated: {', '.join(sorted(dup))}")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unique(cls, data: Any, handler: ModelWrapValidatorHandler[Config]) -> Config:
+        # Repeated names are said together with every other mistake of the file, not after they are fixed:
+        # they are found in what was given, whether or not each channel is valid itself.
+        try:
+            config = handler(data)
+        except ValidationError as exc:
+            repeated = _repeated(data)
+            if repeated:
+                given = cast(list[InitErrorDetails], exc.errors())  # the same keys: type, loc, input, ctx
+                raise ValidationError.from_exception_data(exc.title, [*given, *repeated]) from None
+            raise
+        repeated = _repeated(data)
+        if repeated:
+            raise ValidationError.from_exception_data(cls.__name__, repeated)
+        return config
 
     def outbox_path(self) -> Path:
         gw = self.require_gateway()
@@ -653,7 +888,7 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         msg = re.sub(r"^Value error, ", "", err["msg"])
-        if err["type"] == "string_pattern_mismatch" and err["ctx"].get("pattern") == _NAME:
+        if err["type"] == "string_pattern_mismatch" and err["ctx"].get("pattern") == TOPIC_LEVEL:
             msg = "expected 1-64 characters of A-Z a-z 0-9 _ . - (it is used as an MQTT topic level)"
         got = err.get("input")
         # A value error already quotes what it got; a missing key or a whole table has nothing to show.
@@ -663,9 +898,11 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> None:
+def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> list[str]:
     """``options = { spec_file = "framespecs/box.toml" }``: the file's tables become the options
-    (keys given inline beside ``spec_file`` override the file's), so one box spec serves many channels."""
+    (keys given inline beside ``spec_file`` override the file's), so one box spec serves many channels.
+    Returns what could not be included, one line per file, so that every mistake is said in one run."""
+    errors: list[str] = []
     channels = raw.get("channels")
     for ci, channel in enumerate(channels if isinstance(channels, list) else []):
         drivers = channel.get("drivers") if isinstance(channel, dict) else None
@@ -678,15 +915,20 @@ def _include_spec_files(raw: dict[str, Any], source: str, base: Path) -> None:
             try:
                 included = tomllib.loads(path.read_text(encoding="utf-8"))
             except OSError as exc:
-                raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
+                errors.append(f"{key}: cannot read {path}: {exc.strerror or exc}")
+                continue
             except UnicodeDecodeError as exc:  # as in load_config
-                raise ConfigError(f"{key}: {path} is not UTF-8 text: {exc}") from None
-            except ValueError as exc:  # a NUL byte in the path
-                raise ConfigError(f"{key}: bad path: {exc}") from None
+                errors.append(f"{key}: {path} is not UTF-8 text: {exc}")
+                continue
             except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(f"{key}: {path} is not valid TOML: {exc}") from None
+                errors.append(f"{key}: {path} is not valid TOML: {exc}")
+                continue
+            except ValueError as exc:  # a NUL byte in the path
+                errors.append(f"{key}: bad path: {exc}")
+                continue
             inline = {k: v for k, v in options.items() if k != "spec_file"}
             driver["options"] = {**included, **inline}
+    return errors
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
@@ -724,20 +966,25 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>", base: Path | None = None) -> Config:
+    """The configuration ``raw`` holds; raises ConfigError naming every mistake, one line each."""
     raw = dict(raw)
+    errors: list[str] = []
     if base is not None:
         try:
             _resolve_paths(raw, base)
         except ValueError as exc:  # a path with a NUL byte cannot be resolved (found by fuzzing)
             raise ConfigError(f"{source}: bad path: {exc}") from None
-        _include_spec_files(raw, source, base)
+        errors += _include_spec_files(raw, source, base)
     if url := os.environ.get("PTTBRIDGE_MQTT_URL"):
         mqtt = raw.get("mqtt")
         raw["mqtt"] = {**(mqtt if isinstance(mqtt, dict) else {}), "url": url}
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
+        errors.append(format_validation_error(source, exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    return config
 
 
 def load_config(path: str | Path) -> Config:

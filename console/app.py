@@ -15,18 +15,23 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 
+from bridge.commands import operator_problem
 from bridge.store import database_url, redact
+from config.private import private_file
 from config.schema import Config, ConsoleConfig
+from console.clock import SYSTEM_CLOCK, Clock
 from console.commands import BindingCommands
 from console.data import StoreHandle, describe_error
+from console.format import shown
 from console.link import BridgeLink, NotConnected
 from console.messages import (
     BrokerStatus,
@@ -82,15 +87,22 @@ class DispatchApp(App[None]):
         *,
         database: str | None = None,
         duration_s: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__()
+        #: What every screen and widget reads the time from (console.clock): the wall clock unless given.
+        self.clock = clock
         self.duration_s = duration_s
         self.config = config
         self.settings: ConsoleConfig = config.console
         self.operator = (operator or config.console.operator or "").strip() or None
+        if self.operator is not None and operator_problem(self.operator) is not None:
+            # The bridge would refuse every command in that name: ask for one at sign-in instead.
+            log.warning("operator name refused (%s): asking at sign-in", operator_problem(self.operator))
+            self.operator = None
         self.state = ConsoleState()
         self.store = StoreHandle(database or database_url(config))
-        self.link = BridgeLink(config.mqtt, self.post_message, name=self.operator or "console")
+        self.link = BridgeLink(config.mqtt, self.post_message, name=self.operator or "console", clock=clock)
         self.dispatch = DispatchScreen()
         self.broker: bool | None = None
         self.database = "…"
@@ -176,14 +188,23 @@ class DispatchApp(App[None]):
                 self.bell()
             i = update.incident
             what = "wired input" if i.category == "alert" else i.category.replace("_", " ")
-            who = f"{i.unit or what}{f' ({i.alias})' if i.alias else ''}"
+            who = shown(f"{i.unit or what}{f' ({i.alias})' if i.alias else ''}")
             if message.change == "opened":
                 title = f"EMERGENCY: incident #{i.id}" if i.category == "alert" else f"Street event: incident #{i.id}"
-                self._toast(title, f"{who} on {i.channel}@{i.gateway}")
+                self._toast(title, f"{who} on {shown(i.channel)}@{shown(i.gateway)}")
             elif message.change == "escalated":
                 late = "acknowledged" if i.escalated == "ack" else "resolved"
                 self._toast(f"OVERDUE: incident #{i.id}", f"{who}: not {late} in time")
         self._status()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification of the console, whoever asks for it, is plain text: names in it came from the
+        network (an alias ``[/]`` would be a markup error that ends the console), and what is not printable
+        in it is escaped (line breaks the console put there itself are kept)."""
+        del markup  # never: no notification of this console is written in markup
+        text = "\n".join(shown(line) for line in message.split("\n"))
+        super().notify(text, title=shown(title), severity=severity, timeout=timeout, markup=False)
 
     def _toast(self, title: str, text: str) -> None:
         """An incident's toast: at once if none was shown in the last :data:`TOAST_S`, else gathered with
@@ -234,14 +255,16 @@ class DispatchApp(App[None]):
         for unit in self.state.apply_gateway(message.gateway, message.online):
             self.dispatch.units.show(unit)
         if was is True and not message.online:
-            self.notify(f"gateway {message.gateway} went offline", severity="warning", timeout=6)
+            self.notify(f"gateway {shown(message.gateway)} went offline", severity="warning", timeout=6)
 
     def on_command_refused(self, message: CommandRefused) -> None:
-        self.notify(f"The bridge refused {message.what}: {message.reason}", severity="error", timeout=10)
+        self.notify(f"The bridge refused {message.what}: {shown(message.reason)}", severity="error", timeout=10)
 
     def on_broker_status(self, message: BrokerStatus) -> None:
-        if message.connected and self.broker is False:
-            self.load_snapshot()  # incident changes are not retained: read the ones missed
+        if message.connected and self.broker is not True:
+            # Incident changes are not retained: the ones missed are read, also those of the moments between
+            # the first read (at start) and the subscription.
+            self.load_snapshot()
         if self.broker is True and not message.connected:
             self.notify("Lost the broker: reconnecting. Commands cannot be sent meanwhile.", severity="error",
                         timeout=6)
@@ -256,7 +279,7 @@ class DispatchApp(App[None]):
             self.dispatch.queue.flash(self._flash_on)
 
     def _tick(self) -> None:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         self.dispatch.queue.tick(now)
         self.dispatch.units.tick(now)
         self._status(now)
@@ -271,7 +294,7 @@ class DispatchApp(App[None]):
             for header in screen.query(StatusHeader):
                 header.update_status(operator=self.operator, broker=self.broker, database=self.database,
                                      open_count=len(self.state.incidents), new_count=self.state.unacknowledged,
-                                     clock=now or datetime.now(UTC))
+                                     clock=now or self.clock.now())
 
     # --- what dispatchers do ---------------------------------------------------------------------
 
@@ -281,7 +304,7 @@ class DispatchApp(App[None]):
     def on_units_table_unit_chosen(self, message: UnitsTable.UnitChosen) -> None:
         incident = self.state.unit_incident(message.unit)
         if incident is None:
-            self.notify(f"{message.unit} has no open incident.", timeout=3)
+            self.notify(f"{shown(message.unit)} has no open incident.", timeout=3)
         else:
             self.open_detail(incident.id)
 
@@ -360,7 +383,7 @@ def run(config: Config, operator: str | None = None, *, duration_s: float | None
     root = logging.getLogger()
     saved = root.handlers[:]
     log_path = Path(config.data_dir) / "console.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(log_path)  # it names operators and units: the owner's alone, whatever the umask
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.handlers = [handler]

@@ -1,10 +1,9 @@
 """What the console reads: the bridge's database at start (and after a broker outage), the bridge's MQTT
-payloads afterwards, both as the bridge's own view types.
+payloads afterwards (read back by the views themselves: bridge/views.py), both as the bridge's own view
+types.
 
     Snapshot        open incidents, units and gateways, read from the database in one go
     StoreHandle     the database, opened lazily (in a worker thread: opening may block) and read only
-    incident_from_json / unit_from_json     ``bridge/incident/{id}`` and ``bridge/unit/{unit}`` payloads
-                                            back into IncidentView / UnitView (the inverse of to_json)
 
 The console never writes to the database: what dispatchers do goes to the bridge as commands over MQTT,
 so that every console (and the bridge's history) sees the same thing.
@@ -14,17 +13,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
-from bridge.store import GatewayView, IncidentDetail, IncidentView, Store, UnitView
-from gateway.events import Position
-
-
-class PayloadError(ValueError):
-    """A bridge payload the console cannot read; the message names the field."""
+from bridge.store import Store
+from bridge.views import GatewayView, IncidentDetail, IncidentView, UnitView
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,123 +64,3 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OperationalError):
         return "unreachable"
     return type(exc).__name__
-
-
-# --- the bridge's payloads back into its views -----------------------------------------------
-
-
-def _time(obj: dict[str, Any], key: str, *, optional: bool = True) -> datetime | None:
-    value = obj.get(key)
-    if value is None:
-        if optional:
-            return None
-        raise PayloadError(f"{key}: required time is missing")
-    if not isinstance(value, str):
-        raise PayloadError(f"{key}: expected a time, got {value!r}")
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise PayloadError(f"{key}: not a time: {value!r}") from None
-
-
-def _required_time(obj: dict[str, Any], key: str) -> datetime:
-    t = _time(obj, key, optional=False)
-    assert t is not None
-    return t
-
-
-def _str(obj: dict[str, Any], key: str, *, optional: bool = True) -> str | None:
-    value = obj.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(f"{key}: expected text, got {value!r}")
-    return value
-
-
-def _int(obj: dict[str, Any], key: str) -> int:
-    value = obj.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PayloadError(f"{key}: expected an integer, got {value!r}")
-    return value
-
-
-def _float(obj: dict[str, Any], key: str) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PayloadError(f"{key}: expected a number, got {value!r}")
-    return float(value)
-
-
-def _object(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise PayloadError(f"{key}: expected an object, got {value!r}")
-    return value
-
-
-def incident_from_json(obj: object) -> tuple[IncidentView, str | None]:
-    """A ``bridge/incident/{id}`` payload: the incident and what just happened to it."""
-    if not isinstance(obj, dict):
-        raise PayloadError("$: expected a JSON object")
-    where = _object(obj, "position")
-    view = IncidentView(
-        id=_int(obj, "id"),
-        state=_str(obj, "state", optional=False) or "",
-        resolution=_str(obj, "resolution"),
-        unit=_str(obj, "unit"),
-        alias=_str(obj, "alias"),
-        gateway=_str(obj, "gateway", optional=False) or "",
-        channel=_str(obj, "channel", optional=False) or "",
-        label=_str(obj, "label"),
-        opened_at=_required_time(obj, "opened_at"),
-        acknowledged_at=_time(obj, "acknowledged_at"),
-        acknowledged_by=_str(obj, "acknowledged_by"),
-        resolved_at=_time(obj, "resolved_at"),
-        resolved_by=_str(obj, "resolved_by"),
-        first_event_id=_str(obj, "first_event_id", optional=False) or "",
-        last_event_id=_str(obj, "last_event_id", optional=False) or "",
-        last_alert_at=_required_time(obj, "last_alert_at"),
-        alert_count=_int(obj, "alert_count"),
-        lat=_float(where, "lat") if where else None,
-        lon=_float(where, "lon") if where else None,
-        position_time=_time(where, "time") if where else None,
-        updated_at=_required_time(obj, "updated_at"),
-        category=_str(obj, "category") or "alert",
-        ack_due=_time(obj, "ack_due"),
-        resolve_due=_time(obj, "resolve_due"),
-        escalated=_str(obj, "escalated"),
-        escalated_at=_time(obj, "escalated_at"),
-        suggested=tuple(u for u in obj.get("suggested") or () if isinstance(u, dict)),
-        assigned_unit=_str(obj, "assigned_unit"),
-    )
-    return view, _str(obj, "change")
-
-
-def unit_from_json(obj: object) -> UnitView:
-    """A ``bridge/unit/{unit}`` payload."""
-    if not isinstance(obj, dict):
-        raise PayloadError("$: expected a JSON object")
-    p = _object(obj, "position")
-    position = None
-    if p is not None:
-        lat, lon = _float(p, "lat"), _float(p, "lon")
-        if lat is None or lon is None:
-            raise PayloadError("position: lat and lon are required")
-        position = Position(lat=lat, lon=lon, alt_m=_float(p, "alt_m"), speed_mps=_float(p, "speed_mps"),
-                            course_deg=_float(p, "course_deg"), fix_time=_time(p, "fix_time"),
-                            source=_str(p, "source") or "unknown")
-    online = obj.get("gateway_online")
-    return UnitView(
-        unit=_str(obj, "unit", optional=False) or "",
-        alias=_str(obj, "alias"),
-        position=position,
-        last_heard=_time(obj, "last_heard"),
-        last_kind=_str(obj, "last_kind"),
-        last_channel=_str(obj, "last_channel"),
-        last_gateway=_str(obj, "last_gateway"),
-        last_event_id=_str(obj, "last_event_id"),
-        gateway_online=online if isinstance(online, bool) else None,
-    )

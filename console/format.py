@@ -3,16 +3,25 @@
 Every cell of a table is a :class:`Cell` (text, style, justification) until it is fitted to the width its
 column has now: :func:`fit` pads or cuts it (with an ellipsis) to exactly that width, so that a cell's
 background colour fills the column and nothing is wrapped at 80 columns.
+
+Text that came from the network (units, aliases, operators' names, labels, notes, gateways' reports) is
+never markup and never raw: :func:`shown` writes what is not printable as its escape (an ESC as ``\\x1b``,
+so a name cannot clear a dispatcher's screen or retitle the window), and it reaches the screen only as
+plain text (:func:`plain`, :func:`fit`: a Rich ``Text``), never parsed for ``[bold]``-style markup.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
+
+from gateway.events import printable
 
 Justify = Literal["left", "right", "center"]
 
@@ -26,6 +35,21 @@ class Cell:
     justify: Justify = "left"
 
 
+def shown(text: object) -> str:
+    """Text from the network as the console shows it: every character that is not printable escaped."""
+    return printable(text if isinstance(text, str) else str(text))
+
+
+def plain(text: object, style: str = "") -> Text:
+    """Text from the network as a renderable: escaped (:func:`shown`) and never read as markup."""
+    return Text(shown(text), style=style, end="")
+
+
+def plain_lines(lines: Iterable[str], style: str = "") -> Text:
+    """Several lines of such text, each escaped, one under the other."""
+    return Text("\n".join(shown(line) for line in lines), style=style, end="")
+
+
 class RowText(Text):
     """A fitted cell that knows its row's key: DataTable.sort hands the key function cells, not keys."""
 
@@ -36,7 +60,7 @@ def fit(cell: Cell, width: int, *, row_key: str | None = None) -> Text:
     """``cell`` as exactly ``width`` terminal cells: its text padded or cut with an ellipsis, then one
     separating space (tables run with ``cell_padding=0`` so that 80 columns are not spent on padding)."""
     inner = max(width - 1, 0)
-    text = cell.text
+    text = shown(cell.text)
     if cell_len(text) > inner:
         text = set_cell_size(text, max(inner - 1, 0)) + "…" if inner > 0 else ""
     pad = inner - cell_len(text)
@@ -54,11 +78,11 @@ def fit(cell: Cell, width: int, *, row_key: str | None = None) -> Text:
     return out
 
 
-def age(since: datetime | None, now: datetime | None = None) -> str:
+def age(since: datetime | None, now: datetime) -> str:
     """How long ago, in the fewest characters that still read: ``7s``, ``12m``, ``3h``, ``2d``."""
     if since is None:
         return "-"
-    seconds = int(((now or datetime.now(UTC)) - since).total_seconds())
+    seconds = int((now - since).total_seconds())
     if seconds < 0:
         return "0s"  # the bridge's clock runs a little ahead of this one
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -78,13 +102,20 @@ def position(lat: float | None, lon: float | None, width: int = 16) -> str:
     return text
 
 
-def local_time(t: datetime | None, now: datetime | None = None, *, compact: bool = False) -> str:
+def metres(value: object) -> str:
+    """``120 m``, or ``? m`` for what is not a finite number (a suggestion's distance, as the bridge sent it)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:.0f} m"
+    return "? m"
+
+
+def local_time(t: datetime | None, now: datetime, *, compact: bool = False) -> str:
     """A UTC time as the dispatcher's wall clock shows it; the date only when it is not today
     (``compact``: month and day to the minute, for a 12-character column)."""
     if t is None:
         return "-"
     local = t.astimezone()
-    today = (now or datetime.now(UTC)).astimezone().date()
+    today = now.astimezone().date()
     if local.date() == today:
         return local.strftime("%H:%M:%S")
     return local.strftime("%m-%d %H:%M" if compact else "%Y-%m-%d %H:%M:%S")

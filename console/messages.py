@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from bridge.store import IncidentDetail, IncidentView, UnitView
+from bridge.views import IncidentDetail, IncidentView, UnitView
 from console.data import Snapshot
 
 
@@ -45,7 +45,7 @@ class CommandRefused(Message):
 
 
 class BrokerStatus(Message):
-    """The MQTT connection came up or went down."""
+    """The MQTT connection came up (its subscriptions taken) or went down."""
 
     def __init__(self, connected: bool, reason: str = "") -> None:
         super().__init__()

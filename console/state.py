@@ -13,12 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from bridge.store import GatewayView, IncidentView, UnitView
+from bridge.views import Change, GatewayView, IncidentState, IncidentView, UnitView
 
-NEW = "new"
-ACKNOWLEDGED = "acknowledged"
-RESOLVED = "resolved"
-_PROGRESS = {NEW: 0, ACKNOWLEDGED: 1, RESOLVED: 2}
+NEW, ACKNOWLEDGED, RESOLVED = IncidentState.NEW, IncidentState.ACKNOWLEDGED, IncidentState.RESOLVED
+_PROGRESS: dict[str, int] = {NEW: 0, ACKNOWLEDGED: 1, RESOLVED: 2}
 _RESOLVED_KEPT = 10_000  # resolved incidents remembered, so that a late message cannot bring one back
 
 
@@ -83,9 +81,10 @@ class ConsoleState:
             del self.incidents[incoming.id]
             return IncidentUpdate(Outcome.REMOVED, incoming, False)
         self.incidents[incoming.id] = incoming
-        fresh_alert = change in ("opened", "alert") and (held is None or incoming.alert_count > held.alert_count)
-        reannounced = change == "reannounce" and incoming.state == NEW
-        escalated = change == "escalated"  # past its time limit: every console is told again
+        fresh_alert = change in (Change.OPENED, Change.ALERT) and (held is None
+                                                                   or incoming.alert_count > held.alert_count)
+        reannounced = change == Change.REANNOUNCE and incoming.state == NEW
+        escalated = change == Change.ESCALATED  # past its time limit: every console is told again
         outcome = Outcome.ADDED if held is None else Outcome.CHANGED
         return IncidentUpdate(outcome, incoming, fresh_alert or reannounced or escalated)
 

@@ -113,7 +113,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from drivers.base import Output, ProtocolDecoder, Rejected
-from gateway.events import UNIT_RE, Decoded, Kind
+from gateway.events import Decoded, Kind, is_unit
 
 PROTOCOL = "framespec"
 
@@ -550,7 +550,7 @@ def _check_template(template: str, types: Mapping[str, str]) -> str | None:
         rendered = template.format_map({name: _sample(t) for name, t in types.items()})
     except (ValueError, TypeError) as exc:
         return f"cannot render {template!r}: {exc}"
-    if not UNIT_RE.match(rendered):
+    if not is_unit(rendered):
         return f"renders as {rendered!r}, not a unit identity (prefix, colon, 1-64 characters without space / # +)"
     return None
 
@@ -870,7 +870,7 @@ class FrameSpecDecoder(ProtocolDecoder):
             except (ValueError, OverflowError) as exc:  # a format spec that fits the sample but not this value
                 detail["unit_error"] = f"unit template: {exc}"
             else:
-                if not UNIT_RE.match(unit):
+                if not is_unit(unit):
                     detail["unit_error"] = f"unit {unit!r} is not a unit identity"
                     unit = None
         return Decoded(Kind(kind), now, unit=unit, detail=detail)

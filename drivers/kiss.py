@@ -1,5 +1,5 @@
 """KISS: the byte stream between a host and a packet TNC (Dire Wolf, a hardware TNC, a radio's built-in
-TNC), and the decoder that turns the AX.25 frames it carries into APRS events.
+TNC), and the decoder that turns the AX.25 frames it carries into events (APRS, NET/ROM, others).
 
 Sans-I/O: :class:`KissFramer` takes bytes in chunks of any size and hands back whole frames; a serial
 or TCP driver (``serial_for_url("socket://host:8001")``) feeds it.
@@ -25,14 +25,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
-from drivers import aprs, ax25
+from drivers import aprs, ax25, netrom
 from drivers.base import Output, ProtocolDecoder, Rejected
+from gateway.events import Decoded, Kind
 
 FEND = 0xC0
 FESC = 0xDB
 TFEND = 0xDC
 TFESC = 0xDD
 CMD_DATA = 0x0
+# The KISS paper's host-to-TNC commands: a TNC never sends them, a host's own log may hold them.
+_COMMANDS = {1: "TXDELAY", 2: "P", 3: "SlotTime", 4: "TXtail", 5: "FullDuplex", 6: "SetHardware", 15: "Return"}
 # An AX.25 UI frame is at most 10 addresses + control + PID + 256 info bytes = 328 bytes; escaping
 # can double that. Anything much longer is a stream out of step, not a frame.
 MAX_FRAME = 1024
@@ -154,7 +157,9 @@ class KissAprsDecoder(ProtocolDecoder):
     """KISS byte stream -> AX.25 UI frames -> APRS packets -> gateway events.
 
     Options: ``ports`` = the KISS ports to listen to (default: all). Events carry the port in
-    ``detail["kiss_port"]``. Frames that are not APRS come out as :class:`Rejected` with the reason.
+    ``detail["kiss_port"]``. Every UI frame is an event (:func:`frame_to_output`); what is no frame
+    (a broken escape, bytes that are no AX.25, a command frame) or a connected-mode frame comes out as
+    :class:`Rejected` with the reason.
     """
 
     name: ClassVar[str] = "kiss"
@@ -172,26 +177,34 @@ class KissAprsDecoder(ProtocolDecoder):
             if isinstance(item, KissError):
                 out.append(Rejected(self.name, item.reason, item.raw))
             elif self._ports is None or item.port in self._ports:
-                result = self._frame(item, now)
-                if result is not None:
-                    out.append(result)
+                out.append(self._frame(item, now))
         return out
 
-    def _frame(self, item: KissFrame, now: datetime) -> Output | None:
+    def _frame(self, item: KissFrame, now: datetime) -> Output:
         if item.command != CMD_DATA:
-            return Rejected(self.name, f"port {item.port}: command {item.command} is not a data frame", item.data)
+            name = _COMMANDS.get(item.command, "unknown")
+            return Rejected(
+                self.name, f"port {item.port}: command {item.command} ({name}) is not a data frame", item.data
+            )
         result = frame_to_output(item.data, now, self.name, context=f"port {item.port}: ")
-        if isinstance(result, Rejected) or result is None:
+        if isinstance(result, Rejected):
             return result
         return replace(result, detail={**result.detail, "kiss_port": item.port})
 
 
-def frame_to_output(data: bytes, now: datetime, protocol: str, context: str = "") -> Output | None:
-    """One AX.25 frame (no flags, no FCS) -> the APRS event it carries, :class:`Rejected` with the reason
-    (prefixed by ``context``) if it is not APRS, or None for valid APRS that is no event here.
+def frame_to_output(data: bytes, now: datetime, protocol: str, context: str = "") -> Output:
+    """One AX.25 frame (no flags, no FCS) -> its event, or :class:`Rejected` with the reason (prefixed by
+    ``context``).
 
-    Shared by every path a frame arrives on (a KISS TNC, the AFSK1200 audio decoder), so that APRS is
-    turned into events in one place.
+    Every UI frame is an event: it is a broadcast to whoever listens (AX.25 2.2 section 4.3.3.6). With
+    PID 0xF0 it is APRS (:func:`drivers.aprs.frame_event`); a NET/ROM routing broadcast names the nodes
+    of a packet network and their routes; any other layer 3 protocol is a status with its PID and the
+    info as text. Connected-mode frames (I, S and the other U frames) are the link between two
+    stations, numbered and acknowledged inside that connection (AX.25 2.2 sections 4.3.1, 4.3.2, 6):
+    no broadcast, no event; they come back rejected with their type, so a monitor still shows them.
+
+    Shared by every path a frame arrives on (a KISS TNC, the AFSK1200 audio decoder), so that frames
+    are turned into events in one place.
     """
 
     def rejected(reason: str) -> Rejected:
@@ -201,10 +214,44 @@ def frame_to_output(data: bytes, now: datetime, protocol: str, context: str = ""
         frame = ax25.parse_frame(data)
     except ax25.Ax25Error as exc:
         return rejected(f"AX.25 {exc}")
-    if frame.pid != ax25.PID_NO_LAYER3:
-        return rejected(f"AX.25 PID 0x{frame.pid:02x} is not APRS (0xf0)")
-    try:
-        packet = aprs.parse(frame.info, source=str(frame.source), destination=str(frame.destination), now=now)
-    except aprs.AprsError as exc:
-        return rejected(f"APRS {exc} in {frame.tnc2()}")
-    return aprs.aprs_to_decoded(frame, packet, now)  # None: valid APRS that is no event (object, telemetry)
+    if frame.kind != "UI":
+        fields = " ".join(f"{k}={v}" for k, v in ax25.control_fields(frame.control).items())
+        pid = f", PID 0x{frame.pid:02x}" if frame.pid is not None else ""
+        return rejected(
+            f"AX.25 {frame.kind} frame {frame.header()} (control 0x{frame.control:02x}: {fields}{pid}): "
+            "connected-mode traffic between two stations, not a broadcast; no event"
+        )
+    if frame.pid == ax25.PID_NO_LAYER3:
+        return aprs.frame_event(frame, now)
+    return _other_ui_event(frame, now)
+
+
+def _other_ui_event(frame: ax25.Ax25Frame, now: datetime) -> Decoded:
+    """A UI frame of another layer 3 protocol: a NET/ROM routing broadcast read, anything else as text."""
+    assert frame.pid is not None  # a UI frame has one
+    detail: dict[str, Any] = {
+        "protocol": "ax25",
+        "type": "ui",
+        "pid": frame.pid,
+        "pid_name": ax25.PID_NAMES.get(frame.pid, "unknown"),
+        "destination": str(frame.destination),
+        "path": frame.path(),
+        "raw": frame.tnc2(),
+        "text": ax25.display_text(frame.info),
+    }
+    if frame.irregular:
+        detail["irregular"] = list(frame.irregular)
+    if frame.pid == ax25.PID_NETROM and frame.info[:1] == bytes([netrom.NODES_SIGNATURE]):
+        try:
+            nodes = netrom.parse_nodes(frame.info)
+        except netrom.NetRomError as exc:
+            detail["error"] = f"NET/ROM routing broadcast: {exc}"
+        else:
+            routes = [
+                {"callsign": str(r.destination), "mnemonic": r.mnemonic, "neighbour": str(r.neighbour),
+                 "quality": r.quality}
+                for r in nodes.routes
+            ]
+            detail.update(protocol="netrom", type="nodes", mnemonic=nodes.mnemonic, routes=routes,
+                          text=f"{nodes.mnemonic}: {len(routes)} route{'' if len(routes) == 1 else 's'}")
+    return Decoded(kind=Kind.STATUS, time=now, unit=aprs.unit_of(str(frame.source)), detail=detail)

@@ -5,9 +5,9 @@ Two parts, after the rest of ``drivers``:
 - **sans-I/O** (:class:`ModbusPoint`, :func:`read_plan`, :class:`ModbusInputs`): which addresses to
   read, and what a change of a point means. No pymodbus, sockets or clock reads: readings and ``now``
   come in, events go out.
-- **I/O** (:class:`ModbusDriver`): a pymodbus client polling one slave on a thread of its own, and
-  :meth:`ModbusDriver.write_coil` for outputs (keying a radio's PTT, a beacon lamp in the command
-  center). pymodbus is imported only here, so a gateway without Modbus never loads it.
+- **I/O** (:class:`ModbusDriver`, an :class:`drivers.io.IoDriver`): a pymodbus client polling one slave
+  on a thread of its own, and :meth:`ModbusDriver.write_coil` for outputs (keying a radio's PTT, a beacon
+  lamp in the command center). pymodbus is imported only here, so a gateway without Modbus never loads it.
 
 A point is one bit of one of the four Modbus tables (Modbus Application Protocol V1.1b3, section 4.3)::
 
@@ -49,15 +49,16 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from config.schema import ConfigError, ModbusDriverConfig
 from drivers.base import Output, Rejected
-from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
-from gateway.events import UNIT_RE, Decoded, Kind
+from drivers.io import DeviceError, DriverContext, IoDriver, Sink
+from gateway.events import Decoded, Kind, is_unit
 
 if TYPE_CHECKING:
     from pymodbus.client import ModbusSerialClient, ModbusTcpClient
@@ -117,7 +118,7 @@ class ModbusPoint:
             raise ValueError(f"threshold: expected 0..65535, got {self.threshold}")
         if self.debounce_ms < 0:
             raise ValueError(f"debounce_ms: expected 0 or more, got {self.debounce_ms}")
-        if self.unit is not None and not UNIT_RE.match(self.unit):
+        if self.unit is not None and not is_unit(self.unit):
             raise ValueError(f"unit: expected a protocol-qualified identity like 'io:lobby-panic', got {self.unit!r}")
         if self.alert_at_start and self.kind is not Kind.ALERT:
             raise ValueError("alert_at_start: only points of kind alert raise alerts")
@@ -292,10 +293,6 @@ class ModbusWriteError(RuntimeError):
     """A coil write that did not reach the module, or that the module refused; the message says why."""
 
 
-class _LinkLost(Exception):
-    pass
-
-
 def endpoint(url: str) -> tuple[str, str, int]:
     """``("tcp", host, port)`` for ``tcp://host[:port]``, else ``("rtu", url, 0)``: any pyserial URL
     (``/dev/ttyUSB0``, a pty path, ``socket://`` to a serial device server, ``rfc2217://``) speaks RTU."""
@@ -313,20 +310,7 @@ def endpoint(url: str) -> tuple[str, str, int]:
     return "rtu", url, 0
 
 
-@dataclass
-class Counters:
-    polls: int = 0
-    decoded: int = 0
-    rejected: int = 0
-    writes: int = 0
-    write_errors: int = 0
-    read_errors: dict[ReadBlock, str] = field(default_factory=dict)
-
-
-Sink = Callable[[list[Output]], None]
-
-
-class ModbusDriver:
+class ModbusDriver(IoDriver["ModbusTcpClient | ModbusSerialClient", ModbusDriverConfig]):
     """Polls one Modbus slave on a thread of its own; writes coils from any thread.
 
         connect --> read every block of the plan --> ModbusInputs.feed --> sink(events)
@@ -337,6 +321,10 @@ class ModbusDriver:
     rejected and the reason logged when it changes. A link that does not answer is down.
     """
 
+    TYPE = "modbus"
+    CONFIG = ModbusDriverConfig
+    COUNTERS = ("polls", "decoded", "rejected", "writes", "write_errors")
+    UP_ON_OPEN = False  # a TCP connection opens without the slave behind it answering: up on the first poll
     RETRIES = 1  # one resend inside pymodbus for a lost frame on a noisy line; then the link is down
 
     def __init__(
@@ -352,44 +340,38 @@ class ModbusDriver:
         serial_options: dict[str, Any] | None = None,
         on_health: Callable[[], None] | None = None,
     ) -> None:
-        self.name = name
+        super().__init__(name, sink=sink, on_health=on_health)
         self.url = url
         self.transport, self.host, self.port = endpoint(url)
         self.slave = slave
         self.inputs = ModbusInputs(points, slave=slave)
-        self.sink = sink
         self.poll_interval_s = poll_interval_s
         self.timeout_s = timeout_s
         self.serial_options = serial_options or {}
-        self.link = LinkState(name, on_health)
-        self.counters = Counters()
-        self._lock = threading.Lock()  # counters and states
+        self._read_errors: dict[ReadBlock, str] = {}  # the reason each failing read was last logged with
+        self._lock = threading.Lock()  # the inputs' states
         self._io = threading.Lock()  # the client: pymodbus sync clients are not thread-safe
         self._client: ModbusTcpClient | ModbusSerialClient | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"modbus:{name}", daemon=True)
 
-    # --- control -------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: ModbusDriverConfig, ctx: DriverContext) -> ModbusDriver:
+        points = []
+        for pi, p in enumerate(config.points):
+            try:
+                points.append(ModbusPoint(**p.model_dump()))
+            except ValueError as exc:  # the schema checks the same; this names the key if they ever differ
+                raise ConfigError(f"{ctx.key}.points[{pi}].{exc}") from None
+        serial_options = {"baudrate": config.baudrate, "bytesize": config.bytesize, "parity": config.parity,
+                          "stopbits": config.stopbits}
+        return cls(f"{ctx.channel}/{config.name or 'modbus'}", config.url, points,
+                   ctx.sink,  # through the channel's rules, like every other driver
+                   slave=config.slave, poll_interval_s=config.poll_interval_s, timeout_s=config.timeout_s,
+                   serial_options=serial_options, on_health=ctx.on_health)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stop.set()
-        # A poll in progress finishes first: at worst every try of one request times out.
-        self._thread.join(timeout if timeout is not None else self.timeout_s * (self.RETRIES + 1) + 1)
-        with self._io:
-            self._close()
-        self.link.set("stopped")
-
-    def snapshot(self) -> dict[str, Any]:
+    def _status(self) -> dict[str, Any]:
         with self._lock:
-            c = self.counters
-            counters = {"polls": c.polls, "decoded": c.decoded, "rejected": c.rejected, "writes": c.writes,
-                        "write_errors": c.write_errors}
             points = self.inputs.states()
-        return {**self.link.as_dict(), "port": self.url, "protocol": PROTOCOL, "slave": self.slave,
-                **counters, "points": points}
+        return {"port": self.url, "protocol": PROTOCOL, "slave": self.slave, "points": points}
 
     def write_coil(self, target: str | int, value: bool) -> None:
         """Set a coil (a point name or an address) and wait for the module's answer.
@@ -398,61 +380,62 @@ class ModbusDriver:
         :class:`ModbusWriteError` when the link is down or the module refuses the write.
         """
         address = self.inputs.coil_address(target)
-        if self._stop.is_set():
-            raise ModbusWriteError(f"{self.name}: the driver is stopped")
         with self._io:
+            if self.stopping:  # checked under the lock: the thread closes the client under it on its way out
+                raise ModbusWriteError(f"{self.name}: the driver is stopped")
             try:
                 client = self._connected()
                 response = client.write_coil(address, bool(value), device_id=self.slave)
             except Exception as exc:  # pymodbus raises ModbusException, OSError, serial errors: never crash
-                self._close()
-                self._count_write(ok=False)
+                self._drop_client()
+                self.counters.add(write_errors=1)
                 raise ModbusWriteError(f"{self.name}: coil {address} not written: {_why(exc)}") from None
         if response.isError():
-            self._count_write(ok=False)
+            self.counters.add(write_errors=1)
             why = _exception_text(response)
             raise ModbusWriteError(f"{self.name}: slave {self.slave} refused coil {address}: {why}")
-        self._count_write(ok=True)
+        self.counters.add(writes=1)
         log.info("%s: coil %d set to %d", self.name, address, int(bool(value)))
 
     # --- the thread ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        backoff = BACKOFF_MIN_S
-        while not self._stop.is_set():
-            started = time.monotonic()
+    def _open(self) -> ModbusTcpClient | ModbusSerialClient:
+        with self._io:
             try:
-                with self._io:
-                    readings, rejected = self._poll()
-            except _LinkLost as exc:
-                with self._io:
-                    self._close()
-                with self._lock:
-                    self.inputs.reset()
-                self.link.down(str(exc), backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
-            if self.link.state != "open":
+                return self._connected()
+            except DeviceError:
+                self._drop_client()
+                raise
+
+    def _pump(self, client: ModbusTcpClient | ModbusSerialClient) -> None:
+        while not self.stopping:
+            started = time.monotonic()
+            with self._io:
+                readings, rejected = self._poll()
+            if self._up():
                 log.info("%s: polling slave %d at %s", self.name, self.slave, self.url)
-            self.link.set("open")
-            backoff = BACKOFF_MIN_S
             with self._lock:
                 out = rejected + self.inputs.feed(readings, datetime.now(UTC))
-                self.counters.polls += 1
+            self.counters.add(polls=1)
             if out:
-                self._flush(out, logged=len(rejected))
-            self._stop.wait(max(0.0, self.poll_interval_s - (time.monotonic() - started)))
+                self._deliver(out, logged=len(rejected))  # a failing read is logged once per reason
+            self._pause(max(0.0, self.poll_interval_s - (time.monotonic() - started)))
+
+    def _close(self, client: ModbusTcpClient | ModbusSerialClient) -> None:
+        with self._io:
+            self._drop_client()
+        with self._lock:
+            self.inputs.reset()
 
     def _poll(self) -> tuple[dict[tuple[Table, int], object], list[Output]]:
-        client = self._connected()
+        client = self._connected()  # a failed write may have dropped the one the link was opened with
         readings: dict[tuple[Table, int], object] = {}
         rejected: list[Output] = []
         for block in self.inputs.plan:
             try:
                 response = _READERS[block.table](client, block.start, count=block.count, device_id=self.slave)
             except Exception as exc:  # pymodbus raises ModbusException, OSError, serial errors: never crash
-                raise _LinkLost(f"{self.url} slave {self.slave}: {_why(exc)}") from None
+                raise DeviceError(f"{self.url} slave {self.slave}: {_why(exc)}") from None
             if response.isError():
                 reason = (f"slave {self.slave} answered {_exception_text(response)} to a read of "
                           f"{block.count} {block.table}(s) from {block.start}")
@@ -463,8 +446,8 @@ class ModbusDriver:
                 continue
             values = response.bits if block.table.bits else response.registers
             if len(values) < block.count:
-                raise _LinkLost(f"{self.url} slave {self.slave}: short answer to a read of {block.count} "
-                                f"{block.table}(s) from {block.start}")
+                raise DeviceError(f"{self.url} slave {self.slave}: short answer to a read of {block.count} "
+                                  f"{block.table}(s) from {block.start}")
             self._note_read_error(block, None)
             readings.update(zip(((block.table, a) for a in block.addresses()), values, strict=False))
         return readings, rejected
@@ -474,7 +457,7 @@ class ModbusDriver:
             self._client = self._make_client()
         if not self._client.connect():
             where = f"{self.host}:{self.port}" if self.transport == "tcp" else self.url
-            raise _LinkLost(f"cannot connect to {where}")
+            raise DeviceError(f"cannot connect to {where}")
         return self._client
 
     def _make_client(self) -> ModbusTcpClient | ModbusSerialClient:
@@ -484,7 +467,7 @@ class ModbusDriver:
             return ModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s, retries=self.RETRIES)
         return ModbusSerialClient(self.url, timeout=self.timeout_s, retries=self.RETRIES, **self.serial_options)
 
-    def _close(self) -> None:
+    def _drop_client(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             try:
@@ -493,32 +476,13 @@ class ModbusDriver:
                 pass
 
     def _note_read_error(self, block: ReadBlock, reason: str | None) -> None:
-        with self._lock:
-            before = self.counters.read_errors.get(block)
-            if reason is None:
-                self.counters.read_errors.pop(block, None)
-            else:
-                self.counters.read_errors[block] = reason
+        before = self._read_errors.get(block)  # only the driver's thread reads and writes these
+        if reason is None:
+            self._read_errors.pop(block, None)
+        else:
+            self._read_errors[block] = reason
         if reason is not None and reason != before:  # once per distinct reason, not on every poll
             log.warning("%s: %s", self.name, reason)
-
-    def _count_write(self, *, ok: bool) -> None:
-        with self._lock:
-            if ok:
-                self.counters.writes += 1
-            else:
-                self.counters.write_errors += 1
-
-    def _flush(self, out: list[Output], *, logged: int = 0) -> None:
-        """Count and hand on; the first ``logged`` outputs were logged already (once per reason)."""
-        rejected = [o for o in out if isinstance(o, Rejected)]
-        with self._lock:
-            self.counters.decoded += len(out) - len(rejected)
-            self.counters.rejected += len(rejected)
-        for r in out[logged:]:
-            if isinstance(r, Rejected):
-                log.warning("%s: rejected %s", self.name, r)
-        self.sink(out)
 
 
 _READERS: dict[Table, Callable[..., Any]] = {

@@ -97,7 +97,7 @@ from enum import Enum
 from typing import Any
 
 from drivers.base import Output, ProtocolDecoder, Rejected
-from gateway.events import UNIT_RE, Decoded, Kind, Position
+from gateway.events import Decoded, Kind, Position, is_unit
 
 #: Longest line accepted, '$' included, line end excluded. NMEA 0183 allows 82 characters, but
 #: high-precision receivers write more (every sentence of gpsd's nmea-rtk.log from a Trimble RTK
@@ -546,7 +546,7 @@ class NmeaDecoder(ProtocolDecoder):
 
     def __init__(self, *, unit: str | None = None, require_checksum: bool = True) -> None:
         super().__init__()
-        if unit is not None and (not isinstance(unit, str) or not UNIT_RE.match(unit)):
+        if unit is not None and not is_unit(unit):
             raise ValueError(f"option unit: expected a protocol-qualified identity like 'gps:car-7', got {unit!r}")
         if not isinstance(require_checksum, bool):
             raise TypeError(f"option require_checksum: expected true or false, got {require_checksum!r}")

@@ -1,14 +1,20 @@
-"""Find decoders (of byte streams and of audio) by name, lazily (after python-can's interface registry).
+"""Find decoders (of byte streams and of audio) and I/O drivers by name, lazily (after python-can's
+interface registry).
 
-Built-in decoders are listed here as ``name -> "module:Class"``; third parties add theirs through the
-entry-point group ``pttbridge.drivers`` without touching the package::
+Built-in ones are listed here as ``name -> "module:Class"``; third parties add theirs through two
+entry-point groups without touching the package: ``pttbridge.drivers`` for decoders (a
+:class:`drivers.base.ProtocolDecoder` or :class:`drivers.audio.base.AudioDecoder`), and
+``pttbridge.io_drivers`` for I/O drivers (a :class:`drivers.io.IoDriver`, registered by the ``type``
+of its configuration table)::
 
     [options.entry_points]
     pttbridge.drivers =
         acme-panic = acme_pttbridge.panic:AcmePanicDecoder
+    pttbridge.io_drivers =
+        acme-udp = acme_pttbridge.udp:AcmeUdpDriver
 
-A module is imported only when its decoder is asked for, so a missing optional dependency fails for
-that decoder alone, with a clear error.
+A module is imported only when its decoder or driver is asked for, so a missing optional dependency
+fails for that one alone, with a clear error. A plugin cannot replace a built-in name.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from config.schema import DriverTable
 from drivers.audio.base import AudioDecoder
 from drivers.base import ProtocolDecoder, make_protocol
+from drivers.io import IoDriver
 
 ENTRY_POINT_GROUP = "pttbridge.drivers"
+IO_DRIVER_GROUP = "pttbridge.io_drivers"
 
 BUILTIN: dict[str, str] = {
     # byte streams (serial ports, TCP)
@@ -39,31 +48,53 @@ BUILTIN: dict[str, str] = {
 }
 
 
+# I/O drivers by the ``type`` of their configuration table (config/schema.py holds their models).
+IO_BUILTIN: dict[str, str] = {
+    "serial": "drivers.serial_port:SerialDriver",
+    "lines": "drivers.serial_lines:SerialLinesDriver",
+    "modbus": "drivers.modbus:ModbusDriver",
+    "audio": "drivers.audio.driver:AudioDriver",
+}
+
+
 class UnknownProtocol(LookupError):
     pass
 
 
-def available() -> dict[str, str]:
-    """Every known protocol name with where it comes from (built-in first, then plugins)."""
-    found = dict(BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+class UnknownIoDriver(LookupError):
+    pass
+
+
+def _found(builtin: dict[str, str], group: str) -> dict[str, str]:
+    found = dict(builtin)
+    for ep in entry_points(group=group):
         found.setdefault(ep.name, ep.value)
     return found
+
+
+def _import(what: str, target: str, error: type[LookupError]) -> type:
+    """The class ``target`` (``module:Class``) names; ``error`` says why not (``what`` is the asked name)."""
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise error(f"{what} cannot be loaded from {module_name}: {exc}") from exc
+    cls = getattr(module, attr, None)
+    if not isinstance(cls, type):
+        raise error(f"{what}: {target} is not a class")
+    return cls
+
+
+def available() -> dict[str, str]:
+    """Every known protocol name with where it comes from (built-in first, then plugins)."""
+    return _found(BUILTIN, ENTRY_POINT_GROUP)
 
 
 def _load(name: str) -> type:
     target = available().get(name)
     if target is None:
         raise UnknownProtocol(f"unknown protocol {name!r}; known: {', '.join(sorted(available()))}")
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UnknownProtocol(f"protocol {name!r} cannot be loaded from {module_name}: {exc}") from exc
-    cls = getattr(module, attr, None)
-    if not isinstance(cls, type):
-        raise UnknownProtocol(f"protocol {name!r}: {target} is not a class")
-    return cls
+    return _import(f"protocol {name!r}", target, UnknownProtocol)
 
 
 def protocol_class(name: str) -> type[ProtocolDecoder]:
@@ -101,3 +132,30 @@ def create_audio_decoder(name: str, rate: int | None = None, options: Mapping[st
         return audio_decoder_class(name)(rate, **(options or {}))
     except TypeError as exc:
         raise ValueError(str(exc)) from None
+
+
+def io_driver_types() -> dict[str, str]:
+    """Every I/O driver ``type`` with where it comes from (built-in first, then plugins)."""
+    return _found(IO_BUILTIN, IO_DRIVER_GROUP)
+
+
+def io_driver_class(type_: str) -> type[IoDriver[Any, Any]]:
+    """The I/O driver of a configuration table's ``type``; UnknownIoDriver says why there is none."""
+    # A built-in type is found without reading every installed package's metadata.
+    target = IO_BUILTIN.get(type_) or io_driver_types().get(type_)
+    if target is None:
+        known = ", ".join(sorted(io_driver_types()))
+        raise UnknownIoDriver(f"unknown driver type {type_!r}; known: {known} (a plugin's "
+                              f"type is known where its package is installed)")
+    cls = _import(f"driver type {type_!r}", target, UnknownIoDriver)
+    if not issubclass(cls, IoDriver):
+        raise UnknownIoDriver(f"driver type {type_!r}: {target} is not a drivers.io.IoDriver")
+    config = getattr(cls, "CONFIG", None)
+    if not (isinstance(config, type) and issubclass(config, DriverTable)):
+        raise UnknownIoDriver(f"driver type {type_!r}: {target}.CONFIG is not a config.schema.DriverTable")
+    return cls
+
+
+def io_driver_config(type_: str) -> type[DriverTable]:
+    """The model that validates a table of that ``type`` (config/schema.py asks this for plugins' types)."""
+    return io_driver_class(type_).CONFIG

@@ -5,23 +5,23 @@ the squelch output) on CD or CTS, a foot switch on DSR, and the like.
 
 The sans-I/O part, :class:`LineWatcher`, turns line readings into ``io`` events (``detail.point``,
 ``line``, ``value``, ``previous``) once a new level has held for ``debounce_s``; the first reading only
-sets the state. The driver is thin like the serial driver: opens the port by URL (``/dev/ttyUSB0``,
-``rfc2217://`` of a serial device server), polls, reopens with backoff. A pseudo-terminal has no
-modem lines at all; the driver says so instead of reporting a level it cannot read.
+sets the state. The driver is thin like the serial driver (an :class:`drivers.io.IoDriver`): opens the
+port by URL (``/dev/ttyUSB0``, ``rfc2217://`` of a serial device server), polls, reopens with backoff. A
+pseudo-terminal has no modem lines at all; the driver says so instead of reporting a level it cannot read.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import serial
 
+from config.schema import SerialLinesConfig
 from drivers.base import Output
-from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
+from drivers.io import DeviceError, DriverContext, IoDriver, Sink
 from gateway.events import Decoded, Kind
 
 log = logging.getLogger(__name__)
@@ -64,63 +64,50 @@ class LineWatcher:
         self._seen.clear()
 
 
-class SerialLinesDriver:
+class SerialLinesDriver(IoDriver[serial.SerialBase, SerialLinesConfig]):
     """Polls the lines of one serial port on a thread of its own."""
 
-    def __init__(self, name: str, url: str, watcher: LineWatcher, sink: Callable[[list[Output]], None], *,
+    TYPE = "lines"
+    CONFIG = SerialLinesConfig
+    COUNTERS = ("changes",)
+    UP_ON_OPEN = False  # a port opens even where it has no modem lines: up once they could be read
+    sink: Sink
+
+    def __init__(self, name: str, url: str, watcher: LineWatcher, sink: Sink, *,
                  poll_s: float = 0.02, on_health: Callable[[], None] | None = None) -> None:
-        self.name, self.url, self.watcher, self.sink, self.poll_s = name, url, watcher, sink, poll_s
-        self.link = LinkState(name, on_health)
-        self.changes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lines:{name}", daemon=True)
+        super().__init__(name, sink=sink, on_health=on_health)
+        self.url, self.watcher, self.poll_s = url, watcher, poll_s
 
-    def start(self) -> None:
-        self._thread.start()
+    @classmethod
+    def from_config(cls, config: SerialLinesConfig, ctx: DriverContext) -> SerialLinesDriver:
+        watcher = LineWatcher(config.points, invert=config.invert, debounce_s=config.debounce_ms / 1000)
+        return cls(f"{ctx.channel}/{config.name or 'lines'}", config.port, watcher, ctx.sink,
+                   poll_s=config.poll_ms / 1000, on_health=ctx.on_health)
 
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-        self.link.set("stopped")
+    def _status(self) -> dict[str, Any]:
+        return {"port": self.url, "lines": dict(self.watcher.state)}
 
-    def snapshot(self) -> dict[str, Any]:
-        return {**self.link.as_dict(), "port": self.url, "lines": dict(self.watcher.state), "changes": self.changes}
+    def _open(self) -> serial.SerialBase:
+        try:
+            return serial.serial_for_url(self.url, timeout=0)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeviceError(f"cannot open {self.url}: {exc}") from exc
 
-    def _run(self) -> None:
-        backoff = BACKOFF_MIN_S
-        while not self._stop.is_set():
-            try:
-                port = serial.serial_for_url(self.url, timeout=0)
-            except (serial.SerialException, OSError, ValueError) as exc:
-                self.link.down(f"cannot open {self.url}: {exc}", backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-                continue
-            try:
-                self._poll(port)
-                backoff = BACKOFF_MIN_S
-            except (serial.SerialException, OSError) as exc:
-                reason = "the port has no modem lines (a pseudo-terminal?)" if getattr(exc, "errno", None) == 25 \
-                    else str(exc)
-                self.link.down(f"{self.url}: {reason}", backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
-            finally:
-                self.watcher.reset()
-                try:
-                    port.close()
-                except (serial.SerialException, OSError):
-                    pass
+    def _pump(self, port: serial.SerialBase) -> None:
+        try:
+            while not self.stopping:
+                levels = {line: bool(getattr(port, line)) for line in set(self.watcher.points.values())}
+                self._up()  # the lines could be read: the port is really up
+                out = self.watcher.feed(levels, datetime.now(UTC))
+                if out:
+                    self.counters.add(changes=len(out))
+                    self.sink(out)
+                self._pause(self.poll_s)
+        except (serial.SerialException, OSError) as exc:
+            reason = "the port has no modem lines (a pseudo-terminal?)" if getattr(exc, "errno", None) == 25 \
+                else str(exc)
+            raise DeviceError(f"{self.url}: {reason}") from exc
 
-    def _poll(self, port: serial.SerialBase) -> None:
-        opened = False
-        while not self._stop.is_set():
-            levels = {line: bool(getattr(port, line)) for line in set(self.watcher.points.values())}
-            if not opened:  # the lines could be read: the port is really up
-                self.link.set("open")
-                opened = True
-            out = self.watcher.feed(levels, datetime.now(UTC))
-            if out:
-                self.changes += len(out)
-                self.sink(out)
-            self._stop.wait(self.poll_s)
+    def _close(self, port: serial.SerialBase) -> None:
+        self.watcher.reset()
+        port.close()

@@ -32,6 +32,10 @@ SCHEMA_VERSION = 1
 #: Payloads larger than this are refused before parsing (an event is a few hundred bytes).
 MAX_EVENT_BYTES = 64 * 1024
 
+#: What SQL BIGINT holds (seq columns, and anything compared with them): every integer off the wire that may
+#: reach storage is refused outside it, so a database never raises an overflow in the middle of a batch.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 class Kind(StrEnum):
     ALERT = "alert"  # an emergency, whatever carried it
@@ -155,11 +159,35 @@ _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\
 
 def parse_time(text: object, field_path: str) -> datetime:
     if not isinstance(text, str) or not _TIME_RE.match(text):
-        raise EventError(field_path, f"expected an RFC 3339 UTC time like 2026-11-26T19:30:01.123Z, got {text!r}")
+        raise EventError(field_path, f"expected an RFC 3339 UTC time like 2026-11-26T19:30:01.123Z, got "
+                                     f"{_got(text)}")
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as exc:
         raise EventError(field_path, f"not a valid time: {exc}") from None
+    except OverflowError:
+        # 9999-12-31T23:59:59-23:59 is a valid local time whose UTC instant is past year 9999
+        raise EventError(field_path, f"{text} is outside the years 1-9999 once in UTC") from None
+
+
+# --- text shown to people ----------------------------------------------------------------------
+
+
+def _got(value: object) -> str:
+    """A value off the wire, in an error message: its repr, escaped and short."""
+    return printable(repr(value), 80)
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe to put in a log line or on a terminal: every character that is not printable (C0 and
+    C1 controls, NUL, newlines, bidi and other format characters, unassigned code points) is written as
+    its backslash escape (``\\x1b``, ``\\n``, ``\\u202e``), so received text can neither move a
+    terminal's cursor nor forge a line of a log; cut to ``limit`` characters with an ellipsis."""
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + "…"
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 # --- JSON codec ------------------------------------------------------------------------------
@@ -198,8 +226,78 @@ def encode_event(e: Event) -> bytes:
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # safe as one MQTT topic level
-#: A protocol-qualified unit identity: ``mdc:1234``, ``fleetsync:100-1001``, ``aprs:BG5ABC-9``.
-UNIT_RE = re.compile(r"^[a-z0-9]+:[^\s/#+]{1,64}$")
+NAME_PATTERN = _NAME_RE.pattern  # a gateway's or a channel's name
+
+
+def is_name(text: object) -> bool:
+    """A gateway's or a channel's name (1-64 of ``A-Z a-z 0-9 _ . -``: one MQTT topic level)."""
+    return isinstance(text, str) and _NAME_RE.match(text) is not None
+
+
+def is_event_id(text: object) -> bool:
+    """An event id as the schema has it (a lower-case UUIDv7)."""
+    return isinstance(text, str) and _UUID_RE.match(text) is not None
+
+# --- unit identities ---------------------------------------------------------------------------
+# A unit is ``<protocol>:<id>``: ``mdc:1234``, ``fleetsync:100-1001``, ``aprs:BG5ABC-9``, ``aprs:AO27_T``.
+# The protocol is ``[a-z][a-z0-9]{0,15}``; the id is 1-64 characters, each printable and not white space
+# (``str.isprintable()``: no C0/C1 control, no NUL, no bidi or other format character, nothing unassigned)
+# and none of ``/ # +``. The identity is one MQTT topic level of ``bridge/unit/{unit}`` and is shown on
+# dispatchers' terminals, so this alphabet is what keeps a unit from breaking either.
+
+_UNIT_PROTOCOL_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+UNIT_ID_MAX = 64
+_UNIT_FORBIDDEN = frozenset("/#+")
+
+
+def _unit_char(ch: str) -> bool:
+    return ch.isprintable() and not ch.isspace() and ch not in _UNIT_FORBIDDEN
+
+
+def unit_problem(unit: object) -> str | None:
+    """Why ``unit`` is not a unit identity, or None if it is one."""
+    if not isinstance(unit, str):
+        return f"expected a protocol-qualified identity like 'mdc:1234', got {type(unit).__name__}"
+    protocol, colon, ident = unit.partition(":")
+    if not colon:
+        return f"expected <protocol>:<id> like 'mdc:1234', got {printable(repr(unit), 80)}"
+    if not _UNIT_PROTOCOL_RE.match(protocol):
+        return f"protocol {printable(repr(protocol), 40)}: expected a-z then up to 15 of a-z 0-9"
+    if not 1 <= len(ident) <= UNIT_ID_MAX:
+        return f"id: expected 1-{UNIT_ID_MAX} characters, got {len(ident)}"
+    bad = next((ch for ch in ident if not _unit_char(ch)), None)
+    if bad is not None:
+        return (f"id {printable(repr(ident), 80)}: {printable(repr(bad))} (U+{ord(bad):04X}) is not allowed "
+                "(printable characters only, no space, / # +)")
+    return None
+
+
+def is_unit(unit: object) -> bool:
+    """True if ``unit`` is a unit identity (see :func:`check_unit`)."""
+    return unit_problem(unit) is None
+
+
+def check_unit(unit: object, field_path: str = "unit") -> str:
+    """``unit`` if it is a unit identity, else :class:`EventError` saying why."""
+    problem = unit_problem(unit)
+    if problem is not None:
+        raise EventError(field_path, problem)
+    assert isinstance(unit, str)
+    return unit
+
+
+def make_unit(protocol: str, text: str) -> str:
+    """A unit identity of ``protocol`` for what a radio sent (an APRS object name, an irregular callsign):
+    white space around it dropped, every character the alphabet does not allow replaced by ``_``
+    (``make_unit("aprs", "AO27 T")`` is ``aprs:AO27_T``), cut to 64 characters. ValueError if ``protocol``
+    is not a protocol name or nothing is left of ``text``."""
+    if not _UNIT_PROTOCOL_RE.match(protocol):
+        raise ValueError(f"{protocol!r} is not a unit protocol (a-z then up to 15 of a-z 0-9)")
+    ident = "".join(ch if _unit_char(ch) else "_" for ch in text.strip()[:UNIT_ID_MAX])
+    if not ident:
+        raise ValueError(f"no unit id in {printable(repr(text), 80)}")
+    return f"{protocol}:{ident}"
+
 _EVENT_KEYS = {"v", "id", "seq", "gateway", "channel", "kind", "time", "unit", "position", "detail"}
 _POSITION_KEYS = {"lat", "lon", "alt_m", "speed_mps", "course_deg", "fix_time", "source"}
 
@@ -211,7 +309,7 @@ def _number(obj: Mapping[str, Any], key: str, path: str, *, lo: float, hi: float
             return None
         raise EventError(f"{path}.{key}", "required number is missing")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise EventError(f"{path}.{key}", f"expected a number, got {value!r}")
+        raise EventError(f"{path}.{key}", f"expected a number, got {_got(value)}")
     if not lo <= value <= hi:
         raise EventError(f"{path}.{key}", f"{value} is outside {lo}..{hi}")
     return float(value)
@@ -226,8 +324,8 @@ def _position_from_dict(obj: object) -> Position | None:
     if extra:
         raise EventError(f"position.{sorted(extra)[0]}", "unknown field")
     source = obj.get("source", "unknown")
-    if not isinstance(source, str) or not source:
-        raise EventError("position.source", f"expected a non-empty string, got {source!r}")
+    if not isinstance(source, str) or not 1 <= len(source) <= 32 or not source.isprintable():
+        raise EventError("position.source", f"expected 1-32 printable characters, got {_got(source)}")
     fix = obj.get("fix_time")
     lat = _number(obj, "lat", "position", lo=-90, hi=90, optional=False)
     lon = _number(obj, "lon", "position", lo=-180, hi=180, optional=False)
@@ -254,25 +352,27 @@ def event_from_dict(obj: object) -> Event:
         if key not in obj:
             raise EventError(key, "required field is missing")
     if obj["v"] != SCHEMA_VERSION or isinstance(obj["v"], bool):
-        raise EventError("v", f"unsupported schema version {obj['v']!r}, this build reads {SCHEMA_VERSION}")
+        raise EventError("v", f"unsupported schema version {_got(obj['v'])}, this build reads {SCHEMA_VERSION}")
     if not isinstance(obj["id"], str) or not _UUID_RE.match(obj["id"]):
-        raise EventError("id", f"expected a lower-case UUIDv7 string, got {obj['id']!r}")
+        raise EventError("id", f"expected a lower-case UUIDv7 string, got {_got(obj['id'])}")
     seq = obj["seq"]
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
-        raise EventError("seq", f"expected a non-negative integer, got {seq!r}")
+        raise EventError("seq", f"expected a non-negative integer, got {_got(seq)}")
     for key in ("gateway", "channel"):
         if not isinstance(obj[key], str) or not _NAME_RE.match(obj[key]):
-            raise EventError(key, f"expected 1-64 characters of A-Z a-z 0-9 _ . -, got {obj[key]!r}")
+            raise EventError(key, f"expected 1-64 characters of A-Z a-z 0-9 _ . -, got {_got(obj[key])}")
     try:
         kind = Kind(obj["kind"])
     except ValueError:
-        raise EventError("kind", f"expected one of {', '.join(k.value for k in Kind)}, got {obj['kind']!r}") from None
+        kinds = ", ".join(k.value for k in Kind)
+        raise EventError("kind", f"expected one of {kinds}, got {_got(obj['kind'])}") from None
     unit = obj.get("unit")
-    if unit is not None and (not isinstance(unit, str) or not UNIT_RE.match(unit)):
-        raise EventError("unit", f"expected null or a protocol-qualified identity like 'mdc:1234', got {unit!r}")
+    if unit is not None:
+        check_unit(unit)
     detail = obj.get("detail", {})
     if not isinstance(detail, dict):
         raise EventError("detail", f"expected an object, got {type(detail).__name__}")
+    _check_numbers(detail, "detail")
     return Event(
         v=SCHEMA_VERSION,
         id=obj["id"],
@@ -285,6 +385,25 @@ def event_from_dict(obj: object) -> Event:
         position=_position_from_dict(obj.get("position")),
         detail=detail,
     )
+
+
+def _check_numbers(value: object, path: str) -> None:
+    """Every number in ``value`` (any depth) is finite, and every integer fits in 64 bits: ``1e999`` is
+    read as infinity and ``2**70`` as a Python int, and either would fail later in storage or arithmetic.
+    Iterative: the JSON reader already bounds the depth, but a recursion here would cost a frame each."""
+    stack: list[tuple[object, str]] = [(value, path)]
+    while stack:
+        item, at = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, f"{at}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(item))
+        elif isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        elif isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
+            raise EventError(printable(at, 120), "an integer outside the 64-bit range")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise EventError(printable(at, 120), "a number too large to store (it reads as infinite)")
 
 
 def decode_event(payload: bytes | str) -> Event:

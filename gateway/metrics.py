@@ -1,4 +1,4 @@
-"""A gateway's Prometheus metrics (``[gateway] metrics``), served by :class:`config.metrics.MetricsServer`."""
+"""A gateway's Prometheus metrics (``[gateway] metrics``), served by :class:`monitoring.prometheus.MetricsServer`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
-from config.metrics import Exposition, Labels, MetricsServer
+from monitoring.prometheus import Exposition, Labels, MetricsServer
 
 if TYPE_CHECKING:
     from gateway.runner import Gateway

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.private import private_sqlite
 from gateway.events import Decoded, Event, encode_event
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class Outbox:
         self.path = Path(path)
         self.gateway = gateway
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(self.path)  # positions, names and voice: the owner's alone, whatever the umask
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -1,6 +1,12 @@
 """The gateway: runs the configured drivers, applies each channel's rules, and feeds the outbox.
 
-    SerialDriver(s) --outputs--> Gateway.submit --rules--> Outbox.append --> OutboxPublisher --> MQTT
+    I/O drivers --outputs--> Gateway.submit --rules--> Outbox.append --> OutboxPublisher --> MQTT
+
+Each ``[[channels.drivers]]`` table is built by the I/O driver its ``type`` names in the registry
+(``drivers/registry.py``: built in, or a plugin's entry point), so a new radio interface needs nothing here.
+
+Commands from the bridge that transmit (``ack_emergency`` here; ``dispatch`` and ``radio_check`` in
+:mod:`gateway.dispatch`) each run on a thread of their own and report their result as an ``io`` event.
 
 The channels come from the configuration file until the bridge sends a channel plan (retained on
 ``gw/{gateway}/config``); a plan is applied while running, kept beside the outbox, and used at the next
@@ -20,34 +26,25 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from config.schema import (
-    AudioDriverConfig,
-    ChannelConfig,
-    Config,
-    ConfigError,
-    ModbusDriverConfig,
-    Rule,
-    SerialDriverConfig,
-    SerialLinesConfig,
-    parse_config,
-)
-from drivers.audio.driver import AudioDriver
+from config.private import private_file
+from config.schema import ChannelConfig, Config, ConfigError, DriverTable, Rule, parse_config
 from drivers.audio.playback import open_output
 from drivers.audio.recorder import CallEnded, CallMark, CallRecorder, CallStarted, flac
 from drivers.base import Output, Rejected
-from drivers.modbus import ModbusDriver, ModbusPoint
+from drivers.io import CallSink, DriverContext, IoDriver
+from drivers.modbus import ModbusDriver
 from drivers.ptt import CoilPtt, Ptt, SerialPtt, VoxPtt
-from drivers.registry import UnknownProtocol, create_audio_decoder, create_protocol
-from drivers.serial_lines import LineWatcher, SerialLinesDriver
+from drivers.registry import UnknownIoDriver, io_driver_class
 from drivers.serial_port import SerialDriver
 from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.devices import visible_devices
-from gateway.events import UNIT_RE, Decoded, Event, Kind
+from gateway.dispatch import Dispatcher
+from gateway.events import Decoded, Event, Kind, is_unit
 from gateway.metrics import MetricsServer, serve_gateway_metrics
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
@@ -94,7 +91,7 @@ def apply_rules(rules: list[Rule], d: Decoded) -> Decoded:
         detail = {**d.detail, "rule": rule.label or rule.kind, "decoded_kind": str(d.kind)}
         if rule.unit is not None:
             made = rule.unit.format(m.group(0), *m.groups(""), **m.groupdict(""))
-            if UNIT_RE.match(made):
+            if is_unit(made):
                 unit = made
             else:  # the alert still goes out; the technician sees why it has no unit
                 detail["unit_error"] = f"rule made {made!r}, not a unit identity"
@@ -111,8 +108,10 @@ class _Transmission:
         self.carried = False  # something was decoded in it: a call, however short
 
 
-Driver = SerialDriver | AudioDriver | ModbusDriver | SerialLinesDriver
-StreamKey = tuple[str, int, int]  # (source spec, rate, channels): one capture stream per device
+Driver = IoDriver[Any, Any]
+# (driver type, its share key): tables naming one device share one driver, e.g. one capture stream per
+# sound device (IoDriver.share_key)
+SharedKey = tuple[str, Hashable]
 
 
 @dataclass
@@ -121,15 +120,22 @@ class _Built:
 
     drivers: list[tuple[str, Driver]] = field(default_factory=list)
     by_key: dict[tuple[str, int], Driver] = field(default_factory=dict)  # (channel, driver index) -> driver
-    streams: dict[StreamKey, AudioDriver] = field(default_factory=dict)
-    stream_channels: dict[StreamKey, set[str]] = field(default_factory=dict)  # who listens on each stream
+    shared: dict[SharedKey, Driver] = field(default_factory=dict)
+    shared_channels: dict[SharedKey, set[str]] = field(default_factory=dict)  # who is attached to each
     transmitters: dict[str, Transmitter] = field(default_factory=dict)
     recorders: dict[str, CallRecorder] = field(default_factory=dict)
 
 
-def _stream_key(d: AudioDriverConfig) -> StreamKey:
-    replay = d.device.startswith(("wav:", "file:")) or d.device.endswith(".wav")
-    return (d.device if replay else f"device:{d.device}", d.rate, d.channels)
+def _driver_class(key: str, d: DriverTable) -> type[Driver]:
+    try:
+        return io_driver_class(d.type)
+    except UnknownIoDriver as exc:  # the schema found it; a plugin can still fail to load here
+        raise ConfigError(f"{key}.type: {exc}") from None
+
+
+def _shared_key(key: str, d: DriverTable) -> SharedKey | None:
+    share = _driver_class(key, d).share_key(d)
+    return None if share is None else (d.type, share)
 
 
 class PlanRefused(ConfigError):
@@ -147,6 +153,7 @@ class Gateway:
         self.metrics: MetricsServer | None = None  # [gateway] metrics: the Prometheus endpoint
         self._lock = threading.Lock()
         self._open: dict[str, _Transmission] = {}  # channel -> the transmission being received
+        self._channel_clear = threading.Condition(self._lock)  # a received transmission ended
         # The last plan the bridge sent is kept beside the outbox: the gateway starts from it when the
         # bridge (or the broker) is unreachable, and the file's channels are the plan until one comes.
         self.plan_path = config.outbox_path().parent / f"plan-{self.gw.name}.json"
@@ -161,6 +168,7 @@ class Gateway:
         self._built = self._build(self.channels)
         self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command,
                                          levels=self.levels)
+        self.dispatcher = Dispatcher(self)
 
     # Views of the running plan; replaced whole when a plan is applied (readers on other threads see
     # either the old plan or the new one).
@@ -179,50 +187,53 @@ class Gateway:
     def _build(self, channels: list[ChannelConfig], old: _Built | None = None,
                changed: set[str] | None = None) -> _Built:
         """Drivers, transmitters and recorders for ``channels``; with ``old``, the parts of channels not
-        in ``changed`` are taken over as they run, and so is every capture stream nobody changed.
-        Raises ConfigError naming the key; nothing built here has been started."""
+        in ``changed`` are taken over as they run, and so is every shared driver (a capture stream) whose
+        channels did not change. Raises ConfigError naming the key; nothing built here has been started."""
         built = _Built()
-        affected: set[StreamKey] = set()
+        changed = changed or set()
+        affected: set[SharedKey] = set()
         if old is not None:
-            changed = changed or set()
-            affected = {key for key, names in old.stream_channels.items() if names & changed}
-            affected |= {_stream_key(d) for c in channels if c.name in changed
-                         for d in c.drivers if isinstance(d, AudioDriverConfig)}
+            affected = {key for key, names in old.shared_channels.items() if names & changed}
+            affected |= {k for ci, c in enumerate(channels) if c.name in changed for di, d in enumerate(c.drivers)
+                         if (k := _shared_key(f"channels[{ci}].drivers[{di}]", d)) is not None}
         for ci, channel in enumerate(channels):
-            kept = old is not None and channel.name not in (changed or set())
+            kept = old is not None and channel.name not in changed
             for di, dcfg in enumerate(channel.drivers):
-                if isinstance(dcfg, AudioDriverConfig):
-                    key = _stream_key(dcfg)
-                    if old is not None and key in old.streams and key not in affected:
-                        if key not in built.streams:  # runs on, its radios attached as they were
-                            built.streams[key] = old.streams[key]
-                            built.drivers.append((channel.name, old.streams[key]))
-                        built.stream_channels.setdefault(key, set()).add(channel.name)
-                        if channel.name in old.recorders and channel.name not in built.recorders:
-                            built.recorders[channel.name] = old.recorders[channel.name]
-                        continue
-                    self._attach_audio(built, ci, channel, di, dcfg)
+                key = f"channels[{ci}].drivers[{di}]"
+                cls = _driver_class(key, dcfg)
+                ctx = DriverContext(channel.name, key, self._sink(channel), self._health_changed,
+                                    self._recording(built, channel))
+                share = cls.share_key(dcfg)
+                if share is None:
+                    if kept and old is not None and (channel.name, di) in old.by_key:
+                        driver = old.by_key[(channel.name, di)]
+                    else:
+                        driver = cls.from_config(dcfg, ctx)
+                    built.by_key[(channel.name, di)] = driver
+                    built.drivers.append((channel.name, driver))
                     continue
-                driver: Driver
-                if kept and old is not None and (channel.name, di) in old.by_key:
-                    driver = old.by_key[(channel.name, di)]
-                elif isinstance(dcfg, ModbusDriverConfig):
-                    driver = self._build_modbus(ci, channel, di, dcfg)
-                elif isinstance(dcfg, SerialLinesConfig):
-                    watcher = LineWatcher(dcfg.points, invert=dcfg.invert, debounce_s=dcfg.debounce_ms / 1000)
-                    driver = SerialLinesDriver(
-                        f"{channel.name}/{dcfg.name or 'lines'}", dcfg.port, watcher, self._sink(channel),
-                        poll_s=dcfg.poll_ms / 1000, on_health=lambda: self.publisher.publish_state())
-                else:
-                    driver = self._build_driver(ci, channel, di, dcfg)
-                built.by_key[(channel.name, di)] = driver
-                built.drivers.append((channel.name, driver))
+                skey = (dcfg.type, share)
+                built.shared_channels.setdefault(skey, set()).add(channel.name)
+                if old is not None and skey in old.shared and skey not in affected:
+                    if skey not in built.shared:  # runs on, with everything attached to it as it was
+                        built.shared[skey] = old.shared[skey]
+                        built.drivers.append((channel.name, old.shared[skey]))
+                    if channel.name in old.recorders and channel.name not in built.recorders:
+                        built.recorders[channel.name] = old.recorders[channel.name]
+                    continue
+                if skey not in built.shared:
+                    built.shared[skey] = cls.from_config(dcfg, ctx)
+                    built.drivers.append((channel.name, built.shared[skey]))
+                built.shared[skey].attach(dcfg, ctx)
         for ci, channel in enumerate(channels):
-            if channel.transmit is not None:
+            if channel.transmit is not None and channel.receive_only:
+                # The radio must not transmit there (CHIRP's Duplex 'off'): its PTT is never opened, so that
+                # nothing on this gateway, an acknowledgement or anything later, can key it.
+                log.warning("channels[%d] %s is receive-only: its transmit section is not used", ci, channel.name)
+            elif channel.transmit is not None:
                 running = old.transmitters.get(channel.name) if old is not None else None
                 # A coil PTT names another channel's Modbus driver, which may have been rebuilt.
-                if running is not None and channel.name not in (changed or set()) \
-                        and channel.transmit.ptt.method != "modbus":
+                if running is not None and channel.name not in changed and channel.transmit.ptt.method != "modbus":
                     built.transmitters[channel.name] = running
                 else:
                     built.transmitters[channel.name] = self._build_transmitter(ci, channel, built.drivers)
@@ -230,32 +241,22 @@ class Gateway:
                 raise ConfigError(f"channels[{ci}].record: the channel has no audio driver to record from")
         return built
 
-    def _attach_audio(self, built: _Built, ci: int, channel: ChannelConfig, di: int, d: AudioDriverConfig) -> None:
-        key = f"channels[{ci}].drivers[{di}]"
-        decoders = []
-        for name in d.decoders:
-            try:
-                decoders.append(create_audio_decoder(name, None, d.options.get(name)))
-            except UnknownProtocol as exc:
-                raise ConfigError(f"{key}.decoders: {exc}") from None
-            except ValueError as exc:
-                raise ConfigError(f"{key}.options.{name}: {exc}") from None
-        stream = _stream_key(d)
-        if stream not in built.streams:
-            built.streams[stream] = AudioDriver(
-                f"audio:{d.device}", stream[0], rate=d.rate, channels=d.channels, realtime=True, loop=d.loop,
-                on_health=lambda: self.publisher.publish_state(),
-            )
-            built.drivers.append((channel.name, built.streams[stream]))
-        built.stream_channels.setdefault(stream, set()).add(channel.name)
-        recorder = None
-        rec = channel.record
-        if rec is not None and channel.name not in built.recorders:  # the channel's first audio input
+    def _recording(self, built: _Built, channel: ChannelConfig) -> Callable[[], tuple[CallRecorder, CallSink] | None]:
+        """The channel's call recorder, for the first of its drivers that asks (its first audio input)."""
+
+        def take() -> tuple[CallRecorder, CallSink] | None:
+            rec = channel.record
+            if rec is None or channel.name in built.recorders:
+                return None
             recorder = built.recorders[channel.name] = CallRecorder(
                 detect=rec.detect, threshold_dbfs=rec.threshold_dbfs, hang_s=rec.hang_ms / 1000,
                 min_s=rec.min_ms / 1000, pre_roll_s=rec.pre_roll_ms / 1000, max_s=rec.max_s)
-        built.streams[stream].attach(f"{channel.name}/{d.name or 'audio'}", d.input, decoders, self._sink(channel),
-                                     recorder=recorder, on_call=self._calls(channel) if recorder else None)
+            return recorder, self._calls(channel)
+
+        return take
+
+    def _health_changed(self) -> None:
+        self.publisher.publish_state()
 
     # --- channel plans from the bridge ------------------------------------------------------------
 
@@ -331,61 +332,12 @@ class Gateway:
     def _store_plan(self, body: dict[str, Any]) -> None:
         tmp = self.plan_path.with_suffix(".tmp")
         try:
-            self.plan_path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(tmp)  # the site's channel plan: its owner's alone, whatever the umask
             tmp.write_text(json.dumps({"version": body["version"], "channels": body["channels"]}), encoding="utf-8")
             os.replace(tmp, self.plan_path)  # whole or not at all: a crash never leaves half a plan
         except OSError as exc:
             log.error("cannot keep the plan in %s (%s): a restart without the bridge runs an older one",
                       self.plan_path, exc)
-
-    def _build_driver(self, ci: int, channel: ChannelConfig, di: int, d: SerialDriverConfig) -> SerialDriver:
-        key = f"channels[{ci}].drivers[{di}]"
-        try:
-            decoder = create_protocol(d.protocol, d.options)
-        except UnknownProtocol as exc:
-            raise ConfigError(f"{key}.protocol: {exc}") from None
-        except ValueError as exc:
-            # Decoders name bad options as "options.x.y: ..." (several joined by "; "); others just say what.
-            msg = str(exc)
-            if msg.startswith("options."):
-                raise ConfigError("\n".join(f"{key}.{part}" for part in msg.split("; "))) from None
-            raise ConfigError(f"{key}.options: {msg}") from None
-        name = f"{channel.name}/{d.name or d.protocol}"
-        serial_options = {
-            "baudrate": d.baudrate,
-            "bytesize": d.bytesize,
-            "parity": d.parity,
-            "stopbits": d.stopbits,
-            "rtscts": d.rtscts,
-        }
-        return SerialDriver(
-            name,
-            d.port,
-            decoder,
-            self._sink(channel),
-            serial_options=serial_options,
-            on_health=lambda: self.publisher.publish_state(),
-        )
-
-    def _build_modbus(self, ci: int, channel: ChannelConfig, di: int, d: ModbusDriverConfig) -> ModbusDriver:
-        points = []
-        for pi, p in enumerate(d.points):
-            try:
-                points.append(ModbusPoint(**p.model_dump()))
-            except ValueError as exc:  # the schema checks the same; this names the key if they ever differ
-                raise ConfigError(f"channels[{ci}].drivers[{di}].points[{pi}].{exc}") from None
-        serial_options = {"baudrate": d.baudrate, "bytesize": d.bytesize, "parity": d.parity, "stopbits": d.stopbits}
-        return ModbusDriver(
-            f"{channel.name}/{d.name or 'modbus'}",
-            d.url,
-            points,
-            self._sink(channel),  # through the channel's rules, like every other driver
-            slave=d.slave,
-            poll_interval_s=d.poll_interval_s,
-            timeout_s=d.timeout_s,
-            serial_options=serial_options,
-            on_health=lambda: self.publisher.publish_state(),
-        )
 
     def _build_transmitter(self, ci: int, channel: ChannelConfig, drivers: list[tuple[str, Driver]]) -> Transmitter:
         t = channel.transmit
@@ -419,6 +371,7 @@ class Gateway:
                     with self._lock:
                         self.rejected += 1
                     continue
+                self.dispatcher.heard(channel.name, item)  # acks of our APRS messages, messages to us
                 decoded = apply_rules(channel.rules, item)
                 if cor is not None and decoded.kind == Kind.IO and decoded.detail.get("point") == cor:
                     self._recorders[channel.name].carrier(bool(decoded.detail.get("value")))
@@ -459,6 +412,7 @@ class Gateway:
                     continue
                 with self._lock:
                     tx = self._open.pop(channel.name, None) or _Transmission(mark.call_id)
+                    self._channel_clear.notify_all()
                 if mark.short and not tx.carried:
                     log.debug("%s: %.2f s of activity, no transmission", channel.name, mark.duration_s)
                     continue
@@ -491,6 +445,8 @@ class Gateway:
         elif verb == "ack_emergency":
             # Transmitting takes seconds: never on the publisher's thread, which keeps events flowing.
             threading.Thread(target=self._ack_emergency, args=(body,), name="ack-emergency", daemon=True).start()
+        elif verb in ("dispatch", "radio_check"):
+            threading.Thread(target=self.dispatcher.run, args=(verb, body), name=verb, daemon=True).start()
         elif verb == "output":
             threading.Thread(target=self._set_output, args=(body,), name="output", daemon=True).start()
         else:
@@ -517,10 +473,12 @@ class Gateway:
                                   "incident": body.get("incident"), "request": body.get("request"),
                                   "operator": body.get("operator")}
         tx = self.transmitters.get(channel) if isinstance(channel, str) else None
-        if channel not in known or not isinstance(unit, str) or not UNIT_RE.match(unit):
+        if channel not in known or not isinstance(unit, str) or not is_unit(unit):
             detail.update(result="failed", reason=f"no channel {channel!r} here, or {unit!r} is no unit")
         elif tx is None:
-            detail.update(result="no_transmit_path", reason=f"channel {channel} has no transmit section")
+            receive_only = any(c.name == channel and c.receive_only for c in self.channels)
+            detail.update(result="no_transmit_path", reason=f"channel {channel} is receive-only: the radio does not "
+                          "transmit there" if receive_only else f"channel {channel} has no transmit section")
         else:
             try:
                 signalling = body.get("signalling")
@@ -532,8 +490,38 @@ class Gateway:
                 detail.update(result=report.result, reason=report.reason, keyed_s=report.keyed_s, ptt=tx.ptt.name)
         log.info("ack_emergency to %s on %s: %s %s", unit, channel, detail["result"], detail["reason"])
         where = channel if isinstance(channel, str) and channel in known else "gateway"
-        named = unit if isinstance(unit, str) and UNIT_RE.match(unit) else None
+        named = unit if is_unit(unit) else None
         self._submit(where, Decoded(kind=Kind.IO, time=datetime.now(UTC), unit=named, detail=detail))
+        self.publisher.wake()
+
+    # --- what the dispatcher uses (gateway.dispatch.Site) ------------------------------------------
+
+    def channel_config(self, name: str) -> ChannelConfig | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+    def transmitter(self, name: str) -> Transmitter | None:
+        return self.transmitters.get(name)
+
+    def serial_driver(self, channel: str, protocol: str) -> SerialDriver | None:
+        """The channel's serial driver of that protocol (its Kenwood data port, its KISS TNC)."""
+        return next((d for name, d in self.drivers if name == channel and isinstance(d, SerialDriver)
+                     and d.decoder.name == protocol), None)
+
+    def channel_busy(self, name: str) -> bool:
+        """The channel is receiving a transmission (known where it records: voice activity or COR)."""
+        with self._lock:
+            return name in self._open
+
+    def wait_channel_clear(self, name: str, timeout: float) -> bool:
+        with self._channel_clear:
+            return self._channel_clear.wait_for(lambda: name not in self._open, timeout)
+
+    def report(self, channel: str | None, detail: dict[str, Any]) -> None:
+        """A transmit command's result, as an ``io`` event of the channel (or of the gateway). Its unit is
+        null: the gateway transmitting to a unit is not that unit heard."""
+        known = channel is not None and any(c.name == channel for c in self.channels)
+        self._submit(channel if known and channel else "gateway",
+                     Decoded(kind=Kind.IO, time=datetime.now(UTC), unit=None, detail=detail))
         self.publisher.wake()
 
     def health(self) -> dict[str, Any]:
@@ -544,11 +532,11 @@ class Gateway:
                 **visible_devices()}  # what a technician can plug a driver into (the console's health screen)
 
     def levels(self) -> dict[str, dict[str, Any]]:
-        """Each audio driver's radios' input levels (``gw/{name}/levels``, every second)."""
+        """The input levels of each driver's radios (audio drivers'), for ``gw/{name}/levels`` every second."""
         out: dict[str, dict[str, Any]] = {}
         for _, drv in self._built.drivers:
-            if isinstance(drv, AudioDriver):
-                radios = drv.snapshot()["radios"]
+            radios = drv.snapshot().get("radios")
+            if isinstance(radios, dict):
                 out[drv.name] = {name: r["level"] for name, r in radios.items() if r.get("level") is not None}
         return {k: v for k, v in out.items() if v}
 
@@ -561,6 +549,7 @@ class Gateway:
                 drv.start()
 
     def stop(self) -> None:
+        self.dispatcher.stop()
         with self._plan_lock:
             self._started = False
             for _, drv in self.drivers:

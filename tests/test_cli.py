@@ -209,3 +209,51 @@ def test_a_metrics_address_in_use_is_one_line_naming_the_key(tmp_path: Path) -> 
     assert out.stderr.decode().splitlines()[-1] == (
         f"{cfg}: bridge.metrics: cannot listen on 127.0.0.1:{port}: Address already in use")
     assert b"Traceback" not in out.stderr
+
+
+def test_chirp_import_prints_configuration_tables_and_says_what_it_adjusted(tmp_path: Path) -> None:
+    import tomllib
+
+    from bridge.chirp import read_chirp
+    from config.schema import parse_config
+
+    csv = ("Location,Name,Frequency,Duplex,Offset,Tone,rToneFreq,cToneFreq,DtcsCode,DtcsPolarity,Mode,TStep,Skip,"
+           "Power,Comment\n"
+           "15,SEA 15,156.750000,off,0.000000,,88.5,88.5,023,NN,FM,25.00,,1W,\"Receive only, \"\"EPIRB\"\" \"\n"
+           "18,SEA 18,156.900000,-,0.000000,Tone,100.0,88.5,023,NN,FM,25.00,,,Commercial \\ \x7f\n"
+           "18,SEA 18,157.000000,,0.000000,Cross,88.5,88.5,023,RN,FM,25.00,,25W,\n")
+    f = tmp_path / "marine.csv"
+    f.write_text(csv)
+    out = run("chirp", "import", str(f))
+    assert out.returncode == 0, out.stderr
+    tables = tomllib.loads(out.stdout.decode())
+    assert tables["channels"] == read_chirp(csv).channels  # the import, exactly, as configuration tables
+    parse_config(tables)  # a valid configuration as it stands
+    assert out.stderr.decode().splitlines() == [
+        f"{f}: lines 2-3, column Name: spelled as a plan name (one MQTT topic level: 'RPT 2' is RPT-2); the radio's "
+        "name kept",
+        f"{f}: line 3, column Location: 18 is also line 4's, which CHIRP keeps there; this channel moves to "
+        "location 19",
+        f"{f}: line 3, column Duplex: '-' to the receive frequency (Offset 0.000000): simplex",
+        f"{f}: line 3, column Power: empty (CHIRP refuses that since 2023); exported as CHIRP's default, 50W",
+        f"{f}: line 4, column Name: a second channel named 'SEA 18'; named 'SEA-18-2' in the plan, the radio's name "
+        "kept",
+        "3 channels, 5 adjustments noted",
+    ]
+    bad = run("chirp", "import", "-", stdin=b"Location,Name,Frequency\n1,A,abc\n")
+    assert bad.returncode != 0 and bad.stderr.decode().strip() == (
+        "-: line 2, column Frequency: expected MHz, e.g. 146.520000, got 'abc'")
+
+
+def test_chirp_export_writes_a_configuration_s_channels_for_chirp(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[[channels]]\nname = "marine-16"\nrx_mhz = 156.8\nreceive_only = true\nlocation = 16\n'
+                    '[[channels]]\nname = "patrol-1"\nrx_mhz = 146.52\ntone_mode = "Tone"\ntx_ctcss_hz = 100.0\n'
+                    '[[channels]]\nname = "io-box"\n')
+    out = run("chirp", "export", "-c", str(site))
+    assert out.returncode == 0, out.stderr
+    rows = out.stdout.decode().splitlines()
+    assert rows[1].split(",")[:6] == ["16", "marine-16", "156.800000", "off", "0.000000", ""]
+    assert rows[2].split(",")[:7] == ["17", "patrol-1", "146.520000", "", "0.000000", "Tone", "100.0"]
+    assert [r.split(",")[15] for r in rows[1:]] == ["50W", "50W"]  # CHIRP's default power, where none is given
+    assert out.stderr.decode().splitlines() == ["channel io-box: no rx_mhz, so no radio memory; left out"]

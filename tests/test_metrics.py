@@ -15,9 +15,9 @@ import pytest
 from support import Mosquitto, SocatLink, caller_id, free_port, site_config, wait_until
 
 from bridge.service import Bridge
-from config.metrics import Exposition, Histogram, MetricsServer
 from config.schema import ConfigError, load_config, parse_config
 from gateway.runner import Gateway
+from monitoring.prometheus import Exposition, Histogram, MetricsServer
 
 Sample = tuple[str, frozenset[tuple[str, str]]]
 

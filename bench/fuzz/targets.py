@@ -303,8 +303,7 @@ def aprs() -> Harness:
         except aprs.AprsError:
             pass
         if len(info) <= 256:  # the whole path: AX.25 -> APRS -> event
-            item = frame_to_output(encode_ui("N0CALL-9", dest, info), NOW, "kiss")
-            _outputs_ok([item] if item is not None else [], "kiss")
+            _outputs_ok([frame_to_output(encode_ui("N0CALL-9", dest, info), NOW, "kiss")], "kiss")
 
     seeds = []
     for dest, info in _aprs_infos():
@@ -523,7 +522,7 @@ def chirp() -> Harness:
             channels = parse_chirp(data.decode("utf-8", "replace"))
         except ChirpError:
             return
-        # An export fills in what CHIRP needs (a mode); after that, export and import agree exactly.
+        # An export fills in what CHIRP needs (mode, step, power); after that, export and import agree.
         again = parse_chirp(to_chirp(channels))
         assert [(c["name"], c["rx_mhz"], c.get("tx_mhz")) for c in again] == [
             (c["name"], c["rx_mhz"], c.get("tx_mhz")) for c in channels], (channels, again)
@@ -557,12 +556,12 @@ def camera_csv() -> Harness:
 
 
 def bridge() -> Harness:
-    """``bridge/cmd`` bodies and gateway state bodies, through the bridge's own handlers and a store
+    """``bridge/cmd`` bodies and gateway state bodies, through the bridge's core and a store
     (SQLite in a scratch directory): a refused body is counted and logged, nothing escapes."""
     import logging
 
-    from bridge.plans import Plans
-    from bridge.service import Bridge, _Changes, _Inbound
+    from bridge.actions import Inbound
+    from bridge.core import Batch, BridgeCore
     from bridge.store import Store
     from config.schema import parse_config
     from gateway.events import Decoded, Event, Kind
@@ -570,8 +569,7 @@ def bridge() -> Harness:
     logging.disable(logging.WARNING)
     base = Path(tempfile.mkdtemp(prefix="fuzz-bridge-"))
     store = Store.open(f"sqlite:///{base / 'bridge.sqlite'}")
-    b = Bridge(parse_config({"data_dir": str(base)}), store=store)
-    b.plans = Plans(store.engine)
+    b = BridgeCore.open(parse_config({"data_dir": str(base)}), store, clock=lambda: datetime.now(UTC))
     alerts = [Event.stamp(Decoded(Kind.ALERT, NOW, f"mdc:{1000 + i}", None, {"protocol": "mdc1200"}),
                           seq=i + 1, gateway="gw1", channel="patrol-1") for i in range(3)]
     store.ingest(alerts)
@@ -599,12 +597,60 @@ def bridge() -> Harness:
         else:
             payload = json.dumps(Mutator(data[1:]).mutate(state)).encode()
         if mode % 2 == 0:
-            b._command(_Inbound("pttbridge/bridge/cmd", payload, 0, 1, 0), _Changes())
+            b.command(Inbound("pttbridge/bridge/cmd", payload, 0, 1, 0), Batch([]))
         else:
-            b._gateway_state("gw1", _Inbound("pttbridge/gw/gw1/state", payload, 0, 1, 0))
+            b.gateway_state("gw1", Inbound("pttbridge/gw/gw1/state", payload, 0, 1, 0), 0.0)
 
     seeds = [b"\x00" + json.dumps(c).encode() for c in commands] + [b"\x01" + json.dumps(state).encode()]
     seeds += _seed_mutations(2) + _seed_mutations(3)
+    return Harness(run, seeds)
+
+
+def dispatch() -> Harness:
+    """``cmd/dispatch`` and ``cmd/radio_check`` bodies as the gateway reads them (a request, or BadRequest
+    naming the field), and heard APRS message details through the messaging that settles our messages."""
+    from drivers.aprs_messaging import Messenger
+    from gateway.dispatch import BadRequest, parse_request
+    from gateway.events import json_object
+
+    bodies = [
+        {"request": "0193a9b8-0000-7000-8000-000000000001", "case": 1234, "unit": "fleetsync:100-1001",
+         "channel": "patrol-1", "paths": ["kenwood_message", "announcement"], "text": "CASE 1234 STALL",
+         "speech": {"text": "案件一二三四", "language": "cmn"}, "operator": "alice", "repeat_if_busy": 3},
+        {"request": "r2", "case": 7, "unit": "mdc:1234", "channel": "patrol-7", "operator": "bob"},
+    ]
+    heard = {"type": "message", "addressee": "BG5ZZZ-10", "text": "ACCEPTED", "message_id": "5", "ack": "1",
+             "rej": None, "reply_ack": "1"}
+
+    def run(data: bytes) -> None:
+        if not data:
+            return
+        mode = data[0] % 3
+        if mode == 2:
+            messenger = Messenger("BG5ZZZ-10")
+            message_id, _ = messenger.send("BG5ABC-9", "CASE 7", 0.0)
+            detail = Mutator(data[1:]).mutate(heard)
+            if isinstance(detail, dict):
+                out = messenger.heard("BG5ABC-9", detail)
+                assert all(o.message_id == message_id for o in out.outcomes)
+            return
+        if mode == 0:
+            try:
+                body = json_object(data[1:])
+            except ValueError:
+                return
+        else:
+            body = Mutator(data[1:]).mutate(bodies[data[0] // 3 % len(bodies)])
+            if not isinstance(body, dict):
+                return
+        command = "dispatch" if data[0] & 0x80 else "radio_check"
+        try:
+            req = parse_request(command, body)
+        except BadRequest:
+            return
+        assert req.command == command and 0 <= req.repeat_if_busy <= 20
+
+    seeds = [b"\x00" + json.dumps(b).encode() for b in bodies] + _seed_mutations(1) + _seed_mutations(2)
     return Harness(run, seeds)
 
 
@@ -707,7 +753,7 @@ TARGETS: dict[str, Target] = {
     "kenwood": Target(kenwood, "Kenwood FleetSync/NXDN data port (drivers/kenwood.py)"),
     "kiss": Target(kiss, "KISS stream -> AX.25 -> APRS (drivers/kiss.py)"),
     "ax25": Target(ax25, "AX.25 UI frames (drivers/ax25.py)", 400),
-    "aprs": Target(aprs, "APRS information fields, TNC2 lines (drivers/aprs.py)", 400),
+    "aprs": Target(aprs, "APRS information fields, TNC2 lines (drivers/aprs/)", 400),
     "framespec": Target(framespec, "frame spec files and frames decoded by a spec (drivers/framespec.py)"),
     "events": Target(events, "event JSON (gateway/events.py decode_event)"),
     "cameras": Target(cameras, "generic and Frigate camera payloads, Frigate's updates and snapshots "
@@ -716,6 +762,8 @@ TARGETS: dict[str, Target] = {
     "chirp": Target(chirp, "CHIRP CSV import (bridge/chirp.py)"),
     "camera_csv": Target(camera_csv, "camera CSV import (bridge/cameras/registry.py)"),
     "bridge": Target(bridge, "bridge/cmd bodies and gateway state bodies (bridge/service.py + store)"),
+    "dispatch": Target(dispatch, "cmd/dispatch and cmd/radio_check bodies, heard APRS acks (gateway/dispatch.py, "
+                                 "drivers/aprs_messaging.py)"),
     "mdc1200": Target(mdc1200, "MDC-1200 codewords from bits (drivers/audio/mdc1200.py)", 256),
     "fleetsync": Target(fleetsync, "FleetSync blocks from bits, messages (drivers/audio/fleetsync.py)", 512),
 }

@@ -27,7 +27,8 @@ from bridge.cameras.correlation import CameraStore
 from bridge.cameras.evidence import Evidence
 from bridge.cameras.feeds import FeedError, UnknownCamera, parse_frigate_snapshot, parse_frigate_update
 from bridge.cameras.index import CameraIndex
-from bridge.store import IncidentView, Store
+from bridge.store import Store
+from bridge.views import IncidentView
 from config.mqtt import frigate_prefix
 from config.schema import CameraSettings
 

@@ -12,7 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from bridge.store import IncidentView
+from bridge.views import IncidentView
+from console.format import metres, plain
 
 
 class AssignScreen(ModalScreen[str | None]):
@@ -52,8 +53,8 @@ class AssignScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(f"Send a unit to incident #{self.incident.id}", classes="title")
             if self.incident.suggested:
-                yield OptionList(*(Option(f"{u.get('alias') or u.get('unit')}  {u.get('unit')}, "
-                                          f"{float(u.get('distance_m') or 0):.0f} m away", id=str(u.get("unit")))
+                yield OptionList(*(Option(plain(f"{u.get('alias') or u.get('unit')}  {u.get('unit')}, "
+                                                f"{metres(u.get('distance_m'))} away"), id=str(u.get("unit")))
                                    for u in self.incident.suggested))
             yield Input(value=self.incident.assigned_unit or "",
                         placeholder="the unit sent, e.g. mdc:1234 (enter sends, escape cancels)", max_length=64)

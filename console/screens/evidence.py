@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static
 
 from bridge.cameras.correlation import CameraStore, EvidenceView
 from console.data import StoreHandle
+from console.format import plain
 from console.picture import PictureError, half_blocks
 
 
@@ -68,8 +69,8 @@ class EvidenceScreen(Screen[None]):
             self.caption.update("No snapshots of this incident yet.")
             return
         e = self.snapshots[self.index]
-        self.caption.update(f"{self.index + 1}/{len(self.snapshots)}  {e.camera_id}  {e.time:%H:%M:%S}  "
-                            f"{e.size} bytes  sha256 {e.sha256}  from {e.source}")
+        self.caption.update(plain(f"{self.index + 1}/{len(self.snapshots)}  {e.camera_id}  {e.time:%H:%M:%S}  "
+                                  f"{e.size} bytes  sha256 {e.sha256}  from {e.source}"))
         data = self._data.get(e.id)
         if data is None:
             self.picture.update(Text("loading ...", style="dim"))

@@ -4,7 +4,9 @@ the serial ports and audio devices the gateway can see.
 
 What is shown is the gateway's own retained ``gw/{name}/state`` payload (see ``gateway/publisher.py``
 ``_send_state``): live from MQTT when this console has received one, else the last one the bridge stored
-in the database. Nothing here is computed by the console; it only draws what the gateway reported.
+in the database. Nothing here is computed by the console; it only draws what the gateway reported, as
+plain text with what is not printable escaped (:func:`console.format.plain`): a gateway's names and errors
+are never markup and never reach the terminal raw.
 
     gw1  ● online since 09:14:02 · reported 3s ago · outbox 0 pending, next seq 412 · rejected 0
       driver     state   since     counters                    last error
@@ -23,7 +25,7 @@ import io
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.console import Console, Group, RenderableType
@@ -35,10 +37,13 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from bridge.store import GatewayView
+from bridge.views import GatewayView
 from console import format as fmt
+from console.clock import clock_of
+from console.format import plain, shown
 from console.link import GatewayReport, GatewayReports
 from console.widgets.status_header import StatusHeader
+from gateway.events import EventError, parse_time
 
 POLL_S = 0.25  # how often the screen looks for new payloads (cheap: a counter)
 REPAINT_S = 1.0  # ages ("reported 3s ago") move on even without news
@@ -93,18 +98,16 @@ def _num(value: object, spec: str = ".1f") -> str:
 
 
 def _time(value: object) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
+    try:
+        return parse_time(value, "since")  # UTC; a time past what a datetime holds in UTC is no time
+    except EventError:
+        return None
 
 
 def _state_text(state: object) -> Text:
     styles = {"open": "green", "down": "bold red", "starting": "yellow", "stopped": "dim"}
     word = str(state) if state is not None else "?"
-    return Text(word, style=styles.get(word, "yellow"))
+    return plain(word, style=styles.get(word, "yellow"))
 
 
 def _counters(d: Mapping[str, Any]) -> str:
@@ -128,10 +131,12 @@ def _radio_row(name: str, r: Mapping[str, Any]) -> list[RenderableType]:
     reading = Text(f"{_num(rms):>6} dBFS pk {_num(peak):>5}" if level else "no level yet", style="" if level else "dim")
     if isinstance(clipped, int) and clipped > 0:
         reading.append(f" CLIP {clipped}", style="bold white on red")
-    decoders = ",".join(str(x) for x in r.get("decoders") or ()) or "no decoder"
-    counts = f"{decoders} {r.get('decoded', 0)} dec" + (f" {r['rejected']} rej" if r.get("rejected") else "")
-    return [Text(f"  {name}"), Text(f"in {r.get('input', '?')}"),
-            level_bar(rms if isinstance(rms, int | float) else None), reading, Text(counts, style="dim")]
+    decoders = r.get("decoders")
+    names = ",".join(str(x) for x in decoders) if isinstance(decoders, list) else ""
+    rejected = f" {r['rejected']} rej" if r.get("rejected") else ""
+    counts = f"{names or 'no decoder'} {r.get('decoded', 0)} dec{rejected}"
+    return [plain(f"  {name}"), plain(f"in {r.get('input', '?')}"),
+            level_bar(rms if isinstance(rms, int | float) else None), reading, plain(counts, style="dim")]
 
 
 def _devices(state: Mapping[str, Any]) -> Table:
@@ -142,16 +147,16 @@ def _devices(state: Mapping[str, Any]) -> Table:
     if isinstance(ports, list):
         text = ", ".join(f"{p.get('device')}" + (f" ({p['description']})" if p.get("description") not in (None, "",
                          "n/a") else "") for p in ports if isinstance(p, dict))
-        t.add_row("serial ports", text or Text("none", style="dim"))
+        t.add_row("serial ports", plain(text) if text else Text("none", style="dim"))
     elif ports is not None:
-        t.add_row("serial ports", Text(str(ports), style="yellow"))
+        t.add_row("serial ports", plain(str(ports), style="yellow"))
     audio = state.get("audio_devices")
     if isinstance(audio, list):
         text = ", ".join(f"{a.get('index')} {a.get('name')} ({a.get('inputs', 0)} in / {a.get('outputs', 0)} out)"
                          for a in audio if isinstance(a, dict))
-        t.add_row("audio devices", text or Text("none", style="dim"))
+        t.add_row("audio devices", plain(text) if text else Text("none", style="dim"))
     elif audio is not None:
-        t.add_row("audio devices", Text(str(audio), style="yellow"))
+        t.add_row("audio devices", plain(str(audio), style="yellow"))
     return t
 
 
@@ -159,7 +164,7 @@ def draw_gateway(g: Shown, now: datetime) -> RenderableType:
     """One gateway: its headline, drivers (with audio levels), transmitters and devices."""
     s = g.state
     head = Text()
-    head.append(f"{g.name} ", style="bold")
+    head.append(f"{shown(g.name)} ", style="bold")
     if g.online:
         head.append("● online", style="bold green")
     else:
@@ -167,16 +172,16 @@ def draw_gateway(g: Shown, now: datetime) -> RenderableType:
     if g.since is not None:
         head.append(f" since {fmt.local_time(g.since, now)}")
     if not g.online and s.get("reason"):
-        head.append(f" ({s['reason']})", style="yellow")
+        head.append(f" ({shown(s['reason'])})", style="yellow")
     head.append(f" · reported {fmt.age(g.reported_at, now)} ago" + ("" if g.live else " (database)"), style="dim")
     outbox = s.get("outbox")
     if isinstance(outbox, dict):
         pending = outbox.get("pending")
         head.append(" · outbox ")
-        head.append(f"{pending} pending", style="bold yellow" if isinstance(pending, int) and pending else "")
+        head.append(f"{shown(pending)} pending", style="bold yellow" if isinstance(pending, int) and pending else "")
         if outbox.get("clips_pending"):
-            head.append(f", {outbox['clips_pending']} clips")
-        head.append(f", next seq {outbox.get('next_seq', '?')}")
+            head.append(f", {shown(outbox['clips_pending'])} clips")
+        head.append(f", next seq {shown(outbox.get('next_seq', '?'))}")
     if isinstance(s.get("rejected"), int):
         head.append(f" · rejected {s['rejected']}")
     parts: list[RenderableType] = [head]
@@ -193,9 +198,11 @@ def draw_gateway(g: Shown, now: datetime) -> RenderableType:
             if not isinstance(d, dict):
                 continue
             error = d.get("last_error")
-            drivers.add_row(Text(f"  {name}"), _state_text(d.get("state")), fmt.local_time(_time(d.get("since")), now),
-                            _counters(d), Text(str(error), style="red") if error else Text("-", style="dim"))
-            for radio, r in sorted((d.get("radios") or {}).items()):
+            drivers.add_row(plain(f"  {name}"), _state_text(d.get("state")),
+                            plain(fmt.local_time(_time(d.get("since")), now)), plain(_counters(d)),
+                            plain(str(error), style="red") if error else Text("-", style="dim"))
+            radios_of = d.get("radios")
+            for radio, r in sorted(radios_of.items() if isinstance(radios_of, dict) else ()):
                 if isinstance(r, dict):
                     levels.append(_radio_row(radio, r))
         parts.append(drivers)
@@ -214,12 +221,12 @@ def draw_gateway(g: Shown, now: datetime) -> RenderableType:
         for name, tx in sorted(transmitters.items()):
             if isinstance(tx, dict):
                 keyed = tx.get("keyed")
-                line = Text(f"  tx {name}  ")
+                line = Text(f"  tx {shown(name)}  ")
                 line.append("KEYED" if keyed else "keyed no", style="bold white on red" if keyed else "")
                 failed = tx.get("failed", 0)
-                line.append(f" · sent {tx.get('sent', 0)} · ")
-                line.append(f"failed {failed}", style="bold red" if failed else "")
-                line.append(f" ({tx.get('output', '?')}, ptt {tx.get('ptt', '?')})", style="dim")
+                line.append(f" · sent {shown(tx.get('sent', 0))} · ")
+                line.append(f"failed {shown(failed)}", style="bold red" if failed else "")
+                line.append(shown(f" ({tx.get('output', '?')}, ptt {tx.get('ptt', '?')})"), style="dim")
                 parts.append(line)
     devices = _devices(s)
     if devices.row_count:
@@ -288,7 +295,7 @@ class GatewayHealthScreen(Screen[None]):
         gateways = self.shown()
         online = sum(1 for g in gateways if g.online)
         self.query_one(VerticalScroll).border_title = f"Gateway health: {online} of {len(gateways)} online"
-        self.drawn = draw(gateways, datetime.now(UTC))
+        self.drawn = draw(gateways, clock_of(self).now())
         self.body.update(self.drawn)
 
     def text(self, width: int = 160) -> str:

@@ -6,7 +6,7 @@ console's guess."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import ClassVar
 
 from rich.table import Table
@@ -18,10 +18,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from bridge.cameras.correlation import DetectionView
-from bridge.store import CallView, IncidentDetail, IncidentView
+from bridge.views import CallView, IncidentDetail, IncidentView
 from console import format as fmt
+from console.clock import clock_of
 from console.data import StoreHandle, describe_error
-from console.format import Cell
+from console.format import Cell, plain, shown
 from console.messages import DetailLoaded, IncidentAction
 from console.screens.evidence import EvidenceScreen
 from console.state import NEW, RESOLVED
@@ -159,7 +160,8 @@ def detection_detail(d: DetectionView, relevance: float, now: datetime) -> str:
 
 
 def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table:
-    """The incident's fields as a two-pair grid."""
+    """The incident's fields as a two-pair grid. Every value is plain text (:func:`console.format.plain`):
+    a grid's str cells would be read as markup, and most of these came from the network."""
     grid = Table.grid(padding=(0, 1), expand=True)
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(ratio=1, overflow="ellipsis", no_wrap=True)
@@ -168,7 +170,7 @@ def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table
     if i.state == NEW:
         state = Text.assemble((" NEW: not acknowledged ", "bold white on red"))
     elif i.state == RESOLVED:
-        state = Text(f"resolved: {(i.resolution or '').replace('_', ' ')}", style="bold green")
+        state = plain(f"resolved: {(i.resolution or '').replace('_', ' ')}", style="bold green")
     else:
         state = Text("acknowledged", style="bold yellow")
     online = {True: " (online)", False: " (OFFLINE)", None: ""}[gateway_online]
@@ -182,15 +184,17 @@ def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table
     def by(who: str | None, at: datetime | None) -> str:
         return f"{who} at {fmt.local_time(at, now)}" if who else "-"
 
-    grid.add_row("state", state, "alerts", f"{i.alert_count}, last {fmt.local_time(i.last_alert_at, now)}")
-    grid.add_row("unit", Text(i.unit or "(wired input)", style="bold"), "alias", i.alias or "-")
-    grid.add_row("where", f"{i.channel}@{i.gateway}{online}", "what", i.label or "-")
-    grid.add_row("opened", f"{fmt.local_time(i.opened_at, now)} ({fmt.age(i.opened_at, now)} ago)",
-                 "position", position)
-    grid.add_row("ack'd", by(i.acknowledged_by, i.acknowledged_at), "resolved", by(i.resolved_by, i.resolved_at))
+    grid.add_row("state", state, "alerts", plain(f"{i.alert_count}, last {fmt.local_time(i.last_alert_at, now)}"))
+    grid.add_row("unit", plain(i.unit or "(wired input)", style="bold"), "alias", plain(i.alias or "-"))
+    grid.add_row("where", plain(f"{i.channel}@{i.gateway}{online}"), "what", plain(i.label or "-"))
+    grid.add_row("opened", plain(f"{fmt.local_time(i.opened_at, now)} ({fmt.age(i.opened_at, now)} ago)"),
+                 "position", plain(position))
+    grid.add_row("ack'd", plain(by(i.acknowledged_by, i.acknowledged_at)), "resolved",
+                 plain(by(i.resolved_by, i.resolved_at)))
     late = {"ack": "OVERDUE: not acknowledged in time", "resolve": "OVERDUE: not resolved in time"}
-    grid.add_row("sent", Text(i.assigned_unit or "-", style="bold" if i.assigned_unit else ""),
-                 "limits", Text(late[i.escalated], style="bold red") if i.escalated else i.category.replace("_", " "))
+    grid.add_row("sent", plain(i.assigned_unit or "-", style="bold" if i.assigned_unit else ""),
+                 "limits", Text(late[i.escalated], style="bold red") if i.escalated
+                 else plain(i.category.replace("_", " ")))
     return grid
 
 
@@ -276,7 +280,7 @@ class IncidentDetailScreen(Screen[None]):
         self.fields.border_title = f"Incident #{incident.id}"
         self.fields.set_class(incident.state == "acknowledged", "-acknowledged")
         self.fields.set_class(incident.state == RESOLVED, "-resolved")
-        self.fields.update(fields(incident, self.gateway_online, datetime.now(UTC)))
+        self.fields.update(fields(incident, self.gateway_online, clock_of(self).now()))
 
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
@@ -297,7 +301,7 @@ class IncidentDetailScreen(Screen[None]):
         self.detail = message.detail
         if message.detail.incident.updated_at >= self.incident.updated_at:
             self.show_incident(message.detail.incident)
-        now = datetime.now(UTC)
+        now = clock_of(self).now()
         calls = {c.event_id: c for c in message.detail.calls}
         for e in message.detail.alerts:
             p = e.position
@@ -334,7 +338,7 @@ class IncidentDetailScreen(Screen[None]):
         rows: list[tuple[str, str, str, str]] = []  # key, what, which, detail
         for u in detail.incident.suggested:
             rows.append((f"u:{u.get('unit')}", "send", str(u.get("alias") or u.get("unit")),
-                         f"{u.get('unit')}, {float(u.get('distance_m') or 0):.0f} m away"))
+                         f"{u.get('unit')}, {fmt.metres(u.get('distance_m'))} away"))
         if c is not None:
             for cam in c.cameras:
                 rows.append((f"c:{cam.camera_id}", "camera", cam.name,
@@ -384,9 +388,9 @@ class IncidentDetailScreen(Screen[None]):
             return
         call_id = str(chosen.detail["call"])
         call = next((c for c in detail.calls if c.event_id == call_id), None)
-        when = fmt.local_time(call.time if call else chosen.time, datetime.now(UTC), compact=True)
+        when = fmt.local_time(call.time if call else chosen.time, clock_of(self).now(), compact=True)
         store = self.store
-        self.player.play(call_id, f"{chosen.unit or 'unidentified'} {chosen.channel}@{chosen.gateway} {when}",
+        self.player.play(call_id, shown(f"{chosen.unit or 'unidentified'} {chosen.channel}@{chosen.gateway} {when}"),
                          lambda: store.get().clip(call_id))
 
     def action_act(self, action: str) -> None:

@@ -10,6 +10,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from bridge.commands import operator_problem
+from console.format import plain
+
 MAX_NAME = 64  # what the bridge accepts as an operator name
 
 
@@ -54,5 +57,9 @@ class LoginScreen(ModalScreen[str]):
         name = event.value.strip()
         if not name:
             self.query_one("#hint", Label).update("A name is needed: every change is made by a named operator.")
+            return
+        problem = operator_problem(name)  # the bridge's own rule: it would refuse every command otherwise
+        if problem is not None:
+            self.query_one("#hint", Label).update(plain(f"Not a name the bridge takes: {problem}"))
             return
         self.dismiss(name)

@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
-from bridge.store import IncidentView
+from bridge.views import IncidentView
+from console.format import shown
 
 
 class ResolveScreen(ModalScreen[str | None]):
@@ -57,7 +58,7 @@ class ResolveScreen(ModalScreen[str | None]):
         who = i.unit or "(wired input)"
         with Vertical():
             yield Label(f"Resolve incident #{i.id}", classes="title")
-            yield Label(f"{who}{f' ({i.alias})' if i.alias else ''} on {i.channel}@{i.gateway}", markup=False)
+            yield Label(shown(f"{who}{f' ({i.alias})' if i.alias else ''} on {i.channel}@{i.gateway}"), markup=False)
             yield Label("How did it end?")
             with Horizontal():
                 yield Button("Handled (h)", id="handled", variant="success")

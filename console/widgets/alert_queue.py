@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
-from bridge.store import IncidentView
+from bridge.views import IncidentView
 from console import format as fmt
 from console.format import Cell
 from console.state import NEW, queue_order
@@ -75,7 +75,7 @@ class AlertQueue(FittedTable):
 
     # --- what the app tells it -----------------------------------------------------------------
 
-    def show(self, incident: IncidentView, now: datetime | None = None) -> None:
+    def show(self, incident: IncidentView) -> None:
         held = self.incidents.get(incident.id)
         self.incidents[incident.id] = incident
         urgent = held is None or held.state != incident.state or held.escalated != incident.escalated

@@ -27,8 +27,10 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from bridge.cameras.geometry import Camera
-from bridge.store import IncidentView, UnitView
+from bridge.views import IncidentView, UnitView
 from console import mapgeo
+from console.clock import clock_of
+from console.format import shown
 from console.mapgeo import BrailleCanvas, Line, Projection
 
 NEW = "new"
@@ -123,8 +125,7 @@ class MapView(Widget, can_focus=True):
     def projection(self) -> Projection:
         return Projection(self.lat, self.lon, self.m_per_col, self.size.width, self.size.height)
 
-    def sync(self, units: Mapping[str, UnitView], incidents: Mapping[int, IncidentView],
-             now: datetime | None = None) -> bool:
+    def sync(self, units: Mapping[str, UnitView], incidents: Mapping[int, IncidentView], now: datetime) -> bool:
         """Take the console's units and incidents; redraws (and returns True) only when something the map
         shows changed. Held views are compared by identity: the console's state replaces a view that
         changes, so this is one dict lookup per unit."""
@@ -136,7 +137,7 @@ class MapView(Widget, can_focus=True):
             self.incidents = dict(incidents)
             changed = True
             self._follow()
-        if self._age_bands(now or datetime.now(UTC)):
+        if self._age_bands(now):
             changed = True
         if changed:
             self._redraw()
@@ -414,7 +415,7 @@ class MapView(Widget, can_focus=True):
             if cell is not None:
                 put(*cell, CAMERA_MARK, "camera_mark")
         marks: list[tuple[int, int, str, str]] = []
-        now = datetime.now(UTC)
+        now = clock_of(self).now()
         # Labels first, markers over them: a crowded corner shows every unit's marker, some labels.
         for key, u in self.units.items():
             p = u.position
@@ -422,7 +423,7 @@ class MapView(Widget, can_focus=True):
             if p is None or cell is None:
                 continue
             band = self._bands.get(key) or mapgeo.age_band(fix_age_s(u, now))
-            put(cell[0] + 1, cell[1], u.alias or u.unit, f"{band}_label")
+            put(cell[0] + 1, cell[1], shown(u.alias or u.unit), f"{band}_label")  # names from the network
             mark = mapgeo.arrow(p.course_deg) or UNIT_MARK
             marks.append((cell[0], cell[1], mark, "selected" if key == self.selected_unit else band))
         # The selected incident last, so that its label and marker are drawn over any other's.

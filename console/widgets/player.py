@@ -29,8 +29,9 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from console.format import shown
 from drivers.audio.playback import resample_to
-from drivers.audio.source import AudioSourceError, _sounddevice, find_output_device
+from drivers.audio.source import AudioSourceError, find_output_device, load_sounddevice
 
 ClipLoader = Callable[[], tuple[str, bytes] | None]  # (codec, bytes), or None: not stored (yet)
 
@@ -191,9 +192,9 @@ class ClipPlayer(Static, can_focus=True):
     def _draw(self) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
         mark = {LOADING: "…", PLAYING: "▶", PAUSED: "⏸", DONE: "■", STOPPED: "■", FAILED: "✖"}.get(self.state, " ")
-        line.append(f"{mark} {self.title}  ", style="bold")
+        line.append(f"{mark} {shown(self.title)}  ", style="bold")
         if self.state == FAILED:
-            line.append(self.error or "cannot play", style="bold red")
+            line.append(shown(self.error or "cannot play"), style="bold red")
         elif self.state == LOADING:
             line.append("loading the clip…")
         else:
@@ -244,7 +245,7 @@ class ClipPlayer(Static, can_focus=True):
     @staticmethod
     def _play(samples: np.ndarray, rate: int, duration: float, device: str | None, control: _Control,
               report: Callable[..., None]) -> None:
-        sd = _sounddevice()
+        sd = load_sounddevice()
         index = find_output_device(device)
         played_rate = rate
         try:

@@ -11,6 +11,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from console.format import shown
+
 
 class StatusHeader(Widget):
     DEFAULT_CSS = """
@@ -52,7 +54,7 @@ class StatusHeader(Widget):
             self.clock = clock.astimezone().strftime("%H:%M:%S")
 
     def render(self) -> Text:
-        left = [(f" {self.title} │", "bold"), (f" operator {self.operator or '(not signed in)'} ", "bold")]
+        left = [(f" {self.title} │", "bold"), (f" operator {shown(self.operator or '(not signed in)')} ", "bold")]
         right: list[tuple[str, str]] = []
         if self.new_count:
             right.append((f" {self.new_count} NEW ", "bold white on red"))

@@ -452,8 +452,8 @@ class Afsk1200Decoder(AudioDecoder):
             self._recent.append((c.end, c.data))
             now = self.at(start, round(c.end) - first)
             result = frame_to_output(c.data, now, self.name)
-            if result is None or isinstance(result, Rejected):  # no event here, or not APRS
-                out.extend([result] if result is not None else [])
+            if isinstance(result, Rejected):  # a connected-mode frame: not broadcast, no event
+                out.append(result)
                 continue
             detail = {**result.detail, "offset_s": round(c.end / self.rate, 4), "demodulator": c.slicer}
             out.append(replace(result, detail=detail))

@@ -11,11 +11,15 @@ pending (the end of a file, or a channel going quiet).
 
 Decoders are vectorised with numpy; a per-sample Python loop only where a state machine truly needs it.
 A decoder states the sample rate it runs at (``rate``); the audio driver resamples to it.
+
+A decoder of a digital signal that fills a whole transmission (DMR) also says where it recognised that
+signal (:meth:`AudioDecoder.heard`), so that the transmission is recorded whatever its level does.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -25,6 +29,15 @@ import numpy.typing as npt
 from drivers.base import Output
 
 Samples = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """Audio from ``start`` to ``end`` in which a decoder recognised its signal (e.g. DMR bursts that
+    passed their checks): the channel is busy there, however loud or steady it is."""
+
+    start: datetime
+    end: datetime
 
 
 class AudioDecoder(ABC):
@@ -47,6 +60,13 @@ class AudioDecoder(ABC):
 
     def flush(self, now: datetime) -> list[Output]:
         """End what is pending (the end of a recording, or the channel gone quiet)."""
+        return []
+
+    def heard(self) -> list[Heard]:
+        """Where the decoder recognised its signal in the audio fed since it was last asked (it forgets
+        them then). The call recorder counts them as activity: a steady digital signal such as DMR's 4FSK
+        has no pauses for a level-based noise floor to fall in, so by its level alone it becomes the
+        floor. Decoders of signalling that comes inside speech (the level shows it) need not say."""
         return []
 
     def at(self, start: datetime, index: int) -> datetime:

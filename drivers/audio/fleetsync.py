@@ -64,6 +64,18 @@ What is confirmed, and what is not:
   default "NE"). Kaufman reads message type 0x42 as a length-prefixed byte payload instead and is
   unsure of it for GPS; that payload is kept in ``detail["payload"]``. A GPS message whose blocks
   are missing becomes a ``status`` event with its raw bytes.
+- Text messages (:func:`text_message`, read back as ``name`` "message" with ``detail["text"]``):
+  Kaufman's ``_dispatch`` reads message type 0x42 as a payload whose length is bytes 9-10 of the
+  message (block 2, bytes 3-4, big-endian) and whose bytes follow from block 3 on, six to a block in
+  reverse order (payload byte i at message byte ``11 + 6 * (i // 6 + 1) - i % 6``)::
+
+        block 2:  to fleet - 99 | 0 | 0 | length hi | length lo | 0
+        block 3:  p5 p4 p3 p2 p1 p0        block 4: p11 ... p6     (the last block padded with 0 in front)
+
+  UNCONFIRMED: the sub byte (byte 0) of a text message. Kaufman names 0xF4 for GPS and no other; we
+  send 0xFE (no flag set, as an ANI with no flag) and read every 0x42 message whose sub byte is not
+  0xF4 and whose payload is complete as a text. No public source gives the length limit over the air
+  either: we send at most :data:`SHORT_MESSAGE_MAX` characters, the data port's short message.
 - Emergency acknowledgement: FleetSync has an acknowledge message type (sdrtrunk); that a radio
   leaves emergency mode on one addressed to it is NOT confirmed. :func:`emergency_ack` builds it;
   status 88 "emergency reset" (Kenwood reserved status) is the other candidate, :func:`status_message`.
@@ -72,7 +84,8 @@ How it decodes (per bit rate; the sample-level stages are numpy with carried fil
 only over the bits after a sync). FleetSync is plain MSK: relative to the centre frequency the phase
 turns -90 degrees over a 1 and +90 over a 0, so at the end of bit n the baseband turned back by j^n is
 C * (-1)^c[n], c[n] the parity of the zeros sent so far: BPSK of c, and a data bit is 1 where c stays.
-The same holds for MDC-1200's precoded MSK, and the stages below are :mod:`drivers.audio.mdc1200`'s::
+The same holds for MDC-1200's precoded MSK, and the stages up to the turned-back samples of each bit are
+the receiver both share (:mod:`drivers.audio.msk`)::
 
     samples x e^{-j2pi fc t} (fc = centre of the two tones) -> [x2 zero-stuffed below 10 samples a bit]
       -> Butterworth low-pass -> decimate (about 8 samples a bit) -> MSK matched filter (half-cosine)
@@ -106,10 +119,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from drivers.audio.base import AudioDecoder, Samples
-from drivers.audio.peaks import sync_peaks
+from drivers.audio.msk import VARIANTS as MSK_VARIANTS
+from drivers.audio.msk import HeldAudio, Loop, MskReceiver, SyncCandidate, Track, Variant, acquire, track
 from drivers.base import Output
 from gateway.events import Decoded, Kind, Position
 
@@ -126,6 +139,9 @@ MAX_SYNC_ERRORS = 3  # Kaufman FSYNC_GDTHRESH 4: fewer than 4 bit errors in the 
 CRC_POLY = 0x6815  # sdrtrunk CRCFleetsync: x^15+x^14+x^13+x^11+x^4+x^2+1
 MAX_BLOCKS = 24  # Kaufman keeps up to 128 payload bytes (about 23 blocks)
 GPS_BLOCKS = 8  # sdrtrunk LocationReport.getBlockCount
+GPS_SUB = 0xF4  # byte 0 of a GPS report (Kaufman fsync_decode.c: "GPS message (subcmd 0xf4)")
+TEXT_SUB = 0xFE  # byte 0 of a text message: UNCONFIRMED, see the module docstring
+SHORT_MESSAGE_MAX = 48  # characters of a short message (Kenwood data port 'F' frame, drivers/kenwood.py)
 DEFAULT_EMERGENCY_STATUS = (95, 96, 97, 98, 99)  # Kenwood: reserved for emergency mode (kenwood.py)
 CHUNK_SECONDS = 0.25  # audio is demodulated in pieces of at least this length (see feed)
 
@@ -313,6 +329,34 @@ def emergency_ack(
     return acknowledge(fleet, unit, to_fleet, to_unit)
 
 
+def text_message(to_fleet: int, to_unit: int, text: str, *, fleet: int | None = None, unit: int | None = None,
+                 encoding: str = "ascii") -> FleetSyncMessage:
+    """A short text message to one radio (type 0x42, the payload layout in the module docstring); from
+    fleet/unit ``fleet``/``unit``, or from none (0, as the fixed station's acknowledge)."""
+    data = text.encode(encoding)  # UnicodeEncodeError (a ValueError) names the character
+    if len(data) > SHORT_MESSAGE_MAX:
+        raise ValueError(f"a FleetSync short message holds at most {SHORT_MESSAGE_MAX} characters, not {len(data)}")
+    if any(b < 0x20 or b == 0x7F for b in data):
+        raise ValueError(f"a FleetSync short message holds no control characters: {text!r}")
+    header = bytes([0, 0, 0, len(data) >> 8, len(data) & 0xFF, 0])  # byte 0 becomes the destination fleet
+    chunks = [data[i : i + 6] for i in range(0, len(data), 6)]
+    payload = tuple(bytes(6 - len(c)) + c[::-1] for c in chunks)  # six to a block, reversed, padded in front
+    return FleetSyncMessage(TEXT_SUB, T_STATUS | T_GPS, fleet, unit, to_fleet, to_unit, (header, *payload))
+
+
+def message_payload(blocks: Sequence[bytes]) -> bytes | None:
+    """The payload of a type 0x42 message (Kaufman's layout, module docstring), or None where the length
+    field asks for more blocks than were read."""
+    if len(blocks) < 2:
+        return None
+    length = blocks[1][3] << 8 | blocks[1][4]
+    need = -(-length // 6)
+    if len(blocks) < 2 + need:
+        return None
+    data = b"".join(block[::-1] for block in blocks[2 : 2 + need])
+    return data[:length]
+
+
 @dataclass(frozen=True, slots=True)
 class GpsFix:
     lat: float
@@ -468,44 +512,27 @@ def encode(
 
 
 # --- decoder: audio -> soft bits ------------------------------------------------------------------
-# (the module docstring draws the chain; the sync search and tracking loops are mdc1200.py's, at either
-# bit rate, with FleetSync's own bits and blocks)
+# (the module docstring draws the chain; the receiver is drivers/audio/msk.py's, at either bit rate,
+# with FleetSync's own bits and blocks)
 
-
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """One demodulator: a bit-timing offset (fraction of a bit), the carrier phase from the known sync
-    bits or blind from the squared samples (then the sync decides the polarity), and a scale on the
-    carrier loop gains."""
-
-    name: str
-    timing: float
-    blind: bool = False
-    loop: float = 1.0
-
-
-# MDC-1200's six (drivers/audio/mdc1200.py) and two between them, tried in this order on every sync
-# candidate; the last two give a repaired block more chances to be confirmed (FleetSync II, 100 bursts
-# at 3 dB SNR, 8000 Hz: 76 decoded with six, 83 with eight).
+# The MSK receiver's six and two between them, tried in this order on every sync candidate; the last two
+# give a repaired block more chances to be confirmed (FleetSync II, 100 bursts at 3 dB SNR, 8000 Hz: 76
+# decoded with six, 83 with eight).
 VARIANTS: tuple[Variant, ...] = (
-    Variant("A", 0.0),
-    Variant("B", -0.25),
-    Variant("C", 0.25),
-    Variant("D", 0.0, blind=True),
-    Variant("E", 0.0, loop=0.5),
-    Variant("F", 0.0, loop=1.6),
+    *MSK_VARIANTS,
     Variant("G", -0.125, loop=0.7),
     Variant("H", 0.125, loop=1.3),
 )
-# Carrier loop gains per bit (proportional, integral): mdc1200.py's, measured there. Bit clock gains:
-# half and a quarter of its, as FleetSync messages run to 2000 bits, unscrambled (a run of one tone gives
-# the clock nothing to pull on), and an 8-block GPS report lost its clock with mdc1200.py's gains.
-KP, KI = 0.16, 0.01
+# Carrier loop gains per bit: the receiver's (msk.py), measured on MDC-1200. Bit clock gains: half and a
+# quarter of mdc1200.py's, as FleetSync messages run to 2000 bits, unscrambled (a run of one tone gives
+# the clock nothing to pull on): with mdc1200.py's loop, 11 of this suite's FleetSync II round trips and
+# mistuned-clock tests at 2400 baud fail (an 8-block GPS report loses its clock).
 CLOCK_GAIN, CLOCK_RATE_GAIN = 0.03, 0.001
 MAX_CLOCK_ERROR = 0.02  # the bit clock may run this far off nominal (FleetSync: 1 %, see the tests)
 # The MSK matched filter leaves this much (of the in-phase amplitude) of the neighbouring bits in the
 # quadrature part at a tone change (measured 0.29-0.30; the half-cosine pulses give about 1/pi).
 ISI_Q = 0.3
+LOOP = Loop(CLOCK_GAIN, CLOCK_RATE_GAIN, MAX_CLOCK_ERROR, ISI_Q)
 # Twice the carrier loop gains where there are fewer than 10 samples a bit (2400 baud below 24 kHz):
 # tones switched on the sample grid (this module's encoder, and any that makes 2400 baud at 8 kHz the
 # same way) turn the phase by up to 0.3 rad at each tone change, which the loop must follow. Measured
@@ -644,28 +671,12 @@ def fs2_decode_soft(soft: Float, *, chase: bool = True) -> tuple[int, int] | Non
 
 
 @dataclass
-class _Candidate:
-    pos: float  # baseband index (fractional) of the end of the last sync bit
-    pattern: int  # which of SYNC_SIGNS
-
-
-@dataclass
 class _Reader:
-    """One demodulator reading the blocks after a sync: carrier phase and frequency loop, bit clock."""
+    """One demodulator reading the blocks after a sync."""
 
-    variant: Variant
+    track: Track
     start: float  # baseband index of the end of the sync
-    pos: float
-    step: float
-    phi: float
-    omega: float
-    amp: float
     prev: complex  # the turned-back sample of the last bit read
-    sync_errors: int
-    c_prev: bool  # its c
-    s_prev: float  # its tone (+1 high)
-    q_prev: float = 0.0  # its quadrature part (x its sign), for the phase error one bit late
-    n: int = 0
     version: int = 0
     words: list[int] = field(default_factory=list)
     end: float = 0.0  # baseband index of the end of the last good block
@@ -683,28 +694,12 @@ class _Message:
 
 @dataclass
 class _Channel:
-    """The demodulation at one bit rate: mixer, low-pass, MSK matched filter, sync search, readers."""
+    """The demodulation at one bit rate: the MSK receiver, its candidates and the message being read."""
 
     baud: int
     loop: float  # scales the carrier loop gains
-    up: int  # the mixed audio is first upsampled by this (zeros between, then the low-pass)
-    dec: int
-    spb: float  # baseband samples per bit
-    lo: Complex
-    period: int
-    sos: Float
-    zi: Complex
-    mf: Float
-    mf_zi: Complex
-    mf_delay: int
-    sync_off: npt.NDArray[np.int64]
-    window: int
-    sync_kernel: Complex  # (window, patterns x segments): each segment's expected samples, as FIRs
-    energy_kernel: Float  # 1 at each of the 32 bit-spaced taps
-    z: Complex = field(default_factory=lambda: np.zeros(0, np.complex128))
-    zbase: int = 0
-    checked: int = 0
-    pending: list[_Candidate] = field(default_factory=list)
+    rx: MskReceiver
+    pending: list[SyncCandidate] = field(default_factory=list)
     active: _Reader | None = None
     done_until: float = -math.inf  # baseband index before which no new sync is looked at
 
@@ -742,134 +737,47 @@ class FleetSyncDecoder(AudioDecoder):
         self.emergency_status = frozenset(emergency_status)
         self.hemisphere = gps_hemisphere
         self._n = 0
-        self._held: list[npt.NDArray[Any]] = []
-        self._held_size = 0
-        self._held_start = datetime.min
+        self._held = HeldAudio()
         self._channels = [self._channel(baud) for baud in sorted(set(bauds))]
         self._done: list[_Message] = []
 
     def _channel(self, baud: int) -> _Channel:
         r = self.rate
-        fc = sum(TONES[baud]) / 2
-        period = r // math.gcd(r, int(fc))
         # At 3.3 samples a bit (2400 baud at 8000 Hz) the tracking loops lose the clock in long runs of
         # one tone (measured: 18 of 20 clean FleetSync II bursts); twice that holds it.
         up = 2 if r < 6 * baud else 1
-        dec = max(1, r * up // (baud * 8))  # about 8 samples a bit
-        spb = r * up / dec / baud
         # Wide enough for the tones (+-baud/4) and their sidebands; the matched filter does the rest.
-        sos = signal.butter(4, 0.85 * baud, fs=r * up, output="sos").astype(np.float64)
-        # MSK matched filter: a half-cosine over two bits, centred (mdc1200.py).
-        half = math.floor(spb)
-        tau = (np.arange(2 * half + 1) - half) / spb
-        mf = np.cos(np.pi * tau / 2)
-        mf /= mf.sum()
-        sync_off = np.round((31 - np.arange(32)) * spb).astype(np.int64)
-        seg = np.arange(32) // (32 // SYNC_SEGMENTS)
-        rot = np.array([1j ** (m % 4) for m in range(32)])
-        cols = []
-        for signs in SYNC_SIGNS:
-            for s in range(SYNC_SEGMENTS):
-                cols.append(np.where(seg == s, signs * rot, 0))
-        kernel = np.zeros((int(sync_off[0]) + 1, len(cols)), np.complex128)
-        kernel[sync_off] = np.array(cols).T
-        energy_kernel = np.zeros(int(sync_off[0]) + 1)
-        energy_kernel[sync_off] = 1.0
-        return _Channel(
-            baud=baud,
-            loop=LOW_RATE_LOOP if r < 10 * baud else 1.0,
-            up=up,
-            dec=dec,
-            spb=spb,
-            lo=np.exp(-2j * np.pi * fc * np.arange(period) / r),
-            period=period,
-            sos=sos,
-            zi=np.zeros((sos.shape[0], 2), np.complex128),
-            mf=mf,
-            mf_zi=np.zeros(mf.size - 1, np.complex128),
-            mf_delay=half,
-            sync_off=sync_off,
-            window=int(sync_off[0]) + 2,
-            sync_kernel=kernel,
-            energy_kernel=energy_kernel,
-        )
+        rx = MskReceiver(r, baud, sum(TONES[baud]) / 2, 0.85 * baud, up=up,
+                         dec=max(1, r * up // (baud * 8)),  # about 8 samples a bit
+                         patterns=SYNC_SIGNS, segments=SYNC_SEGMENTS, threshold=SYNC_THRESHOLD)
+        return _Channel(baud=baud, loop=LOW_RATE_LOOP if r < 10 * baud else 1.0, rx=rx)
 
     def feed(self, block: Samples, start: datetime) -> list[Output]:
-        # Gathered to CHUNK_SECONDS first: numpy calls cost the same for 20 ms as for 250 ms, and the
-        # result does not depend on the split anyway.
-        if not self._held:
-            self._held_start = start
-        self._held.append(np.asarray(block).ravel())
-        self._held_size += self._held[-1].size
-        if self._held_size < CHUNK_SECONDS * self.rate:
+        if self._held.add(block, start) < CHUNK_SECONDS * self.rate:
             return []
-        return self._process(final=False)
+        return self._process(final=False, now=start)
 
     def flush(self, now: datetime) -> list[Output]:
-        if not self._held:
-            self._held_start = now
-        return self._process(final=True)
+        return self._process(final=True, now=now)
 
-    def _process(self, *, final: bool) -> list[Output]:
-        block = np.concatenate(self._held) if self._held else np.zeros(0)
-        start = self._held_start
-        self._held.clear()
-        self._held_size = 0
-        # Garbage must not poison the filter state: NaN is silence, huge values are clipped.
-        x = np.nan_to_num(np.asarray(block, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
-        np.clip(x, -4.0, 4.0, out=x)
+    def _process(self, *, final: bool, now: datetime) -> list[Output]:
+        x, start = self._held.take(now)
         first = self._n
         self._n += x.size
         for ch in self._channels:
             if x.size:
-                self._baseband(ch, x, first)
-            self._search(ch, final)
+                ch.rx.feed(x, first)
+            ch.pending += ch.rx.search(final)
             self._read(ch, final)
-            self._trim(ch)
+            needed = [c.pos for c in ch.pending[:1]] + ([ch.active.track.pos] if ch.active is not None else [])
+            ch.rx.trim(needed)
         return self._release(start, first, final)
-
-    def _baseband(self, ch: _Channel, x: Float, first: int) -> None:
-        idx = np.arange(first, first + x.size) % ch.period
-        mixed = x * ch.lo[idx]
-        if ch.up > 1:
-            mixed = np.repeat(mixed * ch.up, ch.up)
-            mixed.reshape(-1, ch.up)[:, 1:] = 0
-        base, ch.zi = signal.sosfilt(ch.sos, mixed, zi=ch.zi)
-        keep = np.arange((-first * ch.up) % ch.dec, mixed.size, ch.dec)
-        zmf, ch.mf_zi = signal.lfilter(ch.mf, [1.0], base[keep], zi=ch.mf_zi)
-        ch.z = np.concatenate((ch.z, zmf))
-
-    # --- sync search --------------------------------------------------------------------------------
-
-    def _search(self, ch: _Channel, final: bool) -> None:
-        """Local maxima of the sync metric over SYNC_THRESHOLD become candidates (mdc1200.py's search:
-        the 32 bit-spaced samples against the expected signs, coherent in segments, over their energy)."""
-        end = ch.zbase + ch.z.size
-        lo = max(ch.checked, ch.zbase + ch.window)
-        w = max(1, round(ch.spb))
-        hi = end if final else end - w  # a peak needs the metric w samples after it
-        if hi <= lo:
-            return
-        mlo = max(ch.zbase + ch.window, lo - w)
-        # Sparse FIRs (a tap per sync bit), by FFT: the same sums as a gather of the 32 samples at
-        # every position, for a tenth of the time.
-        zwin = ch.z[mlo - ch.zbase - int(ch.sync_off[0]) : end - ch.zbase]
-        corr = signal.oaconvolve(zwin[:, None], ch.sync_kernel, mode="valid", axes=0)
-        seg = np.abs(corr).reshape(-1, len(SYNC_SIGNS), SYNC_SEGMENTS).sum(axis=2)
-        power = signal.oaconvolve(zwin.real**2 + zwin.imag**2, ch.energy_kernel, mode="valid")
-        # Floored: in digital silence the FFT's rounding noise would make any ratio.
-        energy = np.maximum(np.sqrt(np.maximum(power, 0.0) * 32), 1e-4)
-        metric = seg.max(axis=1) / energy
-        pattern = seg.argmax(axis=1)
-        for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=SYNC_THRESHOLD):
-            ch.pending.append(_Candidate(pos, int(pattern[k])))
-        ch.checked = hi
 
     # --- candidates -> blocks -----------------------------------------------------------------------
 
     def _available(self, ch: _Channel, pos: float, bits: int) -> bool:
         """Whether the audio for ``bits`` more bits after ``pos`` is all here (the clock may run fast)."""
-        return pos + (bits * (1 + MAX_CLOCK_ERROR) + 1) * ch.spb + 2 < ch.zbase + ch.z.size
+        return pos + (bits * (1 + MAX_CLOCK_ERROR) + 1) * ch.rx.spb + 2 < ch.rx.end
 
     def _read(self, ch: _Channel, final: bool) -> None:
         """Read the message in progress, then try the candidates in order; each waits for its audio, so
@@ -891,7 +799,7 @@ class FleetSyncDecoder(AudioDecoder):
             ch.pending.pop(0)
             ch.active = self._first_block(ch, cand)
 
-    def _first_block(self, ch: _Channel, cand: _Candidate) -> _Reader | None:
+    def _first_block(self, ch: _Channel, cand: SyncCandidate) -> _Reader | None:
         """The first demodulator whose first block checks as heard, as FleetSync I (64 bits) or else II
         (256); a block that needed repair only once a second demodulator gets the same: a burst badly
         hit gives the decoders many tries, each a 2^-16 chance of a wrong word passing the CRC (2 in
@@ -912,7 +820,7 @@ class FleetSyncDecoder(AudioDecoder):
             word, repairs = found
             reader.version = 1 if u.size == 64 else 2
             reader.words.append(word)
-            reader.end = reader.pos
+            reader.end = reader.track.pos
             reader.prev = complex(u[-1])
             sure = FS1_SURE_REPAIRS if reader.version == 1 else FS2_SURE_REPAIRS
             if repairs <= sure or word in repaired:
@@ -928,7 +836,7 @@ class FleetSyncDecoder(AudioDecoder):
         # Each CRC tried is a 2^-16 chance for noise to pass: Chase on the better soft bits only, and
         # only after a clean sync (noise that passes the sync check mostly has 3 errors in it, a burst
         # at 3 dB SNR 0 or 1).
-        chase = reader.sync_errors <= CHASE_SYNC_ERRORS
+        chase = reader.track.sync_errors <= CHASE_SYNC_ERRORS
         decode = fs1_decode_soft if version == 1 else fs2_decode_soft
         found = decode(smooth, chase=chase)
         return found if found is not None else decode(plain, chase=False)
@@ -937,21 +845,21 @@ class FleetSyncDecoder(AudioDecoder):
         """Read further blocks while there is audio for them; True once the message has ended."""
         size = 64 if reader.version == 1 else 256
         while len(reader.words) < MAX_BLOCKS:
-            if not final and not self._available(ch, reader.pos, size):
+            if not final and not self._available(ch, reader.track.pos, size):
                 return False
             u = self._bits(ch, reader, size)
             found = self._decode(reader, u, reader.version)
             if found is None:
                 break
             reader.words.append(found[0])
-            reader.end = reader.pos
+            reader.end = reader.track.pos
             reader.prev = complex(u[-1])
         self._finish(ch, reader)
         return True
 
     def _finish(self, ch: _Channel, reader: _Reader) -> None:
         ch.done_until = reader.end
-        native = (self._native(ch, reader.start), self._native(ch, reader.end))
+        native = (ch.rx.native(reader.start), ch.rx.native(reader.end))
         self._done.append(
             _Message(
                 start=native[0],
@@ -959,134 +867,36 @@ class FleetSyncDecoder(AudioDecoder):
                 baud=ch.baud,
                 version=reader.version,
                 words=tuple(reader.words),
-                demod=f"{ch.baud}{reader.variant.name}",
+                demod=f"{ch.baud}{reader.track.variant.name}",
             )
         )
 
-    @staticmethod
-    def _native(ch: _Channel, pos: float) -> float:
-        """The input sample index of baseband index ``pos`` (the matched filter delays by mf_delay)."""
-        return (pos - ch.mf_delay) * ch.dec / ch.up
-
-    def _interp(self, ch: _Channel, pos: Float) -> Complex:
-        i = pos - ch.zbase
-        k = np.floor(i).astype(np.int64)
-        inside = (k >= 0) & (k + 1 < ch.z.size)
-        k = np.where(inside, k, 0)
-        f = i - k
-        return np.where(inside, ch.z[k] * (1 - f) + ch.z[np.minimum(k + 1, ch.z.size - 1)] * f, 0)
-
-    def _fit(self, ch: _Channel, cand: _Candidate) -> tuple[float, float]:
+    def _fit(self, ch: _Channel, cand: SyncCandidate) -> tuple[float, float]:
         """The end of the sync and the bit length that fit its 32 samples best: the search found the
         peak for the nominal rate, and a clock 1 % off is 0.3 bit off at the ends of the sync, and more
         after a long run of one tone, where the loop has nothing to pull on."""
         n = np.arange(-31, 1)
-        shift = np.repeat(SYNC_SHIFTS, len(SYNC_RATES))[:, None] * ch.spb
-        step = ch.spb * (1 + np.tile(SYNC_RATES, len(SYNC_SHIFTS)))[:, None]
+        shift = np.repeat(SYNC_SHIFTS, len(SYNC_RATES))[:, None] * ch.rx.spb
+        step = ch.rx.spb * (1 + np.tile(SYNC_RATES, len(SYNC_SHIFTS)))[:, None]
         ends = cand.pos + shift
-        y = self._interp(ch, (ends + n[None, :] * step).ravel()).reshape(ends.shape[0], 32)
+        y = ch.rx.at_many((ends + n[None, :] * step).ravel()).reshape(ends.shape[0], 32)
         turned = y * (1j ** (n % 4)) * SYNC_SIGNS[cand.pattern]
         fit = np.abs(turned.reshape(-1, SYNC_SEGMENTS, 32 // SYNC_SEGMENTS).sum(axis=2)).sum(axis=1)
         best = int(np.argmax(fit))
         return float(ends[best, 0]), float(step[best, 0])
 
-    def _start(self, ch: _Channel, cand: _Candidate, variant: Variant, fit: tuple[float, float]) -> _Reader | None:
+    @staticmethod
+    def _start(ch: _Channel, cand: SyncCandidate, variant: Variant, fit: tuple[float, float]) -> _Reader | None:
         """Carrier phase and frequency from the 32 sync samples, and the sync bits checked against them."""
         end, spb = fit
-        p0 = end + variant.timing * spb
-        n = np.arange(-31, 1)
-        y = self._interp(ch, np.asarray(p0 + n * spb, np.float64)) * (1j ** (n % 4))
-        amp = float(np.mean(np.abs(y)))
-        if amp <= 0:
-            return None
         signs = SYNC_SIGNS[cand.pattern]
-        # Carrier frequency (rad/bit) from the phase step between the segments of the known sync.
-        seg = (y * signs).reshape(SYNC_SEGMENTS, -1).sum(axis=1)
-        omega = float(np.angle(np.sum(seg[1:] * np.conj(seg[:-1])))) / (32 // SYNC_SEGMENTS)
-        yd = y * np.exp(-1j * omega * n)
-        if variant.blind:
-            # The phase modulo 180 degrees from the squared samples; the sync bits tell which.
-            phi = float(np.angle(np.sum(yd**2))) / 2
-            errors = int(np.count_nonzero(np.sign(np.real(yd * np.exp(-1j * phi))) != signs))
-            if errors >= 32 - MAX_SYNC_ERRORS:
-                phi += math.pi
-                errors = 32 - errors
-        else:
-            phi = float(np.angle(np.sum(yd * signs)))
-            errors = int(np.count_nonzero(np.sign(np.real(yd * np.exp(-1j * phi))) != signs))
-        if errors > MAX_SYNC_ERRORS:
-            return None
-        return _Reader(
-            variant,
-            cand.pos,
-            p0,
-            spb,
-            phi,
-            omega,
-            amp,
-            prev=complex(signs[-1]),
-            sync_errors=errors,
-            c_prev=bool(signs[-1] < 0),
-            s_prev=1.0 if signs[-1] != signs[-2] else -1.0,
-        )
+        t = acquire(ch.rx, end, spb, signs, variant, SYNC_SEGMENTS, MAX_SYNC_ERRORS)
+        return None if t is None else _Reader(t, cand.pos, prev=complex(signs[-1]))
 
-    def _bits(self, ch: _Channel, r: _Reader, count: int) -> Complex:
-        """The turned-back samples of the next ``count`` bits, over the amplitude (real part positive:
-        c = 0; the imaginary part is noise), tracking the carrier phase and
-        frequency (a second-order decision-directed loop) and the bit clock (early / late samples a
-        quarter bit either side), as mdc1200.py does."""
-        g = r.variant.loop * ch.loop
-        kp, ki = KP * g, KI * g**2
-        z, base, size = ch.z, ch.zbase, ch.z.size
-        lo_step, hi_step = ch.spb * (1 - MAX_CLOCK_ERROR), ch.spb * (1 + MAX_CLOCK_ERROR)
-        pos, step, phi, omega, amp = r.pos, r.step, r.phi, r.omega, r.amp
-        q_prev, s_prev, c_prev = r.q_prev, r.s_prev, r.c_prev
-        out = np.empty(count, np.complex128)
-        rots = (1, 1j, -1, -1j)
-
-        def at(p: float) -> complex:
-            i = p - base
-            k = math.floor(i)
-            if k < 0 or k + 1 >= size:
-                return 0j
-            f = i - k
-            return complex(z[k] * (1 - f) + z[k + 1] * f)
-
-        for i in range(count):
-            r.n += 1
-            pos += step
-            phi += omega
-            rot = rots[r.n % 4] * complex(math.cos(phi), -math.sin(phi))
-            u = at(pos) * rot
-            d = 1.0 if u.real >= 0 else -1.0
-            c = d < 0
-            tone = 1.0 if c != c_prev else -1.0  # +1: the high tone (a 0)
-            # The phase error of the previous sample, now that the tone after it is known: its
-            # quadrature part holds ISI_Q x (tone after - tone before) of the neighbours' pulses.
-            # Bounded: a sample near zero (noise) must not yank the loop by up to 90 degrees.
-            err = max(-1.0, min(1.0, q_prev - ISI_Q * (tone - s_prev)))
-            phi += kp * err
-            omega += ki * err
-            q_prev, s_prev, c_prev = u.imag * d / amp, tone, c
-            te = d * ((at(pos + step / 4) * rot).real - (at(pos - step / 4) * rot).real) / amp
-            pos += CLOCK_GAIN * te * ch.spb
-            step = min(hi_step, max(lo_step, step + CLOCK_RATE_GAIN * te * ch.spb))
-            out[i] = u / amp
-        r.pos, r.step, r.phi, r.omega = pos, step, phi, omega
-        r.q_prev, r.s_prev, r.c_prev = q_prev, s_prev, c_prev
-        return out
-
-    def _trim(self, ch: _Channel) -> None:
-        """Forget audio that no candidate, reader or future sync search needs."""
-        margin = ch.window + 4 * int(ch.spb) + 4
-        keep = [ch.zbase + ch.z.size - margin, ch.checked - margin]
-        keep += [int(c.pos) - margin for c in ch.pending[:1]]
-        if ch.active is not None:
-            keep.append(int(ch.active.pos) - margin)
-        drop = min(keep) - ch.zbase
-        if drop > 0:
-            ch.z = ch.z[drop:]
-            ch.zbase += drop
+    @staticmethod
+    def _bits(ch: _Channel, r: _Reader, count: int) -> Complex:
+        """The turned-back samples of the next ``count`` bits (:func:`drivers.audio.msk.track`)."""
+        return track(ch.rx, r.track, count, LOOP, ch.loop)
 
     # --- messages -> events -------------------------------------------------------------------------
 
@@ -1097,9 +907,9 @@ class FleetSyncDecoder(AudioDecoder):
         if not final:
             for ch in self._channels:
                 if ch.active is not None:
-                    undecided = min(undecided, self._native(ch, ch.active.start))
+                    undecided = min(undecided, ch.rx.native(ch.active.start))
                 if ch.pending:
-                    undecided = min(undecided, self._native(ch, ch.pending[0].pos))
+                    undecided = min(undecided, ch.rx.native(ch.pending[0].pos))
         ready = sorted((m for m in self._done if m.start < undecided), key=lambda m: m.start)
         self._done = [m for m in self._done if m.start >= undecided]
         return [self._event(m, self.at(start, round(m.end) - first)) for m in ready]
@@ -1135,6 +945,8 @@ class FleetSyncDecoder(AudioDecoder):
         type_bits = b1 & 0xFE
         if b1 & T_ACK:
             detail["name"] = "acknowledge"
+        elif type_bits == T_STATUS | T_GPS and b0 & 0xFE != GPS_SUB and (text := message_payload(blocks)) is not None:
+            detail.update(name="message", text=text.decode("latin-1"), payload=text.hex())
         elif b1 & T_GPS:
             detail["name"] = "gps"
             if len(blocks) > 1:

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from drivers.audio.base import Samples
-from drivers.audio.source import AudioSourceError, Resampler, _sounddevice, find_output_device
+from drivers.audio.source import AudioSourceError, Resampler, find_output_device, load_sounddevice
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class DeviceOutput:
         self.device, self.rate, self.channels, self.output = device, rate, channels, output
 
     def play(self, samples: Samples, abort: threading.Event) -> None:
-        sd = _sounddevice()
+        sd = load_sounddevice()
         index = find_output_device(self.device)
         frames = np.zeros((len(samples), self.channels), dtype=np.float32)
         frames[:, self.output - 1] = samples

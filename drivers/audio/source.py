@@ -262,7 +262,7 @@ class RawSource(_ChunkedSource):
 # --- capture devices -------------------------------------------------------------------------------
 
 
-def _sounddevice() -> ModuleType:
+def load_sounddevice() -> ModuleType:
     """The sounddevice module, or an error that says how to get PortAudio (sounddevice raises OSError)."""
     try:
         return importlib.import_module("sounddevice")
@@ -276,7 +276,7 @@ def _sounddevice() -> ModuleType:
 
 def list_devices() -> list[dict[str, Any]]:
     """Every audio device PortAudio sees, for ``pttbridge audio-devices``."""
-    sd = _sounddevice()
+    sd = load_sounddevice()
     hostapis = sd.query_hostapis()
     try:
         default_in = int(sd.default.device[0])
@@ -341,7 +341,7 @@ class DeviceSource(AudioSource):
 
     def __init__(self, device: int | str | None = None, rate: int = 48000, channels: int = 1,
                  blocksize: int = 1024, *, queue_blocks: int = 256) -> None:
-        self.sd = _sounddevice()
+        self.sd = load_sounddevice()
         self.device = find_input_device(device)
         self.description = f"device:{device if device not in (None, '') else 'default'}"
         self.rate, self.channels, self.blocksize = rate, channels, blocksize

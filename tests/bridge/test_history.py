@@ -14,7 +14,8 @@ from sqlalchemy import event
 
 from bridge.history import CallEntry, Cursor, Filters, History
 from bridge.models import EventRow, IncidentRow
-from bridge.store import IncidentView, Store
+from bridge.store import Store
+from bridge.views import IncidentView
 from gateway.events import Event, Kind, uuid7
 
 T0 = datetime(2026, 11, 26, 19, 30, tzinfo=UTC)

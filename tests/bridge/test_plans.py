@@ -54,5 +54,14 @@ def test_a_bad_plan_is_refused_naming_the_key(store: Store) -> None:
         plans.save("gw1", [{"name": "b"}], " ")
     with pytest.raises(ConfigError, match="gateway"):
         plans.save("gw/1", [{"name": "b"}], "tech-anna")
+    with pytest.raises(ConfigError) as every:  # every mistake of one command, in one refusal
+        plans.save("gw/1", [{"name": "a", "rx_mhz": 0}, {"name": "a", "location": -1}], "")
+    assert str(every.value).splitlines() == [
+        "gateway: expected a gateway's name, got 'gw/1'",
+        "operator: a plan is saved by a named operator",
+        "plan for gw/1: channels[0].rx_mhz: Input should be greater than 0 (got 0)",
+        "plan for gw/1: channels[1].location: Input should be greater than or equal to 0 (got -1)",
+        "plan for gw/1: channels[1].name: channel names must be unique, repeated: a (also channels[0])",
+    ]
     current = plans.current("gw1")
     assert current is not None and current.version == 1  # nothing refused was stored

@@ -153,3 +153,69 @@ def test_credentials_in_the_broker_url_are_refused_without_being_repeated(tmp_pa
         load_config(f)
     assert "mqtt.url: credentials do not belong in the URL" in str(err.value)
     assert "Hunter2-secret" not in str(err.value)
+
+
+def test_every_mistake_of_a_file_is_said_in_one_run(tmp_path: Path) -> None:
+    """Several mistakes, one run: each line names the file, the key path and what was expected, including
+    a name given twice (found whether or not the channels are valid themselves) and a spec file that
+    cannot be read."""
+    f = tmp_path / "site.toml"
+    f.write_text('[gateway]\nname = "xi xing"\nretention_h = 0\n[mqtt]\nurl = "http://broker"\n'
+                 '[[channels]]\nname = "patrol-1"\nrx_mhz = -146.52\nctcss_hz = 101.0\nlocation = 3\n'
+                 '[[channels.drivers]]\nprotocol = "nmea"\n'
+                 '[[channels.drivers]]\nprotocol = "framespec"\nport = "loop://"\noptions = { spec_file = "no.toml" }\n'
+                 '[[channels]]\nname = "patrol-1"\nlocation = 3\n[channels.transmit]\ndevice = "x"\noutput = 2\n'
+                 '[[cameras]]\nid = "dome-3"\nlat = 91\nlon = 120\n[[cameras]]\nid = "dome-3"\nlat = 30\nlon = 120\n'
+                 'fov_deg = 360\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    lines = str(err.value).splitlines()
+    assert all(line.startswith(f"{f}: ") for line in lines)
+    said = [line.removeprefix(f"{f}: ") for line in lines]
+    assert said[0].startswith("channels[0].drivers[1].options.spec_file: cannot read ")
+    assert said[1:] == [
+        "mqtt.url: expected mqtt://host[:port] or mqtts://host[:port], got 'http://broker'",
+        "gateway.name: expected 1-64 characters of A-Z a-z 0-9 _ . - (it is used as an MQTT topic level) "
+        "(got 'xi xing')",
+        "gateway.retention_h: Input should be greater than 0 (got 0)",
+        "channels[0].drivers[0].port: Field required",
+        "channels[0].rx_mhz: Input should be greater than 0 (got -146.52)",
+        "channels[0].ctcss_hz: 101.0 Hz is no standard CTCSS tone (67.0, 69.3, 71.9, ... 254.1)",
+        "channels[1].transmit: output 2 does not exist when 1 channel(s) are opened",
+        "cameras[0].lat: Input should be less than or equal to 90 (got 91)",
+        "channels[1].name: channel names must be unique, repeated: patrol-1 (also channels[0])",
+        "channels[1].location: radio memory locations must be unique, repeated: 3 (also channels[0])",
+        "cameras[1].id: camera ids must be unique, repeated: dome-3 (also cameras[0])",
+    ]
+
+
+def test_a_name_given_twice_in_an_otherwise_valid_file_is_said_at_its_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"channels": [{"name": "a"}, {"name": "b"}, {"name": "a"}]}, "site.toml")
+    assert str(err.value) == "site.toml: channels[2].name: channel names must be unique, repeated: a (also channels[0])"
+
+
+def test_a_receive_only_channel_has_no_transmit_frequency_and_its_tones_fit_its_tone_mode() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"channels": [
+            {"name": "wx", "rx_mhz": 162.55, "receive_only": True, "tx_mhz": 162.4},
+            {"name": "a", "rx_mhz": 146.52, "tone_mode": "Cross", "tx_ctcss_hz": 100.0},
+            {"name": "b", "rx_mhz": 146.52, "tone_mode": "Tone", "ctcss_hz": 100.0, "tx_ctcss_hz": 100.0},
+            {"name": "c", "rx_mhz": 146.52, "ctcss_hz": 100.0, "dcs_polarity": "NR"},
+            {"name": "d", "rx_mhz": 146.52, "step_khz": 8.33, "power_w": 0},
+        ]}, "site.toml")
+    assert str(err.value).splitlines() == [
+        "site.toml: channels[0]: tx_mhz/receive_only: a receive-only channel has no transmit frequency",
+        "site.toml: channels[1]: cross_mode: tone_mode Cross needs it, e.g. 'Tone->DTCS'",
+        "site.toml: channels[2]: ctcss_hz: not used with tone_mode Tone",
+        "site.toml: channels[3]: dcs_polarity: only a DCS code has a polarity (tone_mode TSQL uses none)",
+        "site.toml: channels[4].power_w: Input should be greater than 0 (got 0)",
+        "site.toml: channels[4].step_khz: expected one of CHIRP's steps 1, 2.5, 5, 6.25, 9, 10, 12.5, 15, 20, 25, "
+        "30, 50, 100, 125, 200 kHz, got 8.33",
+    ]
+    # TSQL with its tone and DTCS with its code are what ctcss_hz and dcs_code alone say: one spelling.
+    both = parse_config({"channels": [{"name": "a", "tone_mode": "TSQL", "ctcss_hz": 100.0},
+                                      {"name": "b", "dcs_code": "023", "dcs_polarity": "NN"}]})
+    assert [c.model_dump(exclude_defaults=True) for c in both.channels] == [
+        {"name": "a", "ctcss_hz": 100.0}, {"name": "b", "dcs_code": "023"}]
+    assert [c.effective_tone_mode for c in both.channels] == ["TSQL", "DTCS"]

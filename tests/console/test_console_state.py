@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.store import GatewayView, IncidentView, UnitView
+from bridge.views import GatewayView, IncidentView, PayloadError, UnitView
 from console import format as fmt
-from console.data import PayloadError, incident_from_json, unit_from_json
 from console.format import Cell, fit
 from console.state import ConsoleState, Outcome
 from console.widgets.alert_queue import AlertQueue
@@ -91,19 +90,20 @@ def test_queue_order_puts_unacknowledged_first_and_newest_first_within() -> None
 
 def test_the_bridge_payloads_read_back_into_its_views() -> None:
     i = incident(7, "acknowledged", acknowledged_at=T0, acknowledged_by="alice", alias="Wang")
-    back, change = incident_from_json(i.to_json("acknowledged"))
+    body = i.to_json("acknowledged")
+    back, change = IncidentView.from_json(body), IncidentView.change_of(body)
     assert change == "acknowledged"
     ms = {k: getattr(i, k).replace(microsecond=123000) for k in ("opened_at", "acknowledged_at", "last_alert_at",
                                                                   "position_time", "updated_at")}
     assert back == replace(i, **ms)
     u = unit()
-    assert unit_from_json(u.to_json()) == replace(u, last_heard=T0.replace(microsecond=123000),
+    assert UnitView.from_json(u.to_json()) == replace(u, last_heard=T0.replace(microsecond=123000),
                                                   position=replace(u.position, fix_time=T0.replace(
                                                       microsecond=123000)) if u.position else None)
     with pytest.raises(PayloadError, match="alert_count"):
-        incident_from_json({**i.to_json(), "alert_count": "many"})
+        IncidentView.from_json({**i.to_json(), "alert_count": "many"})
     with pytest.raises(PayloadError, match="unit"):
-        unit_from_json({"unit": None})
+        UnitView.from_json({"unit": None})
 
 
 @pytest.mark.parametrize("table", [AlertQueue, UnitsTable])

@@ -1,15 +1,20 @@
 """DMR end to end, every part real: a repeater's outbound channel as a receiver's discriminator hears it,
 played into a PulseAudio sink -> the gateway's ``dmr`` decoder -> Mosquitto -> the bridge: the unit's
 LRRP location report puts it on the map, its emergency call opens an incident at that position with the
-cameras that see it, and the console shows it. (Whether the alert names its recorded transmission is not
-asserted here yet: in this rig it did not, see the README's DMR notes.)"""
+cameras that see it, and the console shows it with the transmission it came in, whose clip the bridge
+keeps. Here the capture starts while the repeater is already transmitting (PulseAudio delivers its
+first block a second or two after the stream opens, measured), so the transmission is found by the
+decoder's bursts: by its level, 4FSK heard from the first frame is the noise floor."""
 
 from __future__ import annotations
 
-import time
+import hashlib
+import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import soundfile
 from rig import CountingApp, run, until
 from support import Mosquitto, PulseNullSink, site_config, wait_until
 
@@ -17,6 +22,7 @@ from bridge.service import Bridge
 from config.schema import load_config
 from console.screens.incident_detail import IncidentDetailScreen
 from drivers.audio.dmr import encoder, layer2, location, modem
+from drivers.audio.dmr.decoder import DmrDecoder, events_in
 from gateway.runner import Gateway
 
 RATE = 48000
@@ -107,11 +113,37 @@ def test_a_dmr_emergency_becomes_an_incident_with_the_units_position_and_cameras
             # Slot 1's call was not published: only the officer's unit is known to the bridge.
             assert [u.unit for u in store.units()] == [f"dmr:{UNIT}"]
 
+            # The emergency names the transmission it came in; the bridge keeps that transmission's clip.
+            await until(pilot, lambda: bridge.counts["clips"] == 1, "the transmission's clip stored", 20)
+            detail = store.incident_detail(incident.id)
+            assert detail is not None
+            [alert] = detail.alerts
+            [call] = detail.calls
+            assert alert.detail["call"] == call.event_id
+            assert call.unit == f"dmr:{UNIT}" and call.codec == "flac" and call.sha256 is not None
+            assert call.duration_s is not None and call.duration_s >= 4 * 0.36  # the whole emergency call
+            stored = store.clip(call.event_id)
+            assert stored is not None and hashlib.sha256(stored[1]).hexdigest() == call.sha256
+            # The clip is the officer's transmission: decoded as the channel decodes, it holds the unit's
+            # location report and its emergency call.
+            clip, rate = soundfile.read(io.BytesIO(stored[1]), dtype="float32")
+            again = DmrDecoder(rate, color_codes=1, slots=2)
+            found = events_in(again.feed(clip, datetime.now(UTC)) + again.flush(datetime.now(UTC)))
+            assert [(str(e.kind), e.unit) for e in found] == [(k, f"dmr:{UNIT}") for k in ("beacon", "alert", "ptt")]
+            # The dispatcher, back in the incident, sees the transmission the emergency came in.
+            await pilot.press("escape")
+            await until(pilot, lambda: not isinstance(console.screen, IncidentDetailScreen), "back to dispatch")
+            console.open_detail(incident.id)
+            await until(pilot, lambda: isinstance(console.screen, IncidentDetailScreen), "the incident detail")
+            screen = console.screen
+            assert isinstance(screen, IncidentDetailScreen)
+            await until(pilot, lambda: any(f"transmission (flac sha256 {call.sha256[:12]})" in r["what"]
+                                           for r in screen.alerts.texts()), "the transmission on screen")
+
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
         wait_until(lambda: all(d.snapshot()["state"] in ("open", "up") for _, d in gateway.drivers), 10,
                    "the sound device to open")
-        time.sleep(0.3)
         run(scenario())
     finally:
         gateway.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rig import CountingApp, Site, run, screenshot, until
 
-from bridge.store import GatewayView
+from bridge.views import GatewayView
 from console.link import GatewayReports
 from console.screens.health import GatewayHealthScreen, Shown, draw, level_bar, merge
 

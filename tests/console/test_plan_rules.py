@@ -1,7 +1,8 @@
 """The plans screen's rules, PTT, transmit and record, driven headless against a real bridge and Mosquitto
 (SQLite and PostgreSQL): an emergency rule added to a DTMF channel with one click, a bad pattern and a unit
 naming a group the patterns lack flagged on their boxes as typed, then fixed and saved; a channel with a
-Modbus driver and two audio drivers going through the form unchanged; a PTT by Modbus coil saved."""
+Modbus driver and two audio drivers going through the form unchanged; a PTT by Modbus coil saved; a DMR
+channel's colour codes, slots and polarity shown, checked as typed, saved and read back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rig import CountingApp, run, until
+from rig import CountingApp, run, screenshot, until
 from support import Mosquitto, wait_until
 from textual.pilot import Pilot
 from textual.widgets import Button, Static, TabbedContent
@@ -76,29 +77,15 @@ def on_plans(config: Config, scenario: Callable[[Pilot[None], PlansScreen], Awai
 
 
 async def open_channel(pilot: Pilot[None], screen: PlansScreen, row: int) -> None:
-    """Enter on a channel's row, as a technician would. The table is drawn again after a Put, which can
-    move the cursor back under a key press sent meanwhile, so the press is repeated until the form
-    holds that channel (the form taking the focus is the sign it was filled)."""
+    """Enter on a channel's row, as a technician would; the form taking the focus is the sign it was filled."""
     table = screen.channels_table
     name = str(table.get_row_at(row)[0]).strip()
-
-    def loaded() -> bool:
-        return screen.focused is screen.inputs["name"] and screen.inputs["name"].value == name
-
-    for _ in range(3):
-        table.focus()
-        await pilot.pause()
-        table.move_cursor(row=row)
-        await pilot.pause()
-        await pilot.press("enter")
-        try:
-            await until(pilot, loaded, "the channel in the form", timeout=5)
-            break
-        except AssertionError:
-            continue
-    else:
-        raise AssertionError(f"channel {name!r} never reached the form")
+    table.focus()
+    table.move_cursor(row=row)
     await pilot.pause()
+    await pilot.press("enter")
+    await until(pilot, lambda: screen.focused is screen.inputs["name"] and screen.inputs["name"].value == name,
+                f"channel {name!r} in the form")
 
 
 async def show_tab(pilot: Pilot[None], screen: PlansScreen, tab: str) -> None:
@@ -165,6 +152,37 @@ def test_an_emergency_rule_is_added_checked_as_typed_and_saved(bridged: tuple[Co
                                              "kind": "alert", "label": "DTMF emergency code 911",
                                              "unit": "dtmf:{1}"}]
     assert current.channels[0]["drivers"] == DTMF["drivers"]
+
+
+def test_the_channel_under_the_cursor_stays_there_while_the_plans_are_read_again(
+        bridged: tuple[Config, Plans]) -> None:
+    """The screen reads the plans again every two seconds: the cursor must not jump back to the top under
+    the technician's enter (it did, and enter opened the first channel instead of the one chosen)."""
+    config, plans = bridged
+    plans.save("gw1", [DTMF, DEPOT], "tech-anna")
+
+    def pending() -> str:
+        return str(screen_ref[0].gateways_table.get_row("gw1")[2])
+
+    screen_ref: list[PlansScreen] = []
+
+    async def scenario(pilot: Pilot[None], screen: PlansScreen) -> None:
+        screen_ref.append(screen)
+        table = screen.channels_table
+        table.focus()
+        table.move_cursor(row=1)
+        await pilot.pause()
+        # A version whose table reads the same (only a comment changed), then one with a channel put first.
+        plans.save("gw1", [DTMF, {**DEPOT, "comment": "yard only"}], "tech-anna")
+        await until(pilot, lambda: pending() == "v2", "version 2 read")
+        assert table.cursor_row == 1
+        plans.save("gw1", [{**DTMF, "name": "patrol-0"}, DTMF, DEPOT], "tech-anna")
+        await until(pilot, lambda: pending() == "v3" and table.row_count == 3, "version 3 read")
+        assert table.get_row_at(table.cursor_row)[0] == "depot"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.inputs["name"].value == "depot", "depot in the form")
+
+    on_plans(config, scenario)
 
 
 def test_every_driver_survives_the_form_and_a_modbus_ptt_is_saved(bridged: tuple[Config, Plans]) -> None:
@@ -335,6 +353,70 @@ def test_every_audio_input_and_serial_port_is_edited_added_and_removed(bridged: 
         assert [screen.inputs[k].value for k in ("device", "decoders", "audio_name")] == ["hw:2", "afsk1200", "scanner"]
         await pick(pilot, screen, "serial_at", "down")
         assert [screen.inputs[k].value for k in ("port", "protocol", "baudrate")] == ["/dev/ttyUSB1", "nmea", "4800"]
+        await press(pilot, screen, "plan-put")  # looked at, not changed
+        assert screen.working["gw1"] == current.channels and not screen.errors
+
+    on_plans(config, reopened)
+
+
+# A scanner on a DMR repeater's output, slot 2 of colour code 1 only.
+DMR_RPT = {"name": "dmr-rpt", "mode": "DMR",
+           "drivers": [{"type": "audio", "device": "pulse", "decoders": ["dmr"],
+                        "options": {"dmr": {"color_codes": [1], "slots": [2]}}}]}
+
+
+def test_a_dmr_channel_s_options_are_checked_as_typed_and_saved(bridged: tuple[Config, Plans]) -> None:
+    config, plans = bridged
+    plans.save("gw1", [DMR_RPT, DTMF], "tech-anna")
+    dmr_row = "#plan-dmr"
+
+    async def scenario(pilot: Pilot[None], screen: PlansScreen) -> None:
+        # A channel that decodes no DMR has no DMR boxes; the DMR channel shows its options in them.
+        await open_channel(pilot, screen, 1)
+        assert not screen.query_one(dmr_row).display
+        await open_channel(pilot, screen, 0)
+        assert screen.query_one(dmr_row).display and screen.inputs["dmr_color_codes"].region.height > 0
+        codes, slots = screen.inputs["dmr_color_codes"], screen.selects["dmr_slots"]
+        invert = screen.checks["dmr_invert"]
+        assert (codes.value, slots.value, invert.value) == ("1", "2", False)
+
+        await type_in(pilot, screen, "dmr_color_codes", ", 16")  # no such colour code: said on its box
+        assert codes.has_class("-invalid")
+        assert screen.errors == {"dmr_color_codes": "drivers[0]: options.dmr.color_codes: Value error, expected "
+                                                    "0..15 or a non-empty list of them, got [1, 16]"}
+        assert "options.dmr.color_codes" in str(screen.error_label.render())
+        await press(pilot, screen, "plan-put")
+        assert "The channel has errors: see the boxes in red." in screen.app.notes  # type: ignore[attr-defined]
+        await type_in(pilot, screen, "dmr_color_codes", "", clear=True)
+        await pilot.press(*"1, 7")
+        assert not screen.errors and not codes.has_class("-invalid")
+        slots.value = ""  # both slots
+        await pilot.click("#plan-dmr_invert")  # the receiver's discriminator is inverted
+        await pilot.pause()
+        assert invert.value and not screen.errors
+        screenshot(screen.app, Path(config.data_dir), "console-plans-dmr")  # type: ignore[arg-type]
+
+        # dmr taken off the decoders: its boxes go, and so do its options.
+        await type_in(pilot, screen, "decoders", "", clear=True)
+        await pilot.press(*"dtmf")
+        assert not screen.query_one(dmr_row).display and not screen.errors
+        await type_in(pilot, screen, "decoders", ", dmr")  # back: the boxes hold what was typed
+        assert screen.query_one(dmr_row).display and codes.value == "1, 7" and invert.value
+        await press(pilot, screen, "plan-put")
+        await save(pilot, screen, plans)
+
+    on_plans(config, scenario)
+    current = plans.current("gw1")
+    assert current is not None
+    [audio] = current.channels[0]["drivers"]
+    assert audio == {"type": "audio", "device": "pulse", "decoders": ["dtmf", "dmr"],
+                     "options": {"dmr": {"color_codes": [1, 7], "invert": True}}}
+
+    async def reopened(pilot: Pilot[None], screen: PlansScreen) -> None:
+        await open_channel(pilot, screen, 0)
+        values = [screen.inputs["dmr_color_codes"].value, screen.selects["dmr_slots"].value,
+                  screen.checks["dmr_invert"].value]
+        assert values == ["1, 7", "", True]
         await press(pilot, screen, "plan-put")  # looked at, not changed
         assert screen.working["gw1"] == current.channels and not screen.errors
 

@@ -65,6 +65,25 @@ def test_a_channel_added_in_the_form_is_saved_as_version_2(tmp_path: Path, mosqu
             await pilot.press("enter")
             assert [c["name"] for c in parse_chirp((tmp_path / "gw1.csv").read_text())] == ["patrol-1", "fire-2"]
 
+            # Import a marine channel list as CHIRP's stock files have them: what was adjusted is listed.
+            (tmp_path / "marine.csv").write_text(
+                "Location,Name,Frequency,Duplex,Offset,Tone,rToneFreq,cToneFreq,DtcsCode,DtcsPolarity,Mode,TStep,"
+                "Skip,Power,Comment\n"
+                "15,SEA 15,156.750000,off,0.000000,,88.5,88.5,023,NN,FM,25.00,,1W,Environmental (Receive only)\n"
+                "18,SEA 18,156.900000,-,0.000000,Tone,100.0,88.5,023,NN,FM,25.00,,25W,Commercial\n")
+            screen.path.value = str(tmp_path / "marine.csv")
+            screen.query_one("#plan-import", Button).focus()
+            await pilot.press("enter")
+            await until(pilot, lambda: screen.channels_table.row_count == 4, "the imported channels")
+            assert screen.channels_table.get_row("SEA-15")[2:6] == ["off", "FM", "", "1.0"]
+            assert screen.channels_table.get_row("SEA-18")[2:6] == ["", "FM", "Tone 100.0", "25.0"]
+            notes = str(screen.notes_label.render()).splitlines()
+            assert notes == [
+                "imported from marine.csv: lines 2-3, column Name: spelled as a plan name (one MQTT topic level: "
+                "'RPT 2' is RPT-2); the radio's name kept",
+                "imported from marine.csv: line 3, column Duplex: '-' to the receive frequency (Offset 0.000000): "
+                "simplex"]
+
             screen.query_one("#plan-save", Button).focus()
             await pilot.press("enter")
             await until(pilot, lambda: (p := plans.current("gw1")) is not None and p.version == 2,
@@ -81,3 +100,5 @@ def test_a_channel_added_in_the_form_is_saved_as_version_2(tmp_path: Path, mosqu
     fire = current.channels[1]
     assert fire["name"] == "fire-2" and fire["rx_mhz"] == 453.1 and fire["ctcss_hz"] == 127.3
     assert fire["mode"] == "NFM" and fire["drivers"] == [{"type": "audio", "device": "pulse", "decoders": ["dtmf"]}]
+    sea_15 = current.channels[2]
+    assert (sea_15["name"], sea_15["receive_only"], sea_15["power_w"], sea_15["location"]) == ("SEA-15", True, 1.0, 15)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bridge.store import CallView, HistoryEntry, IncidentDetail
+from bridge.views import CallView, HistoryEntry, IncidentDetail
 from console.screens.incident_detail import timeline
 from gateway.events import Event, Kind, Position
 

@@ -4,7 +4,6 @@ gateway answering a bridge's ack_emergency command through a real Mosquitto."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +52,7 @@ def test_the_fleetsync_answer_is_an_acknowledge_to_that_unit_the_way_it_signalle
     ("mdc:12345", "4 hex digits"),
     ("fleetsync:100-0001", "1000..5094"),
     ("fleetsync:1001", "FFF-UUUU"),
+    ("fleetsync:١٠٠-١٠٠١", "FFF-UUUU"),  # digits a radio does not read
 ])
 def test_units_that_cannot_be_answered_say_why(unit: str, why: str) -> None:
     with pytest.raises(AnswerError, match=why):
@@ -78,8 +78,8 @@ def test_the_gateway_answers_a_command_and_reports_the_result(tmp_path: Path, mo
     bridge.connect("127.0.0.1", mosquitto.port)
     bridge.loop_start()
     try:
-        wait_until(lambda: gateway.publisher.connected, 10, "the gateway to connect")
-        time.sleep(0.3)  # its SUBSCRIBE to cmd/+ reaches the broker
+        # Connected means subscribed (to cmd/+ among others).
+        wait_until(lambda: gateway.publisher.connected and bridge.is_connected(), 10, "the gateway to connect")
         for incident, channel in ((7, "patrol-8"), (8, "patrol-9")):
             command = {"incident": incident, "unit": "fleetsync:100-1001", "channel": channel, "operator": "alice",
                        "request": f"r{incident}", "signalling": {"protocol": "fleetsync", "version": 2, "baud": 2400}}
@@ -97,5 +97,46 @@ def test_the_gateway_answers_a_command_and_reports_the_result(tmp_path: Path, mo
     finally:
         bridge.loop_stop()
         bridge.disconnect()
+        gateway.stop()
+        listener.close()
+
+
+def test_a_receive_only_channel_never_keys_its_radio(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """A receive-only channel (CHIRP's Duplex 'off') refuses every transmission, even with a transmit
+    section: the gateway opens no PTT for it, an acknowledgement for it is answered no_transmit_path with
+    the reason, and a plan that makes a transmitting channel receive-only takes its transmitter away."""
+    def transmit(name: str) -> dict[str, object]:
+        return {"device": f"wav:{tmp_path / name}", "rate": 16000, "lead_in_ms": 0, "tail_ms": 0}
+
+    channels: list[dict[str, object]] = [
+        {"name": "marine-16", "rx_mhz": 156.8, "receive_only": True, "transmit": transmit("marine-16.wav")},
+        {"name": "patrol-8", "rx_mhz": 146.52, "transmit": transmit("patrol-8.wav")},
+    ]
+    config = parse_config({"gateway": {"name": "gw-rx", "outbox": str(tmp_path / "outbox.sqlite")},
+                           "mqtt": {"url": mosquitto.url}, "channels": channels})
+    listener = Listener(mosquitto.url, "pttbridge/v1/gw/gw-rx/#")
+    gateway = Gateway(config)
+    gateway.start()
+    try:
+        wait_until(lambda: listener.payloads("/state"), 10, "the gateway's state (the listener is subscribed)")
+        assert list(gateway.health()["transmitters"]) == ["patrol-8"]
+
+        def ack(incident: int, channel: str) -> None:
+            gateway._command("ack_emergency", {"incident": incident, "unit": "mdc:0A1B", "channel": channel,
+                                               "operator": "alice", "request": f"r{incident}"})
+
+        ack(1, "marine-16")
+        wait_until(lambda: len(listener.events()) == 1, 10, "the first answer")
+        assert gateway.apply_plan({"version": 2, "channels": [channels[0], {**channels[1], "receive_only": True}]})
+        assert gateway.health()["transmitters"] == {}
+        ack(2, "patrol-8")
+        wait_until(lambda: len(listener.events()) == 2, 10, "the second answer")
+        results = {e["detail"]["incident"]: e["detail"] for e in listener.events()}
+        assert (results[1]["result"], results[1]["reason"]) == (
+            "no_transmit_path", "channel marine-16 is receive-only: the radio does not transmit there")
+        assert (results[2]["result"], results[2]["reason"]) == (
+            "no_transmit_path", "channel patrol-8 is receive-only: the radio does not transmit there")
+        assert not (tmp_path / "marine-16.wav").exists() and not (tmp_path / "patrol-8.wav").exists()
+    finally:
         gateway.stop()
         listener.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from support import Listener, Mosquitto, wait_until
 from bridge.service import Bridge
 from bridge.store import ClipError, Store
 from config.schema import parse_config
+from drivers.audio.dmr import encoder, layer2, modem
 from drivers.audio.dtmf import dtmf_tones
 from gateway.events import Event, Kind, uuid7
 from gateway.runner import Gateway
@@ -61,7 +61,6 @@ def test_transmissions_become_calls_with_their_unit_and_clip(tmp_path: Path, mos
     bridge = Bridge(config)
     bridge.start()
     wait_until(lambda: bridge.connected, 10, "the bridge to connect")
-    time.sleep(0.2)
     gateway = Gateway(config)
     gateway.start()
     try:
@@ -132,3 +131,42 @@ def test_a_clip_that_is_not_audio_or_not_its_events_is_refused(tmp_path: Path) -
         assert store.clip(event.id) is None
     finally:
         store.close()
+
+
+def test_a_dmr_call_is_recorded_where_the_decoder_hears_it_and_all_its_events_name_it(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """4FSK at a steady level has no pauses for the noise floor to fall in: by level alone the floor rises
+    to it within seconds and the transmission ends there. The decoder's bursts keep it going, so a
+    position the caller sends at the end of a long call names the same transmission as its emergency."""
+    unit, lat, lon = 2345678, 30.2095, 120.2107
+    lc = layer2.group_call(unit, 9, emergency=True)
+    bursts = encoder.voice_call(lc, slot=1, superframes=14, embedded=[lc.to_bytes()] * 13 + [
+        layer2.gps_info_lc(lat, lon)])
+    dmr = modem.to_audio(modem.frequency(encoder.repeater_stream(bursts), rate=RATE))
+    hiss = np.random.default_rng(7).normal(0, 10 ** (-35 / 20), round(1.0 * RATE) + dmr.size + 2 * RATE)
+    x = (hiss + np.concatenate([silence(1.0), dmr, silence(2.0)])).astype(np.float32)  # a receiver's hiss around it
+    wav = write_wav(tmp_path / "dmr.wav", x)
+    config = parse_config({
+        "gateway": {"name": "gw-dmr", "outbox": str(tmp_path / "outbox.sqlite")},
+        "mqtt": {"url": mosquitto.url},
+        "channels": [{
+            "name": "dmr-rpt",
+            "drivers": [{"type": "audio", "device": f"wav:{wav}", "rate": RATE, "decoders": ["dmr"]}],
+            "record": {},
+        }],
+    })
+    listener = Listener(mosquitto.url, "pttbridge/v1/gw/#")
+    gateway = Gateway(config)
+    gateway.start()
+    try:
+        wait_until(lambda: all(d.snapshot()["state"] == "ended" for _, d in gateway.drivers), 20, "the recording")
+        wait_until(lambda: len(listener.events()) == sum(gateway.appended.values()), 10, "every event published")
+        events = listener.events()
+        [call] = [e for e in events if e["kind"] == "call"]
+        decoded = [(e["kind"], e["unit"], e["detail"].get("call")) for e in events if e["kind"] != "call"]
+        assert decoded == [(k, f"dmr:{unit}", call["id"]) for k in ("alert", "ptt", "beacon")]
+        assert call["unit"] == f"dmr:{unit}"
+        assert abs(call["detail"]["duration_s"] - dmr.size / RATE) < 0.1  # the whole transmission, not a part
+    finally:
+        gateway.stop()
+        listener.close()

@@ -16,7 +16,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from support import end_process, free_port, wait_for_port, wait_until
 
-from config.security import issue, make_broker_cert, make_ca, revoke
+from security.pki import issue, make_broker_cert, make_ca, revoke
 
 # Client ids of probes: two probes with one id would knock each other off the broker.
 _PROBE_IDS = itertools.count(1)

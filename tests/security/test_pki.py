@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import pttbridge
-from config.security import SecurityError, Site, identity, role_of
+from security.acl import Site
+from security.identities import SecurityError, identity, role_of
 
 
 def openssl(*args: str) -> str:

@@ -21,6 +21,9 @@ Work is done in position order (sync candidates and expected voice bursts togeth
 not depend on how the audio was cut into blocks. Nothing is guessed: an LC, CSBK or packet whose checks
 fail is refused with the reason (reported when the sync itself was clean), never reported with its IDs.
 
+Every burst that passed a check is also reported as heard (:meth:`DmrDecoder.heard`): the call recorder
+takes those as the transmission, since 4FSK at a steady level looks like a noise floor to voice activity.
+
 Options: ``color_codes`` (a colour code or a list: others are ignored), ``slots`` (1, 2 or both: events
 of other slots are dropped; bursts without a known slot are kept), ``invert`` (a discriminator whose
 output is inverted: a positive frequency reads negative).
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.base import AudioDecoder, Heard, Samples
 from drivers.audio.dmr import fec, layer2, location
 from drivers.audio.dmr.layer2 import DataType, SyncKind
 from drivers.audio.dmr.modem import DEVIATION_HZ, SYMBOL_RATE, rrc_taps
@@ -66,6 +70,7 @@ class _Work:
     expected: int = field(default=0, compare=False)  # voice burst n (1-5 = B-F) expected from an anchor
     anchor: tuple[float, float] | None = field(default=None, compare=False)  # (gain, offset) of the anchor
     slot: int | None = field(default=None, compare=False)
+    anchor_errors: int = field(default=0, compare=False)  # wrong bits in the anchor's sync
 
 
 @dataclass
@@ -134,6 +139,9 @@ class DmrDecoder(AudioDecoder):
         self._packets: dict[int, tuple[layer2.PacketAssembly, float]] = {}
         self._start = datetime.min
         self._first = 0
+        # Bursts heard and not asked for yet: bounded, for whoever never asks (the CLI); the recorder
+        # asks after every block and looks back one second at most.
+        self._heard: deque[Heard] = deque(maxlen=256)
 
     # ------------------------------------------------------------------------------- audio in
 
@@ -150,6 +158,11 @@ class DmrDecoder(AudioDecoder):
         out = self._process(final=True, now=now)
         out += self._end_calls(None)
         return out
+
+    def heard(self) -> list[Heard]:
+        heard = list(self._heard)
+        self._heard.clear()
+        return heard
 
     def _process(self, *, final: bool, now: datetime | None = None) -> list[Output]:
         start, first = self._held_start, self._held_first
@@ -261,7 +274,22 @@ class DmrDecoder(AudioDecoder):
         out = self._voice(ctx, burst) if voice else self._data(ctx, burst)
         if ctx.decoded:
             self._done.append(item.pos)
+            self._hear(ctx, voice)
         return out
+
+    def _hear(self, ctx: _Ctx, voice: bool) -> None:
+        """The channel is busy where a burst passed its checks (slot type, EMB) and its sync, or the sync
+        of the burst A that placed it, was nearly clean: noise passes a Golay(20,8) or QR(16,7,6) check
+        behind a sync with 7 or 8 wrong bits several times a minute, never behind a clean one. A burst A
+        has no colour code: with a colour-code filter its B-F say whose it was."""
+        item = ctx.item
+        if (item.anchor_errors if item.expected else ctx.sync_errors) > self.REPORT_SYNC_ERRORS:
+            return
+        if voice and not item.expected and self.color_codes:
+            return
+        start = ctx.index - self._first
+        self._heard.append(Heard(self.at(self._start, start),
+                                 self.at(self._start, start + round(layer2.BURST_SYMBOLS * self._sps))))
 
     # ---------------------------------------------------------------------------------- voice
 
@@ -272,7 +300,7 @@ class DmrDecoder(AudioDecoder):
             ctx.decoded = True
             for n in (*range(1, 6), *range(7, 12)):
                 self._push(_Work(item.pos + n * SUPERFRAME_SPAN * self._sps, 0, item.kind, expected=n % 6,
-                                 anchor=(ctx.gain, ctx.offset), slot=ctx.slot))
+                                 anchor=(ctx.gain, ctx.offset), slot=ctx.slot, anchor_errors=ctx.sync_errors))
             call = self._call(ctx.slot, item.pos)
             call.fragments = []
             return []
@@ -472,6 +500,12 @@ class DmrDecoder(AudioDecoder):
         for k in list(self._calls):
             if key is None or k == key:
                 del self._calls[k]
+        # A terminator with LC ends the voice transmission on its slot: the bursts its superframes still
+        # expected after it are silence or another call's (an EMB read from silence passes its check).
+        kept = [w for w in self._queue if not (w.expected and (key is None or (w.slot or 0) == key))]
+        if len(kept) != len(self._queue):
+            self._queue = kept
+            heapq.heapify(self._queue)
         return []
 
     # --------------------------------------------------------------------------------- events

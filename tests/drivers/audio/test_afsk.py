@@ -33,7 +33,7 @@ needs_direwolf = pytest.mark.skipif(
 )
 
 # A patrol channel: every position format APRS has, an emergency, a status, a message, a frame that
-# is AX.25 but not APRS, and one beacon sent twice (two transmissions, so two events).
+# is AX.25 but not APRS (a status saying so), and one beacon sent twice (two transmissions, two events).
 PACKETS = [
     b"BG5ABC-9>APDW16,WIDE1-1:!3012.57N/12012.64E>090/010/A=000100 patrol 1",  # uncompressed
     b"BG5ABC-5>APDW16:=/5L!!<*e7>7P[",  # compressed (APRS 1.0.1 chapter 9 example)
@@ -53,6 +53,7 @@ EXPECTED = [
     (Kind.BEACON, "aprs:BG5XYZ-12", (30 + 11 / 60, 120 + 13.5 / 60)),
     (Kind.STATUS, "aprs:BG5ABC-9", None),
     (Kind.STATUS, "aprs:BG5ABC-9", None),
+    (Kind.STATUS, "aprs:N0CALL", None),
     (Kind.BEACON, "aprs:BG5ABC-9", (30.2095, 120.2106667)),
 ]
 
@@ -121,9 +122,8 @@ def test_every_aprs_format_at_every_rate(patrol_audio: dict[int, np.ndarray], ra
     assert events[2].detail["mic_e_message"] == "emergency"
     assert events[3].detail["mic_e_message"] == "returning"
     assert events[6].detail["text"] == "Need backup at gate 3"
-    assert [r.reason for r in out if isinstance(r, Rejected)] == [
-        "APRS type_not_supported: data type 'N' is not read (or not APRS) in N0CALL>ID:N0CALL/R"
-    ]
+    assert [r for r in out if isinstance(r, Rejected)] == []
+    assert (events[7].detail["type"], events[7].detail["raw"]) == ("unknown", "N0CALL>ID:N0CALL/R")
     offsets = [e.detail["offset_s"] for e in events]
     assert offsets == sorted(offsets)
     assert offsets[-1] - offsets[0] > 1  # the repeated beacon is a second transmission, not a duplicate
@@ -150,9 +150,9 @@ def test_noise_sweep_beside_atest(tmp_path: Path, rate: int) -> None:
     with wave.open(str(wav)) as w:
         samples = pcm_to_float(w.readframes(w.getnframes()))
     out = decode(samples, rate)
-    # The test frames ("WB2OSZ-15>TEST:,The quick brown fox ... 0001 of 0100") pass the FCS but are not
-    # APRS, so each comes out as Rejected with its bytes: count those, once each.
-    numbers = [re.search(rb"(\d{4}) of 0100", o.raw) for o in out if isinstance(o, Rejected)]
+    # The test frames ("WB2OSZ-15>TEST:,The quick brown fox ... 0001 of 0100") are "," frames, APRS's
+    # "invalid data or test data": each is a status event with its text. Count them, once each.
+    numbers = [re.search(r"(\d{4}) of 0100", o.detail["text"]) for o in decoded(out) if o.detail["type"] == "test"]
     ours = [int(m.group(1)) for m in numbers if m]
     print(f"AFSK1200 noise sweep at {rate} Hz: ours {len(ours)}, atest {theirs}")
     assert len(ours) == len(out) == len(set(ours))  # nothing else, no duplicates

@@ -121,9 +121,11 @@ def test_frame_bits_are_leader_sync_codewords() -> None:
     assert bits.size == 56 + 40 + 2 * 112 + 8
 
 
-@given(st.binary(min_size=4, max_size=4), st.sets(st.integers(0, 111), max_size=3))
+@given(st.binary(min_size=4, max_size=4), st.sets(st.integers(0, 111), max_size=2))
 def test_viterbi_corrects_scattered_bit_errors(block: bytes, flips: set[int]) -> None:
-    """Three errors anywhere in a codeword are corrected (free distance of the code, interleaved)."""
+    """Two errors anywhere in a codeword are corrected. (Three are corrected almost always, not always: the
+    code is cut off, not terminated, so some patterns of three lie nearer another codeword; hypothesis
+    found one. Every pattern of two was checked exhaustively for several blocks.)"""
     bits = mdc.codeword(block).astype(np.float64)
     bits[list(flips)] = 1 - bits[list(flips)]
     fixed, corrected = mdc.decode_codeword(bits)

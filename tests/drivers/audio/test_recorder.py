@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.audio.recorder import CallEnded, CallRecorder, CallStarted
+from drivers.audio.recorder import LOOKBACK_S, CallEnded, CallRecorder, CallStarted
 
 RATE = 8000
 T0 = datetime(2026, 11, 26, 20, 0, tzinfo=UTC)
@@ -101,6 +101,86 @@ def test_an_open_call_ends_where_the_recording_does() -> None:
     assert [type(m) for m in out] == [CallStarted]
     (call,) = ended(rec.flush(T0))
     assert call.duration_s == pytest.approx(1.0, abs=0.03)
+
+
+def steady(seconds: float, amplitude: float = 0.3) -> np.ndarray:
+    """A digital signal's discriminator audio as the level sees it: the same loudness all along."""
+    rng = np.random.default_rng(11)
+    return (amplitude * np.sign(rng.standard_normal(round(seconds * RATE)))).astype(np.float32)
+
+
+def bursts(start: float, end: float) -> list[tuple[float, float]]:
+    """What a DMR decoder hears of one slot: a 27.5 ms burst every 60 ms."""
+    return [(t, t + 0.0275) for t in np.arange(start, end - 0.0275, 0.06).tolist()]
+
+
+def run_heard(recorder: CallRecorder, x: np.ndarray, heard: list[tuple[float, float]], *, late_s: float = 0.2,
+              cuts: list[int] | None = None) -> list[CallStarted | CallEnded]:
+    """Fed in blocks of at most 0.1 s (and at ``cuts``); a decoder says what it heard ``late_s`` after it."""
+    out: list[CallStarted | CallEnded] = []
+    edges = sorted({*range(0, len(x), RATE // 10), *(cuts or []), len(x)})
+    todo = list(heard)
+    for a, b in itertools.pairwise(edges):
+        out += recorder.feed(x[a:b], T0 + timedelta(seconds=a / RATE))
+        while todo and todo[0][1] + late_s <= b / RATE:
+            h0, h1 = todo.pop(0)
+            out += recorder.heard(T0 + timedelta(seconds=h0), T0 + timedelta(seconds=h1))
+    return out + recorder.flush(T0)
+
+
+def test_a_steady_signal_from_the_first_frame_is_a_call_only_where_a_decoder_heard_it() -> None:
+    x = np.concatenate([steady(3.0), quiet(2.0)])
+    assert ended(run(CallRecorder(RATE), x)) == []  # by its level the signal is the noise floor
+    marks = run_heard(CallRecorder(RATE, pre_roll_s=0.3), x, bursts(1.0, 3.0))
+    assert [type(m) for m in marks] == [CallStarted, CallEnded]
+    (call,) = ended(marks)
+    # Heard 0.2 s late, the call still starts where the signal was, with its pre-roll.
+    assert marks[0].time == call.time and (call.time - T0).total_seconds() == pytest.approx(1.0, abs=0.02)
+    assert call.duration_s == pytest.approx(2.0, abs=0.05)
+    assert call.clip_start == call.time - timedelta(seconds=0.3)
+    offset = round((call.clip_start - T0).total_seconds() * RATE)
+    np.testing.assert_array_equal(call.samples[:100], x[offset:offset + 100])
+
+
+def test_a_long_steady_transmission_lasts_as_long_as_it_is_heard() -> None:
+    hiss = 0.01  # -40 dBFS between transmissions
+    x = np.concatenate([quiet(1.0, hiss), steady(15.0) + quiet(15.0, hiss, 1), quiet(2.0, hiss, 2)])
+    (by_level,) = ended(run(CallRecorder(RATE), x))
+    assert by_level.duration_s < 8  # the floor rose to the signal and ended it
+    (call,) = ended(run_heard(CallRecorder(RATE), x, bursts(1.0, 16.0)))
+    assert (call.time - T0).total_seconds() == pytest.approx(1.0, abs=0.02)
+    assert call.duration_s == pytest.approx(15.0, abs=0.05)
+
+
+def test_a_decoder_too_late_starts_the_call_no_further_back_than_the_look_back() -> None:
+    x = np.concatenate([steady(4.0), quiet(2.0)])
+    (call,) = ended(run_heard(CallRecorder(RATE), x, [(0.5, 3.0)], late_s=0.0))  # said at 3.0 s: 2.5 s late
+    assert (call.time - T0).total_seconds() == pytest.approx(3.0 - LOOKBACK_S, abs=0.02)
+    assert call.duration_s == pytest.approx(LOOKBACK_S, abs=0.03)
+
+
+def test_what_is_heard_of_a_call_that_ended_starts_another_that_never_overlaps_it() -> None:
+    x = np.concatenate([steady(4.0), quiet(2.0)])
+    # Said 0.5 s late with a hang of 0.1 s: the first call has ended when the second span (which began
+    # inside it) is told; the second call starts where the first ended.
+    calls = ended(run_heard(CallRecorder(RATE, hang_s=0.1), x, [(0.5, 1.0), (0.8, 1.4)], late_s=0.5))
+    assert len(calls) == 2
+    first_end = calls[0].time + timedelta(seconds=calls[0].duration_s)
+    assert calls[1].time == first_end and (first_end - T0).total_seconds() == pytest.approx(1.0, abs=0.02)
+
+
+HEARD_X = np.concatenate([steady(1.5), quiet(1.0), steady(2.0), quiet(1.5)])
+HEARD = bursts(0.3, 1.5) + bursts(2.5, 4.5)
+HEARD_WHOLE = [(type(m).__name__, m.time, getattr(m, "duration_s", None))
+               for m in run_heard(CallRecorder(RATE), HEARD_X, HEARD)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, len(HEARD_X) - 1), max_size=12))
+def test_any_cut_gives_the_same_calls_with_what_a_decoder_heard(cuts: list[int]) -> None:
+    marks = run_heard(CallRecorder(RATE), HEARD_X, HEARD, cuts=cuts)
+    assert len(HEARD_WHOLE) == 4
+    assert [(type(m).__name__, m.time, getattr(m, "duration_s", None)) for m in marks] == HEARD_WHOLE
 
 
 def test_options_are_checked() -> None:

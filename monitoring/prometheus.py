@@ -7,7 +7,7 @@ scrape, on its own daemon thread, so what is exported is read from the counters 
 keeps anyway (nothing is counted twice, and a scrape never waits on ingest). :class:`Exposition` writes
 the text format, :class:`Histogram` is the one thing kept here (cumulative buckets, thread-safe).
 
-Shared by both sides, like the MQTT client factory beside it: ``gateway/metrics.py`` renders a
+Shared by both sides (standard library only, nothing of ours): ``gateway/metrics.py`` renders a
 gateway's metrics, ``bridge/metrics.py`` a bridge's.
 """
 

@@ -1,6 +1,6 @@
 """Writes the demo captures that ``pttbridge up`` replays (run it again after changing the scenario).
 
-    python -m config.demo.make_captures
+    python -m launcher.make_captures
 
 The scenario: an evening shift in Xixing, Hangzhou (around 30.2095 N, 120.2107 E). Three officers
 with Kenwood FleetSync radios on channel patrol-1 report positions and key up; patrol car 7's own GPS
@@ -31,7 +31,7 @@ from drivers.ax25 import encode_ui
 from drivers.kiss import kiss_encode
 from drivers.nmea import checksum
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "config" / "demo"  # the data: config/demo
 RATE = 8000
 LAT0, LON0 = 30.2095, 120.2107
 M_PER_DEG_LAT = 111_320.0

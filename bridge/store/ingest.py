@@ -1,0 +1,447 @@
+"""Ingest: events stored idempotently in one transaction per batch, and what they change: each unit's
+last state, incidents opened and joined by alerts, radios' answers, each gateway's seq; gateways' states,
+the holes in their seq, and the audio clips of calls.
+
+    Ingest.ingest(events)        insert ... on conflict (id) do nothing, then for the events that were new:
+                                 units, incidents; for all: each gateway's seq
+    Ingest.missing_ranges(gw)    the holes in a gateway's seq, for replay requests
+    Ingest.add_clip              the audio of a call event, with its SHA-256
+
+Idempotency is the point: the broker redelivers whatever was not acknowledged, a gateway re-sends what it
+is not sure of, and a replay repeats a range. An event id seen before changes nothing: no second row, no
+second alert on an incident, no unit update. Everything a batch does commits together, so a crash between
+the insert and the incident update cannot leave one without the other.
+
+On PostgreSQL several bridges may share one database: rows that a batch changes are locked (``SELECT ...
+FOR UPDATE``, gateways then units, in name order) so that two bridges cannot both open an incident for
+one unit. SQLite write transactions start with ``BEGIN IMMEDIATE`` for the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from bridge.commands import INCIDENT_ID_MAX
+from bridge.models import (
+    BRIDGE_ACTOR,
+    NEW,
+    RESOLVED,
+    ClipRow,
+    EventRow,
+    GatewayRow,
+    IncidentHistoryRow,
+    IncidentRow,
+    UnitRow,
+)
+from bridge.store.base import ClipError, Database, event_from_row
+from bridge.views import CallView, GatewayView, IncidentView, UnitView
+from gateway.events import INT64_MAX, Event, Kind
+
+log = logging.getLogger(__name__)
+
+#: Audio a clip may be, by its first bytes.
+CLIP_MAGIC = {b"fLaC": "flac", b"OggS": "opus"}
+
+
+@dataclass(frozen=True, slots=True)
+class GapReport:
+    gateway: str
+    contiguous_seq: int  # everything up to here is stored (or given up)
+    last_seq: int  # the highest seq stored
+    holes: list[tuple[int, int]]  # inclusive ranges missing between the two, lowest first
+
+
+@dataclass(slots=True)
+class IngestResult:
+    stored: list[str] = field(default_factory=list)  # ids of events new to the database
+    duplicates: int = 0  # events already stored (redeliveries, replays)
+    units: list[UnitView] = field(default_factory=list)  # units whose state changed
+    incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # (incident, "opened" | "alert" | ...)
+    gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # seq jumps seen in this batch
+    # Events whose id is stored already (or came twice in this batch) with other content: not stored, an
+    # anomaly (a gateway numbering wrong, or a forgery). A redelivery of the same content is not one.
+    conflicts: list[Event] = field(default_factory=list)
+
+
+def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
+    p = e.position
+    return {
+        "id": e.id,
+        "gateway": e.gateway,
+        "seq": e.seq,
+        "channel": e.channel,
+        "kind": str(e.kind),
+        "time": e.time,
+        "unit": e.unit,
+        "lat": p.lat if p else None,
+        "lon": p.lon if p else None,
+        "alt_m": p.alt_m if p else None,
+        "speed_mps": p.speed_mps if p else None,
+        "course_deg": p.course_deg if p else None,
+        "fix_time": p.fix_time if p else None,
+        "position_source": p.source if p else None,
+        "detail": dict(e.detail),
+        "received_at": received_at,
+    }
+
+
+def _label(e: Event) -> str | None:
+    """What raised the alert, in a dispatcher's words: the channel rule's label, else the protocol's."""
+    for key in ("rule", "label", "text"):
+        value = e.detail.get(key)
+        if isinstance(value, str) and value:
+            return value[:200]
+    # The decoder's own word for it (Kenwood "meaning", a Mic-E message), said with what carried it.
+    protocol = e.detail.get("protocol")
+    for key in ("meaning", "mic_e_message"):
+        value = e.detail.get(key)
+        if isinstance(value, str) and value:
+            return f"{protocol or ''} {value.replace('_', ' ')}".strip()[:200]
+    return protocol if isinstance(protocol, str) else None
+
+
+class Ingest(Database):
+    """Events in, and what they change."""
+
+    def ingest(self, events: Sequence[Event], received_at: datetime | None = None) -> IngestResult:
+        """Store a batch of valid events in one transaction; the result says what changed."""
+        now = received_at or self.clock()
+        result = IngestResult()
+        firsts: dict[str, Event] = {}
+        for e in events:  # a redelivery may repeat an id within a batch; the first of them counts
+            held = firsts.setdefault(e.id, e)
+            if held != e:
+                result.conflicts.append(e)
+        unique = list(firsts.values())
+        if not unique:
+            return result
+        with self._writing() as s:
+            # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
+            # a shared group) take turns here, and the second finds it already stored.
+            gateways = self._lock_gateways(s, [e.gateway for e in unique], now)
+            known = set(s.scalars(select(EventRow.id).where(EventRow.id.in_([e.id for e in unique]))))
+            if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
+                for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
+                    if event_from_row(row) != firsts[row.id]:
+                        result.conflicts.append(firsts[row.id])
+            new = [e for e in unique if e.id not in known]
+            if new:
+                # A plain executemany: SQLite and psycopg each batch one prepared statement. (A RETURNING
+                # insert goes through a huge multi-row VALUES that psycopg re-parses on every batch.)
+                s.execute(
+                    self._insert(EventRow.__table__).on_conflict_do_nothing(index_elements=["id"]),
+                    [_event_row(e, now) for e in new],
+                )
+            result.stored = [e.id for e in new]
+            result.duplicates = len(events) - len(new)
+            result.gaps = self._track_seq(gateways, unique, now)
+            result.units = self._update_units(s, new, now)
+            result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
+            result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
+            result.incidents += [(i, "position") for i in self._follow_units(s, result.units, now)]
+        return result
+
+    def _follow_units(self, s: Session, units: Sequence[UnitView], now: datetime) -> list[IncidentView]:
+        """Open incidents of these units whose position is older than the unit's newest one take it: a
+        beacon after the alert says better where the officer is. In the ingest's own transaction, one
+        query for the batch, and none when no unit moved."""
+        fixes = {u.unit: u.position for u in units if u.position is not None and u.position.fix_time is not None}
+        if not fixes:
+            return []
+        out = []
+        rows = s.scalars(select(IncidentRow).where(IncidentRow.unit.in_(list(fixes)),
+                                                   IncidentRow.state != RESOLVED).with_for_update()).all()
+        for row in rows:
+            p = fixes[row.unit or ""]
+            assert p is not None and p.fix_time is not None
+            if row.position_time is None or row.position_time < p.fix_time:
+                row.lat, row.lon, row.position_time = p.lat, p.lon, p.fix_time
+                row.updated_at = now
+                s.flush()
+                out.append(self._incident_view(s, row))
+        return out
+
+    def _radio_answers(self, s: Session, events: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
+        """A gateway's report of the acknowledgement it transmitted goes into the incident's history."""
+        out = []
+        for e in events:
+            incident_id = e.detail.get("incident")
+            if e.detail.get("command") != "ack_emergency" or isinstance(incident_id, bool) \
+                    or not isinstance(incident_id, int) or not 0 < incident_id <= INCIDENT_ID_MAX:
+                continue
+            row = s.get(IncidentRow, incident_id)
+            if row is None:
+                log.warning("gateway %s answered for incident %s, which does not exist", e.gateway, incident_id)
+                continue
+            result, reason = e.detail.get("result"), e.detail.get("reason")
+            note = f"{result} by {e.gateway}/{e.channel}" + (f": {reason}" if reason else "")
+            s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="radio_ack",
+                                     note=note[:4000], event_id=e.id))
+            row.updated_at = now
+            s.flush()
+            out.append((self._incident_view(s, row), "radio_ack"))
+        return out
+
+    def _lock_gateways(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, GatewayRow]:
+        names = sorted(set(names))
+        s.execute(
+            self._insert(GatewayRow.__table__).on_conflict_do_nothing(index_elements=["name"]),
+            [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
+             for n in names],
+        )
+        rows = s.scalars(
+            select(GatewayRow).where(GatewayRow.name.in_(names)).order_by(GatewayRow.name).with_for_update()
+        )
+        return {r.name: r for r in rows}
+
+    @staticmethod
+    def _track_seq(
+        locked: Mapping[str, GatewayRow], events: Sequence[Event], now: datetime
+    ) -> dict[str, list[tuple[int, int]]]:
+        by_gateway: dict[str, set[int]] = {}
+        for e in events:
+            by_gateway.setdefault(e.gateway, set()).add(e.seq)
+        gaps: dict[str, list[tuple[int, int]]] = {}
+        for name, row in locked.items():
+            seqs = sorted(by_gateway[name])
+            last = row.last_seq
+            for q in seqs:
+                if q > last + 1:
+                    gaps.setdefault(name, []).append((last + 1, q - 1))
+                last = max(last, q)
+            # The usual case, events in order with nothing missing, advances here without a query;
+            # a hole filled by a replay is noticed by missing_ranges().
+            contiguous = row.contiguous_seq
+            for q in seqs:
+                if q == contiguous + 1:
+                    contiguous = q
+                elif q > contiguous + 1:
+                    break
+            row.last_seq = last
+            row.contiguous_seq = contiguous
+            row.updated_at = now
+        return gaps
+
+    def _update_units(self, s: Session, events: Sequence[Event], now: datetime) -> list[UnitView]:
+        """Each unit's newest state. An event's time is its gateway's word, and no time past ``now`` (the
+        bridge's clock when the batch arrived) is taken, neither from an event nor from what is stored: a
+        gateway whose clock runs ahead, or a beacon dated 9999, would otherwise hold a unit's state against
+        every later beacon of the real radio. An event stamped more than ``future`` ahead is not believed
+        about its unit at all (it is stored, and counted by the bridge): its clock, or its sender, is wrong."""
+        heard = sorted((e for e in events if e.unit and e.time <= now + self.future),
+                       key=lambda e: (min(e.time, now), e.seq))
+        if not heard:
+            return []
+        names = sorted({e.unit for e in heard if e.unit})
+        s.execute(
+            self._insert(UnitRow.__table__).on_conflict_do_nothing(index_elements=["unit"]),
+            [{"unit": n, "updated_at": now} for n in names],
+        )
+        # Plain rows and one executemany UPDATE: the ORM's per-object flush cost more than the insert.
+        units = cast(Table, UnitRow.__table__)
+        rows = {r["unit"]: dict(r) for r in s.execute(
+            select(units).where(units.c.unit.in_(names)).order_by(units.c.unit).with_for_update()
+        ).mappings()}
+        changed: set[str] = set()
+        for e in heard:
+            assert e.unit is not None
+            r = rows[e.unit]
+            # Replays and redeliveries arrive late: an older event never overwrites newer state.
+            heard_at = min(e.time, now)
+            if r["last_heard"] is None or r["last_heard"] > now or heard_at >= r["last_heard"]:
+                r.update(last_heard=heard_at, last_kind=str(e.kind), last_channel=e.channel, last_gateway=e.gateway,
+                         last_event_id=e.id)
+                changed.add(e.unit)
+            p = e.position
+            fix = min(p.fix_time or e.time, now) if p else None
+            if p is not None and fix is not None and (r["fix_time"] is None or r["fix_time"] > now
+                                                      or fix >= r["fix_time"]):
+                r.update(lat=p.lat, lon=p.lon, alt_m=p.alt_m, speed_mps=p.speed_mps, course_deg=p.course_deg,
+                         position_source=p.source, fix_time=fix)
+                changed.add(e.unit)
+        if changed:
+            columns = [c.key for c in units.c if c.key not in ("unit", "alias")]
+            s.execute(
+                update(units).where(units.c.unit == bindparam("key")).values({c: bindparam(c) for c in columns}),
+                [{"key": n, **{c: rows[n][c] for c in columns if c != "updated_at"}, "updated_at": now}
+                 for n in sorted(changed)],
+            )
+        online = self._gateway_online(s, {rows[n]["last_gateway"] for n in changed})
+        return [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
+
+    def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
+        changes: dict[int, str] = {}
+        rows: dict[int, IncidentRow] = {}
+        # Callers hold the unit's row lock (or, for an alert with no unit, the gateway's), taken in
+        # _update_units / _track_seq: two bridges cannot both open an incident for one unit.
+        for e in sorted(alerts, key=lambda e: (e.time, e.seq)):
+            # A gateway whose clock runs ahead must not open incidents in the future: their deadlines
+            # would pass hours late. A clock behind only makes an alert look older, which is safe.
+            when = min(e.time, now)
+            q = select(IncidentRow).where(IncidentRow.state != RESOLVED)
+            if e.unit is not None:
+                q = q.where(IncidentRow.unit == e.unit)
+            else:  # a wired input: no radio identity, so the same input is the same gateway and channel
+                q = q.where(IncidentRow.unit.is_(None), IncidentRow.gateway == e.gateway,
+                            IncidentRow.channel == e.channel)
+            # An alert joins an open incident whose alerts are within the window of its own time.
+            q = q.where(IncidentRow.last_alert_at >= when - self.window,
+                        IncidentRow.opened_at <= when + self.window)
+            row = s.scalars(q.order_by(IncidentRow.last_alert_at.desc()).limit(1)).first()
+            position = self._alert_position(s, e, now)
+            if row is None:
+                ack_due, resolve_due = self._dues("alert", when)
+                row = IncidentRow(
+                    category="alert",
+                    ack_due=ack_due,
+                    resolve_due=resolve_due,
+                    unit=e.unit,
+                    gateway=e.gateway,
+                    channel=e.channel,
+                    state=NEW,
+                    label=_label(e),
+                    opened_at=when,
+                    first_event_id=e.id,
+                    last_event_id=e.id,
+                    last_alert_at=when,
+                    alert_count=1,
+                    lat=position[0] if position else None,
+                    lon=position[1] if position else None,
+                    position_time=position[2] if position else None,
+                    last_announced=now,
+                    updated_at=now,
+                )
+                s.add(row)
+                s.flush()  # the id, and the next alert of this unit in this batch finds it
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="opened",
+                                         note=row.label, event_id=e.id))
+                changes[row.id] = "opened"
+            else:
+                row.alert_count += 1
+                if when >= row.last_alert_at:
+                    row.last_alert_at = when
+                    row.last_event_id = e.id
+                    row.gateway, row.channel = e.gateway, e.channel
+                if when < row.opened_at:  # a replayed alert older than the first one seen
+                    row.opened_at = when
+                    row.first_event_id = e.id
+                if position and (row.position_time is None or position[2] >= row.position_time):
+                    row.lat, row.lon, row.position_time = position
+                row.last_announced = now
+                row.updated_at = now
+                s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="alert",
+                                         event_id=e.id))
+                changes.setdefault(row.id, "alert")
+            rows[row.id] = row
+        s.flush()
+        views = dict(zip(changes, self._incident_views(s, [rows[i] for i in changes]), strict=True))
+        return [(views[i], change) for i, change in changes.items()]
+
+    @staticmethod
+    def _alert_position(s: Session, e: Event, now: datetime) -> tuple[float, float, datetime] | None:
+        """Where the alert came from: its own position (its time no later than now, as for units), else the
+        unit's last known one."""
+        if e.position is not None:
+            return e.position.lat, e.position.lon, min(e.position.fix_time or e.time, now)
+        if e.unit is not None:
+            unit = s.get(UnitRow, e.unit)
+            if unit is not None and unit.lat is not None and unit.lon is not None and unit.fix_time is not None:
+                return unit.lat, unit.lon, unit.fix_time
+        return None
+
+    def note_gateway_state(self, name: str, payload: Mapping[str, Any], now: datetime | None = None) -> GatewayView:
+        """Record a gateway's retained state message (``online`` true or false, and its health)."""
+        now = now or self.clock()
+        with self._writing() as s:
+            row = self._lock_gateways(s, [name], now)[name]
+            row.online = payload.get("online") is True
+            row.state = dict(payload)
+            row.updated_at = now
+            return self._gateway_view(row)
+
+    def missing_ranges(self, gateway: str, *, limit: int = 1000) -> GapReport:
+        """The holes in ``gateway``'s seq between what is known complete and the highest stored.
+
+        Advances the gateway's contiguous mark past whatever replays have filled meanwhile.
+        """
+        with self._writing() as s:
+            row = s.scalars(select(GatewayRow).where(GatewayRow.name == gateway).with_for_update()).first()
+            if row is None:
+                return GapReport(gateway, 0, 0, [])
+            lo, hi = row.contiguous_seq, row.last_seq
+            if hi <= lo:
+                return GapReport(gateway, lo, hi, [])
+            window = (EventRow.gateway == gateway, EventRow.seq > lo, EventRow.seq <= hi)
+            first = s.scalar(select(func.min(EventRow.seq)).where(*window))
+            holes: list[tuple[int, int]] = []
+            if first is None:
+                holes.append((lo + 1, hi))
+            else:
+                if first > lo + 1:
+                    holes.append((lo + 1, first - 1))
+                # Each stored seq followed by a jump: one index scan over the window, in the database.
+                ordered = select(
+                    EventRow.seq.label("seq"), func.lead(EventRow.seq).over(order_by=EventRow.seq).label("nxt")
+                ).where(*window).subquery()
+                jumps = s.execute(
+                    select(ordered.c.seq, ordered.c.nxt)
+                    .where(ordered.c.nxt > ordered.c.seq + 1)
+                    .order_by(ordered.c.seq)
+                    .limit(limit)
+                )
+                holes.extend((a + 1, b - 1) for a, b in jumps)
+            row.contiguous_seq = holes[0][0] - 1 if holes else hi
+            return GapReport(gateway, row.contiguous_seq, hi, holes[:limit])
+
+    def mark_lost(self, gateway: str, first: int, last: int) -> int:
+        """Give up on ``first..last`` (no replay brought them); returns how many of them are not stored."""
+        now = self.clock()
+        with self._writing() as s:
+            row = self._lock_gateways(s, [gateway], now)[gateway]
+            stored = s.scalar(
+                select(func.count(func.distinct(EventRow.seq))).where(
+                    EventRow.gateway == gateway, EventRow.seq >= first, EventRow.seq <= last
+                )
+            ) or 0
+            missing = (last - first + 1) - stored
+            row.lost = min(row.lost + missing, INT64_MAX)  # a BIGINT, like every seq
+            row.last_seq = max(row.last_seq, last)
+            if first <= row.contiguous_seq + 1:
+                row.contiguous_seq = max(row.contiguous_seq, last)
+            row.updated_at = now
+            return missing
+
+    def add_clip(self, gateway: str, event_id: str, data: bytes, *, max_bytes: int = 8 << 20) -> CallView:
+        """Store the audio of a call event (idempotent). The clip must be FLAC or Ogg Opus, and when its
+        event is already stored and names a hash, the bytes must have that hash."""
+        codec = CLIP_MAGIC.get(data[:4])
+        if codec is None:
+            raise ClipError(f"not FLAC or Ogg audio (starts {data[:8].hex(' ')})")
+        if len(data) > max_bytes:
+            raise ClipError(f"{len(data)} bytes exceeds the {max_bytes}-byte limit")
+        digest = hashlib.sha256(data).hexdigest()
+        with self._writing() as s:
+            event_row = s.get(EventRow, event_id)
+            if event_row is not None:
+                if event_row.gateway != gateway:
+                    raise ClipError(f"event {event_id} is from gateway {event_row.gateway}, not {gateway}")
+                audio = event_row.detail.get("audio") if isinstance(event_row.detail, dict) else None
+                named = audio.get("sha256") if isinstance(audio, dict) else None
+                if named is not None and named != digest:
+                    raise ClipError(f"SHA-256 {digest[:16]}... is not the {str(named)[:16]}... its call event names")
+            s.execute(
+                self._insert(ClipRow.__table__).on_conflict_do_nothing(index_elements=["event_id"]),
+                [{"event_id": event_id, "gateway": gateway, "codec": codec, "size": len(data), "sha256": digest,
+                  "data": data, "received_at": self.clock()}],
+            )
+            calls = self._calls(s, [event_id])
+        return calls[0] if calls else CallView(event_id, self.clock(), None, "", None, codec, len(data), digest)

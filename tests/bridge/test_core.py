@@ -1,0 +1,145 @@
+"""The bridge's core on its own: messages and times in, actions out (no broker, no threads, no clock but
+the one given). The store is a real SQLite database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.actions import (
+    ALERTS,
+    AckMessages,
+    Action,
+    AnswerRadio,
+    AnswerRefused,
+    Inbound,
+    PublishIncident,
+    PublishUnit,
+    RequestReplay,
+    SetOutput,
+)
+from bridge.core import Batch, BridgeCore
+from bridge.store import Store
+from bridge.views import Change
+from config.schema import parse_config
+from gateway.events import Decoded, Event, Kind, Position, encode_event
+
+NOW = datetime(2026, 11, 26, 19, 30, 1, tzinfo=UTC)
+PREFIX = "pttbridge/v1"
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[BridgeCore]:
+    store = Store.open(f"sqlite:///{tmp_path / 'bridge.sqlite'}", clock=lambda: NOW)
+    config = parse_config({"data_dir": str(tmp_path), "bridge": {"replay_interval_s": 1.0, "replay_tries": 2,
+                                                                  "beacon": "gw1/beacon"}})
+    yield BridgeCore.open(config, store, clock=lambda: NOW)
+    store.close()
+
+
+def event(seq: int, kind: Kind = Kind.BEACON, unit: str = "mdc:1001", gateway: str = "gw1") -> Inbound:
+    e = Event.stamp(Decoded(kind, NOW - timedelta(seconds=10) + timedelta(milliseconds=seq), unit,
+                            Position(30.2, 120.1, fix_time=NOW - timedelta(seconds=60 - seq), source="nmea"),
+                            {"protocol": "mdc1200"}), seq=seq, gateway=gateway, channel="patrol-1")
+    levels = ("gw", gateway, "event", str(kind))
+    return Inbound("/".join((PREFIX, *levels)), encode_event(e), seq, 1, 1, ALERTS if kind == Kind.ALERT else 0,
+                   levels)
+
+
+def command(body: dict[str, Any]) -> Inbound:
+    return Inbound(f"{PREFIX}/bridge/cmd", json.dumps(body).encode(), 99, 1, 1, 0, ("bridge", "cmd"))
+
+
+def handle(core: BridgeCore, *messages: Inbound, now: float = 0.0) -> list[Action]:
+    batch = Batch(list(messages))
+    core.handle(batch, now)
+    return batch.take()
+
+
+def test_stored_then_acknowledged_then_the_unit_and_the_incident(core: BridgeCore) -> None:
+    alert = event(1, Kind.ALERT)
+    garbage = Inbound(f"{PREFIX}/gw/gw1/event/alert", b"{not json", 7, 1, 1, ALERTS, ("gw", "gw1", "event", "alert"))
+    actions = handle(core, alert, garbage)
+    assert actions[0] == AckMessages((alert, garbage))  # the bad one refused alone, the batch acknowledged whole
+    assert [type(a) for a in actions[1:]] == [PublishUnit, PublishIncident]
+    unit, incident = actions[1], actions[2]
+    assert isinstance(unit, PublishUnit) and unit.levels == ("bridge", "unit", "mdc:1001")
+    assert isinstance(incident, PublishIncident) and incident.change == Change.OPENED
+    assert incident.body["unit"] == "mdc:1001" and incident.body["state"] == "new" and "cameras" in incident.body
+    assert core.counts["stored"] == 1 and core.counts["rejected"] == 1
+    assert handle(core, alert)[0] == AckMessages((alert,))  # a redelivery: acknowledged, nothing new
+    assert core.counts["duplicates"] == 1
+
+
+def test_a_refused_command_is_answered_before_its_batch_is_acknowledged(core: BridgeCore) -> None:
+    cmd = command({"action": "ack", "incident": 4242, "operator": "alice", "request": "r-1"})
+    refused, ack = handle(core, cmd)
+    assert refused == AnswerRefused({"request": "r-1", "action": "ack", "incident": 4242, "operator": "alice"},
+                                    "incident 4242: no such incident")
+    assert refused.levels == ("bridge", "refused") and ack == AckMessages((cmd,))
+    assert core.counts["commands_refused"] == 1
+
+
+def test_an_acknowledged_mdc_emergency_is_answered_to_the_radio(core: BridgeCore) -> None:
+    handle(core, event(1, Kind.ALERT))
+    [incident] = core.store.open_incidents()
+    actions = handle(core, command({"action": "ack", "incident": incident.id, "operator": "alice"}))
+    [radio] = [a for a in actions if isinstance(a, AnswerRadio)]
+    assert radio.levels == ("gw", "gw1", "cmd", "ack_emergency")
+    assert {k: radio.body[k] for k in ("incident", "unit", "gateway", "channel", "operator")} == {
+        "incident": incident.id, "unit": "mdc:1001", "gateway": "gw1", "channel": "patrol-1", "operator": "alice"}
+    assert [(a.incident.state, a.change) for a in actions if isinstance(a, PublishIncident)] == [
+        ("acknowledged", Change.ACKNOWLEDGED), ("acknowledged", Change.RADIO_ACK)]
+    assert actions.index(radio) < [type(a) for a in actions].index(AckMessages)
+
+
+def test_a_unit_is_published_at_most_once_a_second_and_its_newest_state_is_held(core: BridgeCore) -> None:
+    assert [type(a) for a in handle(core, event(1), now=0.0)] == [AckMessages, PublishUnit]
+    second = event(2)
+    assert [type(a) for a in handle(core, second, now=0.3)] == [AckMessages]  # held
+    assert core.tick(0.5) == [SetOutput("gw1", "beacon", 0)]  # not yet; the beacon says nothing is open
+    [held] = [a for a in core.tick(1.0) if isinstance(a, PublishUnit)]
+    assert held.unit.last_event_id == json.loads(second.payload)["id"]  # the newest
+    assert [a for a in core.flush(1.1) if isinstance(a, PublishUnit)] == []  # nothing left to send
+
+
+def test_the_beacon_is_lit_while_an_incident_is_unacknowledged(core: BridgeCore) -> None:
+    assert core.tick(0.0) == [SetOutput("gw1", "beacon", 0)]
+    handle(core, event(1, Kind.ALERT), now=0.1)
+    assert core.tick(0.2) == []  # checked every half second
+    assert SetOutput("gw1", "beacon", 1) in core.tick(0.5)
+    assert core.tick(1.0) == []  # sent when it changes, and again each minute
+    [incident] = core.store.open_incidents()
+    handle(core, command({"action": "ack", "incident": incident.id, "operator": "alice"}), now=1.1)
+    assert SetOutput("gw1", "beacon", 0) in core.tick(1.5)
+    assert SetOutput("gw1", "beacon", 0) in core.tick(62.0)  # for a gateway that restarted
+
+
+def test_a_hole_is_asked_for_again_and_given_up_after_the_tries(core: BridgeCore) -> None:
+    handle(core, event(1), event(2), event(5), now=0.0)
+
+    def replays(now: float) -> list[Action]:
+        return [a for a in core.tick(now) if isinstance(a, RequestReplay)]
+
+    assert replays(0.0) == []  # what is in flight gets its chance first
+    assert replays(1.0) == [RequestReplay("gw1", 3, 4)]
+    assert replays(1.5) == []  # rate-limited
+    assert replays(2.0) == [RequestReplay("gw1", 3, 4)]
+    assert replays(3.0) == []  # two tries: given up
+    assert core.counts["replay_requests"] == 2 and core.counts["lost"] == 2
+    assert replays(3.5) == []  # nothing missing any more
+    assert core.store.gateways()[0].lost == 2 and core.recovery.suspects == set()
+
+
+def test_a_tail_the_gateway_state_reveals_is_asked_for_once_its_stream_is_quiet(core: BridgeCore) -> None:
+    handle(core, event(1), event(2), now=0.0)
+    state = {"online": True, "outbox": {"next_seq": 6, "pending": 0, "oldest_seq": 1}}
+    handle(core, Inbound(f"{PREFIX}/gw/gw1/state", json.dumps(state).encode(), 1, 1, 1, 0, ("gw", "gw1", "state")))
+    assert core.recovery.hints["gw1"].published == 5
+    assert [a for a in core.tick(1.0) if isinstance(a, RequestReplay)] == []  # first seen: left a while
+    assert [a for a in core.tick(2.0) if isinstance(a, RequestReplay)] == [RequestReplay("gw1", 3, 5)]
