@@ -386,7 +386,7 @@ class ModbusDriver(IoDriver["ModbusTcpClient | ModbusSerialClient", ModbusDriver
             try:
                 client = self._connected()
                 response = client.write_coil(address, bool(value), device_id=self.slave)
-            except Exception as exc:  # pymodbus raises ModbusException, OSError, serial errors: never crash
+            except Exception as exc:  # noqa: BLE001 - pymodbus raises ModbusException, OSError, serial errors: never crash
                 self._drop_client()
                 self.counters.add(write_errors=1)
                 raise ModbusWriteError(f"{self.name}: coil {address} not written: {_why(exc)}") from None
@@ -434,7 +434,7 @@ class ModbusDriver(IoDriver["ModbusTcpClient | ModbusSerialClient", ModbusDriver
         for block in self.inputs.plan:
             try:
                 response = _READERS[block.table](client, block.start, count=block.count, device_id=self.slave)
-            except Exception as exc:  # pymodbus raises ModbusException, OSError, serial errors: never crash
+            except Exception as exc:  # noqa: BLE001 - pymodbus raises ModbusException, OSError, serial errors: never crash
                 raise DeviceError(f"{self.url} slave {self.slave}: {_why(exc)}") from None
             if response.isError():
                 reason = (f"slave {self.slave} answered {_exception_text(response)} to a read of "

@@ -304,7 +304,7 @@ class PlansScreen(Screen[None]):
                 plan = plans.get(r["name"])
                 r["pending"] = plan.version if plan is not None else None
                 r["channels"] = plan.channels if plan is not None else []
-        except Exception as exc:  # the database away: said on the screen, tried again
+        except Exception as exc:  # noqa: BLE001 - the database away: said on the screen, tried again; the console lives on
             self.post_message(PlansLoaded([], describe_error(exc)))
             return
         self.post_message(PlansLoaded(sorted(rows, key=lambda r: r["name"])))

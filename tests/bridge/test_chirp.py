@@ -479,7 +479,7 @@ def test_a_mode_chirp_has_no_name_for_is_written_as_dig_and_said_so() -> None:
 
 
 def test_repeated_locations_in_a_plan_are_refused_with_the_rest() -> None:
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(ValueError, match="plan: channels") as caught:
         canonical([{"name": "a", "rx_mhz": 146.52, "location": 4}, {"name": "b", "rx_mhz": -1, "location": 4}])
     assert str(caught.value).splitlines() == [
         "plan: channels[1].rx_mhz: Input should be greater than 0 (got -1)",

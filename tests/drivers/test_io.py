@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -23,10 +22,9 @@ PLUGINS = Path(__file__).parents[1] / "data" / "plugins"
 
 
 @pytest.fixture
-def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def installed(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plugin's distribution on the path, where importlib.metadata looks for installed ones."""
     monkeypatch.syspath_prepend(str(PLUGINS))
-    yield
 
 
 def test_the_built_in_drivers_are_registered_by_the_type_of_their_table() -> None:

@@ -185,9 +185,9 @@ def test_a_unit_is_made_from_radio_text_by_replacing_what_the_alphabet_refuses()
     assert make_unit("kenwood", "a#b/c+d\x1be") == "kenwood:a_b_c_d_e"
     assert make_unit("aprs", "x" * 100) == "aprs:" + "x" * 64
     for bad_protocol in ("APRS", "", "9x", "a" * 17, "a-b"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="is not a unit protocol"):
             make_unit(bad_protocol, "1")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no unit id"):
         make_unit("aprs", "   ")
 
 
