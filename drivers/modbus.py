@@ -62,6 +62,7 @@ from gateway.events import Decoded, Kind, is_unit
 
 if TYPE_CHECKING:
     from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+    from pymodbus.client.base import ModbusBaseSyncClient
 
 log = logging.getLogger(__name__)
 
@@ -468,7 +469,9 @@ class ModbusDriver(IoDriver["ModbusTcpClient | ModbusSerialClient", ModbusDriver
         return ModbusSerialClient(self.url, timeout=self.timeout_s, retries=self.RETRIES, **self.serial_options)
 
     def _drop_client(self) -> None:
-        client, self._client = self._client, None
+        # Typed as their common base: mypy resolves close() on one class, not on a union of two.
+        client: ModbusBaseSyncClient | None = self._client
+        self._client = None
         if client is not None:
             try:
                 client.close()

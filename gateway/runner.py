@@ -45,10 +45,11 @@ from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.devices import visible_devices
 from gateway.dispatch import Dispatcher
 from gateway.events import Decoded, Event, Kind, is_unit
-from gateway.metrics import MetricsServer, serve_gateway_metrics
+from gateway.metrics import serve_gateway_metrics
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
 from gateway.transmit import Transmitter
+from monitoring.prometheus import MetricsServer
 
 log = logging.getLogger(__name__)
 

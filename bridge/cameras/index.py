@@ -238,7 +238,8 @@ class CameraIndex:
         idx = np.fromiter(slots, dtype=np.intp, count=len(slots))
         d = haversine_m_np(lat, lon, self._lat[idx], self._lon[idx])
         limit = self._range[idx] if radius_m is None else radius_m
-        return idx[d <= limit + _PREFILTER_SLACK_M].tolist()
+        near: list[int] = idx[d <= limit + _PREFILTER_SLACK_M].tolist()
+        return near
 
     def _insert(self, camera: Camera) -> None:
         if self._free:
