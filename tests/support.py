@@ -19,6 +19,7 @@ from urllib.request import urlopen
 
 import numpy as np
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 
 def caller_id(n: int) -> bytes:
@@ -84,7 +85,7 @@ def free_port() -> int:
             return port
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -202,7 +203,7 @@ class Listener:
         self.subscribed = threading.Event()
         # A persistent session (like the bridge's): what is published while it is away is queued for it.
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{free_port()}", clean_session=not persistent
+            CallbackAPIVersion.VERSION2, client_id=f"test-listener-{free_port()}", clean_session=not persistent
         )
         self.client.reconnect_delay_set(0.2, 1)
         self.client.on_message = self._on_message
