@@ -75,7 +75,10 @@ def test_the_template_reports_a_device_it_cannot_open_and_opens_it_when_it_can(
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     blocker.bind(("127.0.0.1", port))
     got = Recorder()
-    driver = io_driver_class("acme-udp")("lobby/acme", f"127.0.0.1:{port}", got)
+    from acme_radio import AcmeUdpDriver  # installed by the fixture
+
+    assert io_driver_class("acme-udp") is AcmeUdpDriver
+    driver = AcmeUdpDriver("lobby/acme", f"127.0.0.1:{port}", got)
     driver.start()
     try:
         wait_until(lambda: driver.snapshot()["reconnects"] >= 2, 5, "the driver to find the port taken twice")

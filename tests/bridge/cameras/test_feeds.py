@@ -590,8 +590,10 @@ garbage = (
 
 def _parse_both(payload: bytes) -> list[Detection | None]:
     out: list[Detection | None] = []
-    for parse in (lambda: parse_generic("cam-xixing-17", payload, now=NOW),
-                  lambda: parse_frigate(payload, cameras=CAMERAS, frigate_url="http://frigate:5000")):
+    parsers: tuple[Callable[[], Detection | None], ...] = (
+        lambda: parse_generic("cam-xixing-17", payload, now=NOW),
+        lambda: parse_frigate(payload, cameras=CAMERAS, frigate_url="http://frigate:5000"))
+    for parse in parsers:
         try:
             out.append(parse())
         except FeedError:
