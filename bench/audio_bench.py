@@ -31,6 +31,7 @@ import time
 import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
 from drivers.audio.source import Resampler  # noqa: E402
-from drivers.base import Rejected  # noqa: E402
+from drivers.base import Output, Rejected  # noqa: E402
 from drivers.registry import audio_decoder_class, create_audio_decoder  # noqa: E402
+from gateway.events import Decoded  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 CORPUS = OUT / "audio"
@@ -75,7 +77,8 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 def tone(freqs: tuple[float, ...], seconds: float, rate: int, amp: float = 0.25) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
-    return np.sum([amp * np.sin(2 * np.pi * f * t) for f in freqs], axis=0).astype(np.float32)
+    mixed: np.ndarray = np.sum([amp * np.sin(2 * np.pi * f * t) for f in freqs], axis=0).astype(np.float32)
+    return mixed
 
 
 def with_noise(signal: np.ndarray, snr_db: float, active: np.ndarray) -> np.ndarray:
@@ -133,8 +136,8 @@ def speech_corpus(rate: int = 8000) -> np.ndarray | None:
 # --- ours ------------------------------------------------------------------------------------
 
 
-def ours(names: list[str], samples: np.ndarray, rate: int, options: dict | None = None, *, native: bool = True,
-         block_s: float = 0.02, runs: int = 1) -> tuple[list, list, float]:
+def ours(names: list[str], samples: np.ndarray, rate: int, options: dict[str, dict[str, Any]] | None = None, *,
+         native: bool = True, block_s: float = 0.02, runs: int = 1) -> tuple[list[Decoded], list[Rejected], float]:
     """Run decoders over a recording in 20 ms blocks, at the recording's rate where a decoder runs at it,
     else resampled to the decoder's own rate as the audio driver does. Returns (events, rejected, CPU
     seconds, the least of ``runs`` runs). An AFSK1200 frame is counted whether it is an event (every UI
@@ -146,7 +149,7 @@ def ours(names: list[str], samples: np.ndarray, rate: int, options: dict | None 
                                      (options or {}).get(n)) for n in names]
     resamplers = {d.rate: Resampler(rate, d.rate) for d in decoders}
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    out: list = []
+    out: list[Output] = []
     block = max(1, int(rate * block_s))
     t0 = time.process_time()
     for i in range(0, samples.size, block):
@@ -157,7 +160,7 @@ def ours(names: list[str], samples: np.ndarray, rate: int, options: dict | None 
     for d in decoders:
         out += d.flush(datetime.max.replace(tzinfo=UTC))
     cpu = time.process_time() - t0
-    return [o for o in out if not isinstance(o, Rejected)], [o for o in out if isinstance(o, Rejected)], cpu
+    return [o for o in out if isinstance(o, Decoded)], [o for o in out if isinstance(o, Rejected)], cpu
 
 
 # --- peers -----------------------------------------------------------------------------------
@@ -229,7 +232,9 @@ def main() -> None:
     count = 20 if args.quick else 100
     CORPUS.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[str, str, str]] = []
-    say = lambda s: print(f"... {s}", file=sys.stderr, flush=True)  # noqa: E731
+
+    def say(step: str) -> None:
+        print(f"... {step}", file=sys.stderr, flush=True)
 
     for rate in (22050, 44100, 48000):
         say(f"AFSK1200 at {rate} Hz")

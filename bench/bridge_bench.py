@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -44,7 +45,7 @@ import sys, paho.mqtt.client as mqtt
 from datetime import UTC, datetime
 from gateway.events import Decoded, Event, Kind, Position, encode_event
 port, n, gw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+c = mqtt.Client(CallbackAPIVersion.VERSION2)
 c.max_inflight_messages_set(200)
 c.connect("127.0.0.1", port)
 c.loop_start()
@@ -81,7 +82,7 @@ def raw_rate(broker: Mosquitto, n: int) -> float:
         if got == n:
             done.set()
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-raw")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-raw")
     c.on_message = on_message
     c.connect("127.0.0.1", broker.port)
     c.subscribe("pttbridge/v1/gw/raw/event/+", qos=1)

@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from support import Mosquitto  # noqa: E402
 from textual import events  # noqa: E402
 from textual.message import Message  # noqa: E402
@@ -99,7 +100,7 @@ def _incident(i: int, t: datetime, count: int, state: str = "new") -> IncidentVi
 def publish(url: str, prefix: str, seconds: float) -> None:
     """Publish the load, then print how many messages were sent."""
     host, port = url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-bridge-{os.getpid()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-bridge-{os.getpid()}")
     client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
     client.connect(host, int(port))

@@ -38,6 +38,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.events import Event, Kind, Position, encode_event, uuid7
 
@@ -97,7 +99,7 @@ class SimGateway:
         # paho is driven by hand here (no loop_start: one I/O thread serves every gateway, not a thread
         # each); every call into this client holds this lock, so that two threads never write at once.
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pttbridge-gw-{name}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pttbridge-gw-{name}")
         self.client.max_inflight_messages_set(200)  # as the real publisher's window
         self.client.max_queued_messages_set(0)
         self.client.will_set(self.topic("state"), self.offline("connection lost"), qos=1, retain=True)
@@ -126,7 +128,7 @@ class SimGateway:
             "rejected": 0, "transmitters": {}, "plan_version": None, "plan_error": None,
         })
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
             return
         client.subscribe(self.topic("cmd", "+"), qos=1)

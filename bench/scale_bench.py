@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +88,7 @@ class IncidentWatch:
         self.seen: dict[str, float] = {}
         self.delivered: dict[str, float] = {}
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"scale-watch-{port}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"scale-watch-{port}")
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.subscribe([(f"{PREFIX}/bridge/incident/+", 1), (f"{PREFIX}/gw/+/event/alert", 1)])

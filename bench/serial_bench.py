@@ -25,8 +25,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -76,7 +78,8 @@ def kiss_corpus(n: int) -> bytes:
     return b"".join(frames)
 
 
-def decoder_rate(protocol: str, corpus: bytes, options: dict | None = None, runs: int = 3) -> tuple[float, int, int]:
+def decoder_rate(protocol: str, corpus: bytes, options: dict[str, Any] | None = None,
+                 runs: int = 3) -> tuple[float, int, int]:
     """Best of ``runs``: (seconds, events, rejected) for feeding the corpus in 4 KiB reads."""
     best = float("inf")
     events = rejected = 0
@@ -146,7 +149,7 @@ def mosquitto_pub_rate(broker: Mosquitto, n: int, payload: bytes) -> float | Non
 
 
 def paho_rate(broker: Mosquitto, n: int, payload: bytes) -> float:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2)
     c.max_inflight_messages_set(200)
     c.connect("127.0.0.1", broker.port)
     c.loop_start()
@@ -193,7 +196,7 @@ def latency(broker: Mosquitto, workdir: Path, n: int) -> tuple[float, float]:
         t0 = time.perf_counter()
         link.write(caller_id(i))
         with lock:
-            lock.wait_for(lambda u=unit: u in arrivals, 5)
+            lock.wait_for(lambda: unit in arrivals, 5)  # noqa: B023 - called here, in this turn of the loop
             delays.append(arrivals[unit] - t0)
         time.sleep(0.005)
     gw.stop()
@@ -242,7 +245,7 @@ def main() -> None:
             rows.append(("outbox append (SQLite WAL, synchronous=FULL)", f"{append_rate(n, work):,.0f} events/s",
                          "-"))
             progress("publisher to mosquitto")
-            ours = publisher_rate(broker, n, work)
+            publisher = publisher_rate(broker, n, work)
             payload = Outbox(":memory:", "bench").append(
                 Decoded(Kind.BEACON, datetime.now(UTC), "fleetsync:100-1001", None, {"protocol": "bench"}), "c"
             )
@@ -254,7 +257,7 @@ def main() -> None:
             rows.append(
                 (
                     "publish QoS 1 to Mosquitto (outbox -> PUBACK)",
-                    f"{ours:,.0f} events/s",
+                    f"{publisher:,.0f} events/s",
                     f"mosquitto_pub -q 1 -l: {peer_pub:,.0f} msg/s; bare paho: {peer_paho:,.0f} msg/s"
                     if peer_pub
                     else f"bare paho: {peer_paho:,.0f} msg/s",

@@ -169,36 +169,14 @@ class _Reader:
 
         channel: dict[str, Any] = {}
         if "Location" in self.has and cell("Location"):
-            try:
-                channel["location"] = int(cell("Location"))
-                if channel["location"] < 0:
-                    raise ValueError
-            except ValueError:
-                error("Location", f"expected a memory number (0, 1, 2 ...), got {cell('Location')!r}")
+            self._location(cell("Location"), channel, error)
         name = raw("Name")
-        try:
-            rx = _freq(cell("Frequency"))
-            if rx <= 0:
-                error("Frequency", f"expected a positive frequency in MHz, got {cell('Frequency')!r}")
-            channel["rx_mhz"] = rx
-        except ValueError:
-            error("Frequency", f"expected MHz, e.g. 146.520000, got {cell('Frequency')!r}")
-            rx = None
+        rx = self._frequency(cell("Frequency"), channel, error)
         self._duplex(cell("Duplex"), cell("Offset"), rx, channel, error, note)
         self._tones(cell, channel, error)
-        mode = cell("Mode")
-        if mode:
-            spelled = {m.lower(): m for m in CHIRP_MODES}.get(mode.lower())
-            if spelled is None:
-                error("Mode", f"expected one of CHIRP's modes ({', '.join(CHIRP_MODES)}), got {mode!r}")
-            else:
-                channel["mode"] = spelled
+        self._mode(cell("Mode"), channel, error)
         self._step(cell("TStep"), channel, error, note)
-        skip = cell("Skip").upper()
-        if skip in ("S", "P"):
-            channel["skip"] = skip
-        elif skip:
-            error("Skip", f"expected '', S (skipped) or P (priority), got {cell('Skip')!r}")
+        self._skip(cell("Skip"), channel, error)
         self._power(cell("Power"), channel, note)
         if raw("Comment"):
             channel["comment"] = raw("Comment")
@@ -212,6 +190,47 @@ class _Reader:
             self._validate(channel, line, found)
         self.errors.extend(found)
         return None if found else _Row(line, channel, name, natural)
+
+    @staticmethod
+    def _location(text: str, channel: dict[str, Any], error: Say) -> None:
+        try:
+            channel["location"] = int(text)
+            if channel["location"] < 0:
+                raise ValueError
+        except ValueError:
+            error("Location", f"expected a memory number (0, 1, 2 ...), got {text!r}")
+
+    @staticmethod
+    def _frequency(text: str, channel: dict[str, Any], error: Say) -> float | None:
+        """The receive frequency, kept in ``channel`` even when not positive (the error says so); None if no
+        frequency at all."""
+        try:
+            rx = _freq(text)
+        except ValueError:
+            error("Frequency", f"expected MHz, e.g. 146.520000, got {text!r}")
+            return None
+        if rx <= 0:
+            error("Frequency", f"expected a positive frequency in MHz, got {text!r}")
+        channel["rx_mhz"] = rx
+        return rx
+
+    @staticmethod
+    def _mode(text: str, channel: dict[str, Any], error: Say) -> None:
+        if not text:
+            return
+        spelled = {m.lower(): m for m in CHIRP_MODES}.get(text.lower())
+        if spelled is None:
+            error("Mode", f"expected one of CHIRP's modes ({', '.join(CHIRP_MODES)}), got {text!r}")
+        else:
+            channel["mode"] = spelled
+
+    @staticmethod
+    def _skip(text: str, channel: dict[str, Any], error: Say) -> None:
+        skip = text.upper()
+        if skip in ("S", "P"):
+            channel["skip"] = skip
+        elif skip:
+            error("Skip", f"expected '', S (skipped) or P (priority), got {text!r}")
 
     @staticmethod
     def _duplex(duplex: str, offset_text: str, rx: float | None, channel: dict[str, Any], error: Say,
@@ -250,24 +269,6 @@ class _Reader:
             return
         if not mode:
             return
-
-        def hz(column: str) -> float | None:
-            if column not in self.has:
-                return PLACEHOLDER_HZ  # CHIRP's default where the file has no such column
-            try:
-                value = float(cell(column))
-            except ValueError:
-                error(column, f"expected a tone in Hz, e.g. 100.0, got {cell(column)!r}")
-                return None
-            return value
-
-        def code(column: str) -> str | None:
-            text = cell(column) if column in self.has else PLACEHOLDER_DCS  # CHIRP's default without the column
-            if not text.isdigit():
-                error(column, f"expected a DCS code, e.g. 023, got {text!r}")
-                return None
-            return f"{int(text):03d}"
-
         send, listen = {"Tone": ("Tone", ""), "TSQL": ("Tone", "Tone"), "TSQL-R": ("", "Tone"),
                         "DTCS": ("DTCS", "DTCS"), "DTCS-R": ("DTCS", "DTCS"), "Cross": ("", "")}[mode]
         if mode == "Cross":
@@ -280,24 +281,45 @@ class _Reader:
         if mode not in ("TSQL", "DTCS"):  # those two are what the keys alone say
             channel["tone_mode"] = mode
         if mode in ("TSQL", "TSQL-R"):
-            channel["ctcss_hz"] = hz(self.ctone)
+            channel["ctcss_hz"] = self._hz(self.ctone, cell, error)
         elif mode in ("DTCS", "DTCS-R"):
-            channel["dcs_code"] = code("DtcsCode")
+            channel["dcs_code"] = self._code("DtcsCode", cell, error)
         else:
-            if send == "Tone":
-                channel["tx_ctcss_hz"] = hz(self.rtone)
-            elif send == "DTCS":
-                channel["dcs_code"] = code("DtcsCode")
-            if listen == "Tone":
-                channel["ctcss_hz"] = hz(self.ctone)
-            elif listen == "DTCS":
-                channel["rx_dcs_code"] = code("RxDtcsCode")
+            self._each_way(send, listen, cell, channel, error)
         if "DTCS" in (send, listen):
             polarity = cell("DtcsPolarity").upper() or "NN"
             if polarity not in ("NN", "NR", "RN", "RR"):
                 error("DtcsPolarity", f"expected NN, NR, RN or RR, got {cell('DtcsPolarity')!r}")
             elif polarity != "NN":
                 channel["dcs_polarity"] = polarity
+
+    def _each_way(self, send: str, listen: str, cell: Callable[[str], str], channel: dict[str, Any],
+                  error: Say) -> None:
+        """Tone and Cross: what is sent and what is listened for, each a CTCSS tone, a DCS code or nothing."""
+        if send == "Tone":
+            channel["tx_ctcss_hz"] = self._hz(self.rtone, cell, error)
+        elif send == "DTCS":
+            channel["dcs_code"] = self._code("DtcsCode", cell, error)
+        if listen == "Tone":
+            channel["ctcss_hz"] = self._hz(self.ctone, cell, error)
+        elif listen == "DTCS":
+            channel["rx_dcs_code"] = self._code("RxDtcsCode", cell, error)
+
+    def _hz(self, column: str, cell: Callable[[str], str], error: Say) -> float | None:
+        if column not in self.has:
+            return PLACEHOLDER_HZ  # CHIRP's default where the file has no such column
+        try:
+            return float(cell(column))
+        except ValueError:
+            error(column, f"expected a tone in Hz, e.g. 100.0, got {cell(column)!r}")
+            return None
+
+    def _code(self, column: str, cell: Callable[[str], str], error: Say) -> str | None:
+        text = cell(column) if column in self.has else PLACEHOLDER_DCS  # CHIRP's default without the column
+        if not text.isdigit():
+            error(column, f"expected a DCS code, e.g. 023, got {text!r}")
+            return None
+        return f"{int(text):03d}"
 
     @staticmethod
     def _step(text: str, channel: dict[str, Any], error: Say, note: Say) -> None:

@@ -237,7 +237,7 @@ class BridgeCore:
             if unavailable(exc):
                 raise
             self._failed(m, what, exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever one message raises is its refusal alone: the bridge outlives it
             self._failed(m, what, exc)
 
     def _failed(self, m: Inbound | None, what: str, exc: BaseException) -> None:
@@ -273,7 +273,7 @@ class BridgeCore:
         except EventError as exc:
             self._reject(m, str(exc))
             return None
-        except Exception as exc:  # a validation nobody foresaw failing: this event is refused, not the batch
+        except Exception as exc:  # noqa: BLE001 - a validation nobody foresaw failing: this event is refused, not the batch
             self._reject(m, f"could not be read: {exc.__class__.__name__}: {exc}")
             return None
         self._check_future(event, now)
@@ -308,7 +308,7 @@ class BridgeCore:
             result = self.ingest([e for _, e in events])
         except Stopping:
             raise
-        except Exception as exc:  # SQLAlchemyError above all
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemyError above all; whatever it is, retried one by one
             # Something in the batch is refused by the database itself (or fails in a way nobody foresaw):
             # find it, store the rest.
             log.warning("batch of %d events refused (%s); storing them one by one", len(events), exc.__class__.__name__)
@@ -319,7 +319,7 @@ class BridgeCore:
                     raise
                 except SQLAlchemyError as one:
                     self._reject(m, f"refused by the database: {one.orig if isinstance(one, DBAPIError) else one!s}")
-                except Exception as one:
+                except Exception as one:  # noqa: BLE001 - refused alone, whatever it is: the loop stores the rest
                     self._reject(m, f"could not be stored: {one.__class__.__name__}: {one}")
             return
         self._note(result, changes)
@@ -423,7 +423,7 @@ class BridgeCore:
                 raise  # handled again when the database is back
             self._refuse_command(m, body, "the database refused it (see the bridge's log)", batch, exc)
             return
-        except Exception as exc:  # nobody foresaw this: refused alone, and said so
+        except Exception as exc:  # noqa: BLE001 - nobody foresaw this: refused alone, and said so
             self._refuse_command(m, body, "the bridge failed to carry it out (see the bridge's log)", batch, exc)
             return
         record_command(self.store.engine, body)

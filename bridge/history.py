@@ -101,7 +101,7 @@ def _glob_to_like(pattern: str) -> str:
     return _escape(pattern.lower()).replace("*", "%").replace("?", "_")
 
 
-def _match(column: Any, pattern: str | None) -> ColumnElement[bool] | None:
+def _match(column: ColumnElement[Any] | InstrumentedAttribute[Any], pattern: str | None) -> ColumnElement[bool] | None:
     """Exact (an index can serve it), or a glob as a LIKE on both sides lowered (SQLite's LIKE ignores
     case, PostgreSQL's does not: lowering both makes them agree)."""
     if pattern is None or not pattern.strip():

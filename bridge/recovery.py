@@ -121,7 +121,7 @@ class GapRecovery:
                 out += self._recover(gw, now)
             except OperationalError:
                 raise  # the database away: housekeeping says so once
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - one gateway's bookkeeping must not fail every round
                 # One gateway's bookkeeping gone wrong must not fail every round (and hold ingest up each
                 # time): its gaps are left alone until its next event or state says more.
                 log.error("gateway %s: gap recovery failed (%s: %s); its holes are not asked for again until it "

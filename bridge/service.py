@@ -50,6 +50,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import DBAPIError
 
 from bridge.actions import ALERTS, BULK, AckMessages, Action, FetchEvidence, Inbound, Publish, topic_refusal
@@ -262,7 +263,7 @@ class Bridge:
             log.warning("bridge.shared_group %r ignored: shared subscriptions need MQTT 5", group)
         return shared + ([topic(self.mqtt_cfg, "gw", "+", "state")] if lane == BULK else [])
 
-    def _on_connect(self, client: mqtt.Client, lane: int, flags: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, lane: int, flags: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure and lane == ALERTS:
             log.warning("broker %s refused the alerts session: %s", self.mqtt_cfg.url, rc)
             return
@@ -293,7 +294,7 @@ class Bridge:
         # session would reach nobody (and come back only through a replay).
         (self._alerts_connected if lane == ALERTS else self._connected).set()
 
-    def _on_disconnect(self, _c: mqtt.Client, lane: int, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, lane: int, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if (self._alerts_connected if lane == ALERTS else self._connected).is_set() and not self._stop.is_set():
             self.counts["disconnects"] += 1  # a broker that throws the bridge off (a malformed packet) shows here
         if lane == ALERTS:

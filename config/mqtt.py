@@ -8,6 +8,7 @@ import weakref
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
 from config.schema import MqttConfig
 
@@ -21,9 +22,9 @@ def make_client(
     MQTT 5 says the same with ``clean_start=False`` and a session expiry at connect time instead.
     """
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=cfg.client_id or client_id,
-        protocol=mqtt.MQTTProtocolVersion(protocol),
+        protocol=MQTTProtocolVersion(protocol),
         clean_session=clean_session if protocol != mqtt.MQTTv5 else None,
     )
     if cfg.username:
@@ -57,7 +58,7 @@ def last_connect_error(client: mqtt.Client) -> str | None:
 def _remember_connect_errors(client: mqtt.Client) -> None:
     attempt = client.reconnect  # what paho's retry loop calls, looked up on the instance
 
-    def reconnect() -> mqtt.MQTTErrorCode:
+    def reconnect() -> MQTTErrorCode:
         try:
             rc = attempt()
         except OSError as exc:  # ssl.SSLError is an OSError too

@@ -149,7 +149,7 @@ class DispatchApp(App[None]):
         self.call_from_thread(self.state.begin_snapshot)
         try:
             snapshot = self.store.snapshot()
-        except Exception as exc:  # the database away, or not created yet by the bridge
+        except Exception as exc:  # noqa: BLE001 - the database away, or not created yet by the bridge; the console lives on
             log.warning("cannot read the database %s: %s", redact(self.store.url), str(exc).splitlines()[0])
             self.post_message(SnapshotFailed(describe_error(exc)))
             return

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 from textual.message import Message
 
 from bridge.views import IncidentView, PayloadError, UnitView
@@ -160,7 +161,7 @@ class BridgeLink:
 
     # --- paho's network thread ---------------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
             log.warning("broker %s refused the console: %s", self.cfg.url, rc)
             self._post(BrokerStatus(False, f"refused: {rc}"))
@@ -178,7 +179,7 @@ class BridgeLink:
         # took the SUBSCRIBE would be in neither.
         self._post(BrokerStatus(True))
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         log.warning("lost the broker %s: %s", self.cfg.url, rc)
         self._post(BrokerStatus(False, str(rc)))
 

@@ -302,21 +302,25 @@ def _walk(obj: object, where: str, source: str, out: list[Line], depth: int) -> 
         for n, geometry in enumerate(geometries):
             _walk(geometry, f"{where}.geometries[{n}]", source, out, depth + 1)
     elif kind in _LINEAR:
-        coords = obj.get("coordinates")
-        at = f"{where}.coordinates"
-        if kind == "LineString":
-            out.append(_line(coords, at, source))
-        elif kind in ("MultiLineString", "Polygon"):
-            out.extend(_line(c, f"{at}[{n}]", source) for n, c in enumerate(_list(coords, at, source)))
-        else:
-            for n, polygon in enumerate(_list(coords, at, source)):
-                rings = _list(polygon, f"{at}[{n}]", source)
-                out.extend(_line(c, f"{at}[{n}][{m}]", source) for m, c in enumerate(rings))
+        out.extend(_lines_of(kind, obj.get("coordinates"), f"{where}.coordinates", source))
     elif kind in _SKIPPED:
         return
     else:
         raise GeoJsonError(f"{source}: {where}.type: expected a GeoJSON type (FeatureCollection, Feature, "
                            f"LineString, Polygon, ...), got {kind!r}")
+
+
+def _lines_of(kind: str, coords: object, at: str, source: str) -> list[Line]:
+    """The lines a LineString, MultiLineString, Polygon or MultiPolygon draws (a polygon: its rings)."""
+    if kind == "LineString":
+        return [_line(coords, at, source)]
+    if kind in ("MultiLineString", "Polygon"):
+        return [_line(c, f"{at}[{n}]", source) for n, c in enumerate(_list(coords, at, source))]
+    out: list[Line] = []
+    for n, polygon in enumerate(_list(coords, at, source)):
+        rings = _list(polygon, f"{at}[{n}]", source)
+        out.extend(_line(c, f"{at}[{n}][{m}]", source) for m, c in enumerate(rings))
+    return out
 
 
 def _kind(value: object) -> str:

@@ -446,6 +446,24 @@ def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | N
         head = re.split(r"[/:\[]", message, maxsplit=1)[0]
         if head == "drivers":
             return "drivers"
+    box = _channel_box(head)
+    if box is not None:
+        return box
+    if head == "transmit":
+        return _transmit_box(key)
+    if head == "record":
+        return _record_box(key)
+    m = re.match(r"rules\[(\d+)\]\.?(\w*)", key)
+    if m is not None:
+        return _rule_box(int(m.group(1)), m.group(2), message, rule_at)
+    m = re.match(r"drivers\[(\d+)\]\.?(\w*)", key)
+    if m is not None:
+        return _driver_box(int(m.group(1)), m.group(2), key, message, drivers, shown)
+    return ""
+
+
+def _channel_box(head: str) -> str | None:
+    """The box of one of the channel's own keys; "" for a key with no box; None for a table's key."""
     if head in ("name", "rx_mhz", "tx_mhz", "mode"):
         return head
     if head == "receive_only":
@@ -456,41 +474,52 @@ def _box(key: str, message: str, drivers: list[dict[str, Any]], rule_at: int | N
         return "tone"
     if head in ("location", "radio_name", "step_khz", "skip", "comment"):
         return ""  # kept from the CSV or the file: no box
-    if head == "transmit":
-        parts = key.split(".")[1:]
-        if parts[:1] == ["ptt"]:
-            return f"ptt_{parts[1]}" if len(parts) > 1 and f"ptt_{parts[1]}" in PTT_BOXES else "ptt_method"
-        box = f"tx_{parts[0]}" if parts else "tx_device"
-        return box if box in TRANSMIT_BOXES else "tx_device"
-    if head == "record":
-        box = f"rec_{key.split('.')[1]}" if "." in key else "rec_detect"
-        return box if box in RECORD_BOXES else "rec_detect"
-    m = re.match(r"rules\[(\d+)\]\.?(\w*)", key)
-    if m is not None:
-        if rule_at is None or int(m.group(1)) != rule_at:
-            return "rules"
-        sub = m.group(2) or message.partition(":")[0]  # a rule's own check names its key: "unit: {2} is no ..."
-        return f"rule_{sub}" if f"rule_{sub}" in RULE_BOXES else "rules"
-    m = re.match(r"drivers\[(\d+)\]\.?(\w*)", key)
-    if m is not None:
-        at, sub = int(m.group(1)), m.group(2)
-        kind = driver_kind(drivers[at]) if at < len(drivers) else ""
-        if kind == "audio" and at == shown["audio"]:
-            dmr = re.match(r"options\.dmr\.(\w+)", message) if not sub else None
-            if dmr is not None:  # the driver's check of options.dmr names the option: "options.dmr.slots: ..."
-                return f"dmr_{dmr.group(1)}" if f"dmr_{dmr.group(1)}" in DMR_BOXES else "decoders"
-            if sub == "options":
-                return "selcall_standard" if "selcall" in key else "decoders"
-            if sub == "name":
-                return "audio_name"
-            if not sub:  # the driver's own checks: "input 3 does not exist ...", "options for ..."
-                return "input" if message.startswith("input") else "decoders"
-            return sub if sub in ("device", "channels", "input", "decoders") else "decoders"
-        if kind == "serial" and at == shown["serial"]:
-            if sub == "name":
-                return "serial_name"
-            return sub if sub in ("port", "protocol", "baudrate") else "port"
-        if kind in ("audio", "serial"):
-            return f"{kind}_at"  # another of the channel's inputs or ports: its picker
-        return "drivers"  # a driver the form does not show
-    return ""
+    return None
+
+
+def _transmit_box(key: str) -> str:
+    parts = key.split(".")[1:]
+    if parts[:1] == ["ptt"]:
+        return f"ptt_{parts[1]}" if len(parts) > 1 and f"ptt_{parts[1]}" in PTT_BOXES else "ptt_method"
+    box = f"tx_{parts[0]}" if parts else "tx_device"
+    return box if box in TRANSMIT_BOXES else "tx_device"
+
+
+def _record_box(key: str) -> str:
+    box = f"rec_{key.split('.')[1]}" if "." in key else "rec_detect"
+    return box if box in RECORD_BOXES else "rec_detect"
+
+
+def _rule_box(at: int, sub: str, message: str, rule_at: int | None) -> str:
+    if rule_at is None or at != rule_at:
+        return "rules"
+    sub = sub or message.partition(":")[0]  # a rule's own check names its key: "unit: {2} is no ..."
+    return f"rule_{sub}" if f"rule_{sub}" in RULE_BOXES else "rules"
+
+
+def _driver_box(at: int, sub: str, key: str, message: str, drivers: list[dict[str, Any]],
+                shown: dict[str, int | None]) -> str:
+    kind = driver_kind(drivers[at]) if at < len(drivers) else ""
+    if kind == "audio" and at == shown["audio"]:
+        return _audio_box(sub, key, message)
+    if kind == "serial" and at == shown["serial"]:
+        if sub == "name":
+            return "serial_name"
+        return sub if sub in ("port", "protocol", "baudrate") else "port"
+    if kind in ("audio", "serial"):
+        return f"{kind}_at"  # another of the channel's inputs or ports: its picker
+    return "drivers"  # a driver the form does not show
+
+
+def _audio_box(sub: str, key: str, message: str) -> str:
+    """The box of a key of the audio driver the form shows."""
+    dmr = re.match(r"options\.dmr\.(\w+)", message) if not sub else None
+    if dmr is not None:  # the driver's check of options.dmr names the option: "options.dmr.slots: ..."
+        return f"dmr_{dmr.group(1)}" if f"dmr_{dmr.group(1)}" in DMR_BOXES else "decoders"
+    if sub == "options":
+        return "selcall_standard" if "selcall" in key else "decoders"
+    if sub == "name":
+        return "audio_name"
+    if not sub:  # the driver's own checks: "input 3 does not exist ...", "options for ..."
+        return "input" if message.startswith("input") else "decoders"
+    return sub if sub in ("device", "channels", "input", "decoders") else "decoders"

@@ -410,6 +410,10 @@ def _checksum_width(checksum: Checksum) -> int:
     return size * 2 if checksum.encoding == "ascii-hex" else size
 
 
+#: Records one problem: (key path under ``options.``, what was expected).
+_Bad = Callable[[str, str], None]
+
+
 def _check(spec: FrameSpec) -> list[tuple[str, str]]:
     """What the types alone cannot say: keys that contradict each other or the frame's size."""
     problems: list[tuple[str, str]] = []
@@ -417,11 +421,21 @@ def _check(spec: FrameSpec) -> list[tuple[str, str]]:
     def bad(path: str, problem: str) -> None:
         problems.append((f"options.{path}", problem))
 
-    fr = spec.framing
+    _check_framing(spec.framing, bad)
+    _check_checksum(spec.checksum, spec.framing, bad)
+    types = _check_fields(spec, bad)
+    if spec.unit is not None:
+        problem = _check_template(spec.unit, types)
+        if problem:
+            bad("unit", problem)
+    _check_rules(spec.events, types, bad)
+    return problems
+
+
+def _check_framing(fr: Framing, bad: _Bad) -> None:
+    """Where a frame starts and ends: one way to find its end, and room for what it must hold."""
     start_len = len(fr.start or b"")
     max_len = _max_length(fr)
-    fixed = fr.length
-    # --- framing
     if fr.length is not None and fr.length_field is not None:
         bad("framing.length_field", "give either length or length_field, not both")
     if fr.end is not None and (fr.length is not None or fr.length_field is not None):
@@ -448,31 +462,39 @@ def _check(spec: FrameSpec) -> list[tuple[str, str]]:
     if fr.end is not None and start_len + len(fr.end) + fr.trailer > max_len:
         bad("framing.max_length", f"{max_len} is too short for the start, end and trailer bytes")
 
-    # --- checksum
-    ck = spec.checksum
+
+def _check_checksum(ck: Checksum, fr: Framing, bad: _Bad) -> None:
+    """The checksum's place and range: inside the frame, and not covering itself."""
     if ck.type == "none":
         for attr, key in (("from_", "from"), ("to", "to"), ("at", "at")):
             if attr in ck.model_fields_set:
                 bad(f"checksum.{key}", 'a spec without checksum (type = "none") has no ' + key)
-    else:
-        width = _checksum_width(ck)
-        at = ck.at if ck.at is not None else -width
-        if at < 0 and -at < width:
-            bad("checksum.at", f"a {width}-byte checksum at {at} would run past the end of the frame")
-        elif fixed is not None:
-            at_abs = at if at >= 0 else fixed + at
-            lo = ck.from_ if ck.from_ >= 0 else fixed + ck.from_
-            hi = at_abs if ck.to is None else ck.to if ck.to >= 0 else fixed + ck.to
-            if not 0 <= at_abs <= fixed - width:
-                bad("checksum.at", f"a {width}-byte checksum at {at} lies outside the {fixed}-byte frame")
-            elif not 0 <= lo <= hi <= fixed:
-                bad("checksum.to" if ck.to is not None else "checksum.from", f"empty or outside the {fixed}-byte frame")
-            elif lo < at_abs + width and at_abs < hi:
-                bad("checksum.to", "the checksum range covers the checksum itself")
-        elif at >= 0 and at + width > max_len:
-            bad("checksum.at", f"lies beyond max_length {max_len}")
+        return
+    width = _checksum_width(ck)
+    at = ck.at if ck.at is not None else -width
+    if at < 0 and -at < width:
+        bad("checksum.at", f"a {width}-byte checksum at {at} would run past the end of the frame")
+    elif fr.length is not None:
+        _check_checksum_in_fixed_frame(ck, at, width, fr.length, bad)
+    elif at >= 0 and at + width > _max_length(fr):
+        bad("checksum.at", f"lies beyond max_length {_max_length(fr)}")
 
-    # --- tokens and fields
+
+def _check_checksum_in_fixed_frame(ck: Checksum, at: int, width: int, fixed: int, bad: _Bad) -> None:
+    """A frame of known length: the checksum and the range it covers, as absolute offsets, must fit."""
+    at_abs = at if at >= 0 else fixed + at
+    lo = ck.from_ if ck.from_ >= 0 else fixed + ck.from_
+    hi = at_abs if ck.to is None else ck.to if ck.to >= 0 else fixed + ck.to
+    if not 0 <= at_abs <= fixed - width:
+        bad("checksum.at", f"a {width}-byte checksum at {at} lies outside the {fixed}-byte frame")
+    elif not 0 <= lo <= hi <= fixed:
+        bad("checksum.to" if ck.to is not None else "checksum.from", f"empty or outside the {fixed}-byte frame")
+    elif lo < at_abs + width and at_abs < hi:
+        bad("checksum.to", "the checksum range covers the checksum itself")
+
+
+def _check_fields(spec: FrameSpec, bad: _Bad) -> dict[str, str]:
+    """Each field: a unique name, one way to find it, a size its type can hold. Returns name -> type."""
     types: dict[str, str] = {}
     for i, f in enumerate(spec.fields):
         path = f"fields[{i}]"
@@ -480,37 +502,44 @@ def _check(spec: FrameSpec) -> list[tuple[str, str]]:
             bad(f"{path}.name", f"duplicate field name {f.name!r}")
         types[f.name] = f.type
         if f.token is not None:
-            if f.offset is not None:
-                bad(f"{path}.offset", "a field is found by offset or by token, not both")
-            if f.size is not None:
-                bad(f"{path}.size", "a token field takes the whole token: drop size")
-            if spec.tokens is None:
-                bad(f"{path}.token", "token fields need a [tokens] table that says how to split the frame")
-        elif f.offset is None:
-            bad(path, "give offset and size, or token")
-        elif f.size is None:
-            bad(f"{path}.size", "required key is missing (with offset)")
-        elif f.offset < 0 and -f.offset < f.size:
-            bad(f"{path}.offset", f"{_n_bytes(f.size)} at offset {f.offset} would run past the end of the frame")
-        elif fixed is not None and not 0 <= (f.offset if f.offset >= 0 else fixed + f.offset) <= fixed - f.size:
-            bad(f"{path}.offset", f"{_n_bytes(f.size)} at offset {f.offset}: outside the {fixed}-byte frame")
-        elif f.offset >= 0 and f.offset + f.size > max_len:
-            bad(f"{path}.offset", f"{_n_bytes(f.size)} at offset {f.offset}: beyond max_length {max_len}")
+            _check_token_field(path, f, spec.tokens is not None, bad)
+        else:
+            _check_offset_field(path, f, spec.framing, bad)
         if f.type in ("uint", "int") and f.size is not None and f.size > 8:
             bad(f"{path}.size", f"expected 1..8 bytes for type {f.type}, got {f.size}")
         if f.type != "uint":
             for key in ("mask", "shift"):
                 if key in f.model_fields_set:
                     bad(f"{path}.{key}", f"only for type uint, this field is {f.type}")
+    return types
 
-    # --- unit template
-    if spec.unit is not None:
-        problem = _check_template(spec.unit, types)
-        if problem:
-            bad("unit", problem)
 
-    # --- rules
-    for i, rule in enumerate(spec.events):
+def _check_token_field(path: str, f: FieldSpec, has_tokens: bool, bad: _Bad) -> None:
+    if f.offset is not None:
+        bad(f"{path}.offset", "a field is found by offset or by token, not both")
+    if f.size is not None:
+        bad(f"{path}.size", "a token field takes the whole token: drop size")
+    if not has_tokens:
+        bad(f"{path}.token", "token fields need a [tokens] table that says how to split the frame")
+
+
+def _check_offset_field(path: str, f: FieldSpec, fr: Framing, bad: _Bad) -> None:
+    fixed, max_len = fr.length, _max_length(fr)
+    if f.offset is None:
+        bad(path, "give offset and size, or token")
+    elif f.size is None:
+        bad(f"{path}.size", "required key is missing (with offset)")
+    elif f.offset < 0 and -f.offset < f.size:
+        bad(f"{path}.offset", f"{_n_bytes(f.size)} at offset {f.offset} would run past the end of the frame")
+    elif fixed is not None and not 0 <= (f.offset if f.offset >= 0 else fixed + f.offset) <= fixed - f.size:
+        bad(f"{path}.offset", f"{_n_bytes(f.size)} at offset {f.offset}: outside the {fixed}-byte frame")
+    elif f.offset >= 0 and f.offset + f.size > max_len:
+        bad(f"{path}.offset", f"{_n_bytes(f.size)} at offset {f.offset}: beyond max_length {max_len}")
+
+
+def _check_rules(rules: Sequence[Rule], types: Mapping[str, str], bad: _Bad) -> None:
+    """Each rule's ``when``: fields that exist, values of the field's type."""
+    for i, rule in enumerate(rules):
         for key, value in rule.when.items():
             path = f"events[{i}].when.{key}"
             if key not in types:
@@ -525,7 +554,6 @@ def _check(spec: FrameSpec) -> list[tuple[str, str]]:
                 if not ok:
                     noun = "an integer" if want_int else "a string"
                     bad(path, f"field {key!r} is {types[key]}: expected {noun}, got {v!r}")
-    return problems
 
 
 def _sample(field_type: str) -> int | str:

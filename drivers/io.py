@@ -232,7 +232,7 @@ class IoDriver(ABC, Generic[HandleT, ConfigT]):
             self._is_up = False
             try:
                 handle = self._open()
-            except Exception as exc:  # the driver's own errors and any library's: the thread lives on
+            except Exception as exc:  # noqa: BLE001 - the driver's own errors and any library's: the thread lives on
                 backoff = self._failed(exc, backoff)
                 continue
             self._handle = handle
@@ -241,7 +241,7 @@ class IoDriver(ABC, Generic[HandleT, ConfigT]):
             failure: Exception | None = None
             try:
                 self._pump(handle)
-            except Exception as exc:  # as above: a radio must never sit "open" and deaf
+            except Exception as exc:  # noqa: BLE001 - as above: a radio must never sit "open" and deaf
                 failure = exc
             finally:
                 self._handle = None
@@ -276,5 +276,5 @@ class IoDriver(ABC, Generic[HandleT, ConfigT]):
     def _close_quietly(self, handle: HandleT) -> None:
         try:
             self._close(handle)
-        except Exception as exc:  # a device that went away may fail to close too; the thread goes on
+        except Exception as exc:  # noqa: BLE001 - a device that went away may fail to close too; the thread goes on
             log.debug("%s: close failed: %r", self.name, exc)

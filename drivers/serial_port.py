@@ -142,6 +142,6 @@ class SerialDriver(IoDriver[serial.SerialBase, SerialDriverConfig]):
         if not readable:
             return False
         try:
-            return sock.recv(1, socket.MSG_PEEK) == b""
+            return bool(sock.recv(1, socket.MSG_PEEK) == b"")
         except OSError:
             return True

@@ -27,7 +27,7 @@ def _ports() -> list[dict[str, str]] | str:
 
         return [{"device": p.device, "description": p.description or "", "hwid": p.hwid or ""}
                 for p in sorted(list_ports.comports(), key=lambda p: p.device)]
-    except Exception as exc:  # a listing failure is news for the screen, never a reason to stop the state
+    except Exception as exc:  # noqa: BLE001 - a listing failure is news for the screen, never a reason to stop the state
         return f"cannot list serial ports: {exc}"
 
 
@@ -36,7 +36,7 @@ def _audio() -> list[dict[str, Any]] | str:
         from drivers.audio.source import list_devices
 
         return list_devices()
-    except Exception as exc:  # AudioSourceError says how to install PortAudio; say so on the screen
+    except Exception as exc:  # noqa: BLE001 - AudioSourceError says how to install PortAudio; anything: on the screen
         return str(exc) or type(exc).__name__
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from config.private import private_sqlite
 from gateway.events import Decoded, Event, encode_event
@@ -62,6 +63,19 @@ class OutboxRow:
     id: str
     kind: str
     payload: bytes
+
+
+class OutboxStats(TypedDict):
+    """What the gateway's state says of its outbox."""
+
+    pending: int  # events not yet acknowledged by the broker, held ones included
+    next_seq: int
+    oldest_seq: int | None  # None: the outbox is empty
+    clips_pending: int
+    # Only when one of them is not zero or None:
+    held: NotRequired[int]  # events not yet written to disk
+    refused: NotRequired[int]  # events dropped because too many were held
+    error: NotRequired[str | None]  # why the outbox cannot be written now
 
 
 class Outbox:
@@ -247,7 +261,7 @@ class Outbox:
             return 0
         return cur.rowcount
 
-    def stats(self) -> dict[str, int | str | None]:
+    def stats(self) -> OutboxStats:
         # Under the hold lock: a seq being numbered is either held or written, never neither, so
         # next_seq - pending never claims an event published that is not.
         with self._hold_lock, self._lock:
@@ -256,10 +270,10 @@ class Outbox:
             clips = self._db.execute("SELECT COUNT(*) FROM clips WHERE published IS NULL").fetchone()[0]
             held, next_seq = len(self._held), self._next_seq
         # Held events are pending too: the bridge reads next_seq - pending as "published so far".
-        out: dict[str, int | str | None] = {"pending": pending + held, "next_seq": next_seq,
-                                            "oldest_seq": oldest, "clips_pending": clips}
+        out: OutboxStats = {"pending": pending + held, "next_seq": next_seq, "oldest_seq": oldest,
+                            "clips_pending": clips}
         if held or self.refused or self.error:  # only when it matters: the health screen shows it
-            out.update(held=held, refused=self.refused, error=self.error)
+            out.update({"held": held, "refused": self.refused, "error": self.error})
         return out
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from config.mqtt import last_connect_error, make_client, topic
 from config.schema import GatewayConfig, MqttConfig
@@ -63,7 +64,7 @@ class OutboxPublisher:
         self.gw = gateway_cfg
         self.health = health
         self.on_command = on_command
-        self._t = lambda *levels: topic(mqtt_cfg, "gw", gateway_cfg.name, *levels)
+        self._t: Callable[..., str] = lambda *levels: topic(mqtt_cfg, "gw", gateway_cfg.name, *levels)
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._jobs: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -129,7 +130,7 @@ class OutboxPublisher:
 
     # --- paho callbacks (network thread) -------------------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
             log.warning("broker %s refused the connection: %s", self.cfg.url, rc)
             return
@@ -144,13 +145,13 @@ class OutboxPublisher:
         self._down_since = None
         self.publish_state()
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         if self._connected.is_set() and not self._stop.is_set():
             log.warning("lost the broker %s (%s); events are kept in the outbox", self.cfg.url, rc)
         self._connected.clear()
         self._down_since = self._down_since or time.monotonic()
 
-    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: ReasonCode, _p: Any) -> None:
         self._acks.put(mid)
         self._wake.set()
 

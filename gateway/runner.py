@@ -45,10 +45,11 @@ from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.devices import visible_devices
 from gateway.dispatch import Dispatcher
 from gateway.events import Decoded, Event, Kind, is_unit
-from gateway.metrics import MetricsServer, serve_gateway_metrics
+from gateway.metrics import serve_gateway_metrics
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
 from gateway.transmit import Transmitter
+from monitoring.prometheus import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -461,7 +462,7 @@ class Gateway:
             return
         try:
             modules[0].write_coil(point, bool(value))
-        except Exception as exc:  # the module's errors vary; the command's sender sees the state in health
+        except Exception as exc:  # noqa: BLE001 - the module's errors vary; the command's sender sees the state in health
             log.warning("output %s=%d failed: %s", point, int(bool(value)), exc)
 
     def _ack_emergency(self, body: dict[str, Any]) -> None:

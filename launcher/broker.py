@@ -47,7 +47,7 @@ class EmbeddedBroker:
             fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
             try:
                 fut.result(5)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - stopping goes on to stop the loop whatever shutdown raised
                 log.debug("embedded broker shutdown: %s", exc)
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
@@ -70,7 +70,7 @@ class EmbeddedBroker:
                 await self._broker.start()
 
             self._loop.run_until_complete(boot())
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - any failure to boot is handed to start(), which waits for it
             self._error = exc
             self._ready.set()
             return

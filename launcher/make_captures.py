@@ -23,6 +23,7 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from drivers.audio import mdc1200
 from drivers.audio.dtmf import dtmf_tones
@@ -116,10 +117,18 @@ def aprs() -> list[str]:
     return out
 
 
+def silence(seconds: float) -> npt.NDArray[np.float32]:
+    return np.zeros(int(seconds * RATE), np.float32)
+
+
+def burst(packet: mdc1200.Mdc1200Packet) -> npt.NDArray[np.float32]:
+    """An MDC-1200 burst at the level the demo radios send."""
+    return mdc1200.encode(packet, rate=RATE, level=0.4)
+
+
 def patrol2_audio() -> None:
     """patrol-2: an analogue channel heard through a sound card. Officer 1007 keys up with a DTMF ANI,
     car 23456 with a ZVEI1 5-tone ID, then 1007 sends the DTMF emergency code *911*1007#. 8 kHz, 8-bit."""
-    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
     parts = [silence(2), dtmf_tones("*1007#", RATE), silence(4), selcall_tones("23456", "ZVEI1", RATE), silence(4),
              dtmf_tones("*911*1007#", RATE), silence(6)]
     pcm = (np.clip(np.concatenate(parts), -1, 1) * 127 + 128).astype(np.uint8)
@@ -130,12 +139,13 @@ def patrol2_audio() -> None:
         w.writeframes(pcm.tobytes())
 
 
-def speech(text: str) -> np.ndarray:
+def speech(text: str) -> npt.NDArray[np.float32]:
     """``text`` spoken by espeak-ng at RATE (a voice-like buzz where espeak-ng is not installed)."""
     if shutil.which("espeak-ng") is None:
         t = np.arange(int(0.08 * len(text) * RATE)) / RATE
         buzz = np.sum([np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 12)], axis=0)
-        return (0.1 * buzz).astype(np.float32)
+        voice: npt.NDArray[np.float32] = (0.1 * buzz).astype(np.float32)
+        return voice
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "speech.wav"
         subprocess.run(["espeak-ng", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
@@ -145,14 +155,13 @@ def speech(text: str) -> np.ndarray:
 
     g = math.gcd(RATE, rate)
     x = resample_poly(x, RATE // g, rate // g)
-    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+    spoken: npt.NDArray[np.float32] = (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+    return spoken
 
 
 def patrol3_audio() -> None:
     """patrol-3: MDC-1200 radios. Officer 2001 keys up (PTT ID), speaks, de-keys (post ID); later he
     presses the emergency button (the radio sends its emergency burst) and calls for help."""
-    silence = lambda s: np.zeros(int(s * RATE), np.float32)  # noqa: E731
-    burst = lambda packet: mdc1200.encode(packet, rate=RATE, level=0.4)  # noqa: E731
     parts = [silence(2), burst(mdc1200.ptt_id(0x2001)), speech("Control, patrol three, on Xixi road, all quiet."),
              burst(mdc1200.ptt_id(0x2001, post=True)), silence(5), burst(mdc1200.emergency(0x2001)),
              speech("Officer needs help, corner of Xixi road and Wenyi road!"), silence(8)]

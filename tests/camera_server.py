@@ -94,6 +94,11 @@ class Camera(BaseHTTPRequestHandler):
             hits[self.path] += 1
             count = hits[self.path]
         path = parts.path
+        if not (self.snapshot(path, query, count) or self.guarded(path) or self.other(path, query)):
+            self.send(404, "text/plain", b"not found\n")
+
+    def snapshot(self, path: str, query: dict[str, list[str]], count: int) -> bool:
+        """A camera's still picture, well or badly served; False if ``path`` names none."""
         if path == "/good.jpg":
             self.send(200, "image/jpeg", GOOD_JPEG)
         elif path == "/good.png":
@@ -120,7 +125,13 @@ class Camera(BaseHTTPRequestHandler):
             self.wfile.write(GOOD_JPEG[:4])
             for _ in range(BIG // 65536 + 1):
                 self.wfile.write(bytes(65536))
-        elif path == "/auth.jpg":
+        else:
+            return False
+        return True
+
+    def guarded(self, path: str) -> bool:
+        """A picture behind Basic or Digest authentication; False if ``path`` names none."""
+        if path == "/auth.jpg":
             if self.basic_ok():
                 self.send(200, "image/jpeg", GOOD_JPEG)
             else:
@@ -132,7 +143,13 @@ class Camera(BaseHTTPRequestHandler):
                 nonce = secrets.token_hex(16)
                 Camera.nonces.add(nonce)
                 self.challenge(f'Digest realm="{REALM}", qop="auth", nonce="{nonce}", algorithm=MD5')
-        elif path == "/stream.mjpeg":
+        else:
+            return False
+        return True
+
+    def other(self, path: str, query: dict[str, list[str]]) -> bool:
+        """A stream, a media file, or the hit count of a path; False if ``path`` names none."""
+        if path == "/stream.mjpeg":
             self.mjpeg(float(query.get("s", ["60"])[0]))
         elif path.startswith("/media/") and self.media is not None:
             file = self.media / path.removeprefix("/media/")
@@ -144,7 +161,8 @@ class Camera(BaseHTTPRequestHandler):
             with hits_lock:
                 self.send(200, "text/plain", str(hits[query["path"][0]]).encode())
         else:
-            self.send(404, "text/plain", b"not found\n")
+            return False
+        return True
 
     def send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)

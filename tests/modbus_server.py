@@ -99,7 +99,7 @@ async def main() -> None:
     while (line := await lines.get()) is not None:
         if line:
             await command(server, args.device_id, line)
-    await server.shutdown()
+    await server.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves it unannotated
 
 
 if __name__ == "__main__":

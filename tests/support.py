@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -14,11 +15,18 @@ import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.request import urlopen
 
 import numpy as np
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from drivers.audio.base import AudioDecoder
+    from drivers.base import Output
 
 
 def caller_id(n: int) -> bytes:
@@ -84,7 +92,7 @@ def free_port() -> int:
             return port
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -93,7 +101,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def end_process(proc: subprocess.Popen[bytes], *, kill_after: float = 5.0) -> None:
+def end_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str], *, kill_after: float = 5.0) -> None:
     """Ask a test's server process to stop (SIGTERM), and kill it if it will not."""
     if proc.poll() is None:
         proc.terminate()
@@ -202,9 +210,9 @@ class Listener:
         self.subscribed = threading.Event()
         # A persistent session (like the bridge's): what is published while it is away is queued for it.
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{free_port()}", clean_session=not persistent
+            CallbackAPIVersion.VERSION2, client_id=f"test-listener-{free_port()}", clean_session=not persistent
         )
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]  # paho says int; seconds work
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self.subscribed.set()
@@ -219,7 +227,8 @@ class Listener:
         with self._lock:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
 
-    def payloads(self, suffix: str = "") -> list[dict[str, Any]]:
+    def payloads(self, suffix: str = "") -> list[Any]:
+        """Any JSON: a state is an object, a broker's $SYS counter a bare number."""
         with self._lock:
             return [json.loads(p) for t, p, _ in self.messages if t.endswith(suffix) or suffix in t]
 
@@ -496,7 +505,7 @@ class PulseNullSink:
         self._saved_env.clear()
         try:
             self._restart_portaudio()
-        except Exception:  # the next test that needs PortAudio reports it
+        except Exception:  # noqa: BLE001 - teardown goes on; the next test that needs PortAudio reports it
             pass
 
 
@@ -513,7 +522,7 @@ class MonitorRecording:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        assert self.proc.stdout is not None
+        assert isinstance(self.proc.stdout, io.BufferedReader)  # unbuffered pipes would read one byte at a time
         while chunk := self.proc.stdout.read1(65536):
             with self._lock:
                 self._chunks.append(chunk)
@@ -616,7 +625,7 @@ class ModbusServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            end_process(self.proc)  # type: ignore[arg-type]
+            end_process(self.proc)
             self.proc = None
 
 
@@ -648,7 +657,7 @@ class CameraServer:
             return int(r.read())
 
     def stop(self) -> None:
-        end_process(self.proc)  # type: ignore[arg-type]
+        end_process(self.proc)
 
 
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5, channels: int = 1) -> Any:
@@ -682,7 +691,7 @@ ZVEI1 = {"1": 1060, "2": 1160, "3": 1270, "4": 1400, "5": 1530, "E": 2600}
 
 def tones(freqs: tuple[float, ...], seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * RATE)) / RATE
-    return sum(0.2 * np.sin(2 * np.pi * f * t) for f in freqs)
+    return sum((0.2 * np.sin(2 * np.pi * f * t) for f in freqs), np.zeros(t.size))
 
 
 def recording(path: Path) -> Path:
@@ -711,13 +720,13 @@ def read_recording(path: Path) -> tuple[np.ndarray, int]:
         return (pcm / 32768).astype(np.float32), w.getframerate()
 
 
-def feed_split(decoder: Any, x: np.ndarray, cuts: list[int], start: Any) -> list[Any]:
+def feed_split(decoder: AudioDecoder, x: np.ndarray, cuts: list[int], start: datetime) -> list[Output]:
     """An audio decoder fed ``x`` cut at ``cuts`` (sample indices), each block timed from ``start``,
     then flushed: what it says must not depend on where the cuts fall."""
     from datetime import timedelta
     from itertools import pairwise
 
-    out: list[Any] = []
+    out: list[Output] = []
     for a, b in pairwise([0, *sorted(set(cuts)), x.size]):
         out += decoder.feed(x[a:b], start + timedelta(seconds=a / decoder.rate))
     return out + decoder.flush(start + timedelta(seconds=x.size / decoder.rate))

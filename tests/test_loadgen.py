@@ -8,8 +8,10 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from support import Mosquitto, create_database, wait_until
 
@@ -63,7 +65,7 @@ def test_two_bridges_sharing_the_stream_store_every_event_once_on_postgresql(
 
         def complete() -> bool:
             done = {g.name: g.contiguous_seq for g in store.gateways()}
-            return done == report["per_gateway"]
+            return bool(done == report["per_gateway"])
 
         wait_until(complete, 60, "every gateway's seq stored without a hole")
         assert store.count_events() == n
@@ -84,8 +86,8 @@ def test_two_bridges_sharing_the_stream_store_every_event_once_on_postgresql(
 def test_a_simulated_gateway_answers_replay_requests_with_the_events_it_sent(tmp_path: Path) -> None:
     broker = Mosquitto(tmp_path)
     broker.start()
-    got: list[tuple[str, dict[str, object]]] = []
-    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-watch")
+    got: list[tuple[str, dict[str, Any]]] = []
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-watch")
     watcher.on_message = lambda _c, _u, m: got.append((m.topic, json.loads(m.payload)))
     watcher.connect("127.0.0.1", broker.port)
     watcher.subscribe("pttbridge/v1/gw/+/event/+", qos=1)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from support import Mosquitto, SocatLink, caller_id, free_port, site_config, wait_until
 
 from bridge.service import Bridge
@@ -52,14 +53,14 @@ def parse_exposition(text: str) -> dict[Sample, float]:
         assert not line.startswith("#") and line.strip(), where
         m = _SAMPLE.match(line)
         assert m, where
-        name, labels_text, value_text = m.groups()
+        sample_name, labels_text, value_text = m.groups()
         family = current or ""
-        kind = types.get(family)
-        assert kind is not None, f"{where}: no TYPE for it"
-        allowed = {family} if kind != "histogram" else {f"{family}_bucket", f"{family}_sum", f"{family}_count"}
-        assert name in allowed, f"{where}: not of family {family}"
-        if kind == "counter":
-            assert name.endswith("_total"), where
+        family_kind = types.get(family)
+        assert family_kind is not None, f"{where}: no TYPE for it"
+        allowed = {family} if family_kind != "histogram" else {f"{family}_bucket", f"{family}_sum", f"{family}_count"}
+        assert sample_name in allowed, f"{where}: not of family {family}"
+        if family_kind == "counter":
+            assert sample_name.endswith("_total"), where
         labels: list[tuple[str, str]] = []
         rest = labels_text or ""
         while rest:
@@ -69,7 +70,7 @@ def parse_exposition(text: str) -> dict[Sample, float]:
             rest = rest[lm.end():]
         assert len({k for k, _ in labels}) == len(labels), where
         value = float(value_text)  # accepts NaN, +Inf, -Inf as Prometheus writes them
-        key = (name, frozenset(labels))
+        key = (sample_name, frozenset(labels))
         assert key not in samples, f"{where}: sample twice"
         samples[key] = value
     for family, kind in types.items():
@@ -145,7 +146,7 @@ def test_gateway_and_bridge_metrics_count_what_was_sent(
             if i < garbage:
                 socat_link.write(b"\x02Ijunk!!\x03")
         # And one payload no gateway would send, straight to the bridge.
-        bad = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-bad")
+        bad = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-bad")
         bad.connect("127.0.0.1", mosquitto.port)
         bad.loop_start()
         bad.publish("pttbridge/v1/gw/gw1/event/alert", b"{not json", qos=1).wait_for_publish(5)

@@ -137,18 +137,8 @@ class Camera:
             raise ValueError(f"fov_deg: expected more than 0 and at most 360 degrees, got {self.fov_deg!r}")
         if not self.range_m > 0.0:
             raise ValueError(f"range_m: expected more than 0 metres, got {self.range_m!r}")
-        if self.heading_deg is None:
-            if self.fov_deg != 360.0:
-                raise ValueError(f"heading_deg: required unless fov_deg is 360 (fov_deg is {self.fov_deg!r})")
-        else:
-            object.__setattr__(self, "heading_deg", _heading(self.heading_deg))
-        if self.kind not in KINDS:
-            raise ValueError(f"kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
-        if self.kind == "vehicle":
-            if not isinstance(self.unit, str) or not self.unit:
-                raise ValueError(f"unit: a vehicle camera needs the radio unit that moves it, got {self.unit!r}")
-        elif self.unit is not None:
-            raise ValueError(f"unit: only a vehicle camera follows a unit ({self.kind} camera), got {self.unit!r}")
+        self._check_heading()
+        self._check_kind_and_unit()
         _url("stream_url", self.stream_url, ("rtsp", "rtsps", "http", "https", "rtmp", "srt"))
         _url("snapshot_url", self.snapshot_url, ("http", "https"))
         if self.credentials_env is not None and (
@@ -156,6 +146,22 @@ class Camera:
             raise ValueError("credentials_env: expected the name of an environment variable "
                              "([A-Za-z_][A-Za-z0-9_]*), not its value")
         object.__setattr__(self, "presets", _presets(self.presets, self.kind))
+
+    def _check_heading(self) -> None:
+        if self.heading_deg is None:
+            if self.fov_deg != 360.0:
+                raise ValueError(f"heading_deg: required unless fov_deg is 360 (fov_deg is {self.fov_deg!r})")
+        else:
+            object.__setattr__(self, "heading_deg", _heading(self.heading_deg))
+
+    def _check_kind_and_unit(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind == "vehicle":
+            if not isinstance(self.unit, str) or not self.unit:
+                raise ValueError(f"unit: a vehicle camera needs the radio unit that moves it, got {self.unit!r}")
+        elif self.unit is not None:
+            raise ValueError(f"unit: only a vehicle camera follows a unit ({self.kind} camera), got {self.unit!r}")
 
     @property
     def omnidirectional(self) -> bool:

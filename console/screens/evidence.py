@@ -88,7 +88,7 @@ class EvidenceScreen(Screen[None]):
     def load(self, evidence_id: int) -> None:
         try:
             got = CameraStore(self.store.get().engine).evidence_data(evidence_id)
-        except Exception as exc:  # the database away: say so on the screen
+        except Exception as exc:  # noqa: BLE001 - the database away: say so on the screen, never end the console
             self.post_message(_Loaded(evidence_id, None, str(exc)))
             return
         self.post_message(_Loaded(evidence_id, got[1] if got else None, None if got else "no longer stored"))

@@ -163,6 +163,24 @@ def _devices(state: Mapping[str, Any]) -> Table:
 def draw_gateway(g: Shown, now: datetime) -> RenderableType:
     """One gateway: its headline, drivers (with audio levels), transmitters and devices."""
     s = g.state
+    parts: list[RenderableType] = [_headline(g, now)]
+    radios = s.get("radios")
+    if isinstance(radios, dict) and radios:
+        parts += _drivers(radios, now)
+    elif g.online:
+        parts.append(Text("  no drivers reported", style="dim"))
+    transmitters = s.get("transmitters")
+    if isinstance(transmitters, dict):
+        parts += [_transmitter_line(name, tx) for name, tx in sorted(transmitters.items()) if isinstance(tx, dict)]
+    devices = _devices(s)
+    if devices.row_count:
+        parts.append(devices)
+    return Group(*parts)
+
+
+def _headline(g: Shown, now: datetime) -> Text:
+    """Online or not since when, when it last reported, its outbox and what it rejected."""
+    s = g.state
     head = Text()
     head.append(f"{shown(g.name)} ", style="bold")
     if g.online:
@@ -184,54 +202,47 @@ def draw_gateway(g: Shown, now: datetime) -> RenderableType:
         head.append(f", next seq {shown(outbox.get('next_seq', '?'))}")
     if isinstance(s.get("rejected"), int):
         head.append(f" · rejected {s['rejected']}")
-    parts: list[RenderableType] = [head]
+    return head
 
-    radios = s.get("radios")
-    if isinstance(radios, dict) and radios:
-        drivers = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold",
-                        expand=False)
-        for name, kw in (("  driver", {"no_wrap": True}), ("state", {"no_wrap": True}), ("since", {"no_wrap": True}),
-                         ("counters", {"overflow": "fold"}), ("last error", {"overflow": "fold"})):
-            drivers.add_column(name, **kw)
-        levels: list[list[RenderableType]] = []
-        for name, d in sorted(radios.items()):
-            if not isinstance(d, dict):
-                continue
-            error = d.get("last_error")
-            drivers.add_row(plain(f"  {name}"), _state_text(d.get("state")),
-                            plain(fmt.local_time(_time(d.get("since")), now)), plain(_counters(d)),
-                            plain(str(error), style="red") if error else Text("-", style="dim"))
-            radios_of = d.get("radios")
-            for radio, r in sorted(radios_of.items() if isinstance(radios_of, dict) else ()):
-                if isinstance(r, dict):
-                    levels.append(_radio_row(radio, r))
-        parts.append(drivers)
-        if levels:
-            table = Table.grid(padding=(0, 1))
-            for _ in range(5):
-                table.add_column(no_wrap=True)
-            for row in levels:
-                table.add_row(*row)
-            parts.append(table)
-    elif g.online:
-        parts.append(Text("  no drivers reported", style="dim"))
 
-    transmitters = s.get("transmitters")
-    if isinstance(transmitters, dict):
-        for name, tx in sorted(transmitters.items()):
-            if isinstance(tx, dict):
-                keyed = tx.get("keyed")
-                line = Text(f"  tx {shown(name)}  ")
-                line.append("KEYED" if keyed else "keyed no", style="bold white on red" if keyed else "")
-                failed = tx.get("failed", 0)
-                line.append(f" · sent {shown(tx.get('sent', 0))} · ")
-                line.append(f"failed {shown(failed)}", style="bold red" if failed else "")
-                line.append(shown(f" ({tx.get('output', '?')}, ptt {tx.get('ptt', '?')})"), style="dim")
-                parts.append(line)
-    devices = _devices(s)
-    if devices.row_count:
-        parts.append(devices)
-    return Group(*parts)
+def _drivers(radios: Mapping[str, Any], now: datetime) -> list[RenderableType]:
+    """The drivers' table, then the audio radios' levels if any driver hears audio."""
+    drivers = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold",
+                    expand=False)
+    for name, kw in (("  driver", {"no_wrap": True}), ("state", {"no_wrap": True}), ("since", {"no_wrap": True}),
+                     ("counters", {"overflow": "fold"}), ("last error", {"overflow": "fold"})):
+        drivers.add_column(name, **kw)
+    levels: list[list[RenderableType]] = []
+    for name, d in sorted(radios.items()):
+        if not isinstance(d, dict):
+            continue
+        error = d.get("last_error")
+        drivers.add_row(plain(f"  {name}"), _state_text(d.get("state")),
+                        plain(fmt.local_time(_time(d.get("since")), now)), plain(_counters(d)),
+                        plain(str(error), style="red") if error else Text("-", style="dim"))
+        radios_of = d.get("radios")
+        for radio, r in sorted(radios_of.items() if isinstance(radios_of, dict) else ()):
+            if isinstance(r, dict):
+                levels.append(_radio_row(radio, r))
+    if not levels:
+        return [drivers]
+    table = Table.grid(padding=(0, 1))
+    for _ in range(5):
+        table.add_column(no_wrap=True)
+    for row in levels:
+        table.add_row(*row)
+    return [drivers, table]
+
+
+def _transmitter_line(name: str, tx: Mapping[str, Any]) -> Text:
+    keyed = tx.get("keyed")
+    line = Text(f"  tx {shown(name)}  ")
+    line.append("KEYED" if keyed else "keyed no", style="bold white on red" if keyed else "")
+    failed = tx.get("failed", 0)
+    line.append(f" · sent {shown(tx.get('sent', 0))} · ")
+    line.append(f"failed {shown(failed)}", style="bold red" if failed else "")
+    line.append(shown(f" ({tx.get('output', '?')}, ptt {tx.get('ptt', '?')})"), style="dim")
+    return line
 
 
 def draw(gateways: list[Shown], now: datetime) -> RenderableType:

@@ -284,7 +284,7 @@ class HistoryScreen(Screen[None]):
             if self._history is None:
                 self._history = History(self.store.get().engine)
             page = self._history.page(filters, after, PAGE)
-        except Exception as exc:  # the database away or not there yet: the screen says so
+        except Exception as exc:  # noqa: BLE001 - the database away or not there yet: the screen says so, the console lives on
             self.post_message(self.PageLoaded(generation, None, first, describe_error(exc)))
             return
         self.post_message(self.PageLoaded(generation, page, first))

@@ -287,7 +287,7 @@ class IncidentDetailScreen(Screen[None]):
         """Read the incident's history and alerts from the database (blocking: a worker thread)."""
         try:
             detail = self.store.incident_detail(self.incident_id)
-        except Exception as exc:  # the database away or not there yet: say so, keep the fields
+        except Exception as exc:  # noqa: BLE001 - the database away or not there yet: say so, keep the fields and the console
             self.post_message(DetailLoaded(self.incident_id, None, describe_error(exc)))
             return
         self.post_message(DetailLoaded(self.incident_id, detail))

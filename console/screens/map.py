@@ -149,7 +149,7 @@ class MapScreen(Screen[None]):
         try:
             rows = CameraRegistry(self.store.get().engine).all()
             cameras = [to_camera(c) for c, _origin in rows]
-        except Exception as exc:  # the database away, or a bridge that never created it
+        except Exception as exc:  # noqa: BLE001 - the database away, or a bridge that never created it: the map lives on
             self.post_message(MapFailed("cameras", describe_error(exc)))
             return
         self.post_message(CamerasLoaded(cameras))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -304,7 +305,7 @@ class PlansScreen(Screen[None]):
                 plan = plans.get(r["name"])
                 r["pending"] = plan.version if plan is not None else None
                 r["channels"] = plan.channels if plan is not None else []
-        except Exception as exc:  # the database away: said on the screen, tried again
+        except Exception as exc:  # noqa: BLE001 - the database away: said on the screen, tried again; the console lives on
             self.post_message(PlansLoaded([], describe_error(exc)))
             return
         self.post_message(PlansLoaded(sorted(rows, key=lambda r: r["name"])))
@@ -641,13 +642,14 @@ class PlansScreen(Screen[None]):
         self.inputs["name"].focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"plan-put": self.put_channel, "plan-remove": self.remove_channel, "plan-save": self.action_save,
-                   "plan-import": self.import_csv, "plan-export": self.export_csv, "plan-rule-add": self.add_rule,
-                   "plan-rule-remove": self.remove_rule, "plan-rule-emergency": self.add_emergency_rule,
-                   "plan-audio-add": lambda: self.add_driver("audio"),
-                   "plan-audio-remove": lambda: self.remove_driver("audio"),
-                   "plan-serial-add": lambda: self.add_driver("serial"),
-                   "plan-serial-remove": lambda: self.remove_driver("serial")}
+        actions: dict[str, Callable[[], object]] = {
+            "plan-put": self.put_channel, "plan-remove": self.remove_channel, "plan-save": self.action_save,
+            "plan-import": self.import_csv, "plan-export": self.export_csv, "plan-rule-add": self.add_rule,
+            "plan-rule-remove": self.remove_rule, "plan-rule-emergency": self.add_emergency_rule,
+            "plan-audio-add": lambda: self.add_driver("audio"),
+            "plan-audio-remove": lambda: self.remove_driver("audio"),
+            "plan-serial-add": lambda: self.add_driver("serial"),
+            "plan-serial-remove": lambda: self.remove_driver("serial")}
         action = actions.get(event.button.id or "")
         if action is not None:
             action()

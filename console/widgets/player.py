@@ -218,7 +218,7 @@ class ClipPlayer(Static, can_focus=True):
 
         try:
             clip = loader()
-        except Exception as exc:  # the database away: say so on the player, not in a traceback
+        except Exception as exc:  # noqa: BLE001 - the database away: say so on the player, not in a traceback
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             report(FAILED, error=f"cannot read the clip: {why}")
             return
@@ -230,7 +230,7 @@ class ClipPlayer(Static, can_focus=True):
             import soundfile
 
             decoded, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except Exception as exc:  # soundfile raises its own LibsndfileError, and RuntimeError on old builds
+        except Exception as exc:  # noqa: BLE001 - soundfile raises LibsndfileError, RuntimeError on old builds; a bad clip must not end the console
             report(FAILED, error=f"cannot decode the {codec} clip: {exc}")
             return
         samples = decoded.mean(axis=1).astype(np.float32)  # a radio channel is mono; a stereo clip is mixed
@@ -239,7 +239,7 @@ class ClipPlayer(Static, can_focus=True):
             self._play(samples, int(rate), duration, device, control, report)
         except AudioSourceError as exc:
             report(FAILED, error=str(exc))
-        except Exception as exc:  # PortAudio mid-clip (a headset unplugged): the console must live on
+        except Exception as exc:  # noqa: BLE001 - PortAudio mid-clip (a headset unplugged): the console must live on
             report(FAILED, error=f"playback stopped: {exc}")
 
     @staticmethod

@@ -53,15 +53,9 @@ def mic_e_message(bits: str) -> MicEMessage:
     return MIC_E_STANDARD[bits]
 
 
-def parse_mic_e(info: str, destination: str, *, accept_broken: bool = False) -> PositionReport:
-    dest = destination.split("-")[0]
-    if not _MICE_DEST_RE.match(dest):
-        raise AprsError(ErrorCode.MICE_INV, f"destination {destination!r} is not a Mic-E latitude", "location")
-    if len(info) < 9:
-        raise AprsError(ErrorCode.MICE_SHORT, f"Mic-E info needs 9 bytes, got {len(info)}", "location")
+def _mice_latitude(dest: str) -> tuple[float, int]:
+    """(latitude without its sign, ambiguity) from the destination's six characters."""
     digits = "".join(_mice_digit(ch) for ch in dest)
-    bits = "".join("0" if ch in "0123456789L" else "2" if ch <= "K" else "1" for ch in dest[:3])
-    north, plus100, west = dest[3] >= "P", dest[4] >= "P", dest[5] >= "P"
     kept = digits.rstrip(" ")
     ambiguity = 6 - len(kept)
     if " " in kept:
@@ -70,7 +64,41 @@ def parse_mic_e(info: str, destination: str, *, accept_broken: bool = False) -> 
         raise AprsError(ErrorCode.MICE_AMB_LARGE, f"ambiguity {ambiguity} in {dest!r}", "location")
     if int(digits[:2]) > 89 or (kept[2:4].isdigit() and int(kept[2:4]) > 59):
         raise AprsError(ErrorCode.MICE_INV, f"latitude out of range in destination {dest!r}", "location")
-    lat = int(digits[:2]) + ambiguous_minutes(kept[2:], ambiguity) / 60
+    return int(digits[:2]) + ambiguous_minutes(kept[2:], ambiguity) / 60, ambiguity
+
+
+def _mice_speed_course(sdc: str) -> tuple[float, int | None]:
+    """(knots, course in degrees or None for "not known") from the three speed/course bytes."""
+    sp, dc, se = (ord(ch) - 28 for ch in sdc)
+    if not (0 <= sp <= 99 and 0 <= dc <= 99 and 0 <= se <= 99):
+        raise AprsError(ErrorCode.MICE_INV_INFO, f"invalid Mic-E speed/course bytes {sdc!r}", "location")
+    knots = sp * 10 + dc // 10
+    knots = knots - 800 if knots >= 800 else knots
+    cse = dc % 10 * 100 + se
+    cse = cse - 400 if cse >= 400 else cse
+    return float(knots), cse if 1 <= cse <= 360 else None
+
+
+def _mice_telemetry(rest: str) -> tuple[Telemetry | None, str]:
+    """The telemetry that may open the text after the symbol, and the text after it."""
+    if tm := _MICE_TLM5_RE.match(rest):
+        raw = bytes.fromhex(tm.group(1))
+        return Telemetry(None, tuple(float(b) for b in raw)), rest[tm.end() :]
+    if tm := _MICE_TLM2_RE.match(rest):
+        # Two channels are channels 1 and 3; channel 2 is not sent.
+        return Telemetry(None, (float(int(tm.group(1), 16)), None, float(int(tm.group(2), 16)))), rest[tm.end() :]
+    return None, rest
+
+
+def parse_mic_e(info: str, destination: str, *, accept_broken: bool = False) -> PositionReport:
+    dest = destination.split("-")[0]
+    if not _MICE_DEST_RE.match(dest):
+        raise AprsError(ErrorCode.MICE_INV, f"destination {destination!r} is not a Mic-E latitude", "location")
+    if len(info) < 9:
+        raise AprsError(ErrorCode.MICE_SHORT, f"Mic-E info needs 9 bytes, got {len(info)}", "location")
+    bits = "".join("0" if ch in "0123456789L" else "2" if ch <= "K" else "1" for ch in dest[:3])
+    north, plus100, west = dest[3] >= "P", dest[4] >= "P", dest[5] >= "P"
+    lat, ambiguity = _mice_latitude(dest)
 
     d, m, h = (ord(ch) - 28 for ch in info[1:4])
     table, code = info[8], info[7]
@@ -96,29 +124,8 @@ def parse_mic_e(info: str, destination: str, *, accept_broken: bool = False) -> 
     lat = lat if north else -lat
     lon = -lon if west else lon
 
-    course: int | None = None
-    speed: float | None = None
-    if not mangled:
-        sp, dc, se = (ord(ch) - 28 for ch in info[4:7])
-        if not (0 <= sp <= 99 and 0 <= dc <= 99 and 0 <= se <= 99):
-            raise AprsError(ErrorCode.MICE_INV_INFO, f"invalid Mic-E speed/course bytes {info[4:7]!r}", "location")
-        knots = sp * 10 + dc // 10
-        knots = knots - 800 if knots >= 800 else knots
-        cse = dc % 10 * 100 + se
-        cse = cse - 400 if cse >= 400 else cse
-        speed = float(knots)
-        course = cse if 1 <= cse <= 360 else None
-
-    rest = info[8 if mangled else 9 :]
-    telemetry = None
-    if tm := _MICE_TLM5_RE.match(rest):
-        raw = bytes.fromhex(tm.group(1))
-        telemetry = Telemetry(None, tuple(float(b) for b in raw))
-        rest = rest[tm.end() :]
-    elif tm := _MICE_TLM2_RE.match(rest):
-        # Two channels are channels 1 and 3; channel 2 is not sent.
-        telemetry = Telemetry(None, (float(int(tm.group(1), 16)), None, float(int(tm.group(2), 16))))
-        rest = rest[tm.end() :]
+    speed, course = (None, None) if mangled else _mice_speed_course(info[4:7])
+    telemetry, rest = _mice_telemetry(info[8 if mangled else 9 :])
     altitude_m = None
     if am := _MICE_ALTITUDE_RE.match(rest):
         altitude_m = float(base91(am.group(2)) - 10000)

@@ -45,6 +45,9 @@ VOICE_HZ = (300.0, 3400.0)
 
 _TRIO = np.array([-1, 0, 1])
 _last = threading.local()  # the last Spectra computed on this thread, for a sibling decoder to take
+#: What ``_last.entry`` holds: (key, the objects fed, the spectra, then the spectrogram's state after them:
+#: buffer, history, samples fed, next start).
+_Entry = tuple[tuple[object, ...], list[object], "Spectra", "Samples", object, int, int]
 
 
 def sanitize(block: Samples) -> tuple[Samples, bool]:
@@ -82,7 +85,8 @@ class Spectra:
         not, so the median bin (ln 2 of the mean for Gaussian noise) estimates it. Every third bin is
         enough (the zero-padded bins are correlated anyway) and costs a third."""
         band = self.spec.band(*VOICE_HZ)
-        return np.median(self.power[:, band.start : band.stop : 3], axis=1) / np.log(2)
+        floor: Floats = np.median(self.power[:, band.start : band.stop : 3], axis=1) / np.log(2)
+        return floor
 
     def peak(self, lo_hz: float, hi_hz: float) -> tuple[Floats, Floats]:
         if (lo_hz, hi_hz) not in self._peaks:
@@ -122,7 +126,7 @@ class Spectrogram:
         just before on this thread had the same history and was fed the same objects ``fed`` (the arrays
         as the caller passed them; ``blocks`` are their copies), its spectra are taken as they are."""
         key = (self.rate, self.win, self.hop, self._fed, self._history, tuple(map(id, fed)))
-        last = getattr(_last, "entry", None)
+        last: _Entry | None = getattr(_last, "entry", None)
         if last is not None and last[0] == key:  # the entry holds the objects, so their ids are not reused
             _, _, spectra, buf, history, count, next_start = last
             self._buf, self._history, self._fed, self.next_start = buf, history, count, next_start
@@ -172,10 +176,12 @@ class Spectrogram:
         kk = np.rint(k).astype(np.intp) if k.dtype.kind == "f" else k
         kk = np.maximum(np.minimum(kk, power.shape[1] - 1 - self.lobe), self.lobe)
         rows = np.arange(power.shape[0])[:, None]
-        return power[rows, kk[:, None] + self._lobe_offsets].sum(axis=1, dtype=np.float64)
+        total: Floats = power[rows, kk[:, None] + self._lobe_offsets].sum(axis=1, dtype=np.float64)
+        return total
 
     def band_power(self, power: Powers, lo_hz: float, hi_hz: float) -> Floats:
-        return power[:, self.band(lo_hz, hi_hz)].sum(axis=1, dtype=np.float64)
+        total: Floats = power[:, self.band(lo_hz, hi_hz)].sum(axis=1, dtype=np.float64)
+        return total
 
 
 class FrameDecoder(AudioDecoder):

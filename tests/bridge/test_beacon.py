@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from support import ModbusServer, Mosquitto, free_port, wait_until
 
 from bridge.service import Bridge
@@ -34,7 +35,7 @@ def test_the_beacon_is_lit_while_an_incident_waits_for_a_dispatcher(tmp_path: Pa
     bridge.start()
     gateway = Gateway(config)
     gateway.start()
-    console = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-console-{free_port()}")
+    console = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-console-{free_port()}")
     console.connect("127.0.0.1", mosquitto.port)
     console.loop_start()
     try:

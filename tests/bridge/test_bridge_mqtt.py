@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from support import Listener, Mosquitto, SocatLink, caller_id, free_port, site_config, wait_until
 
@@ -45,7 +46,7 @@ class Publisher:
     """A bare MQTT client for what no gateway would send."""
 
     def __init__(self, broker: Mosquitto) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{free_port()}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{free_port()}")
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
         wait_until(self.client.is_connected, 10, "the test's publisher to connect")
@@ -375,7 +376,7 @@ class FakeGateway:
         self.events = {q: event(q) for q in range(1, n + 1)}
         self.held = held
         self.requests: list[tuple[int, int]] = []
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-gateway-{free_port()}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-gateway-{free_port()}")
         self.client.on_message = self._on_replay
         self.client.connect("127.0.0.1", broker.port)
         self.client.subscribe(f"{PREFIX}/gw/gw1/cmd/replay", qos=1)
@@ -469,7 +470,7 @@ def test_a_broker_without_mqtt5_is_spoken_to_in_3_1_1(tmp_path: Path) -> None:
     try:
         bridge.start()
         wait_until(lambda: bridge.connected, 15, "bridge to connect in 3.1.1")
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-publisher-311")
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-publisher-311")
         client.connect("127.0.0.1", broker.port)
         client.loop_start()
         wait_until(client.is_connected, 10, "the test's publisher to connect")

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from paho.mqtt.enums import CallbackAPIVersion
 from support import Mosquitto, create_database, wait_until
 
 from bridge.actions import Inbound, Publish, topic_refusal
@@ -120,8 +121,8 @@ def hostile_events(draw: st.DrawFn) -> dict[str, Any]:
 def test_any_value_in_any_field_of_an_event_is_stored_or_refused_with_its_reason(
     bridge: Recording, obj: dict[str, Any]
 ) -> None:
-    gateway = obj.get("gateway") if isinstance(obj.get("gateway"), str) and obj["gateway"] else "gw1"
-    kind = obj.get("kind") if isinstance(obj.get("kind"), str) and obj["kind"] else "beacon"
+    gateway = obj["gateway"] if isinstance(obj.get("gateway"), str) and obj["gateway"] else "gw1"
+    kind = obj["kind"] if isinstance(obj.get("kind"), str) and obj["kind"] else "beacon"
     payload = json.dumps(obj).encode("utf-8", "surrogatepass")
     before = {k: bridge.counts[k] for k in ("stored", "duplicates", "rejected", "messages_failed", "batch_errors")}
     published, reasons = len(bridge.published), len(bridge.reasons)
@@ -201,7 +202,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
 @pytest.fixture(scope="module")
 def publisher(broker: Mosquitto) -> Iterator[tuple[mqtt.Client, threading.Event]]:
     dropped = threading.Event()
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="topic-prober")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="topic-prober")
     c.on_disconnect = lambda *_: dropped.set()
     c.connect("127.0.0.1", broker.port)
     c.loop_start()

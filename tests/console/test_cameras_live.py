@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from rig import CountingApp, pklds_emergency, run, screenshot, until
 from support import CameraServer, Mosquitto, SocatLink, free_port, site_config, wait_until
 
@@ -87,7 +88,7 @@ def test_an_alert_gets_its_cameras_detections_and_evidence_and_a_street_event_it
     bridge.start()
     gateway = Gateway(config)
     gateway.start()
-    cams = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-cameras-{free_port()}")
+    cams = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-cameras-{free_port()}")
     cams.connect("127.0.0.1", mosquitto.port)
     cams.loop_start()
 

@@ -106,9 +106,10 @@ def test_a_dmr_emergency_becomes_an_incident_with_the_units_position_and_cameras
             assert {c.camera_id for c in detail.correlation.cameras} == {"cam-north"}
             console.open_detail(incident.id)
             await until(pilot, lambda: isinstance(console.screen, IncidentDetailScreen), "the incident detail")
-            screen = console.screen
-            assert isinstance(screen, IncidentDetailScreen)
-            await until(pilot, lambda: any(r["name"] == "Xixi Rd south, looking north" for r in screen.cameras.texts()),
+            first_view = console.screen
+            assert isinstance(first_view, IncidentDetailScreen)
+            await until(pilot, lambda: any(r["name"] == "Xixi Rd south, looking north"
+                                           for r in first_view.cameras.texts()),
                         "the camera on screen")
             # Slot 1's call was not published: only the officer's unit is known to the bridge.
             assert [u.unit for u in store.units()] == [f"dmr:{UNIT}"]
@@ -135,10 +136,12 @@ def test_a_dmr_emergency_becomes_an_incident_with_the_units_position_and_cameras
             await until(pilot, lambda: not isinstance(console.screen, IncidentDetailScreen), "back to dispatch")
             console.open_detail(incident.id)
             await until(pilot, lambda: isinstance(console.screen, IncidentDetailScreen), "the incident detail")
-            screen = console.screen
-            assert isinstance(screen, IncidentDetailScreen)
-            await until(pilot, lambda: any(f"transmission (flac sha256 {call.sha256[:12]})" in r["what"]
-                                           for r in screen.alerts.texts()), "the transmission on screen")
+            second_view = console.screen
+            assert isinstance(second_view, IncidentDetailScreen)
+            sha256 = call.sha256
+            assert sha256 is not None
+            await until(pilot, lambda: any(f"transmission (flac sha256 {sha256[:12]})" in r["what"]
+                                           for r in second_view.alerts.texts()), "the transmission on screen")
 
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from rig import CountingApp, run, screenshot, until
 from support import Mosquitto, free_port, wait_until
 
@@ -36,7 +37,7 @@ def test_the_incident_detail_shows_the_name_and_plate_frigate_recognised(tmp_pat
     })
     bridge = Bridge(config)
     bridge.start()
-    nvr = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-frigate-{free_port()}")
+    nvr = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-frigate-{free_port()}")
     nvr.connect("127.0.0.1", mosquitto.port)
     nvr.loop_start()
 

@@ -296,6 +296,7 @@ def test_the_mouse_drags_the_map_zooms_around_the_pointer_and_picks_what_is_clic
             await until(pilot, lambda: len(view.incidents) == 2, "the incidents on the map")
             other = next(i for i in app.state.incidents.values() if i.id != view.selected_incident)
             assert other.lat is not None and other.lon is not None
+            assert view.selected_incident is not None
             i_col, i_row, mark = glyph_at(view, other.lat, other.lon)
             assert mark == "▲"
             first = app.state.incidents[view.selected_incident]

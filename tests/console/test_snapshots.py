@@ -88,7 +88,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def config(tmp_path: Path, frozen: None) -> Iterator[Config]:
+def config(tmp_path: Path, frozen: None) -> Config:
     """Two open incidents (one new, one acknowledged by alice), a unit only heard, and an alias."""
     url = f"sqlite:///{tmp_path / 'bridge.sqlite'}"
     store = Store.open(url, clock=lambda: NOW)
@@ -104,10 +104,10 @@ def config(tmp_path: Path, frozen: None) -> Iterator[Config]:
     store.acknowledge(second.id, "alice", "on the way")
     store.note_gateway_state("gw1", GATEWAY_STATE, NOW - timedelta(seconds=2))
     store.close()
-    yield parse_config({"data_dir": str(tmp_path / "data"), "mqtt": {"url": "mqtt://127.0.0.1:1"},
-                        "bridge": {"database_url": url},
-                        "console": {"flash": False, "bell": False, "map_center": [30.209, 120.210],
-                                    "map_zoom_m": 40}})
+    return parse_config({"data_dir": str(tmp_path / "data"), "mqtt": {"url": "mqtt://127.0.0.1:1"},
+                         "bridge": {"database_url": url},
+                         "console": {"flash": False, "bell": False, "map_center": [30.209, 120.210],
+                                     "map_zoom_m": 40}})
 
 
 async def loaded(pilot: Pilot[None]) -> None:

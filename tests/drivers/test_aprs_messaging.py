@@ -4,6 +4,7 @@ message to us is acknowledged, and garbage settles nothing and raises nothing.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +34,7 @@ def heard(frame: bytes) -> Decoded:
     return out
 
 
-def from_unit(info: bytes, source: str = "BG5ABC-9") -> tuple[str, dict[str, Any]]:
+def from_unit(info: bytes, source: str = "BG5ABC-9") -> tuple[str, Mapping[str, Any]]:
     d = heard(ax25.encode_ui(source, "APDW16", info, ["WIDE1-1"]))
     assert d.unit is not None
     return d.unit.removeprefix("aprs:"), d.detail

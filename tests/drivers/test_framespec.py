@@ -835,7 +835,7 @@ SPEC_VALUES = st.recursive(
 @st.composite
 def mutated_specs(draw: st.DrawFn) -> dict[str, Any]:
     """An example spec with a few values replaced at random paths, or keys dropped."""
-    spec = copy.deepcopy(draw(st.sampled_from([PB8, AP16, LINES, BARE])))
+    spec: dict[str, Any] = copy.deepcopy(draw(st.sampled_from([PB8, AP16, LINES, BARE])))
     for _ in range(draw(st.integers(1, 4))):
         node: Any = spec
         while True:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -23,10 +22,9 @@ PLUGINS = Path(__file__).parents[1] / "data" / "plugins"
 
 
 @pytest.fixture
-def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def installed(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plugin's distribution on the path, where importlib.metadata looks for installed ones."""
     monkeypatch.syspath_prepend(str(PLUGINS))
-    yield
 
 
 def test_the_built_in_drivers_are_registered_by_the_type_of_their_table() -> None:
@@ -77,7 +75,10 @@ def test_the_template_reports_a_device_it_cannot_open_and_opens_it_when_it_can(
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     blocker.bind(("127.0.0.1", port))
     got = Recorder()
-    driver = io_driver_class("acme-udp")("lobby/acme", f"127.0.0.1:{port}", got)
+    from acme_radio import AcmeUdpDriver  # installed by the fixture
+
+    assert io_driver_class("acme-udp") is AcmeUdpDriver
+    driver = AcmeUdpDriver("lobby/acme", f"127.0.0.1:{port}", got)
     driver.start()
     try:
         wait_until(lambda: driver.snapshot()["reconnects"] >= 2, 5, "the driver to find the port taken twice")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -182,18 +182,18 @@ def test_encoders_round_trip_through_the_parser() -> None:
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "why"),
     [
-        lambda: encode_text(1000, 1, "x"),
-        lambda: encode_text("10", "1001", "x"),
-        lambda: encode_text(100, 1001, "a\x03b"),
-        lambda: encode_nxdn_text("03001", "x"),
-        lambda: encode_gps_poll_to("mdc:1234"),
-        lambda: encode_text(100, 1001, "é"),  # ascii by default
+        (lambda: encode_text(1000, 1, "x"), "FleetSync id"),
+        (lambda: encode_text("10", "1001", "x"), "FleetSync id"),
+        (lambda: encode_text(100, 1001, "a\x03b"), "control characters"),
+        (lambda: encode_nxdn_text("03001", "x"), "NXDN id"),
+        (lambda: encode_gps_poll_to("mdc:1234"), "not a Kenwood unit"),
+        (lambda: encode_text(100, 1001, "é"), "'ascii' codec"),  # ascii by default
     ],
 )
-def test_encoders_refuse_what_cannot_be_sent(call: Any) -> None:
-    with pytest.raises(ValueError):
+def test_encoders_refuse_what_cannot_be_sent(call: Callable[[], object], why: str) -> None:
+    with pytest.raises(ValueError, match=why):
         call()
 
 

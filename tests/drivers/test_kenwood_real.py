@@ -348,9 +348,10 @@ def test_the_burst_of_a_real_nx_radio() -> None:
     # Configured for $PKNID and the standard sentences only, the radio's fix is still U00001205's.
     lines = data.splitlines(keepends=True)
     standard_only = b"".join(line for line in lines if line.startswith((b"$PKNID", b"$GP")))
-    ptt, beacon = decode(standard_only)[0]
-    assert isinstance(beacon, Decoded) and beacon.unit == NX_1205 and beacon.detail["identified_by"] == "PKNID"
-    assert beacon.position is not None and beacon.position.source == "kenwood"
+    _, standard_beacon = decode(standard_only)[0]
+    assert isinstance(standard_beacon, Decoded)
+    assert standard_beacon.unit == NX_1205 and standard_beacon.detail["identified_by"] == "PKNID"
+    assert standard_beacon.position is not None and standard_beacon.position.source == "kenwood"
 
 
 def stream(records: dict[tuple[str, int], dict[str, Any]]) -> bytes:

@@ -282,7 +282,7 @@ def test_tarpn_kiss_link_every_frame_accounted_for(name: str) -> None:
     out = KissAprsDecoder().feed((AX25_DATA / name).read_bytes(), NOW)
     truth = TARPN["kiss_streams"][name]
     assert len(out) == len(truth) == 39
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for item, frame in zip(out, truth, strict=True):
         if frame["kiss_cmd"] != 0:
             assert isinstance(item, Rejected) and f"command {frame['kiss_cmd']} (" in item.reason

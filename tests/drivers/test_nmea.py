@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import Output, Rejected
+from drivers.base import Output, ProtocolDecoder, Rejected
 from drivers.nmea import BURST, KNOT_MPS, MAX_LINE, NmeaDecoder, checksum
 from drivers.registry import create_protocol
 from gateway.events import Decoded, Event, Kind, decode_event, encode_event
@@ -45,7 +45,7 @@ def rejects(outputs: Sequence[Output]) -> list[Rejected]:
     return [o for o in outputs if isinstance(o, Rejected)]
 
 
-def feed_split(data: bytes, cuts: Sequence[int], *, decoder: Any = None) -> list[Output]:
+def feed_split(data: bytes, cuts: Sequence[int], *, decoder: ProtocolDecoder | None = None) -> list[Output]:
     decoder = decoder or NmeaDecoder()
     out: list[Output] = []
     bounds = [0, *sorted(cuts), len(data)]

@@ -264,7 +264,7 @@ class Site:
         wait_until(lambda: "connected to" in self.bridge.text(), 30, "the bridge to connect")
         for name, gw in self.gateways.items():
             gw.start()
-            wait_until(lambda gw=gw: "opened" in gw.text(), 30, f"{name} to open its radio")
+            wait_until(lambda: "opened" in gw.text(), 30, f"{name} to open its radio")  # noqa: B023 - called at once
         self.traffic = Traffic(self.radios)
 
     def admin(self, sql: str) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import soundfile
+from paho.mqtt.enums import CallbackAPIVersion
 from support import Listener, Mosquitto, free_port, wait_until
 
 from config.schema import parse_config
@@ -74,7 +75,7 @@ def test_the_gateway_answers_a_command_and_reports_the_result(tmp_path: Path, mo
     listener = Listener(mosquitto.url, "pttbridge/v1/gw/gw-tx/event/io")
     gateway = Gateway(config)
     gateway.start()
-    bridge = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-bridge-{free_port()}")
+    bridge = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-bridge-{free_port()}")
     bridge.connect("127.0.0.1", mosquitto.port)
     bridge.loop_start()
     try:

@@ -9,7 +9,7 @@ import os
 import select
 import threading
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,10 +50,10 @@ class Site:
                                "mqtt": {"url": broker.url}, "channels": channels})
         self.gateway = Gateway(config, on_event=self.events.append)
 
-    def reports(self, request: str) -> list[dict[str, Any]]:
+    def reports(self, request: str) -> list[Mapping[str, Any]]:
         return [e.detail for e in self.events if e.kind == Kind.IO and e.detail.get("request") == request]
 
-    def run(self, command: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def run(self, command: str, body: dict[str, Any]) -> list[Mapping[str, Any]]:
         """The command to its end (as the gateway's command thread runs it); its reports."""
         self.gateway.dispatcher.run(command, body)
         return self.reports(body.get("request", ""))

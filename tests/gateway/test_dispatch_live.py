@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from support import (
     DeviceServer,
     DireWolf,
@@ -50,7 +51,7 @@ class Bridge:
     def __init__(self, broker: Mosquitto, gateway: str) -> None:
         self.prefix = f"pttbridge/v1/gw/{gateway}"
         self.listener = Listener(broker.url, f"{self.prefix}/#")
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-bridge-{free_port()}")
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-bridge-{free_port()}")
         self.client.connect("127.0.0.1", broker.port)
         self.client.loop_start()
 
@@ -80,7 +81,8 @@ def voiced(x: np.ndarray, rate: int) -> np.ndarray:
     """Which 20 ms frames carry speech energy (over -40 dBFS)."""
     n = rate // 50
     frames = x[: x.size // n * n].reshape(-1, n).astype(np.float64)
-    return np.sqrt(np.mean(frames**2, axis=1)) > 0.01
+    speaking: np.ndarray = np.sqrt(np.mean(frames**2, axis=1)) > 0.01
+    return speaking
 
 
 def span_s(mask: np.ndarray) -> float:

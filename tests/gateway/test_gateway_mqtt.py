@@ -9,7 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import Listener, Mosquitto, SocatLink, caller_id, emergency_channel, wait_until
@@ -39,10 +41,10 @@ def outbox_count(db: Path) -> int:
             return 0
 
 
-def first_arrivals(listener: Listener) -> list[dict]:
+def first_arrivals(listener: Listener) -> list[dict[str, Any]]:
     """Events in arrival order with re-sent duplicates (same id) removed, as the bridge stores them."""
     seen: set[str] = set()
-    out = []
+    out: list[dict[str, Any]] = []
     for e in listener.events():
         if e["id"] not in seen:
             seen.add(e["id"])
@@ -59,14 +61,16 @@ def running(gateway: Gateway) -> Gateway:
 
 
 @pytest.fixture
-def listener(mosquitto: Mosquitto):
+def listener(mosquitto: Mosquitto) -> Iterator[Listener]:
     lst = Listener(mosquitto.url, f"{PREFIX}/gw/#")
     wait_until(lambda: lst.client.is_connected(), 5, "listener to connect")
     yield lst
     lst.close()
 
 
-def test_alerts_from_a_pty_arrive_exactly_as_sent(tmp_path, mosquitto, socat_link, listener) -> None:
+def test_alerts_from_a_pty_arrive_exactly_as_sent(
+    tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink, listener: Listener
+) -> None:
     gateway = running(Gateway(load_config(write_config(tmp_path, mosquitto, socat_link.radio))))
     try:
         n = 200
@@ -84,7 +88,7 @@ def test_alerts_from_a_pty_arrive_exactly_as_sent(tmp_path, mosquitto, socat_lin
             if b'"seq"' in payload:
                 decode_event(payload)
         # The retained state says the gateway and its radio are up.
-        def radio() -> dict:
+        def radio() -> dict[str, Any]:
             states = [s for s in listener.payloads("/gw/gw1/state") if s.get("radios")]
             return states[-1]["radios"]["emergency-1/kenwood"] if states else {}
 
@@ -97,7 +101,9 @@ def test_alerts_from_a_pty_arrive_exactly_as_sent(tmp_path, mosquitto, socat_lin
     assert offline == {"online": False, "gateway": "gw1", "reason": "stopped"}
 
 
-def test_broker_outage_loses_nothing(tmp_path, mosquitto, socat_link, listener, caplog) -> None:
+def test_broker_outage_loses_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink, listener: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
     gateway = running(Gateway(load_config(write_config(tmp_path, mosquitto, socat_link.radio))))
     try:
         for i in range(0, 30):
@@ -130,7 +136,9 @@ def start_gateway_process(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def test_gateway_sigkill_loses_nothing(tmp_path, mosquitto, socat_link, listener) -> None:
+def test_gateway_sigkill_loses_nothing(
+    tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink, listener: Listener
+) -> None:
     cfg = write_config(tmp_path, mosquitto, socat_link.radio)
     outbox = tmp_path / "outbox.sqlite"
     log = tmp_path / "gateway.log"
@@ -170,7 +178,9 @@ def test_gateway_sigkill_loses_nothing(tmp_path, mosquitto, socat_link, listener
         proc.wait(10)
 
 
-def test_replay_request_republishes_a_range(tmp_path, mosquitto, socat_link, listener) -> None:
+def test_replay_request_republishes_a_range(
+    tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink, listener: Listener
+) -> None:
     gateway = running(Gateway(load_config(write_config(tmp_path, mosquitto, socat_link.radio))))
     try:
         for i in range(10):
@@ -190,7 +200,9 @@ def test_replay_request_republishes_a_range(tmp_path, mosquitto, socat_link, lis
         gateway.stop()
 
 
-def test_port_unplugged_and_plugged_back(tmp_path, mosquitto, socat_link: SocatLink, listener) -> None:
+def test_port_unplugged_and_plugged_back(
+    tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink, listener: Listener
+) -> None:
     gateway = running(Gateway(load_config(write_config(tmp_path, mosquitto, socat_link.radio))))
     driver = gateway.drivers[0][1]
     try:
@@ -210,7 +222,9 @@ def test_port_unplugged_and_plugged_back(tmp_path, mosquitto, socat_link: SocatL
         gateway.stop()
 
 
-def test_an_alert_is_handed_to_the_broker_before_a_backlog_of_beacons(tmp_path, mosquitto, listener) -> None:
+def test_an_alert_is_handed_to_the_broker_before_a_backlog_of_beacons(
+    tmp_path: Path, mosquitto: Mosquitto, listener: Listener
+) -> None:
     """3,000 beacons wait in the outbox of a gateway that could not reach the broker, then an emergency is
     decoded: it goes out with the first window, not after the 3,000; the bridge orders by seq."""
     from datetime import UTC, datetime
@@ -241,7 +255,9 @@ def test_an_alert_is_handed_to_the_broker_before_a_backlog_of_beacons(tmp_path, 
     assert beacons == sorted(beacons)  # everything else keeps its order
 
 
-def test_a_flooding_radio_is_held_to_the_gateway_rate_and_its_alerts_are_not(tmp_path, mosquitto, listener) -> None:
+def test_a_flooding_radio_is_held_to_the_gateway_rate_and_its_alerts_are_not(
+    tmp_path: Path, mosquitto: Mosquitto, listener: Listener
+) -> None:
     """A radio that chatters fills the outbox faster than ``publish_rate``: the rest waits there (nothing is
     lost), while an alert decoded meanwhile goes at once."""
     import time

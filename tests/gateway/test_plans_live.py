@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from support import Listener, Mosquitto, PulseNullSink, free_port, read_recording, recording, wait_until
 
 from bridge.service import Bridge
@@ -31,7 +32,7 @@ def channel(decoders: list[str]) -> dict[str, Any]:
 
 def send_plan(url: str, channels: list[dict[str, Any]]) -> None:
     """As the console does: a ``plan`` command to the bridge."""
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-console-{free_port()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-console-{free_port()}")
     client.connect("127.0.0.1", int(url.rsplit(":", 1)[1]))
     client.loop_start()
     body = {"action": "plan", "gateway": "gw-plan", "channels": channels, "operator": "tech-anna"}

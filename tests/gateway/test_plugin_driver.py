@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import Listener, Mosquitto, free_port, wait_until
@@ -80,7 +81,7 @@ def test_a_gateway_runs_a_driver_it_finds_through_an_entry_point(tmp_path: Path,
     proc = subprocess.Popen([sys.executable, "-m", "pttbridge", "-v", "gateway", "-c", str(cfg)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
 
-    def radio() -> dict:
+    def radio() -> dict[str, Any]:
         states = [s for s in listener.payloads("/gw/gw1/state") if "radios" in s]
         return states[-1]["radios"].get("lobby/acme", {}) if states else {}
 

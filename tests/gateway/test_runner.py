@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from config.schema import ConfigError, Rule, load_config, parse_config
+from config.schema import ConfigError, Rule, SerialDriverConfig, load_config, parse_config
+from drivers.serial_port import SerialDriver
 from gateway.events import Decoded, Kind
 from gateway.runner import Gateway, apply_rules
 
@@ -77,7 +79,7 @@ def test_a_unit_template_that_makes_no_identity_keeps_the_event() -> None:
         ({"match": {"digits": r"\d+"}, "kind": "ptt", "unit": "dtmf:{1}"}, "unit: {1} is no group"),
     ],
 )
-def test_rule_errors_name_the_key(rule: dict, error: str) -> None:
+def test_rule_errors_name_the_key(rule: dict[str, Any], error: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"channels": [{"name": "c", "rules": [rule]}]}, "site.toml")
     assert "channels[0].rules[0]" in str(err.value) and error in str(err.value)
@@ -94,9 +96,13 @@ def test_spec_file_is_included_relative_to_the_config(tmp_path: Path) -> None:
     spec = ROOT / "config" / "framespecs" / "anvil-pb8.toml"
     driver = f'port = "loop://"\nprotocol = "framespec"\noptions = {{ spec_file = "{spec}" }}'
     cfg = load_config(gateway_config(tmp_path, driver))
-    assert cfg.channels[0].drivers[0].options["spec"] == "anvil-pb8"
+    table = cfg.channels[0].drivers[0]
+    assert isinstance(table, SerialDriverConfig)
+    assert table.options["spec"] == "anvil-pb8"
     gw = Gateway(cfg)
-    assert gw.drivers[0][1].decoder.name == "framespec"
+    serial_driver = gw.drivers[0][1]
+    assert isinstance(serial_driver, SerialDriver)
+    assert serial_driver.decoder.name == "framespec"
     gw.outbox.close()
 
 

@@ -5,12 +5,13 @@ events wait in the outbox, and the password never reaches the log."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import Listener, Mosquitto, SocatLink, caller_id, free_port, wait_until
 
-from config.schema import parse_config
+from config.schema import Config, parse_config
 from gateway.runner import Gateway
 
 PASSWORD = "s3cret-Wensan-7"
@@ -31,7 +32,7 @@ def make_pki(d: Path) -> tuple[Path, Path, Path]:
 
 
 @pytest.fixture
-def tls_broker(tmp_path: Path):
+def tls_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, int, Path]]:
     ca, cert, key = make_pki(tmp_path)
     passwords = tmp_path / "passwords"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "gw-xixing-1", PASSWORD], check=True)
@@ -50,7 +51,7 @@ password_file {passwords}
     broker.stop()
 
 
-def gateway_config(tmp: Path, tls_port: int, ca: Path, radio: Path) -> object:
+def gateway_config(tmp: Path, tls_port: int, ca: Path, radio: Path) -> Config:
     return parse_config({
         "gateway": {"name": "xixing-1", "outbox": str(tmp / "outbox.sqlite")},
         "mqtt": {"url": f"mqtts://127.0.0.1:{tls_port}", "username": "gw-xixing-1", "password_env": "GW_PASSWORD",
@@ -60,12 +61,13 @@ def gateway_config(tmp: Path, tls_port: int, ca: Path, radio: Path) -> object:
 
 
 def test_gateway_publishes_over_tls_with_a_password_from_the_environment(
-    tmp_path: Path, tls_broker, socat_link: SocatLink, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, tls_broker: tuple[Mosquitto, int, Path], socat_link: SocatLink, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     broker, tls_port, ca = tls_broker
     monkeypatch.setenv("GW_PASSWORD", PASSWORD)
     watcher = Listener(broker.url, "pttbridge/v1/gw/#")
-    gateway = Gateway(gateway_config(tmp_path, tls_port, ca, socat_link.radio))  # type: ignore[arg-type]
+    gateway = Gateway(gateway_config(tmp_path, tls_port, ca, socat_link.radio))
     gateway.start()
     try:
         wait_until(lambda: gateway.publisher.connected, 10, "a TLS connection")
@@ -81,7 +83,7 @@ def test_gateway_publishes_over_tls_with_a_password_from_the_environment(
 
 @pytest.mark.parametrize("trouble", ["wrong password", "unknown CA"])
 def test_a_refused_connection_is_said_and_nothing_is_lost(
-    tmp_path: Path, tls_broker, socat_link: SocatLink, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, tls_broker: tuple[Mosquitto, int, Path], socat_link: SocatLink, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture, trouble: str
 ) -> None:
     _, tls_port, ca = tls_broker
@@ -89,7 +91,7 @@ def test_a_refused_connection_is_said_and_nothing_is_lost(
     other_ca.mkdir()
     monkeypatch.setenv("GW_PASSWORD", "guess" if trouble == "wrong password" else PASSWORD)
     gateway = Gateway(gateway_config(tmp_path, tls_port, make_pki(other_ca)[0] if trouble == "unknown CA" else ca,
-                                     socat_link.radio))  # type: ignore[arg-type]
+                                     socat_link.radio))
     gateway.start()
     try:
         wait_until(lambda: gateway.drivers[0][1].snapshot()["state"] == "open", 5, "the port")

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 from support import end_process, free_port, wait_for_port, wait_until
 
 from security.pki import issue, make_broker_cert, make_ca, revoke
@@ -140,7 +142,7 @@ class Probe:
         self.subacks: list[list[int]] = []
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{next(_PROBE_IDS)}",
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{next(_PROBE_IDS)}",
                                   protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
                                   clean_session=None if v5 else clean_session)
         if tls:
@@ -166,15 +168,15 @@ class Probe:
 
     # --- paho's thread --------------------------------------------------------------------------
 
-    def _on_connect(self, _c: Any, _u: Any, flags: Any, rc: mqtt.ReasonCode, props: Any) -> None:
+    def _on_connect(self, _c: Any, _u: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
         self.session_present = bool(getattr(flags, "session_present", False))
         self.connack, self.connack_props = rc.value, props
 
-    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: mqtt.ReasonCode, _p: Any) -> None:
+    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
         with self._lock:
             self.pubacks[mid] = rc.value
 
-    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, rcs: list[mqtt.ReasonCode], _p: Any) -> None:
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, rcs: list[ReasonCode], _p: Any) -> None:
         with self._lock:
             self.subacks.append([rc.value for rc in rcs])
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from support import Mosquitto, free_port, site_config, wait_until
 
 import pttbridge
@@ -25,7 +26,7 @@ CHANNELS = [{"name": "patrol-1", "drivers": [{"port": "/dev/ttyUSB0", "protocol"
 
 @pytest.fixture
 def client(mosquitto: Mosquitto) -> Iterator[mqtt.Client]:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-console-{free_port()}")
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-console-{free_port()}")
     c.connect("127.0.0.1", mosquitto.port)
     c.loop_start()
     wait_until(c.is_connected, 10, "the test's client to connect")

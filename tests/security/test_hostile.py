@@ -42,6 +42,7 @@ from bridge.audit import entries
 from bridge.core import Batch
 from bridge.models import IncidentHistoryRow
 from bridge.service import Bridge
+from bridge.store import Store
 from bridge.views import UnitView
 from config.schema import Config, parse_config
 from console.app import DispatchApp
@@ -106,7 +107,7 @@ class Site:
     probes: list[Probe] = field(default_factory=list)
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         assert self.bridge.store is not None
         return self.bridge.store
 
@@ -311,7 +312,9 @@ def test_an_event_whose_time_overflows_is_refused_alone_and_its_batch_applied(si
         app.open_detail(incident)
         await until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen) and app.screen.history.row_count >= 4,
                     "the detail's history")
-        assert [r["note"] for r in app.screen.history.texts() if r["action"] == "note"][-3:] == \
+        detail = app.screen
+        assert isinstance(detail, IncidentDetailScreen)
+        assert [r["note"] for r in detail.history.texts() if r["action"] == "note"][-3:] == \
             ["note 1", "note 2", "note 3"]
 
     with_console(site, scenario)

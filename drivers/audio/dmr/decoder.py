@@ -195,7 +195,8 @@ class DmrDecoder(AudioDecoder):
         k = np.floor(i).astype(np.int64)
         f = i - k
         k = np.clip(k, 0, self._y.size - 2)
-        return self._y[k] * (1 - f) + self._y[k + 1] * f
+        y: Float = self._y[k] * (1 - f) + self._y[k + 1] * f
+        return y
 
     def _search(self, final: bool) -> None:
         end = self._ybase + self._y.size

@@ -98,7 +98,8 @@ _DIBIT_SYMBOL = np.array([1.0, 3.0, -1.0, -3.0])
 
 def bits_to_symbols(bits: Bits) -> Symbols:
     b = np.asarray(bits, np.uint8).reshape(-1, 2)
-    return _DIBIT_SYMBOL[b[:, 0] * 2 + b[:, 1]]
+    symbols: Symbols = _DIBIT_SYMBOL[b[:, 0] * 2 + b[:, 1]]
+    return symbols
 
 
 def symbols_to_soft(symbols: Symbols) -> fec.Soft:
@@ -175,7 +176,8 @@ class LinkControl:
 
     @property
     def call_type(self) -> str:
-        return {Flco.GROUP_VOICE: "group", Flco.UNIT_TO_UNIT_VOICE: "private"}.get(self.flco, f"flco-{self.flco}")  # type: ignore[call-overload]
+        names: dict[int, str] = {Flco.GROUP_VOICE: "group", Flco.UNIT_TO_UNIT_VOICE: "private"}
+        return names.get(self.flco, f"flco-{self.flco}")
 
     def to_bytes(self) -> bytes:
         return bytes((int(self.protect) << 7 | (self.flco & 0x3F), self.fid, self.options,

@@ -36,6 +36,7 @@ LIP long location report (6.2.2): | 01 | extension 4 = 0011 | time type 2 (+ tim
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,7 +79,7 @@ def _ip_checksum(header: bytes) -> int:
     total = sum(struct.unpack(f"!{len(header) // 2}H", header))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+    return int(~total & 0xFFFF)
 
 
 def parse_udp_ip(packet: bytes) -> Datagram:
@@ -137,18 +138,9 @@ def _lrrp_latlon(b: bytes) -> tuple[float, float]:
     return lat, lon
 
 
-def parse_lrrp(data: bytes) -> tuple[str, Fix | None, dict[str, Any]]:
-    """(message name, the fix if it carries one, what else it says)."""
-    if len(data) < 2:
-        raise LocationError(f"LRRP needs a type and a length, got {len(data)} octet(s)")
-    kind, length = data[0], data[1]
-    if 2 + length > len(data):
-        raise LocationError(f"LRRP says {length} octets follow, only {len(data) - 2} do")
-    name = LRRP_TYPES.get(kind, f"lrrp-{kind:#04x}")
-    body = data[2:2 + length]
-    info: dict[str, Any] = {}
-    lat = lon = alt = course = None
-    when = None
+def _lrrp_tokens(body: bytes, info: dict[str, Any]) -> Iterator[tuple[int, bytes]]:
+    """Each (token, its value) of an LRRP body; a token of unknown length ends the walk, the rest of the
+    body kept in ``info["unparsed"]``."""
     i = 0
     while i < len(body):
         tok = body[i]
@@ -165,7 +157,33 @@ def parse_lrrp(data: bytes) -> tuple[str, Fix | None, dict[str, Any]]:
             i += 1 + n
         else:
             info["unparsed"] = body[i:].hex()  # a token of unknown length: the rest cannot be cut
-            break
+            return
+        yield tok, value
+
+
+def _lrrp_time(value: bytes, info: dict[str, Any]) -> datetime | None:
+    v = int.from_bytes(value, "big")
+    try:
+        return datetime(v >> 26 & 0x3FFF, v >> 22 & 0xF, v >> 17 & 0x1F, v >> 12 & 0x1F, v >> 6 & 0x3F, v & 0x3F,
+                        tzinfo=UTC)
+    except ValueError:
+        info["bad_timestamp"] = value.hex()
+        return None
+
+
+def parse_lrrp(data: bytes) -> tuple[str, Fix | None, dict[str, Any]]:
+    """(message name, the fix if it carries one, what else it says)."""
+    if len(data) < 2:
+        raise LocationError(f"LRRP needs a type and a length, got {len(data)} octet(s)")
+    kind, length = data[0], data[1]
+    if 2 + length > len(data):
+        raise LocationError(f"LRRP says {length} octets follow, only {len(data) - 2} do")
+    name = LRRP_TYPES.get(kind, f"lrrp-{kind:#04x}")
+    body = data[2:2 + length]
+    info: dict[str, Any] = {}
+    lat = lon = alt = course = None
+    when = None
+    for tok, value in _lrrp_tokens(body, info):
         if tok == 0x22:
             info["request_id"] = value.hex()
         elif tok in (0x51, 0x55, 0x66, 0x69):
@@ -175,12 +193,7 @@ def parse_lrrp(data: bytes) -> tuple[str, Fix | None, dict[str, Any]]:
             if tok == 0x69:
                 alt = float(int.from_bytes(value[8:11], "big"))
         elif tok == 0x34:
-            v = int.from_bytes(value, "big")
-            try:
-                when = datetime(v >> 26 & 0x3FFF, v >> 22 & 0xF, v >> 17 & 0x1F, v >> 12 & 0x1F, v >> 6 & 0x3F,
-                                v & 0x3F, tzinfo=UTC)
-            except ValueError:
-                info["bad_timestamp"] = value.hex()
+            when = _lrrp_time(value, info) or when  # a bad timestamp keeps what an earlier one said
         elif tok == 0x56:
             course = float(value[0] * 2 % 360)
         elif tok == 0x6C:

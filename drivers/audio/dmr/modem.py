@@ -43,7 +43,8 @@ def rrc_taps(sps: float, *, alpha: float = ROLL_OFF, span: int = 8) -> npt.NDArr
         else:
             h[i] = (math.sin(math.pi * x * (1 - alpha)) + 4 * alpha * x * math.cos(math.pi * x * (1 + alpha))) / (
                 math.pi * x * (1 - (4 * alpha * x) ** 2))
-    return h / np.sqrt(np.sum(h * h))
+    taps: npt.NDArray[np.float64] = h / np.sqrt(np.sum(h * h))
+    return taps
 
 
 def frequency(symbols: npt.ArrayLike, *, rate: int = BASE_RATE, lead_s: float = 0.0, tail_s: float = 0.0,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from support import Mosquitto, free_port, wait_until
 
@@ -33,7 +34,7 @@ def test_frigate_events_and_a_vehicle_camera(tmp_path: Path, mosquitto: Mosquitt
     })
     bridge = Bridge(config)
     bridge.start()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-frigate-{free_port()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-frigate-{free_port()}")
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
     try:
@@ -59,9 +60,16 @@ def test_frigate_events_and_a_vehicle_camera(tmp_path: Path, mosquitto: Mosquitt
                        unit="mdc:0007", position=Position(LAT + 0.0002, LON, course_deg=180.0, fix_time=now,
                                                           source="nmea"), detail={"protocol": "nmea"})
         client.publish("pttbridge/v1/gw/gw1/event/beacon", encode_event(beacon), qos=1).wait_for_publish(5)
-        wait_until(lambda: bridge.cameras.get("car-7-360").lat != 30.0, 10, "the car's camera to move")  # type: ignore[union-attr]
-        assert {s.camera.id for s in bridge.cameras.seeing(LAT, LON)} == {"car-7-360", "station-door"}
-        assert bridge.cameras.seeing(LAT + 0.01, LON) == []  # where the car was not
+        cameras = bridge.cameras
+        assert cameras is not None
+
+        def moved() -> bool:
+            car = cameras.get("car-7-360")
+            return car is not None and car.lat != 30.0
+
+        wait_until(moved, 10, "the car's camera to move")
+        assert {s.camera.id for s in cameras.seeing(LAT, LON)} == {"car-7-360", "station-door"}
+        assert cameras.seeing(LAT + 0.01, LON) == []  # where the car was not
     finally:
         client.loop_stop()
         client.disconnect()

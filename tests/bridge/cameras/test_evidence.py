@@ -55,7 +55,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def camera(media: Path) -> Iterator[Camera]:
     server = Camera(media)
     yield server
-    end_process(server.proc)  # type: ignore[arg-type]
+    end_process(server.proc)
 
 
 @pytest.fixture(scope="module")

@@ -187,11 +187,13 @@ def test_each_bad_generic_field_is_named(payload: dict[str, Any], field: str) ->
 )
 @pytest.mark.parametrize("parse", ["generic", "frigate"])
 def test_garbage_is_refused_with_a_reason(payload: bytes, parse: str) -> None:
-    with pytest.raises(FeedError) as err:
+    def read() -> object:
         if parse == "generic":
-            parse_generic("cam-3", payload, now=NOW)
-        else:
-            parse_frigate(payload, cameras=CAMERAS)
+            return parse_generic("cam-3", payload, now=NOW)
+        return parse_frigate(payload, cameras=CAMERAS)
+
+    with pytest.raises(FeedError) as err:
+        read()
     assert err.value.field == "$"
 
 
@@ -588,8 +590,10 @@ garbage = (
 
 def _parse_both(payload: bytes) -> list[Detection | None]:
     out: list[Detection | None] = []
-    for parse in (lambda: parse_generic("cam-xixing-17", payload, now=NOW),
-                  lambda: parse_frigate(payload, cameras=CAMERAS, frigate_url="http://frigate:5000")):
+    parsers: tuple[Callable[[], Detection | None], ...] = (
+        lambda: parse_generic("cam-xixing-17", payload, now=NOW),
+        lambda: parse_frigate(payload, cameras=CAMERAS, frigate_url="http://frigate:5000"))
+    for parse in parsers:
         try:
             out.append(parse())
         except FeedError:

@@ -15,6 +15,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from camera_server import GOOD_JPEG, GOOD_PNG
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from support import Listener, Mosquitto, free_port, wait_until
 
@@ -53,7 +54,7 @@ def test_frigate_events_updates_and_snapshots_reach_the_incident(tmp_path: Path,
                    "cameras": {"frigate_cameras": {"front_door": "station-door"}, "frigate_snapshots": 5}},
         "cameras": [{"id": "station-door", "lat": LAT, "lon": LON, "heading_deg": 90, "fov_deg": 70}],
     })
-    nvr = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-frigate-{free_port()}")
+    nvr = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-frigate-{free_port()}")
     nvr.connect("127.0.0.1", mosquitto.port)
     nvr.loop_start()
 

@@ -340,7 +340,8 @@ def test_queries_while_another_thread_moves_the_camera_see_it_somewhere_it_was()
             seen += 1
         assert len(index) == 1
     driver.join()
-    assert index.get("van-1") is not None and (index.get("van-1").lat, index.get("van-1").lon) == stops[-1]
+    last = index.get("van-1")
+    assert last is not None and (last.lat, last.lon) == stops[-1]
 
 
 # -- near() ----------------------------------------------------------------------------------------------

@@ -71,4 +71,5 @@ def music() -> np.ndarray:
         if rng.random() < 0.2:
             out.append(np.zeros(int(0.1 * rate)))
     x = np.concatenate(out)
-    return (0.8 * x / np.max(np.abs(x))).astype(np.float32)
+    tune: np.ndarray = (0.8 * x / np.max(np.abs(x))).astype(np.float32)
+    return tune

@@ -154,9 +154,8 @@ def test_noise_sweep_beside_atest(tmp_path: Path, rate: int) -> None:
     # "invalid data or test data": each is a status event with its text. Count them, once each.
     numbers = [re.search(r"(\d{4}) of 0100", o.detail["text"]) for o in decoded(out) if o.detail["type"] == "test"]
     ours = [int(m.group(1)) for m in numbers if m]
-    print(f"AFSK1200 noise sweep at {rate} Hz: ours {len(ours)}, atest {theirs}")
     assert len(ours) == len(out) == len(set(ours))  # nothing else, no duplicates
-    assert len(ours) >= 0.8 * theirs
+    assert len(ours) >= 0.8 * theirs, f"AFSK1200 noise sweep at {rate} Hz: ours {len(ours)}, atest {theirs}"
 
 
 def noisy_patrol(samples: np.ndarray, seed: int = 7) -> np.ndarray:

@@ -104,7 +104,7 @@ def test_unknown_option_and_bad_timeout_are_refused() -> None:
         DtmfDecoder(colour="red")
     with pytest.raises(ValueError, match="interdigit_s"):
         DtmfDecoder(interdigit_s=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not 12345"):
         DtmfDecoder(rate=12345)
 
 

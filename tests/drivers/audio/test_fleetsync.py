@@ -133,23 +133,23 @@ def test_options_change_hemisphere_and_emergency_statuses() -> None:
     found = events(decode(audio, 22050, gps_hemisphere="SW", emergency_status=[23]))
     assert found[0].position is not None and found[0].position.lat < 0 and found[0].position.lon < 0
     assert found[1].kind is Kind.ALERT
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="gps_hemisphere"):
         FleetSyncDecoder(22050, gps_hemisphere="up")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not 12345"):
         FleetSyncDecoder(12345)
     assert isinstance(registry.create_audio_decoder("fleetsync", 8000), FleetSyncDecoder)
 
 
 def test_encoder_refuses_what_the_air_format_cannot_carry() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="fleet must be"):
         fs.ani(99, 1001)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unit must be"):
         fs.ani(100, 5095)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="status must be"):
         fs.status_message(100, 1001, 9)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="version"):
         fs.encode(fs.ani(100, 1001), 8000, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="baud"):
         fs.encode(fs.ani(100, 1001), 8000, baud=4800)
 
 

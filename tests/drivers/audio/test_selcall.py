@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from support import feed_split
 
-from drivers.audio.selcall import STANDARDS, SelcallDecoder, selcall_tones, with_repeats
+from drivers.audio.selcall import SelcallDecoder, selcall_tones, with_repeats
+from drivers.audio.selcall_standards import STANDARDS
 from drivers.base import Output, Rejected
 from gateway.events import Decoded, Kind
 

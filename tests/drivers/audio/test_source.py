@@ -125,7 +125,7 @@ def test_raw_pcm_on_stdin_in_any_block_size() -> None:
     assert abs(peak_frequency(x[:, 1], 8000) - 1000) < 1.0
 
 
-@pytest.mark.parametrize("fmt, dtype", [("u8", "u1"), ("s16be", ">i2"), ("s32le", "<i4"), ("f32le", "<f4")])
+@pytest.mark.parametrize(("fmt", "dtype"), [("u8", "u1"), ("s16be", ">i2"), ("s32le", "<i4"), ("f32le", "<f4")])
 def test_raw_sample_formats(fmt: str, dtype: str) -> None:
     x = tone(440, 0.1, 8000)
     scale = {"u1": 127, ">i2": 32767, "<i4": 2**31 - 1, "<f4": 1}[dtype]
@@ -157,7 +157,7 @@ def resample(x: np.ndarray, a: int, b: int, block: int = 1000) -> np.ndarray:
     return np.concatenate([*(r.feed(x[i : i + block]) for i in range(0, len(x), block)), r.flush()])
 
 
-@pytest.mark.parametrize("a, b, freqs", [
+@pytest.mark.parametrize(("a", "b", "freqs"), [
     (44100, 8000, [300, 1000, 2000, 3000]),
     (48000, 22050, [300, 1000, 4000, 8000]),
     (8000, 48000, [300, 1000, 2000, 3000]),
