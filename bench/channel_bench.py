@@ -166,6 +166,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a channel a tenth as long, one run (CI)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--before", type=Path, help="another source tree to run beside this one, alternating")
+    ap.add_argument("--alone", default=",".join(EVERY), help="the decoders also timed one at a time")
     ap.add_argument("--out", type=Path, default=OUT / "channel.md")
     args = ap.parse_args()
     scale, runs = (10, 1) if args.quick else (1, args.runs)
@@ -176,7 +177,8 @@ def main() -> None:
     trees = {"pttbridge": ROOT} | ({"pttbridge (before)": args.before} if args.before else {})
     cases: list[tuple[str, str, Callable[[], tuple[float, Counter[str]]]]] = []
     for label, tree in trees.items():
-        for names in (EVERY, FIVE, *((n,) for n in EVERY)):
+        alone = [n for n in args.alone.split(",") if n]
+        for names in (EVERY, FIVE, *((n,) for n in alone)):
             what = ("every decoder (" + ", ".join(names) + ")" if names == EVERY else
                     "the five of issue 17 (" + ", ".join(names) + ")" if names == FIVE else names[0] + " alone")
             cases.append((label, what, lambda tree=tree, names=names: pttbridge(tree, wav, names)))
