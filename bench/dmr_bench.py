@@ -17,6 +17,7 @@ blocks. Writes a Markdown table.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as pttbridge runs its decoders (pttbridge.py)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
