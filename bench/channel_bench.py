@@ -92,7 +92,7 @@ def _dmr(rng: np.random.Generator, count: int) -> np.ndarray:
 def make_channel(path: Path, *, scale: int = 1) -> float:
     """Write the channel's recording; its length in seconds."""
     rng = np.random.default_rng(17)
-    afsk = path.parent / "afsk-22050.wav"
+    afsk = path.with_name(f"{path.stem}-afsk.wav")
     subprocess.run(["gen_packets", "-n", str(100 // scale), "-r", str(RATE), "-o", str(afsk)], check=True,
                    capture_output=True)
     packets, _ = read_wav(afsk)

@@ -435,8 +435,8 @@ def _kaiser_lowpass(numtaps: int, cutoff: float, beta: float) -> npt.NDArray[np.
     ``firwin(numtaps, cutoff, window=("kaiser", beta))``, without importing scipy.signal (most of a
     second of start-up for ``pttbridge decode``)."""
     n = np.arange(numtaps) - (numtaps - 1) / 2
-    h = cutoff * np.sinc(cutoff * n) * np.kaiser(numtaps, beta)
-    return h / h.sum()
+    h: npt.NDArray[np.float64] = cutoff * np.sinc(cutoff * n) * np.kaiser(numtaps, beta)
+    return np.asarray(h / float(h.sum()), np.float64)
 
 
 class Resampler:
