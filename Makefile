@@ -63,6 +63,8 @@ bench: system $(VENV)/.test-deps
 	$(BIN)/python -m bench.bridge_bench
 	$(BIN)/python -m bench.audio_bench
 	$(BIN)/python -m bench.signalling_bench
+	$(BIN)/python -m bench.channel_bench
+	$(BIN)/python -m bench.gateway_audio_bench
 	$(BIN)/python -m bench.scale_bench
 	$(BIN)/python -m bench.camera_bench --out bench/out/cameras.md
 

@@ -23,6 +23,7 @@ Writes bench/out/audio.md and prints it.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as pttbridge runs its decoders (pttbridge.py)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,12 +12,14 @@ of espeak-ng speech and of white noise, where every decode is false. Writes benc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as pttbridge runs its decoders (pttbridge.py)
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,7 +37,7 @@ from drivers.audio.source import (
 )
 from drivers.base import Output
 from drivers.io import CallSink, Counters, DeviceError, DriverContext, IoDriver, Sink
-from drivers.registry import UnknownProtocol, create_audio_decoder
+from drivers.registry import UnknownProtocol, audio_decoder_class, create_audio_decoder
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         decoders = []
         for name in config.decoders:
             try:
-                decoders.append(create_audio_decoder(name, None, config.options.get(name)))
+                rate = audio_decoder_class(name).rate_for(self.rate)  # never up from the stream's rate
+                decoders.append(create_audio_decoder(name, rate, config.options.get(name)))
             except UnknownProtocol as exc:
                 raise ConfigError(f"{ctx.key}.decoders: {exc}") from None
             except ValueError as exc:

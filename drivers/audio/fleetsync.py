@@ -122,7 +122,7 @@ import numpy.typing as npt
 
 from drivers.audio.base import AudioDecoder, Samples
 from drivers.audio.msk import VARIANTS as MSK_VARIANTS
-from drivers.audio.msk import HeldAudio, Loop, MskReceiver, SyncCandidate, Track, Variant, acquire, track
+from drivers.audio.msk import Acquired, HeldAudio, Loop, MskReceiver, SyncCandidate, Track, Variant, acquire, track
 from drivers.base import Output
 from gateway.events import Decoded, Kind, Position
 
@@ -200,17 +200,29 @@ def _syndrome(word: int) -> int:
 
 
 _SINGLE = {_syndrome(1 << b): b for b in range(15)}
+
+
+def _syndromes() -> npt.NDArray[np.int64]:
+    """:func:`_syndrome` of every 15-bit word at once (the loop over them took most of a second to import)."""
+    words = np.arange(1 << 15, dtype=np.int64)
+    return sum(((np.bitwise_count(words & c) & 1) << i for i, c in enumerate(BCH_CHECKS)), np.zeros_like(words))
+
+
+def _bch_table(syndromes: npt.NDArray[np.int64]) -> npt.NDArray[np.int16]:
+    """Decoding table over all 16-bit words: the data nibble, or -1 where more than one bit is wrong."""
+    words = np.arange(1 << 16, dtype=np.int64)
+    s = syndromes[words & 0x7FFF]
+    flip = np.full(256, -1, np.int64)  # the bit a syndrome of one error points at
+    for syndrome, bit in _SINGLE.items():
+        flip[syndrome] = bit
+    fixed = np.where(s == 0, words, np.where(flip[s] >= 0, words ^ (1 << np.maximum(flip[s], 0)), -1))
+    return np.where(fixed >= 0, (fixed >> 8) & 0xF, -1).astype(np.int16)
+
+
+_ALL_SYNDROMES = _syndromes()
 # Bits 14..8 are an information set of the code: one code word for each of their 128 values.
-_CODEWORDS = {v >> 8: v for v in range(1 << 15) if _syndrome(v) == 0}
-# Decoding table over all 16-bit words: the data nibble, or -1 where more than one bit is wrong.
-_BCH_NIBBLE = np.full(1 << 16, -1, np.int16)
-for _w in range(1 << 16):
-    _s = _syndrome(_w & 0x7FFF)
-    if _s == 0:
-        _BCH_NIBBLE[_w] = (_w >> 8) & 0xF
-    elif _s in _SINGLE:
-        _BCH_NIBBLE[_w] = ((_w ^ (1 << _SINGLE[_s])) >> 8) & 0xF
-del _w, _s
+_CODEWORDS = {int(v) >> 8: int(v) for v in np.flatnonzero(_ALL_SYNDROMES == 0)}
+_BCH_NIBBLE = _bch_table(_ALL_SYNDROMES)
 
 # Within each 64-bit group, the 16-bit words in nibble order (Kaufman: "swap is deliberate").
 _FS2_ORDER = (16, 0, 48, 32)
@@ -806,8 +818,9 @@ class FleetSyncDecoder(AudioDecoder):
         100 bursts at 3 dB SNR when the first repaired block was taken), and those do not agree."""
         fit = self._fit(ch, cand)
         repaired: dict[int, _Reader] = {}
+        memo: Acquired = {}
         for variant in VARIANTS:
-            reader = self._start(ch, cand, variant, fit)
+            reader = self._start(ch, cand, variant, fit, memo)
             if reader is None:
                 continue
             u = self._bits(ch, reader, 64)
@@ -886,11 +899,12 @@ class FleetSyncDecoder(AudioDecoder):
         return float(ends[best, 0]), float(step[best, 0])
 
     @staticmethod
-    def _start(ch: _Channel, cand: SyncCandidate, variant: Variant, fit: tuple[float, float]) -> _Reader | None:
+    def _start(ch: _Channel, cand: SyncCandidate, variant: Variant, fit: tuple[float, float],
+               memo: Acquired) -> _Reader | None:
         """Carrier phase and frequency from the 32 sync samples, and the sync bits checked against them."""
         end, spb = fit
         signs = SYNC_SIGNS[cand.pattern]
-        t = acquire(ch.rx, end, spb, signs, variant, SYNC_SEGMENTS, MAX_SYNC_ERRORS)
+        t = acquire(ch.rx, end, spb, signs, variant, SYNC_SEGMENTS, MAX_SYNC_ERRORS, memo)
         return None if t is None else _Reader(t, cand.pos, prev=complex(signs[-1]))
 
     @staticmethod

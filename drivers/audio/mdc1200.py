@@ -71,6 +71,7 @@ import numpy.typing as npt
 from drivers.audio.base import AudioDecoder, Samples
 from drivers.audio.msk import (
     VARIANTS,
+    Acquired,
     HeldAudio,
     Loop,
     MskReceiver,
@@ -450,8 +451,9 @@ class Mdc1200Decoder(AudioDecoder):
 
     def _candidate(self, cand: SyncCandidate, start: datetime, first: int) -> list[Output]:
         best_reject: Rejected | None = None
+        memo: Acquired = {}
         for variant in self._variants:
-            result = self._demodulate(cand, variant)
+            result = self._demodulate(cand, variant, memo)
             if result is None:
                 continue
             blocks, corrected, sync_errors = result
@@ -465,8 +467,8 @@ class Mdc1200Decoder(AudioDecoder):
             return [best_reject]
         return []
 
-    def _demodulate(self, cand: SyncCandidate, variant: Variant) -> tuple[list[bytes], int, int] | None:
-        t = acquire(self._rx, cand.pos, self._spb, SYNC_SIGNS, variant, SYNC_SEGMENTS, SYNC_TOLERANCE)
+    def _demodulate(self, cand: SyncCandidate, variant: Variant, memo: Acquired) -> tuple[list[bytes], int, int] | None:
+        t = acquire(self._rx, cand.pos, self._spb, SYNC_SIGNS, variant, SYNC_SEGMENTS, SYNC_TOLERANCE, memo)
         if t is None:
             return None
         blocks: list[bytes] = []

@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import firwin
+from numpy.lib.stride_tricks import as_strided
 
 log = logging.getLogger(__name__)
 
@@ -430,6 +430,15 @@ SCHEMES = ("wav", "file", "stdin", "device")
 # --- resampling ------------------------------------------------------------------------------------
 
 
+def _kaiser_lowpass(numtaps: int, cutoff: float, beta: float) -> npt.NDArray[np.float64]:
+    """A windowed-sinc low-pass (cutoff as a fraction of Nyquist), unit gain at DC: scipy's
+    ``firwin(numtaps, cutoff, window=("kaiser", beta))``, without importing scipy.signal (most of a
+    second of start-up for ``pttbridge decode``)."""
+    n = np.arange(numtaps) - (numtaps - 1) / 2
+    h: npt.NDArray[np.float64] = cutoff * np.sinc(cutoff * n) * np.kaiser(numtaps, beta)
+    return np.asarray(h / float(h.sum()), np.float64)
+
+
 class Resampler:
     """Streaming rational resampler of one channel: a polyphase FIR whose input history is carried over.
 
@@ -441,7 +450,12 @@ class Resampler:
 
     Output sample k is the upsampled-by-L signal filtered and taken at n = k*M + D (D = half the filter):
     y[k] = sum_t h[p + t*L] * x[n//L - t] with p = n % L, so each output needs one row of the polyphase
-    matrix and T = ceil(len(h)/L) past inputs; a batch of outputs is one gather and one row-wise dot.
+    matrix and T = ceil(len(h)/L) past inputs.
+
+    The phases repeat every L outputs, which take M inputs: outputs qL .. qL+L-1 are one row of the
+    input seen through overlapping windows M apart (a strided view, no copy) times one fixed (W, L)
+    matrix of the filter's taps, W = M + T. One matrix product then makes every whole period of a block;
+    the few outputs either side of them are gathered one by one.
     """
 
     def __init__(self, from_rate: int, to_rate: int, *, half_width: int = 10, beta: float = 5.0) -> None:
@@ -453,14 +467,32 @@ class Resampler:
         self.passthrough = self.up == self.down
         max_rate = max(self.up, self.down)
         half_len = half_width * max_rate if not self.passthrough else 0
-        h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", beta)) * self.up if half_len else np.ones(1)
+        h = _kaiser_lowpass(2 * half_len + 1, 1.0 / max_rate, beta) * self.up if half_len else np.ones(1)
         self.taps = math.ceil(len(h) / self.up)
         padded = np.zeros(self.taps * self.up)
         padded[: len(h)] = h
         self._poly = padded.reshape(self.taps, self.up).T.copy()  # row p = h[p], h[p+L], h[p+2L], ...
         self._delay = half_len
         self.delay_s = half_len / (self.up * from_rate)
+        self._period = self._period_matrix()
         self.reset()
+
+    def _period_matrix(self) -> tuple[int, npt.NDArray[np.float64]] | None:
+        """(lowest input offset, the (W, L) taps) that turn a window of W inputs into L outputs, for the
+        outputs of a whole period qL .. qL+L-1 (see the class docstring); None where it would be large."""
+        if self.passthrough:
+            return None
+        k = np.arange(self.up)
+        n = k * self.down + self._delay
+        newest = n // self.up  # inputs of output k of period 0
+        low = int(newest[0]) - (self.taps - 1)
+        width = int(newest[-1]) - low + 1
+        if width * self.up > 1 << 22:
+            return None
+        m = np.zeros((width, self.up))
+        for t in range(self.taps):
+            m[newest - t - low, k] = self._poly[n % self.up, t]
+        return low, m
 
     def reset(self) -> None:
         # Inputs before the first are zeros: the buffer starts with T of them at indices -T..-1.
@@ -496,18 +528,37 @@ class Resampler:
         self.reset()
         return out
 
-    def _compute(self, first: int, end: int, batch: int = 4096) -> Samples:
+    def _compute(self, first: int, end: int) -> Samples:
+        """Outputs ``first`` .. ``end`` - 1: whole periods by the period matrix, the rest by a gather."""
         out = np.empty(end - first, np.float32)
+        if self._period is not None:
+            lo = -(-first // self.up) * self.up
+            hi = max(lo, end // self.up * self.up)
+            if hi > lo:
+                low, m = self._period
+                periods = (hi - lo) // self.up
+                start = (lo // self.up) * self.down + low - self._buf_start
+                step = self._buf.strides[0]
+                view = as_strided(self._buf[start:], (periods, m.shape[0]), (self.down * step, step), writeable=False)
+                out[lo - first : hi - first] = (np.ascontiguousarray(view) @ m).ravel()
+                self._gather(out, first, first, lo)
+                self._gather(out, first, hi, end)
+                self._next = end
+                return out
+        self._gather(out, first, first, end)
+        self._next = end
+        return out
+
+    def _gather(self, out: Samples, first: int, begin: int, end: int, batch: int = 4096) -> None:
+        """Outputs ``begin`` .. ``end`` - 1 into ``out`` (whose first is output ``first``), one at a time."""
         t = np.arange(self.taps)
-        for lo in range(first, end, batch):
+        for lo in range(begin, end, batch):
             k = np.arange(lo, min(lo + batch, end))
             n = k * self.down + self._delay
             newest = n // self.up - self._buf_start
             rows = self._poly[n % self.up]  # (K, T)
             window = self._buf[newest[:, None] - t[None, :]]  # (K, T): x[i0], x[i0-1], ...
             out[lo - first : lo - first + len(k)] = np.einsum("kt,kt->k", rows, window)
-        self._next = end
-        return out
 
     def _trim(self) -> None:
         oldest_needed = (self._next * self.down + self._delay) // self.up - (self.taps - 1)

@@ -58,6 +58,8 @@ _SYNC_SYMBOLS = np.array([layer2.sync_symbols(k) for k in _SYNC_KINDS])  # (8, 2
 _SYNC_ZERO_MEAN = _SYNC_SYMBOLS - _SYNC_SYMBOLS.mean(axis=1, keepdims=True)
 _SYNC_ZERO_MEAN /= np.linalg.norm(_SYNC_ZERO_MEAN, axis=1, keepdims=True)
 _SYNC_BITS = np.array([fec.bits_of(layer2.SYNC_WORDS[k], 48) for k in _SYNC_KINDS])
+# Least squares of a sync's levels on (its symbols, 1): (gain, offset) = this (2, 24) matrix x the levels.
+_SYNC_FIT = np.array([np.linalg.pinv(np.vstack((ref, np.ones(ref.size))).T) for ref in _SYNC_SYMBOLS])
 SYNC_LAST = layer2.SYNC_AT + layer2.SYNC_SYMBOLS - 1  # burst index of the last sync symbol (77)
 SUPERFRAME_SPAN = 2 * layer2.SLOT_SYMBOLS  # symbols from one burst of a slot to its next
 
@@ -206,13 +208,15 @@ class DmrDecoder(AudioDecoder):
         if hi <= lo:
             return
         mlo = max(self._ybase + self._window, lo - w)
-        pos = np.arange(mlo, end)
-        rows = self._y[(pos - self._ybase)[:, None] + self._offsets[None, :]]
-        rows = rows - rows.mean(axis=1, keepdims=True)
-        norm = np.linalg.norm(rows, axis=1) + 1e-12
-        corr = rows @ _SYNC_ZERO_MEAN.T / norm[:, None]  # (N, 8)
-        best = corr.max(axis=1)
-        which = corr.argmax(axis=1)
+        # The 24 symbol-spaced samples of every position as columns; the patterns are zero-mean, so their
+        # products need no mean taken out, and the norm of the mean-free columns is from two sums.
+        cols = self._y[(self._offsets + (mlo - self._ybase))[:, None] + np.arange(end - mlo)]  # (24, N)
+        total = cols.sum(axis=0)
+        square = np.einsum("ij,ij->j", cols, cols) - total * total / self._offsets.size
+        norm = np.sqrt(np.maximum(square, 0.0)) + 1e-12
+        corr = _SYNC_ZERO_MEAN @ cols / norm  # (8, N)
+        best = corr.max(axis=0)
+        which = corr.argmax(axis=0)
         for p, k in sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD):
             self._push(_Work(p, 0, _SYNC_KINDS[int(which[k])]))
         self._checked = hi
@@ -252,9 +256,7 @@ class DmrDecoder(AudioDecoder):
             gain, offset = item.anchor
             sync_errors = 0
         else:
-            ref = _SYNC_SYMBOLS[_SYNC_KINDS.index(item.kind)]
-            a = np.vstack((ref, np.ones(ref.size))).T
-            (gain, offset), *_ = np.linalg.lstsq(a, sync_sym, rcond=None)
+            gain, offset = (float(v) for v in _SYNC_FIT[_SYNC_KINDS.index(item.kind)] @ sync_sym)
             if gain <= 1e-9:
                 return []
             got = layer2.symbols_to_soft((sync_sym - offset) / gain)

@@ -1,0 +1,139 @@
+"""One gateway process listening to many audio channels with every decoder on: its CPU over a minute.
+
+    python -m bench.gateway_audio_bench [--channels 64] [--seconds 60] [--decoders dtmf,...] [--quick]
+
+Each channel replays, in real time and looped, its own slice of the busy channel of
+:mod:`bench.channel_bench` (22050 Hz, the slices start 9 s apart, so the channels are not in step), as
+a sound card's input would arrive: ``pttbridge gateway`` with one ``type = "audio"`` table per channel
+(``device = "wav:..."``, ``loop = true``), a real Mosquitto on a free local port, the outbox on disk.
+After a warm-up the process's CPU (user + system, from /proc/PID/stat) is read over ``--seconds`` of
+wall time: CPU seconds per second is the number of cores it keeps busy (this machine has 2). Events
+stored in the outbox over the whole run are counted too. Writes a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from bench.audio_bench import read_wav, write_wav  # noqa: E402
+from bench.channel_bench import EVERY, RATE, make_channel  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its threads, from /proc (utime and stime, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def slices(folder: Path, channels: int, seconds: float, *, quick: bool) -> list[Path]:
+    """One slice of the busy channel per channel, 9 s apart (wrapping round)."""
+    whole = OUT / "channel" / f"channel-{RATE}{'-quick' if quick else ''}.wav"
+    if not whole.exists():
+        whole.parent.mkdir(parents=True, exist_ok=True)
+        make_channel(whole, scale=10 if quick else 1)
+    x, _ = read_wav(whole)
+    n = int(seconds * RATE)
+    paths = []
+    for i in range(channels):
+        start = (i * 9 * RATE) % max(1, x.size - n)
+        path = folder / f"ch{i:02d}.wav"
+        write_wav(path, np.resize(x[start : start + n], n), RATE)
+        paths.append(path)
+    return paths
+
+
+def config(work: Path, port: int, wavs: list[Path], decoders: list[str]) -> Path:
+    lines = [f'data_dir = "{work / "data"}"', "[gateway]", 'name = "bench64"',
+             f'outbox = "{work / "data" / "outbox.sqlite"}"', "[mqtt]", f'url = "mqtt://127.0.0.1:{port}"']
+    names = ", ".join(f'"{d}"' for d in decoders)
+    for i, wav in enumerate(wavs):
+        lines += ["[[channels]]", f'name = "ch{i:02d}"', "[[channels.drivers]]", 'type = "audio"',
+                  f'device = "wav:{wav}"', f"rate = {RATE}", f"decoders = [{names}]", "loop = true"]
+    path = work / "gateway.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, quick: bool) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "data").mkdir()
+        wavs = slices(work, channels, max(seconds, 10.0), quick=quick)
+        port = free_port()
+        broker = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        gateway = subprocess.Popen([sys.executable, str(ROOT / "pttbridge.py"), "gateway", "-c",
+                                    str(config(work, port, wavs, decoders))], cwd=work,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert gateway.stderr is not None
+            for line in gateway.stderr:  # the gateway says when every driver is running
+                if "running:" in line:
+                    break
+            time.sleep(warmup)  # the drivers' first blocks and the decoders' first chunks
+            c0, t0 = cpu_seconds(gateway.pid), time.monotonic()
+            time.sleep(seconds)
+            c1, t1 = cpu_seconds(gateway.pid), time.monotonic()
+            alive = gateway.poll() is None
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=60)
+            broker.terminate()
+            broker.wait(timeout=10)
+        with sqlite3.connect(work / "data" / "outbox.sqlite") as db:
+            kinds = dict(db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+    if not alive:
+        raise RuntimeError("the gateway stopped during the measurement")
+    print(f"events stored, by kind: {kinds}", file=sys.stderr)
+    decoded = sum(v for k, v in kinds.items() if k != "health")
+    return {"cores": (c1 - c0) / (t1 - t0), "seconds": t1 - t0, "events": decoded}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--channels", type=int, default=64)
+    ap.add_argument("--seconds", type=float, default=60.0, help="wall time over which the CPU is read")
+    ap.add_argument("--warmup", type=float, default=10.0)
+    ap.add_argument("--decoders", default=",".join(EVERY))
+    ap.add_argument("--quick", action="store_true", help="4 channels for 5 s (CI)")
+    ap.add_argument("--out", type=Path, default=OUT / "gateway_audio.md")
+    args = ap.parse_args()
+    if shutil.which("mosquitto") is None:
+        sys.exit("mosquitto is not installed")
+    channels, seconds, warmup = (4, 5.0, 2.0) if args.quick else (args.channels, args.seconds, args.warmup)
+    decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
+    got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick)
+    table = ("| channels | decoders on each | CPU over the run (cores busy, of 2) | wall time read | events stored |\n"
+             "| --- | --- | --- | --- | --- |\n"
+             f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {got['cores']:.2f} | {got['seconds']:.0f} s "
+             f"| {got['events']:.0f} |\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The audio speed benches run (at a tiny size, once, so that they cannot rot): one channel through
+``pttbridge decode`` beside atest, and one gateway process on several audio channels. No timing is
+asserted; what each decoder found on the tiny channel is."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(shutil.which("gen_packets") is None, reason="needs Dire Wolf's gen_packets")
+def test_the_channel_bench_writes_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "channel.md"
+    proc = subprocess.run([sys.executable, "-m", "bench.channel_bench", "--quick", "--alone", "afsk1200",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r.split("|")[2].strip(): r.split("|") for r in out.read_text().splitlines() if r.startswith("| pttbridge")}
+    every = rows["every decoder (dtmf, selcall, afsk1200, mdc1200, fleetsync, dmr)"]
+    found = dict(item.split() for item in every[4].strip().split(", "))
+    # The quick channel holds 4 MDC-1200 bursts, 4 + 2 FleetSync, 4 DTMF and 4 ZVEI1 sequences, 2 DMR calls.
+    assert {k: v for k, v in found.items() if k != "afsk1200"} == {
+        "mdc1200": "4", "fleetsync": "6", "dtmf": "4", "selcall": "4", "dmr": "2"}
+    assert int(found["afsk1200"]) > 0
+    assert rows["afsk1200 alone"][4].strip() == f"afsk1200 {found['afsk1200']}"
+
+
+@pytest.mark.mosquitto
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto")
+def test_the_gateway_audio_bench_writes_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "gateway.md"
+    proc = subprocess.run([sys.executable, "-m", "bench.gateway_audio_bench", "--quick", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    row = out.read_text().splitlines()[2].split("|")
+    assert row[1].strip() == "4 x 22050 Hz"
+    assert float(row[3]) > 0  # it ran its decoders ...
+    assert int(row[5]) > 0  # ... and they stored events
