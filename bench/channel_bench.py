@@ -33,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -181,7 +182,7 @@ def main() -> None:
         for names in (EVERY, FIVE, *((n,) for n in alone)):
             what = ("every decoder (" + ", ".join(names) + ")" if names == EVERY else
                     "the five of issue 17 (" + ", ".join(names) + ")" if names == FIVE else names[0] + " alone")
-            cases.append((label, what, lambda tree=tree, names=names: pttbridge(tree, wav, names)))
+            cases.append((label, what, partial(pttbridge, tree, wav, names)))
     if shutil.which("atest"):
         cases.append(("atest", "AFSK1200 (Dire Wolf, default modem)", lambda: atest(wav)))
     results = {(label, what): Run() for label, what, _ in cases}
