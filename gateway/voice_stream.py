@@ -182,7 +182,7 @@ class Playout:
 class PcmFeed:
     """Audio already decoded (a patched channel's receive audio) as a talk's source: a bounded queue."""
 
-    def __init__(self, max_blocks: int = 15) -> None:
+    def __init__(self, max_blocks: int = 50) -> None:
         self._blocks: list[Samples] = []
         self._ended = False
         self.max_blocks = max_blocks

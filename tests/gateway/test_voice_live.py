@@ -53,6 +53,13 @@ def rx_driver(pulse: PulseNullSink, decoders: list[str] | None = None) -> dict[s
     return {"type": "audio", "device": pulse.device, "rate": RATE, "decoders": decoders or ["dtmf"]}
 
 
+def warm_up_output(gateway: Gateway, channel: str) -> None:
+    """A recording of the transmit sink's monitor loses the end of the first stream it hears (measured:
+    the first 100 ms of a 180 ms burst, every later burst whole): the transmitter's output plays a moment
+    of silence first, without PTT, so that a short burst is recorded whole."""
+    gateway.transmitters[channel].output.play(np.zeros(RATE // 5, np.float32), threading.Event())
+
+
 def started(gateway: Gateway) -> Gateway:
     gateway.start()
     wait_until(gateway.voice.subscribed.is_set, 10, "the gateway's voice connection and subscriptions")
@@ -334,4 +341,82 @@ def test_the_broker_restarting_mid_call_releases_ptt_and_voice_comes_back(
     finally:
         stop.set()
         desk.close()
+        gateway.stop()
+
+
+def test_remote_monitor_keys_the_units_microphone_and_its_audio_streams(
+    tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
+) -> None:
+    """``cmd/remote_monitor`` for an MDC-1200 unit: the gateway keys PTT and sends the remote-monitor packet
+    (opcode 0x11, argument 0x8A, to that unit; our decoder reads it off the air), reports the result as an
+    ``io`` event, and streams the channel for ``duration_s`` with no console's lease; a unit of another
+    protocol is answered ``unsupported``."""
+    gateway = started(Gateway(config(tmp_path, mosquitto.url, [{
+        "name": "patrol-3", "drivers": [rx_driver(pulse_radio)],
+        "transmit": {"device": pulse_radio.device, "rate": RATE, "lead_in_ms": 150, "tail_ms": 100,
+                     "ptt": {"method": "serial", "port": device_server.url}}}])))
+    events = Listener(mosquitto.url, f"pttbridge/v1/gw/{GW}/event/io")
+    on_air = pulse_radio.record_tx()
+    warm_up_output(gateway, "patrol-3")
+    desk = Desk(mosquitto.port, GW, "patrol-3")  # subscribed, holding no lease
+    try:
+        for request, unit in (("m1", "mdc:1234"), ("m2", "dtmf:77")):
+            body = {"request": request, "unit": unit, "channel": "patrol-3", "operator": "alice", "duration_s": 20}
+            desk.client.publish(f"pttbridge/v1/gw/{GW}/cmd/remote_monitor", json.dumps(body), qos=1)
+        wait_until(lambda: len(events.events()) == 2, 15, "both results")
+        results = {e["detail"]["request"]: e for e in events.events()}
+        assert results["m1"]["detail"]["result"] == "sent" and results["m1"]["unit"] == "mdc:1234"
+        assert results["m1"]["detail"]["command"] == "remote_monitor" and results["m1"]["detail"]["operator"] == "alice"
+        assert results["m2"]["detail"]["result"] == "unsupported"
+        assert "MDC-1200 only" in results["m2"]["detail"]["reason"]
+        wait_until(lambda: device_server.rts()[-1:] == ["RTS 0"], 5, "RTS released")
+        assert device_server.rts() == ["RTS 0", "RTS 1", "RTS 0"]
+        time.sleep(0.3)  # the tail leaves the sink's monitor
+        decoder = mdc1200.Mdc1200Decoder(RATE)
+        heard = [d for d in decoder.feed(on_air.samples(), NOW) + decoder.flush(NOW) if isinstance(d, Decoded)]
+        assert [(d.unit, d.detail["name"], d.detail["op"], d.detail["arg"]) for d in heard] == [
+            ("mdc:1234", "remote_monitor", 0x11, 0x8A)]
+        state = desk.wait_state(lambda s: s.monitor is not None, "the monitor in the state")
+        assert state.monitor is not None and state.monitor["unit"] == "mdc:1234" and state.listeners == 0
+        # The unit's radio transmits what its microphone hears: it streams, though no desk leased it.
+        pulse_radio.play(dtmf_tones("42", RATE, lead_s=0.1, tail_s=0.3), RATE)
+        wait_until(lambda: desk.frames and desk.frames[-1].end, 10, "the monitored audio")
+        assert dtmf_heard(decode_frames(desk.frames)) == ["42"]
+    finally:
+        desk.close()
+        on_air.stop()
+        events.close()
+        gateway.stop()
+
+
+def test_a_patch_transmits_what_one_channel_receives_on_the_other(
+    tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
+) -> None:
+    """``[[patches]]`` of two channels: DTMF received on patrol-4 goes out on patrol-5 (PTT on RTS, the
+    transmit sink, where our decoder hears it), recorded as a transmitted call of the patch; patrol-4's own
+    transmitter (a WAV file) never transmits its own audio back."""
+    gateway = started(Gateway(config(tmp_path, mosquitto.url, [
+        {"name": "patrol-4", "drivers": [rx_driver(pulse_radio)],
+         "transmit": {"device": f"wav:{tmp_path / 'patrol-4.wav'}", "lead_in_ms": 0}},
+        {"name": "patrol-5", "transmit": {"device": pulse_radio.device, "rate": RATE, "lead_in_ms": 150,
+                                          "tail_ms": 100, "ptt": {"method": "serial", "port": device_server.url}}},
+    ], patches=[{"name": "mutual-aid", "channels": ["patrol-4", "patrol-5"]}])))
+    calls = Listener(mosquitto.url, f"pttbridge/v1/gw/{GW}/event/call")
+    on_air = pulse_radio.record_tx()
+    desk = Desk(mosquitto.port, GW, "patrol-5")
+    try:
+        desk.wait_state(lambda s: s.patch == "mutual-aid", "the patch in the state")
+        pulse_radio.play(dtmf_tones("*3*", RATE, lead_s=0.1, tail_s=0.2), RATE)
+        wait_until(lambda: len(calls.events()) == 1, 15, "the patch's transmission recorded")
+        [call] = calls.events()
+        assert call["channel"] == "patrol-5" and call["detail"]["patch"] == "mutual-aid"
+        assert call["detail"]["transmitted"] is True and call["detail"]["console"] == "patrol-4"
+        assert device_server.rts() == ["RTS 0", "RTS 1", "RTS 0"]
+        time.sleep(0.3)
+        assert dtmf_heard(on_air.samples()) == ["*3*"]
+        assert not (tmp_path / "patrol-4.wav").exists()
+    finally:
+        desk.close()
+        on_air.stop()
+        calls.close()
         gateway.stop()
