@@ -1,6 +1,6 @@
 """Live voice through a real gateway, every part real: PulseAudio null sinks as the radio's receive and
 transmit audio, a real Mosquitto, PTT on a serial device server's RTS (RFC 2217) and a Modbus server's
-coil, and desks that are real MQTT clients speaking the wire format (tests/gateway/voice_desk.py).
+coil, and desks that are real MQTT clients speaking the wire format (tests/voice_desk.py).
 What comes out is checked by this project's own decoders (DTMF, MDC-1200)."""
 
 from __future__ import annotations
