@@ -126,6 +126,11 @@ class Playout:
     def depth(self) -> int:
         return len(self._frames)
 
+    @property
+    def starved(self) -> bool:
+        """Waiting on the talker: nothing left to play (or too little yet to start) and no end said."""
+        return (not self._frames or not self._started) and not self._ended
+
     def _decode(self, frame: VoiceFrame) -> Samples:
         assert self._next is not None
         self._next = (self._next + 1) % 2**32
@@ -196,6 +201,10 @@ class PcmFeed:
 
     def end(self) -> None:
         self._ended = True
+
+    @property
+    def starved(self) -> bool:
+        return not self._blocks and not self._ended
 
     def next_block(self) -> Samples | None:
         if self._blocks:
@@ -718,7 +727,10 @@ class VoiceService:
     def _next_block(self, ch: ChannelVoice, talk: _Talk) -> Samples | None:
         """The next block to transmit (the transmitter's thread, paced by the output)."""
         with ch._lock:
-            if self.clock() - talk.heard_at > ch.cfg.silence_ms / 1000 and talk.end_reason is None:
+            # Silence counts only once everything received is played: a backlog (a slow start) or a talk
+            # that said END plays out whole.
+            if talk.source.starved and self.clock() - talk.heard_at > ch.cfg.silence_ms / 1000 \
+                    and talk.end_reason is None:
                 talk.end_reason = (f"no audio from {talk.console} for {ch.cfg.silence_ms / 1000:g} s; PTT released"
                                    if talk.patch is None else f"patch {talk.patch}: its audio stopped")
                 talk.source.end()

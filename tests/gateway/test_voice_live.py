@@ -88,10 +88,11 @@ def test_received_audio_streams_to_a_listener_while_its_lease_lives_and_decodes(
 
         desk.listen(10)
         desk.wait_state(lambda s: s.listeners == 1, "one listener")
-        burst = np.concatenate([
+        burst = np.concatenate([  # as a radio keys up: its PTT ID, the officer's words, and its ID again at de-key
             mdc1200.encode(mdc1200.ptt_id(0x1234), rate=RATE, lead_s=0.1, tail_s=0.05),
             speech(tmp_path),
-            dtmf_tones("*911*1234#", RATE, lead_s=0.1, tail_s=0.2)])
+            dtmf_tones("*911*1234#", RATE, lead_s=0.1, tail_s=0.2),
+            mdc1200.encode(mdc1200.ptt_id(0x1234, post=True), rate=RATE, tail_s=0.05)])
         pulse_radio.play(burst, RATE)
         pulse_radio.wait()
         desk.wait_state(lambda s: not s.busy and s.unit == "mdc:1234", "quiet again, the unit known", 20)
