@@ -492,12 +492,17 @@ class VoiceService:
     def configure(self, channels: list[ChannelConfig], patches: list[PatchConfig]) -> None:
         """The running plan's channels and the patches (raises ConfigError naming a patch that cannot be)."""
         member = self.check_patches(channels, patches)
+        names = {c.name for c in channels}
         transmitters = self._transmitters()
         with self._lock:
             for c in channels:
                 self.channel(c.name).configure(c, transmitters.get(c.name))
                 self.channels[c.name].patch = member.get(c.name)
             self.patches = {p.name: list(p.channels) for p in patches}
+            gone = [name for name, ch in self.channels.items() if name not in names and ch.talk is None]
+            for name in gone:  # a channel the plan removed: its retained state is cleared
+                del self.channels[name]
+                self.client.publish(self._t(name, STATE), b"", qos=1, retain=True)
         if self.connected.is_set():
             for c in channels:
                 self.publish_state(self.channels[c.name])
