@@ -144,6 +144,13 @@ def transmission(event: Event) -> dict[str, Any] | None:
         return {"operator": d.get("operator"), "action": "transmit", "target": where,
                 "outcome": REFUSED if cut else DONE, "reason": d.get("reason") if cut else None,
                 "detail": " ".join(p for p in parts if p)}
+    if event.kind == Kind.IO and d.get("command") == "patch":
+        done = d.get("result") == "done"
+        channels = d.get("channels")
+        listed = ",".join(c for c in channels if isinstance(c, str)) if isinstance(channels, list) else ""
+        return {"operator": d.get("operator"), "action": "patch", "target": f"patch:{event.gateway}/{d.get('patch')}",
+                "outcome": DONE if done else REFUSED, "reason": None if done else d.get("reason"),
+                "detail": f"{plain(d.get('action'))} {plain(listed)}"}
     if event.kind == Kind.IO and d.get("command") == "remote_monitor":
         done = d.get("result") == "sent"
         return {"operator": d.get("operator"), "action": "monitor", "target": f"unit:{event.unit or '-'}",

@@ -451,6 +451,8 @@ class Gateway:
         elif verb == "remote_monitor":
             threading.Thread(target=self.voice.remote_monitor, args=(body, {c.name: c for c in self.channels}),
                              name="remote-monitor", daemon=True).start()
+        elif verb == "patch":
+            self.voice.patch_command(body)
         else:
             log.warning("command %r not understood by this gateway", verb)
 

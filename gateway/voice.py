@@ -720,6 +720,44 @@ class VoiceState:
                    flags["transmit"], listeners, monitor, patch)
 
 
+MAX_PATCH_CHANNELS = 16
+
+PatchAction = Literal["connect", "disconnect"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatchCommand:
+    """``gw/{gw}/cmd/patch``: a dispatcher connects channels of that gateway (``connect``, two or more) or
+    takes a patch apart (``disconnect``, by name); configured patches are the configuration's to change."""
+
+    request: str
+    name: str
+    operator: str
+    action: PatchAction = "connect"
+    channels: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, payload: bytes | bytearray | str) -> PatchCommand:
+        body = _body(payload, "patch")
+        name, action, channels = body.get("name"), body.get("action", "connect"), body.get("channels", [])
+        if not is_name(name):
+            raise VoiceError(f"patch.name: expected a patch name (1-64 of A-Z a-z 0-9 _ . -), got "
+                             f"{printable(repr(name), 80)}")
+        if action not in ("connect", "disconnect"):
+            raise VoiceError(f"patch.action: expected 'connect' or 'disconnect', got {printable(repr(action), 80)}")
+        if action == "connect" and (not isinstance(channels, list) or not 2 <= len(channels) <= MAX_PATCH_CHANNELS
+                                    or not all(is_name(c) for c in channels) or len(set(channels)) != len(channels)):
+            raise VoiceError(f"patch.channels: expected 2-{MAX_PATCH_CHANNELS} different channel names, got "
+                             f"{printable(repr(channels), 120)}")
+        assert isinstance(name, str)
+        return cls(_text(body, "request", "patch"), name, _text(body, "operator", "patch"), action,
+                   tuple(channels) if action == "connect" else ())
+
+    def to_json(self) -> bytes:
+        return _dumps({"request": self.request, "name": self.name, "operator": self.operator, "action": self.action,
+                       "channels": list(self.channels)})
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteMonitor:
     """``gw/{gw}/cmd/remote_monitor``: key the unit's microphone for a while (MDC-1200) and stream what it

@@ -62,6 +62,7 @@ from gateway.voice import (
     ListenLease,
     OpusDecoder,
     OpusEncoder,
+    PatchCommand,
     RemoteMonitor,
     StreamTracker,
     Talker,
@@ -437,7 +438,9 @@ class VoiceService:
         self._transmitters = transmitters
         self._submit = submit  # (channel, decoded, event id, clip): an event into the outbox
         self.channels: dict[str, ChannelVoice] = {}
-        self.patches: dict[str, list[str]] = {}
+        self.patches: dict[str, list[str]] = {}  # every patch running: configured and made by dispatchers
+        self._configured: list[PatchConfig] = []
+        self._made: dict[str, list[str]] = {}  # patches dispatchers made (cmd/patch), by name
         self._lock = threading.RLock()  # floor decisions, one at a time
         self.refused = _Throttled()
         self._stop = threading.Event()
@@ -491,14 +494,17 @@ class VoiceService:
 
     def configure(self, channels: list[ChannelConfig], patches: list[PatchConfig]) -> None:
         """The running plan's channels and the patches (raises ConfigError naming a patch that cannot be)."""
-        member = self.check_patches(channels, patches)
+        self.check_patches(channels, patches)
         names = {c.name for c in channels}
         transmitters = self._transmitters()
         with self._lock:
+            self._configured = list(patches)
+            for name, members in list(self._made.items()):  # a patch made of a channel the plan removed ends
+                if not set(members) <= names:
+                    del self._made[name]
             for c in channels:
                 self.channel(c.name).configure(c, transmitters.get(c.name))
-                self.channels[c.name].patch = member.get(c.name)
-            self.patches = {p.name: list(p.channels) for p in patches}
+            self._membership()
             gone = [name for name, ch in self.channels.items() if name not in names and ch.talk is None]
             for name in gone:  # a channel the plan removed: its retained state is cleared
                 del self.channels[name]
@@ -506,6 +512,65 @@ class VoiceService:
         if self.connected.is_set():
             for c in channels:
                 self.publish_state(self.channels[c.name])
+
+    def _membership(self) -> None:
+        """Each channel's patch, from the configured patches and those dispatchers made."""
+        self.patches = {p.name: list(p.channels) for p in self._configured} | self._made
+        member = {c: name for name, chs in self.patches.items() for c in chs}
+        for name, ch in self.channels.items():
+            ch.patch = member.get(name)
+
+    def patch_command(self, payload: bytes | dict[str, Any]) -> None:
+        """``cmd/patch``: connect channels of this gateway, or take a patch a dispatcher made apart; the
+        result goes back as an ``io`` event (and so into the bridge's audit)."""
+        import json
+
+        raw = json.dumps(payload).encode() if isinstance(payload, dict) else payload
+        detail: dict[str, Any] = {"protocol": "voice", "command": "patch"}
+        try:
+            cmd = PatchCommand.from_json(raw)
+        except VoiceError as exc:
+            body = payload if isinstance(payload, dict) else {}
+            detail.update(request=body.get("request") if isinstance(body.get("request"), str) else None,
+                          operator=body.get("operator") if isinstance(body.get("operator"), str) else None,
+                          result="refused", reason=str(exc))
+            self._io("gateway", None, detail)
+            return
+        detail.update(request=cmd.request, operator=cmd.operator, action=cmd.action, patch=cmd.name,
+                      channels=list(cmd.channels))
+        with self._lock:
+            why = self._patch_problem(cmd)
+            if why is None and cmd.action == "connect":
+                self._made[cmd.name] = list(cmd.channels)
+            elif why is None:
+                detail["channels"] = self._made.pop(cmd.name)
+                for ch in self.channels.values():  # what the patch is transmitting ends now
+                    if ch.talk is not None and ch.talk.patch == cmd.name:
+                        ch.talk.end_reason = f"patch {cmd.name} taken apart by {cmd.operator}"
+                        ch.talk.source.end()
+            if why is None:
+                self._membership()
+        detail.update(result="refused" if why else "done", reason=why)
+        log.info("patch %s %s by %s: %s", cmd.name, cmd.action, cmd.operator, why or "done")
+        for name in detail["channels"]:
+            if name in self.channels:
+                self.publish_state(self.channels[name])
+        self._io("gateway", None, detail)
+
+    def _patch_problem(self, cmd: PatchCommand) -> str | None:
+        if any(p.name == cmd.name for p in self._configured):
+            return f"patch {cmd.name} is configured ([[patches]]): change the configuration to change it"
+        if cmd.action == "disconnect":
+            return None if cmd.name in self._made else f"no patch {cmd.name} here"
+        if cmd.name in self._made:
+            return f"patch {cmd.name} exists already: take it apart first"
+        for name in cmd.channels:
+            ch = self.channels.get(name)
+            if ch is None:
+                return f"no channel {name} here"
+            if ch.patch is not None:
+                return f"channel {name} is in patch {ch.patch} already"
+        return None
 
     def carrier(self, channel: str, on: bool) -> None:
         self.channel(channel).carrier(on)

@@ -2,8 +2,8 @@
 explicit ``user`` blocks (no ``pattern`` lines: a pattern applies to every user; see :mod:`security`).
 
 Live voice adds two roles a console may have besides its own: ``listen`` (ask for a channel's receive
-audio and hear it) and ``talk`` (ask for the floor, send audio to be transmitted, and remote-monitor a
-unit; a console that talks also listens). A console without ``talk`` cannot key any radio: the gateway
+audio and hear it) and ``talk`` (ask for the floor, send audio to be transmitted, remote-monitor a unit
+and patch channels; a console that talks also listens). A console without ``talk`` cannot key any radio: the gateway
 reads ``floor``, ``tx`` and ``cmd/remote_monitor`` only from the identities the broker lets publish them."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Site:
                 rules += [("write", f"{voice}/listen"), ("read", f"{voice}/rx")]
             if name in self.talk:
                 rules += [("write", f"{voice}/floor"), ("write", f"{voice}/tx"), ("read", f"{voice}/floor/answer"),
-                          ("write", f"{p}/gw/+/cmd/remote_monitor")]
+                          ("write", f"{p}/gw/+/cmd/remote_monitor"), ("write", f"{p}/gw/+/cmd/patch")]
             return rules
         if role == "cam":
             return [("write", f"{p}/cam/{name}/event")]

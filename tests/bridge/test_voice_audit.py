@@ -77,3 +77,29 @@ def test_a_dispatchers_transmission_is_a_call_and_an_audit_row(
         spy.disconnect()
         gateway.stop()
         bridge.stop()
+
+
+def test_what_the_audit_says_of_each_kind_of_transmission() -> None:
+    from datetime import UTC, datetime
+
+    from bridge.audit import REFUSED, transmission
+    from gateway.events import Event, Kind, uuid7
+
+    def event(kind: Kind, detail: dict[str, object], unit: str | None = None) -> Event:
+        now = datetime.now(UTC)
+        return Event(id=uuid7(now), seq=1, gateway="gw1", channel="patrol-1", kind=kind, time=now, unit=unit,
+                     detail=detail)
+
+    cut = transmission(event(Kind.CALL, {"transmitted": True, "operator": "bob", "console": "desk-2", "keyed_s": 10.2,
+                                         "result": "timeout", "reason": "the transmit time-out (10 s) cut it off",
+                                         "override": True}))
+    assert cut is not None and (cut["action"], cut["outcome"], cut["operator"]) == ("transmit", REFUSED, "bob")
+    assert "over radio traffic" in cut["detail"] and "time-out" in cut["reason"]
+    monitor = transmission(event(Kind.IO, {"command": "remote_monitor", "operator": "alice", "result": "sent",
+                                           "duration_s": 30.0}, "mdc:1234"))
+    assert monitor is not None and (monitor["action"], monitor["target"]) == ("monitor", "unit:mdc:1234")
+    patch = transmission(event(Kind.IO, {"command": "patch", "operator": "alice", "result": "done", "patch": "aid",
+                                         "action": "connect", "channels": ["a", "b"]}))
+    assert patch is not None and (patch["target"], patch["detail"]) == ("patch:gw1/aid", "connect a,b")
+    assert transmission(event(Kind.CALL, {"duration_s": 3.0})) is None  # a received call is no transmission
+    assert transmission(event(Kind.IO, {"command": "ack_emergency"})) is None  # the bridge's own, audited as ack

@@ -28,6 +28,7 @@ from gateway.voice import (
     ListenLease,
     OpusDecoder,
     OpusEncoder,
+    PatchCommand,
     RemoteMonitor,
     StreamTracker,
     Talker,
@@ -249,7 +250,7 @@ def test_a_lost_frame_is_concealed_with_a_frame_of_audio(packets: list[bytes]) -
     assert len(dec.decode(packets[11])) == FRAME_SAMPLES
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # a codec opened per example; the machine may be busy
 @given(st.binary(min_size=1, max_size=200))
 def test_the_decoder_refuses_garbage_with_voice_error_only(packet: bytes) -> None:
     dec = OpusDecoder()
@@ -306,6 +307,8 @@ def test_bodies_round_trip() -> None:
     assert VoiceState.from_json(state.to_json()) == state
     mon = RemoteMonitor("r-2", "mdc:1234", "patrol-1", "alice", 20.0)
     assert RemoteMonitor.from_json(mon.to_json()) == mon
+    patch = PatchCommand("r-3", "aid", "alice", "connect", ("patrol-4", "patrol-5"))
+    assert PatchCommand.from_json(patch.to_json()) == patch
 
 
 @pytest.mark.parametrize(("cls", "payload", "why"), [
@@ -320,6 +323,10 @@ def test_bodies_round_trip() -> None:
     (RemoteMonitor, b'{"request":"r","unit":"1234","channel":"c","operator":"o"}', "remote_monitor.unit"),
     (RemoteMonitor, b'{"request":"r","unit":"mdc:1","channel":"c","operator":"o","duration_s":1e9}', "duration_s"),
     (FloorAnswer, b'{"console":"d","operator":"o","result":"maybe"}', "result"),
+    (PatchCommand, b'{"request":"r","name":"p","operator":"o","channels":["a"]}', "patch.channels"),
+    (PatchCommand, b'{"request":"r","name":"p","operator":"o","channels":["a","a"]}', "patch.channels"),
+    (PatchCommand, b'{"request":"r","name":"p q","operator":"o","channels":["a","b"]}', "patch.name"),
+    (PatchCommand, b'{"request":"r","name":"p","operator":"o","action":"merge"}', "patch.action"),
 ])
 def test_bad_bodies_are_refused_with_the_field(cls: type, payload: bytes, why: str) -> None:
     with pytest.raises(VoiceError, match=why.replace(".", r"\.").replace("[", r"\[")):
@@ -330,6 +337,7 @@ scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
 json_values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(
     st.sampled_from(["console", "operator", "since", "unit", "until"]), scalars, max_size=4)
 body_keys = st.sampled_from(["console", "operator", "lease_s", "request", "action", "override", "unit", "channel",
+                             "name", "channels",
                              "duration_s", "result", "stream", "ready_ms", "talker", "busy", "level_dbfs",
                              "listeners", "monitor", "patch", "reason"])
 
@@ -338,7 +346,7 @@ body_keys = st.sampled_from(["console", "operator", "lease_s", "request", "actio
 @given(st.dictionaries(body_keys, json_values, max_size=10).map(lambda d: json.dumps(d).encode())
        | st.binary(max_size=64))
 def test_garbage_bodies_give_voice_error_only(payload: bytes) -> None:
-    for cls in (ListenLease, FloorRequest, FloorAnswer, VoiceState, RemoteMonitor):
+    for cls in (ListenLease, FloorRequest, FloorAnswer, VoiceState, RemoteMonitor, PatchCommand):
         try:
             cls.from_json(payload)  # type: ignore[attr-defined]
         except VoiceError:

@@ -421,3 +421,55 @@ def test_a_patch_transmits_what_one_channel_receives_on_the_other(
         on_air.stop()
         calls.close()
         gateway.stop()
+
+
+def test_a_dispatcher_patches_channels_and_takes_the_patch_apart(
+    tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
+) -> None:
+    """``cmd/patch`` from a desk: connect patrol-4 and patrol-5 (DTMF received on one goes out on the other),
+    refused with the reason for a channel already patched or not here, then taken apart (received audio
+    no longer goes out); every command's result is an ``io`` event."""
+    gateway = started(Gateway(config(tmp_path, mosquitto.url, [
+        {"name": "patrol-4", "drivers": [rx_driver(pulse_radio)]},
+        {"name": "patrol-5", "transmit": {"device": pulse_radio.device, "rate": RATE, "lead_in_ms": 150,
+                                          "tail_ms": 100, "ptt": {"method": "serial", "port": device_server.url}}},
+        {"name": "patrol-6"},
+    ])))
+    events = Listener(mosquitto.url, f"pttbridge/v1/gw/{GW}/event/+")
+    on_air = pulse_radio.record_tx()
+    desk = Desk(mosquitto.port, GW, "patrol-5")
+
+    def command(body: dict[str, Any]) -> dict[str, Any]:
+        n = len(events.events())
+        desk.client.publish(f"pttbridge/v1/gw/{GW}/cmd/patch", json.dumps({"operator": "alice", **body}), qos=1)
+        wait_until(lambda: len(events.events()) > n, 10, f"the result of {body['request']}")
+        return events.events()[-1]["detail"]  # type: ignore[no-any-return]
+
+    try:
+        warm_up_output(gateway, "patrol-5")
+        made = command({"request": "p1", "name": "aid", "channels": ["patrol-4", "patrol-5"]})
+        assert (made["result"], made["command"], made["operator"]) == ("done", "patch", "alice")
+        desk.wait_state(lambda s: s.patch == "aid", "the patch in the state")
+        again = command({"request": "p2", "name": "aid-2", "channels": ["patrol-6", "patrol-5"]})
+        assert (again["result"], again["reason"]) == ("refused", "channel patrol-5 is in patch aid already")
+        nowhere = command({"request": "p3", "name": "aid-3", "channels": ["patrol-6", "patrol-9"]})
+        assert nowhere["reason"] == "no channel patrol-9 here"
+
+        pulse_radio.play(dtmf_tones("*3*", RATE, lead_s=0.1, tail_s=0.2), RATE)
+        wait_until(lambda: any(e["kind"] == "call" for e in events.events()), 15, "the patch's transmission")
+        time.sleep(0.3)
+        assert dtmf_heard(on_air.samples()) == ["*3*"]
+
+        apart = command({"request": "p4", "name": "aid", "action": "disconnect"})
+        assert apart["result"] == "done" and apart["channels"] == ["patrol-4", "patrol-5"]
+        desk.wait_state(lambda s: s.patch is None, "no patch in the state")
+        keyed = device_server.rts().count("RTS 1")
+        pulse_radio.play(dtmf_tones("77", RATE, lead_s=0.1, tail_s=0.2), RATE)
+        pulse_radio.wait()
+        wait_until(lambda: not gateway.voice.channels["patrol-4"].busy, 10, "patrol-4 quiet again")
+        assert device_server.rts().count("RTS 1") == keyed  # nothing transmitted any more
+    finally:
+        desk.close()
+        on_air.stop()
+        events.close()
+        gateway.stop()

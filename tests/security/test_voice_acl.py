@@ -57,8 +57,10 @@ def test_a_talking_console_reaches_the_gateway_and_hears_it(probes: Probes) -> N
     for leaf in ("listen", "floor", "tx"):
         assert desk.publish(f"{VOICE}/{leaf}") == 0, leaf
     assert desk.publish("gw/xixing-1/cmd/remote_monitor") == 0
-    gateway.wait_for("gw/xixing-1/cmd/remote_monitor")
-    assert gateway.topics() == [f"{VOICE}/listen", f"{VOICE}/floor", f"{VOICE}/tx", "gw/xixing-1/cmd/remote_monitor"]
+    assert desk.publish("gw/xixing-1/cmd/patch") == 0
+    gateway.wait_for("gw/xixing-1/cmd/patch")
+    assert gateway.topics() == [f"{VOICE}/listen", f"{VOICE}/floor", f"{VOICE}/tx", "gw/xixing-1/cmd/remote_monitor",
+                                "gw/xixing-1/cmd/patch"]
     for leaf in ("rx", "state", "floor/answer"):
         assert gateway.publish(f"{VOICE}/{leaf}") == 0, leaf
     desk.wait_for(f"{VOICE}/floor/answer")
@@ -69,6 +71,7 @@ REFUSED = [
     ("console-desk-2", f"{VOICE}/floor", "a listening console asking for the floor"),
     ("console-desk-2", f"{VOICE}/tx", "a listening console sending audio to transmit"),
     ("console-desk-2", "gw/xixing-1/cmd/remote_monitor", "a listening console keying a unit's microphone"),
+    ("console-desk-2", "gw/xixing-1/cmd/patch", "a listening console patching channels"),
     ("console-desk-3", f"{VOICE}/listen", "a console without the listen role asking for audio"),
     ("console-desk-3", f"{VOICE}/tx", "a console without roles sending audio to transmit"),
     ("console-desk-1", "gw/xixing-1/cmd/ack_emergency", "a talking console commanding an acknowledgement"),
