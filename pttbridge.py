@@ -634,8 +634,8 @@ def build_parser() -> argparse.ArgumentParser:
         "read only its own commands and plan; a console only sends bridge/cmd and reads incidents, units and "
         "gateway state; a camera only publishes its own cam/{camera}/event; a bridge reads what they send and "
         "publishes incidents, units, gateway commands and plans; a monitor reads everything. Consoles named in "
-        "--listen may hear channels live; in --talk, also talk on them and remote-monitor units (without it, a "
-        "console keys no radio). No pattern lines "
+        "--listen may hear channels live; in --talk, also talk on them, remote-monitor units and patch channels "
+        "(without it, a console keys no radio). No pattern lines "
         "(they would apply to every identity); an identity not listed may do nothing. Reload mosquitto (SIGHUP) "
         "after writing it.", 100),
         epilog="example:\n  pttbridge broker-acl --bridge center --gateway xixing-1,xixing-2 \\\n"
