@@ -419,6 +419,39 @@ class TransmitConfig(_Strict):
         return self
 
 
+class DispatchConfig(_Strict):
+    """What the gateway sends as when it dispatches to a radio on this channel (gateway/dispatch.py)."""
+
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*(\+[a-z0-9]{1,8})?$",
+                          description="espeak-ng voice of announcements that name none: en, cmn, en-us, ...")
+    speech_wpm: int = Field(150, ge=80, le=450, description="announcement speed, words per minute")
+    speech_level: float = Field(0.5, gt=0, le=1, description="announcement peak level (full scale 1)")
+    busy_retry_s: float = Field(5.0, gt=0, le=600, description="how long to wait for a busy channel to clear "
+                                "before trying again (a command's repeat_if_busy says how often)")
+    mdc_id: str = Field("0001", pattern=r"^[0-9A-Fa-f]{1,4}$", description="this station's MDC-1200 id (hex): "
+                        "the caller of a call alert")
+    fleetsync_id: str | None = Field(None, pattern=r"^\d{3}-\d{4}$", description="this station's FleetSync "
+                                     "fleet-unit, the sender of text messages; default none (0)")
+    fleetsync_version: Literal[1, 2] = Field(2, description="FleetSync coding of text messages and pages")
+    fleetsync_baud: Literal[1200, 2400] | None = Field(None, description="default: 1200 for I, 2400 for II")
+    aprs_callsign: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,6}(-(1[0-5]|[1-9]))?$",
+                                      description="this station's callsign, the sender of APRS messages")
+    aprs_path: list[str] = Field(default_factory=lambda: ["WIDE1-1"], max_length=8,
+                                 description="digipeater path of APRS messages")
+    aprs_retry_s: list[float] = Field(default_factory=lambda: [15.0, 30.0, 60.0, 120.0], min_length=1, max_length=20,
+                                      description="one try per entry, each waiting that long for the ack")
+    kiss_port: int = Field(0, ge=0, le=15, description="the KISS port APRS messages go out on")
+    kenwood_reply_s: float = Field(10.0, gt=0, le=120, description="how long to wait for the radio's reply to a "
+                                   "data-port text or poll (it answers once the unit acknowledged, or did not)")
+
+    @field_validator("aprs_retry_s")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(not s > 0 for s in v):
+            raise ValueError("every wait must be more than 0 seconds")
+        return v
+
+
 class RecordConfig(_Strict):
     """Marks each received transmission and records it as a ``call`` event with a FLAC clip."""
 
@@ -496,6 +529,8 @@ class ChannelConfig(_Strict):
     transmit: TransmitConfig | None = Field(None, description="audio out and PTT, for answering the radio")
     record: RecordConfig | None = Field(None, description="record received transmissions as call events")
     voice: VoiceConfig | None = Field(None, description="live voice settings (default: as VoiceConfig says)")
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="this station's identities and "
+                                     "settings for dispatching to radios (cmd/dispatch, cmd/radio_check)")
     # What the radio on this channel is tuned to: kept with the plan (and exchanged as CHIRP CSV) so that
     # the technician's channel list and the gateway's are one list; the gateway itself does not tune radios.
     rx_mhz: float | None = Field(None, gt=0, le=10_000, description="receive frequency in MHz, e.g. 146.52")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,6 +28,7 @@ from bridge.commands import operator_problem
 from bridge.store import database_url, redact
 from config.private import private_file
 from config.schema import Config, ConsoleConfig
+from console.clock import SYSTEM_CLOCK, Clock
 from console.commands import BindingCommands
 from console.data import StoreHandle, describe_error
 from console.format import shown
@@ -86,8 +87,11 @@ class DispatchApp(App[None]):
         *,
         database: str | None = None,
         duration_s: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__()
+        #: What every screen and widget reads the time from (console.clock): the wall clock unless given.
+        self.clock = clock
         self.duration_s = duration_s
         self.config = config
         self.settings: ConsoleConfig = config.console
@@ -98,7 +102,7 @@ class DispatchApp(App[None]):
             self.operator = None
         self.state = ConsoleState()
         self.store = StoreHandle(database or database_url(config))
-        self.link = BridgeLink(config.mqtt, self.post_message, name=self.operator or "console")
+        self.link = BridgeLink(config.mqtt, self.post_message, name=self.operator or "console", clock=clock)
         self.dispatch = DispatchScreen()
         self.broker: bool | None = None
         self.database = "…"
@@ -257,8 +261,10 @@ class DispatchApp(App[None]):
         self.notify(f"The bridge refused {message.what}: {shown(message.reason)}", severity="error", timeout=10)
 
     def on_broker_status(self, message: BrokerStatus) -> None:
-        if message.connected and self.broker is False:
-            self.load_snapshot()  # incident changes are not retained: read the ones missed
+        if message.connected and self.broker is not True:
+            # Incident changes are not retained: the ones missed are read, also those of the moments between
+            # the first read (at start) and the subscription.
+            self.load_snapshot()
         if self.broker is True and not message.connected:
             self.notify("Lost the broker: reconnecting. Commands cannot be sent meanwhile.", severity="error",
                         timeout=6)
@@ -273,7 +279,7 @@ class DispatchApp(App[None]):
             self.dispatch.queue.flash(self._flash_on)
 
     def _tick(self) -> None:
-        now = datetime.now(UTC)
+        now = self.clock.now()
         self.dispatch.queue.tick(now)
         self.dispatch.units.tick(now)
         self._status(now)
@@ -288,7 +294,7 @@ class DispatchApp(App[None]):
             for header in screen.query(StatusHeader):
                 header.update_status(operator=self.operator, broker=self.broker, database=self.database,
                                      open_count=len(self.state.incidents), new_count=self.state.unacknowledged,
-                                     clock=now or datetime.now(UTC))
+                                     clock=now or self.clock.now())
 
     # --- what dispatchers do ---------------------------------------------------------------------
 

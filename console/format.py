@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from rich.cells import cell_len, set_cell_size
@@ -78,11 +78,11 @@ def fit(cell: Cell, width: int, *, row_key: str | None = None) -> Text:
     return out
 
 
-def age(since: datetime | None, now: datetime | None = None) -> str:
+def age(since: datetime | None, now: datetime) -> str:
     """How long ago, in the fewest characters that still read: ``7s``, ``12m``, ``3h``, ``2d``."""
     if since is None:
         return "-"
-    seconds = int(((now or datetime.now(UTC)) - since).total_seconds())
+    seconds = int((now - since).total_seconds())
     if seconds < 0:
         return "0s"  # the bridge's clock runs a little ahead of this one
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -109,13 +109,13 @@ def metres(value: object) -> str:
     return "? m"
 
 
-def local_time(t: datetime | None, now: datetime | None = None, *, compact: bool = False) -> str:
+def local_time(t: datetime | None, now: datetime, *, compact: bool = False) -> str:
     """A UTC time as the dispatcher's wall clock shows it; the date only when it is not today
     (``compact``: month and day to the minute, for a 12-character column)."""
     if t is None:
         return "-"
     local = t.astimezone()
-    today = (now or datetime.now(UTC)).astimezone().date()
+    today = now.astimezone().date()
     if local.date() == today:
         return local.strftime("%H:%M:%S")
     return local.strftime("%m-%d %H:%M" if compact else "%Y-%m-%d %H:%M:%S")

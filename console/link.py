@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -34,6 +34,7 @@ from textual.message import Message
 from bridge.views import IncidentView, PayloadError, UnitView
 from config.mqtt import make_client, topic
 from config.schema import MqttConfig
+from console.clock import SYSTEM_CLOCK, Clock
 from console.messages import BrokerStatus, CommandRefused, GatewayChanged, IncidentChanged, UnitChanged
 from gateway.events import load_json
 
@@ -62,13 +63,14 @@ class GatewayReports:
     (every gateway at once after a reconnect) is then one repaint, and nothing passes through the app.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
         self._lock = threading.Lock()
         self._reports: dict[str, GatewayReport] = {}
         self.version = 0
 
     def note(self, name: str, state: dict[str, Any], now: datetime | None = None) -> GatewayReport:
-        now = now or datetime.now(UTC)
+        now = now or self.clock.now()
         online = state.get("online") is True
         with self._lock:
             held = self._reports.get(name)
@@ -101,7 +103,8 @@ class GatewayReports:
 
 
 class BridgeLink:
-    def __init__(self, cfg: MqttConfig, post: Callable[[Message], object], *, name: str = "console") -> None:
+    def __init__(self, cfg: MqttConfig, post: Callable[[Message], object], *, name: str = "console",
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.cfg = cfg
         self._post = post
         self._prefix = cfg.prefix + "/"
@@ -110,9 +113,10 @@ class BridgeLink:
         # A clean session: what happened while away is read from the database on reconnect instead.
         self.client = make_client(cfg, client_id)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.gateways = GatewayReports()
+        self.gateways = GatewayReports(clock)
         self._asked: dict[str, str] = {}  # request id -> what it asked, for the refusals of this console
         self._lock = threading.Lock()  # _asked: written by the app's thread, read by paho's
 
@@ -168,6 +172,10 @@ class BridgeLink:
             (topic(self.cfg, "gw", "+", "levels"), 0),
             (topic(self.cfg, "bridge", "refused"), 1),
         ])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
+        # Online once subscribed: the database is read again then, and news published before the broker
+        # took the SUBSCRIBE would be in neither.
         self._post(BrokerStatus(True))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:

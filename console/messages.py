@@ -45,7 +45,7 @@ class CommandRefused(Message):
 
 
 class BrokerStatus(Message):
-    """The MQTT connection came up or went down."""
+    """The MQTT connection came up (its subscriptions taken) or went down."""
 
     def __init__(self, connected: bool, reason: str = "") -> None:
         super().__init__()

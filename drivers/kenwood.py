@@ -283,11 +283,12 @@ def _to_frame(spec: FrameType, m: re.Match[bytes], text_encoding: str) -> Frame:
 
 # --- encoders (host -> radio) -----------------------------------------------------------------
 
-_FLEET_RE = re.compile(r"^\d{3}$")
-_DEVICE_RE = re.compile(r"^\d{4}$")
-_NXDN_ID_RE = re.compile(r"^[UG]\d{5}$")
-_UNIT_FS_RE = re.compile(r"^fleetsync:(\d{3})-(\d{4})$")
-_UNIT_NXDN_RE = re.compile(r"^nxdn:(U\d{5})$")
+# ASCII digits only: a unit id may hold any printable character, and a radio reads only these.
+_FLEET_RE = re.compile(r"^\d{3}$", re.ASCII)
+_DEVICE_RE = re.compile(r"^\d{4}$", re.ASCII)
+_NXDN_ID_RE = re.compile(r"^[UG]\d{5}$", re.ASCII)
+_UNIT_FS_RE = re.compile(r"^fleetsync:(\d{3})-(\d{4})$", re.ASCII)
+_UNIT_NXDN_RE = re.compile(r"^nxdn:(U\d{5})$", re.ASCII)
 
 
 def _fleetsync_id(fleet: int | str, device: int | str) -> bytes:

@@ -7,6 +7,10 @@ Thin on purpose: all protocol knowledge is in the decoder, and the thread, backo
 
 Any pyserial URL works: ``/dev/ttyUSB0``, ``socket://127.0.0.1:8001`` (a Dire Wolf KISS TCP port),
 ``rfc2217://``, ``loop://``. Health (state, last error, counters) is readable at any time from any thread.
+
+The gateway may also talk to the device through the open port (a text to a Kenwood radio's data port,
+a frame to a KISS TNC): :meth:`SerialDriver.write` from any thread, and :meth:`SerialDriver.wait_for`
+to wait for what the decoder makes of the answer (a radio's reply frame).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +56,8 @@ class SerialDriver(IoDriver[serial.SerialBase, SerialDriverConfig]):
         self.url = url
         self.decoder = decoder
         self.serial_options = serial_options or {}
+        self._write_lock = threading.Lock()
+        self._fed = threading.Condition()  # notified after every read has been decoded
 
     @classmethod
     def from_config(cls, config: SerialDriverConfig, ctx: DriverContext) -> SerialDriver:
@@ -89,6 +96,8 @@ class SerialDriver(IoDriver[serial.SerialBase, SerialDriverConfig]):
                 out += self.decoder.tick(now)
                 if chunk:
                     self.counters.add(bytes_in=len(chunk))
+                    with self._fed:
+                        self._fed.notify_all()
                 if out:
                     self._deliver(out)
                 elif not chunk and self._is_closed_socket(port):
@@ -98,6 +107,25 @@ class SerialDriver(IoDriver[serial.SerialBase, SerialDriverConfig]):
 
     def _close(self, port: serial.SerialBase) -> None:
         port.close()
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` out of the open port, from any thread; DeviceError when it is not open or fails
+        (the reader notices a failed port by itself and reopens it)."""
+        port = self._handle
+        if port is None:
+            error = self.link.as_dict()["last_error"]
+            raise DeviceError(f"{self.url} is not open" + (f" ({error})" if error else ""))
+        with self._write_lock:
+            try:
+                port.write(data)
+                port.flush()
+            except (serial.SerialException, OSError) as exc:
+                raise DeviceError(f"writing to {self.url}: {exc}") from exc
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Until ``predicate`` holds, checked after each read is decoded; False after ``timeout`` seconds."""
+        with self._fed:
+            return self._fed.wait_for(predicate, timeout)
 
     def _drain(self) -> None:
         out = self.decoder.tick(datetime.now(UTC))

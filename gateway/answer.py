@@ -56,7 +56,7 @@ def emergency_ack_burst(unit: str, rate: int, signalling: Mapping[str, Any] | No
     if protocol == "fleetsync":
         from drivers.audio import fleetsync
 
-        m = re.fullmatch(r"(\d{3})-(\d{4})", ident)
+        m = re.fullmatch(r"(\d{3})-(\d{4})", ident, re.ASCII)
         if m is None:
             raise AnswerError(f"{unit}: a FleetSync unit is FFF-UUUU")
         heard = signalling or {}

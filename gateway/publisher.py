@@ -82,6 +82,7 @@ class OutboxPublisher:
         self.client.max_inflight_messages_set(WINDOW)
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
@@ -123,6 +124,7 @@ class OutboxPublisher:
 
     @property
     def connected(self) -> bool:
+        """Connected to the broker, and its subscriptions (commands, the channel plan) taken."""
         return self._connected.is_set()
 
     # --- paho callbacks (network thread) -------------------------------------------------------
@@ -133,9 +135,13 @@ class OutboxPublisher:
             return
         # The channel plan is retained: it arrives on every connection, and is applied if it is new.
         client.subscribe([(self._t("cmd", "+"), 1), (self._t("config"), 1)])
+        log.info("connected to %s; %d events waiting in the outbox", self.cfg.url, self.outbox.stats()["pending"])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
+        # Connected means subscribed (as for the bridge): a command sent before the broker took the
+        # SUBSCRIBE of a new session would reach nobody.
         self._connected.set()
         self._down_since = None
-        log.info("connected to %s; %d events waiting in the outbox", self.cfg.url, self.outbox.stats()["pending"])
         self.publish_state()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:

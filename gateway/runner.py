@@ -5,6 +5,9 @@
 Each ``[[channels.drivers]]`` table is built by the I/O driver its ``type`` names in the registry
 (``drivers/registry.py``: built in, or a plugin's entry point), so a new radio interface needs nothing here.
 
+Commands from the bridge that transmit (``ack_emergency`` here; ``dispatch`` and ``radio_check`` in
+:mod:`gateway.dispatch`) each run on a thread of their own and report their result as an ``io`` event.
+
 The channels come from the configuration file until the bridge sends a channel plan (retained on
 ``gw/{gateway}/config``); a plan is applied while running, kept beside the outbox, and used at the next
 start. The state reports the ``plan_version`` running (null: the file's channels) and ``plan_error``.
@@ -37,8 +40,10 @@ from drivers.io import CallSink, DriverContext, IoDriver
 from drivers.modbus import ModbusDriver
 from drivers.ptt import CoilPtt, Ptt, SerialPtt, VoxPtt
 from drivers.registry import UnknownIoDriver, io_driver_class
+from drivers.serial_port import SerialDriver
 from gateway.answer import AnswerError, emergency_ack_burst
 from gateway.devices import visible_devices
+from gateway.dispatch import Dispatcher
 from gateway.events import Decoded, Event, Kind, is_unit
 from gateway.metrics import MetricsServer, serve_gateway_metrics
 from gateway.outbox import Outbox
@@ -149,6 +154,7 @@ class Gateway:
         self.metrics: MetricsServer | None = None  # [gateway] metrics: the Prometheus endpoint
         self._lock = threading.Lock()
         self._open: dict[str, _Transmission] = {}  # channel -> the transmission being received
+        self._channel_clear = threading.Condition(self._lock)  # a received transmission ended
         # The last plan the bridge sent is kept beside the outbox: the gateway starts from it when the
         # bridge (or the broker) is unreachable, and the file's channels are the plan until one comes.
         self.plan_path = config.outbox_path().parent / f"plan-{self.gw.name}.json"
@@ -167,6 +173,7 @@ class Gateway:
         self.voice.configure(self.channels, config.patches)
         self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command,
                                          levels=self.levels)
+        self.dispatcher = Dispatcher(self)
 
     # Views of the running plan; replaced whole when a plan is applied (readers on other threads see
     # either the old plan or the new one).
@@ -371,6 +378,7 @@ class Gateway:
                     with self._lock:
                         self.rejected += 1
                     continue
+                self.dispatcher.heard(channel.name, item)  # acks of our APRS messages, messages to us
                 decoded = apply_rules(channel.rules, item)
                 if cor is not None and decoded.kind == Kind.IO and decoded.detail.get("point") == cor:
                     self._recorders[channel.name].carrier(bool(decoded.detail.get("value")))
@@ -414,6 +422,7 @@ class Gateway:
                     continue
                 with self._lock:
                     tx = self._open.pop(channel.name, None) or _Transmission(mark.call_id)
+                    self._channel_clear.notify_all()
                 if mark.short and not tx.carried:
                     log.debug("%s: %.2f s of activity, no transmission", channel.name, mark.duration_s)
                     continue
@@ -446,6 +455,8 @@ class Gateway:
         elif verb == "ack_emergency":
             # Transmitting takes seconds: never on the publisher's thread, which keeps events flowing.
             threading.Thread(target=self._ack_emergency, args=(body,), name="ack-emergency", daemon=True).start()
+        elif verb in ("dispatch", "radio_check"):
+            threading.Thread(target=self.dispatcher.run, args=(verb, body), name=verb, daemon=True).start()
         elif verb == "output":
             threading.Thread(target=self._set_output, args=(body,), name="output", daemon=True).start()
         elif verb == "remote_monitor":
@@ -503,6 +514,36 @@ class Gateway:
         self._submit(channel, decoded, event_id=event_id, clip=clip)
         self.publisher.wake()
 
+    # --- what the dispatcher uses (gateway.dispatch.Site) ------------------------------------------
+
+    def channel_config(self, name: str) -> ChannelConfig | None:
+        return next((c for c in self.channels if c.name == name), None)
+
+    def transmitter(self, name: str) -> Transmitter | None:
+        return self.transmitters.get(name)
+
+    def serial_driver(self, channel: str, protocol: str) -> SerialDriver | None:
+        """The channel's serial driver of that protocol (its Kenwood data port, its KISS TNC)."""
+        return next((d for name, d in self.drivers if name == channel and isinstance(d, SerialDriver)
+                     and d.decoder.name == protocol), None)
+
+    def channel_busy(self, name: str) -> bool:
+        """The channel is receiving a transmission (known where it records: voice activity or COR)."""
+        with self._lock:
+            return name in self._open
+
+    def wait_channel_clear(self, name: str, timeout: float) -> bool:
+        with self._channel_clear:
+            return self._channel_clear.wait_for(lambda: name not in self._open, timeout)
+
+    def report(self, channel: str | None, detail: dict[str, Any]) -> None:
+        """A transmit command's result, as an ``io`` event of the channel (or of the gateway). Its unit is
+        null: the gateway transmitting to a unit is not that unit heard."""
+        known = channel is not None and any(c.name == channel for c in self.channels)
+        self._submit(channel if known and channel else "gateway",
+                     Decoded(kind=Kind.IO, time=datetime.now(UTC), unit=None, detail=detail))
+        self.publisher.wake()
+
     def health(self) -> dict[str, Any]:
         built = self._built  # one plan's view, even if another is being applied meanwhile
         return {"radios": {drv.name: drv.snapshot() for _, drv in built.drivers}, "rejected": self.rejected,
@@ -529,6 +570,7 @@ class Gateway:
                 drv.start()
 
     def stop(self) -> None:
+        self.dispatcher.stop()
         with self._plan_lock:
             self._started = False
             for _, drv in self.drivers:

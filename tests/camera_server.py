@@ -99,10 +99,10 @@ class Camera(BaseHTTPRequestHandler):
         elif path == "/good.png":
             self.send(200, "image/png", GOOD_PNG)
         elif path == "/slow.jpg":
-            time.sleep(float(query.get("s", ["5"])[0]))
+            time.sleep(float(query.get("s", ["5"])[0]))  # a slow camera: answers after s seconds
             self.send(200, "image/jpeg", GOOD_JPEG)
         elif path == "/hang":
-            time.sleep(3600)
+            time.sleep(3600)  # a camera that never answers
         elif path == "/fail":
             if count <= int(query.get("n", ["2"])[0]):
                 self.send(503, "text/plain", b"busy\n")

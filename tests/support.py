@@ -189,12 +189,17 @@ class SocatLink:
 
 
 class Listener:
-    """An MQTT subscriber that records what arrives, for assertions."""
+    """An MQTT subscriber that records what arrives, for assertions.
 
-    def __init__(self, url: str, topic: str, *, persistent: bool = True) -> None:
+    Made, it has subscribed (the broker acknowledged its SUBSCRIBE): what is published after that reaches
+    it. ``subscribed`` is set on every acknowledgement and cleared when the connection drops.
+    """
+
+    def __init__(self, url: str, topic: str, *, persistent: bool = True, timeout: float = 10.0) -> None:
         port = int(url.rsplit(":", 1)[1])
         self.messages: list[tuple[str, bytes, bool]] = []
         self._lock = threading.Lock()
+        self.subscribed = threading.Event()
         # A persistent session (like the bridge's): what is published while it is away is queued for it.
         self.client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-listener-{free_port()}", clean_session=not persistent
@@ -202,8 +207,13 @@ class Listener:
         self.client.reconnect_delay_set(0.2, 1)
         self.client.on_message = self._on_message
         self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: self.subscribed.set()
+        self.client.on_disconnect = lambda *_: self.subscribed.clear()
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        if not self.subscribed.wait(timeout):
+            self.close()
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for the subscription to {topic}")
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:

@@ -606,6 +606,54 @@ def bridge() -> Harness:
     return Harness(run, seeds)
 
 
+def dispatch() -> Harness:
+    """``cmd/dispatch`` and ``cmd/radio_check`` bodies as the gateway reads them (a request, or BadRequest
+    naming the field), and heard APRS message details through the messaging that settles our messages."""
+    from drivers.aprs_messaging import Messenger
+    from gateway.dispatch import BadRequest, parse_request
+    from gateway.events import json_object
+
+    bodies = [
+        {"request": "0193a9b8-0000-7000-8000-000000000001", "case": 1234, "unit": "fleetsync:100-1001",
+         "channel": "patrol-1", "paths": ["kenwood_message", "announcement"], "text": "CASE 1234 STALL",
+         "speech": {"text": "案件一二三四", "language": "cmn"}, "operator": "alice", "repeat_if_busy": 3},
+        {"request": "r2", "case": 7, "unit": "mdc:1234", "channel": "patrol-7", "operator": "bob"},
+    ]
+    heard = {"type": "message", "addressee": "BG5ZZZ-10", "text": "ACCEPTED", "message_id": "5", "ack": "1",
+             "rej": None, "reply_ack": "1"}
+
+    def run(data: bytes) -> None:
+        if not data:
+            return
+        mode = data[0] % 3
+        if mode == 2:
+            messenger = Messenger("BG5ZZZ-10")
+            message_id, _ = messenger.send("BG5ABC-9", "CASE 7", 0.0)
+            detail = Mutator(data[1:]).mutate(heard)
+            if isinstance(detail, dict):
+                out = messenger.heard("BG5ABC-9", detail)
+                assert all(o.message_id == message_id for o in out.outcomes)
+            return
+        if mode == 0:
+            try:
+                body = json_object(data[1:])
+            except ValueError:
+                return
+        else:
+            body = Mutator(data[1:]).mutate(bodies[data[0] // 3 % len(bodies)])
+            if not isinstance(body, dict):
+                return
+        command = "dispatch" if data[0] & 0x80 else "radio_check"
+        try:
+            req = parse_request(command, body)
+        except BadRequest:
+            return
+        assert req.command == command and 0 <= req.repeat_if_busy <= 20
+
+    seeds = [b"\x00" + json.dumps(b).encode() for b in bodies] + _seed_mutations(1) + _seed_mutations(2)
+    return Harness(run, seeds)
+
+
 # --- the audio decoders' bit-level parts ---------------------------------------------------------
 
 
@@ -714,6 +762,8 @@ TARGETS: dict[str, Target] = {
     "chirp": Target(chirp, "CHIRP CSV import (bridge/chirp.py)"),
     "camera_csv": Target(camera_csv, "camera CSV import (bridge/cameras/registry.py)"),
     "bridge": Target(bridge, "bridge/cmd bodies and gateway state bodies (bridge/service.py + store)"),
+    "dispatch": Target(dispatch, "cmd/dispatch and cmd/radio_check bodies, heard APRS acks (gateway/dispatch.py, "
+                                 "drivers/aprs_messaging.py)"),
     "mdc1200": Target(mdc1200, "MDC-1200 codewords from bits (drivers/audio/mdc1200.py)", 256),
     "fleetsync": Target(fleetsync, "FleetSync blocks from bits, messages (drivers/audio/fleetsync.py)", 512),
 }

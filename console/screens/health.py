@@ -25,7 +25,7 @@ import io
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.console import Console, Group, RenderableType
@@ -39,6 +39,7 @@ from textual.widgets import Footer, Static
 
 from bridge.views import GatewayView
 from console import format as fmt
+from console.clock import clock_of
 from console.format import plain, shown
 from console.link import GatewayReport, GatewayReports
 from console.widgets.status_header import StatusHeader
@@ -294,7 +295,7 @@ class GatewayHealthScreen(Screen[None]):
         gateways = self.shown()
         online = sum(1 for g in gateways if g.online)
         self.query_one(VerticalScroll).border_title = f"Gateway health: {online} of {len(gateways)} online"
-        self.drawn = draw(gateways, datetime.now(UTC))
+        self.drawn = draw(gateways, clock_of(self).now())
         self.body.update(self.drawn)
 
     def text(self, width: int = 160) -> str:

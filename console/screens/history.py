@@ -12,7 +12,7 @@ time (bridge/history.py: keyset pages, newest first, never the whole table).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, ClassVar
@@ -30,6 +30,7 @@ from textual.widgets import DataTable, Footer, Input, Select
 from bridge.history import CallEntry, Cursor, Filters, History, Page, Scope
 from bridge.views import IncidentView
 from console import format as fmt
+from console.clock import clock_of
 from console.data import StoreHandle, describe_error
 from console.format import Cell
 from console.screens.incident_detail import IncidentDetailScreen
@@ -65,7 +66,7 @@ _RELATIVE = re.compile(r"^-?\s*(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_when(text: str, now: datetime | None = None) -> datetime | None:
+def parse_when(text: str, now: datetime) -> datetime | None:
     """A time as a dispatcher types it, in the console's local time; None when empty.
 
     ``-2h`` / ``30m`` / ``1d`` ago, ``19:30`` today, ``2026-11-26`` (midnight), ``2026-11-26 19:30``,
@@ -74,7 +75,7 @@ def parse_when(text: str, now: datetime | None = None) -> datetime | None:
     text = text.strip().lower()
     if not text:
         return None
-    now = (now or datetime.now(UTC)).astimezone()
+    now = now.astimezone()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     if text in ("today", "yesterday"):
         return (midnight - timedelta(days=1 if text == "yesterday" else 0)).astimezone(UTC)
@@ -94,9 +95,13 @@ def parse_when(text: str, now: datetime | None = None) -> datetime | None:
 
 
 class TimeValidator(Validator):
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        super().__init__()
+        self.now = now
+
     def validate(self, value: str) -> ValidationResult:
         try:
-            parse_when(value)
+            parse_when(value, self.now())
         except ValueError as exc:
             return self.failure(str(exc), value)
         return self.success()
@@ -176,12 +181,13 @@ class HistoryScreen(Screen[None]):
         self.store = store
         self.header = StatusHeader()
         self.what = Select([(label, n) for n, (label, _) in enumerate(WHAT)], value=0, allow_blank=False, id="what")
+        valid_time = TimeValidator(lambda: clock_of(self).now())
         self.inputs = {
             "unit": Input(placeholder="mdc:1234, mdc:*", id="unit"),
             "gateway": Input(placeholder="gw1, gw*", id="gateway"),
             "channel": Input(placeholder="patrol-1, patrol-*", id="channel"),
-            "since": Input(placeholder="19:30, -2h, 2026-11-26", id="since", validators=[TimeValidator()]),
-            "until": Input(placeholder="now", id="until", validators=[TimeValidator()]),
+            "since": Input(placeholder="19:30, -2h, 2026-11-26", id="since", validators=[valid_time]),
+            "until": Input(placeholder="now", id="until", validators=[valid_time]),
             "text": Input(placeholder="label, detail text, notes", id="text"),
         }
         self.results = FittedTable(RESULT_COLUMNS, id="results")
@@ -218,8 +224,9 @@ class HistoryScreen(Screen[None]):
         """What the boxes say, or None while one of them is not valid (it says why)."""
         values = {name: box.value.strip() or None for name, box in self.inputs.items()}
         try:
-            since = parse_when(values["since"] or "")
-            until = parse_when(values["until"] or "")
+            now = clock_of(self).now()
+            since = parse_when(values["since"] or "", now)
+            until = parse_when(values["until"] or "", now)
         except ValueError:
             return None
         if since is not None and until is not None and until <= since:
@@ -291,7 +298,7 @@ class HistoryScreen(Screen[None]):
             return
         if message.first:
             await self._new_table()
-        now = datetime.now(UTC)
+        now = clock_of(self).now()
         for row in message.page.rows:
             self._put(row, now)
         self._next = message.page.next_cursor

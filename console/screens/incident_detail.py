@@ -6,7 +6,7 @@ console's guess."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import ClassVar
 
 from rich.table import Table
@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 from bridge.cameras.correlation import DetectionView
 from bridge.views import CallView, IncidentDetail, IncidentView
 from console import format as fmt
+from console.clock import clock_of
 from console.data import StoreHandle, describe_error
 from console.format import Cell, plain, shown
 from console.messages import DetailLoaded, IncidentAction
@@ -279,7 +280,7 @@ class IncidentDetailScreen(Screen[None]):
         self.fields.border_title = f"Incident #{incident.id}"
         self.fields.set_class(incident.state == "acknowledged", "-acknowledged")
         self.fields.set_class(incident.state == RESOLVED, "-resolved")
-        self.fields.update(fields(incident, self.gateway_online, datetime.now(UTC)))
+        self.fields.update(fields(incident, self.gateway_online, clock_of(self).now()))
 
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
@@ -300,7 +301,7 @@ class IncidentDetailScreen(Screen[None]):
         self.detail = message.detail
         if message.detail.incident.updated_at >= self.incident.updated_at:
             self.show_incident(message.detail.incident)
-        now = datetime.now(UTC)
+        now = clock_of(self).now()
         calls = {c.event_id: c for c in message.detail.calls}
         for e in message.detail.alerts:
             p = e.position
@@ -387,7 +388,7 @@ class IncidentDetailScreen(Screen[None]):
             return
         call_id = str(chosen.detail["call"])
         call = next((c for c in detail.calls if c.event_id == call_id), None)
-        when = fmt.local_time(call.time if call else chosen.time, datetime.now(UTC), compact=True)
+        when = fmt.local_time(call.time if call else chosen.time, clock_of(self).now(), compact=True)
         store = self.store
         self.player.play(call_id, shown(f"{chosen.unit or 'unidentified'} {chosen.channel}@{chosen.gateway} {when}"),
                          lambda: store.get().clip(call_id))

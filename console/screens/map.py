@@ -11,7 +11,6 @@ put it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,6 +26,7 @@ from bridge.cameras.geometry import Camera
 from bridge.cameras.registry import CameraRegistry, to_camera
 from config.schema import ConsoleConfig
 from console import mapgeo
+from console.clock import clock_of
 from console.data import StoreHandle, describe_error
 from console.mapgeo import GeoJsonError, Line
 from console.state import ConsoleState
@@ -116,7 +116,7 @@ class MapScreen(Screen[None]):
     # --- the console's state -------------------------------------------------------------------
 
     def _sync(self) -> None:
-        self.map.sync(self.state.units, self.state.incidents, datetime.now(UTC))
+        self.map.sync(self.state.units, self.state.incidents, clock_of(self).now())
         if self.map.selected_incident not in self.state.incidents:
             # The selected incident was resolved: the next one the queue would show is selected instead.
             ordered = [i for i in self.state.ordered() if i.lat is not None]

@@ -75,7 +75,7 @@ class AlertQueue(FittedTable):
 
     # --- what the app tells it -----------------------------------------------------------------
 
-    def show(self, incident: IncidentView, now: datetime | None = None) -> None:
+    def show(self, incident: IncidentView) -> None:
         held = self.incidents.get(incident.id)
         self.incidents[incident.id] = incident
         urgent = held is None or held.state != incident.state or held.escalated != incident.escalated

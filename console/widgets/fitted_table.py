@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from rich.segment import Segment
@@ -35,6 +35,7 @@ from textual import events
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
+from console.clock import clock_of
 from console.format import Cell, Justify, RowText, fit
 
 #: Cells drawn kept, per table: its visible cells in each of their looks (cursor, hover, focus) several times.
@@ -305,12 +306,12 @@ class FittedTable(DataTable[Text]):
     def staged(self, key: str) -> bool:
         return key in self._pending
 
-    def flush(self, now: datetime | None = None) -> None:
+    def flush(self) -> None:
         """Write the rows staged since the last flush, each from its item as it is now."""
         self._flush_at = None
         if not self._pending:
             return
-        now = now or datetime.now(UTC)
+        now = clock_of(self).now()
         pending, self._pending = self._pending, {}
         for key, was in pending.items():
             item = self.item(key)

@@ -29,6 +29,7 @@ from textual.widget import Widget
 from bridge.cameras.geometry import Camera
 from bridge.views import IncidentView, UnitView
 from console import mapgeo
+from console.clock import clock_of
 from console.format import shown
 from console.mapgeo import BrailleCanvas, Line, Projection
 
@@ -124,8 +125,7 @@ class MapView(Widget, can_focus=True):
     def projection(self) -> Projection:
         return Projection(self.lat, self.lon, self.m_per_col, self.size.width, self.size.height)
 
-    def sync(self, units: Mapping[str, UnitView], incidents: Mapping[int, IncidentView],
-             now: datetime | None = None) -> bool:
+    def sync(self, units: Mapping[str, UnitView], incidents: Mapping[int, IncidentView], now: datetime) -> bool:
         """Take the console's units and incidents; redraws (and returns True) only when something the map
         shows changed. Held views are compared by identity: the console's state replaces a view that
         changes, so this is one dict lookup per unit."""
@@ -137,7 +137,7 @@ class MapView(Widget, can_focus=True):
             self.incidents = dict(incidents)
             changed = True
             self._follow()
-        if self._age_bands(now or datetime.now(UTC)):
+        if self._age_bands(now):
             changed = True
         if changed:
             self._redraw()
@@ -415,7 +415,7 @@ class MapView(Widget, can_focus=True):
             if cell is not None:
                 put(*cell, CAMERA_MARK, "camera_mark")
         marks: list[tuple[int, int, str, str]] = []
-        now = datetime.now(UTC)
+        now = clock_of(self).now()
         # Labels first, markers over them: a crowded corner shows every unit's marker, some labels.
         for key, u in self.units.items():
             p = u.position

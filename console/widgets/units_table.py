@@ -62,7 +62,7 @@ class UnitsTable(FittedTable):
         self.order_by(lambda key: unit_order(self.units[key]) if key in self.units else ("\uffff", key))
         self.border_title = "Units"
 
-    def show(self, unit: UnitView, now: datetime | None = None) -> None:
+    def show(self, unit: UnitView) -> None:
         held = self.units.get(unit.unit)
         self.units[unit.unit] = unit
         urgent = (held is None or unit.gateway_online != held.gateway_online

@@ -64,6 +64,18 @@ What is confirmed, and what is not:
   default "NE"). Kaufman reads message type 0x42 as a length-prefixed byte payload instead and is
   unsure of it for GPS; that payload is kept in ``detail["payload"]``. A GPS message whose blocks
   are missing becomes a ``status`` event with its raw bytes.
+- Text messages (:func:`text_message`, read back as ``name`` "message" with ``detail["text"]``):
+  Kaufman's ``_dispatch`` reads message type 0x42 as a payload whose length is bytes 9-10 of the
+  message (block 2, bytes 3-4, big-endian) and whose bytes follow from block 3 on, six to a block in
+  reverse order (payload byte i at message byte ``11 + 6 * (i // 6 + 1) - i % 6``)::
+
+        block 2:  to fleet - 99 | 0 | 0 | length hi | length lo | 0
+        block 3:  p5 p4 p3 p2 p1 p0        block 4: p11 ... p6     (the last block padded with 0 in front)
+
+  UNCONFIRMED: the sub byte (byte 0) of a text message. Kaufman names 0xF4 for GPS and no other; we
+  send 0xFE (no flag set, as an ANI with no flag) and read every 0x42 message whose sub byte is not
+  0xF4 and whose payload is complete as a text. No public source gives the length limit over the air
+  either: we send at most :data:`SHORT_MESSAGE_MAX` characters, the data port's short message.
 - Emergency acknowledgement: FleetSync has an acknowledge message type (sdrtrunk); that a radio
   leaves emergency mode on one addressed to it is NOT confirmed. :func:`emergency_ack` builds it;
   status 88 "emergency reset" (Kenwood reserved status) is the other candidate, :func:`status_message`.
@@ -127,6 +139,9 @@ MAX_SYNC_ERRORS = 3  # Kaufman FSYNC_GDTHRESH 4: fewer than 4 bit errors in the 
 CRC_POLY = 0x6815  # sdrtrunk CRCFleetsync: x^15+x^14+x^13+x^11+x^4+x^2+1
 MAX_BLOCKS = 24  # Kaufman keeps up to 128 payload bytes (about 23 blocks)
 GPS_BLOCKS = 8  # sdrtrunk LocationReport.getBlockCount
+GPS_SUB = 0xF4  # byte 0 of a GPS report (Kaufman fsync_decode.c: "GPS message (subcmd 0xf4)")
+TEXT_SUB = 0xFE  # byte 0 of a text message: UNCONFIRMED, see the module docstring
+SHORT_MESSAGE_MAX = 48  # characters of a short message (Kenwood data port 'F' frame, drivers/kenwood.py)
 DEFAULT_EMERGENCY_STATUS = (95, 96, 97, 98, 99)  # Kenwood: reserved for emergency mode (kenwood.py)
 CHUNK_SECONDS = 0.25  # audio is demodulated in pieces of at least this length (see feed)
 
@@ -312,6 +327,34 @@ def emergency_ack(
     """Acknowledge a unit's emergency: an acknowledge message addressed to it (see the module
     docstring: that a radio leaves emergency mode on it is an assumption)."""
     return acknowledge(fleet, unit, to_fleet, to_unit)
+
+
+def text_message(to_fleet: int, to_unit: int, text: str, *, fleet: int | None = None, unit: int | None = None,
+                 encoding: str = "ascii") -> FleetSyncMessage:
+    """A short text message to one radio (type 0x42, the payload layout in the module docstring); from
+    fleet/unit ``fleet``/``unit``, or from none (0, as the fixed station's acknowledge)."""
+    data = text.encode(encoding)  # UnicodeEncodeError (a ValueError) names the character
+    if len(data) > SHORT_MESSAGE_MAX:
+        raise ValueError(f"a FleetSync short message holds at most {SHORT_MESSAGE_MAX} characters, not {len(data)}")
+    if any(b < 0x20 or b == 0x7F for b in data):
+        raise ValueError(f"a FleetSync short message holds no control characters: {text!r}")
+    header = bytes([0, 0, 0, len(data) >> 8, len(data) & 0xFF, 0])  # byte 0 becomes the destination fleet
+    chunks = [data[i : i + 6] for i in range(0, len(data), 6)]
+    payload = tuple(bytes(6 - len(c)) + c[::-1] for c in chunks)  # six to a block, reversed, padded in front
+    return FleetSyncMessage(TEXT_SUB, T_STATUS | T_GPS, fleet, unit, to_fleet, to_unit, (header, *payload))
+
+
+def message_payload(blocks: Sequence[bytes]) -> bytes | None:
+    """The payload of a type 0x42 message (Kaufman's layout, module docstring), or None where the length
+    field asks for more blocks than were read."""
+    if len(blocks) < 2:
+        return None
+    length = blocks[1][3] << 8 | blocks[1][4]
+    need = -(-length // 6)
+    if len(blocks) < 2 + need:
+        return None
+    data = b"".join(block[::-1] for block in blocks[2 : 2 + need])
+    return data[:length]
 
 
 @dataclass(frozen=True, slots=True)
@@ -902,6 +945,8 @@ class FleetSyncDecoder(AudioDecoder):
         type_bits = b1 & 0xFE
         if b1 & T_ACK:
             detail["name"] = "acknowledge"
+        elif type_bits == T_STATUS | T_GPS and b0 & 0xFE != GPS_SUB and (text := message_payload(blocks)) is not None:
+            detail.update(name="message", text=text.decode("latin-1"), payload=text.hex())
         elif b1 & T_GPS:
             detail["name"] = "gps"
             if len(blocks) > 1:

@@ -60,7 +60,7 @@ Python loops only over the bits of a candidate (a few hundred, only where a sync
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -165,6 +165,12 @@ OPCODES: dict[tuple[int, int | None], tuple[str, Kind]] = {
 
 def _lookup(op: int, arg: int) -> tuple[str, Kind]:
     return OPCODES.get((op, arg)) or OPCODES.get((op, None)) or ("unknown", Kind.STATUS)
+
+
+# Opcodes whose argument is a number the radio's user picked (same list): "460X 1234" status X, "060X
+# 5678" the status a unit reports when asked, "470X"/"070X" message X. Events name it as such, so that
+# a site can map a status number to what it means without knowing opcodes.
+NUMBERED: dict[int, str] = {0x46: "status", 0x06: "status", 0x47: "message", 0x07: "message"}
 
 
 def _double_name(second: Mdc1200Packet) -> str:
@@ -505,6 +511,8 @@ class Mdc1200Decoder(AudioDecoder):
             "arg": packet.arg,
             "unit_id": f"{packet.unit_id:04X}",
         }
+        if packet.op in NUMBERED:
+            detail[NUMBERED[packet.op]] = packet.arg
         if len(blocks) > 1:
             s = blocks[1]
             second = Mdc1200Packet(s[0], s[1], s[2] << 8 | s[3])
@@ -529,8 +537,3 @@ class Mdc1200Decoder(AudioDecoder):
             }
         )
         return [Decoded(kind=kind, time=self.at(start, index - first), unit=f"mdc:{unit:04X}", detail=detail)]
-
-
-def packets_in(outputs: Iterable[Output]) -> list[Decoded]:
-    """The decoded packets among a decoder's outputs (a convenience for callers and tests)."""
-    return [o for o in outputs if isinstance(o, Decoded) and o.detail.get("protocol") == "mdc1200"]

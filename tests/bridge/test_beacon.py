@@ -4,7 +4,6 @@ unacknowledged. A wired panic button on the same (real, separate-process) module
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -39,9 +38,12 @@ def test_the_beacon_is_lit_while_an_incident_waits_for_a_dispatcher(tmp_path: Pa
     console.connect("127.0.0.1", mosquitto.port)
     console.loop_start()
     try:
-        wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
+        wait_until(lambda: bridge.connected and gateway.publisher.connected and console.is_connected(), 10,
+                   "bridge, gateway and console connected")
         module.expect("write co 7 0")  # at start: nothing waits, the beacon is off
-        time.sleep(0.3)
+        # The panic button read as released first: a press is a change from that.
+        wait_until(lambda: gateway.health()["radios"]["center/io"]["points"].get("front-desk-panic") == 0, 5,
+                   "the panic button read")
         module.set("di", 0, 1)  # someone presses the panic button at the front desk
         module.expect("write co 7 1")
         store = bridge.store

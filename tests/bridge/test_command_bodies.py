@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.actions import Inbound
+from bridge.audit import entries
 from bridge.core import Batch, BridgeCore
 from bridge.store import Store
 from config.schema import parse_config
@@ -61,9 +62,17 @@ BODIES = st.fixed_dictionaries(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(BODIES | JSON | st.binary(max_size=60))
 def test_any_command_body_is_carried_out_or_refused(bridge: BridgeCore, body: Any) -> None:
-    before = bridge.counts["commands"]
+    audited = len(entries(bridge.store.engine))
+    refused, failed = bridge.counts["commands_refused"], bridge.counts["messages_failed"]
     command(bridge, body)
-    assert bridge.counts["commands"] == before + 1
+    [record] = entries(bridge.store.engine)[audited:]  # audited once: carried out, or refused and why
+    assert record.outcome == ("refused" if bridge.counts["commands_refused"] == refused + 1 else "done")
+    assert (record.outcome == "refused") == bool(record.reason)
+    assert bridge.counts["messages_failed"] == failed  # every refusal foreseen, none a failure of the bridge
+
+
+def no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no JSON")
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -71,8 +80,21 @@ def test_any_command_body_is_carried_out_or_refused(bridge: BridgeCore, body: An
     {}, optional={"next_seq": st.integers() | JSON, "pending": st.integers() | JSON, "oldest_seq": JSON})})
        | JSON | st.binary(max_size=60))
 def test_any_gateway_state_body_is_noted_or_ignored(bridge: BridgeCore, body: Any) -> None:
+    store = bridge.store
+
+    def noted() -> dict[str, Any] | None:
+        return next((g.state for g in store.gateways() if g.name == "gw1"), None)
+
+    before = noted()
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     bridge.gateway_state("gw1", Inbound("pttbridge/gw/gw1/state", payload, 0, 1, 0), 0.0)
+    # A JSON object (JSON's own: no Infinity, no NaN) is noted as it came; anything else leaves what was
+    # noted before.
+    try:
+        sent = json.loads(payload, parse_constant=no_constant)
+    except ValueError:  # not JSON (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        sent = None
+    assert noted() == (sent if isinstance(sent, dict) else before)
 
 
 def test_a_body_nested_past_the_recursion_limit_is_refused(

@@ -3,7 +3,6 @@ database -> consoles), on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,6 @@ def site(tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink, database_u
         wait_until(lambda: bridge.connected, 10, "bridge to connect")
         wait_until(lambda: gateway.publisher.connected, 10, "gateway to connect")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "port to open")
-        time.sleep(0.2)  # the bridge's SUBSCRIBE reaches the broker before the radio speaks
         yield Site(config, socat_link, bridge, gateway)
     finally:
         gateway.stop()

@@ -19,6 +19,8 @@ from bridge.service import Bridge
 from bridge.store import Store
 from config.schema import Config
 from console.app import DispatchApp
+from console.clock import Clock
+from console.link import BridgeLink
 from drivers.nmea import checksum
 from gateway.runner import Gateway
 
@@ -64,9 +66,47 @@ class CountingApp(DispatchApp):
         self.bells += 1
         super().bell()
 
+    flashes = 0  # turns of the flashing timer (flashing or not, as configured)
+
+    def _flash(self) -> None:
+        self.flashes += 1
+        super()._flash()
+
     def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
         self.notes.append(message)
         super().notify(message, *args, **kwargs)
+
+
+class SetClock(Clock):
+    """The console's clock at the time a test sets (``at``), not moving unless it is set again."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+class SilentLink(BridgeLink):
+    """A link that never connects: nothing arrives but what the database holds."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+class StillApp(DispatchApp):
+    """The console without a broker, shown as connected, on a clock the test sets (a snapshot is of
+    screens, not of a network or of the time it was taken)."""
+
+    def __init__(self, config: Config, operator: str | None, clock: SetClock) -> None:
+        super().__init__(config, operator, clock=clock)
+        self.link = SilentLink(config.mqtt, self.post_message, clock=clock)
+
+    def on_mount(self) -> None:  # runs before DispatchApp.on_mount (Textual calls each class's handler)
+        self.broker = True
 
 
 async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:

@@ -179,7 +179,6 @@ def test_an_alert_gets_its_cameras_detections_and_evidence_and_a_street_event_it
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "port open")
-        time.sleep(0.3)
         run(scenario())
     finally:
         cams.loop_stop()

@@ -7,7 +7,6 @@ incident's history, on screen."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -95,7 +94,6 @@ def test_a_dispatchers_acknowledgement_reaches_the_officers_radio(
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
         wait_until(lambda: all(d.snapshot()["state"] in ("open", "up") for _, d in gateway.drivers), 10,
                    "the sound device (and the I/O module) to open")
-        time.sleep(0.3)
         run(scenario())
         # PTT: keyed once and released, seen from the other side (the device server, the I/O module).
         if io_module is None:
@@ -104,12 +102,15 @@ def test_a_dispatchers_acknowledgement_reaches_the_officers_radio(
             io_module.expect("write co 4 0")
             assert [line for line in io_module.seen if line.startswith("write")] == ["write co 4 1", "write co 4 0"]
             assert device_server.rts() == []
-        # What went on the air: our decoder hears the emergency acknowledgement for that unit.
-        time.sleep(0.5)
-        heard = on_air.samples()
-        decoder = mdc1200.Mdc1200Decoder(RATE)
-        out = decoder.feed(heard, datetime.now(UTC)) + decoder.flush(datetime.now(UTC))
-        assert [(d.unit, d.detail["name"]) for d in out] == [("mdc:1234", "emergency_ack")]  # type: ignore[union-attr]
+        # What went on the air: our decoder hears the emergency acknowledgement for that unit (once the
+        # sink's monitor has given back all that was played).
+        def on_the_air() -> list[tuple[object, object]]:
+            decoder = mdc1200.Mdc1200Decoder(RATE)
+            out = decoder.feed(on_air.samples(), datetime.now(UTC)) + decoder.flush(datetime.now(UTC))
+            return [(d.unit, d.detail["name"]) for d in out]  # type: ignore[union-attr]
+
+        wait_until(lambda: on_the_air() != [], 5, "the acknowledgement on the air")
+        assert on_the_air() == [("mdc:1234", "emergency_ack")]
     finally:
         on_air.stop()
         gateway.stop()

@@ -5,12 +5,11 @@ it as a false alarm; everything fits in 80x24."""
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 
 from rig import CountingApp, Site, pklds_emergency, run, screenshot, until
-from support import caller_id
+from support import Listener, caller_id, wait_until
 
 from config.schema import ConsoleConfig
 from console.screens.incident_detail import IncidentDetailScreen
@@ -142,12 +141,16 @@ def test_an_emergency_reaches_two_consoles_and_their_keys_reach_the_bridge(site:
 
 def test_a_console_started_later_loads_the_open_incidents_from_the_database(site: Site, tmp_path: Path) -> None:
     """What happened before a console started is read from the database: incidents are not retained."""
-    for n in (1, 2):
-        site.radio.write(caller_id(n))
-    wait_for_incidents(site, 2)
-    # The bridge publishes an incident just after committing it: let that news pass before the consoles
-    # start, or a console would rightly ring for a fresh alert too.
-    time.sleep(0.5)
+    news = Listener(site.config.mqtt.url, "pttbridge/v1/bridge/incident/+", persistent=False)
+    try:
+        for n in (1, 2):
+            site.radio.write(caller_id(n))
+        wait_for_incidents(site, 2)
+        # The bridge publishes an incident just after committing it: that news has passed before the
+        # consoles start, or a console would rightly ring for a fresh alert too.
+        wait_until(lambda: [p["change"] for p in news.payloads()] == ["opened", "opened"], 10, "the news sent")
+    finally:
+        news.close()
     late = CountingApp(site.config, "carol")
     quiet = CountingApp(site.config.model_copy(update={"console": ConsoleConfig(bell=False, flash=False)}), "dan")
 
@@ -168,7 +171,8 @@ def test_a_console_started_later_loads_the_open_incidents_from_the_database(site
 
             # A console configured without bell and flashing stays quiet and steady.
             await until(qp, lambda: len(quiet.dispatch.queue.texts()) == 2, "the quiet console")
-            await qp.pause(1.2)
+            flashes = quiet.flashes
+            await until(qp, lambda: quiet.flashes >= flashes + 2, "two turns of the flashing timer")
             assert quiet.bells == 0 and {r["state"] for r in quiet.dispatch.queue.texts()} == {"▲ NEW"}
 
     run(scenario())
@@ -199,7 +203,10 @@ def test_a_command_the_bridge_refuses_is_explained_to_the_dispatcher_who_sent_it
             await until(pb, lambda: any("refused" in n for n in bob.notes), "the refusal on bob's console")
             [note] = [n for n in bob.notes if "refused" in n]
             assert note.startswith(f"The bridge refused ack #{incident.id}: ") and "resolved" in note
-            await pa.pause(0.5)
-            assert not any("refused" in n for n in alice.notes)
+            # Alice's own refused command is answered after bob's (one topic, in order): once hers is shown,
+            # bob's has reached her console too, and was not shown there.
+            alice.link.send("ack", incident.id, "alice")
+            await until(pa, lambda: any("refused" in n for n in alice.notes), "the refusal on alice's console")
+            assert len([n for n in alice.notes if "refused" in n]) == 1
 
     run(scenario())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,7 +144,6 @@ def test_a_dmr_emergency_becomes_an_incident_with_the_units_position_and_cameras
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
         wait_until(lambda: all(d.snapshot()["state"] in ("open", "up") for _, d in gateway.drivers), 10,
                    "the sound device to open")
-        time.sleep(0.3)
         run(scenario())
     finally:
         gateway.stop()

@@ -3,7 +3,6 @@ and the console says so (OVERDUE in the queue, a notification, the bell), and th
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from rig import CountingApp, pklds_emergency, run, until, write_config
@@ -45,7 +44,6 @@ def test_an_emergency_nobody_acknowledges_is_escalated_on_every_console(
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "port open")
-        time.sleep(0.3)
         run(scenario())
     finally:
         gateway.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,7 +97,6 @@ range_m = 60
         wait_until(lambda: bridge.connected, 10, "bridge to connect")
         wait_until(lambda: gateway.publisher.connected, 10, "gateway to connect")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "port to open")
-        time.sleep(0.2)  # the bridge's SUBSCRIBE reaches the broker before the radio speaks
         yield MapSite(config, socat_link)
     finally:
         gateway.stop()
@@ -376,7 +374,7 @@ def test_every_camera_of_a_vehicle_moves_with_it() -> None:
     car = UnitView(unit="mdc:1", alias=None, position=Position(lat=30.001, lon=120.002, course_deg=90.0),
                    last_heard=datetime.now(UTC), last_kind="beacon", last_channel="patrol-1", last_gateway="gw1",
                    last_event_id="e1", gateway_online=True)
-    view.sync({"mdc:1": car}, {})
+    view.sync({"mdc:1": car}, {}, datetime.now(UTC))
     assert [(c.id, c.lat, c.lon) for c in view.shown_cameras] == [
         ("front", 30.001, 120.002), ("rear", 30.001, 120.002), ("pole", 30.0, 120.0)]
     assert view.cameras == cameras  # as registered

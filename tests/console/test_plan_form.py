@@ -1,7 +1,8 @@
-"""The plan form's arithmetic without a screen: a channel's every audio input and serial port loads into the
-boxes and goes back unchanged, an edit lands on the driver shown and on no other, and whatever is typed,
-every error the schema finds lands on a box the form has; a DMR channel's colour codes, slots and polarity
-too, saved as the decoder takes them."""
+"""The plan form's arithmetic (console.planform) without a screen: a channel's every audio input and serial
+port loads into the boxes and goes back unchanged, an edit lands on the driver shown and on no other, and
+whatever is typed, every error the schema finds lands on a box the form has; a DMR channel's colour codes,
+slots and polarity too, saved as the decoder takes them; rules go through their boxes with their values'
+types kept, and the emergency rule follows the channel's decoders."""
 
 from __future__ import annotations
 
@@ -12,22 +13,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.plans import canonical
-from console.screens.plans import (
-    CHECKS,
-    CHOICES,
-    FIELDS,
-    PICKERS,
-    RECORD_FIELDS,
-    RULE_FIELDS,
+from console.planform import (
+    AUDIO_BOXES,
+    DMR_BOXES,
+    PTT_BOXES,
+    RECORD_BOXES,
+    RULE_BOXES,
     SERIAL_BOXES,
-    TRANSMIT_FIELDS,
+    TRANSMIT_BOXES,
     audio_values,
+    emergency_rule,
     field_errors,
     form_channel,
+    form_rule,
     form_values,
     of_kind,
+    rule_texts,
     serial_values,
 )
+from console.screens.plans import CHECKS, CHOICES, FIELDS, PICKERS, RECORD_FIELDS, RULE_FIELDS, TRANSMIT_FIELDS
 from drivers.audio.dmr.decoder import DmrDecoder
 from drivers.registry import create_audio_decoder
 
@@ -46,6 +50,12 @@ CHANNEL: dict[str, Any] = {
 # Every key the screen has a box (or a picker) for, and the two that stand for no box.
 BOXES = {k for k, _ in (*FIELDS, *RULE_FIELDS, *TRANSMIT_FIELDS, *RECORD_FIELDS)} | set(CHOICES) \
     | {k for k, _ in CHECKS} | set(PICKERS) | {"", "drivers", "rules"}
+
+
+def test_every_box_the_arithmetic_names_is_a_box_of_the_screen() -> None:
+    named = {*AUDIO_BOXES, *DMR_BOXES, *SERIAL_BOXES, *RULE_BOXES, *TRANSMIT_BOXES, *RECORD_BOXES, *PTT_BOXES,
+             *form_values({}), *rule_texts({})}
+    assert named <= BOXES, named - BOXES
 
 
 def with_shown(channel: dict[str, Any], audio_at: int, serial_at: int) -> dict[str, str]:
@@ -223,3 +233,38 @@ def test_whatever_colour_codes_are_typed_the_error_is_on_their_box_or_the_decode
         decoder = create_audio_decoder("dmr", None, options)
         assert isinstance(decoder, DmrDecoder) and decoder.invert == bool(invert)
         assert decoder.slots == ({int(slots)} if slots else {1, 2})
+
+
+def test_a_rule_goes_through_the_boxes_unchanged_its_values_keeping_their_types() -> None:
+    rule = {"when": {"protocol": "ccir", "status": [98, 99], "channel": 3}, "match": {"digits": r"(\d{5})9 x"},
+            "kind": "alert", "label": "gate panic", "unit": "ccir:{1}"}
+    texts = rule_texts(rule)
+    assert texts == {"rule_kind": "alert", "rule_label": "gate panic", "rule_unit": "ccir:{1}",
+                     "rule_when": "protocol=ccir status=98|99 channel=3", "rule_match": r"digits=(\d{5})9 x"}
+    assert form_rule(texts, rule) == (rule, {})
+    # A value typed anew is text (the schema reads it); one left as it was keeps its number.
+    edited, errors = form_rule({**texts, "rule_when": "protocol=zvei1 status=98|99 channel=4"}, rule)
+    assert errors == {} and edited["when"] == {"protocol": "zvei1", "status": [98, 99], "channel": "4"}
+
+
+def test_boxes_that_are_not_pairs_are_said_on_their_box() -> None:
+    texts = {**rule_texts({}), "rule_when": "protocol", "rule_match": "digits status=99"}
+    rule, errors = form_rule(texts)
+    assert rule == {"kind": "alert"}
+    assert errors == {"rule_when": "when: expected key=value pairs separated by spaces, got 'protocol'",
+                      "rule_match": "match: expected key=value pairs separated by spaces, got 'digits'"}
+
+
+def test_the_emergency_rule_follows_the_first_decoder_that_has_one() -> None:
+    dtmf = emergency_rule(["afsk1200", "dtmf", "selcall"], "CCIR")
+    assert dtmf is not None and dtmf["unit"] == "dtmf:{1}" and dtmf["match"] == {"digits": r"\*911\*(\d{4})#"}
+    selcall = emergency_rule(["selcall", "dtmf"], "CCIR")
+    assert selcall is not None and selcall["when"] == {"protocol": "ccir"} and selcall["unit"] == "ccir:{1}"
+    default = emergency_rule(["selcall"], "")
+    assert default is not None and default["when"] == {"protocol": "zvei1"}  # the decoder's default standard
+    assert emergency_rule(["afsk1200", "mdc1200"], "") is None
+    # Each is a rule the schema takes, on a channel that has its decoder.
+    for decoders, rule in ((["dtmf"], dtmf), (["selcall"], selcall)):
+        channel = {"name": "c", "drivers": [{"type": "audio", "device": "pulse", "decoders": decoders}],
+                   "rules": [rule]}
+        assert field_errors(channel, []) == {}

@@ -77,29 +77,15 @@ def on_plans(config: Config, scenario: Callable[[Pilot[None], PlansScreen], Awai
 
 
 async def open_channel(pilot: Pilot[None], screen: PlansScreen, row: int) -> None:
-    """Enter on a channel's row, as a technician would. The table is drawn again after a Put, which can
-    move the cursor back under a key press sent meanwhile, so the press is repeated until the form
-    holds that channel (the form taking the focus is the sign it was filled)."""
+    """Enter on a channel's row, as a technician would; the form taking the focus is the sign it was filled."""
     table = screen.channels_table
     name = str(table.get_row_at(row)[0]).strip()
-
-    def loaded() -> bool:
-        return screen.focused is screen.inputs["name"] and screen.inputs["name"].value == name
-
-    for _ in range(3):
-        table.focus()
-        await pilot.pause()
-        table.move_cursor(row=row)
-        await pilot.pause()
-        await pilot.press("enter")
-        try:
-            await until(pilot, loaded, "the channel in the form", timeout=5)
-            break
-        except AssertionError:
-            continue
-    else:
-        raise AssertionError(f"channel {name!r} never reached the form")
+    table.focus()
+    table.move_cursor(row=row)
     await pilot.pause()
+    await pilot.press("enter")
+    await until(pilot, lambda: screen.focused is screen.inputs["name"] and screen.inputs["name"].value == name,
+                f"channel {name!r} in the form")
 
 
 async def show_tab(pilot: Pilot[None], screen: PlansScreen, tab: str) -> None:
@@ -166,6 +152,37 @@ def test_an_emergency_rule_is_added_checked_as_typed_and_saved(bridged: tuple[Co
                                              "kind": "alert", "label": "DTMF emergency code 911",
                                              "unit": "dtmf:{1}"}]
     assert current.channels[0]["drivers"] == DTMF["drivers"]
+
+
+def test_the_channel_under_the_cursor_stays_there_while_the_plans_are_read_again(
+        bridged: tuple[Config, Plans]) -> None:
+    """The screen reads the plans again every two seconds: the cursor must not jump back to the top under
+    the technician's enter (it did, and enter opened the first channel instead of the one chosen)."""
+    config, plans = bridged
+    plans.save("gw1", [DTMF, DEPOT], "tech-anna")
+
+    def pending() -> str:
+        return str(screen_ref[0].gateways_table.get_row("gw1")[2])
+
+    screen_ref: list[PlansScreen] = []
+
+    async def scenario(pilot: Pilot[None], screen: PlansScreen) -> None:
+        screen_ref.append(screen)
+        table = screen.channels_table
+        table.focus()
+        table.move_cursor(row=1)
+        await pilot.pause()
+        # A version whose table reads the same (only a comment changed), then one with a channel put first.
+        plans.save("gw1", [DTMF, {**DEPOT, "comment": "yard only"}], "tech-anna")
+        await until(pilot, lambda: pending() == "v2", "version 2 read")
+        assert table.cursor_row == 1
+        plans.save("gw1", [{**DTMF, "name": "patrol-0"}, DTMF, DEPOT], "tech-anna")
+        await until(pilot, lambda: pending() == "v3" and table.row_count == 3, "version 3 read")
+        assert table.get_row_at(table.cursor_row)[0] == "depot"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.inputs["name"].value == "depot", "depot in the form")
+
+    on_plans(config, scenario)
 
 
 def test_every_driver_survives_the_form_and_a_modbus_ptt_is_saved(bridged: tuple[Config, Plans]) -> None:

@@ -2,14 +2,13 @@
 ``__snapshots__/`` and compared pixel for pixel, so a layout that breaks at 80 columns shows in review).
 
 The screens must look the same on every run: the data are fixed (a SQLite database filled with events
-at fixed times, with fixed ids), the clock the screens read is frozen at :data:`NOW` in UTC, the marker
+at fixed times, with fixed ids), the console's clock is set to :data:`NOW` in UTC, the marker
 of new incidents does not flash, and the console has no broker (a link that never connects, shown as
 online) so nothing arrives while the picture is taken. ``--snapshot-update`` writes them anew.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -18,58 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rig import until
+from rig import SetClock, StillApp, until
 from textual.pilot import Pilot
 
 from bridge.store import Store
 from config.schema import Config, parse_config
 from console.app import DispatchApp
-from console.link import BridgeLink
 from console.screens.health import GatewayHealthScreen
 from console.screens.history import HistoryScreen
 from console.screens.incident_detail import IncidentDetailScreen
 from console.screens.login import LoginScreen
 from console.screens.map import MapScreen
 from console.screens.note import NoteScreen
+from console.screens.plans import PlansScreen
 from console.screens.resolve import ResolveScreen
 from gateway.events import Event, Kind, Position
 
-try:  # the channel plans screen, where this checkout has it
-    from console.screens.plans import PlansScreen
-except ImportError:  # pragma: no cover
-    PlansScreen = None  # type: ignore[assignment,misc]
-
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 SIZES = [(80, 24), (160, 48)]
-
-
-class FrozenClock(datetime):
-    """``datetime`` whose ``now()`` is :data:`NOW`: what the console's modules see as the time."""
-
-    @classmethod
-    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-        return NOW.astimezone(tz) if tz is not None else NOW.replace(tzinfo=None)
-
-
-class SilentLink(BridgeLink):
-    """A link that never connects: nothing arrives while a snapshot is taken."""
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-
-class StillApp(DispatchApp):
-    """The console without a broker, shown as connected (a snapshot is of screens, not of a network)."""
-
-    def __init__(self, config: Config, operator: str | None) -> None:
-        super().__init__(config, operator)
-        self.link = SilentLink(config.mqtt, self.post_message)
-
-    def on_mount(self) -> None:  # runs before DispatchApp.on_mount (Textual calls each class's handler)
-        self.broker = True
 
 
 def event_id(t: datetime, seq: int) -> str:
@@ -114,12 +79,9 @@ GATEWAY_STATE = {
 
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The console's clock at :data:`NOW`, in UTC, for everything the screens and the store stamp."""
+    """Local time is UTC (the console's clock and the store's, for the test's data, are set to :data:`NOW`)."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
-    for name, module in list(sys.modules.items()):
-        if (name == "console" or name.startswith("console.")) and getattr(module, "datetime", None) is datetime:
-            monkeypatch.setattr(module, "datetime", FrozenClock)
     yield
     monkeypatch.undo()
     time.tzset()
@@ -184,15 +146,14 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "health": health_first,
     "note": opens("n", NoteScreen),
     "resolve": opens("r", ResolveScreen),
+    "plans": opens("t", PlansScreen, lambda s: s.gateways_table.row_count > 0),
 }
-if PlansScreen is not None:
-    SCREENS["plans"] = opens("t", PlansScreen, lambda s: s.gateways_table.row_count > 0)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("screen", list(SCREENS))
 def test_screen(screen: str, size: tuple[int, int], config: Config, snap_compare: Any) -> None:
-    assert snap_compare(StillApp(config, "alice"), terminal_size=size, run_before=SCREENS[screen])
+    assert snap_compare(StillApp(config, "alice", SetClock(NOW)), terminal_size=size, run_before=SCREENS[screen])
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -201,4 +162,4 @@ def test_login(size: tuple[int, int], config: Config, snap_compare: Any) -> None
         await until(pilot, lambda: isinstance(pilot.app.screen, LoginScreen), "the sign-in screen")
         await loaded(pilot)
 
-    assert snap_compare(StillApp(config, None), terminal_size=size, run_before=signing_in)
+    assert snap_compare(StillApp(config, None, SetClock(NOW)), terminal_size=size, run_before=signing_in)

@@ -70,8 +70,8 @@ def test_the_driver_reports_cor_from_a_serial_device_server(device_server: Devic
                                poll_s=0.01)
     driver.start()
     try:
-        wait_until(lambda: driver.snapshot()["state"] == "open", 10, "the port to open")
-        time.sleep(0.2)
+        # The line read as it is: a change is a change from that.
+        wait_until(lambda: driver.snapshot()["lines"] == {"cor": 0}, 10, "the port open and its line read")
         device_server.set_line("cd", True)
         wait_until(lambda: len(got) == 1, 5, "COR on")
         device_server.set_line("cd", False)
@@ -124,9 +124,10 @@ def test_cor_marks_the_transmission_the_gateway_records(
     gateway.start()
     try:
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 10, "both open")
-        time.sleep(1.0)
+        wait_until(lambda: [d.snapshot().get("lines") for _, d in gateway.drivers if "lines" in d.snapshot()]
+                   == [{"cor": 0}], 10, "the COR line read")
         device_server.set_line("cd", True)
-        time.sleep(2.0)
+        time.sleep(2.0)  # the carrier held two seconds: the length of the call to be recorded
         device_server.set_line("cd", False)
         wait_until(lambda: any(e["kind"] == "call" for e in listener.events()), 10, "the call")
         kinds = [(e["kind"], e["detail"].get("point"), e["detail"].get("value")) for e in listener.events()]

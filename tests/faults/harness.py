@@ -336,7 +336,7 @@ class Site:
             radio.frames.clear()
         self.traffic.start()
         try:
-            time.sleep(warmup_s)
+            time.sleep(warmup_s)  # traffic before the fault, and after it: the measured windows
             began, back = inject()
             time.sleep(after_s)
         finally:
@@ -352,7 +352,9 @@ class Site:
             wait_until(all_stored, DRAIN_S, "every frame sent to be stored")
         except AssertionError:
             pass  # counted as lost below
-        time.sleep(1.0)  # a late duplicate would show now
+        # A measurement, not a check: a duplicate stored after the last frame arrived is counted in the table
+        # if it comes within this second (the processes are others': no fact says none is on its way).
+        time.sleep(1.0)
         rows = [r for r in self.stored(start) if (r[0], r[2]) in keys]
         by_key: dict[tuple[str, str], list[tuple[int, float]]] = {}
         for gateway, seq, key, received in rows:
@@ -436,7 +438,7 @@ def restart_postgres(pg: Postgres, down_s: float) -> tuple[float, float]:
     data = str(pg.dir / "data")
     began = time.time()
     pg._run(str(pg.bindir / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop")
-    time.sleep(down_s)
+    time.sleep(down_s)  # the fault: the database down this long
     options = f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
     if not pg.durable:
         options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"

@@ -45,7 +45,7 @@ def test_broker_unreachable_for_minutes(site: Site) -> None:
     def inject() -> tuple[float, float]:
         began = time.time()
         site.broker.stop()
-        time.sleep(OUTAGE_S)
+        time.sleep(OUTAGE_S)  # the fault: the broker away this long while traffic goes on
         site.broker.start()
         return began, time.time()
 
@@ -66,7 +66,7 @@ def test_gateway_sigkill(site: Site) -> None:
             site.wait_decoded(site.radio("gw2"))
             began = time.time()
             gw.kill()
-            time.sleep(2)
+            time.sleep(2)  # the fault: no gateway for two seconds
             gw.start()
             wait_until(lambda: gw.text().count("opened") > opened, 30, "gw2 to open its radio again")
         return began, time.time()
@@ -79,7 +79,7 @@ def test_bridge_sigkill(site: Site) -> None:
     def inject() -> tuple[float, float]:
         began = time.time()
         site.bridge.kill()
-        time.sleep(3)
+        time.sleep(3)  # the fault: no bridge for three seconds while traffic goes on
         connected = site.bridge.text().count("connected to")
         site.bridge.start()
         wait_until(lambda: site.bridge.text().count("connected to") > connected, 30, "the bridge to connect again")
@@ -106,7 +106,7 @@ def test_database_read_only(site: Site) -> None:
         site.admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
                    "AND pid <> pg_backend_pid()")
         wait_until(lambda: "database cannot store" in site.bridge.text()[-20000:], 30, "the bridge to notice")
-        time.sleep(8)
+        time.sleep(8)  # the fault: the database read-only this long while traffic goes on
         site.admin(f'ALTER DATABASE "{name}" SET default_transaction_read_only = off')
         return began, time.time()
 
@@ -141,8 +141,8 @@ def test_outbox_disk_full(site: Site) -> None:
             while "cannot be written" not in gw.text():
                 assert time.monotonic() < deadline, "gw3 never found its outbox full"
                 site.traffic.burst(site.radio("gw3"), 100)
-                time.sleep(1)
-            time.sleep(6)
+                time.sleep(1)  # a burst a second: traffic to grow the log, not a flood
+            time.sleep(6)  # the fault: the disk full this long
         finally:
             (fs / "filler").unlink()  # the operator frees space; nothing else is done
         return began, time.time()
@@ -166,7 +166,7 @@ def test_serial_device_unplugged(site: Site) -> None:
             # would lead the gateway to whatever pty the kernel hands out next under that number).
             for end in (radio.link.radio, radio.link.feed):
                 end.unlink(missing_ok=True)
-            time.sleep(5)
+            time.sleep(5)  # the fault: the cable out for five seconds
             radio.link.plug()
             wait_until(lambda: gw.text().count("opened") > opened, 60, "gw1 to open its radio again")
         return began, time.time()
@@ -279,7 +279,7 @@ label = "DTMF emergency code"
             opened = gw.text().count("capturing device")
             began = time.time()
             sink.stop()
-            time.sleep(5)
+            time.sleep(5)  # the fault: the sound server away for five seconds
             sink.start()
             back = time.time()
             wait_until(lambda: gw.text().count("capturing device") > opened, 60, "gwa to capture again")

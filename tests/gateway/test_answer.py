@@ -4,7 +4,6 @@ gateway answering a bridge's ack_emergency command through a real Mosquitto."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,6 +52,7 @@ def test_the_fleetsync_answer_is_an_acknowledge_to_that_unit_the_way_it_signalle
     ("mdc:12345", "4 hex digits"),
     ("fleetsync:100-0001", "1000..5094"),
     ("fleetsync:1001", "FFF-UUUU"),
+    ("fleetsync:١٠٠-١٠٠١", "FFF-UUUU"),  # digits a radio does not read
 ])
 def test_units_that_cannot_be_answered_say_why(unit: str, why: str) -> None:
     with pytest.raises(AnswerError, match=why):
@@ -78,8 +78,8 @@ def test_the_gateway_answers_a_command_and_reports_the_result(tmp_path: Path, mo
     bridge.connect("127.0.0.1", mosquitto.port)
     bridge.loop_start()
     try:
-        wait_until(lambda: gateway.publisher.connected, 10, "the gateway to connect")
-        time.sleep(0.3)  # its SUBSCRIBE to cmd/+ reaches the broker
+        # Connected means subscribed (to cmd/+ among others).
+        wait_until(lambda: gateway.publisher.connected and bridge.is_connected(), 10, "the gateway to connect")
         for incident, channel in ((7, "patrol-8"), (8, "patrol-9")):
             command = {"incident": incident, "unit": "fleetsync:100-1001", "channel": channel, "operator": "alice",
                        "request": f"r{incident}", "signalling": {"protocol": "fleetsync", "version": 2, "baud": 2400}}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,7 +61,6 @@ def test_transmissions_become_calls_with_their_unit_and_clip(tmp_path: Path, mos
     bridge = Bridge(config)
     bridge.start()
     wait_until(lambda: bridge.connected, 10, "the bridge to connect")
-    time.sleep(0.2)
     gateway = Gateway(config)
     gateway.start()
     try:

@@ -58,7 +58,7 @@ def test_two_sends_never_overlap_and_a_third_that_waits_too_long_is_busy(
                                 busy_wait_s=0.1)
         first = threading.Thread(target=impatient.send, args=(tone(0.1), 8000))
         first.start()
-        time.sleep(0.2)
+        wait_until(lambda: impatient.keyed, 5, "the first send to key the radio")  # and hold it, for 1 s
         report = impatient.send(tone(0.1), 8000)
         first.join(5)
         assert report.result == "busy" and "still transmitting" in report.reason
@@ -108,9 +108,17 @@ def test_audio_played_into_a_device_comes_out_of_it(pulse_null_sink: PulseNullSi
     reader = threading.Thread(target=capture, daemon=True)
     reader.start()
     tx = Transmitter("patrol-1/tx", DeviceOutput(pulse_null_sink.device, 48000), VoxPtt(), lead_in_s=0.0)
+
+    def played_out() -> bool:
+        """The tone was heard, and what is heard now is quiet again: it is over."""
+        blocks = list(heard)
+        loud = sum(int(np.count_nonzero(np.abs(b) > 0.1)) for b in blocks)
+        return loud > 0.5 * 48000 * 0.6 and bool(blocks) and float(np.max(np.abs(blocks[-1]), initial=0.0)) < 0.1
+
     try:
         assert tx.send(tone(1.0, 8000), 8000).result == "sent"  # resampled to the device's rate on the way
-        time.sleep(0.3)
+        # Played is not yet heard: the sink's monitor gives it back a little later.
+        wait_until(played_out, 5, "the tone heard to its end")
     finally:
         stop.set()
         source.close()

@@ -5,7 +5,6 @@ when, who, what, on what, and whether it was done or refused and why, on SQLite 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ def client(mosquitto: Mosquitto) -> Iterator[mqtt.Client]:
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-console-{free_port()}")
     c.connect("127.0.0.1", mosquitto.port)
     c.loop_start()
+    wait_until(c.is_connected, 10, "the test's client to connect")
     yield c
     c.loop_stop()
     c.disconnect()
@@ -47,7 +47,6 @@ def test_every_command_is_audited_done_or_refused_and_audit_shows_them(
     bridge.start()
     try:
         wait_until(lambda: bridge.connected, 10, "the bridge to connect")
-        time.sleep(0.2)  # its SUBSCRIBE reaches the broker first
         now = datetime.now(UTC)
         alert = Event(id=uuid7(now), seq=1, gateway="gw1", channel="patrol-1", kind=Kind.ALERT, time=now,
                       unit="mdc:1234", position=Position(30.2095, 120.2107, source="nmea"), detail={"protocol": "t"})

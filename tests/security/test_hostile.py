@@ -21,12 +21,14 @@ import re
 import stat
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 from secure_broker import Probe, SecureBroker
 from sqlalchemy import insert
@@ -66,12 +68,23 @@ class Clock:
 
 
 class WatchedBridge(Bridge):
-    """The bridge, with the topics of every batch it handled kept: a case can show that the bad message and
-    the good ones were handled together."""
+    """The bridge, with the topics of every message it received and of every batch it handled kept: a case
+    holds the bridge (Bridge.hold), sends, waits until the bridge has received it all, releases it, and
+    shows that the bad message and the good ones were handled together."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batches: list[list[str]] = []
+        self.received: list[str] = []
+        self.held_at = 0  # where in received the last hold began
+
+    def hold(self, timeout: float = 10.0) -> None:
+        super().hold(timeout)
+        self.held_at = len(self.received)
+
+    def _on_message(self, client: mqtt.Client, lane: int, msg: mqtt.MQTTMessage) -> None:
+        self.received.append(msg.topic.removeprefix("pttbridge/v1/"))
+        super()._on_message(client, lane, msg)
 
     def _handle(self, batch: Batch) -> None:
         self.batches.append(["/".join(m.levels) for m in batch.pending()])
@@ -132,7 +145,6 @@ def site(tmp_path: Path, secure_broker: SecureBroker, socat_link: SocatLink) -> 
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 15, "the bridge and the gateway")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "the radio's port")
-        time.sleep(0.2)  # the bridge's SUBSCRIBE reaches the broker before the radio speaks
         yield s
     finally:
         for p in s.probes:
@@ -258,6 +270,13 @@ async def an_open_incident(site: Site, app: Console, pilot: Pilot[None], n: int 
     return next(i.id for i in site.store.open_incidents() if i.unit == unit)
 
 
+def received(site: Site, *topics: str) -> bool:
+    """Whether the bridge has received, since it was held, at least these messages (topics after the prefix;
+    one topic named twice: two messages)."""
+    got = Counter(site.bridge.received[site.bridge.held_at:])
+    return all(got[t] >= n for t, n in Counter(topics).items())
+
+
 def one_batch(site: Site, *topics: str) -> bool:
     """Whether one batch the bridge handled held all of these topics (after the prefix)."""
     return any(all(t in batch for t in topics) for batch in site.bridge.batches)
@@ -273,24 +292,24 @@ def test_an_event_whose_time_overflows_is_refused_alone_and_its_batch_applied(si
 
     async def scenario(app: Console, pilot: Pilot[None]) -> None:
         incident = await an_open_incident(site, app, pilot)
-        site.bridge.batch_delay_s = 2.0  # what arrives while it rests after a batch makes one batch
-        desk2.publish("bridge/cmd", note(incident, text="primer"))
-        await until(pilot, lambda: ("bob", "note", "primer") in history(site, incident), "the primer note")
+        site.bridge.hold()  # what arrives now is taken together
         bad = wire(event("xixing-2", 1, kind=Kind.ALERT, unit="mdc:1234"), time="9999-12-31T23:59:59-23:59")
         assert thief.publish("gw/xixing-2/event/alert", bad) == 0
         for text in ("note 1", "note 2", "note 3"):
             desk2.publish("bridge/cmd", note(incident, text=text))
         site.radio.write(caller_id(2))  # a real emergency, decoded by the gateway, in the same moment
-        site.bridge.batch_delay_s = 0.0
+        await until(pilot, lambda: received(site, "gw/xixing-2/event/alert", "bridge/cmd", "bridge/cmd", "bridge/cmd",
+                                            "gw/xixing-1/event/alert"), "the five messages at the bridge")
+        site.bridge.release()
         await until(pilot, lambda: any(r["unit"] == "fleetsync:100-1002" for r in app.dispatch.queue.texts()),
                     "the real radio's emergency on the console")
         assert one_batch(site, "gw/xixing-2/event/alert", "bridge/cmd", "gw/xixing-1/event/alert")
         notes = [n for a, what, n in history(site, incident) if what == "note"]
-        assert notes == ["primer", "note 1", "note 2", "note 3"]
+        assert notes == ["note 1", "note 2", "note 3"]
         assert site.bridge.counts["rejected"] == 1 and site.bridge.counts["batch_errors"] == 0
         assert site.bridge.counts["replay_requests"] == 0  # the radio's alert came at once, not through a replay
         app.open_detail(incident)
-        await until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen) and app.screen.history.row_count >= 5,
+        await until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen) and app.screen.history.row_count >= 4,
                     "the detail's history")
         assert [r["note"] for r in app.screen.history.texts() if r["action"] == "note"][-3:] == \
             ["note 1", "note 2", "note 3"]
@@ -433,8 +452,7 @@ def test_markup_in_an_alias_or_a_unit_is_shown_as_written(site: Site) -> None:
         await until(pilot, lambda: any(r["unit"] == "mdc:[b=']x" for r in app.dispatch.queue.texts()), "its row")
         app.open_detail(incident)
         await until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen), "the detail")
-        await pilot.pause(0.3)
-        assert "mdc:[b=']x" in app.output() and "[/]" in app.output()
+        await until(pilot, lambda: "mdc:[b=']x" in app.output() and "[/]" in app.output(), "both written as they are")
 
     with_console(site, scenario)
 
@@ -468,8 +486,7 @@ def test_escape_sequences_and_line_breaks_in_names_reach_no_terminal_and_no_log_
         app.open_detail(incident)
         await until(pilot, lambda: isinstance(app.screen, IncidentDetailScreen)
                     and any("ZZTOP" in r["actor"] for r in app.screen.history.texts()), "the old note in the detail")
-        await pilot.pause(0.3)
-        assert "\\x1b[2JZZTOP" in app.output()  # shown, as text
+        await until(pilot, lambda: "\\x1b[2JZZTOP" in app.output(), "the old note drawn")  # shown, as text
         assert "\x1b]0;" not in app.output() and "\x1b[2J" not in app.output()  # not obeyed
 
     with_console(site, scenario)
@@ -531,21 +548,21 @@ def test_an_alias_for_a_unit_that_is_no_unit_is_refused_before_anything_and_the_
 
     async def scenario(app: Console, pilot: Pilot[None]) -> None:
         incident = await an_open_incident(site, app, pilot)
-        site.bridge.batch_delay_s = 2.0
-        desk2.publish("bridge/cmd", note(incident, text="primer"))
-        await until(pilot, lambda: ("bob", "note", "primer") in history(site, incident), "the primer note")
+        site.bridge.hold()  # what arrives now is taken together
         for unit in ("x#y", ""):
             desk2.publish("bridge/cmd", json.dumps({"action": "alias", "unit": unit, "alias": "Wang",
                                                     "operator": "bob"}))
         desk2.publish("bridge/cmd", note(incident, text="after the aliases"))
         site.radio.write(caller_id(4))
-        site.bridge.batch_delay_s = 0.0
+        await until(pilot, lambda: received(site, "bridge/cmd", "bridge/cmd", "bridge/cmd", "gw/xixing-1/event/alert"),
+                    "the four messages at the bridge")
+        site.bridge.release()
         await until(pilot, lambda: any(r["unit"] == "fleetsync:100-1004" for r in app.dispatch.queue.texts()),
                     "the real radio's emergency on the console")
         assert one_batch(site, "bridge/cmd", "gw/xixing-1/event/alert")
         await until(pilot, lambda: ("bob", "note", "after the aliases") in history(site, incident), "the note")
         audit = [(a.action, a.target, a.outcome) for a in entries(site.store.engine)]
-        assert audit[1:3] == [("alias", "unit:x#y", "refused"), ("alias", "unit:", "refused")]
+        assert audit[:2] == [("alias", "unit:x#y", "refused"), ("alias", "unit:", "refused")]
         reasons = [json.loads(p)["reason"] for p in desk2.payloads("bridge/refused")]
         assert len(reasons) == 2 and all(r.startswith("unit: ") for r in reasons)
         assert site.bridge.counts["topics_refused"] == 0 and site.store.unit("x#y") is None

@@ -6,7 +6,6 @@ the same configuration."""
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,7 +77,6 @@ def test_no_secret_reaches_the_log_of_gateway_bridge_console_or_cli(
         wait_until(lambda: bridge.connected and gateway.publisher.connected and console.connected, 15,
                    "everyone to connect with a password")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "the radio port")
-        time.sleep(0.2)
         socat_link.write(caller_id(1))  # an alert without a position, from the password gateway
         # and one with a position in front of both cameras, from a certificate gateway: evidence is fetched
         thief = broker.client("gw-xixing-2").connected()

@@ -5,7 +5,6 @@ going back to the gateway; and what a stolen gateway certificate can and cannot 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from bridge.audit import entries
 from bridge.service import Bridge
 from config.schema import Config, parse_config
 from console.link import BridgeLink
+from console.messages import BrokerStatus
 from gateway.events import Event, Kind, encode_event, uuid7
 from gateway.runner import Gateway
 
@@ -48,7 +48,8 @@ def test_an_emergency_crosses_the_secure_broker_and_is_acknowledged_from_a_conso
         wait_until(lambda: bridge.connected and gateway.publisher.connected and console.connected, 15,
                    "the bridge, the gateway and the console to connect with their certificates")
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "the radio port")
-        time.sleep(0.2)  # the bridge's SUBSCRIBE reaches the broker before the radio speaks
+        wait_until(lambda: any(isinstance(m, BrokerStatus) and m.connected for m in heard), 10,
+                   "the console's subscriptions")
         socat_link.write(caller_id(2))
         store = bridge.store
         assert store is not None
@@ -88,7 +89,6 @@ def test_a_stolen_gateway_certificate_speaks_only_for_that_gateway(
     bridge.start()
     try:
         wait_until(lambda: bridge.connected, 15, "the bridge to connect")
-        time.sleep(0.2)
         thief = probes("gw-xixing-2").connected()
 
         def alert(gateway: str, seq: int) -> bytes:

@@ -4,7 +4,6 @@ its links, an unmapped Frigate camera counted, and a vehicle's camera following 
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,8 +37,7 @@ def test_frigate_events_and_a_vehicle_camera(tmp_path: Path, mosquitto: Mosquitt
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
     try:
-        wait_until(lambda: bridge.connected, 10, "the bridge to connect")
-        time.sleep(0.3)
+        wait_until(lambda: bridge.connected and client.is_connected(), 10, "the bridge and the camera feed to connect")
         for name in ("events-new.json", "events-update-doc-0065693.json", "events-end.json"):
             client.publish("frigate/events", (DATA / name).read_bytes(), qos=1).wait_for_publish(5)
         stranger = json.loads((DATA / "events-new.json").read_text())

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from camera_server import BIG, GOOD_JPEG, GOOD_PNG
-from support import CameraServer, end_process, free_port
+from support import CameraServer, end_process, free_port, wait_until
 
 from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceFetcher, EvidenceRequest, redact_url
 
@@ -286,7 +286,8 @@ def test_submit_returns_at_once_while_the_camera_hangs(camera: Camera, results: 
     started = time.monotonic()
     evidence.stop(0.5)  # False when a worker is still stuck in a read, which urllib cannot interrupt
     assert time.monotonic() - started < 4.0
-    time.sleep(0.2)
+    # The stuck reads end by their timeout (5 s) and the workers with them: what they got is not delivered.
+    wait_until(lambda: evidence.stop(0.1), 15, "the workers to end")
     assert results.items == [] and evidence.stats()["queued"] == 0
 
 
@@ -295,9 +296,7 @@ def test_a_full_queue_drops_the_oldest_clip_first(camera: Camera, results: Resul
     # ffmpeg is never run here: the one worker is held by a hanging camera until the drops are made.
     evidence = fetcher(fetchers, results, workers=1, queue_size=2, timeout_s=1.0, retries=0, ffmpeg="ffmpeg")
     evidence.submit(request(camera.url(unique("/hang")), incident=1))
-    deadline = time.monotonic() + 5
-    while evidence.stats()["in_flight"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: evidence.stats()["in_flight"] == 1, 5, "the worker to take the hanging camera")
     evidence.submit(request(camera.url("/good.jpg"), camera.url(unique("/hang")), incident=2))  # snapshot + clip
     evidence.submit(request(camera.url("/good.jpg"), incident=3))  # full: incident 2's clip goes
     assert evidence.stats()["dropped"] == 1
@@ -398,10 +397,7 @@ def test_stop_kills_a_clip_being_recorded(camera: Camera, results: Results, fetc
     need("ffmpeg")
     evidence = fetcher(fetchers, results)
     evidence.submit(request(None, camera.url("/stream.mjpeg?s=60"), clip_s=30.0))
-    deadline = time.monotonic() + 5
-    while evidence.stats()["in_flight"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.5)  # ffmpeg is running
+    wait_until(lambda: camera.hits("/stream.mjpeg?s=60") == 1, 10, "ffmpeg to read the camera's stream")
     started = time.monotonic()
     assert evidence.stop(5.0) is True
     assert time.monotonic() - started < 3.0

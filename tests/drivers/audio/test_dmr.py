@@ -355,8 +355,8 @@ def test_location_parsers_refuse_garbage_with_a_reason(data: bytes) -> None:
     for parse in (location.parse_udp_ip, location.parse_lip, location.parse_lrrp):
         try:
             parse(data)
-        except location.LocationError:
-            pass
+        except location.LocationError as exc:
+            assert str(exc).strip(), f"{parse.__name__} refused {data.hex()} without saying why"
 
 
 def test_no_dmr_from_noise_or_mdc1200_and_no_mdc1200_from_dmr() -> None:

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.io import wavfile
 from scipy.signal import resample_poly
-from support import PulseNullSink, peak_frequency, tone
+from support import PulseNullSink, peak_frequency, tone, wait_until
 
 from drivers.audio.source import (
     FILE_EPOCH,
@@ -279,12 +278,28 @@ def capture(sink: PulseNullSink, signal: np.ndarray, rate: int, channels: int = 
                 blocks.append(block)
                 starts.append(start)
 
+        def frames() -> int:
+            return sum(len(b) for b in list(blocks))
+
+        def loud_from() -> int | None:
+            """Where the signal begins in what was captured (None: not yet)."""
+            at = 0
+            for b in list(blocks):
+                hits = np.flatnonzero(np.abs(b).max(axis=1) > 0.001)
+                if hits.size:
+                    return at + int(hits[0])
+                at += len(b)
+            return None
+
         reader = threading.Thread(target=collect, daemon=True)
         reader.start()
-        time.sleep(0.3)  # the capture is running before the first sample is played
+        wait_until(lambda: frames() > 0, 5, "the capture to run")  # before the first sample is played
         sink.play(signal, rate)
         sink.wait()
-        time.sleep(0.3)
+        # Played out is not yet captured (the monitor gives it back a little later): until the whole signal
+        # and a tenth of a second after it are in.
+        wait_until(lambda: (at := loud_from()) is not None and frames() >= at + len(signal) + rate // 10, 5,
+                   "the whole signal captured")
     reader.join(5)
     return np.concatenate(blocks), starts
 
