@@ -116,3 +116,30 @@ def test_a_patch_never_feeds_back_what_it_transmits(tmp_path: Path) -> None:
     assert np.sum(np.abs(x) > 0.1) > 0.4 * RATE  # the speech went out on b
     [(channel, call)] = events
     assert channel == "b" and call.detail["patch"] == "p" and call.detail["console"] == "a"
+
+
+def test_cor_makes_the_channel_busy_and_the_floor_is_refused_unless_overridden(tmp_path: Path) -> None:
+    """A channel whose transmissions are marked by COR (``detect = "cor"``) is busy while COR is active,
+    however quiet its audio; a dispatcher is refused then, and granted once COR drops and the hang ran out."""
+    from gateway.voice import FloorRequest
+
+    channels = parse_config({"channels": [{"name": "c", "record": {"detect": "cor"},
+                                           "transmit": {"device": f"wav:{tmp_path / 'c.wav'}", "lead_in_ms": 0}}]}
+                            ).channels
+    tx = Transmitter("c/tx", WavOutput(tmp_path / "c.wav", RATE), VoxPtt(), lead_in_s=0, tail_s=0)
+    voice = VoiceService(parse_config({}).mqtt, "gw", transmitters=lambda: {"c": tx}, submit=lambda *_: None)
+    voice.configure(channels, [])
+    ch, start, quiet = voice.channels["c"], datetime.now(UTC), np.zeros(FRAME_SAMPLES, np.float32)
+    voice.carrier("c", True)
+    ch.feed(quiet, start)
+    assert ch.busy
+    refused = voice.floor(ch, FloorRequest("desk-1", "alice", "r1"))
+    assert refused is not None and refused.result == "refused" and "busy with radio traffic" in (refused.reason or "")
+    voice.carrier("c", False)
+    for _ in range(30):  # 600 ms of quiet: past the 500 ms hang
+        ch.feed(quiet, start)
+    assert not ch.busy
+    assert voice.floor(ch, FloorRequest("desk-1", "alice", "r2")) is None  # given: answered once PTT is keyed
+    wait_until(lambda: ch.talk is not None and ch.talk.granted, 5, "keyed")
+    voice.floor(ch, FloorRequest("desk-1", "alice", "r3", "release"))
+    wait_until(lambda: ch.talk is None, 5, "released")
