@@ -329,12 +329,12 @@ def cmd_broker_acl(args: argparse.Namespace) -> None:
     try:
         site = Site(bridges=_names(args.bridge), gateways=_names(args.gateway), consoles=_names(args.console),
                     cameras=_names(args.camera), frigates=_names(args.frigate), monitors=_names(args.monitor),
-                    listen=_names(args.listen), talk=_names(args.talk), prefix=args.prefix,
+                    listen=_names(args.listen), talk=_names(args.talk), patching=_names(args.patch), prefix=args.prefix,
                     frigate_topic=args.frigate_topic)
     except SecurityError as exc:
         sys.exit(str(exc))
     command = ["pttbridge broker-acl"]  # in the file's header: how to make it again with one more gateway
-    for option in ("bridge", "gateway", "console", "listen", "talk", "camera", "frigate", "monitor"):
+    for option in ("bridge", "gateway", "patch", "console", "listen", "talk", "camera", "frigate", "monitor"):
         if names := _names(getattr(args, option)):
             command.append(f"--{option} {','.join(names)}")
     if args.prefix != "pttbridge/v1":
@@ -644,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for option, role in (("--bridge", "bridges"), ("--gateway", "gateways ([gateway] name)"),
+                         ("--patch", "gateways (of --gateway) whose [[patches]] join other gateways' channels"),
                          ("--console", "console desks"),
                          ("--listen", "consoles (of --console) that may hear channels live"),
                          ("--talk", "consoles (of --console) that may talk on channels, and hear them"),

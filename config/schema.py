@@ -478,10 +478,12 @@ class VoiceConfig(_Strict):
 
 
 class PatchConfig(_Strict):
-    """Channels of this gateway connected together: what one receives is transmitted on the others."""
+    """Channels connected together: what one receives is transmitted on the others. Channels of another
+    gateway (``GATEWAY/CHANNEL``) are joined over their voice topics, as a console would."""
 
     name: str = Field(pattern=TOPIC_LEVEL)
-    channels: list[str] = Field(min_length=2, description="the patched channels (names of this gateway's channels)")
+    channels: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}(/[A-Za-z0-9_.\-]{1,64})?$")]] = Field(
+        min_length=2, description="the patched channels: this gateway's by name, another gateway's as GATEWAY/CHANNEL")
 
 
 # The CTCSS tones radios offer (EIA/TIA-603 plus the common extras), as CHIRP lists them (chirp_common.TONES).

@@ -9,6 +9,7 @@
     voice/{ch}/tx ──▶ StreamTracker (only the granted stream) ──▶ Playout (order, conceal, bound) ──▶
                        Transmitter.stream: PTT, lead-in, audio, tail, release ──▶ a ``call`` event, transmitted
     voice/{ch}/state (retained) ◀── busy, unit, level, talker, keyed, listeners, remote monitor, patch
+    another gateway's channel in a patch (RemoteMember): leased and heard, and talked on, as a console does
 
 Floor rules, at the gateway that owns the channel's transmitter (so one talker per channel across every
 console): a channel without a transmit path refuses; one dispatcher (or a patch) at a time, and a
@@ -425,6 +426,115 @@ class _Throttled:
             self._last[kind] = (at, held + 1)
 
 
+class RemoteMember:
+    """A channel of another gateway in a patch of this one (``GATEWAY/CHANNEL`` in ``[[patches]]``): this
+    gateway listens to it as a console does (a lease, its frames decoded) and talks on it as a console
+    does (the floor of that gateway, frames of the granted stream), as console ``{this gateway}`` with
+    operator ``patch NAME``; that gateway's floor rules hold. Loop prevention: what it receives is held
+    (not fed into the patch) from the floor request until a second after the talk on it ended, so its own
+    transmission, heard back by its receiver, never returns into the patch."""
+
+    HOLD_S = 1.0
+    LEASE_S = 10.0
+    BACKLOG = 50  # frames of audio kept while the floor is being granted (1 s)
+
+    def __init__(self, service: VoiceService, key: str, patch: str) -> None:
+        self.service, self.name, self.patch = service, key, patch
+        self.gateway, self.channel = key.split("/", 1)
+        self._feeding: set[str] = set()
+        self._lock = threading.Lock()
+        self._tracker = StreamTracker()
+        self._decoder: OpusDecoder | None = None
+        self._request: str | None = None  # our floor request on it, pending or granted
+        self._source: str | None = None  # the patched channel whose audio goes out on it
+        self._packer: FramePacker | None = None
+        self._backlog: list[Samples] = []
+        self._refused = False  # refused in this spurt: not asked again until the source falls quiet
+        self._hold_until = 0.0
+        self.frames_sent = 0
+
+    def topic(self, leaf: str) -> str:
+        return voice_topic(self.service.prefix, self.gateway, self.channel, leaf)
+
+    def renew(self) -> None:
+        lease = ListenLease(self.service.gateway, f"patch {self.patch}", self.LEASE_S)
+        self.service.client.publish(self.topic(LISTEN), lease.to_json(), qos=1)
+
+    # --- what it receives ---------------------------------------------------------------------------
+
+    def on_rx(self, payload: bytes) -> None:
+        frame = parse_frame(payload)
+        with self._lock:
+            if self._tracker.check(frame) is not None:
+                return
+            if self._request is not None or self.service.clock() < self._hold_until:
+                return  # its receiver may be hearing what the patch transmits on it: held
+            if self._decoder is None:
+                self._decoder = OpusDecoder()
+            pcm = self._decoder.decode(frame.opus)
+        self.service.patch_audio(self, pcm)
+        if frame.end:
+            self.service.patch_audio(self, None)
+
+    # --- what it transmits --------------------------------------------------------------------------
+
+    def transmit(self, source: str, pcm: Samples | None) -> None:
+        with self._lock:
+            if pcm is None:
+                if source == self._source:
+                    self._end_talk()
+                    self._refused = False
+                return
+            if self._refused or (self._source is not None and source != self._source):
+                return
+            if self._request is None:
+                self._source, self._request = source, f"patch-{random_id():08x}"
+                request = FloorRequest(self.service.gateway, f"patch {self.patch}", self._request)
+                self.service.client.publish(self.topic(FLOOR), request.to_json(), qos=1)
+            if self._packer is None:
+                self._backlog = [*self._backlog, pcm][-self.BACKLOG:]
+                return
+            frames = self._packer.feed(pcm)
+        for frame in frames:
+            self._send(frame)
+
+    def _send(self, frame: VoiceFrame) -> None:
+        self.frames_sent += 1
+        self.service.client.publish(self.topic(TX), frame.encode(), qos=0)
+
+    def _end_talk(self) -> None:
+        """Under the lock: the last frame (END) if talking, else the request withdrawn; receive held a while."""
+        if self._packer is not None:
+            last = self._packer.end()
+            if last is not None:
+                self._send(last)
+        elif self._request is not None:
+            release = FloorRequest(self.service.gateway, f"patch {self.patch}", self._request, "release")
+            self.service.client.publish(self.topic(FLOOR), release.to_json(), qos=1)
+        self._packer, self._request, self._source, self._backlog = None, None, None, []
+        self._hold_until = self.service.clock() + self.HOLD_S
+
+    def on_answer(self, payload: bytes) -> None:
+        answer = FloorAnswer.from_json(payload)
+        with self._lock:
+            if answer.console != self.service.gateway or answer.request != self._request:
+                return
+            if answer.result == "granted" and answer.stream is not None and self._packer is None:
+                self._packer = FramePacker(OpusEncoder(), stream=answer.stream)
+                frames = [f for pcm in self._backlog for f in self._packer.feed(pcm)]
+                self._backlog = []
+            elif answer.result != "granted":
+                log.info("patch %s: not transmitted on %s: %s", self.patch, self.name, answer.reason)
+                self._refused = answer.result == "refused"
+                self._packer, self._request, self._backlog = None, None, []
+                self._hold_until = self.service.clock() + self.HOLD_S
+                return
+            else:
+                return
+        for frame in frames:
+            self._send(frame)
+
+
 class VoiceService:
     """Every channel's voice of one gateway, on an MQTT connection of its own."""
 
@@ -441,6 +551,7 @@ class VoiceService:
         self.patches: dict[str, list[str]] = {}  # every patch running: configured and made by dispatchers
         self._configured: list[PatchConfig] = []
         self._made: dict[str, list[str]] = {}  # patches dispatchers made (cmd/patch), by name
+        self.remotes: dict[str, RemoteMember] = {}  # other gateways' channels in patches: "GATEWAY/CHANNEL"
         self._lock = threading.RLock()  # floor decisions, one at a time
         self.refused = _Throttled()
         self._stop = threading.Event()
@@ -477,15 +588,20 @@ class VoiceService:
 
         return take
 
-    @staticmethod
-    def check_patches(channels: list[ChannelConfig], patches: list[PatchConfig]) -> dict[str, str]:
+    def local(self, member: str) -> str | None:
+        """The channel name of a patch member of this gateway (``patrol-4`` or ``{this}/patrol-4``), else None."""
+        gateway, slash, channel = member.partition("/")
+        return channel if slash and gateway == self.gateway else None if slash else member
+
+    def check_patches(self, channels: list[ChannelConfig], patches: list[PatchConfig]) -> dict[str, str]:
         """Each patched channel's patch; ConfigError naming a patch of a channel not here, or of one
-        channel in two patches."""
+        channel in two patches. ``GATEWAY/CHANNEL`` of another gateway is a remote member."""
         names = {c.name for c in channels}
         member: dict[str, str] = {}
         for i, patch in enumerate(patches):
-            for name in patch.channels:
-                if name not in names:
+            for entry in patch.channels:
+                name = self.local(entry) or entry
+                if "/" not in name and name not in names:
                     raise ConfigError(f"patches[{i}].channels: no channel {name!r} on this gateway")
                 if name in member:
                     raise ConfigError(f"patches[{i}].channels: {name} is in patch {member[name]} already")
@@ -514,11 +630,23 @@ class VoiceService:
                 self.publish_state(self.channels[c.name])
 
     def _membership(self) -> None:
-        """Each channel's patch, from the configured patches and those dispatchers made."""
-        self.patches = {p.name: list(p.channels) for p in self._configured} | self._made
+        """Each channel's patch, from the configured patches and those dispatchers made; the remote members."""
+        self.patches = {p.name: [self.local(c) or c for c in p.channels] for p in self._configured} | self._made
         member = {c: name for name, chs in self.patches.items() for c in chs}
         for name, ch in self.channels.items():
             ch.patch = member.get(name)
+        remotes = {c: name for c, name in member.items() if "/" in c}
+        for key in set(self.remotes) - set(remotes):
+            del self.remotes[key]
+        for key, patch in remotes.items():
+            if key not in self.remotes or self.remotes[key].patch != patch:
+                self.remotes[key] = RemoteMember(self, key, patch)
+                if self.connected.is_set():
+                    self._follow(self.remotes[key])
+
+    def _follow(self, remote: RemoteMember) -> None:
+        self.client.subscribe([(remote.topic(RX), 0), (remote.topic(ANSWER), 1)])
+        remote.renew()
 
     def patch_command(self, payload: bytes | dict[str, Any]) -> None:
         """``cmd/patch``: connect channels of this gateway, or take a patch a dispatcher made apart; the
@@ -617,11 +745,16 @@ class VoiceService:
                 "refused": dict(self.refused.counts)}
 
     def _tick(self) -> None:
+        renewed = self.clock()
         while not self._stop.wait(0.25):
             now = self.clock()
             for ch in list(self.channels.values()):
                 if ch.expire(now):
                     self.publish_state(ch)
+            if now - renewed >= RemoteMember.LEASE_S / 3 and self.connected.is_set():
+                renewed = now
+                for remote in list(self.remotes.values()):
+                    remote.renew()
 
     # --- MQTT --------------------------------------------------------------------------------------------
 
@@ -636,6 +769,8 @@ class VoiceService:
         self.connected.set()
         for ch in list(self.channels.values()):
             self.publish_state(ch)
+        for remote in list(self.remotes.values()):
+            self._follow(remote)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: mqtt.ReasonCode, _p: Any) -> None:
         self.connected.clear()
@@ -654,7 +789,10 @@ class VoiceService:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         where = parse_voice_topic(self.prefix, msg.topic)
-        if where is None or where[0] != self.gateway:
+        if where is None:
+            return
+        if where[0] != self.gateway:
+            self._remote_message(f"{where[0]}/{where[1]}", where[2], bytes(msg.payload))
             return
         _, name, leaf = where
         try:
@@ -674,6 +812,20 @@ class VoiceService:
             self.refused(leaf, f"{leaf} on {name}: {exc}")
         except Exception:  # never out of paho's thread: the voice of every channel depends on it
             log.exception("voice: %s on %s failed", leaf, name)
+
+    def _remote_message(self, key: str, leaf: str, payload: bytes) -> None:
+        remote = self.remotes.get(key)
+        if remote is None:
+            return
+        try:
+            if leaf == RX:
+                remote.on_rx(payload)
+            elif leaf == ANSWER:
+                remote.on_answer(payload)
+        except VoiceError as exc:
+            self.refused(f"remote_{leaf}", f"{leaf} of {key} (patch {remote.patch}): {exc}")
+        except Exception:  # as in _on_message: never out of paho's thread
+            log.exception("voice: %s of %s failed", leaf, key)
 
     def _tx_frame(self, name: str, ch: ChannelVoice | None, payload: bytes) -> None:
         talk = ch.talk if ch is not None else None
@@ -836,12 +988,17 @@ class VoiceService:
 
     # --- patches -------------------------------------------------------------------------------------------
 
-    def patch_audio(self, source: ChannelVoice, pcm: Samples | None) -> None:
+    def patch_audio(self, source: ChannelVoice | RemoteMember, pcm: Samples | None) -> None:
         """``source`` received ``pcm`` (None: it fell quiet): transmit it on the other channels of its patch
-        that may take it (the same floor rules as a dispatcher's, without override)."""
+        that may take it (the same floor rules as a dispatcher's, without override), here or on another
+        gateway."""
         assert source.patch is not None
         for name in self.patches.get(source.patch, []):
             if name == source.name:
+                continue
+            remote = self.remotes.get(name)
+            if remote is not None:
+                remote.transmit(source.name, pcm)
                 continue
             ch = self.channels.get(name)
             if ch is None:
@@ -863,7 +1020,7 @@ class VoiceService:
             source._feeding.add(name)
             self._patch_talk(source, ch)
 
-    def _patch_talk(self, source: ChannelVoice, ch: ChannelVoice) -> None:
+    def _patch_talk(self, source: ChannelVoice | RemoteMember, ch: ChannelVoice) -> None:
         with self._lock:
             tx = self._transmitters().get(ch.name)
             why = (f"channel {ch.name} {ch.transmit_reason}" if ch.transmit_reason is not None

@@ -3,8 +3,11 @@ explicit ``user`` blocks (no ``pattern`` lines: a pattern applies to every user;
 
 Live voice adds two roles a console may have besides its own: ``listen`` (ask for a channel's receive
 audio and hear it) and ``talk`` (ask for the floor, send audio to be transmitted, remote-monitor a unit
-and patch channels; a console that talks also listens). A console without ``talk`` cannot key any radio: the gateway
-reads ``floor``, ``tx`` and ``cmd/remote_monitor`` only from the identities the broker lets publish them."""
+and patch channels; a console that talks also listens). A console without ``talk`` cannot key any radio:
+the gateway reads ``floor``, ``tx`` and ``cmd/remote_monitor`` only from the identities the broker lets
+publish them. A gateway named in ``patching`` may listen and talk on other gateways' channels, as a
+console does, for the patches configured on it (which lets it key their radios: name only those that
+need it)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class Site:
     monitors: Sequence[str] = ()
     listen: Sequence[str] = ()  # consoles that may hear channels live (names of ``consoles``)
     talk: Sequence[str] = ()  # consoles that may talk on channels (and hear them)
+    patching: Sequence[str] = ()  # gateways that may join other gateways' channels into their patches
     prefix: str = "pttbridge/v1"
     frigate_topic: str = "frigate/events"
     _by_role: dict[str, Sequence[str]] = field(init=False, repr=False, compare=False)
@@ -46,6 +50,9 @@ class Site:
             for name in names:
                 if name not in self.consoles:
                     raise SecurityError(f"--{option} {name}: not one of the consoles ({', '.join(self.consoles)})")
+        for name in self.patching:
+            if name not in self.gateways:
+                raise SecurityError(f"--patch {name}: not one of the gateways ({', '.join(self.gateways)})")
 
     def identities(self) -> list[str]:
         return [identity(role, name) for role, names in self._by_role.items() for name in names]
@@ -60,7 +67,10 @@ class Site:
             return [("write", f"{own}/event/+"), ("write", f"{own}/audio/+"), ("write", f"{own}/state"),
                     ("write", f"{own}/levels"), ("read", f"{own}/cmd/+"), ("read", f"{own}/config"),
                     ("write", f"{voice}/rx"), ("write", f"{voice}/state"), ("write", f"{voice}/floor/answer"),
-                    ("read", f"{voice}/listen"), ("read", f"{voice}/floor"), ("read", f"{voice}/tx")]
+                    ("read", f"{voice}/listen"), ("read", f"{voice}/floor"), ("read", f"{voice}/tx")] + (
+                [("write", f"{p}/gw/+/voice/+/listen"), ("write", f"{p}/gw/+/voice/+/floor"),
+                 ("write", f"{p}/gw/+/voice/+/tx"), ("read", f"{p}/gw/+/voice/+/rx"),
+                 ("read", f"{p}/gw/+/voice/+/floor/answer")] if name in self.patching else [])
         if role == "console":
             voice = f"{p}/gw/+/voice/+"
             rules = [("write", f"{p}/bridge/cmd"), ("read", f"{p}/bridge/incident/+"), ("read", f"{p}/bridge/unit/+"),
@@ -97,6 +107,8 @@ class Site:
                 ident = identity(role, name)
                 roles = [r for r, who in (("listens", self.listen), ("talks", self.talk)) if name in who]
                 said = f" ({', '.join(roles)})" if role == "console" and roles else ""
+                if role == "gw" and name in self.patching:
+                    said = " (patches other gateways' channels)"
                 lines += ["", f"# {ROLES[role]} {name}{said}", f"user {ident}"]
                 lines += [f"topic {access} {t}" for access, t in self.rules(ident)]
         return "\n".join(lines) + "\n"

@@ -473,3 +473,40 @@ def test_a_dispatcher_patches_channels_and_takes_the_patch_apart(
         on_air.stop()
         events.close()
         gateway.stop()
+
+
+def test_a_patch_joins_a_channel_of_another_gateway(
+    tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
+) -> None:
+    """``[[patches]] channels = ["a1", "gw-b/b1"]`` on gw-a: what a1 receives goes out on gw-b's channel b1,
+    through gw-b's voice topics and floor as a console's would (PTT on RTS, our decoder hears the DTMF on
+    the air), recorded by gw-b as a transmitted call of the patch."""
+    gw_a = started(Gateway(parse_config({
+        "gateway": {"name": "gw-a", "outbox": str(tmp_path / "a.sqlite")}, "mqtt": {"url": mosquitto.url},
+        "channels": [{"name": "a1", "drivers": [rx_driver(pulse_radio)]}],
+        "patches": [{"name": "aid", "channels": ["a1", "gw-b/b1"]}]})))
+    gw_b = started(Gateway(parse_config({
+        "gateway": {"name": "gw-b", "outbox": str(tmp_path / "b.sqlite")}, "mqtt": {"url": mosquitto.url},
+        "channels": [{"name": "b1", "transmit": {"device": pulse_radio.device, "rate": RATE, "lead_in_ms": 150,
+                                                 "tail_ms": 100, "ptt": {"method": "serial",
+                                                                         "port": device_server.url}}}]})))
+    calls = Listener(mosquitto.url, "pttbridge/v1/gw/gw-b/event/call")
+    on_air = pulse_radio.record_tx()
+    watcher = Desk(mosquitto.port, "gw-b", "b1")
+    try:
+        warm_up_output(gw_b, "b1")
+        watcher.wait_state(lambda s: s.listeners == 1, "gw-a's lease on gw-b/b1")
+        pulse_radio.play(dtmf_tones("*4*", RATE, lead_s=0.1, tail_s=0.2), RATE)
+        wait_until(lambda: calls.events(), 20, "gw-b's transmission recorded")
+        [call] = calls.events()
+        assert call["detail"]["operator"] == "patch aid" and call["detail"]["console"] == "gw-a"
+        assert call["detail"]["transmitted"] is True
+        assert device_server.rts() == ["RTS 0", "RTS 1", "RTS 0"]
+        time.sleep(0.3)
+        assert dtmf_heard(on_air.samples()) == ["*4*"]
+    finally:
+        watcher.close()
+        on_air.stop()
+        calls.close()
+        gw_a.stop()
+        gw_b.stop()

@@ -143,3 +143,38 @@ def test_cor_makes_the_channel_busy_and_the_floor_is_refused_unless_overridden(t
     wait_until(lambda: ch.talk is not None and ch.talk.granted, 5, "keyed")
     voice.floor(ch, FloorRequest("desk-1", "alice", "r3", "release"))
     wait_until(lambda: ch.talk is None, 5, "released")
+
+
+def test_a_remote_member_is_not_heard_while_the_patch_talks_on_it(tmp_path: Path) -> None:
+    """A channel of another gateway in a patch: while this gateway asks for its floor and talks on it, and
+    a second after, what it receives (its own transmission, heard back) is held, not fed into the patch."""
+    from gateway.voice import FloorAnswer
+
+    events: list[tuple[str, Decoded]] = []
+    tx = Transmitter("a/tx", WavOutput(tmp_path / "a.wav", RATE), VoxPtt(), lead_in_s=0, tail_s=0)
+    clock = [100.0]
+    voice = VoiceService(parse_config({}).mqtt, "gw", transmitters=lambda: {"a": tx},
+                         submit=lambda ch, d, _id, _clip: events.append((ch, d)), clock=lambda: clock[0])
+    channels = parse_config({"channels": [{"name": "a", "transmit": {"device": f"wav:{tmp_path / 'a.wav'}"}}]}).channels
+    voice.configure(channels, parse_config({"patches": [{"name": "p", "channels": ["a", "gw-2/b"]}]}).patches)
+    remote, a = voice.remotes["gw-2/b"], voice.channels["a"]
+    echo = FramePacker().feed(tone(0.2))
+    remote.transmit("a", tone(0.02))  # a received something: the patch asks gw-2 for b's floor
+    assert remote._request is not None
+    remote.on_answer(FloorAnswer(remote._request, "gw", "patch p", "granted", None, 77, 0).to_json())
+    for frame in echo:
+        remote.on_rx(frame.encode())  # b's receiver hears b transmitting
+    assert a.talk is None
+    remote.transmit("a", None)  # a fell quiet: the talk on b ends
+    clock[0] += 0.5
+    for frame in FramePacker().feed(tone(0.2)):
+        remote.on_rx(frame.encode())  # still within the hold
+    assert a.talk is None and not events
+    clock[0] += 1.0
+    for frame in FramePacker().feed(tone(0.2)):
+        remote.on_rx(frame.encode())  # b's own traffic, later: it goes out on a
+    wait_until(lambda: a.talk is not None, 5, "the patch to transmit b's audio on a")
+    talk = a.talk
+    assert talk is not None and talk.patch == "p" and talk.console == "gw-2/b"
+    voice.patch_audio(remote, None)  # b fell quiet: the talk on a ends
+    wait_until(lambda: a.talk is None, 5, "the talk on a to end")

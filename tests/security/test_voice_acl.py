@@ -47,6 +47,11 @@ def test_roles_name_consoles_of_the_site(capsys: pytest.CaptureFixture[str]) -> 
     assert "voice/+/tx" in blocks["user console-a"] and "cmd/remote_monitor" in blocks["user console-a"]
     assert "voice/+/rx" in blocks["user console-b"] and "voice/+/tx" not in blocks["user console-b"]
     assert "voice/+/rx" not in blocks["user console-c"] and "voice/+/state" in blocks["user console-c"]
+    with pytest.raises(SecurityError, match="--patch x: not one of the gateways"):
+        Site(gateways=["g"], patching=["x"])
+    site = Site(gateways=["g", "h"], patching=["g"])
+    assert ("write", "pttbridge/v1/gw/+/voice/+/tx") in site.rules("gw-g")  # joins others' channels to its patches
+    assert not [r for r in site.rules("gw-h") if "gw/+/" in r[1]]  # keeps to its own
 
 
 def test_a_talking_console_reaches_the_gateway_and_hears_it(probes: Probes) -> None:
