@@ -396,7 +396,8 @@ class ChannelVoice:
     def state(self) -> VoiceState:
         with self._lock:
             talk = self.talk
-            talker = None if talk is None else Talker(talk.console, talk.operator, talk.since)
+            # A patch's talk names the patch (its source, a channel maybe of another gateway, is no console).
+            talker = None if talk is None else Talker(talk.patch or talk.console, talk.operator, talk.since)
             return VoiceState(self.name, self.busy, self.unit, self.level_dbfs, talker, self.keyed,
                               self.transmit_reason is None, self.listeners(self.service.clock()), self.monitor,
                               self.patch)

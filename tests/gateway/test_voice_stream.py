@@ -148,7 +148,7 @@ def test_cor_makes_the_channel_busy_and_the_floor_is_refused_unless_overridden(t
 def test_a_remote_member_is_not_heard_while_the_patch_talks_on_it(tmp_path: Path) -> None:
     """A channel of another gateway in a patch: while this gateway asks for its floor and talks on it, and
     a second after, what it receives (its own transmission, heard back) is held, not fed into the patch."""
-    from gateway.voice import FloorAnswer
+    from gateway.voice import FloorAnswer, VoiceState
 
     events: list[tuple[str, Decoded]] = []
     tx = Transmitter("a/tx", WavOutput(tmp_path / "a.wav", RATE), VoxPtt(), lead_in_s=0, tail_s=0)
@@ -176,5 +176,7 @@ def test_a_remote_member_is_not_heard_while_the_patch_talks_on_it(tmp_path: Path
     wait_until(lambda: a.talk is not None, 5, "the patch to transmit b's audio on a")
     talk = a.talk
     assert talk is not None and talk.patch == "p" and talk.console == "gw-2/b"
+    state = VoiceState.from_json(a.state().to_json())  # what a console reads of it
+    assert state.talker is not None and (state.talker.console, state.talker.operator) == ("p", "patch p")
     voice.patch_audio(remote, None)  # b fell quiet: the talk on a ends
     wait_until(lambda: a.talk is None, 5, "the talk on a to end")
