@@ -43,6 +43,14 @@ Topics (under the prefix, per gateway and channel; see the README's topic table)
                                                                "reason", "stream", "ready_ms"}
     gw/{gw}/voice/{channel}/tx            console -> gateway  frames of the granted stream, QoS 0
     gw/{gw}/voice/{channel}/state         gateway -> all, retained: talker, busy, unit, level, ...
+    gw/{gw}/cmd/remote_monitor            console -> gateway  {"request", "unit", "channel", "operator",
+                                                               "duration_s"}
+    gw/{gw}/cmd/patch                     console -> gateway  {"request", "name", "operator", "action",
+                                                               "channels"}
+
+A console leases, asks for the floor, and on ``granted`` sends frames of the granted ``stream`` (the
+first with START, the last with END, or says ``release``); it may sound a talk-permit tone after
+``ready_ms`` (PTT is keyed when the grant is sent; ``ready_ms`` is the radio's lead-in).
 """
 
 from __future__ import annotations
