@@ -335,11 +335,12 @@ def cmd_broker_acl(args: argparse.Namespace) -> None:
     try:
         site = Site(bridges=_names(args.bridge), gateways=_names(args.gateway), consoles=_names(args.console),
                     cameras=_names(args.camera), frigates=_names(args.frigate), monitors=_names(args.monitor),
-                    prefix=args.prefix, frigate_topic=args.frigate_topic)
+                    listen=_names(args.listen), talk=_names(args.talk), patching=_names(args.patch), prefix=args.prefix,
+                    frigate_topic=args.frigate_topic)
     except SecurityError as exc:
         sys.exit(str(exc))
     command = ["pttbridge broker-acl"]  # in the file's header: how to make it again with one more gateway
-    for option in ("bridge", "gateway", "console", "camera", "frigate", "monitor"):
+    for option in ("bridge", "gateway", "patch", "console", "listen", "talk", "camera", "frigate", "monitor"):
         if names := _names(getattr(args, option)):
             command.append(f"--{option} {','.join(names)}")
     if args.prefix != "pttbridge/v1":
@@ -638,15 +639,22 @@ def build_parser() -> argparse.ArgumentParser:
         "frigate-, bridge-, monitor-). A gateway may publish only its own events, audio, state and levels and "
         "read only its own commands and plan; a console only sends bridge/cmd and reads incidents, units and "
         "gateway state; a camera only publishes its own cam/{camera}/event; a bridge reads what they send and "
-        "publishes incidents, units, gateway commands and plans; a monitor reads everything. No pattern lines "
+        "publishes incidents, units, gateway commands and plans; a monitor reads everything. Consoles named in "
+        "--listen may hear channels live; in --talk, also talk on them, remote-monitor units and patch channels "
+        "(without it, a console keys no radio). No pattern lines "
         "(they would apply to every identity); an identity not listed may do nothing. Reload mosquitto (SIGHUP) "
         "after writing it.", 100),
-        epilog="example:\n  pttbridge broker-acl --bridge center --gateway xixing-1,xixing-2 --console desk-1 \\\n"
-        "      --camera dome-3 --monitor ops -o /etc/mosquitto/pttbridge.acl",
+        epilog="example:\n  pttbridge broker-acl --bridge center --gateway xixing-1,xixing-2 \\\n"
+        "      --console desk-1,desk-2 --listen desk-1,desk-2 --talk desk-1 --camera dome-3 --monitor ops \\\n"
+        "      -o /etc/mosquitto/pttbridge.acl",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for option, role in (("--bridge", "bridges"), ("--gateway", "gateways ([gateway] name)"),
-                         ("--console", "console desks"), ("--camera", "cameras (registry ids)"),
+                         ("--patch", "gateways (of --gateway) whose [[patches]] join other gateways' channels"),
+                         ("--console", "console desks"),
+                         ("--listen", "consoles (of --console) that may hear channels live"),
+                         ("--talk", "consoles (of --console) that may talk on channels, and hear them"),
+                         ("--camera", "cameras (registry ids)"),
                          ("--frigate", "Frigate NVRs"), ("--monitor", "read-only monitors")):
         acl.add_argument(option, action="append", default=[], metavar="NAME[,NAME...]",
                          help=f"{role}, without the role prefix (repeatable)")

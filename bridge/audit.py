@@ -1,4 +1,6 @@
-"""The audit log: every command an operator sends the bridge (``bridge/cmd``), carried out or refused.
+"""The audit log: every command an operator sends the bridge (``bridge/cmd``), carried out or refused, and
+every transmission a dispatcher made on a radio channel (live voice, a remote monitor), from the gateway's
+events.
 
 Incident history already says who did what to an incident; the audit log also keeps what did not
 happen (a refused acknowledgement, a channel plan that failed validation, a command nobody can parse)
@@ -30,7 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.commands import ALIAS_MAX, ASSIGNED_MAX, NOTE_MAX, OPERATOR_MAX, REQUEST_MAX, digest, shown
 from bridge.models import AuditRow
-from gateway.events import UNIT_ID_MAX, printable
+from gateway.events import UNIT_ID_MAX, Event, Kind, printable
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,63 @@ def record_command(engine: Engine, command: dict[str, Any] | str, refused: str |
             conn.execute(insert(AuditRow), [row])
     except SQLAlchemyError as exc:
         log.error("audit record of %s %s by %r not written: %s", action, target, operator, exc.__class__.__name__)
+
+
+def transmission(event: Event) -> dict[str, Any] | None:
+    """The audit record of a dispatcher's transmission (a ``call`` the gateway marks ``transmitted``) or of
+    a remote monitor (its ``io`` result), else None. The gateway names the operator the floor was granted
+    to (or the patch); the record says who keyed which channel, for how long, and how it ended."""
+    d = event.detail
+
+    def plain(value: object) -> str:
+        return value[:_SHOWN] if isinstance(value, str) else shown(value)
+
+    where = f"channel:{event.gateway}/{event.channel}"
+    if event.kind == Kind.CALL and d.get("transmitted") is True:
+        keyed = d.get("keyed_s")
+        parts = [f"keyed {keyed:g} s" if isinstance(keyed, int | float) else "",
+                 f"from {plain(d.get('console'))}" if d.get("console") is not None else "",
+                 "over radio traffic (override)" if d.get("override") is True else "",
+                 f"patch {plain(d.get('patch'))}" if d.get("patch") is not None else "", f"call {event.id}"]
+        cut = d.get("result") not in (None, "sent")
+        return {"operator": d.get("operator"), "action": "transmit", "target": where,
+                "outcome": REFUSED if cut else DONE, "reason": d.get("reason") if cut else None,
+                "detail": " ".join(p for p in parts if p)}
+    if event.kind == Kind.IO and d.get("command") == "patch":
+        done = d.get("result") == "done"
+        channels = d.get("channels")
+        listed = ",".join(c for c in channels if isinstance(c, str)) if isinstance(channels, list) else ""
+        return {"operator": d.get("operator"), "action": "patch", "target": f"patch:{event.gateway}/{d.get('patch')}",
+                "outcome": DONE if done else REFUSED, "reason": None if done else d.get("reason"),
+                "detail": f"{plain(d.get('action'))} {plain(listed)}"}
+    if event.kind == Kind.IO and d.get("command") == "remote_monitor":
+        done = d.get("result") == "sent"
+        return {"operator": d.get("operator"), "action": "monitor", "target": f"unit:{event.unit or '-'}",
+                "outcome": DONE if done else REFUSED, "reason": None if done else d.get("reason"),
+                "detail": f"{where} for {plain(d.get('duration_s'))} s"}
+    return None
+
+
+def record_transmissions(engine: Engine, events: list[Event]) -> int:
+    """Audit records of the transmissions among ``events`` (each stored for the first time: a redelivered
+    event is not audited twice); how many were written. Logged, never raised, like :func:`record_command`."""
+    rows = []
+    for e in events:
+        t = transmission(e)
+        if t is None:
+            continue
+        text = {k: printable(v if isinstance(v, str) else shown(v)) if v is not None else None for k, v in t.items()}
+        rows.append({**text, "at": e.time, "operator": (text["operator"] or "")[:OPERATOR_MAX],
+                     "action": t["action"], "outcome": t["outcome"]})
+    if not rows:
+        return 0
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(AuditRow), rows)
+    except SQLAlchemyError as exc:
+        log.error("audit records of %d transmissions not written: %s", len(rows), exc.__class__.__name__)
+        return 0
+    return len(rows)
 
 
 def entries(engine: Engine, *, since: datetime | None = None, operator: str | None = None,

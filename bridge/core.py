@@ -48,7 +48,7 @@ from bridge.actions import (
     SendPlan,
     SetOutput,
 )
-from bridge.audit import record_command
+from bridge.audit import record_command, record_transmissions
 from bridge.cameras.watch import CameraWatch, hex_of
 from bridge.commands import (
     MAX_COMMAND_BYTES,
@@ -314,7 +314,9 @@ class BridgeCore:
             log.warning("batch of %d events refused (%s); storing them one by one", len(events), exc.__class__.__name__)
             for m, e in events:
                 try:
-                    self._note(self.ingest([e]), changes)
+                    one_result = self.ingest([e])
+                    self._note(one_result, changes)
+                    self._audit([e], one_result)
                 except Stopping:
                     raise
                 except SQLAlchemyError as one:
@@ -323,6 +325,12 @@ class BridgeCore:
                     self._reject(m, f"could not be stored: {one.__class__.__name__}: {one}")
             return
         self._note(result, changes)
+        self._audit([e for _, e in events], result)
+
+    def _audit(self, events: list[Event], result: IngestResult) -> None:
+        """Dispatchers' transmissions into the audit log, once each (only events stored for the first time)."""
+        stored = set(result.stored)
+        record_transmissions(self.store.engine, [e for e in events if e.id in stored])
 
     def _note(self, result: IngestResult, changes: Changes) -> None:
         self.counts["stored"] += len(result.stored)

@@ -464,6 +464,28 @@ class RecordConfig(_Strict):
     max_s: float = Field(120.0, gt=0, le=3600, description="a longer transmission is cut into several calls")
 
 
+class VoiceConfig(_Strict):
+    """Live voice on a channel: its receive audio streamed to listening consoles, dispatchers talking on it
+    (see Live voice in the README). Every channel with an audio input streams; this tunes it."""
+
+    bitrate: int = Field(24_000, ge=6_000, le=128_000, description="Opus bit rate of the receive stream, bit/s")
+    threshold_dbfs: float = Field(-50.0, ge=-90, le=0, description="receive audio above this is radio traffic: the "
+                                  "channel is busy and its audio is streamed (with detect = 'cor', COR says so)")
+    hang_ms: int = Field(500, ge=0, le=10_000, description="quiet that ends a talk spurt of the receive stream")
+    silence_ms: int = Field(1000, ge=200, le=30_000, description="a dispatcher whose audio stops this long loses "
+                            "the floor and PTT is released (keep it well inside the transmit timeout_s)")
+    jitter_ms: int = Field(60, ge=0, le=1000, description="dispatcher audio buffered before it is played")
+
+
+class PatchConfig(_Strict):
+    """Channels connected together: what one receives is transmitted on the others. Channels of another
+    gateway (``GATEWAY/CHANNEL``) are joined over their voice topics, as a console would."""
+
+    name: str = Field(pattern=TOPIC_LEVEL)
+    channels: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}(/[A-Za-z0-9_.\-]{1,64})?$")]] = Field(
+        min_length=2, description="the patched channels: this gateway's by name, another gateway's as GATEWAY/CHANNEL")
+
+
 # The CTCSS tones radios offer (EIA/TIA-603 plus the common extras), as CHIRP lists them (chirp_common.TONES).
 CTCSS_TONES = frozenset((
     67.0, 69.3, 71.9, 74.4, 77.0, 79.7, 82.5, 85.4, 88.5, 91.5, 94.8, 97.4, 100.0, 103.5, 107.2, 110.9, 114.8,
@@ -508,6 +530,7 @@ class ChannelConfig(_Strict):
     rules: list[Rule] = Field(default_factory=list)
     transmit: TransmitConfig | None = Field(None, description="audio out and PTT, for answering the radio")
     record: RecordConfig | None = Field(None, description="record received transmissions as call events")
+    voice: VoiceConfig | None = Field(None, description="live voice settings (default: as VoiceConfig says)")
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig, description="this station's identities and "
                                      "settings for dispatching to radios (cmd/dispatch, cmd/radio_check)")
     # What the radio on this channel is tuned to: kept with the plan (and exchanged as CHIRP CSV) so that
@@ -843,6 +866,7 @@ class Config(_Strict):
     bridge: BridgeConfig = Field(default_factory=lambda: BridgeConfig())
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
     cameras: list[CameraConfig] = Field(default_factory=list, description="the camera registry's configured part")
+    patches: list[PatchConfig] = Field(default_factory=list, description="channels patched together (gateway)")
 
     @model_validator(mode="wrap")
     @classmethod

@@ -50,6 +50,7 @@ from drivers.base import Output, Rejected
 from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
 
 if TYPE_CHECKING:
+    from drivers.audio.base import AudioTap
     from drivers.audio.recorder import CallMark, CallRecorder
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,10 @@ def _no_recorder() -> None:
     return None
 
 
+def _no_tap() -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class DriverContext:
     """What the gateway gives a driver it builds from a channel's table."""
@@ -102,6 +107,9 @@ class DriverContext:
     # The channel's call recorder and where its marks go, for the first driver of the channel that hears
     # its audio; None when the channel records nothing or another driver records it.
     take_recorder: Callable[[], tuple[CallRecorder, CallSink] | None] = _no_recorder
+    # Who hears the channel's receive audio live (the gateway's voice stream), for the first driver of the
+    # channel that hears its audio; None when nobody listens or another driver feeds it.
+    take_tap: Callable[[], AudioTap | None] = _no_tap
 
 
 class IoDriver(ABC, Generic[HandleT, ConfigT]):

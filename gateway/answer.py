@@ -7,6 +7,11 @@
 
 A unit identified by DTMF, 5-tone or APRS has no acknowledgement its radio would understand; asking
 for one is an AnswerError that the bridge sees in the incident history as "unsupported".
+
+Remote monitor (:func:`remote_monitor_burst`): an MDC-1200 packet of opcode 0x11, argument 0x8A, to the
+unit, which keys its microphone for the time programmed into it and sends no MDC-1200 answer (the
+opcode list of KA6SQG as quoted in uv-k5-firmware-custom's app/mdc1200.h: "REMOTE MONITOR ... 118A
+5678", and drivers/audio/mdc1200.py's table). Other protocols have none here.
 """
 
 from __future__ import annotations
@@ -22,14 +27,32 @@ class AnswerError(ValueError):
     """No answer can be made for this unit."""
 
 
+REMOTE_MONITOR_OP, REMOTE_MONITOR_ARG = 0x11, 0x8A
+
+
+def _mdc_id(unit: str) -> int:
+    ident = unit.partition(":")[2]
+    if not re.fullmatch(r"[0-9A-Fa-f]{1,4}", ident):
+        raise AnswerError(f"{unit}: an MDC-1200 unit id is 4 hex digits")
+    return int(ident, 16)
+
+
+def remote_monitor_burst(unit: str, rate: int) -> Samples:
+    """The MDC-1200 remote-monitor packet to ``unit`` (``mdc:NNNN``): its radio transmits what its
+    microphone hears for the time programmed into it."""
+    if not unit.startswith("mdc:"):
+        raise AnswerError(f"{unit.partition(':')[0] or unit} radios have no remote monitor here (MDC-1200 only)")
+    from drivers.audio import mdc1200
+
+    return mdc1200.encode(mdc1200.Mdc1200Packet(REMOTE_MONITOR_OP, REMOTE_MONITOR_ARG, _mdc_id(unit)), rate=rate)
+
+
 def emergency_ack_burst(unit: str, rate: int, signalling: Mapping[str, Any] | None = None) -> Samples:
     protocol, _, ident = unit.partition(":")
     if protocol == "mdc":
         from drivers.audio import mdc1200
 
-        if not re.fullmatch(r"[0-9A-Fa-f]{1,4}", ident):
-            raise AnswerError(f"{unit}: an MDC-1200 unit id is 4 hex digits")
-        return mdc1200.encode(mdc1200.emergency_ack(int(ident, 16)), rate=rate)
+        return mdc1200.encode(mdc1200.emergency_ack(_mdc_id(unit)), rate=rate)
     if protocol == "fleetsync":
         from drivers.audio import fleetsync
 

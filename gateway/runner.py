@@ -49,6 +49,7 @@ from gateway.metrics import serve_gateway_metrics
 from gateway.outbox import Outbox
 from gateway.publisher import OutboxPublisher
 from gateway.transmit import Transmitter
+from gateway.voice_stream import VoiceService
 from monitoring.prometheus import MetricsServer
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,11 @@ class Gateway:
         stored = self._stored_plan()
         if stored is not None:
             self.plan_version, self.channels = stored
+        # Live voice (gateway/voice_stream.py): its own MQTT connection; fed each channel's receive audio.
+        self.voice = VoiceService(config.mqtt, self.gw.name, transmitters=lambda: self.transmitters,
+                                  submit=self._voice_event)
         self._built = self._build(self.channels)
+        self.voice.configure(self.channels, config.patches)
         self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command,
                                          levels=self.levels)
         self.dispatcher = Dispatcher(self)
@@ -203,7 +208,7 @@ class Gateway:
                 key = f"channels[{ci}].drivers[{di}]"
                 cls = _driver_class(key, dcfg)
                 ctx = DriverContext(channel.name, key, self._sink(channel), self._health_changed,
-                                    self._recording(built, channel))
+                                    self._recording(built, channel), self.voice.tap_for(channel))
                 share = cls.share_key(dcfg)
                 if share is None:
                     if kept and old is not None and (channel.name, di) in old.by_key:
@@ -298,6 +303,7 @@ class Gateway:
                 changed = {c.name for c in channels if old.get(c.name) != c}
                 changed |= set(old) - {c.name for c in channels}
                 built = self._build(channels, self._built, changed)
+                self.voice.check_patches(channels, self.config.patches)
             except ConfigError as exc:
                 self.plan_error = str(exc)
                 log.error("channel plan refused, the old one keeps running: %s", exc)
@@ -305,6 +311,7 @@ class Gateway:
                 return False
             self._swap(built)
             self.channels, self.plan_version, self.plan_error = channels, version, None
+            self.voice.configure(channels, self.config.patches)
             with self._lock:
                 for name in set(self._open) - {c.name for c in channels}:
                     del self._open[name]
@@ -376,6 +383,9 @@ class Gateway:
                 decoded = apply_rules(channel.rules, item)
                 if cor is not None and decoded.kind == Kind.IO and decoded.detail.get("point") == cor:
                     self._recorders[channel.name].carrier(bool(decoded.detail.get("value")))
+                    self.voice.carrier(channel.name, bool(decoded.detail.get("value")))
+                if decoded.unit is not None and decoded.kind in (Kind.PTT, Kind.ALERT):
+                    self.voice.identified(channel.name, decoded.unit)  # who is talking, in the live stream
                 self._submit(channel.name, self._in_transmission(channel.name, decoded))
             self.publisher.wake()
 
@@ -450,6 +460,11 @@ class Gateway:
             threading.Thread(target=self.dispatcher.run, args=(verb, body), name=verb, daemon=True).start()
         elif verb == "output":
             threading.Thread(target=self._set_output, args=(body,), name="output", daemon=True).start()
+        elif verb == "remote_monitor":
+            threading.Thread(target=self.voice.remote_monitor, args=(body, {c.name: c for c in self.channels}),
+                             name="remote-monitor", daemon=True).start()
+        elif verb == "patch":
+            self.voice.patch_command(body)
         else:
             log.warning("command %r not understood by this gateway", verb)
 
@@ -495,6 +510,11 @@ class Gateway:
         self._submit(where, Decoded(kind=Kind.IO, time=datetime.now(UTC), unit=named, detail=detail))
         self.publisher.wake()
 
+    def _voice_event(self, channel: str, decoded: Decoded, event_id: str | None, clip: bytes | None) -> None:
+        """A dispatcher's transmission (a ``call``) or a remote monitor's result (``io``), into the outbox."""
+        self._submit(channel, decoded, event_id=event_id, clip=clip)
+        self.publisher.wake()
+
     # --- what the dispatcher uses (gateway.dispatch.Site) ------------------------------------------
 
     def channel_config(self, name: str) -> ChannelConfig | None:
@@ -529,7 +549,7 @@ class Gateway:
         built = self._built  # one plan's view, even if another is being applied meanwhile
         return {"radios": {drv.name: drv.snapshot() for _, drv in built.drivers}, "rejected": self.rejected,
                 "transmitters": {name: tx.snapshot() for name, tx in built.transmitters.items()},
-                "plan_version": self.plan_version, "plan_error": self.plan_error,
+                "plan_version": self.plan_version, "plan_error": self.plan_error, "voice": self.voice.snapshot(),
                 **visible_devices()}  # what a technician can plug a driver into (the console's health screen)
 
     def levels(self) -> dict[str, dict[str, Any]]:
@@ -546,6 +566,7 @@ class Gateway:
             self.metrics = serve_gateway_metrics(self)  # first: an address in use fails the start
             self._started = True
             self.publisher.start()
+            self.voice.start()
             for _, drv in self.drivers:
                 drv.start()
 
@@ -555,6 +576,7 @@ class Gateway:
             self._started = False
             for _, drv in self.drivers:
                 drv.stop()
+            self.voice.stop()  # a live transmission ends (PTT released) before its transmitter closes
             self.publisher.stop()
             for tx in self.transmitters.values():
                 tx.close()

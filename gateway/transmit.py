@@ -4,7 +4,9 @@
      └──────────── at most timeout_s, then released whatever is still playing (stuck PTT) ──┘
 
 One lock per channel: two sends never overlap on one radio; a send that cannot get the radio within
-``busy_wait_s`` fails as busy rather than queueing behind a stuck one. Every send ends with PTT
+``busy_wait_s`` fails as busy rather than queueing behind a stuck one. A burst (``send``) is played
+whole; a live transmission (``stream``: a dispatcher talking) plays blocks as they come, until its
+source says it is over, with the same lead-in, tail and time-out. Every send ends with PTT
 released, also when playing failed; a release that fails is logged loudly, since a keyed radio blocks
 the channel for everyone on it.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,11 +52,31 @@ class Transmitter:
         if not self._lock.acquire(timeout=self.busy_wait_s):
             return self._count(TxReport("busy", f"{self.name} is still transmitting"))
         try:
-            return self._count(self._send(resample_to(samples, rate, self.output.rate), what))
+            burst = resample_to(samples, rate, self.output.rate)
+            return self._count(self._send(lambda abort: self.output.play(burst, abort), what))
         finally:
             self._lock.release()
 
-    def _send(self, samples: Samples, what: str) -> TxReport:
+    def stream(self, next_block: Callable[[], Samples | None], what: str, *, wait_s: float = 0.0,
+               on_keyed: Callable[[], None] | None = None) -> TxReport:
+        """Transmit what ``next_block`` gives (mono, at the output's rate, asked for as the output plays)
+        until it gives None; blocks until PTT is released. Busy at once (or after ``wait_s``) if the radio
+        is transmitting something else. ``on_keyed`` is called once PTT is keyed."""
+        got = self._lock.acquire(timeout=wait_s) if wait_s > 0 else self._lock.acquire(blocking=False)
+        if not got:
+            return self._count(TxReport("busy", f"{self.name} is transmitting something else"))
+        try:
+            return self._count(self._send(lambda abort: self.output.play_stream(next_block, abort), what, on_keyed))
+        finally:
+            self._lock.release()
+
+    @property
+    def busy(self) -> bool:
+        """A transmission is under way (or waiting for PTT)."""
+        return self._lock.locked()
+
+    def _send(self, play: Callable[[threading.Event], None], what: str,
+              on_keyed: Callable[[], None] | None = None) -> TxReport:
         abort = threading.Event()
         stuck = threading.Timer(self.timeout_s, abort.set)  # the watchdog: a stuck send is cut off
         began = time.monotonic()
@@ -65,10 +88,12 @@ class Transmitter:
         self.keyed = True
         log.info("%s: PTT keyed (%s) for %s", self.name, self.ptt.name, what)
         stuck.start()
+        if on_keyed is not None:
+            on_keyed()
         report = TxReport("sent")
         try:
             if not abort.wait(self.lead_in_s):
-                self.output.play(samples, abort)
+                play(abort)
                 abort.wait(self.tail_s)
         except (AudioSourceError, OSError) as exc:
             report = TxReport("failed", f"playing into {self.output.name}: {exc}")

@@ -657,6 +657,60 @@ def dispatch() -> Harness:
 # --- the audio decoders' bit-level parts ---------------------------------------------------------
 
 
+def voice() -> Harness:
+    """Voice frames (raw bytes, and a good frame's bytes flipped), the stream tracker fed what parses, and
+    the lease, floor and command bodies: only VoiceError escapes; what parses encodes back to its bytes."""
+    from gateway.voice import (
+        Flag,
+        FloorAnswer,
+        FloorRequest,
+        ListenLease,
+        PatchCommand,
+        RemoteMonitor,
+        StreamTracker,
+        VoiceError,
+        VoiceFrame,
+        VoiceState,
+        parse_frame,
+    )
+
+    good = VoiceFrame(0xDEADBEEF, 2**32 - 2, 123456, bytes([0x78]) + bytes(range(40)), Flag.START, "mdc:1234")
+    bodies = [ListenLease, FloorRequest, FloorAnswer, VoiceState, RemoteMonitor, PatchCommand]
+    sample = {"console": "desk-1", "operator": "alice", "lease_s": 10, "request": "r1", "action": "request",
+              "override": False, "unit": "mdc:1234", "channel": "patrol-1", "duration_s": 30, "name": "aid",
+              "channels": ["a", "b"], "result": "granted", "stream": 5, "ready_ms": 300, "busy": True,
+              "talker": {"console": "desk-1", "operator": "alice", "since": "2026-01-01T00:00:00Z"}}
+
+    def run(data: bytes) -> None:
+        if not data:
+            return
+        mode, rest = data[0] % 3, data[1:]
+        if mode == 2:
+            payload = json.dumps(Mutator(rest).mutate(sample)).encode()
+            for cls in bodies:
+                try:
+                    cls.from_json(payload)  # type: ignore[attr-defined]
+                except VoiceError:
+                    pass
+            return
+        if mode == 1:
+            wire = bytearray(good.encode())
+            for i, b in enumerate(rest[:8]):
+                wire[(b * 7 + i) % len(wire)] ^= rest[-1 - i] or 1
+            rest = bytes(wire)
+        tracker = StreamTracker()
+        for chunk in (rest, rest[: len(rest) // 2]):
+            try:
+                frame = parse_frame(chunk)
+            except VoiceError:
+                continue
+            assert frame.encode() == chunk
+            tracker.check(frame)
+
+    seeds = [b"\x00" + good.encode(), b"\x01\x05\x09", b"\x02" + bytes(16), *_seed_mutations(0)]
+    return Harness(run, seeds)
+
+
 def _soft(data: bytes, n: int) -> Any:
     import numpy as np
 
@@ -764,6 +818,7 @@ TARGETS: dict[str, Target] = {
     "bridge": Target(bridge, "bridge/cmd bodies and gateway state bodies (bridge/service.py + store)"),
     "dispatch": Target(dispatch, "cmd/dispatch and cmd/radio_check bodies, heard APRS acks (gateway/dispatch.py, "
                                  "drivers/aprs_messaging.py)"),
+    "voice": Target(voice, "live voice frames, the stream tracker, lease/floor/command bodies (gateway/voice.py)"),
     "mdc1200": Target(mdc1200, "MDC-1200 codewords from bits (drivers/audio/mdc1200.py)", 256),
     "fleetsync": Target(fleetsync, "FleetSync blocks from bits, messages (drivers/audio/fleetsync.py)", 512),
 }

@@ -21,7 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,15 @@ class Heard:
 
     start: datetime
     end: datetime
+
+
+class AudioTap(Protocol):
+    """Hears a radio's receive audio as it comes, at ``rate`` (the gateway's live voice stream): the
+    audio driver hands it every block, resampled, on its own thread; ``feed`` must not block."""
+
+    rate: int
+
+    def feed(self, block: Samples, start: datetime) -> None: ...
 
 
 class AudioDecoder(ABC):

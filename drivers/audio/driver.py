@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from config.schema import AudioDriverConfig, ConfigError
-from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.base import AudioDecoder, AudioTap, Samples
 from drivers.audio.recorder import CallMark, CallRecorder
 from drivers.audio.source import (
     AudioSource,
@@ -54,6 +54,7 @@ class Radio:
     resamplers: dict[int, Resampler] = field(default_factory=dict)
     recorder: CallRecorder | None = None
     on_call: CallSink | None = None
+    tap: AudioTap | None = None  # the live voice stream of the channel
 
 
 def _stream(config: AudioDriverConfig) -> tuple[str, int, int]:
@@ -124,7 +125,8 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             raise ConfigError(f"{ctx.key}.input: {radio}: input {config.input} of a {self.channels}-channel stream")
         recording = ctx.take_recorder()
         recorder, on_call = recording if recording is not None else (None, None)
-        self.radios.append(Radio(radio, config.input, decoders, ctx.sink, recorder=recorder, on_call=on_call))
+        self.radios.append(Radio(radio, config.input, decoders, ctx.sink, recorder=recorder, on_call=on_call,
+                                 tap=ctx.take_tap()))
 
     def _status(self) -> dict[str, Any]:
         levels = self.meter.as_dict()["channels"] if self.meter is not None else []
@@ -204,6 +206,8 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             marks: list[CallMark] = []
             if recorder is not None:
                 marks = recorder.feed(self._resampled(radio, mono, recorder.rate, at_rate), start)
+            if radio.tap is not None:
+                radio.tap.feed(self._resampled(radio, mono, radio.tap.rate, at_rate), start)
             out: list[Output] = []
             for decoder in radio.decoders:
                 out += decoder.feed(self._resampled(radio, mono, decoder.rate, at_rate), start)

@@ -4,7 +4,9 @@
     WavOutput      appends each transmission to a WAV file (a dry run: the field box has no radio yet)
 
 ``play`` blocks until the last sample has left the card (or ``abort`` is set), so that the transmitter
-releases PTT only after the tail of the burst, never in the middle of it.
+releases PTT only after the tail of the burst, never in the middle of it. ``play_stream`` plays audio
+that is not all there yet (a dispatcher talking live): it asks ``next_block()`` for each block as the
+card takes it (so the card sets the pace) until it answers None.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import wave
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +32,9 @@ class AudioOutput(Protocol):
 
     def play(self, samples: Samples, abort: threading.Event) -> None:
         """Play mono ``samples`` at :attr:`rate`; raises AudioSourceError or OSError."""
+
+    def play_stream(self, next_block: Callable[[], Samples | None], abort: threading.Event) -> None:
+        """Play the blocks ``next_block`` gives (mono, at :attr:`rate`) until it gives None; same errors."""
 
 
 class DeviceOutput:
@@ -59,6 +65,26 @@ class DeviceOutput:
         except (sd.PortAudioError, ValueError) as exc:
             raise AudioSourceError(f"cannot play into {self.name} at {self.rate} Hz: {exc}") from exc
 
+    def play_stream(self, next_block: Callable[[], Samples | None], abort: threading.Event) -> None:
+        sd = load_sounddevice()
+        index = find_output_device(self.device)
+        block = max(256, self.rate // 50)
+        try:
+            # Low latency: what is written is heard a few blocks later, not after PortAudio's safe default.
+            with sd.OutputStream(device=index, samplerate=self.rate, channels=self.channels, dtype="float32",
+                                 blocksize=block, latency="low") as stream:
+                while not abort.is_set():
+                    samples = next_block()
+                    if samples is None:
+                        abort.wait(stream.latency + block / self.rate)
+                        return
+                    frames = np.zeros((len(samples), self.channels), dtype=np.float32)
+                    frames[:, self.output - 1] = samples
+                    stream.write(frames)
+                stream.abort()
+        except (sd.PortAudioError, ValueError) as exc:
+            raise AudioSourceError(f"cannot play into {self.name} at {self.rate} Hz: {exc}") from exc
+
 
 class WavOutput:
     """Appends what would have been transmitted to a WAV file (16-bit mono), one file per channel."""
@@ -82,6 +108,18 @@ class WavOutput:
                 w.setsampwidth(2)
                 w.setframerate(self.rate)
                 w.writeframes(old + pcm.tobytes())
+
+    def play_stream(self, next_block: Callable[[], Samples | None], abort: threading.Event) -> None:
+        """Collects the blocks, in real time (a file sets no pace), and appends them as one transmission."""
+        blocks: list[Samples] = []
+        while not abort.is_set():
+            samples = next_block()
+            if samples is None:
+                break
+            blocks.append(samples)
+            abort.wait(len(samples) / self.rate)
+        if blocks:
+            self.play(np.concatenate(blocks).astype(np.float32), abort)
 
 
 def resample_to(samples: Samples, from_rate: int, to_rate: int) -> Samples:
