@@ -70,7 +70,7 @@ PROTOCOL = "modbus"
 MODBUS_TCP_PORT = 502  # IANA "mbap"
 # Most values one read may ask for (Modbus Application Protocol V1.1b3, sections 6.1-6.4).
 MAX_READ = {"bits": 2000, "registers": 125}
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")
 
 
 class Table(StrEnum):

@@ -154,7 +154,7 @@ def format_time(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z")
 
 
 def parse_time(text: object, field_path: str) -> datetime:
@@ -224,8 +224,8 @@ def encode_event(e: Event) -> bytes:
     return json.dumps(event_to_dict(e), separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # safe as one MQTT topic level
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")  # safe as one MQTT topic level
 NAME_PATTERN = _NAME_RE.pattern  # a gateway's or a channel's name
 
 
@@ -245,7 +245,7 @@ def is_event_id(text: object) -> bool:
 # and none of ``/ # +``. The identity is one MQTT topic level of ``bridge/unit/{unit}`` and is shown on
 # dispatchers' terminals, so this alphabet is what keeps a unit from breaking either.
 
-_UNIT_PROTOCOL_RE = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+_UNIT_PROTOCOL_RE = re.compile(r"^[a-z][a-z0-9]{0,15}\Z")
 UNIT_ID_MAX = 64
 _UNIT_FORBIDDEN = frozenset("/#+")
 

@@ -14,7 +14,7 @@ ROLES = {
     "frigate": "frigate",
     "monitor": "monitor",
 }
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # one MQTT topic level (config/schema.py's rule)
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}\Z")  # one MQTT topic level (config/schema.py's rule)
 #: X.509 caps a Common Name at 64 characters (RFC 5280 ub-common-name).
 MAX_IDENTITY = 64
 

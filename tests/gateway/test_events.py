@@ -262,3 +262,13 @@ def test_printable_escapes_what_would_move_a_terminal_or_forge_a_log_line() -> N
 @given(st.text())
 def test_printable_output_is_always_printable(text: str) -> None:
     assert printable(text).isprintable()
+
+
+@pytest.mark.parametrize("field", ["id", "gateway", "channel", "time", "unit"])
+def test_a_trailing_newline_is_no_part_of_a_name_an_id_or_a_time(field: str) -> None:
+    # Python's "$" also matches before a final newline: "gw1\n" once passed as a gateway's name.
+    obj = sample()
+    obj[field] = obj[field] + "\n"
+    with pytest.raises(EventError) as err:
+        decode_event(json.dumps(obj))
+    assert err.value.field == field
