@@ -501,7 +501,9 @@ class Bridge:
 
     def _queue_up(self, m: Inbound) -> None:
         levels = m.levels
-        source = levels[1] if levels[0] == "gw" and len(levels) > 1 else levels[0]  # a gateway, "cam", ...
+        # A gateway, or a feed: "cam", "bridge", or the first level of a topic outside the prefix (Frigate's
+        # "frigate/..."), so that a feed's messages keep their order among themselves.
+        source = levels[1] if levels[0] == "gw" and len(levels) > 1 else levels[0].partition("/")[0]
         self._waiting[0 if m.urgent else 1].setdefault(source, deque()).append(m)
 
     def _watch_handshake(self) -> None:
