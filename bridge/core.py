@@ -492,7 +492,7 @@ class BridgeCore:
             case Assign():
                 return self._assign(c, batch)
             case OpenCase():
-                return self._open_case(c, batch)
+                return self._open_case(c)
             case AddDepartment():
                 return self.store.add_department(c.incident, c.operator, c.department), Change.DEPARTMENT
 
@@ -511,8 +511,8 @@ class BridgeCore:
                      command["channel"])
         return view, Change.DISPATCH
 
-    def _open_case(self, c: OpenCase, batch: Batch) -> tuple[IncidentView, str]:
-        """A case opened by hand: the nearest units suggested, a transfer handed over."""
+    def _open_case(self, c: OpenCase) -> tuple[IncidentView, str]:
+        """A case opened by hand, with the nearest units suggested."""
         view = self.store.open_case(c.kind, c.operator, note=c.note, unit=c.unit, camera=c.camera, lat=c.lat,
                                     lon=c.lon)
         settings = self.cfg.cameras
@@ -520,9 +520,7 @@ class BridgeCore:
             units = self.store.nearest_units(view.lat, view.lon, limit=settings.suggest_units,
                                              max_age_s=settings.unit_age_s)
             view = self.store.suggest(view.id, units) or view
-        if view.flow == "transfer":
-            batch.actions.append(self._transfer(view.id, view.category))
-        return view, Change.OPENED
+        return view, Change.OPENED  # a case of the transfer flow is handed over with every opened one
 
     def _transfer(self, case_id: int, kind: str) -> TransferCase:
         rule: CaseKindConfig | None = self.store.rules.kinds.get(kind)
