@@ -41,7 +41,8 @@ class CaseRules:
             return None
         status = d.get("status")
         number = status if isinstance(status, int) and not isinstance(status, bool) else \
-            int(status) if isinstance(status, str) and status.isdigit() and len(status) <= 4 else None
+            int(status) if isinstance(status, str) and status.isascii() and status.isdigit() and len(status) <= 4 \
+            else None
         if number is not None and (d.get("name") == "status" or d.get("frame") == "status") \
                 and protocol in ("fleetsync", "nxdn") and str(number) in a.fleetsync_status:
             return f"{protocol} status {number}", a.fleetsync_status[str(number)]
