@@ -62,6 +62,11 @@ STEPS = {PartState.NEW.value: 0, PartState.DISPATCHED.value: 1, PartState.ACCEPT
 LIMITS = ("accept", "arrive", "resolve")
 NEAR_CAMERA_M = 300.0  # a case within this of a named camera is announced as at that camera
 TEXT_MAX = 48  # a FleetSync short message (the shortest data path) carries this much
+# An answer decoded with no unit and no transmission of its own takes the unit of the transmission on its
+# channel that ended at most this long before it (a DTMF sequence is complete interdigit_s after its last
+# digit, which may be past the recorder's hang_ms); transmissions longer than CALL_SPAN_S are not looked for.
+CALL_AFTER_S = 3.0
+CALL_SPAN_S = 130.0
 HISTORY_MAX = 4000
 
 
@@ -376,6 +381,12 @@ class Cases(Database):
                                    channel=e.channel, call=call, signal=signal, transition=transition,
                                    outcome="waiting", updated_at=now)
             s.add(answer)
+            if unit is None and call is None:
+                # Decoded after its transmission ended (a DTMF sequence ends interdigit_s after its last
+                # digit, which may be past the recorder's hang): the transmission that just ended there.
+                unit, ended = self._ended_call_unit(s, e, [x for x in events if x.kind == Kind.CALL])
+                if unit is not None:
+                    answer.unit, answer.note = unit, f"the unit of the transmission that ended {ended:.1f} s before it"
             if unit is None:
                 if call is not None and call not in units_of_calls:
                     answer.note = f"waiting for the unit of transmission {call}"
@@ -403,6 +414,25 @@ class Cases(Database):
                 out.append(self._apply_answer(s, answer, answer.event_id, now))
         s.flush()
         return out
+
+    @staticmethod
+    def _ended_call_unit(s: Session, e: Event, calls: Sequence[Event]) -> tuple[str | None, float]:
+        """The unit of the transmission on the event's channel that ended at most CALL_AFTER_S before it."""
+        stored = s.scalars(select(EventRow).where(EventRow.gateway == e.gateway, EventRow.channel == e.channel,
+                                                  EventRow.kind == str(Kind.CALL), EventRow.time <= e.time,
+                                                  EventRow.time >= e.time - timedelta(seconds=CALL_SPAN_S))
+                           .order_by(EventRow.time.desc()).limit(3)).all()
+        candidates = [(c.time, c.unit, c.detail) for c in stored] + [
+            (c.time, c.unit, dict(c.detail)) for c in calls if c.gateway == e.gateway and c.channel == e.channel]
+        best: tuple[str | None, float] = (None, 0.0)
+        for start, unit, detail in sorted(candidates, key=lambda c: c[0], reverse=True):
+            duration = detail.get("duration_s") if isinstance(detail, dict) else None
+            if not isinstance(duration, int | float) or isinstance(duration, bool) or start > e.time:
+                continue
+            ended = (e.time - start).total_seconds() - float(duration)
+            if -1.0 <= ended <= CALL_AFTER_S:
+                return unit, max(0.0, ended)
+        return best
 
     @staticmethod
     def _call_unit(s: Session, call: str) -> str | None:

@@ -282,7 +282,8 @@ def test_the_radios_answers_move_the_units_part_and_its_clocks_stop(core: Bridge
     assert core.store.escalate_parts() == []
 
 
-def test_a_dtmf_code_takes_the_unit_of_its_transmission_even_when_that_comes_later(core: BridgeCore) -> None:
+def test_a_dtmf_code_takes_the_unit_of_its_transmission_even_when_that_comes_later(core: BridgeCore,
+                                                                                   clock: Clock) -> None:
     heard(core, "dtmf:7001")
     case = open_stall(core)
     handle(core, command({"action": "add_department", "incident": case.id, "department": "sanitation",
@@ -303,6 +304,19 @@ def test_a_dtmf_code_takes_the_unit_of_its_transmission_even_when_that_comes_lat
     handle(core, event(core, Kind.STATUS, None, {"protocol": "dtmf", "digits": "*22*", "call": call}))
     view = core.store.incident(case.id)
     assert view is not None and view.parts[-1].state == "arrived"
+    # A code decoded just after its transmission ended (it names none): the unit of the one that just ended.
+    clock.advance(60)
+    handle(core, event(core, Kind.CALL, "dtmf:7001", {"duration_s": 2.0}))
+    clock.advance(2.6)
+    handle(core, event(core, Kind.STATUS, None, {"protocol": "dtmf", "digits": "*23*"}))
+    view = core.store.incident(case.id)
+    assert view is not None and view.parts[-1].state == "handled"
+    # Long after it, a code is nobody's.
+    clock.advance(30)
+    handle(core, event(core, Kind.STATUS, None, {"protocol": "dtmf", "digits": "*21*"}))
+    with core.store._read() as s:
+        last = s.scalars(select(CaseAnswerRow).order_by(CaseAnswerRow.id.desc())).first()
+        assert last is not None and (last.outcome, last.unit) == ("no_unit", None)
 
 
 def test_an_answer_from_a_unit_with_no_open_case_is_kept_and_counted(core: BridgeCore) -> None:
