@@ -72,7 +72,7 @@ from bridge.metrics import BridgeMetrics, DatabaseStats, Stats
 from bridge.plans import Plans
 from bridge.store import CaseRules, IngestResult, Store, database_url, read_only, redact, unavailable
 from bridge.transfer import CaseTransfer
-from config.mqtt import frigate_filters, make_client, topic
+from config.mqtt import frigate_filters, make_client, topic, topic_problem
 from config.schema import Config
 from gateway.events import Event, Kind, printable
 
@@ -354,7 +354,7 @@ class Bridge:
     def _publish_receipted(self, topic_name: str, payload: bytes, timeout: float) -> str:
         """Publish on an outside system's topic (a case handed over) and wait for the broker's PUBACK, on a
         transfer worker's thread; raises when there is none within ``timeout``."""
-        problem = topic_refusal((topic_name,), topic_name)
+        problem = topic_problem(topic_name)
         if problem is not None:
             raise ValueError(f"topic {topic_name!r} refused: {problem}")
         if self._client is None or not self._connected.is_set():
