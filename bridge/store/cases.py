@@ -97,7 +97,7 @@ def _minutes(seconds: float) -> int:
 
 
 def _ascii_word(text: str) -> str:
-    return re.sub(r"[^A-Z0-9/.\-]+", " ", text.upper()).strip()
+    return re.sub(r"[^A-Z0-9/.,\-]+", " ", text.upper()).strip()
 
 
 def announcement(case_id: int, kind: str, rule: CaseKindConfig | None, place_text: str, place_spoken: str,
