@@ -23,12 +23,12 @@ from textual.pilot import Pilot
 from bridge.store import CaseRules, Store
 from config.schema import Config, parse_config
 from console.app import DispatchApp
+from console.screens.department import DepartmentScreen
 from console.screens.health import GatewayHealthScreen
 from console.screens.history import HistoryScreen
 from console.screens.incident_detail import IncidentDetailScreen
 from console.screens.login import LoginScreen
 from console.screens.map import MapScreen
-from console.screens.department import DepartmentScreen
 from console.screens.note import NoteScreen
 from console.screens.open_case import OpenCaseScreen
 from console.screens.plans import PlansScreen
