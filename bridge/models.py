@@ -7,7 +7,8 @@
                       new -> acknowledged -> resolved (handled | false_alarm), a camera case verified
                       (valid | false_detection); ``category`` is the case kind
     case_parts        each department's part of a case: new -> dispatched -> accepted -> arrived -> handled
-                      (or transferred), each transition's time a column, with the part's limits
+                      (or transferred; closed when its case is resolved first), each transition's time a
+                      column, with the part's limits
     case_answers      every answer a radio sent (status, DTMF code, APRS reply, Modbus input), applied to
                       a case part or not, and why
     incident_history  who did what to an incident, when (the bridge itself is the actor "bridge")
@@ -205,7 +206,8 @@ class CasePartRow(Base):
     kind: Mapped[str] = mapped_column(String(32))  # the case's kind (incidents.category)
     department: Mapped[str] = mapped_column(String(64))  # or the outside system's name (flow transfer)
     role: Mapped[str] = mapped_column(String(16))  # single | lead | assist | joint | transfer
-    state: Mapped[str] = mapped_column(String(16))  # new | dispatched | accepted | arrived | handled | transferred
+    # new | dispatched | accepted | arrived | handled | transferred | closed (its case resolved before)
+    state: Mapped[str] = mapped_column(String(16))
     unit: Mapped[str | None] = mapped_column(String)  # the unit sent
     opened_at: Mapped[datetime]  # the part's clock starts here (the case's opening, or when it was added)
     dispatched_at: Mapped[datetime | None]

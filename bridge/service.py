@@ -162,7 +162,7 @@ class Bridge:
         if self.core.cameras.fetching:
             self.fetcher = EvidenceFetcher(self.core.cameras.arrived.put)
         if any(k.transfer is not None for k in self.config.case_kinds.values()):
-            self.transfer = CaseTransfer(self.core.transfer_news.put, self._publish_receipted)
+            self.transfer = CaseTransfer(self.core.transfer_news.put, self._publish_receipted, clock=self.clock)
             self._execute(self.core.transfers_pending())  # handed over before a stop, with no receipt yet
         if self.cfg.metrics:
             self.metrics.start(self.cfg.metrics)

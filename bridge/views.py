@@ -75,6 +75,7 @@ class PartState(StrEnum):
     ARRIVED = "arrived"
     HANDLED = "handled"
     TRANSFERRED = "transferred"
+    CLOSED = "closed"  # its case was resolved before the part was handled (its times say how far it came)
 
 
 class Verdict(StrEnum):
@@ -366,7 +367,7 @@ class PartView(Wire):
     id: int
     department: str
     role: str  # single | lead | assist | joint | transfer
-    state: str  # new | dispatched | accepted | arrived | handled | transferred (PartState)
+    state: str  # new | dispatched | accepted | arrived | handled | transferred | closed (PartState)
     unit: str | None
     opened_at: datetime
     dispatched_at: datetime | None = None
@@ -382,7 +383,7 @@ class PartView(Wire):
 
     @property
     def open(self) -> bool:
-        return self.state not in (PartState.HANDLED, PartState.TRANSFERRED)
+        return self.state not in (PartState.HANDLED, PartState.TRANSFERRED, PartState.CLOSED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ fall silent; a case of the transfer flow is handed to an outside system.
 
     a part:   new --assign--> dispatched --answer--> accepted --> arrived --> handled
               new --receipt of the outside system--> transferred                     (flow transfer)
+              any other --its case resolved--> closed      (its times say how far it came)
 
     kind      [case_kinds.<kind>]: flow, departments (lead first), duty, accept_s / arrive_s / resolve_s
     flow      single: one part; lead: the first department leads, the others assist; joint: each
@@ -55,9 +56,13 @@ from gateway.events import Event, Kind, is_unit, printable, uuid7
 
 #: Parts whose unit is on its way or there: what an answer moves, what the lone-worker check watches.
 ON_CASE = (PartState.DISPATCHED.value, PartState.ACCEPTED.value, PartState.ARRIVED.value)
+#: Parts still running: their clocks are watched. (A part of a resolved case is closed, so that these
+#: stay few however many cases a year leaves behind, and are found by the index on state.)
+RUNNING = (PartState.NEW.value, *ON_CASE)
 #: The order of a part's steps: an answer never moves a part back.
 STEPS = {PartState.NEW.value: 0, PartState.DISPATCHED.value: 1, PartState.ACCEPTED.value: 2,
-         PartState.ARRIVED.value: 3, PartState.HANDLED.value: 4, PartState.TRANSFERRED.value: 4}
+         PartState.ARRIVED.value: 3, PartState.HANDLED.value: 4, PartState.TRANSFERRED.value: 4,
+         PartState.CLOSED.value: 5}
 #: The limits in the order their clocks stop; a part is escalated once for each, the worst overrun last.
 LIMITS = ("accept", "arrive", "resolve")
 NEAR_CAMERA_M = 300.0  # a case within this of a named camera is announced as at that camera
@@ -276,8 +281,7 @@ class Cases(Database):
             part = self._add_part(s, row, wanted, now)
             self._history(s, row, "department", f"{wanted} added: its unit {unit} sent", now)
             return part
-        open_parts = [p for p in parts if p.state not in (PartState.HANDLED.value, PartState.TRANSFERRED.value)
-                      and p.role != "transfer"]
+        open_parts = [p for p in parts if p.state in RUNNING and p.role != "transfer"]
         return open_parts[0] if open_parts else None
 
     def _dispatch_command(self, s: Session, row: IncidentRow, part: CasePartRow | None, unit: str, operator: str,
@@ -508,6 +512,12 @@ class Cases(Database):
         self._start_case(s, alert, now)
         return alert
 
+    def _close_parts(self, s: Session, case_id: int, now: datetime) -> None:
+        """The case is resolved: its parts not handled (or transferred) are closed where they stood."""
+        for part in s.scalars(select(CasePartRow).where(CasePartRow.case_id == case_id,
+                                                        CasePartRow.state.in_(RUNNING))):
+            part.state, part.updated_at = PartState.CLOSED.value, now
+
     # --- by itself, over time ------------------------------------------------------------------
 
     def escalate_parts(self, now: datetime | None = None) -> list[IncidentView]:
@@ -523,8 +533,7 @@ class Cases(Database):
             )
             rows = s.execute(
                 select(CasePartRow, IncidentRow).join(IncidentRow, IncidentRow.id == CasePartRow.case_id)
-                .where(CasePartRow.state.not_in((PartState.HANDLED.value, PartState.TRANSFERRED.value)),
-                       IncidentRow.state != RESOLVED, late)
+                .where(CasePartRow.state.in_(RUNNING), IncidentRow.state != RESOLVED, late)
                 .order_by(CasePartRow.id).with_for_update()
             ).all()
             for part, case in rows:

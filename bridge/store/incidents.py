@@ -108,6 +108,7 @@ class Incidents(Cases):
                 row.resolved_at, row.resolved_by, row.resolution = now, who, resolution
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="resolved",
                                          note=f"{resolution}: {note}" if note else resolution))
+                self._close_parts(s, row.id, now)
                 if row.source == "camera":
                     row.verdict = verdict or (Verdict.VALID if resolution == Resolution.HANDLED
                                               else Verdict.FALSE_DETECTION).value

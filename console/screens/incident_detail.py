@@ -243,7 +243,8 @@ def part_row(p: PartView, now: datetime) -> dict[str, Cell]:
     return {
         "department": Cell(f"{p.department}" + (f" ({p.role})" if p.role not in ("single", "joint") else ""),
                            "bold red" if late else "bold"),
-        "state": Cell(p.state, "bold green" if not p.open else "bold yellow" if p.state != "new" else ""),
+        "state": Cell(p.state, "dim" if p.state == "closed" else "bold green" if not p.open
+                      else "bold yellow" if p.state != "new" else ""),
         "unit": Cell(p.unit or "-"),
         "accept": clock(p.accepted_at, p.accept_due),
         "arrive": clock(p.arrived_at, p.arrive_due),

@@ -367,6 +367,27 @@ def test_parts_past_their_limits_are_escalated_once_each_on_the_injected_clock(c
         "police: not accepted within 120 s", "police: not arrived at within 600 s"]
 
 
+def test_resolving_a_case_closes_its_parts_where_they_stood(core: BridgeCore, clock: Clock) -> None:
+    heard(core, "fleetsync:100-1001")
+    case = open_stall(core)
+    handle(core, command({"action": "assign", "incident": case.id, "unit": "fleetsync:100-1001", "operator": "a"}))
+    handle(core, event(core, Kind.STATUS, "fleetsync:100-1001", {"protocol": "fleetsync", "name": "status",
+                                                                 "status": 10}))
+    handle(core, command({"action": "resolve", "incident": case.id, "operator": "a", "resolution": "handled"}))
+    view = core.store.incident(case.id)
+    assert view is not None
+    assert [(p.department, p.state, p.accepted_at is not None) for p in view.parts] == [
+        ("urban-management", "closed", True), ("police", "closed", False)]
+    # Nothing of a resolved case is escalated, checked on, or moved by a late answer.
+    clock.advance(7200)
+    assert [a for a in core.tick(1.0) if isinstance(a, PublishIncident | CommandGateway)] == []
+    handle(core, event(core, Kind.STATUS, "fleetsync:100-1001", {"protocol": "fleetsync", "name": "status",
+                                                                 "status": 11}))
+    with core.store._read() as s:
+        last = s.scalars(select(CaseAnswerRow).order_by(CaseAnswerRow.id.desc())).first()
+        assert last is not None and last.outcome == "no_open_case"
+
+
 def test_a_silent_unit_on_a_case_gets_a_radio_check_then_an_alert(core: BridgeCore, clock: Clock) -> None:
     heard(core, "mdc:2001")
     handle(core, command({"action": "open_case", "kind": "noise", "operator": "alice", "unit": "mdc:2001"}))
