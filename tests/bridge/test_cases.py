@@ -46,7 +46,7 @@ SITE: dict[str, Any] = {
     "answers": {"fleetsync_status": {"10": "accepted", "11": "arrived", "12": "handled", "13": "needs_help"},
                 "mdc_status": {"1": "accepted", "2": "arrived", "3": "handled"},
                 "dtmf": {"*21*": "accepted", "*22*": "arrived", "*23*": "handled"},
-                "aprs": {"OK": "accepted"},
+                "aprs": {"OK": "accepted"}, "modbus": {"on-scene": "arrived"},
                 "lone_worker_s": 600, "radio_check_grace_s": 60},
     "cameras": [{"id": "dome-3", "name": "Wenyi Rd / Gudun Rd", "lat": 30.2800, "lon": 120.1100, "fov_deg": 360}],
     "bridge": {"cameras": {"categories": {"street_stall": {"min_score": 0.5}}, "evidence": False}},
@@ -280,6 +280,31 @@ def test_the_radios_answers_move_the_units_part_and_its_clocks_stop(core: Bridge
     # The accept clock stopped at 60 s: past 300 s nothing is escalated for acceptance.
     clock.advance(400)
     assert core.store.escalate_parts() == []
+
+
+def test_an_aprs_reply_and_a_modbus_input_answer_too(core: BridgeCore) -> None:
+    heard(core, "aprs:BG5ABC-9")
+    heard(core, "io:car-7")
+    handle(core, command({"action": "open_case", "kind": "noise", "operator": "alice", "lat": 30.2, "lon": 120.1}))
+    [case] = core.store.open_incidents()
+    handle(core, command({"action": "assign", "incident": case.id, "unit": "aprs:BG5ABC-9", "operator": "a"}))
+    # An APRS message to the centre whose first word is a reply word, in any case.
+    handle(core, event(core, Kind.STATUS, "aprs:BG5ABC-9", {"protocol": "aprs", "type": "message",
+                                                            "addressee": "BG5ZZZ-10", "text": "ok on my way",
+                                                            "message_id": "12"}))
+    view = core.store.incident(case.id)
+    assert view is not None and view.parts[0].state == "accepted"
+    # A car's "on scene" button, a Modbus input whose point names the car: its part arrived.
+    handle(core, command({"action": "assign", "incident": case.id, "unit": "io:car-7", "operator": "a"}))
+    handle(core, event(core, Kind.IO, "io:car-7", {"protocol": "modbus", "point": "on-scene", "value": 1,
+                                                   "previous": 0}))
+    handle(core, event(core, Kind.IO, "io:car-7", {"protocol": "modbus", "point": "on-scene", "value": 0,
+                                                   "previous": 1}))  # released: no answer
+    view = core.store.incident(case.id)
+    assert view is not None and (view.parts[0].unit, view.parts[0].state) == ("io:car-7", "arrived")
+    assert [note.split(": ", 1)[0] for _, action, note in history(core, case.id) if action == "answer"] == [
+        "aprs:BG5ABC-9 sent aprs OK (accepted) on gw1/patrol-1",
+        "io:car-7 sent modbus on-scene (arrived) on gw1/patrol-1"]
 
 
 def test_a_dtmf_code_takes_the_unit_of_its_transmission_even_when_that_comes_later(core: BridgeCore,
