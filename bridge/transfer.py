@@ -125,7 +125,7 @@ class CaseTransfer:
                 self._news(r, f"{way} to {r.target} ({where}) refused: {exc}; not tried again (the outside system "
                            "refuses the request itself)")
                 return
-            except Exception as exc:  # every failure of a try is said, and tried again
+            except (OSError, http.client.HTTPException, ValueError, RuntimeError) as exc:  # said, tried again
                 why = _why(exc, r.timeout_s)
                 if n == tries:
                     self._news(r, f"{way} to {r.target} ({where}) failed after {tries} tries: {why}; the case stays "

@@ -105,6 +105,19 @@ def _ascii_word(text: str) -> str:
     return re.sub(r"[^A-Z0-9/.,\-]+", " ", text.upper()).strip()
 
 
+def _speakers(events: Sequence[Event]) -> dict[str, str | None]:
+    """Who spoke in each transmission of these events: its call event's unit, or that of anything decoded in
+    it that named one (call id -> unit; None: the call event came and named nobody)."""
+    out: dict[str, str | None] = {}
+    for e in events:
+        call = e.detail.get("call")
+        if e.kind == Kind.CALL:
+            out[e.id] = e.unit or out.get(e.id)
+        elif isinstance(call, str) and e.unit is not None:
+            out.setdefault(call, e.unit)
+    return out
+
+
 def announcement(case_id: int, kind: str, rule: CaseKindConfig | None, place_text: str, place_spoken: str,
                  accept_s: float | None) -> tuple[str, dict[str, str]]:
     """What a unit's radio is told: a short ASCII text for the data paths (at most :data:`TEXT_MAX`
@@ -364,16 +377,9 @@ class Cases(Database):
         """Answers among new events, each applied to its unit's open part or kept with why not; and answers
         that waited for their transmission's unit, applied once an event names it."""
         out: list[AnswerResult] = []
-        if not (self.rules.answers.fleetsync_status or self.rules.answers.mdc_status or self.rules.answers.dtmf
-                or self.rules.answers.aprs or self.rules.answers.modbus):
+        if not self.rules.answering:
             return out
-        units_of_calls: dict[str, str | None] = {}
-        for e in events:  # who spoke in each transmission: its call event, or anything decoded in it
-            call = e.detail.get("call")
-            if e.kind == Kind.CALL:
-                units_of_calls[e.id] = e.unit or units_of_calls.get(e.id)
-            elif isinstance(call, str) and e.unit is not None:
-                units_of_calls.setdefault(call, e.unit)
+        units_of_calls = _speakers(events)
         for e in sorted(events, key=lambda e: (e.time, e.seq)):
             found = self.rules.answer_of(e)
             if found is None:
@@ -400,23 +406,30 @@ class Cases(Database):
                 out.append(AnswerResult("no_unit", f"{signal} on {e.gateway}/{e.channel}: {answer.note}"))
                 continue
             out.append(self._apply_answer(s, answer, e.id, now))
-        # Answers that were waiting for a transmission whose unit is now known (or now known to be none).
-        done_calls = {c: u for c, u in units_of_calls.items()}
-        if done_calls:
-            waiting = s.scalars(select(CaseAnswerRow).where(CaseAnswerRow.call.in_(list(done_calls)),
-                                                            CaseAnswerRow.outcome == "waiting")).all()
-            for answer in waiting:
-                unit = done_calls.get(answer.call or "")
-                if unit is None:
-                    if any(e.kind == Kind.CALL and e.id == answer.call for e in events):
-                        answer.outcome, answer.note = "no_unit", "no unit identified itself in its transmission"
-                        answer.updated_at = now
-                        out.append(AnswerResult("no_unit", f"{answer.signal} on {answer.gateway}/{answer.channel}: "
-                                                f"{answer.note}"))
-                    continue
-                answer.unit = unit
-                out.append(self._apply_answer(s, answer, answer.event_id, now))
+        out += self._resolve_waiting(s, events, units_of_calls, now)
         s.flush()
+        return out
+
+    def _resolve_waiting(self, s: Session, events: Sequence[Event], units_of_calls: dict[str, str | None],
+                         now: datetime) -> list[AnswerResult]:
+        """Answers that were waiting for a transmission whose unit is now known (or now known to be none)."""
+        out: list[AnswerResult] = []
+        if not units_of_calls:
+            return out
+        waiting = s.scalars(select(CaseAnswerRow).where(CaseAnswerRow.call.in_(list(units_of_calls)),
+                                                        CaseAnswerRow.outcome == "waiting")).all()
+        ended = {e.id for e in events if e.kind == Kind.CALL}
+        for answer in waiting:
+            unit = units_of_calls.get(answer.call or "")
+            if unit is None:
+                if answer.call in ended:
+                    answer.outcome, answer.note = "no_unit", "no unit identified itself in its transmission"
+                    answer.updated_at = now
+                    out.append(AnswerResult("no_unit", f"{answer.signal} on {answer.gateway}/{answer.channel}: "
+                                            f"{answer.note}"))
+                continue
+            answer.unit = unit
+            out.append(self._apply_answer(s, answer, answer.event_id, now))
         return out
 
     @staticmethod

@@ -23,6 +23,12 @@ class CaseRules:
     def of(cls, config: Config) -> CaseRules:
         return cls(tuple(config.departments), dict(config.case_kinds), config.answers)
 
+    @property
+    def answering(self) -> bool:
+        """Whether any answer is configured (else no event is looked at as one)."""
+        a = self.answers
+        return bool(a.fleetsync_status or a.mdc_status or a.dtmf or a.aprs or a.modbus)
+
     def department_of(self, unit: str) -> str | None:
         """The department a unit belongs to: the first whose pattern matches it."""
         for d in self.departments:

@@ -106,7 +106,8 @@ def test_any_value_in_any_field_of_a_case_command_is_carried_out_or_refused_with
     refused = bridge.counts["commands_refused"] > counts["commands_refused"]
     assert record.outcome == ("refused" if refused else "done")
     assert (record.reason is not None) == refused
-    assert len(record.reason or "") <= 2000 and len(record.detail or "") <= 2000
+    assert len(record.reason or "") <= 2000
+    assert len(record.detail or "") <= 2000
     assert bridge.refused_topics == []
 
 
@@ -151,4 +152,5 @@ def test_any_detail_of_an_answer_is_stored_and_applied_or_kept_with_why_not(
         rows = s.scalars(select(CaseAnswerRow).order_by(CaseAnswerRow.id).offset(answers)).all()
     assert len(rows) <= 1
     for row in rows:  # an answer is kept with what became of it
-        assert row.outcome in ("applied", "no_open_case", "no_unit", "unchanged", "waiting") and row.note
+        assert row.outcome in ("applied", "no_open_case", "no_unit", "unchanged", "waiting")
+        assert row.note

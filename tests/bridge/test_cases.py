@@ -202,7 +202,8 @@ def test_sending_a_unit_dispatches_to_its_radio_through_the_gateway_that_heard_i
     assert (body["case"], body["unit"], body["channel"], body["operator"]) == (
         case.id, "fleetsync:100-1001", "patrol-1", "alice")
     assert body["text"] == f"CASE {case.id} STREET STALL @DOME-3 5MIN"
-    assert len(body["text"]) <= 48 and body["text"].isascii()
+    assert len(body["text"]) <= 48
+    assert body["text"].isascii()
     assert body["speech"] == {"text": f"案件{case.id}，占道经营，地点：Wenyi Rd / Gudun Rd。请在5分钟内接警。",
                               "language": "cmn"}
     view = published(actions)[-1][0]
@@ -223,7 +224,8 @@ def test_sending_a_unit_dispatches_to_its_radio_through_the_gateway_that_heard_i
                                "data port"),
         ("bridge", "dispatch", "sent (fleetsync_message) on gw1/patrol-1")]
     after = core.store.incident(case.id)
-    assert after is not None and after.parts[0].dispatch_result == "sent"
+    assert after is not None
+    assert after.parts[0].dispatch_result == "sent"
 
 
 def test_a_unit_no_gateway_has_heard_or_a_name_that_is_no_radio_gets_a_clear_history_line(core: BridgeCore) -> None:
@@ -293,7 +295,8 @@ def test_an_aprs_reply_and_a_modbus_input_answer_too(core: BridgeCore) -> None:
                                                             "addressee": "BG5ZZZ-10", "text": "ok on my way",
                                                             "message_id": "12"}))
     view = core.store.incident(case.id)
-    assert view is not None and view.parts[0].state == "accepted"
+    assert view is not None
+    assert view.parts[0].state == "accepted"
     # A car's "on scene" button, a Modbus input whose point names the car: its part arrived.
     handle(core, command({"action": "assign", "incident": case.id, "unit": "io:car-7", "operator": "a"}))
     handle(core, event(core, Kind.IO, "io:car-7", {"protocol": "modbus", "point": "on-scene", "value": 1,
@@ -301,7 +304,8 @@ def test_an_aprs_reply_and_a_modbus_input_answer_too(core: BridgeCore) -> None:
     handle(core, event(core, Kind.IO, "io:car-7", {"protocol": "modbus", "point": "on-scene", "value": 0,
                                                    "previous": 1}))  # released: no answer
     view = core.store.incident(case.id)
-    assert view is not None and (view.parts[0].unit, view.parts[0].state) == ("io:car-7", "arrived")
+    assert view is not None
+    assert (view.parts[0].unit, view.parts[0].state) == ("io:car-7", "arrived")
     assert [note.split(": ", 1)[0] for _, action, note in history(core, case.id) if action == "answer"] == [
         "aprs:BG5ABC-9 sent aprs OK (accepted) on gw1/patrol-1",
         "io:car-7 sent modbus on-scene (arrived) on gw1/patrol-1"]
@@ -328,20 +332,23 @@ def test_a_dtmf_code_takes_the_unit_of_its_transmission_even_when_that_comes_lat
     # Later codes of a transmission whose unit is already known apply at once.
     handle(core, event(core, Kind.STATUS, None, {"protocol": "dtmf", "digits": "*22*", "call": call}))
     view = core.store.incident(case.id)
-    assert view is not None and view.parts[-1].state == "arrived"
+    assert view is not None
+    assert view.parts[-1].state == "arrived"
     # A code decoded just after its transmission ended (it names none): the unit of the one that just ended.
     clock.advance(60)
     handle(core, event(core, Kind.CALL, "dtmf:7001", {"duration_s": 2.0}))
     clock.advance(2.6)
     handle(core, event(core, Kind.STATUS, None, {"protocol": "dtmf", "digits": "*23*"}))
     view = core.store.incident(case.id)
-    assert view is not None and view.parts[-1].state == "handled"
+    assert view is not None
+    assert view.parts[-1].state == "handled"
     # Long after it, a code is nobody's.
     clock.advance(30)
     handle(core, event(core, Kind.STATUS, None, {"protocol": "dtmf", "digits": "*21*"}))
     with core.store._read() as s:
         last = s.scalars(select(CaseAnswerRow).order_by(CaseAnswerRow.id.desc())).first()
-        assert last is not None and (last.outcome, last.unit) == ("no_unit", None)
+        assert last is not None
+        assert (last.outcome, last.unit) == ("no_unit", None)
 
 
 def test_an_answer_from_a_unit_with_no_open_case_is_kept_and_counted(core: BridgeCore) -> None:
@@ -355,7 +362,8 @@ def test_an_answer_from_a_unit_with_no_open_case_is_kept_and_counted(core: Bridg
                      "the unit has no open case"),
                     (None, "dtmf *23*", "handled", "no_unit", "no unit identified itself with it")]
     assert (core.counts["answers_no_open_case"], core.counts["answers_no_unit"]) == (1, 1)
-    assert core.counts["stored"] >= 2 and core.counts["messages_failed"] == 0
+    assert core.counts["stored"] >= 2
+    assert core.counts["messages_failed"] == 0
 
 
 def test_needs_help_opens_an_alert_of_its_own_linked_to_the_case(core: BridgeCore) -> None:
@@ -382,7 +390,9 @@ def test_parts_past_their_limits_are_escalated_once_each_on_the_injected_clock(c
     late = [(i.id, c) for i, c in ((a.incident, a.change) for a in core.tick(1.0) if isinstance(a, PublishIncident))]
     assert late == [(case.id, Change.ESCALATED)]
     view = core.store.incident(case.id)
-    assert view is not None and view.overdue and view.parts[0].escalated == "accept"
+    assert view is not None
+    assert view.overdue
+    assert view.parts[0].escalated == "accept"
     clock.advance(10)
     assert [a for a in core.tick(2.0) if isinstance(a, PublishIncident)] == []  # once per limit
     clock.advance(600)
@@ -410,7 +420,8 @@ def test_resolving_a_case_closes_its_parts_where_they_stood(core: BridgeCore, cl
                                                                  "status": 11}))
     with core.store._read() as s:
         last = s.scalars(select(CaseAnswerRow).order_by(CaseAnswerRow.id.desc())).first()
-        assert last is not None and last.outcome == "no_open_case"
+        assert last is not None
+        assert last.outcome == "no_open_case"
 
 
 def test_a_silent_unit_on_a_case_gets_a_radio_check_then_an_alert(core: BridgeCore, clock: Clock) -> None:
@@ -459,7 +470,8 @@ def test_a_camera_case_is_verified_when_resolved(core: BridgeCore) -> None:
     handle(core, command({"action": "resolve", "incident": case.id, "operator": "alice", "resolution": "false_alarm",
                           "verdict": "false_detection", "reason": "a parked delivery tricycle, not a stall"}))
     view = core.store.incident(case.id)
-    assert view is not None and (view.verdict, view.verdict_reason) == (
+    assert view is not None
+    assert (view.verdict, view.verdict_reason) == (
         "false_detection", "a parked delivery tricycle, not a stall")
     assert history(core, case.id)[-1] == ("alice", "verified",
                                           "false detection: a parked delivery tricycle, not a stall")
@@ -553,12 +565,14 @@ def test_a_transfer_is_retried_with_backoff_and_its_receipt_recorded(plan: list[
         assert view is not None
         if final == "200":
             assert said[-1].startswith(f"{where}: HTTP 200, answer 18 bytes, sha256 ")
-            assert view.parts[0].state == "transferred" and view.parts[0].transferred_at is not None
+            assert view.parts[0].state == "transferred"
+            assert view.parts[0].transferred_at is not None
         else:
             assert said[-1] == (f"{where} failed after 3 tries: HTTP 500 ('internal error'); the case stays with "
                                 "the dispatcher")
             assert view.parts[0].state == "new"
-        assert outside.received[0]["case"] == case.id and outside.received[0]["kind"] == "parcel"
+        assert outside.received[0]["case"] == case.id
+        assert outside.received[0]["kind"] == "parcel"
         assert core.counts["messages_failed"] == 0
     finally:
         transfer.stop()

@@ -103,7 +103,8 @@ def test_bad_input_to_the_case_loop_gets_clear_answers_and_loses_nothing(
         assert said == "no transmit path (no path) on gw-kw/listen: channel listen is receive-only: the radio does " \
                        "not transmit there"
         stall = case("street_stall")
-        assert stall is not None and stall.parts[0].dispatch_result == "no_transmit_path"
+        assert stall is not None
+        assert stall.parts[0].dispatch_result == "no_transmit_path"
         # Nothing is lost: the officer, sent anyway, accepts from his radio and the case moves.
         socat_link.write(status(100, 1001, 10))
         wait_until(lambda: (c := case("street_stall")) is not None and c.parts[0].state == "accepted", 10,
@@ -122,12 +123,15 @@ def test_bad_input_to_the_case_loop_gets_clear_answers_and_loses_nothing(
         [mqtt_receipt] = [n for n in lines("parcel", "transfer") if n.startswith("mqtt")]
         assert mqtt_receipt.startswith("mqtt to city-hotline (topic hotline/cases): PUBACK from the broker")
         parcel = case("parcel")
-        assert parcel is not None and parcel.parts[0].state == "transferred"
+        assert parcel is not None
+        assert parcel.parts[0].state == "transferred"
         [handed] = hotline.payloads()
         assert (handed["case"], handed["kind"], handed["source"]) == (parcel.id, "parcel", "dispatcher")
         assert [r["case"] for r in outside.received] == [parcel.id] * 3
         # The bridge kept running: connected, nothing failed, every command audited.
-        assert bridge.connected and bridge.counts["messages_failed"] == 0 and bridge.counts["batch_errors"] == 0
+        assert bridge.connected
+        assert bridge.counts["messages_failed"] == 0
+        assert bridge.counts["batch_errors"] == 0
         audit = [(e.action, e.outcome) for e in entries(store.engine)]
         assert audit == [("open_case", "refused"), ("open_case", "done"), ("assign", "done"), ("open_case", "done")]
     finally:

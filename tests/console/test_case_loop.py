@@ -180,7 +180,9 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
         "fleetsync:100-1001 sent dtmf *23* (handled) on gw-case/patrol-7: urban-management's part handled (arrived "
         "implied)"]
     um, police = c.parts
-    assert um.accepted_at is not None and um.handled_at is not None and um.accepted_at <= um.handled_at
+    assert um.accepted_at is not None
+    assert um.handled_at is not None
+    assert um.accepted_at <= um.handled_at
     assert um.arrived_at == um.handled_at  # "handled" from the spot implies arrival, said in the history
     assert police.accepted_at == police.arrived_at is not None
     # On the air, read by this project's decoders: the text for the FleetSync unit, the page for the MDC
