@@ -1,8 +1,9 @@
 """Bad input to the case loop, against a real Mosquitto, a real gateway reading a Kenwood radio's data port
 on a pseudo-terminal, and the bridge on SQLite and PostgreSQL: a status from a unit with no case, a
 dispatch to a unit whose channel cannot transmit, a case kind not in the configuration, an outside system
-whose webhook answers 500 and then hangs. Each gets a clear answer in the case's history or the audit,
-nothing is lost (the same radio's next status still moves its case) and the bridge keeps running."""
+whose webhook answers 500 and then hangs, a unit on a case that falls silent. Each gets a clear answer in
+the case's history or the audit, nothing is lost (the same radio's next status still moves its case) and
+the bridge keeps running."""
 
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ def test_bad_input_to_the_case_loop_gets_clear_answers_and_loses_nothing(
             "parcel": {"flow": "transfer", "transfer": {"name": "city-hotline", "webhook": outside.url,
                                                         "mqtt_topic": "hotline/cases", "retries": 3,
                                                         "backoff_s": 0.1, "timeout_s": 1.0}}},
-        "answers": {"fleetsync_status": {"10": "accepted", "11": "arrived"}},
+        # A unit on a case silent for 3 s is checked on, and 2 s later an alert is raised.
+        "answers": {"fleetsync_status": {"10": "accepted", "11": "arrived"}, "lone_worker_s": 3,
+                    "radio_check_grace_s": 2},
     })
     bridge = Bridge(config)
     bridge.start()
@@ -128,6 +131,16 @@ def test_bad_input_to_the_case_loop_gets_clear_answers_and_loses_nothing(
         [handed] = hotline.payloads()
         assert (handed["case"], handed["kind"], handed["source"]) == (parcel.id, "parcel", "dispatcher")
         assert [r["case"] for r in outside.received] == [parcel.id] * 3
+        # (e) the officer on the stall falls silent: his radio is checked through the gateway that heard him
+        # (which cannot transmit there, and says so), then an alert is raised for him, linked to the case.
+        wait_until(lambda: any(i.source == "lone_worker" for i in store.open_incidents()), 20, "the silent unit")
+        [alert] = [i for i in store.open_incidents() if i.source == "lone_worker"]
+        assert (alert.unit, alert.linked_case, alert.state) == ("fleetsync:100-1001", stall.id, "new")
+        wait_until(lambda: any(n.startswith("no transmit path (no path) on gw-kw/listen")
+                               for n in lines("street_stall", "radio_check")), 10, "the gateway's answer to the check")
+        checks = lines("street_stall", "radio_check")
+        assert checks[0].startswith("fleetsync:100-1001 not heard for ")
+        assert checks[0].endswith(" s: its radio checked through gw-kw/listen")
         # The bridge kept running: connected, nothing failed, every command audited.
         assert bridge.connected
         assert bridge.counts["messages_failed"] == 0
