@@ -119,21 +119,23 @@ def _speakers(events: Sequence[Event]) -> dict[str, str | None]:
 
 
 def announcement(case_id: int, kind: str, rule: CaseKindConfig | None, place_text: str, place_spoken: str,
-                 accept_s: float | None) -> tuple[str, dict[str, str]]:
+                 left_s: float | None) -> tuple[str, dict[str, str]]:
     """What a unit's radio is told: a short ASCII text for the data paths (at most :data:`TEXT_MAX`
-    characters: case number, kind, place, minutes to accept) and the speech in the kind's language."""
+    characters: case number, kind, place, minutes left to accept, or NOW past the limit) and the speech in
+    the kind's language. ``left_s``: the time left to accept (None: no limit)."""
     language = rule.language if rule is not None else "en"
     name = (rule.name if rule is not None and rule.name else kind.replace("_", " "))
-    limit = f" {_minutes(accept_s)}MIN" if accept_s else ""
+    late = left_s is not None and left_s <= 0
+    limit = "" if left_s is None else " NOW" if late else f" {_minutes(left_s)}MIN"
     head = f"CASE {case_id} {_ascii_word(kind.replace('_', ' '))[:16]}".strip()
     text = f"{head} @{_ascii_word(place_text)}" if place_text else head
     text = text[:TEXT_MAX - len(limit)].rstrip() + limit
     if language.split("-")[0] in ("cmn", "zh", "yue"):
-        spoken = f"案件{case_id}，{name}，地点：{place_spoken}。" + (
-            f"请在{_minutes(accept_s)}分钟内接警。" if accept_s else "")
+        when = "" if left_s is None else "请立即接警。" if late else f"请在{_minutes(left_s)}分钟内接警。"
+        spoken = f"案件{case_id}，{name}，地点：{place_spoken}。{when}"
     else:
-        spoken = f"Case {case_id}. {name}, at {place_spoken}." + (
-            f" Accept within {_minutes(accept_s)} minutes." if accept_s else "")
+        when = "" if left_s is None else " Accept now." if late else f" Accept within {_minutes(left_s)} minutes."
+        spoken = f"Case {case_id}. {name}, at {place_spoken}.{when}"
     return text, {"text": spoken, "language": language}
 
 
@@ -310,10 +312,10 @@ class Cases(Database):
                 part.dispatch_result = "no_path"
             return None
         place_text, place_spoken = self._place(s, row)
-        accept_s = (part.accept_due - part.opened_at).total_seconds() if part is not None and part.accept_due \
-            else None
+        # What is left of the limit, not the limit: the public waited from when the part opened.
+        left_s = (part.accept_due - now).total_seconds() if part is not None and part.accept_due else None
         text, speech = announcement(row.id, row.category, self._kind(row.category), place_text, place_spoken,
-                                    accept_s)
+                                    left_s)
         if part is not None:
             part.dispatch_gateway, part.dispatch_channel, part.dispatch_result = \
                 heard.last_gateway, heard.last_channel, "requested"

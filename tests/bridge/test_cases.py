@@ -228,6 +228,21 @@ def test_sending_a_unit_dispatches_to_its_radio_through_the_gateway_that_heard_i
     assert after.parts[0].dispatch_result == "sent"
 
 
+def test_a_unit_sent_late_is_told_the_time_left_to_accept(core: BridgeCore, clock: Clock) -> None:
+    heard(core, "mdc:2001")
+    case = open_stall(core)
+    clock.advance(250)  # 50 s of the 300 s left: "1 minute"
+    actions = handle(core, command({"action": "assign", "incident": case.id, "unit": "mdc:2001", "operator": "a"}))
+    [dispatch] = [a for a in actions if isinstance(a, CommandGateway)]
+    assert dispatch.body["text"] == f"CASE {case.id} STREET STALL @DOME-3 1MIN"
+    clock.advance(100)  # past the limit: "now"
+    heard(core, "mdc:2002")
+    actions = handle(core, command({"action": "assign", "incident": case.id, "unit": "mdc:2002", "operator": "a"}))
+    [dispatch] = [a for a in actions if isinstance(a, CommandGateway)]
+    assert dispatch.body["text"] == f"CASE {case.id} STREET STALL @DOME-3 NOW"
+    assert dispatch.body["speech"]["text"].endswith("请立即接警。")
+
+
 def test_a_unit_no_gateway_has_heard_or_a_name_that_is_no_radio_gets_a_clear_history_line(core: BridgeCore) -> None:
     case = open_stall(core)
     for unit in ("mdc:2042", "car 7"):
