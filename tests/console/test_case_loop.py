@@ -8,6 +8,7 @@ FleetSync ANI), and the case's parts move to accepted, arrived and handled, on s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from rig import CountingApp, run, until
 from support import DeviceServer, Mosquitto, PulseNullSink, wait_until
+from textual.pilot import Pilot
 
 from bridge.service import Bridge
 from bridge.views import IncidentView
@@ -63,8 +65,10 @@ def site(tmp_path: Path, broker: Mosquitto, database_url: str, pulse: PulseNullS
         "channels": [{
             "name": "patrol-7",
             "drivers": [{"type": "audio", "device": pulse.device, "rate": RATE,
-                         "decoders": ["fleetsync", "mdc1200", "dtmf"]}],
-            "record": {},
+                         "decoders": ["fleetsync", "mdc1200", "dtmf"],
+                         # A DTMF code is complete before its transmission ends: it names it (detail.call).
+                         "options": {"dtmf": {"interdigit_s": 0.5}}}],
+            "record": {"hang_ms": 1200},
             "transmit": {"device": pulse.device, "rate": RATE, "lead_in_ms": 250, "tail_ms": 100, "timeout_s": 40,
                          "ptt": {"method": "serial", "port": device_server.url, "line": "rts"}},
             "dispatch": {"fleetsync_id": "100-1000", "mdc_id": "0001"},
@@ -105,15 +109,27 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
         detail = store.incident_detail(c.id) if c is not None else None
         return [h.note or "" for h in detail.history if h.action == action] if detail is not None else []
 
+    async def answer(pilot: Pilot[None], sound: np.ndarray, done: Callable[[], bool], what: str) -> None:
+        """The officer answers from his radio; on a machine too busy to capture it whole, he presses again
+        (as an officer whose radio showed no acknowledgement does), up to three times."""
+        for _ in range(3):
+            pulse_radio.play(sound, RATE)
+            try:
+                await until(pilot, done, what, 20)
+                return
+            except AssertionError:
+                continue
+        raise AssertionError(f"{what}: not applied after three tries")
+
     async def scenario() -> None:
         async with console.run_test(size=(140, 44)) as pilot:
             await until(pilot, lambda: bool(console.broker) and console.database == "ok", "console ready")
             # Both officers' radios are heard: a FleetSync ANI, an MDC-1200 PTT ID.
-            pulse_radio.play(np.concatenate([fleetsync.encode(fleetsync.ani(100, 1001), rate=RATE), silence(1.5),
-                                             mdc1200.encode(mdc1200.ptt_id(0x2001), rate=RATE, lead_s=0.2,
-                                                            tail_s=0.3)]), RATE)
-            await until(pilot, lambda: all((u := store.unit(n)) is not None and u.last_gateway == "gw-case"
-                                           for n in ("fleetsync:100-1001", "mdc:2001")), "both units heard", 20)
+            await answer(pilot, np.concatenate([fleetsync.encode(fleetsync.ani(100, 1001), rate=RATE), silence(1.5),
+                                                mdc1200.encode(mdc1200.ptt_id(0x2001), rate=RATE, lead_s=0.2,
+                                                               tail_s=0.3)]),
+                         lambda: all((u := store.unit(n)) is not None and u.last_gateway == "gw-case"
+                                     for n in ("fleetsync:100-1001", "mdc:2001")), "both units heard")
 
             # The dispatcher opens a case by hand at a camera (o: kind, place, note).
             await pilot.press("o")
@@ -137,9 +153,8 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
             await until(pilot, lambda: any(n.startswith("sent (fleetsync_message) on gw-case/patrol-7")
                                            for n in history("dispatch")), "the gateway's report", 30)
             # He accepts from his radio: FleetSync status 10.
-            pulse_radio.play(fleetsync.encode(fleetsync.status_message(100, 1001, 10), rate=RATE), RATE)
-            await until(pilot, lambda: states()[0] == ("urban-management", "accepted", "fleetsync:100-1001"),
-                        "accepted", 20)
+            await answer(pilot, fleetsync.encode(fleetsync.status_message(100, 1001, 10), rate=RATE),
+                         lambda: states()[0] == ("urban-management", "accepted", "fleetsync:100-1001"), "accepted")
             await until(pilot, lambda: detail.parts.texts()[0]["state"] == "accepted", "accepted on screen")
 
             # Sent too: a police officer with an MDC-1200 radio: paged, then the case spoken in Mandarin.
@@ -149,13 +164,13 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
             await until(pilot, lambda: any(n.startswith("sent (announcement)") for n in history("dispatch")),
                         "the announcement's report", 60)
             # He reports arrival: MDC-1200 status 2 (acceptance implied).
-            pulse_radio.play(mdc1200.encode(mdc1200.status(0x2001, 2), rate=RATE, lead_s=0.2, tail_s=0.3), RATE)
-            await until(pilot, lambda: states()[1] == ("police", "arrived", "mdc:2001"), "arrived", 20)
+            await answer(pilot, mdc1200.encode(mdc1200.status(0x2001, 2), rate=RATE, lead_s=0.2, tail_s=0.3),
+                         lambda: states()[1] == ("police", "arrived", "mdc:2001"), "arrived")
 
             # The stall is cleared: the FleetSync officer keys up (his ANI) and sends *23* on the keypad.
-            pulse_radio.play(np.concatenate([fleetsync.encode(fleetsync.ani(100, 1001), rate=RATE), silence(0.2),
-                                             dtmf("*23*"), silence(0.2)]), RATE)
-            await until(pilot, lambda: states()[0][1] == "handled", "handled", 20)
+            await answer(pilot, np.concatenate([fleetsync.encode(fleetsync.ani(100, 1001), rate=RATE), silence(0.2),
+                                                dtmf("*23*"), silence(0.2)]), lambda: states()[0][1] == "handled",
+                         "handled")
             await until(pilot, lambda: detail.parts.texts()[0]["state"] == "handled", "handled on screen")
             await until(pilot, lambda: sum(r["action"] == "answer" for r in detail.history.texts()) == 3,
                         "the answers in the history on screen")
@@ -173,7 +188,8 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
 
     c = case()
     assert c is not None
-    answers = history("answer")
+    # Applied once each (an answer pressed again on a busy machine changed nothing, and says so).
+    answers = [n for n in history("answer") if not n.endswith(" already")]
     assert answers == [
         "fleetsync:100-1001 sent fleetsync status 10 (accepted) on gw-case/patrol-7: urban-management's part accepted",
         "mdc:2001 sent mdc1200 status 2 (arrived) on gw-case/patrol-7: police's part arrived (accepted implied)",
