@@ -21,7 +21,7 @@ from bridge.cameras.correlation import CameraStore, relevance
 from bridge.cameras.evidence import Evidence, EvidenceFailure, EvidenceRequest
 from bridge.cameras.feeds import Detection, FeedError, UnknownCamera, parse_frigate, parse_generic
 from bridge.cameras.frigate import FrigateIntake
-from bridge.cameras.geometry import haversine_m
+from bridge.cameras.geometry import Sighting, haversine_m
 from bridge.cameras.index import CameraIndex
 from bridge.cameras.registry import CameraRegistry, to_camera
 from bridge.store import Store
@@ -125,28 +125,32 @@ class CameraWatch:
         changes.incidents.extend(self.frigate.take(topic, payload, retained=retained, now=now))
 
     def correlate(self, changes: Changes) -> list[FetchEvidence]:
-        """Cameras that see each new or moved incident, and the detections near it; evidence asked for."""
-        for unit in changes.units.values():  # vehicle cameras go where their unit goes
-            p = unit.position
-            if p is not None and self.cameras.cameras_of_unit(unit.unit):
-                self.cameras.move_unit(unit.unit, p.lat, p.lon, p.course_deg)
+        """Cameras that see each new or moved incident, and the detections near it; evidence asked for.
+        Vehicle cameras go where their unit goes, and the cameras that see the incidents come from the index,
+        each in one call for the whole batch (a batch of beacons may move thousands of units)."""
+        self.cameras.move_units([(u.unit, p.lat, p.lon, p.course_deg) for u in changes.units.values()
+                                 if (p := u.position) is not None])
         if not len(self.cameras):
             return []
-        done: set[int] = set()
-        out: list[FetchEvidence] = []
-        for incident, change in list(changes.incidents):
+        done: dict[int, tuple[IncidentView, str]] = {}
+        for incident, change in changes.incidents:
             if change in (Change.OPENED, Change.ALERT, Change.POSITION) and incident.id not in done:
-                done.add(incident.id)
-                out += self._attach_cameras(incident, fetch=change in (Change.OPENED, Change.POSITION))
+                done[incident.id] = (incident, change)
+        located = [(i.id, i.lat, i.lon) for i, _ in done.values() if i.lat is not None and i.lon is not None]
+        seen = self.cameras.seeing_many([lat for _, lat, _ in located], [lon for _, _, lon in located])
+        seeing = {incident_id: s for (incident_id, _, _), s in zip(located, seen, strict=True)}
+        out: list[FetchEvidence] = []
+        for incident, change in done.values():
+            out += self._attach_cameras(incident, seeing.get(incident.id, []),
+                                        fetch=change in (Change.OPENED, Change.POSITION))
         return out
 
-    def _attach_cameras(self, incident: IncidentView, *, fetch: bool) -> list[FetchEvidence]:
+    def _attach_cameras(self, incident: IncidentView, seeing: list[Sighting], *, fetch: bool) -> list[FetchEvidence]:
         settings = self.settings
         if incident.lat is None or incident.lon is None or incident.position_time is None:
             return []
         if (incident.last_alert_at - incident.position_time).total_seconds() > settings.position_age_s:
             return []  # the unit's last position is too old to say where the alert came from
-        seeing = self.cameras.seeing(incident.lat, incident.lon)
         detections = self.camera_store.detections_around(
             incident.lat, incident.lon, incident.last_alert_at, cameras=[x.camera.id for x in seeing],
             near_m=settings.near_m, window_s=settings.window_s)
