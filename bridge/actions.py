@@ -4,10 +4,11 @@
 
 An :class:`Inbound` is one message as the broker delivered it. An action is what the core decided
 should happen outside it, as data: a message to publish (:class:`PublishUnit`, :class:`PublishIncident`,
-:class:`SendPlan`, :class:`RequestReplay`, :class:`AnswerRadio`, :class:`SetOutput`,
-:class:`AnswerRefused`), messages to acknowledge to the broker (:class:`AckMessages`), evidence to fetch
-(:class:`FetchEvidence`). The shell carries them out in order: whatever a batch published while it was
-handled goes before its acknowledgement, the units and incidents it changed after it.
+:class:`SendPlan`, :class:`RequestReplay`, :class:`AnswerRadio`, :class:`CommandGateway`,
+:class:`SetOutput`, :class:`AnswerRefused`), messages to acknowledge to the broker (:class:`AckMessages`),
+evidence to fetch (:class:`FetchEvidence`), a case to hand to an outside system (:class:`TransferCase`).
+The shell carries them out in order: whatever a batch published while it was handled goes before its
+acknowledgement, the units and incidents it changed after it.
 
 Every publish names its topic as levels after the prefix; levels come from received text (a unit, a
 gateway's name), so :func:`topic_refusal` says what the shell must not send.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bridge.cameras.evidence import EvidenceRequest
+from bridge.transfer import TransferRequest
 from bridge.views import Change, IncidentView, UnitView
 from config.mqtt import topic_problem
 
@@ -150,6 +152,24 @@ class AnswerRadio(Publish):
 
 
 @dataclass(frozen=True, slots=True)
+class CommandGateway(Publish):
+    """``gw/{gateway}/cmd/{verb}``: a dispatch to a unit's radio (``dispatch``) or a check on it
+    (``radio_check``), by the gateway that heard the unit last (gateway/dispatch.py has the contract)."""
+
+    gateway: str
+    verb: str  # dispatch | radio_check
+    command: dict[str, Any]  # request, case, unit, channel, operator; text, speech for a dispatch
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return ("gw", self.gateway, "cmd", self.verb)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.command
+
+
+@dataclass(frozen=True, slots=True)
 class SetOutput(Publish):
     """``gw/{gateway}/cmd/output``: one of a gateway's outputs on or off (the command-center beacon)."""
 
@@ -201,14 +221,21 @@ class AckMessages:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferCase:
+    """Hand a case to an outside system (worker threads, bridge/transfer.py; news comes back to the core)."""
+
+    request: TransferRequest
+
+
+@dataclass(frozen=True, slots=True)
 class FetchEvidence:
     """Fetch a camera's snapshot or clip for an incident (worker threads; the result comes back to the core)."""
 
     request: EvidenceRequest
 
 
-Action = PublishUnit | PublishIncident | SendPlan | RequestReplay | AnswerRadio | SetOutput | AnswerRefused \
-    | AckMessages | FetchEvidence
+Action = PublishUnit | PublishIncident | SendPlan | RequestReplay | AnswerRadio | CommandGateway | SetOutput \
+    | AnswerRefused | AckMessages | FetchEvidence | TransferCase
 
 
 def topic_refusal(levels: tuple[str, ...], full: str) -> str | None:

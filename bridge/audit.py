@@ -38,11 +38,13 @@ log = logging.getLogger(__name__)
 
 DONE, REFUSED = "done", "refused"
 _SHOWN = 80  # characters of a free-text field kept in ``detail``
-_FIELDS = ("resolution", "unit", "alias", "note")  # what else a command may carry, in that order
+# What else a command may carry, in that order.
+_FIELDS = ("resolution", "verdict", "reason", "department", "unit", "camera", "lat", "lon", "alias", "note")
 _ACTION_MAX = 32  # the column's width
 # The longest each field may be (the command schema's limits): a longer one is recorded by its digest.
 _MOST = {"operator": OPERATOR_MAX, "action": _ACTION_MAX, "note": NOTE_MAX, "alias": ALIAS_MAX, "request": REQUEST_MAX,
-         "unit": max(ASSIGNED_MAX, 17 + UNIT_ID_MAX), "gateway": 64, "resolution": 32}
+         "unit": max(ASSIGNED_MAX, 17 + UNIT_ID_MAX), "gateway": 64, "resolution": 32, "verdict": 32,
+         "reason": NOTE_MAX, "department": 64, "kind": 32, "camera": 64}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,10 @@ def describe(command: dict[str, Any] | str) -> tuple[str, str, str, str | None]:
         channels = body.get("channels")
         detail: str | None = (f"{len(channels)} channel{'' if len(channels) == 1 else 's'}"
                               if isinstance(channels, list) else None)
+    elif action == "open_case":
+        target = f"kind:{text('kind')}"
+        parts = [f"{k}={short(k)}" for k in _FIELDS if body.get(k) is not None]
+        detail = " ".join(parts) or None
     elif action == "alias":
         target = f"unit:{text('unit')}"
         detail = f"alias={short('alias')}" if body.get("alias") is not None else "alias removed"

@@ -4,7 +4,12 @@ bridge does anything with it (or audits it as done), into one typed command per 
     {"action": "ack",     "incident": 12, "operator": "alice", "note"?: "...",               "request"?: "..."}
     {"action": "resolve", "incident": 12, "operator": "alice", "resolution": "handled" | "false_alarm", "note"?}
     {"action": "note",    "incident": 12, "operator": "alice", "note": "..."}
-    {"action": "assign",  "incident": 12, "operator": "alice", "unit": "mdc:2001" or a patrol car's name}
+    {"action": "resolve", ..., "verdict"?: "valid" | "false_detection", "reason"?: "..."}   (a camera's case)
+    {"action": "assign",  "incident": 12, "operator": "alice", "unit": "mdc:2001" or a patrol car's name,
+                          "department"?: "police"}
+    {"action": "open_case", "kind": "noise", "operator": "alice", "note"?: "...",
+                          and the place: "unit": "mdc:2001" | "camera": "dome-3" | "lat": 30.2, "lon": 120.1}
+    {"action": "add_department", "incident": 12, "department": "police", "operator": "alice"}
     {"action": "alias",   "unit": "mdc:1234", "alias": "Officer Wang" | null, "operator": "alice"}
     {"action": "plan",    "gateway": "xixing-1", "channels": [...], "operator": "tech"}
 
@@ -15,18 +20,21 @@ gateway's name. A field that is too long is refused without being repeated: what
 of it is its length and the start of its SHA-256 (:func:`digest`), so a 3 MB name costs a few bytes.
 
 :func:`parse_command` gives an :class:`Ack`, :class:`Resolve`, :class:`Note`, :class:`Assign`,
-:class:`Alias` or :class:`Plan`, each with only the fields its action has (actions, incident states and
-resolutions are ``StrEnum``\ s, equal to the text on the wire).
+:class:`Alias`, :class:`Plan`, :class:`OpenCase` or :class:`AddDepartment`, each with only the fields its
+action has (actions, incident states, resolutions and verdicts are ``StrEnum``\ s, equal to the text on the
+wire).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from bridge.views import Resolution
+from bridge.views import Resolution, Verdict
 from gateway.events import NAME_PATTERN, is_name, printable, unit_problem
 
 #: A command larger than this is refused unread (a plan of a few hundred channels is well under it).
@@ -47,10 +55,16 @@ class Action(StrEnum):
     ASSIGN = "assign"
     ALIAS = "alias"
     PLAN = "plan"
+    OPEN_CASE = "open_case"
+    ADD_DEPARTMENT = "add_department"
 
 
 ACTIONS = tuple(a.value for a in Action)
 RESOLUTIONS = tuple(r.value for r in Resolution)
+VERDICTS = tuple(v.value for v in Verdict)
+KIND_PATTERN = r"^[a-z0-9_]{1,32}$"  # a case kind (config/schema.py CASE_KIND)
+DEPARTMENT_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+REASON_MAX = 4000
 INCIDENT_ID_MAX = 2**31 - 1  # incidents.id is an INTEGER
 _SHOWN = 80  # characters of an offending value repeated in a reason
 
@@ -82,10 +96,14 @@ class Ack(_Command):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resolve(_Command):
+    """Resolve an incident; a case a camera found is verified on the way (valid, or a false detection)."""
+
     action: ClassVar[Action] = Action.RESOLVE
     incident: int
     resolution: Resolution
     note: str | None = None
+    verdict: Verdict | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +120,7 @@ class Assign(_Command):
     action: ClassVar[Action] = Action.ASSIGN
     incident: int
     unit: str
+    department: str | None = None  # whose part: default the unit's own department
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,8 +141,30 @@ class Plan(_Command):
     channels: Any
 
 
-Command = Ack | Resolve | Note | Assign | Alias | Plan
-IncidentCommand = Ack | Resolve | Note | Assign
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenCase(_Command):
+    """Open a case by hand, of a configured kind, at a unit's position, a camera, or coordinates."""
+
+    action: ClassVar[Action] = Action.OPEN_CASE
+    kind: str
+    note: str | None = None
+    unit: str | None = None
+    camera: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddDepartment(_Command):
+    """Add a department's part to an open case."""
+
+    action: ClassVar[Action] = Action.ADD_DEPARTMENT
+    incident: int
+    department: str
+
+
+Command = Ack | Resolve | Note | Assign | Alias | Plan | OpenCase | AddDepartment
+IncidentCommand = Ack | Resolve | Note | Assign | AddDepartment
 
 
 def digest(text: str) -> str:
@@ -204,9 +245,14 @@ def parse_command(body: dict[str, Any]) -> Command:
         alias = _text(body, "alias", most=ALIAS_MAX, required=False) or None
         assert isinstance(unit, str)
         return Alias(operator=operator, request=request, unit=unit, alias=alias)
+    if action is Action.OPEN_CASE:
+        return _open_case(body, operator, request)
     incident = body.get("incident")
     if isinstance(incident, bool) or not isinstance(incident, int) or not 0 < incident <= INCIDENT_ID_MAX:
         raise CommandError("incident", f"expected an incident id, got {shown(incident)}")
+    if action is Action.ADD_DEPARTMENT:
+        return AddDepartment(operator=operator, request=request, incident=incident,
+                             department=_department(body, required=True) or "")
     # Notes are free text (several lines, any script); only control characters are refused in them.
     note = _text(body, "note", most=NOTE_MAX, required=action is Action.NOTE, printable_only=False,
                  allow_breaks=True)
@@ -219,11 +265,62 @@ def parse_command(body: dict[str, Any]) -> Command:
         resolution = body.get("resolution")
         if resolution not in RESOLUTIONS:
             raise CommandError("resolution", f"expected one of {', '.join(RESOLUTIONS)}, got {shown(resolution)}")
+        verdict = body.get("verdict")
+        if verdict is not None and verdict not in VERDICTS:
+            raise CommandError("verdict", f"expected one of {', '.join(VERDICTS)}, got {shown(verdict)}")
+        reason = _text(body, "reason", most=REASON_MAX, required=False, printable_only=False, allow_breaks=True)
         return Resolve(operator=operator, request=request, incident=incident, resolution=Resolution(resolution),
-                       note=note)
+                       note=note, verdict=Verdict(verdict) if verdict is not None else None, reason=reason or None)
     unit = _text(body, "unit", most=ASSIGNED_MAX, required=True)
     assert unit is not None
-    return Assign(operator=operator, request=request, incident=incident, unit=unit)
+    return Assign(operator=operator, request=request, incident=incident, unit=unit,
+                  department=_department(body, required=False))
+
+
+def _department(body: dict[str, Any], *, required: bool) -> str | None:
+    value = body.get("department")
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not re.match(DEPARTMENT_PATTERN, value):
+        raise CommandError("department", f"expected a department's name (1-64 of A-Z a-z 0-9 _ . -), got "
+                           f"{shown(value)}")
+    return value
+
+
+def _coordinate(body: dict[str, Any], key: str, limit: float) -> float:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CommandError(key, f"expected a number, got {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or not -limit <= number <= limit:
+        raise CommandError(key, f"expected {-limit:g} to {limit:g} degrees, got {shown(value)}")
+    return number
+
+
+def _open_case(body: dict[str, Any], operator: str, request: str | None) -> OpenCase:
+    kind = body.get("kind")
+    if not isinstance(kind, str) or not re.match(KIND_PATTERN, kind):
+        raise CommandError("kind", f"expected a case kind (1-32 of a-z 0-9 _), got {shown(kind)}")
+    note = _text(body, "note", most=NOTE_MAX, required=False, printable_only=False, allow_breaks=True) or None
+    given = [k for k in ("unit", "camera", "lat", "lon") if body.get(k) is not None]
+    if given == ["unit"]:
+        unit = body["unit"]
+        problem = unit_problem(unit)
+        if problem is not None:
+            raise CommandError("unit", problem)
+        return OpenCase(operator=operator, request=request, kind=kind, note=note, unit=str(unit))
+    if given == ["camera"]:
+        camera = body["camera"]
+        if not is_name(camera):
+            raise CommandError("camera", f"expected a camera's id ({NAME_PATTERN}), got {shown(camera)}")
+        return OpenCase(operator=operator, request=request, kind=kind, note=note, camera=str(camera))
+    if given == ["lat", "lon"]:
+        return OpenCase(operator=operator, request=request, kind=kind, note=note, lat=_coordinate(body, "lat", 90),
+                        lon=_coordinate(body, "lon", 180))
+    raise CommandError("place", f"expected one of: unit, camera, or lat and lon; got {', '.join(given) or 'none'}")
 
 
 def echo(body: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ state as data: gap recovery (bridge/recovery.py), pacing of units, beacon and pe
 from __future__ import annotations
 
 import logging
+import queue
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,22 +43,26 @@ from bridge.actions import (
     AnswerRadio,
     AnswerRefused,
     Changes,
+    CommandGateway,
     Inbound,
     PublishIncident,
     PublishUnit,
     SendPlan,
     SetOutput,
+    TransferCase,
 )
 from bridge.audit import record_command, record_transmissions
 from bridge.cameras.watch import CameraWatch, hex_of
 from bridge.commands import (
     MAX_COMMAND_BYTES,
     Ack,
+    AddDepartment,
     Alias,
     Assign,
     Command,
     CommandError,
     Note,
+    OpenCase,
     Plan,
     Resolve,
     echo,
@@ -67,8 +72,9 @@ from bridge.pacing import BEACON_CHECK_S, Beacon, Every, UnitThrottle
 from bridge.plans import Plans
 from bridge.recovery import GapRecovery
 from bridge.store import ClipError, IncidentError, IngestResult, Store, unavailable
+from bridge.transfer import TransferNews, TransferRequest
 from bridge.views import Change, IncidentView, UnitView
-from config.schema import BridgeConfig, Config
+from config.schema import BridgeConfig, CaseKindConfig, Config
 from gateway.events import (
     MAX_EVENT_BYTES,
     Event,
@@ -133,6 +139,9 @@ class BridgeCore:
                  clock: Callable[[], datetime], counts: Counter[str] | None = None,
                  ingest: Callable[[Sequence[Event]], IngestResult] | None = None) -> None:
         self.cfg = cfg
+        #: News of cases being handed to outside systems, put here by the transfer workers (bridge/transfer.py).
+        self.transfer_news: queue.SimpleQueue[TransferNews] = queue.SimpleQueue()
+        self._cases = Every(1.0)  # escalation of parts, lone workers
         self.store = store
         self.plans = plans
         self.cameras = cameras
@@ -221,6 +230,8 @@ class BridgeCore:
         batch.actions.append(AckMessages(tuple(batch.messages)))
         batch.actions += self._units(changes.units.values(), now)
         batch.actions += [self.publish_incident(incident, change) for incident, change in changes.incidents]
+        batch.actions += [self._transfer(incident.id, incident.category) for incident, change in changes.incidents
+                          if change == Change.OPENED and incident.flow == "transfer"]
 
     def _correlate(self, batch: Batch) -> None:
         batch.actions += self.cameras.correlate(batch.changes)
@@ -346,6 +357,12 @@ class BridgeCore:
         for unit in result.units:
             changes.units[unit.unit] = unit
         changes.incidents.extend(result.incidents)
+        for answer in result.answers:
+            self.counts[f"answers_{answer.outcome}"] += 1
+            if answer.outcome in ("no_open_case", "no_unit"):
+                log.warning("radio answer not applied: %s", printable(answer.note, 2 * SHOWN))
+            else:
+                log.info("radio answer %s: %s", answer.outcome, printable(answer.note, 2 * SHOWN))
         for gw, holes in result.gaps.items():
             # Debug only: an alert sent ahead of its gateway's backlog makes one every time; what is still
             # missing later is asked for (info) or given up on (error).
@@ -475,11 +492,57 @@ class BridgeCore:
                 batch.changes.incidents.append((view, Change.ACKNOWLEDGED))  # the acknowledgement is news of its own
                 return answered, Change.RADIO_ACK
             case Resolve():
-                return self.store.resolve(c.incident, c.operator, c.resolution, note=c.note), Change.RESOLVED
+                return self.store.resolve(c.incident, c.operator, c.resolution, note=c.note,
+                                          verdict=c.verdict.value if c.verdict is not None else None,
+                                          reason=c.reason), Change.RESOLVED
             case Note():
                 return self.store.add_note(c.incident, c.operator, c.note), Change.NOTE
             case Assign():
-                return self.store.assign(c.incident, c.operator, c.unit), Change.ASSIGNED
+                return self._assign(c, batch)
+            case OpenCase():
+                return self._open_case(c)
+            case AddDepartment():
+                return self.store.add_department(c.incident, c.operator, c.department), Change.DEPARTMENT
+
+    def _assign(self, c: Assign, batch: Batch) -> tuple[IncidentView, str]:
+        """Send a unit: the case's part is dispatched to it, and the gateway that heard it last tells its radio
+        (or the history says why no radio was told)."""
+        if c.department is not None and self.store.rules.department(c.department) is None:
+            raise IncidentError(f"department: no department {c.department!r}")
+        view = self.store.assign(c.incident, c.operator, c.unit)
+        batch.changes.incidents.append((view, Change.ASSIGNED))
+        view, command = self.store.assign_unit(c.incident, c.operator, c.unit, c.department)
+        if command is not None:
+            gateway = command.pop("gateway")
+            batch.actions.append(CommandGateway(gateway, "dispatch", command))
+            log.info("case %d: dispatched to %s through %s/%s", view.id, printable(c.unit, 80), gateway,
+                     command["channel"])
+        return view, Change.DISPATCH
+
+    def _open_case(self, c: OpenCase) -> tuple[IncidentView, str]:
+        """A case opened by hand, with the nearest units suggested."""
+        view = self.store.open_case(c.kind, c.operator, note=c.note, unit=c.unit, camera=c.camera, lat=c.lat,
+                                    lon=c.lon)
+        settings = self.cfg.cameras
+        if view.lat is not None and view.lon is not None and settings.suggest_units:
+            units = self.store.nearest_units(view.lat, view.lon, limit=settings.suggest_units,
+                                             max_age_s=settings.unit_age_s)
+            view = self.store.suggest(view.id, units) or view
+        return view, Change.OPENED  # a case of the transfer flow is handed over with every opened one
+
+    def _transfer(self, case_id: int, kind: str) -> TransferCase:
+        rule: CaseKindConfig | None = self.store.rules.kinds.get(kind)
+        assert rule is not None and rule.transfer is not None
+        t = rule.transfer
+        payload = self.store.transfer_payload(case_id) or {"case": case_id, "kind": kind}
+        return TransferCase(TransferRequest(case_id, t.name, payload, t.mqtt_topic, t.webhook, t.retries, t.backoff_s,
+                                            t.backoff_max_s, t.timeout_s))
+
+    def transfers_pending(self) -> list[Action]:
+        """The open cases whose outside system has given no receipt yet: handed over again (a bridge that
+        stopped before the receipt came, or before the outside system came back)."""
+        return [self._transfer(case_id, kind) for case_id, kind in self.store.transfers_pending()
+                if (rule := self.store.rules.kinds.get(kind)) is not None and rule.transfer is not None]
 
     def _save_plan(self, c: Plan, batch: Batch) -> None:
         gateway, operator = c.gateway, c.operator
@@ -533,6 +596,9 @@ class BridgeCore:
                     log.warning("incident %d (%s) escalated: not %s in time", incident.id,
                                 printable(incident.unit or incident.category, 80), what)
                     out.append(self.publish_incident(incident, Change.ESCALATED))
+            if self._cases.due(now):
+                out += self._case_clocks()
+            out += self._take_transfer_news()
             if self.beacon is not None and self._beacon_check.due(now):
                 out += self._update_beacon(self.beacon, now)
             if self.recovery.suspects and self._gap_check.due(now):
@@ -540,6 +606,39 @@ class BridgeCore:
         except OperationalError as exc:
             log.error("database unavailable for periodic work: %s", exc.orig)
         return out
+
+    def _case_clocks(self) -> list[Action]:
+        """Parts past their limits escalated; units on a case silent too long checked, then alerted."""
+        out: list[Action] = []
+        for case in self.store.escalate_parts():
+            late = ", ".join(f"{p.department} ({p.escalated})" for p in case.parts if p.escalated and p.open)
+            log.warning("case %d (%s) escalated: %s", case.id, printable(case.category, 80), late or "parts late")
+            out.append(self.publish_incident(case, Change.ESCALATED))
+        answers = self.store.rules.answers
+        if answers.lone_worker_s is not None:
+            checks, alerts = self.store.lone_workers(answers.lone_worker_s, answers.radio_check_grace_s)
+            for case, command in checks:
+                gateway = command.pop("gateway")
+                log.warning("case %d: %s silent for %g s or more: radio check through %s", case.id,
+                            printable(str(command["unit"]), 80), answers.lone_worker_s, gateway)
+                out += [CommandGateway(gateway, "radio_check", command),
+                        self.publish_incident(case, Change.RADIO_CHECK)]
+            for case, alert in alerts:
+                log.warning("case %d: %s still silent after its radio check: alert %d", case.id,
+                            printable(alert.unit or "-", 80), alert.id)
+                out += [self.publish_incident(case, Change.ESCALATED), self.publish_incident(alert, Change.OPENED)]
+        return out
+
+    def _take_transfer_news(self) -> list[Action]:
+        out: list[Action] = []
+        while True:
+            try:
+                news = self.transfer_news.get_nowait()
+            except queue.Empty:
+                return out
+            case = self.store.transfer_news(news.case_id, news.note, receipt_at=news.receipt_at)
+            if case is not None:
+                out.append(self.publish_incident(case, Change.TRANSFER))
 
     def _update_beacon(self, beacon: Beacon, now: float) -> list[Action]:
         lit = self.store.unacknowledged() > 0

@@ -62,6 +62,15 @@ COUNTERS = {
     "frigate_snapshots": ("pttbridge_bridge_frigate_snapshots_total", "Frigate snapshots taken over MQTT"),
     "frigate_updates": ("pttbridge_bridge_frigate_updates_total", "Frigate tracked-object updates taken"),
     "evidence_failed": ("pttbridge_bridge_evidence_failed_total", "evidence fetches that failed"),
+    "answers_applied": ("pttbridge_bridge_answers_applied_total", "radio answers that moved a case part"),
+    "answers_unchanged": ("pttbridge_bridge_answers_unchanged_total",
+                          "radio answers for a step the unit's part had made already"),
+    "answers_no_open_case": ("pttbridge_bridge_answers_no_open_case_total",
+                             "radio answers from a unit with no open case (kept in case_answers)"),
+    "answers_no_unit": ("pttbridge_bridge_answers_no_unit_total",
+                        "radio answers no unit could be found for (kept in case_answers)"),
+    "answers_waiting": ("pttbridge_bridge_answers_waiting_total",
+                        "radio answers that waited for the unit of their transmission"),
 }
 
 

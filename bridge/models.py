@@ -3,7 +3,14 @@
     events            every valid event once (primary key: the event id, the de-duplication key)
     units             one row per radio identity: alias, last position, last heard, where and how
     gateways          one row per gateway: online state, last state payload, seq bookkeeping for gaps
-    incidents         alerts grouped per unit: new -> acknowledged -> resolved (handled | false_alarm)
+    incidents         cases: alerts grouped per unit, camera-found street events, cases opened by hand;
+                      new -> acknowledged -> resolved (handled | false_alarm), a camera case verified
+                      (valid | false_detection); ``category`` is the case kind
+    case_parts        each department's part of a case: new -> dispatched -> accepted -> arrived -> handled
+                      (or transferred; closed when its case is resolved first), each transition's time a
+                      column, with the part's limits
+    case_answers      every answer a radio sent (status, DTMF code, APRS reply, Modbus input), applied to
+                      a case part or not, and why
     incident_history  who did what to an incident, when (the bridge itself is the actor "bridge")
     clips             the audio of received transmissions (call events), with its SHA-256
     cameras           the camera registry: where each camera is, where it looks, how far it sees
@@ -162,12 +169,104 @@ class IncidentRow(Base):
     escalated_at: Mapped[datetime | None]
     suggested: Mapped[list[Any] | None] = mapped_column(JSON)  # nearest units: [{unit, distance_m, heard}]
     assigned_unit: Mapped[str | None] = mapped_column(String)  # who the dispatcher sent
+    # --- the case (bridge/store/cases.py) ---
+    # Who found it: radio (an alert), wired (an input with no radio), camera (a street event), dispatcher
+    # (opened by hand), needs_help (a unit on a case asked for help), lone_worker (a unit on a case fell silent)
+    source: Mapped[str] = mapped_column(String(16), default="radio", server_default="radio")
+    flow: Mapped[str | None] = mapped_column(String(16))  # single | lead | joint | transfer; None: kind not configured
+    camera: Mapped[str | None] = mapped_column(String(64))  # the camera that found it (or where it was opened)
+    duty: Mapped[str | None] = mapped_column(Text)  # the legal duty, as configured when it opened
+    verdict: Mapped[str | None] = mapped_column(String(16))  # valid | false_detection (camera cases, on resolving)
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
+    linked_case: Mapped[int | None] = mapped_column(Integer)  # the case a needs_help or lone_worker alert is of
 
     __table_args__ = (
         Index("ix_incidents_state_opened", "state", "opened_at"),
         Index("ix_incidents_due", "state", "ack_due", "resolve_due"),
         Index("ix_incidents_unit_state", "unit", "state"),
         Index("ix_incidents_opened_id", "opened_at", "id"),  # history pages, newest first
+        # Reports: cases by kind, by camera (the valid-case rate), by who found them, over time.
+        Index("ix_incidents_category_opened", "category", "opened_at"),
+        Index("ix_incidents_camera_opened", "camera", "opened_at"),
+        Index("ix_incidents_source_opened", "source", "opened_at"),
+        Index("ix_incidents_linked_case", "linked_case"),
+    )
+
+
+class CasePartRow(Base):
+    """One department's part of a case, with its own state and clock. The time of every transition is a
+    column (null until it happened), and so is each limit's due time, so that reports aggregate "time to
+    accept" (``accepted_at - opened_at``) and "within its limit" (``accepted_at <= accept_due``) in SQL.
+    ``kind`` repeats the case's kind so that reports by kind and department need no join."""
+
+    __tablename__ = "case_parts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # the case's kind (incidents.category)
+    department: Mapped[str] = mapped_column(String(64))  # or the outside system's name (flow transfer)
+    role: Mapped[str] = mapped_column(String(16))  # single | lead | assist | joint | transfer
+    # new | dispatched | accepted | arrived | handled | transferred | closed (its case resolved before)
+    state: Mapped[str] = mapped_column(String(16))
+    unit: Mapped[str | None] = mapped_column(String)  # the unit sent
+    opened_at: Mapped[datetime]  # the part's clock starts here (the case's opening, or when it was added)
+    dispatched_at: Mapped[datetime | None]
+    dispatched_by: Mapped[str | None] = mapped_column(String)
+    accepted_at: Mapped[datetime | None]  # each clock stops on the transition it times
+    arrived_at: Mapped[datetime | None]
+    handled_at: Mapped[datetime | None]
+    transferred_at: Mapped[datetime | None]  # the outside system's receipt
+    accept_due: Mapped[datetime | None]  # opened_at + accept_s
+    arrive_due: Mapped[datetime | None]
+    resolve_due: Mapped[datetime | None]
+    escalated: Mapped[str | None] = mapped_column(String(16))  # accept | arrive | resolve: the last limit overrun
+    escalated_at: Mapped[datetime | None]
+    dispatch_gateway: Mapped[str | None] = mapped_column(String(64))  # where the dispatch went
+    dispatch_channel: Mapped[str | None] = mapped_column(String(64))
+    dispatch_result: Mapped[str | None] = mapped_column(String(16))  # the gateway's last word: sent, acked, ...
+    radio_check_at: Mapped[datetime | None]  # the lone-worker radio check, when sent
+    lone_alert_at: Mapped[datetime | None]  # the lone-worker alert, when raised
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ux_case_parts_case_department", "case_id", "department", unique=True),
+        Index("ix_case_parts_opened", "opened_at"),
+        Index("ix_case_parts_kind_opened", "kind", "opened_at"),
+        Index("ix_case_parts_department_opened", "department", "opened_at"),
+        Index("ix_case_parts_unit_state", "unit", "state"),
+        Index("ix_case_parts_state_opened", "state", "opened_at"),
+    )
+
+
+class CaseAnswerRow(Base):
+    """An answer a radio sent (a status, a DTMF code, an APRS reply, a Modbus input) and what became of it:
+    ``applied`` to a case part, or not (``no_open_case``, ``no_unit``, ``unchanged``), or ``waiting`` for
+    the unit of its transmission (a DTMF code carries none)."""
+
+    __tablename__ = "case_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36))  # the event that carried it
+    at: Mapped[datetime]  # the event's time (never past the bridge's clock)
+    unit: Mapped[str | None] = mapped_column(String)
+    gateway: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    call: Mapped[str | None] = mapped_column(String(36))  # the transmission it came in
+    signal: Mapped[str] = mapped_column(String(80))  # what was sent: "fleetsync status 11", "dtmf *21*", ...
+    transition: Mapped[str] = mapped_column(String(16))  # accepted | arrived | handled | needs_help
+    outcome: Mapped[str] = mapped_column(String(16))  # applied | no_open_case | no_unit | unchanged | waiting
+    case_id: Mapped[int | None] = mapped_column(Integer)
+    part_id: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ux_case_answers_event", "event_id", unique=True),
+        Index("ix_case_answers_at", "at"),
+        Index("ix_case_answers_unit_at", "unit", "at"),
+        Index("ix_case_answers_outcome_at", "outcome", "at"),
+        Index("ix_case_answers_call", "call"),
+        Index("ix_case_answers_case", "case_id"),
     )
 
 

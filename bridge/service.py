@@ -5,6 +5,7 @@
                                                    |--> bridge/unit/{unit} (retained), bridge/incident/{id}
                                                    |--> gw/{gateway}/cmd/replay for holes in a gateway's seq
                                                    |--> gw/{gateway}/cmd/ack_emergency, gw/{gateway}/config
+                                                   |--> gw/{gateway}/cmd/dispatch, .../cmd/radio_check
                                                    '--> gw/{gateway}/cmd/output: the command-center beacon
 
 The shell connects, subscribes, hands what arrives to the core in batches and carries out what the core
@@ -27,8 +28,9 @@ the beacon, escalation) is the core's, which neither touches MQTT nor reads a cl
 - Every topic the bridge builds from received text is checked for what MQTT and Mosquitto refuse before it
   is published (a malformed topic would cost the bridge its connection).
 - Channel plans go to gateways retained on ``gw/{gateway}/config``, every current plan again on each
-  connection (the broker may have lost its retained messages). Camera evidence is fetched by worker
-  threads and handed back to the core, never holding up ingest.
+  connection (the broker may have lost its retained messages). Camera evidence is fetched, and cases of
+  the transfer flow handed to outside systems (webhook, MQTT topic), by worker threads whose news goes back
+  to the core, never holding up ingest.
 
 All database work happens on one ingest thread, never on paho's network thread.
 """
@@ -53,15 +55,26 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import DBAPIError
 
-from bridge.actions import ALERTS, BULK, AckMessages, Action, FetchEvidence, Inbound, Publish, topic_refusal
+from bridge.actions import (
+    ALERTS,
+    BULK,
+    AckMessages,
+    Action,
+    FetchEvidence,
+    Inbound,
+    Publish,
+    TransferCase,
+    topic_refusal,
+)
 from bridge.cameras.correlation import CameraStore
 from bridge.cameras.evidence import EvidenceFetcher
 from bridge.cameras.index import CameraIndex
 from bridge.core import Batch, BridgeCore, Once, Stopping
 from bridge.metrics import BridgeMetrics, DatabaseStats, Stats
 from bridge.plans import Plans
-from bridge.store import IngestResult, Store, database_url, read_only, redact, unavailable
-from config.mqtt import frigate_filters, make_client, topic
+from bridge.store import CaseRules, IngestResult, Store, database_url, read_only, redact, unavailable
+from bridge.transfer import CaseTransfer
+from config.mqtt import frigate_filters, make_client, topic, topic_problem
 from config.schema import Config
 from gateway.events import Event, Kind, printable
 
@@ -115,6 +128,7 @@ class Bridge:
         self.core: BridgeCore | None = None  # made on start(), with the store
         self.plans: Plans | None = None
         self.fetcher: EvidenceFetcher | None = None
+        self.transfer: CaseTransfer | None = None  # hands cases to outside systems (flow transfer)
         self._inbox: queue.SimpleQueue[Inbound | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -145,10 +159,13 @@ class Bridge:
             log.info("database %s", redact(self.database_url))
             limits = {name: (c.ack_s, c.resolve_s) for name, c in self.cfg.cameras.categories.items()}
             self.store = Store.open(self.database_url, incident_window_s=self.cfg.incident_window_s, limits=limits,
-                                    future_s=self.cfg.future_s)
+                                    future_s=self.cfg.future_s, rules=CaseRules.of(self.config))
         self.core = self.make_core(self.store)
         if self.core.cameras.fetching:
             self.fetcher = EvidenceFetcher(self.core.cameras.arrived.put)
+        if any(k.transfer is not None for k in self.config.case_kinds.values()):
+            self.transfer = CaseTransfer(self.core.transfer_news.put, self._publish_receipted, clock=self.clock)
+            self._execute(self.core.transfers_pending())  # handed over before a stop, with no receipt yet
         if self.cfg.metrics:
             self.metrics.start(self.cfg.metrics)
         self._client, self._alert_client = self._make_client(BULK), self._make_client(ALERTS)
@@ -172,6 +189,8 @@ class Bridge:
         self._stop.set()
         if self.fetcher is not None:
             self.fetcher.stop(2.0)
+        if self.transfer is not None:
+            self.transfer.stop(2.0)
         if self._client is not None:
             if self.core is not None:
                 self._execute(self.core.flush(time.monotonic()))  # the ingest thread has ended: held states go now
@@ -328,8 +347,25 @@ class Bridge:
             elif isinstance(action, FetchEvidence):
                 if self.fetcher is not None:
                     self.fetcher.submit(action.request)
+            elif isinstance(action, TransferCase):
+                if self.transfer is not None:
+                    self.transfer.submit(action.request)
             else:
                 self.publish(action)
+
+    def _publish_receipted(self, topic_name: str, payload: bytes, timeout: float) -> str:
+        """Publish on an outside system's topic (a case handed over) and wait for the broker's PUBACK, on a
+        transfer worker's thread; raises when there is none within ``timeout``."""
+        problem = topic_problem(topic_name)
+        if problem is not None:
+            raise ValueError(f"topic {topic_name!r} refused: {problem}")
+        if self._client is None or not self._connected.is_set():
+            raise ConnectionError("the bridge is not connected to the broker")
+        info = self._client.publish(topic_name, payload, qos=1)
+        info.wait_for_publish(timeout)
+        if not info.is_published():
+            raise TimeoutError(f"no PUBACK within {timeout:g} s")
+        return f"PUBACK from the broker (message {info.mid}, {len(payload)} bytes)"
 
     def publish(self, message: Publish) -> None:
         """Publish on the bridge's main connection. Levels come from received text (a unit, a gateway's

@@ -59,6 +59,30 @@ class Change(StrEnum):
     EVIDENCE = "evidence"  # a snapshot or clip fetched for it
     ESCALATED = "escalated"  # past a time limit
     REANNOUNCE = "reannounce"  # still unacknowledged
+    DEPARTMENT = "department"  # a department's part added
+    DISPATCH = "dispatch"  # the unit's radio was told, or a gateway said how that went
+    ANSWER = "answer"  # a unit answered from its radio: a part accepted, arrived, handled
+    RADIO_CHECK = "radio_check"  # a silent unit's radio was checked
+    TRANSFER = "transfer"  # handed to an outside system, or how that is going
+
+
+class PartState(StrEnum):
+    """A department's part of a case (bridge/store/cases.py has the transitions)."""
+
+    NEW = "new"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    ARRIVED = "arrived"
+    HANDLED = "handled"
+    TRANSFERRED = "transferred"
+    CLOSED = "closed"  # its case was resolved before the part was handled (its times say how far it came)
+
+
+class Verdict(StrEnum):
+    """Whether a camera-found case was a real case: the valid-case rate of camera detections."""
+
+    VALID = "valid"
+    FALSE_DETECTION = "false_detection"
 
 
 class PayloadError(ValueError):
@@ -193,6 +217,25 @@ def _nested(cls: type[Any], optional: bool) -> tuple[_Reader, _Writer]:
     return read, write
 
 
+def _nested_tuple(cls: type[Any]) -> tuple[_Reader, _Writer]:
+    """A tuple of views (an incident's parts): each read as its class, a bad one named by its index."""
+    read_one, write_one = _nested(cls, optional=False)
+
+    def read(obj: Mapping[str, Any], key: str) -> Any:
+        items = obj.get(key) or ()
+        if not isinstance(items, list | tuple):
+            raise PayloadError(f"{key}: expected a list, got {items!r}")
+        try:
+            return tuple(read_one({"item": item}, "item") for item in items)
+        except PayloadError as exc:
+            raise PayloadError(f"{key}[].{str(exc).removeprefix('item.')}") from None
+
+    def write(value: Any) -> Any:
+        return [write_one(v) for v in value]
+
+    return read, write
+
+
 _SIMPLE: dict[type, tuple[_Reader, _Reader, _Writer]] = {
     # type: (reader when required, reader when it may be None, writer)
     str: (_required_str, _str, _same),
@@ -218,6 +261,9 @@ def _codec(hint: Any, default: Any) -> tuple[_Reader, _Writer]:
     if origin is dict:
         return _object, _same
     if origin is tuple:
+        inner = typing.get_args(hint)[0] if typing.get_args(hint) else None
+        if isinstance(inner, type) and is_dataclass(inner):
+            return _nested_tuple(inner)
         return _objects, list
     if isinstance(origin, type) and is_dataclass(origin):
         return _nested(origin, optional)
@@ -315,6 +361,32 @@ class UnitView(Wire):
 
 
 @dataclass(frozen=True, slots=True)
+class PartView(Wire):
+    """One department's part of a case: its state, the unit sent, and its clocks (due: the limit's end)."""
+
+    id: int
+    department: str
+    role: str  # single | lead | assist | joint | transfer
+    state: str  # new | dispatched | accepted | arrived | handled | transferred | closed (PartState)
+    unit: str | None
+    opened_at: datetime
+    dispatched_at: datetime | None = None
+    accepted_at: datetime | None = None
+    arrived_at: datetime | None = None
+    handled_at: datetime | None = None
+    transferred_at: datetime | None = None
+    accept_due: datetime | None = None
+    arrive_due: datetime | None = None
+    resolve_due: datetime | None = None
+    escalated: str | None = None  # accept | arrive | resolve: the last limit it overran
+    dispatch_result: str | None = None  # the gateway's last word on the dispatch: sent, acked, no_transmit_path ...
+
+    @property
+    def open(self) -> bool:
+        return self.state not in (PartState.HANDLED, PartState.TRANSFERRED, PartState.CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentView(Wire):
     id: int
     state: str  # new | acknowledged | resolved (bridge/models.py IncidentState)
@@ -345,6 +417,21 @@ class IncidentView(Wire):
     escalated_at: datetime | None = None
     suggested: tuple[dict[str, Any], ...] = ()  # nearest units: {unit, alias, distance_m, heard}
     assigned_unit: str | None = None  # who the dispatcher sent
+    # The case: who found it (radio, wired, camera, dispatcher, needs_help, lone_worker), its flow, the
+    # camera that found it, its legal duty, a camera case's verdict, the case a help alert is of, its parts.
+    source: str = "radio"
+    flow: str | None = None
+    camera: str | None = None
+    duty: str | None = None
+    verdict: str | None = None  # valid | false_detection
+    verdict_reason: str | None = None
+    linked_case: int | None = None
+    parts: tuple[PartView, ...] = ()
+
+    @property
+    def overdue(self) -> bool:
+        """Past a time limit: the case's own (acknowledge, resolve) or one of its parts'."""
+        return bool(self.escalated) or any(p.escalated and p.open for p in self.parts)
 
     def to_json(self, change: str | None = None) -> dict[str, Any]:
         """The payload of ``bridge/incident/{id}``; ``change`` says what just happened to it."""

@@ -12,6 +12,7 @@ password (default ``PTTBRIDGE_MQTT_PASSWORD``), and the broker URL may come from
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -830,6 +832,192 @@ class ConsoleConfig(_Strict):
     map_overlay: Path | None = Field(None, description="GeoJSON outlines drawn on the map (roads, a district)")
 
 
+# --- cases: departments, case kinds, what radios answer --------------------------------------------
+
+CASE_KIND = r"^[a-z0-9_]{1,32}$"  # a case kind: a street-event category, "alert", or a kind opened by hand
+DEPARTMENT = r"^[A-Za-z0-9_.\-]{1,64}$"
+TRANSITIONS = ("accepted", "arrived", "handled", "needs_help")
+Transition = Literal["accepted", "arrived", "handled", "needs_help"]
+FLOWS = ("single", "lead", "joint", "transfer")
+
+
+def _unit_pattern(value: str) -> str:
+    """A unit pattern: a protocol-qualified identity with ``*`` and ``?`` as globs, e.g. ``fleetsync:100-*``."""
+    protocol, sep, rest = value.partition(":")
+    if not sep or not re.fullmatch(r"[a-z0-9]{1,16}", protocol) or not rest or len(rest) > 64 \
+            or any(not (c.isprintable() and not c.isspace()) for c in rest):
+        raise ValueError(f"expected a unit pattern like 'fleetsync:100-*' or 'mdc:2*' (protocol, ':', the id "
+                         f"with * and ? as wildcards), got {value!r}")
+    return value
+
+
+UnitPattern = Annotated[str, AfterValidator(_unit_pattern)]
+
+
+class DepartmentConfig(_Strict):
+    """A department that handles cases, and the radios that belong to it."""
+
+    name: str = Field(pattern=DEPARTMENT, description="the department's name, e.g. urban-management")
+    label: str | None = Field(None, max_length=100, description="what dispatchers call it; default the name")
+    units: list[UnitPattern] = Field(
+        default_factory=list, description="its units by pattern, e.g. ['fleetsync:100-*', 'mdc:2*']; the first "
+        "department whose pattern matches a unit is the unit's")
+
+
+class TransferConfig(_Strict):
+    """Where a case of a ``transfer`` flow is handed over: an outbound MQTT topic and/or an HTTP webhook."""
+
+    name: str = Field("outside", pattern=DEPARTMENT, description="the outside system's name, as a department")
+    mqtt_topic: str | None = Field(None, description="the topic the case is published on (QoS 1; the PUBACK is "
+                                   "its receipt); a whole topic, not under the installation's prefix")
+    webhook: str | None = Field(None, description="http(s):// URL the case is POSTed to as JSON; a 2xx answer is "
+                                "its receipt")
+    retries: int = Field(5, ge=0, le=20, description="tries after the first, on a timeout, 5xx or no connection")
+    backoff_s: float = Field(2.0, gt=0, le=300, description="wait before the first retry, doubled each time")
+    backoff_max_s: float = Field(60.0, gt=0, le=3600, description="the longest wait between two tries")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="how long one try may take")
+
+    @field_validator("mqtt_topic")
+    @classmethod
+    def _topic(cls, v: str | None) -> str | None:
+        if v is not None and (not v or any(c in v for c in "+#\x00") or len(v.encode()) > 1024):
+            raise ValueError(f"expected an MQTT topic without wildcards, got {v!r}")
+        return v
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        if parts.password is not None:  # the URL is logged and written into case histories
+            raise ValueError("the URL contains a password; put a token in the outside system's own setting")
+        return v
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> TransferConfig:
+        if self.mqtt_topic is None and self.webhook is None:
+            raise ValueError("mqtt_topic/webhook: a transfer goes somewhere: give one or both")
+        return self
+
+
+class CaseKindConfig(_Strict):
+    """A kind of case: which departments handle it and how, under which duty, within which limits."""
+
+    flow: Literal["single", "lead", "joint", "transfer"] = Field(
+        "single", description="single: one department; lead: the first leads, the others assist; joint: each "
+        "department owns a part; transfer: handed to an outside system")
+    departments: list[str] = Field(default_factory=list, description="the departments of its parts, lead first")
+    name: str | None = Field(None, max_length=60, description="the kind as announced, in the kind's language "
+                             "(e.g. 占道经营); default the kind with spaces for underscores")
+    duty: str | None = Field(None, max_length=2000, description="the legal duty under which it is handled")
+    accept_s: float | None = Field(None, gt=0, description="each part: the unit sent must accept within this")
+    arrive_s: float | None = Field(None, gt=0, description="each part: ... be there within this")
+    resolve_s: float | None = Field(None, gt=0, description="each part: ... report it handled within this")
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*(\+[a-z0-9]{1,8})?$",
+                          description="espeak-ng voice of announcements to the radio: en, cmn, ...")
+    transfer: TransferConfig | None = Field(None, description="flow transfer: where it goes")
+
+    @model_validator(mode="after")
+    def _flow(self) -> CaseKindConfig:
+        n = len(self.departments)
+        dup = sorted({d for d in self.departments if self.departments.count(d) > 1})
+        if dup:
+            raise ValueError(f"departments: {dup[0]!r} is named twice")
+        if self.flow == "single" and n != 1:
+            raise ValueError(f"departments: flow single has exactly one department, got {n}")
+        if self.flow == "lead" and n < 1:
+            raise ValueError("departments: flow lead needs its lead department (first), and any assisting ones")
+        if self.flow == "joint" and n < 2:
+            raise ValueError(f"departments: flow joint has two departments or more, each owning a part, got {n}")
+        if self.flow == "transfer" and self.transfer is None:
+            raise ValueError("transfer: flow transfer needs where the case goes (mqtt_topic and/or webhook)")
+        if self.flow != "transfer" and self.transfer is not None:
+            raise ValueError(f"transfer: only flow transfer hands a case over (this kind's is {self.flow})")
+        return self
+
+
+def _code_keys(low: int, high: int, what: str) -> Any:
+    # Before the values are read, so that a wrong number is said in the same run as a wrong transition.
+    def check(v: Any) -> Any:
+        problems = []
+        for key, value in v.items() if isinstance(v, dict) else ():
+            if not isinstance(key, str) or not key.isdigit() or not low <= int(key) <= high:
+                problems.append(f"{key!r}: expected a {what} number {low}-{high}")
+            if value not in TRANSITIONS:
+                problems.append(f"{key!r}: expected one of {', '.join(TRANSITIONS)}, got {value!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return v
+    return BeforeValidator(check)
+
+
+class AnswersConfig(_Strict):
+    """What the site's radios send to answer a case, each mapped to a transition of that unit's open case
+    part; and the lone-worker check."""
+
+    fleetsync_status: Annotated[dict[str, Transition], _code_keys(10, 136, "FleetSync status")] = Field(
+        default_factory=dict, description="FleetSync status number (over the air or from a Kenwood data port) -> "
+        "accepted | arrived | handled | needs_help, e.g. { 10 = 'accepted', 11 = 'arrived' }")
+    mdc_status: Annotated[dict[str, Transition], _code_keys(0, 255, "MDC-1200 status")] = Field(
+        default_factory=dict, description="MDC-1200 status code (0-255) -> transition")
+    dtmf: dict[str, Transition] = Field(default_factory=dict, description="DTMF digits as decoded, e.g. '*21*'")
+    aprs: dict[str, Transition] = Field(
+        default_factory=dict, description="the first word of an APRS message to the centre (any case), e.g. ACK")
+    modbus: dict[str, Transition] = Field(
+        default_factory=dict, description="a Modbus input point's name -> transition, when it becomes active")
+    lone_worker_s: float | None = Field(
+        None, gt=0, description="a unit on a case not heard for this long gets a radio check; default off")
+    radio_check_grace_s: float = Field(
+        60.0, gt=0, description="a unit still silent this long after its radio check raises an alert")
+
+    @field_validator("dtmf")
+    @classmethod
+    def _digits(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not re.fullmatch(r"[0-9A-D*#]{1,32}", key):
+                raise ValueError(f"{key!r}: expected DTMF digits 0-9 A-D * #")
+        return v
+
+    @field_validator("aprs", "modbus")
+    @classmethod
+    def _words(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", key):
+                raise ValueError(f"{key!r}: expected one word of A-Z a-z 0-9 _ . -")
+        return v
+
+
+def _case_references(data: Any) -> list[InitErrorDetails]:
+    """Departments named by a case kind that are not declared, and departments declared twice."""
+    found: list[InitErrorDetails] = []
+    if not isinstance(data, dict):
+        return found
+    departments = data.get("departments")
+    names: dict[str, int] = {}
+    for i, d in enumerate(departments if isinstance(departments, list) else []):
+        name = d.get("name") if isinstance(d, dict) else getattr(d, "name", None)
+        if isinstance(name, str):
+            if name in names:
+                found.append(InitErrorDetails(type=PydanticCustomError(
+                    "value_error", "department names must be unique, repeated: {name} (also departments[{at}])",
+                    {"name": name, "at": names[name]}), loc=("departments", i, "name"), input=name))
+            else:
+                names[name] = i
+    kinds = data.get("case_kinds")
+    for kind, table in (kinds.items() if isinstance(kinds, dict) else ()):
+        listed = table.get("departments") if isinstance(table, dict) else getattr(table, "departments", None)
+        for j, name in enumerate(listed if isinstance(listed, list) else []):
+            if isinstance(name, str) and name not in names:
+                known = ", ".join(sorted(names)) or "none"
+                found.append(InitErrorDetails(type=PydanticCustomError(
+                    "value_error", "no department named {name} (declared: {known})", {"name": name, "known": known}),
+                    loc=("case_kinds", kind, "departments", j), input=name))
+    return found
+
+
 def _repeated(data: Any) -> list[InitErrorDetails]:
     """Channel names, radio memory locations and camera ids that are given twice, each at its second place."""
     found: list[InitErrorDetails] = []
@@ -867,6 +1055,18 @@ class Config(_Strict):
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
     cameras: list[CameraConfig] = Field(default_factory=list, description="the camera registry's configured part")
     patches: list[PatchConfig] = Field(default_factory=list, description="channels patched together (gateway)")
+    departments: list[DepartmentConfig] = Field(default_factory=list, description="departments that handle cases")
+    case_kinds: dict[Annotated[str, Field(pattern=CASE_KIND)], CaseKindConfig] = Field(
+        default_factory=dict, description="per case kind (a street-event category, alert, or a kind opened by "
+        "hand): its flow, departments, duty, limits and language")
+    answers: AnswersConfig = Field(default_factory=lambda: AnswersConfig(), description="what radios answer with")
+
+    def department_of(self, unit: str) -> str | None:
+        """The department a unit belongs to: the first whose pattern matches it."""
+        for d in self.departments:
+            if any(fnmatch.fnmatchcase(unit, pattern) for pattern in d.units):
+                return d.name
+        return None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -876,12 +1076,12 @@ class Config(_Strict):
         try:
             config = handler(data)
         except ValidationError as exc:
-            repeated = _repeated(data)
+            repeated = _repeated(data) + _case_references(data)
             if repeated:
                 given = cast(list[InitErrorDetails], exc.errors())  # the same keys: type, loc, input, ctx
                 raise ValidationError.from_exception_data(exc.title, [*given, *repeated]) from None
             raise
-        repeated = _repeated(data)
+        repeated = _repeated(data) + _case_references(data)
         if repeated:
             raise ValidationError.from_exception_data(cls.__name__, repeated)
         return config

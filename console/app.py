@@ -17,7 +17,7 @@ import logging
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App
@@ -44,6 +44,7 @@ from console.messages import (
     UnitChanged,
 )
 from console.screens.assign import AssignScreen
+from console.screens.department import DepartmentScreen
 from console.screens.dispatch import DispatchScreen
 from console.screens.health import GatewayHealthScreen
 from console.screens.history import HistoryScreen
@@ -51,8 +52,9 @@ from console.screens.incident_detail import IncidentDetailScreen
 from console.screens.login import LoginScreen
 from console.screens.map import MapScreen
 from console.screens.note import NoteScreen
+from console.screens.open_case import NewCase, OpenCaseScreen
 from console.screens.plans import PlansScreen
-from console.screens.resolve import ResolveScreen
+from console.screens.resolve import Resolution, ResolveScreen
 from console.state import NEW, ConsoleState, IncidentUpdate, Outcome
 from console.widgets.alert_queue import AlertQueue
 from console.widgets.status_header import StatusHeader
@@ -193,8 +195,14 @@ class DispatchApp(App[None]):
                 title = f"EMERGENCY: incident #{i.id}" if i.category == "alert" else f"Street event: incident #{i.id}"
                 self._toast(title, f"{who} on {shown(i.channel)}@{shown(i.gateway)}")
             elif message.change == "escalated":
-                late = "acknowledged" if i.escalated == "ack" else "resolved"
-                self._toast(f"OVERDUE: incident #{i.id}", f"{who}: not {late} in time")
+                if i.escalated in ("ack", "resolve"):
+                    late = "acknowledged" if i.escalated == "ack" else "resolved"
+                    self._toast(f"OVERDUE: incident #{i.id}", f"{who}: not {late} in time")
+                words = {"accept": "accepted", "arrive": "arrived", "resolve": "handled"}
+                parts = [f"{p.department} not {words.get(p.escalated or '', 'done')} in time" for p in i.parts
+                         if p.escalated and p.open]
+                if parts:
+                    self._toast(f"OVERDUE: case #{i.id}", f"{who}: {'; '.join(parts)}")
         self._status()
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
@@ -350,14 +358,46 @@ class DispatchApp(App[None]):
             self.push_screen(NoteScreen(incident.id), callback=lambda n: self._noted(incident.id, n))
         elif message.action == "assign":
             self.push_screen(AssignScreen(incident), callback=lambda u: self._assigned(incident.id, u))
+        elif message.action == "department":
+            self.push_screen(DepartmentScreen(incident, self.config.departments),
+                             callback=lambda d: self._department_added(incident.id, d))
 
-    def _resolved(self, incident_id: int, resolution: str | None) -> None:
-        if resolution is not None:
-            self._send("resolve", incident_id, "resolved", resolution=resolution)
+    def action_open_case(self) -> None:
+        """Open a case by hand: its kind, the place (a unit, a camera, coordinates), a note (``o``)."""
+        if self.operator is None:
+            self.notify("Sign in first: every change is made by a named operator.", severity="error")
+            return
+        unit = self.dispatch.units.selected_key
+        self.push_screen(OpenCaseScreen(self.config.case_kinds, place=unit or ""), callback=self._case_opened)
+
+    def _case_opened(self, case: NewCase | None) -> None:
+        if case is None or self.operator is None:
+            return
+        body: dict[str, Any] = {"action": "open_case", "kind": case.kind, "operator": self.operator, **case.place}
+        if case.note:
+            body["note"] = case.note
+        try:
+            self.link.command(body, f"open a {case.kind.replace('_', ' ')} case")
+        except NotConnected as exc:
+            self.notify(f"Not sent: {exc}.", severity="error", timeout=6)
+            return
+        self.notify(f"Case of {case.kind.replace('_', ' ')} asked for as {self.operator}.", timeout=3)
+
+    def _department_added(self, incident_id: int, department: str | None) -> None:
+        if department:
+            self._send("add_department", incident_id, "department", department=department)
+
+    def _resolved(self, incident_id: int, choice: Resolution | None) -> None:
+        if choice is None:
+            return
+        extra = {"verdict": choice.verdict} if choice.verdict else {}
+        if choice.reason:
+            extra["reason"] = choice.reason
+        self._send("resolve", incident_id, "resolved", resolution=choice.resolution, **extra)
 
     def _assigned(self, incident_id: int, unit: str | None) -> None:
         if unit:
-            self._send("assign", incident_id, "assigned", unit=unit)
+            self._send("assign", incident_id, "dispatch", unit=unit)
 
     def _noted(self, incident_id: int, note: str | None) -> None:
         if note:
@@ -371,7 +411,8 @@ class DispatchApp(App[None]):
             self.notify(f"Not sent: {exc}.", severity="error", timeout=6)
             return
         self._pending[(incident_id, awaited)] = time.monotonic()
-        words = {"ack": "acknowledgement", "resolve": "resolution", "note": "note", "assign": "assignment"}[action]
+        words = {"ack": "acknowledgement", "resolve": "resolution", "note": "note", "assign": "dispatch",
+                 "add_department": "new department"}[action]
         self.notify(f"{words.capitalize()} of #{incident_id} sent as {self.operator}.", timeout=3)
 
 

@@ -126,3 +126,26 @@ def where(channel: str | None, gateway: str | None) -> str:
     if channel and gateway:
         return f"{channel}@{gateway}"
     return channel or gateway or "-"
+
+
+def span(seconds: float) -> str:
+    """A duration as a clock reads it: ``45s``, ``4m05s``, ``1h02m``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def part_clock(opened: datetime, done: datetime | None, due: datetime | None, now: datetime) -> str:
+    """One clock of a case part: stopped (``3m10s`` within its limit, ``LATE 6m02s`` past it), or running
+    against its limit (``1m20s of 5m00s``, ``OVERDUE by 40s``); ``-`` with neither a limit nor a stop."""
+    if done is not None:
+        took = span((done - opened).total_seconds())
+        return f"LATE {took}" if due is not None and done > due else took
+    if due is None:
+        return "-"
+    if now > due:
+        return f"OVERDUE by {span((now - due).total_seconds())}"
+    return f"{span((now - opened).total_seconds())} of {span((due - opened).total_seconds())}"

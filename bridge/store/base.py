@@ -19,12 +19,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.models import ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow
-from bridge.views import CallView, GatewayView, IncidentView, UnitView
+from bridge.models import CasePartRow, ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow
+from bridge.store.rules import CaseRules
+from bridge.views import CallView, GatewayView, IncidentView, PartView, UnitView
 from gateway.events import Event, Kind, Position
 
 #: The fields of an incident's view that are its row's columns as they are.
-_INCIDENT_COLUMNS = tuple(f.name for f in fields(IncidentView) if f.name not in ("alias", "category", "suggested"))
+_INCIDENT_COLUMNS = tuple(f.name for f in fields(IncidentView)
+                          if f.name not in ("alias", "category", "suggested", "source", "parts"))
+#: The fields of a part's view that are its row's columns as they are.
+_PART_COLUMNS = tuple(f.name for f in fields(PartView))
 
 
 class IncidentError(ValueError):
@@ -88,8 +92,11 @@ class Database:
 
     def __init__(self, engine: Engine, *, incident_window_s: float = 600.0,
                  limits: Mapping[str, tuple[float | None, float | None]] | None = None,
-                 future_s: float = 300.0, clock: Callable[[], datetime] = utcnow) -> None:
+                 future_s: float = 300.0, clock: Callable[[], datetime] = utcnow,
+                 rules: CaseRules | None = None) -> None:
         self.engine = engine
+        #: The departments, case kinds and radio answers of the configuration (bridge/store/cases.py).
+        self.rules = rules or CaseRules()
         #: What the store stamps its own changes with (history, updated_at, received clips): UTC.
         self.clock = clock
         self.window = timedelta(seconds=incident_window_s)
@@ -130,14 +137,20 @@ class Database:
         if units:
             found = s.execute(select(UnitRow.unit, UnitRow.alias).where(UnitRow.unit.in_(units)))
             aliases = {unit: alias for unit, alias in found}
-        return [cls._view_of(r, aliases.get(r.unit) if r.unit else None) for r in rows]
+        parts: dict[int, list[PartView]] = {}
+        ids = [r.id for r in rows if r.flow is not None]  # a kind with no configured flow has no parts
+        if ids:
+            for p in s.scalars(select(CasePartRow).where(CasePartRow.case_id.in_(ids)).order_by(CasePartRow.id)):
+                parts.setdefault(p.case_id, []).append(PartView(**{name: getattr(p, name) for name in _PART_COLUMNS}))
+        return [cls._view_of(r, aliases.get(r.unit) if r.unit else None, tuple(parts.get(r.id, ()))) for r in rows]
 
     @staticmethod
-    def _view_of(r: IncidentRow, alias: str | None) -> IncidentView:
-        # Every field of the view is a column of the same name, but the unit's alias (from its row) and
-        # the two that the database may hold as null or as a list.
+    def _view_of(r: IncidentRow, alias: str | None, parts: tuple[PartView, ...] = ()) -> IncidentView:
+        # Every field of the view is a column of the same name, but the unit's alias (from its row), the
+        # parts (from theirs) and those that the database may hold as null or as a list.
         return IncidentView(**{name: getattr(r, name) for name in _INCIDENT_COLUMNS}, alias=alias,
-                            category=r.category or "alert", suggested=tuple(r.suggested or ()))
+                            category=r.category or "alert", suggested=tuple(r.suggested or ()),
+                            source=r.source or "radio", parts=parts)
 
     @staticmethod
     def _unit_view(r: UnitRow | SimpleNamespace, online: Mapping[str, bool]) -> UnitView:

@@ -16,8 +16,11 @@ from sqlalchemy import or_, select, update
 
 from bridge.commands import Action, operator_problem
 from bridge.models import BRIDGE_ACTOR, NEW, RESOLUTIONS, RESOLVED, EventRow, IncidentHistoryRow, IncidentRow, UnitRow
-from bridge.store.base import Database, IncidentError
-from bridge.views import IncidentState, IncidentView, UnitView
+from bridge.store.base import IncidentError
+from bridge.store.cases import Cases
+from bridge.views import IncidentState, IncidentView, Resolution, UnitView, Verdict
+
+VERDICTS = tuple(v.value for v in Verdict)
 
 #: Protocols whose radios understand an emergency acknowledgement sent back to them (gateway/answer.py).
 ANSWERABLE = ("mdc:", "fleetsync:")
@@ -32,18 +35,24 @@ def _operator(name: object) -> str:
     return name.strip()
 
 
-class Incidents(Database):
+class Incidents(Cases):
     """Incidents' lives, by operators and by the bridge."""
 
     def acknowledge(self, incident_id: int, operator: str, note: str | None = None) -> IncidentView:
         """new -> acknowledged, by ``operator``."""
         return self._change(incident_id, Action.ACK, operator, note=note)
 
-    def resolve(self, incident_id: int, operator: str, resolution: str, note: str | None = None) -> IncidentView:
-        """new or acknowledged -> resolved, with a resolution (handled | false_alarm), by ``operator``."""
+    def resolve(self, incident_id: int, operator: str, resolution: str, note: str | None = None, *,
+                verdict: str | None = None, reason: str | None = None) -> IncidentView:
+        """new or acknowledged -> resolved, with a resolution (handled | false_alarm), by ``operator``. A case a
+        camera found is verified on the way: ``verdict`` valid (a real case) or false_detection, with the
+        reason; without one, a handled case is valid and a false alarm a false detection."""
         if resolution not in RESOLUTIONS:
             raise IncidentError(f"resolution: expected one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
-        return self._change(incident_id, Action.RESOLVE, operator, resolution=str(resolution), note=note)
+        if verdict is not None and verdict not in VERDICTS:
+            raise IncidentError(f"verdict: expected one of {', '.join(VERDICTS)}, got {verdict!r}")
+        return self._change(incident_id, Action.RESOLVE, operator, resolution=str(resolution), note=note,
+                            verdict=verdict, reason=reason)
 
     def assign(self, incident_id: int, operator: str, unit: str) -> IncidentView:
         """Send ``unit`` to the incident (acknowledging it on the way: who sends someone has seen it)."""
@@ -73,11 +82,13 @@ class Incidents(Database):
 
     def _change(
         self, incident_id: int, action: Action, operator: str, *, resolution: str | None = None,
-        note: str | None = None
+        note: str | None = None, verdict: str | None = None, reason: str | None = None
     ) -> IncidentView:
         who = _operator(operator)
         if note is not None and (not isinstance(note, str) or len(note) > 4000):
             raise IncidentError("note: expected text of at most 4000 characters")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 4000):
+            raise IncidentError("reason: expected text of at most 4000 characters")
         now = self.clock()
         with self._writing() as s:
             row = s.get(IncidentRow, incident_id, with_for_update=True)
@@ -91,9 +102,20 @@ class Incidents(Database):
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="acknowledged",
                                          note=note if action is Action.ACK else None))
             if target is IncidentState.RESOLVED:
+                if verdict is not None and row.source != "camera":
+                    raise IncidentError(f"verdict: only a case a camera found is verified (incident {row.id} was "
+                                        f"found by {row.source})")
                 row.resolved_at, row.resolved_by, row.resolution = now, who, resolution
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="resolved",
                                          note=f"{resolution}: {note}" if note else resolution))
+                self._close_parts(s, row.id, now)
+                if row.source == "camera":
+                    row.verdict = verdict or (Verdict.VALID if resolution == Resolution.HANDLED
+                                              else Verdict.FALSE_DETECTION).value
+                    row.verdict_reason = (reason or note or None)
+                    said = row.verdict.replace("_", " ") + (f": {row.verdict_reason}" if row.verdict_reason else "")
+                    s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="verified",
+                                             note=said[:4000]))
             if action is Action.NOTE:
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=who, action="note", note=note))
             if action is Action.ASSIGN:
@@ -154,13 +176,15 @@ class Incidents(Database):
             if row is None:
                 ack_due, resolve_due = self._dues(category, at)
                 row = IncidentRow(unit=None, gateway="camera", channel=camera, state=NEW, label=note[:200],
-                                  category=category, opened_at=at, first_event_id=f"det-{detection_id}",
+                                  category=category, source="camera", camera=camera, opened_at=at,
+                                  first_event_id=f"det-{detection_id}",
                                   last_event_id=f"det-{detection_id}", last_alert_at=at, alert_count=1, lat=lat,
                                   lon=lon, position_time=at if lat is not None else None, last_announced=now,
                                   ack_due=ack_due, resolve_due=resolve_due, updated_at=now)
                 s.add(row)
                 s.flush()
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="opened", note=note))
+                self._start_case(s, row, now)
                 change = "opened"
             else:
                 row.alert_count += 1

@@ -42,7 +42,8 @@ from bridge.models import (
     IncidentRow,
     UnitRow,
 )
-from bridge.store.base import ClipError, Database, event_from_row
+from bridge.store.base import ClipError, event_from_row
+from bridge.store.cases import AnswerResult, Cases
 from bridge.views import CallView, GatewayView, IncidentView, UnitView
 from gateway.events import INT64_MAX, Event, Kind
 
@@ -70,6 +71,8 @@ class IngestResult:
     # Events whose id is stored already (or came twice in this batch) with other content: not stored, an
     # anomaly (a gateway numbering wrong, or a forgery). A redelivery of the same content is not one.
     conflicts: list[Event] = field(default_factory=list)
+    # Answers from radios (bridge/store/cases.py), each applied to a case part or kept with why not.
+    answers: list[AnswerResult] = field(default_factory=list)
 
 
 def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
@@ -109,7 +112,7 @@ def _label(e: Event) -> str | None:
     return protocol if isinstance(protocol, str) else None
 
 
-class Ingest(Database):
+class Ingest(Cases):
     """Events in, and what they change."""
 
     def ingest(self, events: Sequence[Event], received_at: datetime | None = None) -> IngestResult:
@@ -147,6 +150,13 @@ class Ingest(Database):
             result.units = self._update_units(s, new, now)
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
+            result.incidents += self._gateway_reports(s, [e for e in new if e.kind == Kind.IO], now)
+            result.answers = self._case_answers(s, new, now)
+            for answer in result.answers:
+                if answer.case is not None:
+                    result.incidents.append((answer.case, "answer"))
+                if answer.alert is not None:
+                    result.incidents.append((answer.alert, "opened"))
             result.incidents += [(i, "position") for i in self._follow_units(s, result.units, now)]
         return result
 
@@ -320,10 +330,12 @@ class Ingest(Database):
                     last_announced=now,
                     updated_at=now,
                 )
+                row.source = "radio" if e.unit is not None else "wired"
                 s.add(row)
                 s.flush()  # the id, and the next alert of this unit in this batch finds it
                 s.add(IncidentHistoryRow(incident_id=row.id, at=now, actor=BRIDGE_ACTOR, action="opened",
                                          note=row.label, event_id=e.id))
+                self._start_case(s, row, now)
                 changes[row.id] = "opened"
             else:
                 row.alert_count += 1

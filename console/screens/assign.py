@@ -1,5 +1,6 @@
 """Send a unit to an incident: the nearest units the bridge suggests are offered first, any unit may
-be typed. The choice goes into the incident's history under the operator's name."""
+be typed. The choice goes into the incident's history under the operator's name, and the bridge tells
+the unit's radio through the gateway that heard it last (its answers come back into the history)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class AssignScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Send a unit to incident #{self.incident.id}", classes="title")
+            yield Label(f"Send a unit to case #{self.incident.id} (its radio is told)", classes="title")
             if self.incident.suggested:
                 yield OptionList(*(Option(plain(f"{u.get('alias') or u.get('unit')}  {u.get('unit')}, "
                                                 f"{metres(u.get('distance_m'))} away"), id=str(u.get("unit")))

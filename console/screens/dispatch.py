@@ -39,6 +39,7 @@ class DispatchScreen(Screen[None]):
         Binding("r", "resolve", "Resolve"),
         Binding("n", "note", "Note"),
         Binding("s", "assign", "Send unit", show=False),
+        Binding("o", "app.open_case", "Open case", show=False),
         Binding("i", "focus_alerts", "Alerts"),
         Binding("u", "focus_units", "Units"),
         Binding("h", "app.open_history", "History"),

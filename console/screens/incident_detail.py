@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from bridge.cameras.correlation import DetectionView
-from bridge.views import CallView, IncidentDetail, IncidentView
+from bridge.views import CallView, IncidentDetail, IncidentView, PartView
 from console import format as fmt
 from console.clock import clock_of
 from console.data import StoreHandle, describe_error
@@ -44,6 +44,20 @@ CAMERA_COLUMNS = (
     Column("name", "which", 18, flex=2, max_width=32),
     Column("detail", "detail", 20, flex=5),
 )
+
+PART_COLUMNS = (
+    Column("department", "department", 14, flex=2, max_width=24),
+    Column("state", "state", 11),
+    Column("unit", "unit", 14, flex=2, max_width=24),
+    Column("accept", "accept", 12, flex=1, max_width=22),
+    Column("arrive", "arrive", 12, flex=1, max_width=22),
+    Column("resolve", "handled", 12, flex=1, max_width=22),
+    Column("radio", "radio", 8, flex=1, max_width=18),
+)
+
+#: History lines of what went to and came from radios and outside systems: shown in bold like operators' own.
+TOLD = ("acknowledged", "resolved", "radio_ack", "dispatch", "answer", "radio_check", "transfer", "verified",
+        "department")
 
 HISTORY_COLUMNS = (
     Column("time", "time", 12),
@@ -99,7 +113,7 @@ def timeline(detail: IncidentDetail, now: datetime) -> list[tuple[str, tuple[flo
             "time": Cell(fmt.local_time(h.at, now, compact=True)),
             "who": Cell(h.actor, "bold" if h.actor != "bridge" else "dim"),
             "what": Cell(h.action.replace("_", " "), "bold red" if h.action in ("opened", "escalated") else
-                         "bold" if h.action in ("acknowledged", "resolved", "radio_ack") else ""),
+                         "bold" if h.action in TOLD else ""),
             "detail": Cell((h.note or "").replace("_", " ")),
         }))
     for e in detail.alerts:
@@ -192,10 +206,51 @@ def fields(i: IncidentView, gateway_online: bool | None, now: datetime) -> Table
     grid.add_row("ack'd", plain(by(i.acknowledged_by, i.acknowledged_at)), "resolved",
                  plain(by(i.resolved_by, i.resolved_at)))
     late = {"ack": "OVERDUE: not acknowledged in time", "resolve": "OVERDUE: not resolved in time"}
-    grid.add_row("sent", plain(i.assigned_unit or "-", style="bold" if i.assigned_unit else ""),
-                 "limits", Text(late[i.escalated], style="bold red") if i.escalated
-                 else plain(i.category.replace("_", " ")))
+    parts_late = [p.department for p in i.parts if p.escalated and p.open]
+    limits: Text = Text(late[i.escalated], style="bold red") if i.escalated in late else \
+        Text(f"OVERDUE: {', '.join(parts_late)}", style="bold red") if parts_late else plain(_limits(i))
+    grid.add_row("sent", plain(i.assigned_unit or "-", style="bold" if i.assigned_unit else ""), "limits", limits)
+    flow = f" ({i.flow})" if i.flow else " (no case kind configured)"
+    found = {"camera": f"camera {i.camera}", "dispatcher": "opened by hand", "needs_help": "a unit asked for help",
+             "lone_worker": "a unit fell silent", "wired": "a wired input"}.get(i.source, "radio")
+    grid.add_row("kind", plain(i.category.replace("_", " ") + flow), "found by",
+                 plain(found + (f", of case #{i.linked_case}" if i.linked_case else "")))
+    if i.duty or i.verdict:
+        verdict = (i.verdict or "").replace("_", " ") + (f": {i.verdict_reason}" if i.verdict_reason else "")
+        grid.add_row("duty", plain(i.duty or "-"), "verdict", plain(verdict or "-",
+                                                                    style="bold" if i.verdict else ""))
     return grid
+
+
+def _limits(i: IncidentView) -> str:
+    """The parts' limits in a few words: ``accept 5m, arrive 15m, handle 1h`` (the first part's)."""
+    if not i.parts:
+        return i.category.replace("_", " ")
+    p = i.parts[0]
+    said = [f"{name} {fmt.span((due - p.opened_at).total_seconds())}"
+            for name, due in (("accept", p.accept_due), ("arrive", p.arrive_due), ("handle", p.resolve_due)) if due]
+    return ", ".join(said) or "no limits"
+
+
+def part_row(p: PartView, now: datetime) -> dict[str, Cell]:
+    """A department's part: its state, the unit sent, its three clocks, and what the radio was told."""
+    late = p.escalated is not None and p.open
+
+    def clock(done: datetime | None, due: datetime | None) -> Cell:
+        text = fmt.part_clock(p.opened_at, done, due, now)
+        return Cell(text, "bold red" if text.startswith(("OVERDUE", "LATE")) else "")
+
+    return {
+        "department": Cell(f"{p.department}" + (f" ({p.role})" if p.role not in ("single", "joint") else ""),
+                           "bold red" if late else "bold"),
+        "state": Cell(p.state, "dim" if p.state == "closed" else "bold green" if not p.open
+                      else "bold yellow" if p.state != "new" else ""),
+        "unit": Cell(p.unit or "-"),
+        "accept": clock(p.accepted_at, p.accept_due),
+        "arrive": clock(p.arrived_at, p.arrive_due),
+        "resolve": clock(p.handled_at or p.transferred_at, p.resolve_due),
+        "radio": Cell((p.dispatch_result or "-").replace("_", " ")),
+    }
 
 
 class IncidentDetailScreen(Screen[None]):
@@ -218,6 +273,11 @@ class IncidentDetailScreen(Screen[None]):
         border: round $primary 60%;
         border-title-style: bold;
     }
+    IncidentDetailScreen #parts {
+        height: auto;
+        max-height: 7;
+        min-height: 3;
+    }
     IncidentDetailScreen FittedTable:focus {
         border: round $primary;
     }
@@ -229,6 +289,7 @@ class IncidentDetailScreen(Screen[None]):
         Binding("r", "act('resolve')", "Resolve"),
         Binding("n", "act('note')", "Note"),
         Binding("s", "act('assign')", "Send unit"),
+        Binding("d", "act('department')", "Add dept"),
         Binding("p", "play", "Play"),
         Binding("v", "view_evidence", "Snapshots"),
         Binding("l", "toggle_timeline", "Timeline"),
@@ -243,6 +304,7 @@ class IncidentDetailScreen(Screen[None]):
         self.detail: IncidentDetail | None = None
         self.header = StatusHeader()
         self.fields = Static(id="fields")
+        self.parts = FittedTable(PART_COLUMNS, id="parts")
         self.alerts = FittedTable(ALERT_COLUMNS, id="alert-events")
         self.cameras = FittedTable(CAMERA_COLUMNS, id="cameras")
         self.history = FittedTable(HISTORY_COLUMNS, id="history")
@@ -255,6 +317,7 @@ class IncidentDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield self.header
         yield self.fields
+        yield self.parts
         yield self.alerts
         yield self.cameras
         yield self.history
@@ -263,6 +326,7 @@ class IncidentDetailScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.parts.border_title = "Departments"
         self.alerts.border_title = "Alerts"
         self.cameras.border_title = "Cameras"
         self.history.border_title = "History"
@@ -271,6 +335,7 @@ class IncidentDetailScreen(Screen[None]):
         self.show_incident(self.incident)
         self.history.focus()
         self.load()
+        self.set_interval(1.0, lambda: self.show_parts(self.incident, clock_of(self).now()))  # the clocks run
 
     def show_incident(self, incident: IncidentView, gateway_online: bool | None = None) -> None:
         """The incident as the bridge last announced it (the fields; history follows from the database)."""
@@ -280,7 +345,17 @@ class IncidentDetailScreen(Screen[None]):
         self.fields.border_title = f"Incident #{incident.id}"
         self.fields.set_class(incident.state == "acknowledged", "-acknowledged")
         self.fields.set_class(incident.state == RESOLVED, "-resolved")
-        self.fields.update(fields(incident, self.gateway_online, clock_of(self).now()))
+        now = clock_of(self).now()
+        self.fields.update(fields(incident, self.gateway_online, now))
+        self.show_parts(incident, now)
+
+    def show_parts(self, incident: IncidentView, now: datetime) -> None:
+        """Each department's part with its clocks (they run: the screen's tick shows them again)."""
+        self.parts.display = bool(incident.parts)
+        for p in incident.parts:
+            self.parts.put(str(p.id), part_row(p, now), reorder=False)
+        done = sum(1 for p in incident.parts if not p.open)
+        self.parts.border_title = f"Departments: {len(incident.parts)}, {done} done"
 
     @work(thread=True, exclusive=True, group="detail")
     def load(self) -> None:
@@ -319,8 +394,8 @@ class IncidentDetailScreen(Screen[None]):
             self.history.put(str(n), {
                 "time": Cell(fmt.local_time(h.at, now, compact=True)),
                 "actor": Cell(h.actor, style),
-                "action": Cell(h.action.replace("_", " "),
-                               "bold" if h.action in ("acknowledged", "resolved", "radio_ack") else ""),
+                "action": Cell(h.action.replace("_", " "), "bold red" if h.action == "escalated" else
+                               "bold" if h.action in TOLD else ""),
                 "note": Cell((h.note or "").replace("_", " ")),
             }, reorder=False)
         self.history.border_title = f"History: {len(message.detail.history)} entries"

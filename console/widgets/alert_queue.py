@@ -78,7 +78,7 @@ class AlertQueue(FittedTable):
     def show(self, incident: IncidentView) -> None:
         held = self.incidents.get(incident.id)
         self.incidents[incident.id] = incident
-        urgent = held is None or held.state != incident.state or held.escalated != incident.escalated
+        urgent = held is None or held.state != incident.state or held.overdue != incident.overdue
         self.stage(str(incident.id), held, urgent)
 
     def item(self, key: str) -> IncidentView | None:
@@ -147,12 +147,12 @@ class AlertQueue(FittedTable):
             "age": Cell(fmt.age(i.opened_at, now), justify="right"),
             "count": Cell(str(i.alert_count), "bold" if i.alert_count > 1 else "", "right"),
             # Past its time limit: said in words, since the marker already flashes for every new incident.
-            "label": Cell(("OVERDUE: " if i.escalated else "") + (i.label or ""), "bold red" if i.escalated else ""),
+            "label": Cell(("OVERDUE: " if i.overdue else "") + (i.label or ""), "bold red" if i.overdue else ""),
         }
 
     def _title(self) -> None:
         new = sum(1 for i in self.incidents.values() if i.state == NEW)
-        late = sum(1 for i in self.incidents.values() if i.escalated)
+        late = sum(1 for i in self.incidents.values() if i.overdue)
         self.border_title = (f"Alerts: {len(self.incidents)} open" + (f", {new} NEW" if new else "")
                              + (f", {late} OVERDUE" if late else ""))
         self.set_class(new > 0, "-unacknowledged")

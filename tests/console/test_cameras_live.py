@@ -137,6 +137,9 @@ def test_an_alert_gets_its_cameras_detections_and_evidence_and_a_street_event_it
             # A street stall turns up at cam-b: an incident of its own, with the officer nearby suggested.
             detect("cam-b", {"label": "street stall", "score": 0.8})
             await until(pilot, lambda: len(store.open_incidents()) == 2, "the street-event incident")
+            # The incident is stored first, its suggested units just after (a transaction of their own).
+            await until(pilot, lambda: any(i.suggested for i in store.open_incidents() if i.category == "street_stall"),
+                        "the suggested units")
             stall = next(i for i in store.open_incidents() if i.category == "street_stall")
             assert stall.unit is None and stall.channel == "cam-b"
             assert [u["unit"] for u in stall.suggested] == ["fleetsync:100-1001"]

@@ -20,21 +20,31 @@ import pytest
 from rig import SetClock, StillApp, until
 from textual.pilot import Pilot
 
-from bridge.store import Store
+from bridge.store import CaseRules, Store
 from config.schema import Config, parse_config
 from console.app import DispatchApp
+from console.screens.department import DepartmentScreen
 from console.screens.health import GatewayHealthScreen
 from console.screens.history import HistoryScreen
 from console.screens.incident_detail import IncidentDetailScreen
 from console.screens.login import LoginScreen
 from console.screens.map import MapScreen
 from console.screens.note import NoteScreen
+from console.screens.open_case import OpenCaseScreen
 from console.screens.plans import PlansScreen
 from console.screens.resolve import ResolveScreen
 from gateway.events import Event, Kind, Position
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 SIZES = [(80, 24), (160, 48)]
+CASES: dict[str, Any] = {
+    "departments": [{"name": "police", "units": ["mdc:*"]}, {"name": "urban-management", "units": ["fleetsync:*"]},
+                    {"name": "sanitation"}],
+    "case_kinds": {"alert": {"departments": ["police"], "accept_s": 120, "arrive_s": 600,
+                             "duty": "Police Law art. 21: help a citizen in danger"},
+                   "street_stall": {"flow": "lead", "departments": ["urban-management", "police"], "accept_s": 300},
+                   "noise": {"departments": ["police"], "accept_s": 600}},
+}
 
 
 def event_id(t: datetime, seq: int) -> str:
@@ -91,7 +101,8 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def config(tmp_path: Path, frozen: None) -> Config:
     """Two open incidents (one new, one acknowledged by alice), a unit only heard, and an alias."""
     url = f"sqlite:///{tmp_path / 'bridge.sqlite'}"
-    store = Store.open(url, clock=lambda: NOW)
+    site = parse_config({"departments": CASES["departments"], "case_kinds": CASES["case_kinds"]})
+    store = Store.open(url, clock=lambda: NOW, rules=CaseRules.of(site))
     store.ingest([event(Kind.ALERT, "fleetsync:100-1001", 180, 1, 30.2095, 120.2107, channel="emergency-1",
                         rule="emergency")], received_at=NOW - timedelta(seconds=179))
     store.ingest([event(Kind.ALERT, "mdc:2002", 95, 2, 30.2151, 120.2204, rule="man down")],
@@ -102,10 +113,12 @@ def config(tmp_path: Path, frozen: None) -> Config:
     store.set_alias("fleetsync:100-1001", "Car 12")
     [second] = [i for i in store.open_incidents() if i.unit == "mdc:2002"]
     store.acknowledge(second.id, "alice", "on the way")
+    [first] = [i for i in store.open_incidents() if i.unit == "fleetsync:100-1001"]
+    store.assign_unit(first.id, "alice", "mdc:2003")  # police's part: dispatched, its accept clock overrun
     store.note_gateway_state("gw1", GATEWAY_STATE, NOW - timedelta(seconds=2))
     store.close()
     return parse_config({"data_dir": str(tmp_path / "data"), "mqtt": {"url": "mqtt://127.0.0.1:1"},
-                         "bridge": {"database_url": url},
+                         "bridge": {"database_url": url}, **CASES,
                          "console": {"flash": False, "bell": False, "map_center": [30.209, 120.210],
                                      "map_zoom_m": 40}})
 
@@ -145,6 +158,8 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "history": opens("h", HistoryScreen, lambda s: s.results.row_count > 0),
     "health": health_first,
     "note": opens("n", NoteScreen),
+    "open_case": opens("o", OpenCaseScreen),
+    "department": opens(["enter", "d"], DepartmentScreen),  # type: ignore[arg-type]
     "resolve": opens("r", ResolveScreen),
     "plans": opens("t", PlansScreen, lambda s: s.gateways_table.row_count > 0),
 }
