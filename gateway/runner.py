@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ from gateway.voice_stream import VoiceService
 from monitoring.prometheus import MetricsServer
 
 log = logging.getLogger(__name__)
+
+COMMAND_JOIN_S = 5.0  # how long stop() waits for commands (a transmission under way) to report
 
 
 def _value(d: Decoded, key: str) -> Any:
@@ -154,6 +157,7 @@ class Gateway:
         self.appended: Counter[str] = Counter()  # events by kind, for the metrics
         self.metrics: MetricsServer | None = None  # [gateway] metrics: the Prometheus endpoint
         self._lock = threading.Lock()
+        self._commands: list[threading.Thread] = []  # commands running (see _spawn)
         self._open: dict[str, _Transmission] = {}  # channel -> the transmission being received
         self._channel_clear = threading.Condition(self._lock)  # a received transmission ended
         # The last plan the bridge sent is kept beside the outbox: the gateway starts from it when the
@@ -450,23 +454,50 @@ class Gateway:
     # --- commands from the bridge ----------------------------------------------------------------
 
     def _command(self, verb: str, body: dict[str, Any]) -> None:
+        # Each command that takes a while (devices reopened, a transmission) runs on a thread of its own,
+        # never on the publisher's, which keeps events flowing.
         if verb == "config":
-            # Stopping and opening devices takes a while: never on the publisher's thread.
-            threading.Thread(target=self.apply_plan, args=(body,), name="channel-plan", daemon=True).start()
+            self._spawn("channel-plan", self.apply_plan, body)
         elif verb == "ack_emergency":
-            # Transmitting takes seconds: never on the publisher's thread, which keeps events flowing.
-            threading.Thread(target=self._ack_emergency, args=(body,), name="ack-emergency", daemon=True).start()
+            self._spawn("ack-emergency", self._ack_emergency, body)
         elif verb in ("dispatch", "radio_check"):
-            threading.Thread(target=self.dispatcher.run, args=(verb, body), name=verb, daemon=True).start()
+            self._spawn(verb, self.dispatcher.run, verb, body)
         elif verb == "output":
-            threading.Thread(target=self._set_output, args=(body,), name="output", daemon=True).start()
+            self._spawn("output", self._set_output, body)
         elif verb == "remote_monitor":
-            threading.Thread(target=self.voice.remote_monitor, args=(body, {c.name: c for c in self.channels}),
-                             name="remote-monitor", daemon=True).start()
+            self._spawn("remote-monitor", self.voice.remote_monitor, body, {c.name: c for c in self.channels})
         elif verb == "patch":
             self.voice.patch_command(body)
         else:
             log.warning("command %r not understood by this gateway", verb)
+
+    def _join_commands(self, within_s: float) -> None:
+        deadline = time.monotonic() + within_s
+        with self._lock:
+            running = list(self._commands)
+        for thread in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("command %s still running as the gateway stops; its result is not reported",
+                            thread.name)
+
+    def _spawn(self, name: str, target: Callable[..., object], *args: Any) -> None:
+        """A command's thread, known to :meth:`stop`, which waits for it before the outbox closes: a command
+        reports its result through the outbox, and one still running then would write to a closed one."""
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception:  # a command's failure is its own; after stop(), the outbox is shut
+                if self._started:
+                    log.exception("command %s failed", name)
+                else:
+                    log.warning("command %s ended after the gateway stopped; its result is not reported", name)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        with self._lock:
+            self._commands = [t for t in self._commands if t.is_alive()]
+            self._commands.append(thread)
+        thread.start()
 
     def _set_output(self, body: dict[str, Any]) -> None:
         """Switch an output point (a coil of a Modbus module, by its point name), e.g. the beacon lamp."""
@@ -577,6 +608,7 @@ class Gateway:
             for _, drv in self.drivers:
                 drv.stop()
             self.voice.stop()  # a live transmission ends (PTT released) before its transmitter closes
+            self._join_commands(COMMAND_JOIN_S)
             self.publisher.stop()
             for tx in self.transmitters.values():
                 tx.close()
