@@ -217,6 +217,11 @@ def cmd_decode(args: argparse.Namespace) -> None:
         if not sep:
             sys.exit(f"--option expects DECODER.KEY=VALUE, got {key!r}")
         options.setdefault(decoder, {})[option] = value
+    try:  # a wrong name is the user's first mistake to hear of, before any file is opened
+        for n in names:
+            audio_decoder_class(n)
+    except UnknownProtocol as exc:
+        sys.exit(f"--decoders: {exc}")
     printer = _EventPrinter()
     for path in args.files:
         try:

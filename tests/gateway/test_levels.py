@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -29,20 +30,26 @@ def test_levels_go_out_every_second_and_land_in_the_consoles_copy(tmp_path: Path
     gateway = Gateway(config)
     gateway.start()
     try:
+        driver = "audio:wav:" + str(tmp_path / "rx.wav")
+
+        def states() -> list[dict[str, Any]]:  # the online ones that show the driver (the first may not yet)
+            got = [json.loads(p) for topic, p, _ in listener.messages if topic.endswith("/state")]
+            return [s for s in got if s.get("online") is True and driver in (s.get("radios") or {})]
+
         wait_until(lambda: len([m for m in listener.messages if m[0].endswith("/levels")]) >= 3, 10, "three levels")
-        states = [json.loads(p) for topic, p, _ in listener.messages if topic.endswith("/state")]
+        wait_until(states, 10, "a state showing the audio driver")
         levels = [json.loads(p) for topic, p, _ in listener.messages if topic.endswith("/levels")]
         # Three levels in a few seconds, with state_interval_s = 60: the levels have their own topic.
-        level = levels[-1]["radios"]["audio:wav:" + str(tmp_path / "rx.wav")]["patrol-4/audio"]
+        level = levels[-1]["radios"][driver]["patrol-4/audio"]
         assert abs(level["rms_dbfs"] - (-9.0)) < 1.0  # a 0.5 sine: -9 dBFS RMS
         assert abs(level["peak_dbfs"] - (-6.0)) < 0.5
 
         reports = GatewayReports()
-        reports.note("gw-lv", states[0])
+        reports.note("gw-lv", states()[0])
         before = reports.version
         reports.levels("gw-lv", levels[-1]["radios"])
         assert reports.version == before + 1
-        drv = reports.all()["gw-lv"].state["radios"]["audio:wav:" + str(tmp_path / "rx.wav")]
+        drv = reports.all()["gw-lv"].state["radios"][driver]
         assert drv["radios"]["patrol-4/audio"]["level"] == level
         reports.levels("nobody", levels[-1]["radios"])  # a gateway not seen yet: nothing to patch
         assert "nobody" not in reports.all()
