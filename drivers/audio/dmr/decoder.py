@@ -242,7 +242,8 @@ class DmrDecoder(AudioDecoder):
         second = np.where(outer > 2 + guard, 1, np.where(outer < 2 - guard, 0, -1))
         bits = np.stack((first, second), axis=2).reshape(len(pos), -1)  # (P, 48), as symbols_to_soft lays them
         wrong = np.count_nonzero((bits >= 0) & (bits != _SYNC_BITS[kinds]), axis=1)
-        return (gain > 1e-9 - guard) & (wrong <= self.SYNC_TOLERANCE)
+        may: npt.NDArray[np.bool_] = (gain > 1e-9 - guard) & (wrong <= self.SYNC_TOLERANCE)
+        return may
 
     def _push(self, item: _Work) -> None:
         self._seq += 1
