@@ -445,6 +445,11 @@ class DispatchConfig(_Strict):
     kiss_port: int = Field(0, ge=0, le=15, description="the KISS port APRS messages go out on")
     kenwood_reply_s: float = Field(10.0, gt=0, le=120, description="how long to wait for the radio's reply to a "
                                    "data-port text or poll (it answers once the unit acknowledged, or did not)")
+    paths: list[Literal["kenwood_message", "fleetsync_message", "mdc_call_alert", "aprs_message", "announcement"]] \
+        | None = Field(None, min_length=1, max_length=5, description="the order a dispatch tries its paths on this "
+                       "channel when the bridge names none (those the unit's protocol and the channel have); default "
+                       "kenwood_message, fleetsync_message, mdc_call_alert, aprs_message, announcement. E.g. "
+                       "['announcement', 'kenwood_message']: the case is spoken, the text only where speech fails")
 
     @field_validator("aprs_retry_s")
     @classmethod
