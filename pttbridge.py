@@ -192,11 +192,20 @@ def _event_line(payload: bytes) -> str:
     return f"{mark} {e.time:%H:%M:%S} {e.kind.upper():7} {e.gateway}/{e.channel:10} {e.unit or '-':22}{where}  {what}"
 
 
+_PRINTING = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """One whole line on stdout: threads that print (events, the demo's case) never split another's line."""
+    with _PRINTING:
+        print(line, flush=True)
+
+
 def _print_event(topic: str, payload: bytes) -> None:
     from gateway.events import EventError
 
     try:
-        print(_event_line(payload), flush=True)
+        _say(_event_line(payload))
     except EventError as exc:
         logging.getLogger("pttbridge").warning("not an event on %s: %s [%s]", topic, exc, payload[:64].hex(" "))
 
@@ -509,7 +518,7 @@ def cmd_up(args: argparse.Namespace) -> None:
         replay.start()
     operator = args.operator or config.console.operator or os.environ.get("USER") or "dispatcher"
     story = Story(config, replays, snapshots, speed=args.speed, headless=args.headless, operator=operator,
-                  say=lambda line: print(line, flush=True))
+                  say=_say)
     story.start()
     said = ", ".join(f"{name}: {path}" for name, path in story.announcements.items())
     summary = (

@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bridge.views import IncidentView, PayloadError
 from launcher.replay import PtyReplay, load_capture
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,6 @@ def _minutes(start: datetime, end: datetime | None) -> str:
     return "no limit" if end is None else f"{round((end - start).total_seconds() / 60)} min"
 
 
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if isinstance(text, str) else None
-
-
 @dataclass
 class _Case:
     states: dict[str, str] = field(default_factory=dict)  # department -> part state last seen
@@ -157,6 +154,7 @@ class CaseNarrator:
     :meth:`due` returns the commands to send at ``now``."""
 
     STEPS = ("accepted", "arrived", "handled")
+    FINISHED = frozenset({"handled", "transferred", "closed"})
 
     def __init__(self, operator: str, *, dispatch_after_s: float, announcements: Mapping[str, Path]) -> None:
         self.operator = operator
@@ -165,51 +163,46 @@ class CaseNarrator:
         self.cases: dict[int, _Case] = {}
         self._commands: list[dict[str, Any]] = []
 
-    def incident(self, body: Mapping[str, Any], now: float) -> list[str]:
-        """A ``bridge/incident/{id}`` payload."""
-        case_id, parts = body.get("id"), body.get("parts") or []
-        if not isinstance(case_id, int) or body.get("source") != "camera" or not parts:
+    def incident(self, view: IncidentView, now: float) -> list[str]:
+        """A case as ``bridge/incident/{id}`` says it is now."""
+        if view.source != "camera" or not view.parts:
             return []  # radio emergencies and the rest are the console's (or nobody's, headless)
         lines: list[str] = []
-        case = self.cases.get(case_id)
+        case = self.cases.get(view.id)
         if case is None:
-            case = self.cases[case_id] = _Case()
-            opened = _when(body.get("opened_at")) or datetime.now(UTC)
-            pos = body.get("position") or {}
-            where = f" at {pos['lat']:.5f}, {pos['lon']:.5f}" if pos.get("lat") is not None else ""
+            case = self.cases[view.id] = _Case()
+            where = f" at {view.lat:.5f}, {view.lon:.5f}" if view.lat is not None and view.lon is not None else ""
             limits = "; ".join(
-                f"{p['department']} to accept within {_minutes(opened, _when(p.get('accept_due')))}, arrive within "
-                f"{_minutes(opened, _when(p.get('arrive_due')))}, handle within "
-                f"{_minutes(opened, _when(p.get('resolve_due')))}" for p in parts)
-            lines.append(f"case {case_id} opened: {body.get('category')} seen by camera {body.get('camera')}{where}; "
-                         f"{limits}")
-        suggested = body.get("suggested") or []
-        if suggested and not case.suggested:
+                f"{p.department} to accept within {_minutes(p.opened_at, p.accept_due)}, arrive within "
+                f"{_minutes(p.opened_at, p.arrive_due)}, handle within {_minutes(p.opened_at, p.resolve_due)}"
+                for p in view.parts)
+            lines.append(f"case {view.id} opened: {view.category} seen by camera {view.camera}{where}; {limits}")
+        if view.suggested and not case.suggested:
             case.suggested = True
-            case.unit = str(suggested[0]["unit"])
+            case.unit = str(view.suggested[0].get("unit"))
             case.dispatch_due = now + self.dispatch_after_s
-            names = ", ".join(f"{s['unit']} ({s['distance_m']:.0f} m)" for s in suggested)
-            lines.append(f"case {case_id} suggested: {names}")
-        for p in parts:
-            before = case.states.get(p["department"], "new")
-            case.states[p["department"]] = state = p["state"]
-            if state == before or state not in self.STEPS:
+            names = ", ".join(f"{s.get('unit')} ({s.get('distance_m')} m)" for s in view.suggested)
+            lines.append(f"case {view.id} suggested: {names}")
+        for p in view.parts:
+            before = case.states.get(p.department, "new")
+            case.states[p.department] = p.state
+            if p.state == before or p.state not in self.STEPS:
                 continue
-            for step in self.STEPS[self.STEPS.index(before) + 1 if before in self.STEPS else 0:
-                                   self.STEPS.index(state) + 1]:
-                at = _when(p.get(f"{step}_at"))
-                since = _when(p.get("dispatched_at"))
-                took = f" {(at - since).total_seconds():.0f} s after dispatch" if at and since else ""
-                lines.append(f"case {case_id} {step}: {p['unit']} ({p['department']}){took}")
-        if not case.resolving and parts and all(p["state"] in ("handled", "transferred", "closed") for p in parts):
+            first = self.STEPS.index(before) + 1 if before in self.STEPS else 0
+            for step in self.STEPS[first:self.STEPS.index(p.state) + 1]:  # a later step implies the earlier
+                at = getattr(p, f"{step}_at")
+                took = (f" {(at - p.dispatched_at).total_seconds():.0f} s after dispatch"
+                        if at is not None and p.dispatched_at is not None else "")
+                lines.append(f"case {view.id} {step}: {p.unit} ({p.department}){took}")
+        if not case.resolving and view.state != "resolved" and all(p.state in self.FINISHED for p in view.parts):
             case.resolving = True
-            self._commands.append({"action": "resolve", "incident": case_id, "resolution": "handled",
+            self._commands.append({"action": "resolve", "incident": view.id, "resolution": "handled",
                                    "verdict": "valid", "reason": "a street stall, as the snapshot shows; moved on",
                                    "operator": self.operator})
-        if body.get("state") == "resolved" and not case.done:
+        if view.state == "resolved" and not case.done:
             case.done = True
-            lines.append(f"case {case_id} verified: {body.get('verdict') or 'no verdict'} "
-                         f"({body.get('resolution')}, by {body.get('resolved_by')})")
+            lines.append(f"case {view.id} verified: {view.verdict or 'no verdict'} ({view.resolution}, "
+                         f"by {view.resolved_by})")
         return lines
 
     def report(self, detail: Mapping[str, Any]) -> list[str]:
@@ -220,8 +213,9 @@ class CaseNarrator:
         self.cases[told[0]].told = True
         channel = str(detail.get("channel"))
         where = self.announcements.get(channel)
-        said = (f"; announcement ({detail.get('audio_s', 0):.1f} s of speech) in {where}"
-                if detail.get("path") == "announcement" and where is not None else "")
+        audio_s = detail.get("audio_s")
+        said = (f"; announcement ({audio_s:.1f} s of speech) in {where}" if detail.get("path") == "announcement"
+                and where is not None and isinstance(audio_s, int | float) else "")
         return [f"case {told[0]} dispatched: {told[1]} told through {channel} by {detail.get('path')}"
                 f" ({detail.get('result')}){said}"]
 
@@ -318,8 +312,13 @@ class Story:
                 with self._lock:
                     lines = self.narrator.report(detail)
         elif self.narrator is not None:
+            try:
+                view = IncidentView.from_json(body)
+            except PayloadError as exc:
+                log.warning("demo dispatcher: not an incident on %s: %s", message.topic, exc)
+                return
             with self._lock:
-                lines = self.narrator.incident(body, time.monotonic())
+                lines = self.narrator.incident(view, time.monotonic())
         for line in lines:
             self.say(line)
 
