@@ -116,7 +116,7 @@ T0 = datetime(2026, 11, 26, 19, 30, tzinfo=UTC)
 
 def part(state: str, **times: datetime) -> PartView:
     return PartView(id=1, department="urban-management", role="single", state=state, unit="fleetsync:100-1004",
-                    opened_at=T0, accept_due=T0 + timedelta(minutes=5), **times)
+                    opened_at=T0, accept_due=T0 + timedelta(minutes=5), **times)  # type: ignore[arg-type]
 
 
 def case(*parts: PartView, source: str = "camera", state: str = "acknowledged", **extra: object) -> IncidentView:
