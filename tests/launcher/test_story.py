@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
-from bridge.views import IncidentView, PartView
+from bridge.views import IncidentView, PartView, PayloadError
 from launcher.story import CaseNarrator, SnapshotServer
 
 ROOT = Path(__file__).parents[2]
@@ -178,3 +180,35 @@ def test_the_snapshot_server_serves_its_pictures_and_nothing_else(tmp_path: Path
         assert refused.value.code == 404
     finally:
         server.stop()
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                max_size=6), max_leaves=20)
+STATES = st.sampled_from(["new", "dispatched", "accepted", "arrived", "handled", "closed", "resolved", "?"])
+A_PART = st.fixed_dictionaries({"state": STATES, "department": st.text(max_size=8)},
+                               optional={"unit": JSON, "accepted_at": JSON, "dispatched_at": JSON})
+
+
+@given(body=st.dictionaries(st.sampled_from(["id", "source", "suggested", "state", "category", "camera",
+                                             "position", "opened_at", "verdict"]), JSON | STATES, max_size=6),
+       parts=st.lists(A_PART, max_size=3),
+       detail=st.dictionaries(st.sampled_from(["protocol", "command", "case", "unit", "channel", "path", "result",
+                                               "audio_s"]), JSON, max_size=8))
+def test_whatever_comes_on_the_broker_is_a_line_a_refusal_or_nothing(
+    body: dict[str, object], parts: list[dict[str, object]], detail: dict[str, object]
+) -> None:
+    """A case as the bridge sends it with any of its fields changed to any JSON: read and told, or refused
+    with the field named (PayloadError), never an exception out of the narrator."""
+    narrator = CaseNarrator("demo", dispatch_after_s=0, announcements={"patrol-1": Path("tx.wav")})
+    valid = case(part("dispatched", dispatched_at=T0), suggested=({"unit": "fleetsync:100-1004", "distance_m": 1},))
+    narrator.incident(valid, 0)
+    base = valid.to_json()
+    base["parts"] = [{**base["parts"][0], **p} for p in parts] or base["parts"]
+    try:
+        view = IncidentView.from_json({**base, **body})
+    except PayloadError:
+        view = None  # the shell logs it and goes on
+    lines = (narrator.incident(view, 1.0) if view is not None else []) + narrator.report(detail)
+    assert all(isinstance(line, str) and "\n" not in line for line in lines)
+    narrator.due(2.0)
