@@ -575,14 +575,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start an in-process MQTT broker (unless a broker URL is given or configured), a bridge on "
         "SQLite in the data folder, a gateway whose demo radios replay bundled serial captures (FleetSync and "
         "GPS positions, key-ups, APRS, emergencies) through pseudo-terminals and the real serial drivers, and the "
-        "dispatcher console in this terminal. Ctrl+C (or q) stops everything.",
+        "dispatcher console in this terminal. A patrol car's camera finds a street stall (its snapshot served by a "
+        "small HTTP server on a loopback port): send the suggested officer and the case is spoken to his radio "
+        "(into a WAV file in the data folder, named at start), which answers accepted, arrived, handled. Ctrl+C "
+        "(or q) stops everything.",
     )
     up.add_argument("-c", "--config", help="configuration file (default: the bundled config/default.toml)")
     up.add_argument("--broker", metavar="URL", help="use this broker (mqtt://host:port) instead of an embedded one")
     up.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl+C)")
-    up.add_argument("--speed", type=float, default=1.0, metavar="X", help="replay the demo captures X times faster")
+    up.add_argument("--speed", type=float, default=1.0, metavar="X",
+                    help="run the demo X times faster: its serial captures, the camera, the officer's answers (the "
+                    "audio recordings keep their pace; tests use 4)")
     up.add_argument("--operator", help="the dispatcher's name on actions (default: [console] operator, or $USER)")
-    up.add_argument("--headless", action="store_true", help="no console: print each event as it reaches the broker")
+    up.add_argument("--headless", action="store_true",
+                    help="no console: print each event as it reaches the broker, and play the dispatcher's part in "
+                    "the demo's case (send the suggested unit, verify the case once handled), one line a step")
     up.set_defaults(func=cmd_up)
 
     gw = sub.add_parser(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -250,7 +251,7 @@ class Story:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.client = make_client(config.mqtt, f"pttbridge-up-story-{id(self):x}")
+        self.client = make_client(config.mqtt, f"pttbridge-up-story-{os.getpid()}")
         self.client.on_connect = self._connected
         self.client.on_message = self._message
 
@@ -291,7 +292,10 @@ class Story:
         log.info("demo camera %s: %s (%.2f) at %.5f, %.5f", d.camera, d.label, d.score, d.lat, d.lon)
 
     def _connected(self, client: Any, *_: Any) -> None:
-        client.subscribe([(self._topic("gw", "+", "event", "io"), 1), (self._topic("bridge", "incident", "+"), 1)])
+        topics = [(self._topic("gw", "+", "event", "io"), 1)]  # the gateways' dispatch reports: the officers'
+        if self.narrator is not None:
+            topics.append((self._topic("bridge", "incident", "+"), 1))
+        client.subscribe(topics)
 
     def _message(self, _client: Any, _userdata: Any, message: Any) -> None:
         try:
