@@ -110,10 +110,10 @@ def test_percentiles_interpolate_between_closest_ranks() -> None:
 def test_figures_by_kind(site: Store) -> None:
     r = site.case_report(WEEK, "kind")
     noise, stall = by_key(r)["noise"], by_key(r)["street_stall"]
-    assert [g.key for g in r.groups] == ["noise", "street_stall"] or [g.key for g in r.groups] == [
-        "street_stall", "noise"]
+    assert [g.key for g in r.groups] == ["street_stall", "noise"]  # the most parts first
     assert (noise.opened, noise.accepted, noise.arrived, noise.handled, noise.overdue) == (4, 3, 2, 2, 2)
-    assert (noise.accept.median_s, noise.accept.p90_s) == (100, pytest.approx(164))
+    assert noise.accept.median_s == 100
+    assert noise.accept.p90_s == pytest.approx(164)
     assert (noise.accept.within, noise.accept.judged) == (2, 3)  # the 180 s one was late; the newest not judged
     assert (noise.arrive.median_s, noise.arrive.p90_s) == (400, 480)
     assert (noise.arrive.within, noise.arrive.judged) == (2, 3)  # one accepted but not there after 10 min
@@ -164,7 +164,7 @@ def test_a_narrow_window_and_bad_arguments(site: Store) -> None:
     assert (r.verified.unverified, r.verified.valid) == (1, 0)
     with pytest.raises(ValueError, match="by: expected one of kind, department, unit, camera, day, got 'shift'"):
         site.case_report(WEEK, "shift")
-    with pytest.raises(ValueError, match="since: .* is after now"):
+    with pytest.raises(ValueError, match=r"since: .* is after now"):
         site.case_report(NOW + timedelta(days=1))
 
 
