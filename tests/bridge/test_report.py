@@ -4,58 +4,19 @@ and the two databases giving the same report of the same random cases."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from report_cases import build_site, random_site
+from support import create_database
 
-from bridge.models import CasePartRow, IncidentRow
 from bridge.report import BY, CaseReport, Group, as_json, percentile
 from bridge.store import Store
 
 NOW = datetime(2026, 12, 1, 16, 0, 0, tzinfo=UTC)
-T0 = datetime(2026, 12, 1, 8, 0, 0, tzinfo=UTC)
 WEEK = NOW - timedelta(days=7)
-LIMITS = {"noise": (120, 600, None), "street_stall": (300, 900, 3600)}
-
-
-class Cases:
-    """Cases written as rows, each part with its times in seconds from its opening."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.next_id = 1
-
-    def case(self, kind: str, opened: datetime, *, camera: str | None = None, verdict: str | None = None,
-             resolved: bool = False) -> int:
-        case_id, self.next_id = self.next_id, self.next_id + 1
-        with self.store.engine.begin() as c:
-            c.execute(insert(IncidentRow), [{
-                "id": case_id, "unit": None, "gateway": "camera" if camera else "dispatcher",
-                "channel": camera or "map", "state": "resolved" if resolved else "acknowledged", "opened_at": opened,
-                "first_event_id": f"e{case_id}", "last_event_id": f"e{case_id}", "last_alert_at": opened,
-                "alert_count": 1, "updated_at": opened, "category": kind,
-                "source": "camera" if camera else "dispatcher", "flow": "lead", "camera": camera, "verdict": verdict}])
-        return case_id
-
-    def part(self, case_id: int, kind: str, department: str, opened: datetime, state: str, *,
-             unit: str | None = None, accept: float | None = None, arrive: float | None = None,
-             handle: float | None = None, closed: float | None = None) -> None:
-        accept_s, arrive_s, resolve_s = LIMITS[kind]
-
-        def at(s: float | None) -> datetime | None:
-            return None if s is None else opened + timedelta(seconds=s)
-
-        with self.store.engine.begin() as c:
-            c.execute(insert(CasePartRow), [{
-                "case_id": case_id, "kind": kind, "department": department, "role": "lead", "state": state,
-                "unit": unit, "opened_at": opened, "accepted_at": at(accept), "arrived_at": at(arrive),
-                "handled_at": at(handle), "accept_due": at(accept_s), "arrive_due": at(arrive_s),
-                "resolve_due": at(resolve_s), "updated_at": at(closed) or opened}])
 
 
 @pytest.fixture
@@ -67,31 +28,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def site(store: Store) -> Store:
-    """Police noise cases (accept 2 min, arrive 10 min) and camera-found street stalls that urban
-    management leads (accept 5 min, arrive 15 min, handled within 1 h)."""
-    w = Cases(store)
-    h = timedelta(hours=1)
-    for i, (accept, arrive, handle, state) in enumerate([(60, 300, 900, "handled"), (180, 500, 1000, "handled"),
-                                                          (100, None, None, "accepted")]):
-        w.part(w.case("noise", T0 + i * h), "noise", "police", T0 + i * h, state, unit=f"mdc:20{i}",
-               accept=accept, arrive=arrive, handle=handle)
-    w.part(w.case("noise", NOW - timedelta(seconds=30)), "noise", "police", NOW - timedelta(seconds=30),
-           "dispatched", unit="mdc:209")  # its limits still ahead: not judged, not overdue
-    old = NOW - timedelta(days=10)  # before the window, still running past its limits: overdue now only
-    w.part(w.case("noise", old), "noise", "police", old, "dispatched", unit="mdc:200")
-    w.case("street_stall", old, camera="dome-3", verdict="false_detection", resolved=True)  # not in the window
-
-    c5 = w.case("street_stall", T0 + 3 * h, camera="dome-3", verdict="valid", resolved=True)
-    w.part(c5, "street_stall", "urban-management", T0 + 3 * h, "handled", unit="fleetsync:100-1001",
-           accept=200, arrive=800, handle=3000)
-    w.part(c5, "street_stall", "police", T0 + 3 * h, "handled", unit="mdc:200", accept=400, arrive=1000, handle=2000)
-    c6 = w.case("street_stall", T0 + 4 * h, camera="dome-3", verdict="false_detection", resolved=True)
-    w.part(c6, "street_stall", "urban-management", T0 + 4 * h, "closed", unit="fleetsync:100-1001", accept=100,
-           closed=200)  # closed before its arrive limit: judged on accepting only
-    c7 = w.case("street_stall", T0 + 5 * h, camera="cam-9", verdict="valid", resolved=True)
-    w.part(c7, "street_stall", "urban-management", T0 + 5 * h, "closed", closed=400)  # closed after accept_due
-    c8 = w.case("street_stall", NOW - timedelta(minutes=10), camera="cam-9")
-    w.part(c8, "street_stall", "urban-management", NOW - timedelta(minutes=10), "new")  # not accepted in 5 min
+    build_site(store, NOW)
     return store
 
 
@@ -175,34 +112,12 @@ def test_an_empty_database_reports_zeros(store: Store) -> None:
         assert r.groups == () or by == "day"
 
 
-def random_site(store: Store, seed: int, n: int = 400) -> None:
-    rng = random.Random(seed)
-    w = Cases(store)
-    for _ in range(n):
-        kind = rng.choice(list(LIMITS))
-        opened = NOW - timedelta(seconds=rng.randrange(0, 9 * 86400))
-        camera = rng.choice(["dome-3", "cam-9", None])
-        verdict = rng.choice(["valid", "false_detection", None]) if camera else None
-        case_id = w.case(kind, opened, camera=camera, verdict=verdict, resolved=verdict is not None)
-        for department in rng.sample(["police", "urban-management", "sanitation"], rng.randint(1, 2)):
-            steps = sorted(rng.uniform(1, 4000) for _ in range(3))
-            reached = rng.randint(0, 3)
-            times: list[Any] = [round(t, 3) if i < reached else None for i, t in enumerate(steps)]
-            state = rng.choice(["closed", "new", "dispatched"]) if reached == 0 else \
-                ["accepted", "arrived", "handled"][reached - 1]
-            w.part(case_id, kind, department, opened, state, unit=rng.choice([None, "mdc:201", "aprs:BG5ABC-9"]),
-                   accept=times[0], arrive=times[1], handle=times[2],
-                   closed=rng.uniform(1, 5000) if state == "closed" else None)
-
-
 def test_sqlite_and_postgresql_report_the_same(tmp_path: Path, postgres_admin_url: str) -> None:
-    from tests.support import create_database
-
     answers = []
     for url in (f"sqlite:///{tmp_path / 'a.sqlite'}", create_database(postgres_admin_url, "report_same")):
         store = Store.open(url, clock=lambda: NOW)
         try:
-            random_site(store, seed=7)
+            random_site(store, NOW, seed=7)
             answers.append({by: as_json(store.case_report(WEEK, by)) for by in BY})
         finally:
             store.close()
