@@ -32,7 +32,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -193,6 +193,10 @@ class IncidentRow(Base):
     )
 
 
+#: A part whose clocks still run (bridge/store/cases.py: RUNNING), as a partial index's condition.
+_RUNNING_PARTS = text("state IN ('new', 'dispatched', 'accepted', 'arrived')")
+
+
 class CasePartRow(Base):
     """One department's part of a case, with its own state and clock. The time of every transition is a
     column (null until it happened), and so is each limit's due time, so that reports aggregate "time to
@@ -235,6 +239,10 @@ class CasePartRow(Base):
         Index("ix_case_parts_department_opened", "department", "opened_at"),
         Index("ix_case_parts_unit_state", "unit", "state"),
         Index("ix_case_parts_state_opened", "state", "opened_at"),
+        # Reports (migration 0010): the running parts alone; a window's parts with all the report reads.
+        Index("ix_case_parts_running", "state", sqlite_where=_RUNNING_PARTS, postgresql_where=_RUNNING_PARTS),
+        Index("ix_case_parts_report", "opened_at", "kind", "department", "unit", "case_id", "state", "accepted_at",
+              "arrived_at", "handled_at", "accept_due", "arrive_due", "resolve_due", "updated_at"),
     )
 
 

@@ -1,17 +1,18 @@
 """Reports: the supervisor's figures of cases (bridge/report.py says what they are), read in a few
 aggregate queries that the database answers from its indexes, whatever the number of cases stored.
 
-    counts        one GROUP BY over the parts opened in the window (``ix_case_parts_opened``)
-    percentiles   PostgreSQL: ``percentile_cont``; SQLite, which has none: each group's durations ranked
-                  by a window function, only the rows either side of each percentile read back and
-                  interpolated here, as ``percentile_cont`` does; durations are whole milliseconds on
-                  both, so that both databases give the same figures
+    counts        a GROUP BY over the parts opened in the window (``ix_case_parts_opened``), and one for all
+    percentiles   PostgreSQL: ``percentile_cont``; SQLite, which has none: the durations of the window's
+                  parts read once and ranked here (bridge/report.py's percentile interpolates as
+                  ``percentile_cont`` does); durations are whole milliseconds on both, so that both
+                  databases give the same figures
     overdue now   the running parts (``ix_case_parts_state_opened``), few whatever the history
     verified      the camera-found cases of the window (``ix_incidents_source_opened``)
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,23 +22,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from bridge.models import CasePartRow, IncidentRow, UtcDateTime
-from bridge.report import (
-    BY,
-    MEDIAN,
-    P90,
-    CaseReport,
-    Clock,
-    Group,
-    Verified,
-    every_day,
-    interpolate,
-    percentile_position,
-)
+from bridge.report import BY, MEDIAN, P90, CaseReport, Clock, Group, Verified, every_day, percentile
 from bridge.store.base import Database
 from bridge.store.cases import RUNNING
 from bridge.views import PartState, Verdict
 
 Query = Select[*tuple[Any, ...]]
+Spread = tuple[float | None, float | None]  # median, 90th percentile, in seconds
 
 #: Each clock: the column that stops it and the due time that bounds it.
 _CLOCKS = (("accept", CasePartRow.accepted_at, CasePartRow.accept_due),
@@ -56,8 +47,7 @@ class Reports(Database):
         if since > now:
             raise ValueError(f"since: {since.isoformat()} is after now ({now.isoformat()})")
         with self._read() as s:
-            groups = self._groups(s, by, since, now)
-            total = self._groups(s, "all", since, now).get("", Group(""))
+            groups, total = self._groups(s, by, since, now)
             categories = self._verified(s, "kind", since, now)
             cameras = self._verified(s, "camera", since, now)
             verified = self._verified(s, "all", since, now).get("", Verified(""))
@@ -65,8 +55,7 @@ class Reports(Database):
                 self._verified(s, "day", since, now) if by == "day" else {}
         ordered = every_day(list(groups.values()), since, now) if by == "day" else \
             sorted(groups.values(), key=lambda g: (-g.opened, -g.overdue, g.key))
-        return CaseReport(since, now, by, tuple(ordered), Group("", total.opened, total.accept, total.arrive,
-                                                                      total.handle, total.overdue),
+        return CaseReport(since, now, by, tuple(ordered), total,
                           tuple(sorted(categories.values(), key=lambda v: v.key)),
                           tuple(sorted(cameras.values(), key=lambda v: v.key)), verified, group_verified)
 
@@ -105,79 +94,66 @@ class Reports(Database):
             q = q.join(IncidentRow, IncidentRow.id == CasePartRow.case_id)
         return q.where(CasePartRow.opened_at >= since, CasePartRow.opened_at <= now)
 
-    def _groups(self, s: Session, by: str, since: datetime, now: datetime) -> dict[str, Group]:
-        key, joined = self._key(by)
+    def _groups(self, s: Session, by: str, since: datetime, now: datetime) -> tuple[dict[str, Group], Group]:
+        """The groups' figures and those of all the parts together."""
         at = bindparam("now", now, type_=UtcDateTime())
         # A part closed with its case stopped being judged then (its last change); any other runs till now.
         stop = case((CasePartRow.state == PartState.CLOSED.value, CasePartRow.updated_at), else_=at)
-        columns: list[Any] = [key.label("key"), func.count().label("opened")]
+        columns: list[Any] = [func.count().label("opened")]
         for name, done, due in _CLOCKS:
             columns += [func.count(done).label(f"{name}_done"),
                         func.sum(case((done <= due, 1), else_=0)).label(f"{name}_within"),
                         func.sum(case((due < func.coalesce(done, stop), 1), else_=0)).label(f"{name}_late")]
-        counts = {r.key: r for r in s.execute(_grouped(self._window(columns, joined, since, now), key, by))}
-        spreads = {name: self._percentiles(s, by, done, since, now) for name, done, _ in _CLOCKS}
-        overdue = self._overdue(s, by, now)
-        out: dict[str, Group] = {}
-        for k in counts.keys() | overdue.keys():
-            r = counts.get(k)
-            clocks: dict[str, Clock] = {}
-            for name, _, _ in _CLOCKS:
-                median, p90 = spreads[name].get(k, (None, None))
-                if r is None:
-                    clocks[name] = Clock()
-                else:
-                    within, late = int(getattr(r, f"{name}_within") or 0), int(getattr(r, f"{name}_late") or 0)
-                    clocks[name] = Clock(int(getattr(r, f"{name}_done")), median, p90, within, within + late)
-            out[k] = Group(k, int(r.opened) if r is not None else 0, clocks["accept"], clocks["arrive"],
-                           clocks["handle"], overdue.get(k, 0))
-        return out
-
-    def _percentiles(self, s: Session, by: str, done: Any, since: datetime, now: datetime
-                     ) -> dict[str, tuple[float | None, float | None]]:
-        """Each group's median and 90th percentile of the time to ``done``, in seconds (ms precision)."""
         key, joined = self._key(by)
-        ms = self._millis(done)
-        if self.dialect == "postgresql":
-            q = self._window([key.label("key"),
-                             func.percentile_cont(MEDIAN[0] / MEDIAN[1]).within_group(cast(ms, Float)).label("p50"),
-                             func.percentile_cont(P90[0] / P90[1]).within_group(cast(ms, Float)).label("p90")],
-                            joined, since, now).where(done.is_not(None))
-            return {r.key: (_seconds(r.p50), _seconds(r.p90)) for r in s.execute(_grouped(q, key, by))}
-        durations = self._window([key.label("key"), ms.label("ms")], joined, since, now) \
-            .where(done.is_not(None)).subquery()
-        ranked = select(durations.c.key, durations.c.ms,
-                        (func.row_number().over(partition_by=durations.c.key, order_by=durations.c.ms) - 1)
-                        .label("i"),
-                        func.count().over(partition_by=durations.c.key).label("n")).subquery()
-        wanted = []
-        for num, den in (MEDIAN, P90):  # integer division in SQL, as percentile_position does in Python
-            low = (ranked.c.n - 1).self_group().op("*")(num).self_group().op("/")(den)
-            wanted += [ranked.c.i == low, ranked.c.i == low + 1]
-        found: dict[str, dict[int, int]] = {}
-        sizes: dict[str, int] = {}
-        for k, value, i, n in s.execute(select(ranked.c.key, ranked.c.ms, ranked.c.i, ranked.c.n)
-                                        .where(or_(*wanted))):
-            found.setdefault(k, {})[int(i)] = int(value)
-            sizes[k] = int(n)
-        out: dict[str, tuple[float | None, float | None]] = {}
-        for k, values in found.items():
-            picks = []
-            for p in (MEDIAN, P90):
-                i, fraction = percentile_position(sizes[k], p)
-                picks.append(_seconds(interpolate(values[i], values.get(i + 1), fraction)))
-            out[k] = (picks[0], picks[1])
-        return out
+        counts = {r.key: r for r in s.execute(_grouped(self._window([key.label("key"), *columns], joined, since, now),
+                                                       key, by))}
+        total_counts = s.execute(self._window([literal_column("''").label("key"), *columns], False, since, now)).one()
+        spreads, total_spreads = self._spreads(s, by, since, now)
+        overdue = Counter(s.scalars(self._overdue(by), {"now": now}))
+        groups = {k: _group(k, counts.get(k), spreads.get(k, {}), overdue[k]) for k in counts.keys() | overdue.keys()}
+        return groups, _group("", total_counts, total_spreads, overdue.total())
 
-    def _overdue(self, s: Session, by: str, now: datetime) -> dict[str, int]:
-        """Running parts past a limit now, whenever they opened, per group."""
+    def _spreads(self, s: Session, by: str, since: datetime, now: datetime
+                 ) -> tuple[dict[str, dict[str, Spread]], dict[str, Spread]]:
+        """Each group's and all the parts' median and 90th percentile of each clock, in seconds."""
         key, joined = self._key(by)
-        late = or_(*(and_(due < now, done.is_(None)) for _, done, due in _CLOCKS))
-        q: Query = select(key.label("key"), func.count().label("n")).select_from(CasePartRow)
+        ms = [self._millis(done).label(name) for name, done, _ in _CLOCKS]
+        if self.dialect == "postgresql":  # percentile_cont leaves out the nulls: the parts not there yet
+            columns = [func.percentile_cont(p).within_group(cast(m, Float)).label(f"{m.name}_{p}") for m in ms
+                       for p in (MEDIAN[0] / MEDIAN[1], P90[0] / P90[1])]
+
+            def spread(r: Any) -> dict[str, Spread]:
+                return {m.name: (_seconds(r[i * 2]), _seconds(r[i * 2 + 1])) for i, m in enumerate(ms)}
+
+            q = self._window(columns, joined, since, now).where(CasePartRow.accepted_at.is_not(None))
+            groups = {r[-1]: spread(r) for r in s.execute(_grouped(q.add_columns(key.label("key")), key, by))}
+            return groups, spread(s.execute(q).one())
+        # SQLite has no percentile_cont, and ranking by a window function costs four times reading the
+        # durations: they are read once (the parts accepted; an arrival or a handling implies acceptance),
+        # in whole milliseconds, and the ranks picked here, as percentile_cont does.
+        values: dict[str, list[list[int]]] = {}
+        every: list[list[int]] = [[] for _ in _CLOCKS]
+        q = self._window([key.label("key"), *ms], joined, since, now).where(CasePartRow.accepted_at.is_not(None))
+        for k, *durations in s.execute(q):
+            lists = values.setdefault(k, [[] for _ in _CLOCKS])
+            for i, d in enumerate(durations):
+                if d is not None:
+                    lists[i].append(d)
+                    every[i].append(d)
+        return {k: _spread(lists) for k, lists in values.items()}, _spread(every)
+
+    def _overdue(self, by: str) -> Query:
+        """The group of each running part past a limit now, whenever it opened (few: running parts are).
+        Read as rows, not grouped in SQL: a GROUP BY would tempt SQLite to walk the index of its key."""
+        key, joined = self._key(by)
+        at = bindparam("now", type_=UtcDateTime())
+        late = or_(*(and_(due < at, done.is_(None)) for _, done, due in _CLOCKS))
+        q = select(key).select_from(CasePartRow)
         if joined:
             q = q.join(IncidentRow, IncidentRow.id == CasePartRow.case_id)
-        q = q.where(CasePartRow.state.in_(RUNNING), CasePartRow.opened_at <= now, late)
-        return {r.key: int(r.n) for r in s.execute(_grouped(q, key, by)) if r.n}
+        # The states as literals: a partial index of the running parts is used only for the very same terms.
+        running = CasePartRow.state.in_(bindparam("running", RUNNING, expanding=True, literal_execute=True))
+        return q.where(running, late)
 
     # --- camera-found cases ----------------------------------------------------------------------------
 
@@ -198,6 +174,27 @@ class Reports(Database):
 def _grouped(q: Query, key: SQLColumnExpression[Any], by: str) -> Query:
     """Grouped by the key; "all" is one group (a constant in GROUP BY is an error on PostgreSQL)."""
     return q if by == "all" else q.group_by(key)
+
+
+def _spread(lists: list[list[int]]) -> dict[str, Spread]:
+    out: dict[str, Spread] = {}
+    for (name, _, _), values in zip(_CLOCKS, lists, strict=True):
+        values.sort()
+        out[name] = (_seconds(percentile(values, MEDIAN)), _seconds(percentile(values, P90)))
+    return out
+
+
+def _group(key: str, counts: Any, spreads: dict[str, Spread], overdue: int) -> Group:
+    clocks: dict[str, Clock] = {}
+    for name, _, _ in _CLOCKS:
+        median, p90 = spreads.get(name, (None, None))
+        if counts is None:
+            clocks[name] = Clock()
+            continue
+        within, late = int(getattr(counts, f"{name}_within") or 0), int(getattr(counts, f"{name}_late") or 0)
+        clocks[name] = Clock(int(getattr(counts, f"{name}_done")), median, p90, within, within + late)
+    return Group(key, int(counts.opened) if counts is not None else 0, clocks["accept"], clocks["arrive"],
+                 clocks["handle"], overdue)
 
 
 def _seconds(ms: float | None) -> float | None:
