@@ -217,34 +217,46 @@ def as_csv(r: CaseReport) -> str:
     return out.getvalue()
 
 
-def tables(r: CaseReport) -> list[Any]:
-    """The report as rich renderables: the groups with their clocks, then the valid-case rates."""
+def tables(r: CaseReport, box: Any = None, *, compact: bool = False) -> list[Any]:
+    """The report as rich renderables: the groups with their clocks, then the valid-case rates (``box``:
+    rich's box style, default its heavy-headed one; ``compact``: each clock's times and share in one
+    column and only the parts opened counted, for a screen narrower than a terminal's wide table)."""
+    from rich import box as boxes
     from rich.table import Table
 
+    box = box or boxes.HEAVY_HEAD
     when = f"{r.since:%Y-%m-%d %H:%M} to {r.until:%Y-%m-%d %H:%M} UTC"
     t = Table(title=f"Cases by {r.by}, {when}", title_justify="left", show_footer=True,
               caption="one row per department's part of a case; times from the part's opening, median / 90th "
                       "percentile; 'in limit': the share judged that stopped within it; overdue: running past a "
-                      "limit now", caption_justify="left")
+                      "limit now", caption_justify="left", box=box)
     total = r.total
-    t.add_column(r.by, footer="all")
-    for name, attr in (("opened", "opened"), ("accepted", "accepted"), ("arrived", "arrived"),
-                       ("handled", "handled")):
-        t.add_column(name, justify="right", footer=str(getattr(total, attr)))
+    t.add_column(r.by, footer="all", min_width=10)
+    counted = ("opened",) if compact else ("opened", "accepted", "arrived", "handled")
+    for name in counted:
+        t.add_column(name, justify="right", footer=str(getattr(total, name)))
+
+    def times(c: Clock) -> list[str]:
+        if compact:
+            return [f"{span(c.median_s)}/{span(c.p90_s)} {share_text(c.share):>4}"]
+        return [f"{span(c.median_s)} / {span(c.p90_s)}", share_text(c.share)]
+
     for name, limit in CLOCKS:
-        c = total.clock(name)
-        t.add_column(f"to {name}\np50 / p90", justify="right", footer=f"{span(c.median_s)} / {span(c.p90_s)}")
-        t.add_column(f"in {limit}", justify="right", footer=share_text(c.share))
+        footers = times(total.clock(name))
+        if compact:
+            t.add_column(f"to {name}\np50/p90 in limit", justify="right", footer=footers[0], no_wrap=True)
+        else:
+            t.add_column(f"to {name}\np50 / p90", justify="right", footer=footers[0])
+            t.add_column(f"in {limit}", justify="right", footer=footers[1])
     t.add_column("overdue\nnow", justify="right", footer=str(total.overdue),
                  footer_style="bold red" if total.overdue else "")
     for g in r.groups:
-        cells = [key_text(g.key, r.by), str(g.opened), str(g.accepted), str(g.arrived), str(g.handled)]
+        cells = [key_text(g.key, r.by), *(str(getattr(g, name)) for name in counted)]
         for name, _ in CLOCKS:
-            c = g.clock(name)
-            cells += [f"{span(c.median_s)} / {span(c.p90_s)}", share_text(c.share)]
+            cells += times(g.clock(name))
         cells.append(f"[bold red]{g.overdue}[/]" if g.overdue else "0")
         t.add_row(*cells)
-    v = Table(title="Camera detections verified: valid-case rate", title_justify="left", show_footer=True)
+    v = Table(title="Camera detections verified: valid-case rate", title_justify="left", show_footer=True, box=box)
     v.add_column("category / camera", footer="all camera cases")
     v.add_column("valid", justify="right", footer=str(r.verified.valid))
     v.add_column("false detection", justify="right", footer=str(r.verified.false_detection))
