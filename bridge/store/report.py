@@ -1,19 +1,20 @@
 """Reports: the supervisor's figures of cases (bridge/report.py says what they are), read in a few
 aggregate queries that the database answers from its indexes, whatever the number of cases stored.
 
-    counts        a GROUP BY over the parts opened in the window (``ix_case_parts_opened``), and one for all
+    counts        a GROUP BY over the parts opened in the window (``ix_case_parts_report``), added up for all
     percentiles   PostgreSQL: ``percentile_cont``; SQLite, which has none: the durations of the window's
                   parts read once and ranked here (bridge/report.py's percentile interpolates as
                   ``percentile_cont`` does); durations are whole milliseconds on both, so that both
                   databases give the same figures
     overdue now   the running parts (``ix_case_parts_state_opened``), few whatever the history
-    verified      the camera-found cases of the window (``ix_incidents_source_opened``)
+    verified      the camera-found cases of the window, by category, camera and day in one GROUP BY
+                  (``ix_incidents_source_opened``)
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -48,11 +49,8 @@ class Reports(Database):
             raise ValueError(f"since: {since.isoformat()} is after now ({now.isoformat()})")
         with self._read() as s:
             groups, total = self._groups(s, by, since, now)
-            categories = self._verified(s, "kind", since, now)
-            cameras = self._verified(s, "camera", since, now)
-            verified = self._verified(s, "all", since, now).get("", Verified(""))
-            group_verified = categories if by == "kind" else cameras if by == "camera" else \
-                self._verified(s, "day", since, now) if by == "day" else {}
+            categories, cameras, days, verified = self._verified(s, since, now)
+            group_verified = {"kind": categories, "camera": cameras, "day": days}.get(by, {})
         ordered = every_day(list(groups.values()), since, now) if by == "day" else \
             sorted(groups.values(), key=lambda g: (-g.opened, -g.overdue, g.key))
         return CaseReport(since, now, by, tuple(ordered), total,
@@ -105,9 +103,9 @@ class Reports(Database):
                         func.sum(case((done <= due, 1), else_=0)).label(f"{name}_within"),
                         func.sum(case((due < func.coalesce(done, stop), 1), else_=0)).label(f"{name}_late")]
         key, joined = self._key(by)
-        counts = {r.key: r for r in s.execute(_grouped(self._window([key.label("key"), *columns], joined, since, now),
-                                                       key, by))}
-        total_counts = s.execute(self._window([literal_column("''").label("key"), *columns], False, since, now)).one()
+        counts = {r.key: {name: int(value or 0) for name, value in r._mapping.items() if name != "key"}
+                  for r in s.execute(_grouped(self._window([key.label("key"), *columns], joined, since, now), key, by))}
+        total_counts = dict(sum((Counter(c) for c in counts.values()), Counter()))  # counts add up; percentiles not
         spreads, total_spreads = self._spreads(s, by, since, now)
         overdue = Counter(s.scalars(self._overdue(by), {"now": now}))
         groups = {k: _group(k, counts.get(k), spreads.get(k, {}), overdue[k]) for k in counts.keys() | overdue.keys()}
@@ -157,18 +155,31 @@ class Reports(Database):
 
     # --- camera-found cases ----------------------------------------------------------------------------
 
-    def _verified(self, s: Session, by: str, since: datetime, now: datetime) -> dict[str, Verified]:
-        key: SQLColumnExpression[Any] = {"kind": IncidentRow.category, "camera": func.coalesce(IncidentRow.camera, ""),
-                                   "day": self._day(IncidentRow.opened_at)}.get(by, literal_column("''"))
-        q: Query = select(key.label("key"),
-                   func.sum(case((IncidentRow.verdict == Verdict.VALID.value, 1), else_=0)).label("valid"),
-                   func.sum(case((IncidentRow.verdict == Verdict.FALSE_DETECTION.value, 1), else_=0)).label("false"),
-                   func.sum(case((IncidentRow.verdict.is_(None), 1), else_=0)).label("unverified")) \
+    def _verified(self, s: Session, since: datetime, now: datetime
+                  ) -> tuple[dict[str, Verified], dict[str, Verified], dict[str, Verified], Verified]:
+        """The camera-found cases of the window by category, by camera, by day and all: one GROUP BY of the three
+        (their combinations are few), added up here."""
+        day = self._day(IncidentRow.opened_at)
+        camera = func.coalesce(IncidentRow.camera, "")
+        q = select(IncidentRow.category, camera, day,
+                   func.sum(case((IncidentRow.verdict == Verdict.VALID.value, 1), else_=0)),
+                   func.sum(case((IncidentRow.verdict == Verdict.FALSE_DETECTION.value, 1), else_=0)),
+                   func.sum(case((IncidentRow.verdict.is_(None), 1), else_=0))) \
             .where(IncidentRow.source == "camera", IncidentRow.opened_at >= since, IncidentRow.opened_at <= now) \
+            .group_by(IncidentRow.category, camera, day)
+        sums: list[dict[str, Counter[str]]] = [{}, {}, {}]
+        total: Counter[str] = Counter()
+        for *keys, valid, false, unverified in s.execute(q):
+            said = Counter(valid=int(valid), false=int(false), unverified=int(unverified))
+            total.update(said)
+            for by_key, k in zip(sums, keys, strict=True):
+                by_key.setdefault(k, Counter()).update(said)
 
-        count: Callable[[Any], int] = lambda x: int(x or 0)  # noqa: E731 - SUM over no rows is NULL
-        return {r.key: Verified(r.key, count(r.valid), count(r.false), count(r.unverified))
-                for r in s.execute(_grouped(q, key, by)) if r.valid is not None}
+        def verified(k: str, c: Counter[str]) -> Verified:
+            return Verified(k, c["valid"], c["false"], c["unverified"])
+
+        categories, cameras, days = ({k: verified(k, c) for k, c in by_key.items()} for by_key in sums)
+        return categories, cameras, days, verified("", total)
 
 
 def _grouped(q: Query, key: SQLColumnExpression[Any], by: str) -> Query:
@@ -184,17 +195,11 @@ def _spread(lists: list[list[int]]) -> dict[str, Spread]:
     return out
 
 
-def _group(key: str, counts: Any, spreads: dict[str, Spread], overdue: int) -> Group:
-    clocks: dict[str, Clock] = {}
-    for name, _, _ in _CLOCKS:
-        median, p90 = spreads.get(name, (None, None))
-        if counts is None:
-            clocks[name] = Clock()
-            continue
-        within, late = int(getattr(counts, f"{name}_within") or 0), int(getattr(counts, f"{name}_late") or 0)
-        clocks[name] = Clock(int(getattr(counts, f"{name}_done")), median, p90, within, within + late)
-    return Group(key, int(counts.opened) if counts is not None else 0, clocks["accept"], clocks["arrive"],
-                 clocks["handle"], overdue)
+def _group(key: str, counts: Mapping[str, int] | None, spreads: dict[str, Spread], overdue: int) -> Group:
+    c = counts or {}
+    clocks = {name: Clock(c.get(f"{name}_done", 0), *spreads.get(name, (None, None)), c.get(f"{name}_within", 0),
+                          c.get(f"{name}_within", 0) + c.get(f"{name}_late", 0)) for name, _, _ in _CLOCKS}
+    return Group(key, c.get("opened", 0), clocks["accept"], clocks["arrive"], clocks["handle"], overdue)
 
 
 def _seconds(ms: float | None) -> float | None:
