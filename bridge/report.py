@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,24 +26,26 @@ from typing import Any
 BY = ("kind", "department", "unit", "camera", "day")
 #: Each clock: its name in the report, the limit that bounds it (case_kinds.<kind>.<limit>_s).
 CLOCKS = (("accept", "accept_s"), ("arrive", "arrive_s"), ("handle", "resolve_s"))
-#: The percentiles reported, as fractions (numerator, denominator) so that positions are exact integers.
-MEDIAN = (1, 2)
-P90 = (9, 10)
+#: The percentiles reported.
+MEDIAN = 0.5
+P90 = 0.9
 
 
-def percentile_position(n: int, p: tuple[int, int]) -> tuple[int, float]:
+def percentile_position(n: int, p: float) -> tuple[int, float]:
     """Where percentile ``p`` of ``n`` sorted values lies: the 0-based index below it and the fraction of the
-    way to the next (linear interpolation between closest ranks, as PostgreSQL's ``percentile_cont``)."""
-    num, den = p
-    scaled = (n - 1) * num
-    return scaled // den, (scaled % den) / den
+    way to the next. The arithmetic is PostgreSQL's ``percentile_cont`` to the bit (double precision,
+    ``p * (n - 1)`` floored), so that SQLite's figures, ranked here, are PostgreSQL's."""
+    position = p * (n - 1)
+    below = math.floor(position)
+    return below, position - below
 
 
 def interpolate(low: float, high: float | None, fraction: float) -> float:
-    return low if high is None or fraction == 0 else low + (high - low) * fraction
+    """As PostgreSQL interpolates (``lo + fraction * (hi - lo)``, in double precision)."""
+    return float(low) if high is None or fraction == 0 else float(low) + fraction * (float(high) - float(low))
 
 
-def percentile(ordered: Sequence[float], p: tuple[int, int]) -> float | None:
+def percentile(ordered: Sequence[float], p: float) -> float | None:
     """Percentile ``p`` of already sorted values (None of none)."""
     if not ordered:
         return None

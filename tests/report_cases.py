@@ -80,20 +80,25 @@ def build_site(store: Store, now: datetime) -> None:
 
 
 def random_site(store: Store, now: datetime, seed: int, n: int = 400) -> None:
+    """``n`` random cases over the 9 days before ``now``: most parts accepted within a few minutes, there
+    within a quarter of an hour, handled within the hour; one in six stopping short (closed with its case,
+    or still running if it opened in the last two hours); a third of them found by one of two cameras."""
     rng = random.Random(seed)
     w = Cases(store)
     for _ in range(n):
         kind = rng.choice(list(LIMITS))
         opened = now - timedelta(seconds=rng.randrange(0, 9 * 86400))
         camera = rng.choice(["dome-3", "cam-9", None])
-        verdict = rng.choice(["valid", "false_detection", None]) if camera else None
+        verdict = rng.choices(["valid", "false_detection", None], [6, 3, 1])[0] if camera else None
         case_id = w.case(kind, opened, camera=camera, verdict=verdict, resolved=verdict is not None)
-        for department in rng.sample(["police", "urban-management", "sanitation"], rng.randint(1, 2)):
-            steps = sorted(rng.uniform(1, 4000) for _ in range(3))
-            reached = rng.randint(0, 3)
+        for department in rng.sample(["police", "urban-management", "sanitation"], rng.choice([1, 1, 2])):
+            accept = rng.uniform(15, 150) if rng.random() < 0.8 else rng.uniform(150, 900)
+            arrive = accept + rng.uniform(60, 700)
+            steps = [accept, arrive, arrive + rng.uniform(300, 3000)]
+            reached = 3 if rng.random() < 5 / 6 else rng.randint(0, 2)
             times: list[Any] = [round(t, 3) if i < reached else None for i, t in enumerate(steps)]
-            state = rng.choice(["closed", "new", "dispatched"]) if reached == 0 else \
-                ["accepted", "arrived", "handled"][reached - 1]
+            running = now - opened < timedelta(hours=2)
+            state = "handled" if reached == 3 else ["new", "accepted", "arrived"][reached] if running else "closed"
             w.part(case_id, kind, department, opened, state, unit=rng.choice([None, "mdc:201", "aprs:BG5ABC-9"]),
                    accept=times[0], arrive=times[1], handle=times[2],
-                   closed=rng.uniform(1, 5000) if state == "closed" else None)
+                   closed=rng.uniform(steps[reached - 1] if reached else 1, 5000) if state == "closed" else None)

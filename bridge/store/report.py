@@ -118,7 +118,7 @@ class Reports(Database):
         ms = [self._millis(done).label(name) for name, done, _ in _CLOCKS]
         if self.dialect == "postgresql":  # percentile_cont leaves out the nulls: the parts not there yet
             columns = [func.percentile_cont(p).within_group(cast(m, Float)).label(f"{m.name}_{p}") for m in ms
-                       for p in (MEDIAN[0] / MEDIAN[1], P90[0] / P90[1])]
+                       for p in (MEDIAN, P90)]
 
             def spread(r: Any) -> dict[str, Spread]:
                 return {m.name: (_seconds(r[i * 2]), _seconds(r[i * 2 + 1])) for i, m in enumerate(ms)}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from report_cases import build_site
+from report_cases import build_site, random_site
 from rich.console import Console
 from rig import SetClock, StillApp, run, screenshot, until
 from textual.widgets import Sparkline, Static
@@ -49,7 +49,7 @@ def test_the_report_screen_shows_what_the_report_says(database_url: str, tmp_pat
     app = StillApp(config_for(database_url, tmp_path), "sam", SetClock(NOW))
 
     async def scenario() -> None:
-        async with app.run_test(size=(120, 60)) as pilot:
+        async with app.run_test(size=(160, 48)) as pilot:
             await until(pilot, lambda: app.database == "ok", "the console to read the database")
             await pilot.press("v")
             await until(pilot, lambda: isinstance(app.screen, ReportScreen), "the report screen")
@@ -74,7 +74,6 @@ def test_the_report_screen_shows_what_the_report_says(database_url: str, tmp_pat
             assert "category street_stall" in verified and "67%" in verified and "2 / 1 / 1" in verified
             assert "camera dome-3" in verified and "50%" in verified
             assert "Cases by kind" in text(screen.table) and "Camera detections verified" in text(screen.table)
-            screenshot(app, tmp_path, "console-report")
 
             await pilot.press("b")  # by department
             await until(pilot, lambda: screen.loaded is not None and screen.loaded.report.by == "department",
@@ -107,5 +106,30 @@ def test_a_database_it_cannot_read_is_said_on_the_screen(tmp_path: Path) -> None
             assert isinstance(screen, ReportScreen)
             await until(pilot, lambda: "cannot read the report" in text(screen.headline), "the error shown")
             assert screen.loaded is None
+
+    run(scenario())
+
+
+def test_a_busy_week_drawn(tmp_path: Path) -> None:
+    """A week of random cases (the README's picture): every day has its sparkline column, every kind its bar."""
+    url = f"sqlite:///{tmp_path / 'bridge.sqlite'}"
+    store = Store.open(url, clock=lambda: NOW)
+    random_site(store, NOW, seed=3, n=300)
+    store.close()
+    app = StillApp(config_for(url, tmp_path), "sam", SetClock(NOW))
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.database == "ok", "the console to read the database")
+            await pilot.press("v")
+            await until(pilot, lambda: isinstance(app.screen, ReportScreen), "the report screen")
+            screen = app.screen
+            assert isinstance(screen, ReportScreen)
+            await until(pilot, lambda: screen.loaded is not None, "the report read")
+            opened = list(screen.query_one("#opened-line", Sparkline).data or [])
+            assert len(opened) == 8 and all(opened[1:])  # the first day of the window starts at 16:00
+            bars = text(screen.bars)
+            assert all(any(line.startswith(kind) for line in bars.splitlines()) for kind in ("noise", "street_stall"))
+            screenshot(app, tmp_path, "console-report")
 
     run(scenario())
