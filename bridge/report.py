@@ -242,14 +242,14 @@ def tables(r: CaseReport, box: Any = None, *, compact: bool = False) -> list[Any
     def times(c: Clock) -> list[str]:
         if compact:
             return [f"{span(c.median_s)}/{span(c.p90_s)} {share_text(c.share):>4}"]
-        return [f"{span(c.median_s)} / {span(c.p90_s)}", share_text(c.share)]
+        return [f"{span(c.median_s)}/{span(c.p90_s)}", share_text(c.share)]
 
     for name, limit in CLOCKS:
         footers = times(total.clock(name))
         if compact:
             t.add_column(f"to {name}\np50/p90 in limit", justify="right", footer=footers[0], no_wrap=True)
         else:
-            t.add_column(f"to {name}\np50 / p90", justify="right", footer=footers[0])
+            t.add_column(f"to {name}\np50/p90", justify="right", footer=footers[0], no_wrap=True)
             t.add_column(f"in {limit}", justify="right", footer=footers[1])
     t.add_column("overdue\nnow", justify="right", footer=str(total.overdue),
                  footer_style="bold red" if total.overdue else "")

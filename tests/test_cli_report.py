@@ -62,8 +62,8 @@ def test_the_table_by_kind(data: Path) -> None:
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
             for line in out.stdout.splitlines() if line.startswith("│")}
     # opened, accepted, arrived, handled, to accept p50 / p90, in accept_s, ...
-    assert rows["street_stall"][:6] == ["5", "3", "2", "2", "3m20s / 6m00s", "40%"]
-    assert rows["noise"][:6] == ["4", "3", "2", "2", "1m40s / 2m44s", "67%"]
+    assert rows["street_stall"][:6] == ["5", "3", "2", "2", "3m20s/6m00s", "40%"]
+    assert rows["noise"][:6] == ["4", "3", "2", "2", "1m40s/2m44s", "67%"]
     assert rows["all"][0] == "9"
     assert rows["category street_stall"] == ["2", "1", "67%", "1"]
     assert rows["camera dome-3"] == ["1", "1", "50%", "0"]
