@@ -126,10 +126,16 @@ class CaseReport:
     cameras: tuple[Verified, ...]
     verified: Verified  # all camera-found cases of the window
     group_verified: dict[str, Verified] = field(default_factory=dict)  # by kind, camera, day: the same key
+    #: Incidents of the window of a kind with no ``[case_kinds]`` entry when they opened: no parts, no clocks.
+    untimed: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def empty(self) -> bool:
-        return not self.total.opened and not self.total.overdue and not self.categories
+    def untimed_note(self) -> str | None:
+        """Why incidents of the window are not in the figures, if some are not."""
+        if not self.untimed:
+            return None
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.untimed.items()))
+        return (f"not timed: {sum(self.untimed.values())} incidents of a kind with no [case_kinds] entry ({kinds}): "
+                "no department parts, so no clocks to report; configure the kind to time its cases")
 
 
 def days(since: datetime, until: datetime) -> list[str]:
@@ -192,6 +198,7 @@ def as_json(r: CaseReport) -> dict[str, Any]:
         "total": group_json(r.total),
         "verified": {"categories": [_verified_json(v) for v in r.categories],
                      "cameras": [_verified_json(v) for v in r.cameras], "total": _verified_json(r.verified)},
+        "untimed": dict(sorted(r.untimed.items())),
     }
 
 
@@ -226,6 +233,7 @@ def tables(r: CaseReport, box: Any = None, *, compact: bool = False) -> list[Any
     column and only the parts opened counted, for a screen narrower than a terminal's wide table)."""
     from rich import box as boxes
     from rich.table import Table
+    from rich.text import Text
 
     box = box or boxes.HEAVY_HEAD
     when = f"{r.since:%Y-%m-%d %H:%M} to {r.until:%Y-%m-%d %H:%M} UTC"
@@ -269,4 +277,5 @@ def tables(r: CaseReport, box: Any = None, *, compact: bool = False) -> list[Any
         for i, x in enumerate(rows):
             v.add_row(f"{title} {x.key or '(none)'}", str(x.valid), str(x.false_detection), share_text(x.rate),
                       str(x.unverified), end_section=i == len(rows) - 1)
-    return [t, v]
+    note = r.untimed_note()
+    return [t, v] + ([Text(note, "yellow")] if note else [])

@@ -23,7 +23,7 @@ class Cases:
         self.next_id = 1
 
     def case(self, kind: str, opened: datetime, *, camera: str | None = None, verdict: str | None = None,
-             resolved: bool = False) -> int:
+             resolved: bool = False, flow: str | None = "lead") -> int:
         case_id, self.next_id = self.next_id, self.next_id + 1
         with self.store.engine.begin() as c:
             c.execute(insert(IncidentRow), [{
@@ -31,7 +31,7 @@ class Cases:
                 "channel": camera or "map", "state": "resolved" if resolved else "acknowledged", "opened_at": opened,
                 "first_event_id": f"e{case_id}", "last_event_id": f"e{case_id}", "last_alert_at": opened,
                 "alert_count": 1, "updated_at": opened, "category": kind,
-                "source": "camera" if camera else "dispatcher", "flow": "lead", "camera": camera, "verdict": verdict}])
+                "source": "camera" if camera else "dispatcher", "flow": flow, "camera": camera, "verdict": verdict}])
         return case_id
 
     def part(self, case_id: int, kind: str, department: str, opened: datetime, state: str, *,
@@ -77,6 +77,8 @@ def build_site(store: Store, now: datetime) -> None:
     w.part(c7, "street_stall", "urban-management", t0 + 5 * h, "closed", closed=400)  # closed after accept_due
     c8 = w.case("street_stall", now - timedelta(minutes=10), camera="cam-9")
     w.part(c8, "street_stall", "urban-management", now - timedelta(minutes=10), "new")  # not accepted in 5 min
+    for at in (t0, t0 + h, old):  # alerts of no configured kind: no parts (two in the window)
+        w.case("alert", at, flow=None)
 
 
 def random_site(store: Store, now: datetime, seed: int, n: int = 400) -> None:

@@ -67,6 +67,7 @@ def test_the_table_by_kind(data: Path) -> None:
     assert rows["all"][0] == "9"
     assert rows["category street_stall"] == ["2", "1", "67%", "1"]
     assert rows["camera dome-3"] == ["1", "1", "50%", "0"]
+    assert "not timed: 2 incidents of a kind with no [case_kinds] entry (alert 2)" in " ".join(out.stdout.split())
 
 
 @pytest.mark.parametrize(("by", "keys"), [
@@ -84,6 +85,7 @@ def test_json_by_each_grouping(data: Path, by: str, keys: set[str]) -> None:
     assert sum(g["opened"] for g in report["groups"]) == report["total"]["opened"] == 9
     assert report["total"]["overdue_now"] >= 3
     assert report["verified"]["total"]["valid_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["untimed"] == {"alert": 2}
 
 
 def test_csv_by_day(data: Path) -> None:

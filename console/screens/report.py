@@ -69,6 +69,9 @@ def headline(r: CaseReport) -> Text:
         out.append(share_text(c.share), share_style(c.share))
         if c.judged:
             out.append(f" of {c.judged}", "dim")
+    note = r.untimed_note()
+    if note:
+        out.append(f"\n{note}", "yellow")
     return out
 
 
@@ -218,7 +221,7 @@ class ReportScreen(Screen[None]):
     def _read(self, generation: int, since: datetime, by: str, now: datetime) -> None:
         try:
             store = self.store.get()
-            loaded = Loaded(store.case_report(since, by, now), store.case_report(since, "day", now))
+            loaded = Loaded(store.case_report(since, by, now), store.case_report(since, "day", now, percentiles=False))
         except Exception as exc:  # noqa: BLE001 - whatever the database says goes on the screen, not up the thread
             self.post_message(self.Read(generation, None, describe_error(exc)))
             return

@@ -66,6 +66,9 @@ def test_figures_by_kind(site: Store) -> None:
     assert (r.total.opened, r.total.overdue) == (9, 3)
     assert (r.total.accept.within, r.total.accept.judged) == (4, 8)
     assert r.total.accept.median_s == 140  # 60 100 100 180 200 400
+    assert r.untimed == {"alert": 2}
+    assert r.untimed_note() == ("not timed: 2 incidents of a kind with no [case_kinds] entry (alert 2): no department "
+                                "parts, so no clocks to report; configure the kind to time its cases")
 
 
 def test_valid_case_rate_per_category_and_camera(site: Store) -> None:
@@ -93,6 +96,10 @@ def test_by_department_unit_and_day(site: Store) -> None:
     assert [g.key for g in day.groups][-1] == "2026-12-01"
     assert len(day.groups) == 1 + 8  # every day of the window, those with nothing too
     assert [(g.opened, g.overdue) for g in day.groups if g.opened or g.overdue] == [(0, 1), (9, 2)]
+    counts = site.case_report(WEEK, "day", percentiles=False)  # what the console's sparklines read
+    assert [(g.key, g.opened, g.accept.within, g.accept.judged) for g in counts.groups] == [
+        (g.key, g.opened, g.accept.within, g.accept.judged) for g in day.groups]
+    assert counts.total.accept.median_s is None and day.total.accept.median_s == 140
 
 
 def test_a_narrow_window_and_bad_arguments(site: Store) -> None:
