@@ -190,6 +190,9 @@ class IncidentRow(Base):
         Index("ix_incidents_camera_opened", "camera", "opened_at"),
         Index("ix_incidents_source_opened", "source", "opened_at"),
         Index("ix_incidents_linked_case", "linked_case"),
+        # Incidents of no configured case kind (no parts), named beside a report's figures (migration 0010).
+        Index("ix_incidents_untimed", "opened_at", "category", sqlite_where=text("flow IS NULL"),
+              postgresql_where=text("flow IS NULL")),
     )
 
 

@@ -7,8 +7,8 @@ aggregate queries that the database answers from its indexes, whatever the numbe
                   ``percentile_cont`` does); durations are whole milliseconds on both, so that both
                   databases give the same figures
     overdue now   the running parts (``ix_case_parts_state_opened``), few whatever the history
-    verified      the camera-found cases of the window, by category, camera and day in one GROUP BY
-                  (``ix_incidents_source_opened``)
+    verified      the camera-found cases of the window, by category and camera in one GROUP BY
+                  (``ix_incidents_source_opened``), by day in another when the report is by day
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Reports(Database):
             raise ValueError(f"since: {since.isoformat()} is after now ({now.isoformat()})")
         with self._read() as s:
             groups, total = self._groups(s, by, since, now, percentiles)
-            categories, cameras, days, verified = self._verified(s, since, now)
+            categories, cameras, days, verified = self._verified(s, since, now, by == "day")
             group_verified = {"kind": categories, "camera": cameras, "day": days}.get(by, {})
             untimed = {k: int(n) for k, n in s.execute(  # incidents of no configured kind have no parts
                 select(IncidentRow.category, func.count()).group_by(IncidentRow.category)
@@ -70,33 +70,33 @@ class Reports(Database):
             return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
         return func.substr(column, 1, 10)  # SQLite keeps naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff'
 
-    def _key(self, by: str) -> tuple[SQLColumnExpression[Any], bool]:
-        """The group's expression and whether it needs the case's row."""
+    def _key(self, by: str) -> SQLColumnExpression[Any]:
+        """The group's expression. A part's camera is its case's, looked up by the case's key for each part
+        of the window (a join would let PostgreSQL hash every case ever opened)."""
         if by == "kind":
-            return CasePartRow.kind, False
+            return CasePartRow.kind
         if by == "department":
-            return CasePartRow.department, False
+            return CasePartRow.department
         if by == "unit":
-            return func.coalesce(CasePartRow.unit, ""), False
+            return func.coalesce(CasePartRow.unit, "")
         if by == "camera":
-            return func.coalesce(IncidentRow.camera, ""), True
+            camera = select(IncidentRow.camera).where(IncidentRow.id == CasePartRow.case_id).scalar_subquery()
+            return func.coalesce(camera, "")
         if by == "day":
-            return self._day(CasePartRow.opened_at), False
-        return literal_column("''"), False
+            return self._day(CasePartRow.opened_at)
+        return literal_column("''")
 
     def _millis(self, done: Any) -> ColumnElement[Any]:
         """The time from the part's opening to ``done``, in whole milliseconds."""
-        if self.dialect == "postgresql":
-            return cast(func.round(func.extract("epoch", done - CasePartRow.opened_at) * 1000), BigInteger)
+        if self.dialect == "postgresql":  # date_part is double precision (extract's numeric is slower by far)
+            return func.round(func.date_part("epoch", done - CasePartRow.opened_at) * 1000.0, type_=Float)
         return cast(func.round((func.julianday(done) - func.julianday(CasePartRow.opened_at)) * 86_400_000.0),
                     BigInteger)
 
     @staticmethod
-    def _window(columns: list[Any], joined: bool, since: datetime, now: datetime) -> Query:
-        q = select(*columns).select_from(CasePartRow)
-        if joined:
-            q = q.join(IncidentRow, IncidentRow.id == CasePartRow.case_id)
-        return q.where(CasePartRow.opened_at >= since, CasePartRow.opened_at <= now)
+    def _window(columns: list[Any], since: datetime, now: datetime) -> Query:
+        return select(*columns).select_from(CasePartRow).where(CasePartRow.opened_at >= since,
+                                                               CasePartRow.opened_at <= now)
 
     def _groups(self, s: Session, by: str, since: datetime, now: datetime, percentiles: bool = True
                 ) -> tuple[dict[str, Group], Group]:
@@ -109,9 +109,9 @@ class Reports(Database):
             columns += [func.count(done).label(f"{name}_done"),
                         func.sum(case((done <= due, 1), else_=0)).label(f"{name}_within"),
                         func.sum(case((due < func.coalesce(done, stop), 1), else_=0)).label(f"{name}_late")]
-        key, joined = self._key(by)
+        key = self._key(by)
         counts = {r.key: {name: int(value or 0) for name, value in r._mapping.items() if name != "key"}
-                  for r in s.execute(_grouped(self._window([key.label("key"), *columns], joined, since, now), key, by))}
+                  for r in s.execute(_grouped(self._window([key.label("key"), *columns], since, now), key, by))}
         total_counts = dict(sum((Counter(c) for c in counts.values()), Counter()))  # counts add up; percentiles not
         spreads, total_spreads = self._spreads(s, by, since, now) if percentiles else ({}, {})
         overdue = Counter(s.scalars(self._overdue(by), {"now": now}))
@@ -121,7 +121,7 @@ class Reports(Database):
     def _spreads(self, s: Session, by: str, since: datetime, now: datetime
                  ) -> tuple[dict[str, dict[str, Spread]], dict[str, Spread]]:
         """Each group's and all the parts' median and 90th percentile of each clock, in seconds."""
-        key, joined = self._key(by)
+        key = self._key(by)
         ms = [self._millis(done).label(name) for name, done, _ in _CLOCKS]
         if self.dialect == "postgresql":  # percentile_cont leaves out the nulls: the parts not there yet
             columns = [func.percentile_cont(p).within_group(cast(m, Float)).label(f"{m.name}_{p}") for m in ms
@@ -130,7 +130,7 @@ class Reports(Database):
             def spread(r: Any) -> dict[str, Spread]:
                 return {m.name: (_seconds(r[i * 2]), _seconds(r[i * 2 + 1])) for i, m in enumerate(ms)}
 
-            q = self._window(columns, joined, since, now).where(CasePartRow.accepted_at.is_not(None))
+            q = self._window(columns, since, now).where(CasePartRow.accepted_at.is_not(None))
             groups = {r[-1]: spread(r) for r in s.execute(_grouped(q.add_columns(key.label("key")), key, by))}
             return groups, spread(s.execute(q).one())
         # SQLite has no percentile_cont, and ranking by a window function costs four times reading the
@@ -138,7 +138,7 @@ class Reports(Database):
         # in whole milliseconds, and the ranks picked here, as percentile_cont does.
         values: dict[str, list[list[int]]] = {}
         every: list[list[int]] = [[] for _ in _CLOCKS]
-        q = self._window([key.label("key"), *ms], joined, since, now).where(CasePartRow.accepted_at.is_not(None))
+        q = self._window([key.label("key"), *ms], since, now).where(CasePartRow.accepted_at.is_not(None))
         for k, *durations in s.execute(q):
             lists = values.setdefault(k, [[] for _ in _CLOCKS])
             for i, d in enumerate(durations):
@@ -150,42 +150,43 @@ class Reports(Database):
     def _overdue(self, by: str) -> Query:
         """The group of each running part past a limit now, whenever it opened (few: running parts are).
         Read as rows, not grouped in SQL: a GROUP BY would tempt SQLite to walk the index of its key."""
-        key, joined = self._key(by)
+        key = self._key(by)
         at = bindparam("now", type_=UtcDateTime())
         late = or_(*(and_(due < at, done.is_(None)) for _, done, due in _CLOCKS))
         q = select(key).select_from(CasePartRow)
-        if joined:
-            q = q.join(IncidentRow, IncidentRow.id == CasePartRow.case_id)
         # The states as literals: a partial index of the running parts is used only for the very same terms.
         running = CasePartRow.state.in_(bindparam("running", RUNNING, expanding=True, literal_execute=True))
         return q.where(running, late)
 
     # --- camera-found cases ----------------------------------------------------------------------------
 
-    def _verified(self, s: Session, since: datetime, now: datetime
+    def _verified(self, s: Session, since: datetime, now: datetime, by_day: bool
                   ) -> tuple[dict[str, Verified], dict[str, Verified], dict[str, Verified], Verified]:
-        """The camera-found cases of the window by category, by camera, by day and all: one GROUP BY of the three
-        (their combinations are few), added up here."""
-        day = self._day(IncidentRow.opened_at)
+        """The camera-found cases of the window by category, by camera, by day (``by_day``: else none) and all:
+        one GROUP BY of category and camera (their combinations are few), added up here; days in another."""
         camera = func.coalesce(IncidentRow.camera, "")
-        q = select(IncidentRow.category, camera, day,
-                   func.sum(case((IncidentRow.verdict == Verdict.VALID.value, 1), else_=0)),
-                   func.sum(case((IncidentRow.verdict == Verdict.FALSE_DETECTION.value, 1), else_=0)),
-                   func.sum(case((IncidentRow.verdict.is_(None), 1), else_=0))) \
-            .where(IncidentRow.source == "camera", IncidentRow.opened_at >= since, IncidentRow.opened_at <= now) \
-            .group_by(IncidentRow.category, camera, day)
-        sums: list[dict[str, Counter[str]]] = [{}, {}, {}]
+        said = (func.sum(case((IncidentRow.verdict == Verdict.VALID.value, 1), else_=0)),
+                func.sum(case((IncidentRow.verdict == Verdict.FALSE_DETECTION.value, 1), else_=0)),
+                func.sum(case((IncidentRow.verdict.is_(None), 1), else_=0)))
+        found = (IncidentRow.source == "camera", IncidentRow.opened_at >= since, IncidentRow.opened_at <= now)
+        sums: list[dict[str, Counter[str]]] = [{}, {}]
         total: Counter[str] = Counter()
-        for *keys, valid, false, unverified in s.execute(q):
-            said = Counter(valid=int(valid), false=int(false), unverified=int(unverified))
-            total.update(said)
+        for *keys, valid, false, unverified in s.execute(
+                select(IncidentRow.category, camera, *said).where(*found).group_by(IncidentRow.category, camera)):
+            counted = Counter(valid=int(valid), false=int(false), unverified=int(unverified))
+            total.update(counted)
             for by_key, k in zip(sums, keys, strict=True):
-                by_key.setdefault(k, Counter()).update(said)
+                by_key.setdefault(k, Counter()).update(counted)
 
         def verified(k: str, c: Counter[str]) -> Verified:
             return Verified(k, c["valid"], c["false"], c["unverified"])
 
-        categories, cameras, days = ({k: verified(k, c) for k, c in by_key.items()} for by_key in sums)
+        categories, cameras = ({k: verified(k, c) for k, c in by_key.items()} for by_key in sums)
+        days: dict[str, Verified] = {}
+        if by_day:
+            day = self._day(IncidentRow.opened_at)
+            days = {k: Verified(k, int(v), int(f), int(u))
+                    for k, v, f, u in s.execute(select(day, *said).where(*found).group_by(day))}
         return categories, cameras, days, verified("", total)
 
 
