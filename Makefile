@@ -55,7 +55,7 @@ faults: system $(VENV)/.test-deps
 	$(BIN)/pytest tests/faults -q
 
 # The peers the benchmarks run beside ours.
-BENCH_PACKAGES := gpsd-clients multimon-ng
+BENCH_PACKAGES := gpsd-clients multimon-ng dsdcc
 
 bench: system $(VENV)/.test-deps
 	@dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1 || $(MAKE) system SYSTEM_PACKAGES="$(BENCH_PACKAGES)"

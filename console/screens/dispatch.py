@@ -11,10 +11,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from console.messages import IncidentAction
 from console.widgets.alert_queue import AlertQueue
+from console.widgets.footer import ConsoleFooter
 from console.widgets.status_header import StatusHeader
 from console.widgets.units_table import UnitsTable
 
@@ -63,7 +63,7 @@ class DispatchScreen(Screen[None]):
         yield self.queue
         yield self.units
         # Its keys fill 80 columns; the palette's ctrl+p is shown on every other screen.
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.queue.focus()
