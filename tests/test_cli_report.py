@@ -8,10 +8,13 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from report_cases import build_site
@@ -54,6 +57,35 @@ def test_a_new_user_with_nothing_stored_gets_an_empty_table(tmp_path: Path) -> N
     assert f"no cases yet: {tmp_path / 'bridge.sqlite'} does not exist" in out.stderr
     assert not (tmp_path / "bridge.sqlite").exists()  # reading leaves nothing behind
     assert "alembic" not in out.stderr
+
+
+def test_after_pttbridge_up_the_demo_case_is_reported(tmp_path: Path) -> None:
+    """A new user's first evening: `pttbridge up` (its demo case: a camera's street stall, sent to an officer's
+    radio, answered, verified), then `pttbridge report` with no options, reading the same database."""
+    environ = {k: v for k, v in os.environ.items() if k != "PTTBRIDGE_DATABASE_URL"}
+    environ |= {"PYTHONPATH": str(ROOT), "PTTBRIDGE_DATA": str(tmp_path)}
+    up = subprocess.Popen([sys.executable, "-m", "pttbridge", "up", "--headless", "--speed", "4"], cwd=ROOT,
+                          env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 150
+        report: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            out = run("--json", data=tmp_path)
+            report = json.loads(out.stdout) if out.returncode == 0 and out.stdout else {}
+            if any(g["key"] == "street_stall" and g["handled"] for g in report.get("groups", [])) \
+                    and report["verified"]["total"]["valid"]:
+                break
+        else:
+            raise AssertionError(f"the demo's case never reached the report: {report}")
+    finally:
+        os.killpg(up.pid, signal.SIGINT)
+        up.wait(60)
+    [stall] = [g for g in report["groups"] if g["key"] == "street_stall"]
+    assert stall["opened"] == stall["accepted"] == stall["arrived"] == stall["handled"] == 1
+    assert stall["accept"]["within_share"] == 1.0 and stall["accept"]["median_s"] > 0
+    assert [v["key"] for v in report["verified"]["categories"]] == ["street_stall"]
+    table = run(data=tmp_path)
+    assert table.returncode == 0 and "street_stall" in table.stdout and "Cases by kind" in table.stdout
 
 
 def test_the_table_by_kind(data: Path) -> None:
