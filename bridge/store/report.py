@@ -6,7 +6,7 @@ aggregate queries that the database answers from its indexes, whatever the numbe
                   parts read once and ranked here (bridge/report.py's percentile interpolates as
                   ``percentile_cont`` does); durations are whole milliseconds on both, so that both
                   databases give the same figures
-    overdue now   the running parts (``ix_case_parts_state_opened``), few whatever the history
+    overdue now   the running parts (``ix_case_parts_running``, partial), few whatever the history
     verified      the camera-found cases of the window, by category and camera in one GROUP BY
                   (``ix_incidents_source_opened``), by day in another when the report is by day
 """
