@@ -75,20 +75,22 @@ def headline(r: CaseReport) -> Text:
     return out
 
 
-def group_bars(r: CaseReport) -> RenderableType:
-    """Per group: parts opened as a bar, and the share of each clock kept within its limit."""
+def group_bars(r: CaseReport, width: int = 160) -> RenderableType:
+    """Per group: parts opened as a bar (as long as ``width`` cells of screen leave room for), and the share
+    of each clock kept within its limit."""
     groups = [g for g in r.groups if g.opened or g.overdue][:SHOWN]
     if not groups:
         return Text("no case parts opened in this window", "dim")
     top = max(g.opened for g in groups)
+    longest = max(6, min(BAR, width - 72))
     t = Table(box=None, pad_edge=False, show_edge=False, expand=False)
-    t.add_column(r.by, no_wrap=True, max_width=24)
+    t.add_column(r.by, no_wrap=True, min_width=10, max_width=24)
     t.add_column("opened", no_wrap=True)
     for name, _ in CLOCKS:
-        t.add_column(f"{name} in limit", no_wrap=True)
-    t.add_column("overdue", justify="right")
+        t.add_column(f"{name} kept", no_wrap=True)
+    t.add_column("overdue", justify="right", no_wrap=True)
     for g in groups:
-        cells: list[RenderableType] = [key_text(g.key, r.by), Text.assemble((bar(g.opened, top, BAR), "cyan"),
+        cells: list[RenderableType] = [key_text(g.key, r.by), Text.assemble((bar(g.opened, top, longest), "cyan"),
                                                                           f" {g.opened}")]
         for name, _ in CLOCKS:
             c = g.clock(name)
@@ -249,10 +251,14 @@ class ReportScreen(Screen[None]):
         when = f"{dates[0][5:]} to {dates[-1][5:]}" if dates else ""
         self.opened_title.update(f"Parts opened per day, {when} (most {max(opened, default=0):.0f})")
         self.late_title.update(f"Not accepted within the limit, per day (most {max(late, default=0):.0f})")
-        self.bars_title.update(f"By {r.by}: opened, kept within each limit, overdue now")
-        self.bars.update(group_bars(r))
+        self.bars_title.update(f"By {r.by}: parts opened, the share kept within each limit, overdue now")
+        self.bars.update(group_bars(r, self.size.width))
         self.verified.update(verified_bars(r))
         self.table.update(Stack(*tables(r, box.SIMPLE_HEAD, compact=True)))
+
+    def on_resize(self) -> None:
+        if self.loaded is not None:
+            self.show(self.loaded)
 
     def group(self, key: str) -> Group | None:
         """A group of the report shown (for tests and for what is drawn)."""
