@@ -354,17 +354,14 @@ def cmd_report(args: argparse.Namespace) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bridge.audit import parse_since
-    from bridge.report import as_csv, as_json, tables
+    from bridge.report import as_csv, as_json, tables, window_start
     from bridge.store import Store, database_url, redact
 
     now = datetime.now(UTC)
     try:
-        since = parse_since(args.since, now)
+        since = window_start(args.since, now)
     except ValueError as exc:
         sys.exit(f"--since: {exc}")
-    if since > now:
-        sys.exit(f"--since: {args.since!r} is in the future ({since:%Y-%m-%d %H:%M} UTC)")
     path = args.config or str(Path(__file__).parent / "config" / "default.toml")
     config = _load(path)
     url = database_url(config)

@@ -144,13 +144,35 @@ def days(since: datetime, until: datetime) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
+#: A window longer than this (days) is filled with empty days from its first day with a part, not its start.
+FILL_DAYS = 366
+
+
 def every_day(groups: Sequence[Group], since: datetime, until: datetime) -> list[Group]:
     """Groups by day with the days that had nothing as empty groups, oldest first (days before the window
     that still have an overdue part come first)."""
     have = {g.key: g for g in groups}
-    window = days(since, until)
+    first = since.astimezone(UTC).date().isoformat()
+    if (until - since).days > FILL_DAYS:  # --since 2001-01-01: not twenty years of empty days
+        opened = [g.key for g in groups if g.opened and g.key >= first]
+        first = min(opened, default=until.astimezone(UTC).date().isoformat())
+    window = days(datetime.fromisoformat(first).replace(tzinfo=UTC), until)
     before = sorted(k for k in have if k not in window)
     return [have[k] for k in before] + [have.get(d, Group(d)) for d in window]
+
+
+def window_start(text: str, now: datetime) -> datetime:
+    """``--since``: a time ago (``12h``, ``7d``) or an ISO time (UTC unless it says), not after ``now``;
+    anything else is a ValueError that says what is expected."""
+    from bridge.audit import parse_since
+
+    try:
+        since = parse_since(text, now)
+    except OverflowError:
+        raise ValueError(f"{text!r} is further back than the calendar goes") from None
+    if since > now:
+        raise ValueError(f"{text!r} is in the future ({since.astimezone(UTC):%Y-%m-%d %H:%M} UTC)")
+    return since
 
 
 def span(seconds: float | None) -> str:

@@ -134,6 +134,7 @@ def test_csv_by_day(data: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--since", "last tuesday"], "--since: expected a time ago (30m, 2h, 7d) or an ISO time"),
     (["--since", "2999-01-01"], "--since: '2999-01-01' is in the future"),
+    (["--since", "99999999999999d"], "--since: '99999999999999d' is further back than the calendar goes"),
     (["--by", "shift"], "argument --by: invalid choice: 'shift'"),
     (["--json", "--csv"], "argument --csv: not allowed with argument --json"),
 ])

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from report_cases import build_site, random_site
 from support import create_database
 
-from bridge.report import BY, CaseReport, Group, as_json, percentile
+from bridge.report import BY, CaseReport, Group, as_json, percentile, window_start
 from bridge.store import Store
 
 NOW = datetime(2026, 12, 1, 16, 0, 0, tzinfo=UTC)
@@ -110,6 +112,30 @@ def test_a_narrow_window_and_bad_arguments(site: Store) -> None:
         site.case_report(WEEK, "shift")
     with pytest.raises(ValueError, match=r"since: .* is after now"):
         site.case_report(NOW + timedelta(days=1))
+
+
+@given(st.text(max_size=40))
+def test_any_since_is_a_time_or_a_clear_error(text: str) -> None:
+    try:
+        since = window_start(text, NOW)
+    except ValueError as exc:
+        assert repr(text) in str(exc) or "expected" in str(exc)
+    else:
+        assert since.tzinfo is not None and since <= NOW
+
+
+def test_since_far_back_or_ahead() -> None:
+    assert window_start("7d", NOW) == WEEK
+    assert window_start("2026-11-30T08:00", NOW) == datetime(2026, 11, 30, 8, tzinfo=UTC)
+    with pytest.raises(ValueError, match="'99999999999999d' is further back than the calendar goes"):
+        window_start("99999999999999d", NOW)
+    with pytest.raises(ValueError, match=r"'2027-01-01' is in the future \(2027-01-01 00:00 UTC\)"):
+        window_start("2027-01-01", NOW)
+
+
+def test_a_long_window_by_day_starts_at_its_first_case(site: Store) -> None:
+    r = site.case_report(datetime(2001, 1, 1, tzinfo=UTC), "day")
+    assert r.groups[0].key == "2026-11-21" and len(r.groups) == 11  # from the old case's day on
 
 
 def test_an_empty_database_reports_zeros(store: Store) -> None:
