@@ -7,6 +7,7 @@ No I/O: bridge/store/report.py reads the database into these.
                   from the part's opening, and the share of the parts judged that stopped within the limit
     overdue now   parts still running past a limit, whenever they opened
     verified      camera-found cases: valid or false detection, per category and per camera
+    untimed       incidents of a kind no [case_kinds] entry configures: no parts, no clocks; named, not counted
 
 A part is judged against a limit once its outcome is known: it stopped in time (``done <= due``), or the
 limit passed before it stopped (late, still running past it, or closed unstopped after it). A part whose
@@ -231,8 +232,8 @@ CSV_COLUMNS = ("by", "key", "opened", "accepted", "arrived", "handled",
 
 
 def as_csv(r: CaseReport) -> str:
-    """One row per group and a last row for all of them (key ``*``); the verdict columns are filled where
-    the grouping is one a camera case has (kind, camera, day)."""
+    """One row per group and a last row for all of them (``by`` all, no key); the verdict columns are filled
+    where the grouping is one a camera case has (kind, camera, day), and in the last row."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
