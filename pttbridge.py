@@ -378,8 +378,8 @@ def cmd_report(args: argparse.Namespace) -> None:
             report = store.case_report(since, args.by, now)
         finally:
             store.close()
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    except (SQLAlchemyError, OSError) as exc:  # OSError: a file this user may not open or make private
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
         sys.exit(f"database {redact(url)} ({_database_source(config, path)}): {reason}")
     if args.json:
         print(json.dumps(as_json(report), indent=2, ensure_ascii=False))
