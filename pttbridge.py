@@ -337,6 +337,63 @@ def cmd_audit(args: argparse.Namespace) -> None:
     print(f"{len(found)} records", file=sys.stderr)
 
 
+def _database_source(config: Any, path: str) -> str:
+    """Where the database URL came from, for an error that names it."""
+    if os.environ.get("PTTBRIDGE_DATABASE_URL"):
+        return "PTTBRIDGE_DATABASE_URL"
+    if config.bridge.database_url:
+        return f"{path}: bridge.database_url"
+    return f"{path}: data_dir (the bridge's SQLite file is {{data_dir}}/bridge.sqlite)"
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """The supervisor's report of cases: counts, times to each step, shares within limits, overdue, verdicts."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a report is no place for migration chatter
+    from datetime import UTC, datetime
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bridge.report import as_csv, as_json, tables, window_start
+    from bridge.store import Store, database_url, redact
+
+    now = datetime.now(UTC)
+    try:
+        since = window_start(args.since, now)
+    except ValueError as exc:
+        sys.exit(f"--since: {exc}")
+    path = args.config or str(Path(__file__).parent / "config" / "default.toml")
+    config = _load(path)
+    url = database_url(config)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not Path(parsed.database).exists():
+        # Nothing stored yet: an empty report, without leaving an empty database behind.
+        print(f"no cases yet: {parsed.database} does not exist ({_database_source(config, path)}); "
+              "`pttbridge up` or `pttbridge bridge` creates it", file=sys.stderr)
+        url = "sqlite://"
+    try:
+        store = Store.open(url)
+        try:
+            report = store.case_report(since, args.by, now)
+        finally:
+            store.close()
+    except (SQLAlchemyError, OSError) as exc:  # OSError: a file this user may not open or make private
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        sys.exit(f"database {redact(url)} ({_database_source(config, path)}): {reason}")
+    if args.json:
+        print(json.dumps(as_json(report), indent=2, ensure_ascii=False))
+    elif args.csv:
+        sys.stdout.write(as_csv(report))
+    else:
+        from rich.console import Console
+
+        out = Console(width=None if sys.stdout.isatty() else 160)
+        for table in tables(report):
+            out.print(table)
+            out.print()
+
+
 def _names(values: list[str]) -> list[str]:
     """Repeatable, comma-separated option values: --gateway a,b --gateway c -> [a, b, c]."""
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
@@ -669,6 +726,35 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--limit", type=int, metavar="N", help="only the newest N records")
     au.add_argument("--json", action="store_true", help="one JSON object per line")
     au.set_defaults(func=cmd_audit)
+
+    rp = sub.add_parser(
+        "report",
+        help="the supervisor's report of cases: counts, times to accept/arrive/handle, limits kept, verdicts",
+        description=textwrap.fill(
+            "Print how the site's cases went since a time: per group (kind, department, unit, camera or day) "
+        "the department parts opened, accepted, arrived at and handled; the median and 90th percentile time "
+        "from a part's opening to each of those steps; the share of parts that made each step within the "
+        "kind's limit (case_kinds.<kind>.accept_s, arrive_s, resolve_s); the parts running past a limit now "
+        "(overdue, whenever opened); and the valid-case rate of camera detections (verdict valid or false "
+        "detection) per category and per camera. Reads the bridge's database: the default configuration's "
+        "SQLite file (that of `pttbridge up`) unless -c names another configuration, or "
+        "PTTBRIDGE_DATABASE_URL another database.", 100),
+        epilog="examples:\n  pttbridge report                             the last 7 days by kind\n"
+        "  pttbridge report --since 30d --by department\n"
+        "  pttbridge report -c center.toml --since 2026-12-01 --by day --csv > december.csv\n"
+        "  pttbridge report --by camera --json | jq '.verified.cameras'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rp.add_argument("-c", "--config", help="TOML configuration with [bridge] (its database; default: the bundled "
+                    "config/default.toml, as pttbridge up uses)")
+    rp.add_argument("--since", default="7d", metavar="WHEN",
+                    help="a time ago (12h, 7d, 30d) or an ISO time (UTC unless it says); default 7d")
+    rp.add_argument("--by", default="kind", choices=("kind", "department", "unit", "camera", "day"),
+                    help="one row per kind (default), department, unit sent, camera that found the case, or UTC day")
+    form = rp.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the whole report as one JSON object")
+    form.add_argument("--csv", action="store_true", help="one CSV row per group and a last row for all")
+    rp.set_defaults(func=cmd_report)
 
     acl = sub.add_parser(
         "broker-acl",

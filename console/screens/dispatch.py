@@ -48,6 +48,8 @@ class DispatchScreen(Screen[None]):
         Binding("t", "app.open_plans", "Channel plans", show=False),
         # For technicians: listed in the command palette (ctrl+p), the footer has no room at 80 columns.
         Binding("g", "app.open_health", "Gateways", show=False),
+        # For supervisors: how the cases went (the figures of `pttbridge report`, drawn).
+        Binding("v", "app.open_report", "Report", show=False),
     ]
 
     def __init__(self) -> None:
