@@ -28,11 +28,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from bridge.report import CLOCKS, CaseReport, Group, Verified, key_text, share_text, span, tables
 from console.clock import clock_of
 from console.data import StoreHandle, describe_error
+from console.widgets.footer import ConsoleFooter
 from console.widgets.status_header import StatusHeader
 
 WINDOWS = (("24 hours", 1), ("7 days", 7), ("30 days", 30), ("a year", 365))
@@ -193,7 +194,7 @@ class ReportScreen(Screen[None]):
             yield self.verified
             yield Static("The figures", classes="title")
             yield self.table
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.read()
