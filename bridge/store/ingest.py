@@ -372,13 +372,22 @@ class Ingest(Cases):
 
     def note_gateway_state(self, name: str, payload: Mapping[str, Any], now: datetime | None = None) -> GatewayView:
         """Record a gateway's retained state message (``online`` true or false, and its health)."""
+        return self.note_gateway_states([(name, payload)], now)[0]
+
+    def note_gateway_states(self, states: Sequence[tuple[str, Mapping[str, Any]]],
+                            now: datetime | None = None) -> list[GatewayView]:
+        """:meth:`note_gateway_state` for each (in order: a gateway's later state wins), in one transaction."""
         now = now or self.clock()
         with self._writing() as s:
-            row = self._lock_gateways(s, [name], now)[name]
-            row.online = payload.get("online") is True
-            row.state = dict(payload)
-            row.updated_at = now
-            return self._gateway_view(row)
+            rows = self._lock_gateways(s, [name for name, _ in states], now)
+            views = []
+            for name, payload in states:
+                row = rows[name]
+                row.online = payload.get("online") is True
+                row.state = dict(payload)
+                row.updated_at = now
+                views.append(self._gateway_view(row))
+            return views
 
     def missing_ranges(self, gateway: str, *, limit: int = 1000) -> GapReport:
         """The holes in ``gateway``'s seq between what is known complete and the highest stored.
