@@ -130,7 +130,7 @@ class Ingest(Cases):
         with self._writing() as s:
             # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
             # a shared group) take turns here, and the second finds it already stored.
-            gateways = self._lock_gateways(s, [e.gateway for e in unique], now)
+            gateways = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
             known = set(s.scalars(select(EventRow.id).where(EventRow.id.in_([e.id for e in unique]))))
             if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
                 for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
@@ -146,7 +146,14 @@ class Ingest(Cases):
                 )
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
-            result.gaps = self._track_seq(gateways, unique, now)
+            result.gaps = self._track_seq(gateways, unique)
+            gateway_table = cast(Table, GatewayRow.__table__)
+            s.execute(
+                update(gateway_table).where(gateway_table.c.name == bindparam("key"))
+                .values(last_seq=bindparam("last"), contiguous_seq=bindparam("contiguous"), updated_at=now),
+                [{"key": name, "last": last, "contiguous": contiguous}
+                 for name, (last, contiguous) in sorted(gateways.items())],
+            )
             result.units = self._update_units(s, new, now)
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
@@ -213,32 +220,49 @@ class Ingest(Cases):
         )
         return {r.name: r for r in rows}
 
+    def _lock_gateway_seqs(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, list[int]]:
+        """Each gateway's [last_seq, contiguous_seq], its row locked (made first if new), as plain values: the
+        ORM's unit of work cost more than the rest of a batch's gateway bookkeeping."""
+        names = sorted(set(names))
+        gateways = cast(Table, GatewayRow.__table__)
+        locked = select(gateways.c.name, gateways.c.last_seq, gateways.c.contiguous_seq).order_by(gateways.c.name) \
+            .with_for_update()
+        rows = {name: [last, contiguous] for name, last, contiguous in s.execute(
+            locked.where(gateways.c.name.in_(names)))}
+        missing = [n for n in names if n not in rows]
+        if missing:  # a gateway's first events: its row is made, then locked like the others
+            s.execute(
+                self._insert(gateways).on_conflict_do_nothing(index_elements=["name"]),
+                [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
+                 for n in missing],
+            )
+            rows.update({name: [last, contiguous] for name, last, contiguous in s.execute(
+                locked.where(gateways.c.name.in_(missing)))})
+        return rows
+
     @staticmethod
-    def _track_seq(
-        locked: Mapping[str, GatewayRow], events: Sequence[Event], now: datetime
-    ) -> dict[str, list[tuple[int, int]]]:
+    def _track_seq(locked: Mapping[str, list[int]], events: Sequence[Event]) -> dict[str, list[tuple[int, int]]]:
+        """Each gateway's seq moved on by these events (``locked``'s [last, contiguous] in place); the jumps."""
         by_gateway: dict[str, set[int]] = {}
         for e in events:
             by_gateway.setdefault(e.gateway, set()).add(e.seq)
         gaps: dict[str, list[tuple[int, int]]] = {}
         for name, row in locked.items():
             seqs = sorted(by_gateway[name])
-            last = row.last_seq
+            last = row[0]
             for q in seqs:
                 if q > last + 1:
                     gaps.setdefault(name, []).append((last + 1, q - 1))
                 last = max(last, q)
             # The usual case, events in order with nothing missing, advances here without a query;
             # a hole filled by a replay is noticed by missing_ranges().
-            contiguous = row.contiguous_seq
+            contiguous = row[1]
             for q in seqs:
                 if q == contiguous + 1:
                     contiguous = q
                 elif q > contiguous + 1:
                     break
-            row.last_seq = last
-            row.contiguous_seq = contiguous
-            row.updated_at = now
+            row[0], row[1] = last, contiguous
         return gaps
 
     def _update_units(self, s: Session, events: Sequence[Event], now: datetime) -> list[UnitView]:
@@ -252,15 +276,17 @@ class Ingest(Cases):
         if not heard:
             return []
         names = sorted({e.unit for e in heard if e.unit})
-        s.execute(
-            self._insert(UnitRow.__table__).on_conflict_do_nothing(index_elements=["unit"]),
-            [{"unit": n, "updated_at": now} for n in names],
-        )
         # Plain rows and one executemany UPDATE: the ORM's per-object flush cost more than the insert.
         units = cast(Table, UnitRow.__table__)
-        rows = {r["unit"]: dict(r) for r in s.execute(
-            select(units).where(units.c.unit.in_(names)).order_by(units.c.unit).with_for_update()
-        ).mappings()}
+        locked = select(units).order_by(units.c.unit).with_for_update()
+        rows = {r["unit"]: dict(r) for r in s.execute(locked.where(units.c.unit.in_(names))).mappings()}
+        missing = [n for n in names if n not in rows]
+        if missing:  # units heard for the first time: their rows are made, then locked like the others
+            s.execute(
+                self._insert(units).on_conflict_do_nothing(index_elements=["unit"]),
+                [{"unit": n, "updated_at": now} for n in missing],
+            )
+            rows.update({r["unit"]: dict(r) for r in s.execute(locked.where(units.c.unit.in_(missing))).mappings()})
         changed: set[str] = set()
         for e in heard:
             assert e.unit is not None
