@@ -45,6 +45,7 @@ from bridge.models import (
     IncidentCameraRow,
     IncidentDetectionRow,
     IncidentRow,
+    among,
 )
 from gateway.events import format_time
 
@@ -404,15 +405,15 @@ class CameraStore:
             cams = s.execute(
                 select(IncidentCameraRow, CameraRow.name, CameraRow.stream_url, CameraRow.snapshot_url)
                 .outerjoin(CameraRow, CameraRow.id == IncidentCameraRow.camera_id)
-                .where(IncidentCameraRow.incident_id.in_(ids)).order_by(IncidentCameraRow.score.desc())
+                .where(among(s, IncidentCameraRow.incident_id, ids)).order_by(IncidentCameraRow.score.desc())
             ).all()
             dets = s.execute(
                 select(IncidentDetectionRow.incident_id, DetectionRow, IncidentDetectionRow.score)
                 .join(IncidentDetectionRow, IncidentDetectionRow.detection_id == DetectionRow.id)
-                .where(IncidentDetectionRow.incident_id.in_(ids))
+                .where(among(s, IncidentDetectionRow.incident_id, ids))
                 .order_by(IncidentDetectionRow.score.desc(), DetectionRow.time.desc())
             ).all()
-            evidence = s.scalars(select(EvidenceRow).where(EvidenceRow.incident_id.in_(ids))
+            evidence = s.scalars(select(EvidenceRow).where(among(s, EvidenceRow.incident_id, ids))
                                  .order_by(EvidenceRow.time, EvidenceRow.id)).all()
             # Each query's order holds within every incident's share of it.
             for c, name, stream, snap in cams:

@@ -41,6 +41,7 @@ from bridge.models import (
     IncidentHistoryRow,
     IncidentRow,
     UnitRow,
+    among,
 )
 from bridge.store.base import ClipError, event_from_row
 from bridge.store.cases import AnswerResult, Cases
@@ -131,7 +132,7 @@ class Ingest(Cases):
             # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
             # a shared group) take turns here, and the second finds it already stored.
             gateways = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
-            known = set(s.scalars(select(EventRow.id).where(EventRow.id.in_([e.id for e in unique]))))
+            known = set(s.scalars(select(EventRow.id).where(among(s, EventRow.id, [e.id for e in unique]))))
             if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
                 for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
                     if event_from_row(row) != firsts[row.id]:
@@ -175,7 +176,7 @@ class Ingest(Cases):
         if not fixes:
             return []
         out = []
-        rows = s.scalars(select(IncidentRow).where(IncidentRow.unit.in_(list(fixes)),
+        rows = s.scalars(select(IncidentRow).where(among(s, IncidentRow.unit, list(fixes)),
                                                    IncidentRow.state != RESOLVED).with_for_update()).all()
         for row in rows:
             p = fixes[row.unit or ""]
@@ -228,7 +229,7 @@ class Ingest(Cases):
         locked = select(gateways.c.name, gateways.c.last_seq, gateways.c.contiguous_seq).order_by(gateways.c.name) \
             .with_for_update()
         rows = {name: [last, contiguous] for name, last, contiguous in s.execute(
-            locked.where(gateways.c.name.in_(names)))}
+            locked.where(among(s, gateways.c.name, names)))}
         missing = [n for n in names if n not in rows]
         if missing:  # a gateway's first events: its row is made, then locked like the others
             s.execute(
@@ -237,7 +238,7 @@ class Ingest(Cases):
                  for n in missing],
             )
             rows.update({name: [last, contiguous] for name, last, contiguous in s.execute(
-                locked.where(gateways.c.name.in_(missing)))})
+                locked.where(among(s, gateways.c.name, missing)))})
         return rows
 
     @staticmethod
@@ -279,14 +280,15 @@ class Ingest(Cases):
         # Plain rows and one executemany UPDATE: the ORM's per-object flush cost more than the insert.
         units = cast(Table, UnitRow.__table__)
         locked = select(units).order_by(units.c.unit).with_for_update()
-        rows = {r["unit"]: dict(r) for r in s.execute(locked.where(units.c.unit.in_(names))).mappings()}
+        rows = {r["unit"]: dict(r) for r in s.execute(locked.where(among(s, units.c.unit, names))).mappings()}
         missing = [n for n in names if n not in rows]
         if missing:  # units heard for the first time: their rows are made, then locked like the others
             s.execute(
                 self._insert(units).on_conflict_do_nothing(index_elements=["unit"]),
                 [{"unit": n, "updated_at": now} for n in missing],
             )
-            rows.update({r["unit"]: dict(r) for r in s.execute(locked.where(units.c.unit.in_(missing))).mappings()})
+            made = s.execute(locked.where(among(s, units.c.unit, missing))).mappings()
+            rows.update({r["unit"]: dict(r) for r in made})
         changed: set[str] = set()
         for e in heard:
             assert e.unit is not None
