@@ -183,7 +183,7 @@ class Ingest(Cases):
         fixes = {u.unit: u.position for u in units if u.position is not None and u.position.fix_time is not None}
         if not fixes:
             return []
-        out = []
+        moved = []
         rows = s.scalars(select(IncidentRow).where(among(s, IncidentRow.unit, list(fixes)),
                                                    IncidentRow.state != RESOLVED).with_for_update()).all()
         for row in rows:
@@ -192,9 +192,11 @@ class Ingest(Cases):
             if row.position_time is None or row.position_time < p.fix_time:
                 row.lat, row.lon, row.position_time = p.lat, p.lon, p.fix_time
                 row.updated_at = now
-                s.flush()
-                out.append(self._incident_view(s, row))
-        return out
+                moved.append(row)
+        if not moved:
+            return []
+        s.flush()  # one flush and one read of the views for them all: a batch may move tens of incidents
+        return self._incident_views(s, moved)
 
     def _radio_answers(self, s: Session, events: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
         """A gateway's report of the acknowledgement it transmitted goes into the incident's history."""
