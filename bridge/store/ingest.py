@@ -101,11 +101,6 @@ def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
     }
 
 
-def _bound(column_type: Any, value: Any) -> Any:
-    """A value as a column of this type binds it (a time goes in as UTC), for a statement written as text."""
-    return column_type.process_bind_param(value, _POSTGRESQL) if isinstance(column_type, UtcDateTime) else value
-
-
 _POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 _UNNEST_UPDATES: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table, columns) -> its UPDATE
 
@@ -252,7 +247,12 @@ class Ingest(Cases):
                              f"FROM unnest({arrays}) AS v({', '.join(map(q, names))}) "
                              f"WHERE {q(table.name)}.{q(key)} = v.{q(key)}")
             _UNNEST_UPDATES[(table.name, tuple(columns))] = statement
-        s.execute(statement, {n: [_bound(table.c[n].type, r[n]) for r in rows] for n in [key, *columns]})
+        bound: dict[str, list[Any]] = {}
+        for n in [key, *columns]:
+            column_type = table.c[n].type
+            bound[n] = [column_type.process_bind_param(r[n], _POSTGRESQL) for r in rows] \
+                if isinstance(column_type, UtcDateTime) else [r[n] for r in rows]  # times in UTC, as bound
+        s.execute(statement, bound)
 
     def _lock_gateway_seqs(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, list[int]]:
         """Each gateway's [last_seq, contiguous_seq], its row locked (made first if new), as plain values: the
