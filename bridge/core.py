@@ -418,8 +418,8 @@ class BridgeCore:
             for name, m, _ in bodies:
                 self._alone(m, "gateway state", partial(self.gateway_state, name, m, now))
             return
-        for (name, _, body), view in zip(bodies, views, strict=True):
-            self._noted_state(name, body, view, now)
+        for (name, m, body), view in zip(bodies, views, strict=True):
+            self._alone(m, "gateway state", partial(self._noted_state, name, body, view, now))
 
     def _state_body(self, name: str, m: Inbound) -> dict[str, Any] | None:
         """A gateway state's content, or None when there is none to store (a retained state cleared, or one
