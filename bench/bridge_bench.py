@@ -42,6 +42,7 @@ OUT = ROOT / "bench" / "out"
 # Run in a child process: publishes N events of gateway `gw` with seq 1..N, QoS 1, then exits.
 PUBLISHER = r"""
 import sys, paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from datetime import UTC, datetime
 from gateway.events import Decoded, Event, Kind, Position, encode_event
 port, n, gw = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]

@@ -73,7 +73,7 @@ from bridge.plans import Plans
 from bridge.recovery import GapRecovery
 from bridge.store import ClipError, IncidentError, IngestResult, Store, unavailable
 from bridge.transfer import TransferNews, TransferRequest
-from bridge.views import Change, IncidentView, UnitView
+from bridge.views import Change, GatewayView, IncidentView, UnitView
 from config.schema import BridgeConfig, CaseKindConfig, Config
 from gateway.events import (
     MAX_EVENT_BYTES,
@@ -182,6 +182,7 @@ class BridgeCore:
         done, changes = batch.done, batch.changes
         events: list[tuple[Inbound, Event]] = []
         others: list[tuple[int, Inbound, str, Callable[[], object]]] = []  # (order, message, what, handling)
+        states: list[tuple[str, Inbound]] = []  # gateways' states: after the events, before the others
         frigate_topic = self.cfg.cameras.frigate_topic
         for m in batch.messages:
             if id(m) in done:
@@ -204,7 +205,7 @@ class BridgeCore:
                 else:
                     done.add(id(m))
             elif len(levels) == 3 and levels[0] == "gw" and levels[2] == "state":
-                others.append((0, m, "gateway state", partial(self.gateway_state, levels[1], m, now)))
+                states.append((levels[1], m))
             elif len(levels) == 4 and levels[0] == "gw" and levels[2] == "audio":
                 # After the events: a clip checks its event's hash.
                 others.append((1, m, "audio clip", partial(self._clip, levels[1], levels[3], m)))
@@ -216,6 +217,19 @@ class BridgeCore:
         if events:
             self._store_events(events, changes, now)
             done.update(id(m) for m, _ in events)
+        if states:
+            self._gateway_states(states, now)
+            done.update(id(m) for _, m in states)
+        self._handle_others(others, batch)
+        # Everything in the batch is committed (or refused for good): only now tell the broker.
+        batch.actions.append(AckMessages(tuple(batch.messages)))
+        batch.actions += self._units(changes.units.values(), now)
+        batch.actions += self.publish_incidents(changes.incidents)
+        batch.actions += [self._transfer(incident.id, incident.category) for incident, change in changes.incidents
+                          if change == Change.OPENED and incident.flow == "transfer"]
+
+    def _handle_others(self, others: list[tuple[int, Inbound, str, Callable[[], object]]], batch: Batch) -> None:
+        """Messages other than events and states, each alone, kind by kind; camera correlation before commands."""
         others.sort(key=lambda o: o[0])  # stable: each kind in arrival order
         correlated = False
         for order, m, what, handling in others:
@@ -223,15 +237,9 @@ class BridgeCore:
                 self._alone(None, "camera correlation", partial(self._correlate, batch))
                 correlated = True
             self._alone(m, what, handling)
-            done.add(id(m))
+            batch.done.add(id(m))
         if not correlated:
             self._alone(None, "camera correlation", partial(self._correlate, batch))
-        # Everything in the batch is committed (or refused for good): only now tell the broker.
-        batch.actions.append(AckMessages(tuple(batch.messages)))
-        batch.actions += self._units(changes.units.values(), now)
-        batch.actions += [self.publish_incident(incident, change) for incident, change in changes.incidents]
-        batch.actions += [self._transfer(incident.id, incident.category) for incident, change in changes.incidents
-                          if change == Change.OPENED and incident.flow == "transfer"]
 
     def _correlate(self, batch: Batch) -> None:
         batch.actions += self.cameras.correlate(batch.changes)
@@ -262,6 +270,11 @@ class BridgeCore:
     def publish_incident(self, incident: IncidentView, change: str) -> PublishIncident:
         """``bridge/incident/{id}``: the incident, its cameras, detections and evidence."""
         return PublishIncident(incident, change, self.cameras.camera_store.correlation(incident.id).to_json())
+
+    def publish_incidents(self, changed: Sequence[tuple[IncidentView, str]]) -> list[Action]:
+        """:meth:`publish_incident` for each, in order, their cameras read together."""
+        correlations = self.cameras.camera_store.correlations(incident.id for incident, _ in changed)
+        return [PublishIncident(incident, change, correlations[incident.id].to_json()) for incident, change in changed]
 
     def _units(self, units: Iterable[UnitView], now: float, *, flush: bool = False) -> list[Action]:
         return [PublishUnit(u) for u in self.units.due(units, now, flush=flush)]
@@ -385,19 +398,51 @@ class BridgeCore:
 
     # --- gateways ------------------------------------------------------------------------------
 
-    def gateway_state(self, name: str, m: Inbound, now: float) -> None:
-        """A gateway's retained state: stored, its clock checked, its outbox figures told to gap recovery."""
+    def _gateway_states(self, states: list[tuple[str, Inbound]], now: float) -> None:
+        """Gateways' states stored in one transaction (a broker hands a bridge that connects every gateway's
+        retained state at once); should that fail, one at a time, each its own refusal."""
+        bodies = [(name, m, body) for name, m in states if (body := self._state_body(name, m)) is not None]
+        if not bodies:
+            return
+        try:
+            views = self.store.note_gateway_states([(name, body) for name, _, body in bodies])
+        except Stopping:
+            raise
+        except DBAPIError as exc:
+            if unavailable(exc):
+                raise
+            views = None
+        except Exception:  # noqa: BLE001 - whatever it is, the states are tried one by one, each its own refusal
+            views = None
+        if views is None:
+            for name, m, _ in bodies:
+                self._alone(m, "gateway state", partial(self.gateway_state, name, m, now))
+            return
+        for (name, m, body), view in zip(bodies, views, strict=True):
+            self._alone(m, "gateway state", partial(self._noted_state, name, body, view, now))
+
+    def _state_body(self, name: str, m: Inbound) -> dict[str, Any] | None:
+        """A gateway state's content, or None when there is none to store (a retained state cleared, or one
+        refused: logged)."""
         if not m.payload:
-            return  # a retained state being cleared
+            return None  # a retained state being cleared
         try:
             if not is_name(name):
                 raise ValueError(f"{printable(repr(name), 80)} is not a gateway's name")
-            body = json_object(m.payload)
+            return json_object(m.payload)
         except ValueError as exc:
             log.warning("gateway state on %s ignored: %s [%s]", printable(m.topic, SHOWN), printable(str(exc), SHOWN),
                         hex_of(m.payload))
+            return None
+
+    def gateway_state(self, name: str, m: Inbound, now: float) -> None:
+        """A gateway's retained state: stored, its clock checked, its outbox figures told to gap recovery."""
+        body = self._state_body(name, m)
+        if body is None:
             return
-        view = self.store.note_gateway_state(name, body)
+        self._noted_state(name, body, self.store.note_gateway_state(name, body), now)
+
+    def _noted_state(self, name: str, body: dict[str, Any], view: GatewayView, now: float) -> None:
         self._check_clock(name, body, now)
         problem = self.recovery.note_state(name, body.get("outbox"), view.last_seq)
         if problem is not None and now >= self._state_warned.get(name, 0.0):

@@ -29,12 +29,29 @@ Alembic migrations in ``bridge/migrations``; keep the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    any_,
+    bindparam,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from bridge.views import IncidentState, Resolution
@@ -69,6 +86,17 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def among(s: Session, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``column = ANY(array)``: one statement text whatever the number of
+    values, so it is prepared once, where an IN list of each batch's length was rendered, sent and planned
+    anew by every batch (a batch asks for tens of gateways, units, incidents)."""
+    if s.get_bind().dialect.name == "postgresql":
+        found: ColumnElement[bool] = column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+        return found
+    listed: ColumnElement[bool] = column.in_(list(values))
+    return listed
 
 
 class Base(DeclarativeBase):

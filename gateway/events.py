@@ -157,7 +157,16 @@ def format_time(t: datetime) -> str:
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})\Z")
 
 
+# What gateways send (format_time): read by fromisoformat alone, which reads "Z" as UTC itself.
+_UTC_MS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
+
+
 def parse_time(text: object, field_path: str) -> datetime:
+    if isinstance(text, str) and _UTC_MS_RE.match(text):
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass  # (a 30 February): the general path below says why
     if not isinstance(text, str) or not _TIME_RE.match(text):
         raise EventError(field_path, f"expected an RFC 3339 UTC time like 2026-11-26T19:30:01.123Z, got "
                                      f"{_got(text)}")
@@ -254,8 +263,15 @@ def _unit_char(ch: str) -> bool:
     return ch.isprintable() and not ch.isspace() and ch not in _UNIT_FORBIDDEN
 
 
+# Unit identities in plain ASCII, which is nearly all of them: one match instead of a test per character.
+# The id's characters here are every printable ASCII one but space and / # + (all of them allowed).
+_UNIT_ASCII_RE = re.compile(r'^[a-z][a-z0-9]{0,15}:[!"$-*,-.0-~]{1,' + str(UNIT_ID_MAX) + r'}\Z')
+
+
 def unit_problem(unit: object) -> str | None:
     """Why ``unit`` is not a unit identity, or None if it is one."""
+    if isinstance(unit, str) and _UNIT_ASCII_RE.match(unit):
+        return None
     if not isinstance(unit, str):
         return f"expected a protocol-qualified identity like 'mdc:1234', got {type(unit).__name__}"
     protocol, colon, ident = unit.partition(":")

@@ -25,7 +25,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +45,7 @@ from bridge.models import (
     IncidentCameraRow,
     IncidentDetectionRow,
     IncidentRow,
+    among,
 )
 from gateway.events import format_time
 
@@ -391,24 +392,36 @@ class CameraStore:
             return (row.content_type, row.data) if row is not None else None
 
     def correlation(self, incident_id: int) -> Correlation:
+        return self.correlations([incident_id])[incident_id]
+
+    def correlations(self, incident_ids: Iterable[int]) -> dict[int, Correlation]:
+        """What the cameras add to each of these incidents: three queries for them all, however many (a
+        batch of beacons moves tens of incidents, and each is published with its cameras)."""
+        ids = sorted(set(incident_ids))
+        out = {i: Correlation([], [], []) for i in ids}
+        if not ids:
+            return out
         with self._session() as s:
             cams = s.execute(
                 select(IncidentCameraRow, CameraRow.name, CameraRow.stream_url, CameraRow.snapshot_url)
                 .outerjoin(CameraRow, CameraRow.id == IncidentCameraRow.camera_id)
-                .where(IncidentCameraRow.incident_id == incident_id).order_by(IncidentCameraRow.score.desc())
+                .where(among(s, IncidentCameraRow.incident_id, ids)).order_by(IncidentCameraRow.score.desc())
             ).all()
             dets = s.execute(
-                select(DetectionRow, IncidentDetectionRow.score)
+                select(IncidentDetectionRow.incident_id, DetectionRow, IncidentDetectionRow.score)
                 .join(IncidentDetectionRow, IncidentDetectionRow.detection_id == DetectionRow.id)
-                .where(IncidentDetectionRow.incident_id == incident_id)
+                .where(among(s, IncidentDetectionRow.incident_id, ids))
                 .order_by(IncidentDetectionRow.score.desc(), DetectionRow.time.desc())
             ).all()
-            evidence = s.scalars(select(EvidenceRow).where(EvidenceRow.incident_id == incident_id)
+            evidence = s.scalars(select(EvidenceRow).where(among(s, EvidenceRow.incident_id, ids))
                                  .order_by(EvidenceRow.time, EvidenceRow.id)).all()
-            return Correlation(
-                cameras=[IncidentCamera(c.camera_id, name or c.camera_id, c.distance_m, c.off_axis_deg, c.score,
-                                        stream, snap) for c, name, stream, snap in cams],
-                detections=[(_detection_view(d), score) for d, score in dets],
-                evidence=[EvidenceView(e.id, e.camera_id, e.kind, e.time, e.source, e.content_type, e.sha256, e.size)
-                          for e in evidence],
-            )
+            # Each query's order holds within every incident's share of it.
+            for c, name, stream, snap in cams:
+                out[c.incident_id].cameras.append(IncidentCamera(c.camera_id, name or c.camera_id, c.distance_m,
+                                                                 c.off_axis_deg, c.score, stream, snap))
+            for incident_id, d, score in dets:
+                out[incident_id].detections.append((_detection_view(d), score))
+            for e in evidence:
+                out[e.incident_id].evidence.append(EvidenceView(e.id, e.camera_id, e.kind, e.time, e.source,
+                                                                e.content_type, e.sha256, e.size))
+        return out

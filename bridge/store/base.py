@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.models import CasePartRow, ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow
+from bridge.models import CasePartRow, ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow, among
 from bridge.store.rules import CaseRules
 from bridge.views import CallView, GatewayView, IncidentView, PartView, UnitView
 from gateway.events import Event, Kind, Position
@@ -135,7 +135,7 @@ class Database:
         units = {r.unit for r in rows if r.unit}
         aliases: dict[str, str | None] = {}
         if units:
-            found = s.execute(select(UnitRow.unit, UnitRow.alias).where(UnitRow.unit.in_(units)))
+            found = s.execute(select(UnitRow.unit, UnitRow.alias).where(among(s, UnitRow.unit, units)))
             aliases = {unit: alias for unit, alias in found}
         parts: dict[int, list[PartView]] = {}
         ids = [r.id for r in rows if r.flow is not None]  # a kind with no configured flow has no parts
@@ -176,7 +176,7 @@ class Database:
         if not wanted:
             return {}
         return {name: online for name, online in s.execute(
-            select(GatewayRow.name, GatewayRow.online).where(GatewayRow.name.in_(wanted))
+            select(GatewayRow.name, GatewayRow.online).where(among(s, GatewayRow.name, wanted))
         )}
 
     @staticmethod

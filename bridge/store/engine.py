@@ -1,13 +1,15 @@
 """The bridge's database connection and schema: the URL it is found at, the engine, the migrations.
 
 SQLite files get WAL, full sync, a busy timeout and foreign keys, and write transactions that take the
-lock at once (``BEGIN IMMEDIATE``); PostgreSQL a pre-pinged pool. Schema changes go through Alembic
+lock at once (``BEGIN IMMEDIATE``); PostgreSQL a pool whose connections are pinged when they come out
+after lying idle. Schema changes go through Alembic
 (``bridge/migrations``); :func:`migrate` applies them on start, one bridge at a time on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,18 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 
 from config.private import private_sqlite
 from config.schema import Config
 
 MIGRATIONS = Path(__file__).parents[1] / "migrations"
 _MIGRATION_LOCK = 0x7074_7462  # "ptbr": one bridge migrates at a time on a shared PostgreSQL
+#: A pooled PostgreSQL connection idle longer than this is pinged before use (a server restarted meanwhile
+#: has closed it). One handed back a moment ago is not: the ingest thread takes one a few times per batch,
+#: and a ping each time was a round trip per transaction; a connection lost since is one lost in the middle
+#: of a transaction, which the bridge retries either way.
+PING_IDLE_S = 1.0
 
 
 def database_url(config: Config) -> str:
@@ -42,7 +50,7 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, full sync, a busy timeout and foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        return _pinged_when_idle(create_engine(parsed))
     if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
         private_sqlite(Path(parsed.database))  # positions, names, voice: the owner's alone, whatever the umask
     # One pool shared by the ingest thread and whoever queries: connections move between threads.
@@ -65,6 +73,28 @@ def make_engine(url: str) -> Engine:
         # A write transaction takes the lock at once: a deferred one that read first could not upgrade
         # once another writer had committed (SQLITE_BUSY_SNAPSHOT), whatever the busy timeout.
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("pttbridge_write") else "BEGIN")
+
+    return engine
+
+
+def _pinged_when_idle(engine: Engine) -> Engine:
+    """SQLAlchemy's pre-ping, for connections idle more than PING_IDLE_S only."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["pttbridge_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("pttbridge_idle_since")
+        if since is not None and time.monotonic() - since <= PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_conn, None):
+                raise DisconnectionError(str(exc)) from exc  # the pool drops it and connects anew
+            raise
 
     return engine
 

@@ -143,3 +143,18 @@ def test_a_tail_the_gateway_state_reveals_is_asked_for_once_its_stream_is_quiet(
     assert core.recovery.hints["gw1"].published == 5
     assert [a for a in core.tick(1.0) if isinstance(a, RequestReplay)] == []  # first seen: left a while
     assert [a for a in core.tick(2.0) if isinstance(a, RequestReplay)] == [RequestReplay("gw1", 3, 5)]
+
+
+def test_gateways_states_in_one_batch_are_stored_together_and_a_bad_one_is_refused_alone(
+        core: BridgeCore, caplog: pytest.LogCaptureFixture) -> None:
+    def state(gateway: str, payload: bytes) -> Inbound:
+        return Inbound(f"{PREFIX}/gw/{gateway}/state", payload, 1, 1, 1, 0, ("gw", gateway, "state"))
+
+    actions = handle(core, state("gw1", b'{"online": true}'), state("gw2", b"{not json"),
+                     state("gw3", b'{"online": false}'), state("gw1", b'{"online": false, "why": "later"}'),
+                     state("bad name", b'{"online": true}'), state("gw4", b""))
+    stored = {g.name: (g.online, g.state) for g in core.store.gateways()}
+    assert stored == {"gw1": (False, {"online": False, "why": "later"}), "gw3": (False, {"online": False})}
+    refused = [r.getMessage() for r in caplog.records if "gateway state on" in r.getMessage()]
+    assert len(refused) == 2 and "gw2" in refused[0] and "bad name" in refused[1]
+    assert sum(len(a.messages) for a in actions if isinstance(a, AckMessages)) == 6  # every one acknowledged

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from support import create_database
 
+import bridge.store.engine as engine_module
 from bridge.models import Base
-from bridge.store import IncidentError, Store, migrate, redact
+from bridge.store import IncidentError, Store, migrate, redact, unavailable
 from bridge.store import database_url as url_of
 from config.schema import ConfigError, parse_config
 from gateway.events import Event, Kind, Position, uuid7
@@ -207,3 +211,34 @@ def test_the_database_comes_from_the_environment_the_file_or_the_data_folder(
 def test_bridge_configuration_errors_name_the_key(raw: dict[str, object], expected: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(expected)):
         parse_config({"bridge": raw}, "site.toml")
+
+
+def test_a_postgresql_connection_killed_while_idle_is_replaced_and_one_killed_just_now_is_a_retry(
+        postgres_admin_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool pings a connection that has lain idle (a server restarted meanwhile closed it) and not one
+    handed back a moment ago: that one fails like a connection lost in the middle of a transaction, a
+    failure the bridge waits out and retries (``unavailable``), and the next use connects anew."""
+    s = Store.open(create_database(postgres_admin_url, "pttbridge_ping"))
+    admin = Store.open(postgres_admin_url, migrate_schema=False)
+
+    def kill_the_pooled_connection() -> None:
+        with s.engine.connect() as conn:
+            pid = conn.scalar(text("SELECT pg_backend_pid()"))
+        with admin.engine.connect() as conn:
+            assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}) is True
+
+    try:
+        kill_the_pooled_connection()
+        monkeypatch.setattr(engine_module, "PING_IDLE_S", -1.0)  # every connection has lain idle long enough
+        with s.engine.connect() as conn:
+            assert conn.scalar(text("SELECT 1")) == 1
+        monkeypatch.setattr(engine_module, "PING_IDLE_S", 3600.0)  # none has
+        kill_the_pooled_connection()
+        with pytest.raises(DBAPIError) as lost, s.engine.connect() as conn:
+            conn.scalar(text("SELECT 1"))
+        assert unavailable(lost.value)
+        with s.engine.connect() as conn:
+            assert conn.scalar(text("SELECT 1")) == 1
+    finally:
+        s.close()
+        admin.close()

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import jsonschema
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.events import (
@@ -272,3 +272,36 @@ def test_a_trailing_newline_is_no_part_of_a_name_an_id_or_a_time(field: str) -> 
     with pytest.raises(EventError) as err:
         decode_event(json.dumps(obj))
     assert err.value.field == field
+
+
+def _unit_by_the_rule(text: str) -> bool:
+    """The unit alphabet as the schema words it, one character at a time."""
+    protocol, colon, ident = text.partition(":")
+    return (bool(colon) and 1 <= len(protocol) <= 16 and protocol[0] in "abcdefghijklmnopqrstuvwxyz"
+            and all(c in "abcdefghijklmnopqrstuvwxyz0123456789" for c in protocol) and 1 <= len(ident) <= 64
+            and all(c.isprintable() and not c.isspace() and c not in "/#+" for c in ident))
+
+
+@given(st.from_regex(r"[a-z0-9:]{0,18}", fullmatch=True)
+       | st.builds(lambda p, i: f"{p}:{i}", st.from_regex(r"[a-z][a-z0-9]{0,16}", fullmatch=True),
+                   st.text(st.characters(max_codepoint=0x7F) | st.characters(), max_size=70)))
+@example("mdc:12 34")
+@example("aprs:BG5#")
+@example("mdc:1/2")
+@example("mdc:1+2")
+@example("mdc:\x7f")
+@example("aprs:Ñ1")
+@example("a" * 17 + ":1")
+@example("mdc:" + "1" * 65)
+@example("mdc:" + "~" * 64)
+@example("mdc:")
+def test_a_unit_is_taken_exactly_as_the_rule_says_ascii_or_not(text: str) -> None:
+    assert is_unit(text) is _unit_by_the_rule(text)
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)))
+def test_a_gateways_time_reads_as_the_general_rfc3339_reading_does(t: datetime) -> None:
+    text = t.isoformat(timespec="milliseconds") + "Z"
+    general = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    got = parse_time(text, "time")
+    assert got == general and got.tzinfo is UTC
