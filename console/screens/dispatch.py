@@ -17,6 +17,7 @@ from console.messages import IncidentAction
 from console.widgets.alert_queue import AlertQueue
 from console.widgets.status_header import StatusHeader
 from console.widgets.units_table import UnitsTable
+from console.widgets.voice_panel import VoicePanel
 
 
 class DispatchScreen(Screen[None]):
@@ -48,6 +49,12 @@ class DispatchScreen(Screen[None]):
         Binding("t", "app.open_plans", "Channel plans", show=False),
         # For technicians: listed in the command palette (ctrl+p), the footer has no room at 80 columns.
         Binding("g", "app.open_health", "Gateways", show=False),
+        # Live voice (README "Live voice"): off the footer too, in ctrl+p with their keys.
+        Binding("v", "focus_voice", "Voice panel", show=False),
+        Binding("l", "app.voice_listen", "Listen to the channel", show=False),
+        Binding("k", "app.voice_talk", "Talk (press again to stop)", show=False),
+        Binding("K", "app.voice_override", "Talk over radio traffic (emergency)", show=False),
+        Binding("M", "app.remote_monitor", "Remote monitor (MDC-1200)", show=False),
     ]
 
     def __init__(self) -> None:
@@ -55,10 +62,12 @@ class DispatchScreen(Screen[None]):
         self.header = StatusHeader()
         self.queue = AlertQueue(id="alerts")
         self.units = UnitsTable(id="units")
+        self.voice = VoicePanel(id="voice")
 
     def compose(self) -> ComposeResult:
         yield self.header
         yield self.queue
+        yield self.voice
         yield self.units
         # Its keys fill 80 columns; the palette's ctrl+p is shown on every other screen.
         yield Footer(show_command_palette=False)
@@ -90,3 +99,6 @@ class DispatchScreen(Screen[None]):
 
     def action_focus_units(self) -> None:
         self.units.focus()
+
+    def action_focus_voice(self) -> None:
+        self.voice.focus()
