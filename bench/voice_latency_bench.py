@@ -152,8 +152,8 @@ def bursts(n: int, lead_s: float = 0.5) -> np.ndarray:
 
 
 def onsets(x: np.ndarray) -> np.ndarray:
-    """Sample indices where a burst starts: the 1 ms envelope crossing half the bursts' level, after at
-    least half a period of quiet."""
+    """Sample indices where a burst starts: the 1 ms envelope crossing half the bursts' level, at least
+    0.8 of a period after the last start (a burst with a hole in it is still one burst)."""
     win = RATE // 1000
     env = np.convolve(np.abs(x), np.ones(win) / win, "same")
     level = np.percentile(env[env > 0.02], 90) if np.any(env > 0.02) else 1.0
@@ -162,7 +162,7 @@ def onsets(x: np.ndarray) -> np.ndarray:
         return above
     starts = [above[0]]
     for i in above[1:]:
-        if i - starts[-1] > PERIOD_S * RATE / 2:
+        if i - starts[-1] > PERIOD_S * RATE * 0.8:
             starts.append(i)
     return np.asarray(starts)
 

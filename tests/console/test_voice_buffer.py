@@ -114,6 +114,18 @@ def test_a_deeper_buffer_than_needed_sheds_a_frame_at_most_once_a_second() -> No
     assert buffer.stats.concealed == 0
 
 
+def test_a_clump_after_a_stall_is_caught_up_in_seconds() -> None:
+    buffer = JitterBuffer(start_ms=60, min_ms=40)
+    arrivals = steady(500, end=False)
+    clumped = {t: f for t, f in arrivals.items() if not 1.0 <= t < 2.0}
+    clumped[2.0] = [f for t, fs in arrivals.items() if 1.0 <= t < 2.0 for f in fs] + arrivals[2.0]
+    run(buffer, clumped, 400)  # up to t = 8 s: 6 s after the clump (one frame in five dropped: 20 % faster)
+    deep = buffer.depth
+    assert buffer.stats.stalls > 0  # it waited through the stall
+    assert deep * 20 < buffer.target_ms + 200 + 40  # the second's clump is no longer a second of lag
+    assert buffer.stats.shrunk >= 10
+
+
 def test_a_stall_waits_for_the_next_frame_then_gives_the_spurt_up() -> None:
     buffer = JitterBuffer(start_ms=40, min_ms=40)
     arrivals = steady(5, end=False)

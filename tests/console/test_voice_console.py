@@ -50,13 +50,17 @@ def sound(pulse_radio: PulseNullSink) -> Iterator[ConsoleSound]:
     s.stop()
 
 
-def voice_config(tmp_path: Path, mosquitto: Mosquitto, device_server: DeviceServer, **console: Any) -> Config:
+def voice_config(tmp_path: Path, mosquitto: Mosquitto, device_server: DeviceServer, *, name: str = "desk-1",
+                 operator: str = "alice", **console: Any) -> Config:
+    """The site: patrol-1 (receive and transmit, PTT on RTS) and the receive-only marine-16; the console's
+    name, operator and voice devices (``console`` overrides, e.g. its own ``url`` through a relay)."""
+    url = console.pop("url", mosquitto.url)
     return parse_config({
         "data_dir": str(tmp_path / "data"),
         "gateway": {"name": GW, "outbox": str(tmp_path / "outbox.sqlite"), "state_interval_s": 1},
-        "mqtt": {"url": mosquitto.url},
+        "mqtt": {"url": url},
         "bridge": {"database_url": f"sqlite:///{tmp_path / 'bridge.sqlite'}"},
-        "console": {"name": "desk-1", "operator": "alice", "audio_device": ConsoleSound.speaker,
+        "console": {"name": name, "operator": operator, "audio_device": ConsoleSound.speaker,
                     "microphone": ConsoleSound.microphone, **console},
         "channels": [
             {"name": "patrol-1",
