@@ -15,8 +15,8 @@ The jitter buffer, per listened channel (frames arrive every 20 ms, give or take
                up to MAX_STALL, then idle again (the spurt ended without its END, or the sender went)
              - END played: idle (the next spurt sets its delay anew)
              - more held than the target needs, for a whole second: one frame dropped (the delay
-               shrinks by 20 ms, at most once a second); far more (a clump after a stall): one frame
-               in five dropped until the excess is under 200 ms
+               shrinks by 20 ms, at most once a second); over 200 ms more (a clump after a stall):
+               ``behind``, and the player skips quiet frames (the pauses) until it is not
 
 The target delay follows the jitter up at once (``FRAME_MS + 3 * jitter``, at least ``min_ms``) and
 down slowly (0.5 % of the excess a frame: a 10-second time constant), so a burst of jitter is ridden out
@@ -44,10 +44,10 @@ Slot = VoiceFrame | Literal[Gap.LOST] | None  # a frame to decode, a frame to co
 MAX_STALL = 10  # frames (200 ms) without anything to play before a spurt is taken as ended
 CONCEALED_STALL = 3  # of those, the first ones are concealed (a syllable fades out), the rest silence
 SHRINK_AFTER = 50  # frames (1 s) of a deeper buffer than needed before one frame is dropped
-# A clump (frames held up by the network, then all at once) leaves far more held than the target: one frame
-# in this many is dropped until the excess is under CATCH_UP_MS, so the lag it left goes in seconds, not
-# in the minute that one frame a second would take.
-CATCH_UP_EVERY, CATCH_UP_MS = 5, 200.0
+# A clump (frames held up by the network, then all at once) leaves far more held than the target: the buffer
+# is then ``behind``, and the player skips the quiet frames (pauses between words) until it no longer is,
+# so the lag goes in the next pauses instead of the minute that one frame a second would take.
+CATCH_UP_MS = 200.0
 DECAY = 0.005  # the share of the target's excess over the jitter estimate shed each frame
 
 
@@ -148,6 +148,15 @@ class JitterBuffer:
             return LOST
         return None
 
+    @property
+    def behind(self) -> bool:
+        """Far more held than the delay needs (a clump after a stall): the player may skip quiet frames."""
+        return (len(self._held) - 1) * FRAME_MS - self.target_ms > CATCH_UP_MS
+
+    def skipped(self) -> None:
+        """The player skipped the frame it was given (a quiet one, while behind)."""
+        self.stats.shrunk += 1
+
     def _estimate(self) -> float:
         return max(self.min_ms, min(self.max_ms, FRAME_MS + 3.0 * self.jitter_ms))
 
@@ -160,8 +169,7 @@ class JitterBuffer:
             self._deep += 1
         else:
             self._deep = 0
-        every = CATCH_UP_EVERY if excess > CATCH_UP_MS else SHRINK_AFTER
-        if self._deep >= every and self._next is not None and len(self._held) > 1:
+        if self._deep >= SHRINK_AFTER and self._next is not None and len(self._held) > 1:
             self._deep = 0
             dropped = self._held.pop(self._next, None)
             self._advance()

@@ -68,6 +68,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (gateway, channel)
 LEVEL_FLOOR_DB = -90.0
+QUIET = 10 ** (-45 / 20)  # RMS under -45 dBFS: a pause, which a player behind may skip
+MIC_WAIT_S = 0.06  # no block from the microphone this long while talking: this much silence is sent instead
 
 
 class NotConnected(RuntimeError):
@@ -353,12 +355,37 @@ class VoiceLink:
     # --- the microphone -----------------------------------------------------------------------------------
 
     def _capture(self, talk: _Talk) -> None:
-        """Open the microphone and send its audio, 20 ms a frame, from the grant until released."""
+        """Send the microphone's audio, 20 ms a frame, from the grant until released. The microphone opens
+        on a thread of its own: until it delivers (PortAudio may take a second to open it on a loaded
+        machine) silence is sent, so the gateway does not take the floor back for want of audio."""
+        threading.Thread(target=self._microphone, args=(talk,), name="voice-microphone-open", daemon=True).start()
+        packer: FramePacker | None = None
+        started = False  # the microphone delivered: from then on a silence is its to end (the gateway's rule)
+        while True:
+            try:
+                block = talk.blocks.get(timeout=MIC_WAIT_S)
+                started = started or block is not None
+            except queue.Empty:
+                if started or talk.floor.phase != "talking" or talk.stop.is_set():
+                    continue
+                block = np.zeros(int(RATE * MIC_WAIT_S), np.float32)  # nothing from the microphone yet
+            if block is None:
+                break
+            if talk.floor.stream is None:
+                continue
+            if packer is None:
+                packer = FramePacker(OpusEncoder(), stream=talk.floor.stream)
+            for frame in packer.feed(block):
+                self._send(talk, frame)
+        if packer is not None and (last := packer.end()) is not None:
+            self._send(talk, last)
+
+    def _microphone(self, talk: _Talk) -> None:
         try:
             import sounddevice as sd
 
             def heard(indata: np.ndarray, _n: int, _t: Any, _status: Any) -> None:
-                if talk.floor.phase == "talking":
+                if talk.floor.phase == "talking" and not talk.stop.is_set():
                     try:
                         talk.blocks.put_nowait(indata[:, 0].copy())
                     except queue.Full:
@@ -375,20 +402,8 @@ class VoiceLink:
                                      f"no microphone: {self.microphone_error}"))
             return
         self.microphone_error = None
-        packer: FramePacker | None = None
         with stream:
-            while True:
-                block = talk.blocks.get()
-                if block is None:
-                    break
-                if talk.floor.stream is None:
-                    continue
-                if packer is None:
-                    packer = FramePacker(OpusEncoder(), stream=talk.floor.stream)
-                for frame in packer.feed(block):
-                    self._send(talk, frame)
-        if packer is not None and (last := packer.end()) is not None:
-            self._send(talk, last)
+            talk.stop.wait()
 
     def _send(self, talk: _Talk, frame: VoiceFrame) -> None:
         self.client.publish(self._t(talk.key, TX), frame.encode(), qos=0)
@@ -446,14 +461,18 @@ class VoiceLink:
         if held.carry is not None and len(held.carry) >= FRAME_SAMPLES:
             pcm, held.carry = held.carry[:FRAME_SAMPLES], held.carry[FRAME_SAMPLES:]
             return pcm
-        slot = held.buffer.next_frame(now)
-        if slot is None:
-            return None
-        try:
-            pcm = held.decoder.conceal() if slot is LOST else held.decoder.decode(slot.opus)
-        except VoiceError as exc:
-            self._refuse("decode", str(exc))
-            pcm = held.decoder.conceal()
+        for _ in range(4):  # behind (a clump after a stall): up to three quiet frames skipped a slot
+            slot = held.buffer.next_frame(now)
+            if slot is None:
+                return None
+            try:
+                pcm = held.decoder.conceal() if slot is LOST else held.decoder.decode(slot.opus)
+            except VoiceError as exc:
+                self._refuse("decode", str(exc))
+                pcm = held.decoder.conceal()
+            if not held.buffer.behind or float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) >= QUIET:
+                break
+            held.buffer.skipped()
         if len(pcm) < FRAME_SAMPLES:
             pcm = np.concatenate([pcm, np.zeros(FRAME_SAMPLES - len(pcm), np.float32)])
         held.carry = pcm[FRAME_SAMPLES:] if len(pcm) > FRAME_SAMPLES else None

@@ -212,11 +212,12 @@ def test_the_broker_restarting_mid_call_releases_ptt_and_the_console_comes_back(
             async with app.run_test(size=(160, 48)) as pilot:
                 await choose(pilot, app, "patrol-1")
                 await pilot.press("k")
-                await until(pilot, lambda: cell(app, "patrol-1", "floor") == "YOU ARE TALKING", "granted")
+                await until(pilot, lambda: cell(app, "patrol-1", "floor") == "YOU ARE TALKING",
+                            f"granted ({app.notes})")
                 sound.say(dtmf_tones("1" * 10, RATE, lead_s=0.3))
                 await until(pilot, lambda: app.voice.frames_sent > 10, "talking")
                 mosquitto.stop()
-                wait_until(lambda: device_server.rts()[-1:] == ["RTS 0"], 5, "RTS released")
+                wait_until(lambda: device_server.rts()[-1:] == ["RTS 0"], 5, f"RTS released ({app.notes})")
                 await until(pilot, lambda: any("lost the broker: PTT released" in n for n in app.notes),
                             "the dispatcher told")
                 assert app.voice.talk is None
@@ -228,7 +229,8 @@ def test_the_broker_restarting_mid_call_releases_ptt_and_the_console_comes_back(
                 await until(pilot, lambda: site.gateway.voice.channels["patrol-1"].talk is None, "the floor free")
                 await pilot.pause(TALK_REPEAT_S)
                 await pilot.press("k")
-                await until(pilot, lambda: cell(app, "patrol-1", "floor") == "YOU ARE TALKING", "granted again")
+                await until(pilot, lambda: cell(app, "patrol-1", "floor") == "YOU ARE TALKING",
+                            f"granted again ({app.notes})")
                 await pilot.pause(TALK_REPEAT_S)
                 await pilot.press("k")
                 wait_until(lambda: device_server.rts()[-1:] == ["RTS 0"], 10, "RTS released")
