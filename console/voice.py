@@ -14,9 +14,9 @@ The jitter buffer, per listened channel (frames arrive every 20 ms, give or take
              - nothing held at all: LOST without moving on (a stall: the delay grows by that frame),
                up to MAX_STALL, then idle again (the spurt ended without its END, or the sender went)
              - END played: idle (the next spurt sets its delay anew)
-             - more held than the target needs, for a whole second: one frame dropped (the delay
-               shrinks by 20 ms, at most once a second); over 200 ms more (a clump after a stall):
-               ``behind``, and the player skips quiet frames (the pauses) until it is not
+             - more held than the target needs for a whole second, or over 200 ms more (a clump after
+               a stall): ``behind``; the player then skips quiet frames (shortening pauses, never
+               cutting into words) until it is not
 
 The target delay follows the jitter up at once (``FRAME_MS + 3 * jitter``, at least ``min_ms``) and
 down slowly (0.5 % of the excess a frame: a 10-second time constant), so a burst of jitter is ridden out
@@ -60,6 +60,7 @@ class JitterStats:
     refused: int = 0  # duplicates, out of range (StreamTracker)
     shrunk: int = 0  # frames dropped to shrink the delay
     stalls: int = 0  # frames the playout waited for (the delay grew)
+    spurts: int = 0  # talk spurts played to their END
 
 
 class JitterBuffer:
@@ -132,6 +133,7 @@ class JitterBuffer:
             self._stalled = 0
             self.stats.played += 1
             if frame.end:
+                self.stats.spurts += 1
                 self._idle()
             return frame
         if self._held:  # later frames are here: this one is lost
@@ -150,12 +152,14 @@ class JitterBuffer:
 
     @property
     def behind(self) -> bool:
-        """Far more held than the delay needs (a clump after a stall): the player may skip quiet frames."""
-        return (len(self._held) - 1) * FRAME_MS - self.target_ms > CATCH_UP_MS
+        """More held than the delay needs, for a second (or far more: a clump after a stall): the player
+        may skip a quiet frame (a pause between words) to shrink the delay."""
+        return self._deep >= SHRINK_AFTER or (len(self._held) - 1) * FRAME_MS - self.target_ms > CATCH_UP_MS
 
     def skipped(self) -> None:
         """The player skipped the frame it was given (a quiet one, while behind)."""
         self.stats.shrunk += 1
+        self._deep = 0
 
     def _estimate(self) -> float:
         return max(self.min_ms, min(self.max_ms, FRAME_MS + 3.0 * self.jitter_ms))
@@ -169,13 +173,6 @@ class JitterBuffer:
             self._deep += 1
         else:
             self._deep = 0
-        if self._deep >= SHRINK_AFTER and self._next is not None and len(self._held) > 1:
-            self._deep = 0
-            dropped = self._held.pop(self._next, None)
-            self._advance()
-            self.stats.shrunk += 1
-            if dropped is not None and dropped.end:
-                self._idle()
 
     def _oldest(self) -> int:
         first = next(iter(self._held))

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (gateway, channel)
 LEVEL_FLOOR_DB = -90.0
 QUIET = 10 ** (-45 / 20)  # RMS under -45 dBFS: a pause, which a player behind may skip
+PAUSE_KEPT = 3  # frames (60 ms) of every pause kept when catching up, as the gateway keeps them
 MIC_WAIT_S = 0.06  # no block from the microphone this long while talking: this much silence is sent instead
 
 
@@ -92,6 +93,7 @@ class _Listened:
     lease: Lease
     power: float = 0.0  # mean square of what was played, smoothed over about half a second
     carry: np.ndarray | None = None  # decoded audio beyond one 20 ms slot (a 40 or 60 ms packet)
+    quiet: int = 0  # quiet frames in a row just played (or skipped)
 
 
 @dataclass
@@ -461,16 +463,21 @@ class VoiceLink:
         if held.carry is not None and len(held.carry) >= FRAME_SAMPLES:
             pcm, held.carry = held.carry[:FRAME_SAMPLES], held.carry[FRAME_SAMPLES:]
             return pcm
-        for _ in range(4):  # behind (a clump after a stall): up to three quiet frames skipped a slot
+        while True:
             slot = held.buffer.next_frame(now)
             if slot is None:
+                held.quiet = 0
                 return None
             try:
                 pcm = held.decoder.conceal() if slot is LOST else held.decoder.decode(slot.opus)
             except VoiceError as exc:
                 self._refuse("decode", str(exc))
                 pcm = held.decoder.conceal()
-            if not held.buffer.behind or float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) >= QUIET:
+            loud = float(np.sqrt(np.mean(np.square(pcm, dtype=np.float64)))) >= QUIET
+            held.quiet = 0 if loud else held.quiet + 1
+            # Behind (a clump after a stall): a pause is shortened, keeping its first PAUSE_KEPT frames, so
+            # that words, and DTMF digits, stay apart.
+            if loud or not held.buffer.behind or held.quiet <= PAUSE_KEPT:
                 break
             held.buffer.skipped()
         if len(pcm) < FRAME_SAMPLES:
