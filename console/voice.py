@@ -26,7 +26,7 @@ and a calm network brings the delay back down without chopping syllables.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from gateway.voice import FRAME_MS, RATE, FloorAnswer, StreamTracker, VoiceFrame, VoiceState, seq_delta
@@ -58,7 +58,7 @@ class JitterStats:
     concealed: int = 0
     late: int = 0  # arrived after their turn: dropped
     refused: int = 0  # duplicates, out of range (StreamTracker)
-    shrunk: int = 0  # frames dropped to shrink the delay
+    shrunk: int = 0  # quiet frames the player skipped to shrink the delay
     stalls: int = 0  # frames the playout waited for (the delay grew)
     spurts: int = 0  # talk spurts played to their END
 
@@ -276,7 +276,6 @@ class ChannelView:
     level_dbfs: float | None = None  # of the audio played, over the last half second
     heard_at: float | None = None  # when the last frame was played
     floor: Floor | None = None
-    history: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str]:

@@ -250,7 +250,7 @@ class VoiceLink:
     def snapshot(self) -> list[ChannelView]:
         """Copies of every channel's view, for the panel (listened ones first)."""
         with self._lock:
-            views = [replace(v, history=list(v.history)) for v in self.views.values()]
+            views = [replace(v) for v in self.views.values()]
         return sorted(views, key=lambda v: (not v.listening, v.gateway, v.channel))
 
     # --- leases -----------------------------------------------------------------------------------------
