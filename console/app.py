@@ -441,6 +441,7 @@ class DispatchApp(App[None]):
             return
         if update.outcome is Outcome.ADDED:
             self.voice.listen(i.gateway, i.channel, auto=f"emergency #{i.id}")
+            self.call_after_refresh(self._voice_refresh)  # shown with the incident, not up to a tick later
         elif update.outcome is Outcome.REMOVED:
             view = self.voice.views.get((i.gateway, i.channel))
             others = [o for o in self.state.incidents.values() if o.id != i.id and o.category == "alert"
