@@ -300,8 +300,20 @@ def unplayed_link() -> VoiceLink:
 LINK = unplayed_link()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(leaf=st.sampled_from(["rx", "state", "floor/answer", "listen", "tx", "floor"]), payload=st.binary(max_size=200))
+def frame_like(stream: int, seq: int, timestamp: int, flags: int, opus: bytes) -> bytes:
+    """A voice frame's header (whatever its fields) before any bytes as its packet."""
+    return b"PV\x01" + bytes([flags, 0]) + stream.to_bytes(4, "big") + seq.to_bytes(4, "big") \
+        + timestamp.to_bytes(4, "big") + opus
+
+
+u32 = st.integers(0, 2**32 - 1)
+# Raw bytes, and frames of a few streams with any sequence, timestamp, flags and packet (Opus or not).
+payloads = st.binary(max_size=200) | st.builds(frame_like, st.integers(1, 3), u32, u32, st.integers(0, 3),
+                                               st.binary(min_size=1, max_size=80))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(leaf=st.sampled_from(["rx", "state", "floor/answer", "listen", "tx", "floor"]), payload=payloads)
 def test_any_payload_on_a_voice_topic_is_refused_or_taken_never_raised(leaf: str, payload: bytes) -> None:
     """The link's message handler (paho's thread) on arbitrary bytes: nothing escapes it, and what it took
     plays (or is concealed) without raising either."""
