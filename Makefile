@@ -55,7 +55,7 @@ faults: system $(VENV)/.test-deps
 	$(BIN)/pytest tests/faults -q
 
 # The peers the benchmarks run beside ours.
-BENCH_PACKAGES := gpsd-clients multimon-ng
+BENCH_PACKAGES := gpsd-clients multimon-ng dsdcc
 
 bench: system $(VENV)/.test-deps
 	@dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1 || $(MAKE) system SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
@@ -68,6 +68,7 @@ bench: system $(VENV)/.test-deps
 	$(BIN)/python -m bench.scale_bench
 	$(BIN)/python -m bench.camera_bench --out bench/out/cameras.md
 	$(BIN)/python -m bench.voice_bench
+	$(BIN)/python -m bench.report_bench
 
 # Every parser under atheris, one after the other (nice: it takes the cores it can get); the table
 # goes to bench/out/fuzz.md. `make fuzz FUZZ_RUNS=20000 FUZZ_TIME=30` for a quick pass.

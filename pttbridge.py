@@ -192,11 +192,20 @@ def _event_line(payload: bytes) -> str:
     return f"{mark} {e.time:%H:%M:%S} {e.kind.upper():7} {e.gateway}/{e.channel:10} {e.unit or '-':22}{where}  {what}"
 
 
+_PRINTING = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """One whole line on stdout: threads that print (events, the demo's case) never split another's line."""
+    with _PRINTING:
+        print(line, flush=True)
+
+
 def _print_event(topic: str, payload: bytes) -> None:
     from gateway.events import EventError
 
     try:
-        print(_event_line(payload), flush=True)
+        _say(_event_line(payload))
     except EventError as exc:
         logging.getLogger("pttbridge").warning("not an event on %s: %s [%s]", topic, exc, payload[:64].hex(" "))
 
@@ -326,6 +335,63 @@ def cmd_audit(args: argparse.Namespace) -> None:
     for entry in found:
         print(json.dumps(as_json(entry)) if args.json else entry.line())
     print(f"{len(found)} records", file=sys.stderr)
+
+
+def _database_source(config: Any, path: str) -> str:
+    """Where the database URL came from, for an error that names it."""
+    if os.environ.get("PTTBRIDGE_DATABASE_URL"):
+        return "PTTBRIDGE_DATABASE_URL"
+    if config.bridge.database_url:
+        return f"{path}: bridge.database_url"
+    return f"{path}: data_dir (the bridge's SQLite file is {{data_dir}}/bridge.sqlite)"
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """The supervisor's report of cases: counts, times to each step, shares within limits, overdue, verdicts."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # a report is no place for migration chatter
+    from datetime import UTC, datetime
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bridge.report import as_csv, as_json, tables, window_start
+    from bridge.store import Store, database_url, redact
+
+    now = datetime.now(UTC)
+    try:
+        since = window_start(args.since, now)
+    except ValueError as exc:
+        sys.exit(f"--since: {exc}")
+    path = args.config or str(Path(__file__).parent / "config" / "default.toml")
+    config = _load(path)
+    url = database_url(config)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
+            and not Path(parsed.database).exists():
+        # Nothing stored yet: an empty report, without leaving an empty database behind.
+        print(f"no cases yet: {parsed.database} does not exist ({_database_source(config, path)}); "
+              "`pttbridge up` or `pttbridge bridge` creates it", file=sys.stderr)
+        url = "sqlite://"
+    try:
+        store = Store.open(url)
+        try:
+            report = store.case_report(since, args.by, now)
+        finally:
+            store.close()
+    except (SQLAlchemyError, OSError) as exc:  # OSError: a file this user may not open or make private
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        sys.exit(f"database {redact(url)} ({_database_source(config, path)}): {reason}")
+    if args.json:
+        print(json.dumps(as_json(report), indent=2, ensure_ascii=False))
+    elif args.csv:
+        sys.stdout.write(as_csv(report))
+    else:
+        from rich.console import Console
+
+        out = Console(width=None if sys.stdout.isatty() else 160)
+        for table in tables(report):
+            out.print(table)
+            out.print()
 
 
 def _names(values: list[str]) -> list[str]:
@@ -458,11 +524,30 @@ def _toml_channels(channels: list[dict[str, Any]]) -> str:
     return "".join("[[channels]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in c.items()) + "\n" for c in channels)
 
 
+def _demo_config(config: Any, url: str, *, embedded: bool, replays: dict[str, Any], snapshots: Any) -> Any:
+    """The configuration ``up`` runs: its broker, the demo radios' pseudo-terminals as their ports, the demo
+    cameras' snapshots on the demo's HTTP server."""
+    from config.schema import Config
+
+    raw = config.model_dump()
+    raw["mqtt"]["url"] = url
+    for camera in raw["cameras"]:
+        if f"{camera['id']}.jpg" in snapshots.files:
+            camera["snapshot_url"] = snapshots.url(f"{camera['id']}.jpg")
+    if embedded:
+        raw["bridge"]["mqtt_version"] = "3.1.1"  # the embedded broker speaks MQTT 3.1.1 only
+    for channel in raw["channels"]:
+        for driver in channel["drivers"]:
+            if driver.get("port") in replays:
+                driver["port"] = replays[driver["port"]].port
+    return Config.model_validate(raw)
+
+
 def cmd_up(args: argparse.Namespace) -> None:
     from config.mqtt import make_client, topic
-    from config.schema import Config
     from launcher.broker import EmbeddedBroker
     from launcher.replay import PtyReplay
+    from launcher.story import SnapshotServer, Story
 
     config = _load(args.config or str(Path(__file__).parent / "config" / "default.toml"))
     broker = None
@@ -474,15 +559,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         broker.start()
         url = broker.url
     replays = {r.port: PtyReplay(r.capture, loop=r.loop, speed=args.speed) for r in config.demo.replay}
-    raw = config.model_dump()
-    raw["mqtt"]["url"] = url
-    if broker is not None:
-        raw["bridge"]["mqtt_version"] = "3.1.1"  # the embedded broker speaks MQTT 3.1.1 only
-    for channel in raw["channels"]:
-        for driver in channel["drivers"]:
-            if driver.get("port") in replays:
-                driver["port"] = replays[driver["port"]].port
-    config = Config.model_validate(raw)
+    snapshots = SnapshotServer({f"{d.camera}.jpg": d.snapshot for d in config.demo.detection})
+    config = _demo_config(config, url, embedded=broker is not None, replays=replays, snapshots=snapshots)
     if args.verbose < 2:  # what each event does is on screen; the per-event log lines would repeat it
         logging.getLogger("gateway.runner").setLevel(logging.WARNING)
 
@@ -495,10 +573,16 @@ def cmd_up(args: argparse.Namespace) -> None:
     gateway.start()
     for replay in replays.values():
         replay.start()
+    operator = args.operator or config.console.operator or os.environ.get("USER") or "dispatcher"
+    story = Story(config, replays, snapshots, speed=args.speed, headless=args.headless, operator=operator,
+                  say=_say)
+    story.start()
+    said = ", ".join(f"{name}: {path}" for name, path in story.announcements.items())
     summary = (
         f"pttbridge up: broker {url}{' (embedded)' if broker else ''}, gateway {gateway.gw.name} with "
         f"{len(gateway.drivers)} radios ({len(replays)} replaying demo captures), bridge on "
-        f"{bridge.database_url.split('///')[-1]}."
+        f"{bridge.database_url.split('///')[-1]}, demo snapshots on http://127.0.0.1:{snapshots.port}/. "
+        f"What the gateway transmits goes to files ({said})."
     )
     watcher = None
     try:
@@ -516,10 +600,10 @@ def cmd_up(args: argparse.Namespace) -> None:
             from console.app import run as run_console
 
             logging.getLogger("pttbridge").warning(summary)
-            run_console(config, args.operator or config.console.operator or os.environ.get("USER") or "dispatcher",
-                        duration_s=args.duration)
+            run_console(config, operator, duration_s=args.duration)
     finally:
         print("stopping ...", flush=True)
+        story.stop()
         if watcher is not None:
             watcher.loop_stop()
             watcher.disconnect()
@@ -548,14 +632,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start an in-process MQTT broker (unless a broker URL is given or configured), a bridge on "
         "SQLite in the data folder, a gateway whose demo radios replay bundled serial captures (FleetSync and "
         "GPS positions, key-ups, APRS, emergencies) through pseudo-terminals and the real serial drivers, and the "
-        "dispatcher console in this terminal. Ctrl+C (or q) stops everything.",
+        "dispatcher console in this terminal. A patrol car's camera finds a street stall (its snapshot served by a "
+        "small HTTP server on a loopback port): send the suggested officer and the case is spoken to his radio "
+        "(into a WAV file in the data folder, named at start), which answers accepted, arrived, handled. Ctrl+C "
+        "(or q) stops everything.",
     )
     up.add_argument("-c", "--config", help="configuration file (default: the bundled config/default.toml)")
     up.add_argument("--broker", metavar="URL", help="use this broker (mqtt://host:port) instead of an embedded one")
     up.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: run until Ctrl+C)")
-    up.add_argument("--speed", type=float, default=1.0, metavar="X", help="replay the demo captures X times faster")
+    up.add_argument("--speed", type=float, default=1.0, metavar="X",
+                    help="run the demo X times faster: its serial captures, the camera, the officer's answers (the "
+                    "audio recordings keep their pace; tests use 4)")
     up.add_argument("--operator", help="the dispatcher's name on actions (default: [console] operator, or $USER)")
-    up.add_argument("--headless", action="store_true", help="no console: print each event as it reaches the broker")
+    up.add_argument("--headless", action="store_true",
+                    help="no console: print each event as it reaches the broker, and play the dispatcher's part in "
+                    "the demo's case (send the suggested unit, verify the case once handled), one line a step")
     up.set_defaults(func=cmd_up)
 
     gw = sub.add_parser(
@@ -635,6 +726,35 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--limit", type=int, metavar="N", help="only the newest N records")
     au.add_argument("--json", action="store_true", help="one JSON object per line")
     au.set_defaults(func=cmd_audit)
+
+    rp = sub.add_parser(
+        "report",
+        help="the supervisor's report of cases: counts, times to accept/arrive/handle, limits kept, verdicts",
+        description=textwrap.fill(
+            "Print how the site's cases went since a time: per group (kind, department, unit, camera or day) "
+        "the department parts opened, accepted, arrived at and handled; the median and 90th percentile time "
+        "from a part's opening to each of those steps; the share of parts that made each step within the "
+        "kind's limit (case_kinds.<kind>.accept_s, arrive_s, resolve_s); the parts running past a limit now "
+        "(overdue, whenever opened); and the valid-case rate of camera detections (verdict valid or false "
+        "detection) per category and per camera. Reads the bridge's database: the default configuration's "
+        "SQLite file (that of `pttbridge up`) unless -c names another configuration, or "
+        "PTTBRIDGE_DATABASE_URL another database.", 100),
+        epilog="examples:\n  pttbridge report                             the last 7 days by kind\n"
+        "  pttbridge report --since 30d --by department\n"
+        "  pttbridge report -c center.toml --since 2026-12-01 --by day --csv > december.csv\n"
+        "  pttbridge report --by camera --json | jq '.verified.cameras'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rp.add_argument("-c", "--config", help="TOML configuration with [bridge] (its database; default: the bundled "
+                    "config/default.toml, as pttbridge up uses)")
+    rp.add_argument("--since", default="7d", metavar="WHEN",
+                    help="a time ago (12h, 7d, 30d) or an ISO time (UTC unless it says); default 7d")
+    rp.add_argument("--by", default="kind", choices=("kind", "department", "unit", "camera", "day"),
+                    help="one row per kind (default), department, unit sent, camera that found the case, or UTC day")
+    form = rp.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the whole report as one JSON object")
+    form.add_argument("--csv", action="store_true", help="one CSV row per group and a last row for all")
+    rp.set_defaults(func=cmd_report)
 
     acl = sub.add_parser(
         "broker-acl",

@@ -165,6 +165,7 @@ class Probe:
     profile: cProfile.Profile | None = None
     slow: list[cProfile.Profile] = field(default_factory=list)
     full_gcs: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU) seconds of each
+    rss: list[float] = field(default_factory=list)  # the process's resident memory (MiB), once a second
     _gc_start: tuple[float, float] = (0.0, 0.0)
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -237,6 +238,11 @@ def instrument(app: BenchApp) -> Probe:
     return probe
 
 
+def rss_mib() -> float:
+    """This process's resident set, from /proc (statm's second field, in pages)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
@@ -252,6 +258,7 @@ async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str])
         k = 0
         while publisher.poll() is None and time.monotonic() - publisher_start < seconds + 30:
             await asyncio.sleep(1.0)
+            app.probe.rss.append(rss_mib())
             if app.probe.key_at is not None:
                 continue  # the last key has not shown yet: counted when it does
             key, target = keys[k % 2]
@@ -324,6 +331,12 @@ def main() -> None:
          f"{len(gc_wall) / elapsed * 60:.0f} a minute"),
         ("messages received / published", f"{probe.received:,} / {sent:,}", f"{units:,} units in the table"),
     ]
+    if len(probe.rss) > 20:  # the first 10 s fill the tables: memory from then on should stay flat
+        settled, last = probe.rss[10], probe.rss[-1]
+        rows.append(("resident memory (RSS) after 10 s / at the end / highest",
+                     f"{settled:.0f} / {last:.0f} / {max(probe.rss):.0f} MiB",
+                     f"{(last - settled) / max(1.0, (len(probe.rss) - 11) / 60):+.1f} MiB a minute"))
+
     table = [f"Console under load: {UNITS:,} units (each moving every 10 s: 100 unit states/s) and 100 incident "
              f"updates/s (about {OPEN} open, 2 opened and 2 resolved per second), {seconds:.0f} s, headless "
              f"160x48, real Mosquitto, publisher in its own process. Machine: {os.cpu_count()} cores shared "

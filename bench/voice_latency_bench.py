@@ -291,7 +291,7 @@ def access_times(cfg: Path, server: DeviceServer, presses: int) -> np.ndarray:
         async with app.run_test(size=(120, 40)) as pilot:
             while (GW, CHANNEL) not in app.voice.views or not app.voice.connected:
                 await pilot.pause(0.05)
-            await pilot.press("v")
+            await pilot.press("c")
             for _ in range(presses):
                 keyed = server.rts().count("RTS 1")
                 pressed = time.monotonic()

@@ -32,7 +32,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -190,7 +190,14 @@ class IncidentRow(Base):
         Index("ix_incidents_camera_opened", "camera", "opened_at"),
         Index("ix_incidents_source_opened", "source", "opened_at"),
         Index("ix_incidents_linked_case", "linked_case"),
+        # Incidents of no configured case kind (no parts), named beside a report's figures (migration 0010).
+        Index("ix_incidents_untimed", "opened_at", "category", sqlite_where=text("flow IS NULL"),
+              postgresql_where=text("flow IS NULL")),
     )
+
+
+#: A part whose clocks still run (bridge/store/cases.py: RUNNING), as a partial index's condition.
+_RUNNING_PARTS = text("state IN ('new', 'dispatched', 'accepted', 'arrived')")
 
 
 class CasePartRow(Base):
@@ -235,6 +242,10 @@ class CasePartRow(Base):
         Index("ix_case_parts_department_opened", "department", "opened_at"),
         Index("ix_case_parts_unit_state", "unit", "state"),
         Index("ix_case_parts_state_opened", "state", "opened_at"),
+        # Reports (migration 0010): the running parts alone; a window's parts with all the report reads.
+        Index("ix_case_parts_running", "state", sqlite_where=_RUNNING_PARTS, postgresql_where=_RUNNING_PARTS),
+        Index("ix_case_parts_report", "opened_at", "kind", "department", "unit", "case_id", "state", "accepted_at",
+              "arrived_at", "handled_at", "accept_due", "arrive_due", "resolve_due", "updated_at"),
     )
 
 

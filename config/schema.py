@@ -445,6 +445,11 @@ class DispatchConfig(_Strict):
     kiss_port: int = Field(0, ge=0, le=15, description="the KISS port APRS messages go out on")
     kenwood_reply_s: float = Field(10.0, gt=0, le=120, description="how long to wait for the radio's reply to a "
                                    "data-port text or poll (it answers once the unit acknowledged, or did not)")
+    paths: list[Literal["kenwood_message", "fleetsync_message", "mdc_call_alert", "aprs_message", "announcement"]] \
+        | None = Field(None, min_length=1, max_length=5, description="the order a dispatch tries its paths on this "
+                       "channel when the bridge names none (those the unit's protocol and the channel have); default "
+                       "kenwood_message, fleetsync_message, mdc_call_alert, aprs_message, announcement. E.g. "
+                       "['announcement', 'kenwood_message']: the case is spoken, the text only where speech fails")
 
     @field_validator("aprs_retry_s")
     @classmethod
@@ -684,8 +689,33 @@ class DemoReplay(_Strict):
     loop: bool = True
 
 
+class DemoDetection(_Strict):
+    """A camera's detection that ``pttbridge up`` publishes on ``cam/{camera}/event`` (see launcher/story.py),
+    with the camera's snapshot served by the demo's own HTTP server."""
+
+    camera: str = Field(pattern=TOPIC_LEVEL, description="a camera of [[cameras]]; its snapshot_url is set to the "
+                        "demo's server")
+    after_s: float = Field(ge=0, description="seconds after the start (divided by up's --speed)")
+    label: str = Field(description="what the camera saw, e.g. street_stall")
+    score: float = Field(0.9, ge=0, le=1)
+    lat: float = Field(ge=-90, le=90, description="where the thing seen is")
+    lon: float = Field(ge=-180, le=180)
+    snapshot: Path = Field(description="JPEG or PNG served as the camera's snapshot, relative to this file")
+
+
+class DemoOfficer(_Strict):
+    """A demo officer who answers a dispatch from his radio: once the gateway reports the case delivered to
+    ``unit``, ``answers`` (a capture, as in [[demo.replay]]) is written once into the data port ``port``."""
+
+    unit: str = Field(description="his radio's unit identity, e.g. fleetsync:100-1004")
+    port: str = Field(description="the [[demo.replay]] port his radio's data port is, e.g. demo://patrol-1")
+    answers: Path = Field(description="JSON-lines capture of his answers, relative to this file")
+
+
 class DemoConfig(_Strict):
     replay: list[DemoReplay] = Field(default_factory=list)
+    detection: list[DemoDetection] = Field(default_factory=list)
+    officer: list[DemoOfficer] = Field(default_factory=list)
 
 
 class CameraConfig(_Strict):
@@ -1185,10 +1215,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
                 and not Path(device[4:]).is_absolute():
             transmit["device"] = f"wav:{(base / device[4:]).resolve()}"  # type: ignore[index]
     demo = raw.get("demo")
-    replays = demo.get("replay") if isinstance(demo, dict) else None
-    for rep in replays if isinstance(replays, list) else []:  # any other type is the validator's to name (fuzzing)
-        if isinstance(rep, dict) and isinstance(rep.get("capture"), str):
-            rep["capture"] = str((base / rep["capture"]).resolve())
+    for key, file_key in (("replay", "capture"), ("detection", "snapshot"), ("officer", "answers")):
+        entries = demo.get(key) if isinstance(demo, dict) else None
+        for entry in entries if isinstance(entries, list) else []:  # any other type is the validator's to name
+            if isinstance(entry, dict) and isinstance(entry.get(file_key), str):
+                entry[file_key] = str((base / entry[file_key]).resolve())
     console = raw.get("console")
     if isinstance(console, dict) and isinstance(console.get("map_overlay"), str):
         console["map_overlay"] = str((base / console["map_overlay"]).resolve())

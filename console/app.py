@@ -55,6 +55,7 @@ from console.screens.map import MapScreen
 from console.screens.note import NoteScreen
 from console.screens.open_case import NewCase, OpenCaseScreen
 from console.screens.plans import PlansScreen
+from console.screens.report import ReportScreen
 from console.screens.resolve import Resolution, ResolveScreen
 from console.state import NEW, ConsoleState, IncidentUpdate, Outcome
 from console.voice_link import FloorNews, VoiceLink
@@ -344,6 +345,11 @@ class DispatchApp(App[None]):
     def action_open_health(self) -> None:
         """Each gateway's drivers, audio levels, outbox and devices, live from its state (``g``)."""
         self.push_screen(GatewayHealthScreen(self.link.gateways, lambda: self.state.gateway_views))
+        self.call_after_refresh(self._status)  # its header, once it is mounted
+
+    def action_open_report(self) -> None:
+        """The supervisor's report: cases opened, times to each step, limits kept, verdicts (``v``)."""
+        self.push_screen(ReportScreen(self.store))
         self.call_after_refresh(self._status)  # its header, once it is mounted
 
     def action_open_plans(self) -> None:

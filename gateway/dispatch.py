@@ -34,8 +34,10 @@ Paths (``DISPATCH_PATHS``, ``CHECK_PATHS``), each for the units it can reach:
 
 Default order: dispatch: kenwood_message, fleetsync_message, mdc_call_alert, aprs_message, announcement;
 radio_check: mdc_radio_check, kenwood_poll, fleetsync_page, aprs_message, announcement; of those, the
-ones the unit's protocol and the channel have. Paths are tried in order until one delivers (``sent``
-or ``acked``); in a dispatch a call alert says nothing of the case, so the next path follows it.
+ones the unit's protocol and the channel have. A channel's ``dispatch.paths`` gives its own order of a
+dispatch's paths (a site whose officers listen rather than read: the announcement first). Paths are
+tried in order until one delivers (``sent`` or ``acked``); in a dispatch a call alert says nothing of
+the case, so the next path follows it.
 
 Each path tried is one ``io`` event, its ``unit`` null (the gateway speaking is not the unit heard) and::
 
@@ -362,7 +364,8 @@ class Dispatcher:
         return ", ".join(parts)
 
     def _default_paths(self, req: Request, channel: ChannelConfig) -> list[str]:
-        return [p for p in PATHS[req.command] if self._reaches(p, req.protocol) and self._has(channel, p)]
+        order = channel.dispatch.paths if req.command == "dispatch" and channel.dispatch.paths else PATHS[req.command]
+        return [p for p in order if self._reaches(p, req.protocol) and self._has(channel, p)]
 
     @staticmethod
     def _reaches(path: str, protocol: str) -> bool:

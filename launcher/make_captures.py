@@ -10,6 +10,12 @@ BG5ABC-9 sends a Mic-E "Emergency" position. On the analogue channel patrol-2, h
 units identify with DTMF and 5-tone and one sends a DTMF emergency code. On patrol-3, a channel of
 MDC-1200 radios that the gateway records and can answer, officer 2001 speaks between his PTT IDs, then
 presses the emergency button and calls for help. Every capture loops.
+
+The case: urban-management officer 100-1004 stands at his post by the market on the east side (his
+radio reports its position now and then); patrol car 7 drives north past it, and its 360-degree camera
+sees a street stall a few metres from him (``stall.jpg`` is that camera's snapshot). Sent there, he answers
+from his radio's status keys: accepted, arrived, handled (FleetSync statuses 10, 11, 12 on the data port,
+``officer-100-1004.jsonl``, written once when the gateway has told him the case).
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ def sentence(body: str) -> str:
     return f"${body}*{checksum(body):02X}\r\n"
 
 
+# The street stall patrol car 7's camera sees (about 70 m east of the car's road, which it passes some
+# 14 s in), and the post of the urban-management officer who stands a few metres from it.
+STALL = (LAT0 - 0.0028, LON0 + 0.0037)
+POST = (LAT0 - 0.0029, LON0 + 0.0038)
+
+
 def walk(i: int, unit: int) -> tuple[float, float]:
     """Unit ``unit`` walks a loop of about 400 m around its own corner of the district."""
     angle = i / 20 * 2 * math.pi
@@ -66,6 +78,8 @@ def patrol() -> list[str]:
             lat, lon = walk(i, unit)
             hhmmss = f"1930{(i * 3) % 60:02d}"
             out.append(record(1.0, sentence(f"PKLSH,{ddmm(lat, 2)},N,{ddmm(lon, 3)},E,{hhmmss},A,100,100{unit},")))
+        if i % 2 == 0:  # 100-1004 at his post, heard less often
+            out.append(record(0.2, sentence(f"PKLSH,{ddmm(POST[0], 2)},N,{ddmm(POST[1], 3)},E,{hhmmss},A,100,1004,")))
         if i % 4 == 1:
             out.append(record(0.3, b"\x02I11001001\x03"))  # 100-1001 keys up ...
             out.append(record(2.0, b"\x02I01001001\x03"))  # ... and lets go
@@ -77,6 +91,36 @@ def patrol() -> list[str]:
             out.append(record(0.5, b"\x02I11001002\x03"))
             out.append(record(0.2, sentence(body)))
     return out
+
+
+def officer_answers() -> list[str]:
+    """100-1004 answers the case from his radio's status keys, as its data port reports them: accepted at
+    once, arrived a little later (the stall is a few metres away), handled once the vendor has packed up."""
+    return ["# officer 100-1004's answers to a dispatch: FleetSync statuses 10 accepted, 11 arrived, 12 handled",
+            record(4.0, b"\x02S100100410\x03"), record(8.0, b"\x02S100100411\x03"),
+            record(10.0, b"\x02S100100412\x03")]
+
+
+def stall_picture() -> None:
+    """Patrol car 7's snapshot of the street stall: a small JPEG drawn here (the project's own picture)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (160, 120), (112, 118, 124))  # the road
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 0, 159, 34), fill=(150, 190, 225))  # sky
+    draw.rectangle((0, 35, 159, 52), fill=(176, 160, 140))  # shop fronts
+    draw.rectangle((0, 84, 159, 119), fill=(186, 186, 178))  # the pavement
+    for n in range(6):  # the stall's red and white awning
+        draw.rectangle((44 + n * 12, 56, 55 + n * 12, 66), fill=(206, 40, 40) if n % 2 == 0 else (245, 245, 240))
+    draw.rectangle((50, 66, 110, 70), fill=(60, 60, 60))  # awning rail
+    draw.line((50, 70, 50, 98), fill=(40, 40, 40), width=2)
+    draw.line((110, 70, 110, 98), fill=(40, 40, 40), width=2)
+    draw.rectangle((48, 84, 112, 98), fill=(150, 100, 60))  # the table
+    for n in range(5):  # fruit on it
+        draw.ellipse((54 + n * 11, 78, 62 + n * 11, 86), fill=(240, 160, 30) if n % 2 else (90, 170, 60))
+    draw.rectangle((0, 108, 159, 119), fill=(20, 20, 20))
+    draw.text((3, 109), "CAR-7 360  street_stall 0.91", fill=(255, 255, 255))
+    img.save(HERE / "stall.jpg", "JPEG", quality=80)
 
 
 def vehicle() -> list[str]:
@@ -174,10 +218,13 @@ def patrol3_audio() -> None:
 
 
 if __name__ == "__main__":
-    for name, lines in (("patrol-1", patrol()), ("vehicle", vehicle()), ("aprs", aprs())):
+    for name, lines in (("patrol-1", patrol()), ("vehicle", vehicle()), ("aprs", aprs()),
+                        ("officer-100-1004", officer_answers())):
         (HERE / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="ascii")
         print(f"{name}.jsonl: {len(lines) - 1} bursts")
     patrol2_audio()
     print("patrol-2.wav")
     patrol3_audio()
     print("patrol-3.wav")
+    stall_picture()
+    print("stall.jpg")

@@ -57,6 +57,7 @@ class PtyReplay:
         tty.setraw(self._slave)  # no line discipline: bytes pass as the radio sent them
         self.port = os.ttyname(self._slave)
         self.sent = 0
+        self._writing = threading.Lock()  # a burst injected never lands inside one being replayed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"replay:{capture.name}", daemon=True)
 
@@ -69,13 +70,21 @@ class PtyReplay:
                 if self._stop.wait(burst.after_s / self.speed):
                     return
                 try:
-                    os.write(self.master, burst.data)
+                    with self._writing:
+                        os.write(self.master, burst.data)
                 except OSError as exc:
                     log.warning("demo replay %s stopped: %s", self.capture.name, exc)
                     return
                 self.sent += 1
             if not self.loop:
                 return
+
+    def inject(self, data: bytes) -> None:
+        """Write ``data`` into the port between the capture's bursts (a demo officer's answer); OSError
+        when the port is closed."""
+        with self._writing:
+            os.write(self.master, data)
+        self.sent += 1
 
     def stop(self) -> None:
         self._stop.set()

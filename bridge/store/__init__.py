@@ -9,6 +9,7 @@
     incidents.py  Incidents: what operators do (acknowledge, resolve, note, assign, alias) and what the
                   bridge does by itself (street incidents, suggestions, escalation, re-announcement)
     queries.py    Queries: what consoles read
+    report.py     Reports: the supervisor's figures of cases over a window (bridge/report.py)
 
 SQLite (default, WAL) and PostgreSQL behave the same here. Each part runs every method in its own
 session and transaction, so a :class:`Store` (or any one part, e.g. a console's :class:`Queries`) is
@@ -26,6 +27,7 @@ from bridge.store.engine import MIGRATIONS, database_url, make_engine, migrate, 
 from bridge.store.incidents import ANSWERABLE, Incidents
 from bridge.store.ingest import CLIP_MAGIC, GapReport, Ingest, IngestResult
 from bridge.store.queries import Queries
+from bridge.store.report import Reports
 from bridge.store.rules import CaseRules
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Ingest",
     "IngestResult",
     "Queries",
+    "Reports",
     "Store",
     "database_url",
     "event_from_row",
@@ -55,8 +58,8 @@ __all__ = [
 ]
 
 
-class Store(Ingest, Incidents, Queries):
-    """The bridge's database: ingest, incidents and queries on one engine."""
+class Store(Ingest, Incidents, Queries, Reports):
+    """The bridge's database: ingest, incidents, queries and reports on one engine."""
 
     @classmethod
     def open(cls, url: str, *, incident_window_s: float = 600.0, migrate_schema: bool = True,

@@ -325,11 +325,11 @@ class Cases(Database):
                 "channel": heard.last_channel, "text": text, "speech": speech, "operator": operator}
 
     def _place(self, s: Session, row: IncidentRow) -> tuple[str, str]:
-        """Where the case is, for the radio: the nearest named camera (its id in text, its name spoken),
-        else the coordinates."""
+        """Where the case is, for the radio: the camera that found it, else the nearest named camera (its id
+        in text, its name spoken), else the coordinates. A vehicle's camera names no place: it has moved on."""
         if row.camera is not None:
             c = s.get(CameraRow, row.camera)
-            if c is not None:
+            if c is not None and c.kind != "vehicle":
                 return c.id, c.name or c.id
         if row.lat is None or row.lon is None:
             return "", "the place on the dispatcher's map"

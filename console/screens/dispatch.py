@@ -11,10 +11,10 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from console.messages import IncidentAction
 from console.widgets.alert_queue import AlertQueue
+from console.widgets.footer import ConsoleFooter
 from console.widgets.status_header import StatusHeader
 from console.widgets.units_table import UnitsTable
 from console.widgets.voice_panel import VoicePanel
@@ -49,8 +49,10 @@ class DispatchScreen(Screen[None]):
         Binding("t", "app.open_plans", "Channel plans", show=False),
         # For technicians: listed in the command palette (ctrl+p), the footer has no room at 80 columns.
         Binding("g", "app.open_health", "Gateways", show=False),
+        # For supervisors: how the cases went (the figures of `pttbridge report`, drawn).
+        Binding("v", "app.open_report", "Report", show=False),
         # Live voice (README "Live voice"): off the footer too, in ctrl+p with their keys.
-        Binding("v", "focus_voice", "Voice panel", show=False),
+        Binding("c", "focus_voice", "Voice panel (channels)", show=False),
         Binding("l", "app.voice_listen", "Listen to the channel", show=False),
         Binding("k", "app.voice_talk", "Talk (press again to stop)", show=False),
         Binding("K", "app.voice_override", "Talk over radio traffic (emergency)", show=False),
@@ -70,7 +72,7 @@ class DispatchScreen(Screen[None]):
         yield self.voice
         yield self.units
         # Its keys fill 80 columns; the palette's ctrl+p is shown on every other screen.
-        yield Footer(show_command_palette=False)
+        yield ConsoleFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.queue.focus()

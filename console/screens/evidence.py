@@ -12,12 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from bridge.cameras.correlation import CameraStore, EvidenceView
 from console.data import StoreHandle
 from console.format import plain
 from console.picture import PictureError, half_blocks
+from console.widgets.footer import ConsoleFooter
 
 
 class _Loaded(Message):
@@ -56,7 +57,7 @@ class EvidenceScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield self.caption
         yield self.picture
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.show()

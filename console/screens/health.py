@@ -35,13 +35,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from bridge.views import GatewayView
 from console import format as fmt
 from console.clock import clock_of
 from console.format import plain, shown
 from console.link import GatewayReport, GatewayReports
+from console.widgets.footer import ConsoleFooter
 from console.widgets.status_header import StatusHeader
 from gateway.events import EventError, parse_time
 
@@ -287,7 +288,7 @@ class GatewayHealthScreen(Screen[None]):
         scroll = VerticalScroll(self.body)
         scroll.border_title = "Gateway health"
         yield scroll
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.repaint()

@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.validation import ValidationResult, Validator
-from textual.widgets import DataTable, Footer, Input, Select
+from textual.widgets import DataTable, Input, Select
 
 from bridge.history import CallEntry, Cursor, Filters, History, Page, Scope
 from bridge.views import IncidentView
@@ -35,6 +35,7 @@ from console.data import StoreHandle, describe_error
 from console.format import Cell
 from console.screens.incident_detail import IncidentDetailScreen
 from console.widgets.fitted_table import Column, FittedTable
+from console.widgets.footer import ConsoleFooter
 from console.widgets.player import ClipPlayer
 from console.widgets.status_header import StatusHeader
 from gateway.events import Event, Kind
@@ -208,7 +209,7 @@ class HistoryScreen(Screen[None]):
                 yield self.inputs[name]
         yield self.results
         yield self.player
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         for name, box in self.inputs.items():

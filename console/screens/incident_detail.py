@@ -15,7 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from bridge.cameras.correlation import DetectionView
 from bridge.views import CallView, IncidentDetail, IncidentView, PartView
@@ -27,6 +27,7 @@ from console.messages import DetailLoaded, IncidentAction
 from console.screens.evidence import EvidenceScreen
 from console.state import NEW, RESOLVED
 from console.widgets.fitted_table import Column, FittedTable
+from console.widgets.footer import ConsoleFooter
 from console.widgets.player import ClipPlayer
 from console.widgets.status_header import StatusHeader
 from gateway.events import Event
@@ -323,7 +324,7 @@ class IncidentDetailScreen(Screen[None]):
         yield self.history
         yield self.timeline
         yield self.player
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.parts.border_title = "Departments"

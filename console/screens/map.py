@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from bridge.cameras.geometry import Camera
 from bridge.cameras.registry import CameraRegistry, to_camera
@@ -30,6 +30,7 @@ from console.clock import clock_of
 from console.data import StoreHandle, describe_error
 from console.mapgeo import GeoJsonError, Line
 from console.state import ConsoleState
+from console.widgets.footer import ConsoleFooter
 from console.widgets.map_view import CAMERA_MARK, STYLES, MapView
 
 SYNC_S = 0.2  # how often the map looks at the console's state: at most five frames a second under load
@@ -100,7 +101,7 @@ class MapScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield self.map
         yield self.status
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.map.focus()

@@ -46,7 +46,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from bridge.chirp import ChirpError, merge, read_chirp, write_chirp
 from bridge.plans import Plans, canonical
@@ -78,6 +78,7 @@ from console.planform import (
     text_of,
     tone_text,
 )
+from console.widgets.footer import ConsoleFooter
 from drivers.audio.selcall_standards import STANDARDS
 
 REFRESH_S = 2.0  # applied and pending versions are read again this often
@@ -274,7 +275,7 @@ class PlansScreen(Screen[None]):
             yield Button("Import CSV", id="plan-import")
             yield Button("Export CSV", id="plan-export")
             yield Button("Save plan", id="plan-save", variant="success")
-        yield Footer()
+        yield ConsoleFooter()
 
     def on_mount(self) -> None:
         self.gateways_table.border_title = "gateways"

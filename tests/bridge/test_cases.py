@@ -191,6 +191,31 @@ def test_a_kind_or_department_not_configured_is_refused_with_its_reason_in_the_a
     assert core.counts["messages_failed"] == 0
 
 
+def test_a_case_a_vehicles_camera_found_is_announced_at_a_fixed_camera_near_it_not_at_the_car(
+    database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    car = {"id": "car-9-360", "name": "Patrol car 9, all-round camera", "kind": "vehicle", "unit": "gps:car-9",
+           "lat": 30.2800, "lon": 120.1100, "fov_deg": 360, "range_m": 200}
+    config = parse_config({**SITE, "cameras": [*SITE["cameras"], car], "data_dir": str(tmp_path)})
+    store = Store.open(database_url, clock=clock, rules=CaseRules.of(config))
+    try:
+        core = BridgeCore.open(config, store, clock=clock)
+        heard(core, "fleetsync:100-1001")
+        seen = {"label": "street_stall", "score": 0.9, "time": clock().isoformat(),
+                "position": {"lat": 30.2803, "lon": 120.1102}}
+        handle(core, Inbound(f"{PREFIX}/cam/car-9-360/event", json.dumps(seen).encode(), 98, 1, 1, 0,
+                             ("cam", "car-9-360", "event")))
+        [case] = [i for i in core.store.open_incidents() if i.category == "street_stall"]
+        assert (case.camera, case.source) == ("car-9-360", "camera")
+        actions = handle(core, command({"action": "assign", "incident": case.id, "unit": "fleetsync:100-1001",
+                                        "operator": "alice"}))
+        [dispatch] = [a for a in actions if isinstance(a, CommandGateway)]
+        assert dispatch.body["text"] == f"CASE {case.id} STREET STALL @DOME-3 5MIN"
+        assert "地点：Wenyi Rd / Gudun Rd。" in dispatch.body["speech"]["text"]
+    finally:
+        store.close()
+
+
 def test_sending_a_unit_dispatches_to_its_radio_through_the_gateway_that_heard_it(core: BridgeCore) -> None:
     heard(core, "fleetsync:100-1001")
     case = open_stall(core)

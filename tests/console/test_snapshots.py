@@ -32,6 +32,7 @@ from console.screens.map import MapScreen
 from console.screens.note import NoteScreen
 from console.screens.open_case import OpenCaseScreen
 from console.screens.plans import PlansScreen
+from console.screens.report import ReportScreen
 from console.screens.resolve import ResolveScreen
 from gateway.events import Event, Kind, Position
 
@@ -162,6 +163,7 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "department": opens(["enter", "d"], DepartmentScreen),  # type: ignore[arg-type]
     "resolve": opens("r", ResolveScreen),
     "plans": opens("t", PlansScreen, lambda s: s.gateways_table.row_count > 0),
+    "report": opens("v", ReportScreen, lambda s: s.loaded is not None),
 }
 
 

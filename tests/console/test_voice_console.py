@@ -102,7 +102,7 @@ async def choose(pilot: Pilot[None], app: CountingApp, channel: str) -> None:
     """The voice panel focused on ``channel``'s row (once the gateway's state named it)."""
     panel = app.dispatch.voice
     await until(pilot, lambda: f"{GW}/{channel}" in panel.views, f"{channel} in the voice panel")
-    await pilot.press("v")
+    await pilot.press("c")
     panel.move_cursor(row=list(panel.views).index(f"{GW}/{channel}"))
     await pilot.pause()
     assert panel.selected is not None and panel.selected.channel == channel

@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support import Mosquitto, SocatLink, wait_until
 
-from config.schema import parse_config
+from config.schema import ConfigError, parse_config
 from drivers import ax25
 from drivers.audio import fleetsync as fs
 from drivers.audio import mdc1200
@@ -174,6 +174,31 @@ def test_a_fleetsync_unit_gets_a_text_on_the_data_port_and_over_the_air_when_the
             ("kenwood_poll", "acked", "radio_check")]
     finally:
         radio.close()
+
+
+def test_a_channel_that_orders_the_announcement_first_speaks_the_case_and_writes_nothing_to_the_data_port(
+    tmp_path: Path, site_factory: Any, socat_link: SocatLink
+) -> None:
+    site = site_factory([{"name": "patrol-2", "transmit": transmit(tmp_path),
+                          "drivers": [{"port": str(socat_link.radio), "protocol": "kenwood"}],
+                          "dispatch": {"paths": ["announcement", "kenwood_message"]}}])
+    site.driver_open("patrol-2/kenwood")
+    radio = RadioEnd(socat_link)
+    try:
+        reports = site.run("dispatch", {"request": "r4", "case": 8, "unit": "fleetsync:100-1001", "channel": "patrol-2",
+                                        "operator": "bob", "text": "CASE 8 STALL",
+                                        "speech": {"text": "Case 8. street stall, at Wenyi Road.", "language": "en"}})
+        assert [(r["path"], r["result"]) for r in reports] == [("announcement", "sent")]
+        assert 1.0 < reports[0]["audio_s"] < 8.0 and voiced_s(tmp_path / "tx.wav") > 0.5 * reports[0]["audio_s"]
+        assert not select.select([radio.fd], [], [], 0.2)[0]  # the data port was not written
+    finally:
+        radio.close()
+
+
+def test_a_dispatch_order_naming_an_unknown_path_is_refused_with_its_key() -> None:
+    with pytest.raises(ConfigError, match=r"channels\[0\]\.dispatch\.paths\[1\]: .*got .pigeon."):
+        parse_config({"gateway": {"name": "gw"}, "channels": [{"name": "c", "dispatch": {
+            "paths": ["announcement", "pigeon"]}}]})
 
 
 def kiss_frames(data: bytes) -> list[KissFrame]:

@@ -217,9 +217,33 @@ class DmrDecoder(AudioDecoder):
         corr = _SYNC_ZERO_MEAN @ cols / norm  # (8, N)
         best = corr.max(axis=0)
         which = corr.argmax(axis=0)
-        for p, k in sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD):
-            self._push(_Work(p, 0, _SYNC_KINDS[int(which[k])]))
+        peaks = sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD)
+        if peaks:
+            pos = np.array([p for p, _ in peaks])
+            kinds = which[[k for _, k in peaks]]
+            for i in np.flatnonzero(self._sync_may_pass(pos, kinds)).tolist():
+                self._push(_Work(float(pos[i]), 0, _SYNC_KINDS[int(kinds[i])]))
         self._checked = hi
+
+    def _sync_may_pass(self, pos: Float, kinds: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+        """Which sync candidates may pass :meth:`_burst`'s sync check, all at once. On audio that is not
+        DMR nearly every candidate fails it (tens of thousands in ten minutes of a busy analogue channel),
+        and one at a time that was most of the decoder's work. A bit counts as wrong here only when it is
+        clearly wrong and the gain clearly too small, so that rounding can only keep a candidate the exact
+        check then refuses, never drop one it passes."""
+        idx = pos[:, None] + (np.arange(layer2.SYNC_AT, SYNC_LAST + 1) - SYNC_LAST) * self._sps  # (P, 24)
+        sym = self._gather(idx)
+        fit = np.einsum("pij,pj->pi", _SYNC_FIT[kinds], sym)
+        gain, offset = fit[:, 0], fit[:, 1]
+        s = (sym - offset[:, None]) / np.where(gain > 0, gain, 1.0)[:, None]
+        guard = 1e-6
+        first = np.where(s < -guard, 1, np.where(s > guard, 0, -1))  # -1: too close to call
+        outer = np.abs(s)
+        second = np.where(outer > 2 + guard, 1, np.where(outer < 2 - guard, 0, -1))
+        bits = np.stack((first, second), axis=2).reshape(len(pos), -1)  # (P, 48), as symbols_to_soft lays them
+        wrong = np.count_nonzero((bits >= 0) & (bits != _SYNC_BITS[kinds]), axis=1)
+        may: npt.NDArray[np.bool_] = (gain > 1e-9 - guard) & (wrong <= self.SYNC_TOLERANCE)
+        return may
 
     def _push(self, item: _Work) -> None:
         self._seq += 1

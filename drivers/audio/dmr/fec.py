@@ -126,12 +126,14 @@ H13_9 = ((0, 1, 3, 5, 6), (0, 1, 2, 4, 6, 7), (0, 1, 2, 3, 5, 7, 8), (0, 2, 4, 5
 H7_4 = ((0, 1, 2), (1, 2, 3), (0, 1, 3))
 
 
+@cache  # asked for every syndrome, tens of thousands of times a minute on a busy channel
 def _parity_matrix(eqs: tuple[tuple[int, ...], ...], k: int) -> Bits:
     n = k + len(eqs)
     h = np.zeros((len(eqs), n), np.uint8)
     for r, eq in enumerate(eqs):
         h[r, list(eq)] = 1
         h[r, k + r] = 1
+    h.flags.writeable = False  # shared by every caller (cached)
     return h
 
 
