@@ -856,6 +856,16 @@ class ConsoleConfig(_Strict):
         None, description="where transmission clips are played: an output device's name, part of it, or index; "
                           "default: the system's default output",
     )
+    name: str = Field(
+        "console", pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="the console's name on the voice topics (listen leases, floor requests), as "
+                    "`pttbridge broker-acl --console` names it",
+    )
+    microphone: str | None = Field(
+        None, description="the dispatcher's microphone for live voice: an input device's name, part of it, or "
+                          "index; default: the system's default input",
+    )
+    voice_lease_s: float = Field(30.0, ge=3, le=60, description="the listen lease asked for; renewed every third of it")
     map_center: tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] | None = \
         Field(None, description="the map's centre at start, [lat, lon]; default: the selected incident, else the units")
     map_zoom_m: float = Field(10.0, ge=0.25, le=20_000, description="the map's zoom at start: metres per column")

@@ -44,6 +44,7 @@ from console.messages import (
     UnitChanged,
 )
 from console.screens.assign import AssignScreen
+from console.screens.confirm import ConfirmScreen
 from console.screens.department import DepartmentScreen
 from console.screens.dispatch import DispatchScreen
 from console.screens.health import GatewayHealthScreen
@@ -57,6 +58,8 @@ from console.screens.plans import PlansScreen
 from console.screens.report import ReportScreen
 from console.screens.resolve import Resolution, ResolveScreen
 from console.state import NEW, ConsoleState, IncidentUpdate, Outcome
+from console.voice_link import FloorNews, VoiceLink
+from console.voice_link import NotConnected as VoiceNotConnected
 from console.widgets.alert_queue import AlertQueue
 from console.widgets.status_header import StatusHeader
 from console.widgets.units_table import UnitsTable
@@ -71,6 +74,10 @@ TOAST_LINES = 5  # incidents named in a gathered toast; the queue shows them all
 # The garbage collector's youngest generation is collected after this many new container objects (Python's
 # default is 700): see on_mount.
 GC_YOUNG = 5000
+VOICE_REFRESH_S = 0.2  # the voice panel is redrawn this often (when something changed)
+# A terminal sends no key-up: the talk key toggles. Held down, it repeats (after ~0.5 s, then every ~30 ms):
+# a press this soon after the last one is that repeat, not a second press, and changes nothing.
+TALK_REPEAT_S = 0.6
 
 
 class DispatchApp(App[None]):
@@ -113,6 +120,11 @@ class DispatchApp(App[None]):
         self._pending: dict[tuple[int, str], float] = {}  # (incident, change awaited) -> when sent
         self._toast_at = -TOAST_S  # when the last incident toast was shown (monotonic)
         self._toasts_held: list[tuple[str, str]] = []  # (title, text) of the toasts gathered meanwhile
+        self.voice = VoiceLink(config.mqtt, self.settings.name, lambda: self.operator, self.post_message,
+                               speaker=self.settings.audio_device, microphone=self.settings.microphone,
+                               lease_s=self.settings.voice_lease_s)
+        self._voice_version = -1
+        self._talk_key_at = -TALK_REPEAT_S  # when the talk key was last pressed (monotonic)
 
     # --- start and stop ------------------------------------------------------------------------
 
@@ -129,6 +141,8 @@ class DispatchApp(App[None]):
         if self.operator is None:
             self.push_screen(LoginScreen(), callback=self._signed_in)
         self.link.start()
+        self.voice.start()
+        self.set_interval(VOICE_REFRESH_S, self._voice_refresh)
         self.load_snapshot()
         self.set_interval(FLASH_S, self._flash)
         self.set_interval(1.0, self._tick)
@@ -137,6 +151,7 @@ class DispatchApp(App[None]):
         self._status()
 
     def on_unmount(self) -> None:
+        self.voice.stop()
         self.link.stop()
         self.store.close()
 
@@ -242,6 +257,7 @@ class DispatchApp(App[None]):
 
     def _show(self, update: IncidentUpdate) -> None:
         i = update.incident
+        self._auto_listen(update)
         if update.outcome is Outcome.REMOVED:
             self.dispatch.queue.withdraw(i.id)
         elif update.outcome is not Outcome.STALE:
@@ -420,6 +436,128 @@ class DispatchApp(App[None]):
         words = {"ack": "acknowledgement", "resolve": "resolution", "note": "note", "assign": "dispatch",
                  "add_department": "new department"}[action]
         self.notify(f"{words.capitalize()} of #{incident_id} sent as {self.operator}.", timeout=3)
+
+    # --- live voice ------------------------------------------------------------------------------
+
+    def _auto_listen(self, update: IncidentUpdate) -> None:
+        """An open emergency: listen to its channel by itself (and stop once no emergency is open there,
+        unless the dispatcher chose to listen)."""
+        i = update.incident
+        if i.category != "alert":
+            return
+        if update.outcome is Outcome.ADDED:
+            self.voice.listen(i.gateway, i.channel, auto=f"emergency #{i.id}")
+            self.call_after_refresh(self._voice_refresh)  # shown with the incident, not up to a tick later
+        elif update.outcome is Outcome.REMOVED:
+            view = self.voice.views.get((i.gateway, i.channel))
+            others = [o for o in self.state.incidents.values() if o.id != i.id and o.category == "alert"
+                      and (o.gateway, o.channel) == (i.gateway, i.channel)]
+            if view is not None and view.auto and view.auto.startswith("emergency") and not others:
+                self.voice.unlisten(i.gateway, i.channel)
+
+    def _voice_refresh(self) -> None:
+        if self.voice.version != self._voice_version:
+            self._voice_version = self.voice.version
+            self.dispatch.voice.show(self.voice.snapshot(), self.voice.clock())
+
+    def _voice_target(self) -> tuple[str, str] | None:
+        """The channel a voice key acts on: the voice panel's row when it has the focus, else the selected
+        incident's channel, else the panel's row."""
+        panel = self.dispatch.voice
+        row = panel.selected
+        if self.focused is not panel:
+            selected = self.dispatch.queue.selected_id
+            incident = self.state.incidents.get(selected) if selected is not None else None
+            if incident is not None:
+                return incident.gateway, incident.channel
+        return (row.gateway, row.channel) if row is not None else None
+
+    def action_voice_listen(self) -> None:
+        """Listen to the channel, or stop listening (``l``)."""
+        target = self._voice_target()
+        if target is None:
+            self.notify("No channel to listen to: select an incident or a row of the voice panel.", timeout=3)
+            return
+        if target in self.voice.listened:
+            self.voice.unlisten(*target)
+            self.notify(f"Stopped listening to {target[1]}@{target[0]}.", timeout=3)
+        else:
+            self.voice.listen(*target)
+            self.notify(f"Listening to {target[1]}@{target[0]}.", timeout=3)
+        self._voice_refresh()
+
+    def action_voice_talk(self) -> None:
+        """The talk key (``k``): press once to talk, again to stop (a terminal reports no key-up)."""
+        now = time.monotonic()
+        repeat, self._talk_key_at = now - self._talk_key_at < TALK_REPEAT_S, now
+        if repeat:
+            return
+        if self.voice.talk is not None:
+            self.voice.release()
+            self._voice_refresh()
+            return
+        self._talk(override=False)
+
+    def action_voice_override(self) -> None:
+        """Talk over radio traffic (``K``), for an emergency: asked to confirm first."""
+        if self.voice.talk is not None:
+            self.voice.release()
+            self._voice_refresh()
+            return
+        target = self._voice_target()
+        if target is None:
+            self.notify("No channel to talk on: select an incident or a row of the voice panel.", timeout=3)
+            return
+        self.push_screen(ConfirmScreen("Talk over radio traffic?",
+                                       f"{target[1]}@{target[0]}: your transmission covers whoever is talking "
+                                       f"on the channel. For emergencies only."),
+                         callback=lambda yes: self._talk(override=True, target=target) if yes else None)
+
+    def _talk(self, *, override: bool, target: tuple[str, str] | None = None) -> None:
+        target = target or self._voice_target()
+        if target is None:
+            self.notify("No channel to talk on: select an incident or a row of the voice panel.", timeout=3)
+            return
+        if self.operator is None:
+            self.notify("Sign in first: every transmission is made by a named operator.", severity="error")
+            return
+        try:
+            self.voice.press(*target, override=override)
+        except (VoiceNotConnected, RuntimeError) as exc:
+            self.notify(f"Cannot talk: {exc}.", severity="error", timeout=6)
+            return
+        if target not in self.voice.listened:
+            self.voice.listen(*target)  # a dispatcher who talks hears the answer
+        self._voice_refresh()
+
+    def on_floor_news(self, message: FloorNews) -> None:
+        where = f"{message.channel}@{message.gateway}"
+        if message.what == "granted":
+            self.notify(f"Talking on {where}: press k again to stop.", timeout=3)
+        elif message.what == "refused":
+            self.bell()
+            self.notify(f"Talk on {where} refused: {message.reason or 'no reason given'}", severity="error",
+                        timeout=8)
+        elif message.what == "released":
+            self.notify(f"Talk on {where} ended: {message.reason or 'released'}", severity="warning", timeout=6)
+        self._voice_refresh()
+
+    def action_remote_monitor(self) -> None:
+        """Key the selected incident's MDC-1200 radio's microphone and listen to its channel (``M``)."""
+        selected = self.dispatch.queue.selected_id
+        incident = self.state.incidents.get(selected) if selected is not None else None
+        if incident is None or not (incident.unit or "").startswith("mdc:"):
+            self.notify("Remote monitor needs an incident of an MDC-1200 unit (mdc:...) selected.", timeout=4)
+            return
+        assert incident.unit is not None
+        try:
+            self.voice.remote_monitor(incident.gateway, incident.channel, incident.unit)
+        except VoiceNotConnected as exc:
+            self.notify(f"Not sent: {exc}.", severity="error", timeout=6)
+            return
+        self.notify(f"Remote monitor of {incident.unit} asked on {incident.channel}@{incident.gateway}: "
+                    f"listening.", timeout=4)
+        self._voice_refresh()
 
 
 def run(config: Config, operator: str | None = None, *, duration_s: float | None = None) -> None:

@@ -730,3 +730,67 @@ def feed_split(decoder: AudioDecoder, x: np.ndarray, cuts: list[int], start: dat
     for a, b in pairwise([0, *sorted(set(cuts)), x.size]):
         out += decoder.feed(x[a:b], start + timedelta(seconds=a / decoder.rate))
     return out + decoder.flush(start + timedelta(seconds=x.size / decoder.rate))
+
+
+class ConsoleSound:
+    """A console's speaker and microphone on a running :class:`PulseNullSink`'s daemon: two more null sinks
+    (``console_speaker``: what the console plays, recorded from its monitor; ``console_mic``: played by the
+    test, captured by the console from its monitor) and two ALSA devices naming them, which PortAudio lists
+    as ``pttbridge_speaker`` and ``pttbridge_mic`` (an ``asoundrc`` under ``XDG_CONFIG_HOME``, which
+    alsa-lib reads when PortAudio starts). So a gateway and a console share one daemon, each with its own
+    devices."""
+
+    speaker = "pttbridge_speaker"
+    microphone = "pttbridge_mic"
+
+    def __init__(self, pulse: PulseNullSink) -> None:
+        self.pulse = pulse
+        self.dir = pulse.dir / "console"
+        self._saved: str | None = None
+        self._players: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        for sink in ("console_speaker", "console_mic"):
+            subprocess.run(["pactl", "load-module", "module-null-sink", f"sink_name={sink}",
+                            f"rate={self.pulse.rate}", "channels=1"], check=True, capture_output=True)
+        (self.dir / "alsa").mkdir(parents=True, exist_ok=True)
+        (self.dir / "alsa" / "asoundrc").write_text(
+            f'pcm.{self.speaker} {{\n  type pulse\n  device "console_speaker"\n}}\n'
+            f'pcm.{self.microphone} {{\n  type pulse\n  device "console_mic.monitor"\n}}\n')
+        self._saved = os.environ.get("XDG_CONFIG_HOME")
+        os.environ["XDG_CONFIG_HOME"] = str(self.dir)
+        PulseNullSink._restart_portaudio()
+
+    def record_speaker(self) -> MonitorRecording:
+        """What the console plays, from now on."""
+        return MonitorRecording("console_speaker.monitor", self.pulse.rate)
+
+    def say(self, samples: Any, rate: int | None = None) -> subprocess.Popen[bytes]:
+        """Play float samples into the console's microphone; returns at once."""
+        import numpy as np
+
+        player = subprocess.Popen(
+            ["pacat", "--playback", "--device=console_mic", f"--rate={rate or self.pulse.rate}", "--channels=1",
+             "--format=float32le", "--latency-msec=20"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        data = np.asarray(samples, dtype="<f4").tobytes()
+
+        def feed() -> None:
+            assert player.stdin is not None
+            try:
+                player.stdin.write(data)
+            finally:
+                player.stdin.close()
+
+        threading.Thread(target=feed, daemon=True).start()
+        self._players.append(player)
+        return player
+
+    def stop(self) -> None:
+        for player in self._players:
+            player.kill()
+            player.wait(5)
+        if self._saved is None:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        else:
+            os.environ["XDG_CONFIG_HOME"] = self._saved

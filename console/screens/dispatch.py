@@ -17,6 +17,7 @@ from console.widgets.alert_queue import AlertQueue
 from console.widgets.footer import ConsoleFooter
 from console.widgets.status_header import StatusHeader
 from console.widgets.units_table import UnitsTable
+from console.widgets.voice_panel import VoicePanel
 
 
 class DispatchScreen(Screen[None]):
@@ -50,6 +51,12 @@ class DispatchScreen(Screen[None]):
         Binding("g", "app.open_health", "Gateways", show=False),
         # For supervisors: how the cases went (the figures of `pttbridge report`, drawn).
         Binding("v", "app.open_report", "Report", show=False),
+        # Live voice (README "Live voice"): off the footer too, in ctrl+p with their keys.
+        Binding("c", "focus_voice", "Voice panel (channels)", show=False),
+        Binding("l", "app.voice_listen", "Listen to the channel", show=False),
+        Binding("k", "app.voice_talk", "Talk (press again to stop)", show=False),
+        Binding("K", "app.voice_override", "Talk over radio traffic (emergency)", show=False),
+        Binding("M", "app.remote_monitor", "Remote monitor (MDC-1200)", show=False),
     ]
 
     def __init__(self) -> None:
@@ -57,10 +64,12 @@ class DispatchScreen(Screen[None]):
         self.header = StatusHeader()
         self.queue = AlertQueue(id="alerts")
         self.units = UnitsTable(id="units")
+        self.voice = VoicePanel(id="voice")
 
     def compose(self) -> ComposeResult:
         yield self.header
         yield self.queue
+        yield self.voice
         yield self.units
         # Its keys fill 80 columns; the palette's ctrl+p is shown on every other screen.
         yield ConsoleFooter(show_command_palette=False)
@@ -92,3 +101,6 @@ class DispatchScreen(Screen[None]):
 
     def action_focus_units(self) -> None:
         self.units.focus()
+
+    def action_focus_voice(self) -> None:
+        self.voice.focus()
