@@ -69,6 +69,9 @@ bench: system $(VENV)/.test-deps
 	$(BIN)/python -m bench.camera_bench --out bench/out/cameras.md
 	$(BIN)/python -m bench.voice_bench
 	$(BIN)/python -m bench.report_bench
+	$(BIN)/python -m bench.voice_latency_bench
+	$(BIN)/python -m bench.dmr_bench
+	$(BIN)/python -m bench.console_bench --seconds 600
 
 # Every parser under atheris, one after the other (nice: it takes the cores it can get); the table
 # goes to bench/out/fuzz.md. `make fuzz FUZZ_RUNS=20000 FUZZ_TIME=30` for a quick pass.
