@@ -374,6 +374,25 @@ class DireWolf:
         self.proc = None
 
 
+def pacat_play(device: str, rate: int, channels: int, data: bytes, *, stderr: int) -> subprocess.Popen[bytes]:
+    """Play float32 samples into a PulseAudio sink with ``pacat``, fed from a thread; returns at once."""
+    player = subprocess.Popen(
+        ["pacat", "--playback", f"--device={device}", f"--rate={rate}", f"--channels={channels}",
+         "--format=float32le", "--latency-msec=20"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr,
+    )
+
+    def feed() -> None:
+        assert player.stdin is not None
+        try:
+            player.stdin.write(data)
+        finally:
+            player.stdin.close()
+
+    threading.Thread(target=feed, daemon=True).start()
+    return player
+
+
 class PulseNullSink:
     """A private PulseAudio daemon with one null sink: audio played into it comes out of its monitor,
     which PortAudio captures as the ALSA device ``pulse`` (the ``pcm.pulse`` of libasound2-plugins).
@@ -459,22 +478,8 @@ class PulseNullSink:
         import numpy as np
 
         x = np.asarray(samples, dtype="<f4")
-        channels = 1 if x.ndim == 1 else x.shape[1]
-        player = subprocess.Popen(
-            ["pacat", "--playback", f"--device={self.sink}", f"--rate={rate or self.rate}", f"--channels={channels}",
-             "--format=float32le", "--latency-msec=20"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        data = x.tobytes()
-
-        def feed() -> None:
-            assert player.stdin is not None
-            try:
-                player.stdin.write(data)
-            finally:
-                player.stdin.close()
-
-        threading.Thread(target=feed, daemon=True).start()
+        player = pacat_play(self.sink, rate or self.rate, 1 if x.ndim == 1 else x.shape[1], x.tobytes(),
+                            stderr=subprocess.PIPE)
         self._players.append(player)
         return player
 
@@ -769,20 +774,8 @@ class ConsoleSound:
         """Play float samples into the console's microphone; returns at once."""
         import numpy as np
 
-        player = subprocess.Popen(
-            ["pacat", "--playback", "--device=console_mic", f"--rate={rate or self.pulse.rate}", "--channels=1",
-             "--format=float32le", "--latency-msec=20"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        data = np.asarray(samples, dtype="<f4").tobytes()
-
-        def feed() -> None:
-            assert player.stdin is not None
-            try:
-                player.stdin.write(data)
-            finally:
-                player.stdin.close()
-
-        threading.Thread(target=feed, daemon=True).start()
+        player = pacat_play("console_mic", rate or self.pulse.rate, 1, np.asarray(samples, dtype="<f4").tobytes(),
+                            stderr=subprocess.DEVNULL)
         self._players.append(player)
         return player
 

@@ -35,6 +35,17 @@ def config_for(url: str, tmp_path: Path) -> Any:
                          "bridge": {"database_url": url}, "console": {"flash": False, "bell": False}})
 
 
+async def open_report(pilot: Any, app: StillApp) -> ReportScreen:
+    """The report screen as a supervisor opens it (``v``), once it has read the database."""
+    await until(pilot, lambda: app.database == "ok", "the console to read the database")
+    await pilot.press("v")
+    await until(pilot, lambda: isinstance(app.screen, ReportScreen), "the report screen")
+    screen = app.screen
+    assert isinstance(screen, ReportScreen)
+    await until(pilot, lambda: screen.loaded is not None, "the report read")
+    return screen
+
+
 def test_bars_are_drawn_to_an_eighth() -> None:
     assert bar(1, 1, 4) == "████"
     assert bar(1, 2, 4) == "██"
@@ -50,12 +61,7 @@ def test_the_report_screen_shows_what_the_report_says(database_url: str, tmp_pat
 
     async def scenario() -> None:
         async with app.run_test(size=(160, 48)) as pilot:
-            await until(pilot, lambda: app.database == "ok", "the console to read the database")
-            await pilot.press("v")
-            await until(pilot, lambda: isinstance(app.screen, ReportScreen), "the report screen")
-            screen = app.screen
-            assert isinstance(screen, ReportScreen)
-            await until(pilot, lambda: screen.loaded is not None, "the report read")
+            screen = await open_report(pilot, app)
             head = text(screen.headline)
             assert "Last 7 days, 2026-11-24 16:00 to 2026-12-01 16:00 UTC" in head
             assert "9 parts opened · 6 accepted · 4 arrived · 4 handled · 3 overdue now" in head
@@ -120,12 +126,7 @@ def test_a_busy_week_drawn(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with app.run_test(size=(160, 48)) as pilot:
-            await until(pilot, lambda: app.database == "ok", "the console to read the database")
-            await pilot.press("v")
-            await until(pilot, lambda: isinstance(app.screen, ReportScreen), "the report screen")
-            screen = app.screen
-            assert isinstance(screen, ReportScreen)
-            await until(pilot, lambda: screen.loaded is not None, "the report read")
+            screen = await open_report(pilot, app)
             opened = list(screen.query_one("#opened-line", Sparkline).data or [])
             assert len(opened) == 8 and all(opened[1:])  # the first day of the window starts at 16:00
             bars = text(screen.bars)
