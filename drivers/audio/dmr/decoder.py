@@ -70,9 +70,10 @@ class _Work:
     seq: int
     kind: SyncKind = field(compare=False)
     expected: int = field(default=0, compare=False)  # voice burst n (1-5 = B-F) expected from an anchor
-    anchor: tuple[float, float] | None = field(default=None, compare=False)  # (gain, offset) of the anchor
+    # The levels' (gain, offset) and the wrong bits of the burst's own sync, or of the anchor's.
+    scale: tuple[float, float] = field(default=(1.0, 0.0), compare=False)
+    sync_errors: int = field(default=0, compare=False)
     slot: int | None = field(default=None, compare=False)
-    anchor_errors: int = field(default=0, compare=False)  # wrong bits in the anchor's sync
 
 
 @dataclass
@@ -219,31 +220,23 @@ class DmrDecoder(AudioDecoder):
         which = corr.argmax(axis=0)
         peaks = sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD)
         if peaks:
-            pos = np.array([p for p, _ in peaks])
-            kinds = which[[k for _, k in peaks]]
-            for i in np.flatnonzero(self._sync_may_pass(pos, kinds)).tolist():
-                self._push(_Work(float(pos[i]), 0, _SYNC_KINDS[int(kinds[i])]))
+            self._check_syncs(np.array([p for p, _ in peaks]), which[[k for _, k in peaks]])
         self._checked = hi
 
-    def _sync_may_pass(self, pos: Float, kinds: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
-        """Which sync candidates may pass :meth:`_burst`'s sync check, all at once. On audio that is not
-        DMR nearly every candidate fails it (tens of thousands in ten minutes of a busy analogue channel),
-        and one at a time that was most of the decoder's work. A bit counts as wrong here only when it is
-        clearly wrong and the gain clearly too small, so that rounding can only keep a candidate the exact
-        check then refuses, never drop one it passes."""
+    def _check_syncs(self, pos: Float, kinds: npt.NDArray[np.intp]) -> None:
+        """Fit each candidate's gain and offset to its sync word and count the sync's wrong bits, all at
+        once; those within SYNC_TOLERANCE are tried as bursts. On audio that is not DMR nearly every
+        candidate fails here (tens of thousands in ten minutes of a busy analogue channel): one at a time,
+        that was most of the decoder's work."""
         idx = pos[:, None] + (np.arange(layer2.SYNC_AT, SYNC_LAST + 1) - SYNC_LAST) * self._sps  # (P, 24)
         sym = self._gather(idx)
-        fit = np.einsum("pij,pj->pi", _SYNC_FIT[kinds], sym)
+        fit = np.einsum("pij,pj->pi", _SYNC_FIT[kinds], sym)  # (P, 2): gain, offset
         gain, offset = fit[:, 0], fit[:, 1]
-        s = (sym - offset[:, None]) / np.where(gain > 0, gain, 1.0)[:, None]
-        guard = 1e-6
-        first = np.where(s < -guard, 1, np.where(s > guard, 0, -1))  # -1: too close to call
-        outer = np.abs(s)
-        second = np.where(outer > 2 + guard, 1, np.where(outer < 2 - guard, 0, -1))
-        bits = np.stack((first, second), axis=2).reshape(len(pos), -1)  # (P, 48), as symbols_to_soft lays them
-        wrong = np.count_nonzero((bits >= 0) & (bits != _SYNC_BITS[kinds]), axis=1)
-        may: npt.NDArray[np.bool_] = (gain > 1e-9 - guard) & (wrong <= self.SYNC_TOLERANCE)
-        return may
+        got = layer2.symbols_to_soft((sym - offset[:, None]) / np.where(gain > 1e-9, gain, 1.0)[:, None])
+        wrong = np.count_nonzero(fec.hard(got) != _SYNC_BITS[kinds], axis=1)
+        for i in np.flatnonzero((gain > 1e-9) & (wrong <= self.SYNC_TOLERANCE)).tolist():
+            self._push(_Work(float(pos[i]), 0, _SYNC_KINDS[int(kinds[i])], scale=(float(gain[i]), float(offset[i])),
+                             sync_errors=int(wrong[i])))
 
     def _push(self, item: _Work) -> None:
         self._seq += 1
@@ -274,19 +267,8 @@ class DmrDecoder(AudioDecoder):
         self._done = [p for p in self._done if p > item.pos - 40 * self._sps * layer2.SLOT_SYMBOLS]
         if item.expected and any(abs(p - item.pos) < 3 * self._sps for p in self._done):
             return []  # this voice burst was decoded already, from its own sync or another anchor
-        sync_sym = self._levels(item.pos, 1.0, 0.0, layer2.SYNC_AT, SYNC_LAST + 1)
-        if item.expected:
-            assert item.anchor is not None
-            gain, offset = item.anchor
-            sync_errors = 0
-        else:
-            gain, offset = (float(v) for v in _SYNC_FIT[_SYNC_KINDS.index(item.kind)] @ sync_sym)
-            if gain <= 1e-9:
-                return []
-            got = layer2.symbols_to_soft((sync_sym - offset) / gain)
-            sync_errors = int(np.count_nonzero(fec.hard(got) != _SYNC_BITS[_SYNC_KINDS.index(item.kind)]))
-            if sync_errors > self.SYNC_TOLERANCE:
-                return []
+        gain, offset = item.scale
+        sync_errors = 0 if item.expected else item.sync_errors  # (an anchored burst's own sync is not read)
         sym = self._levels(item.pos, gain, offset, -layer2.CACH_SYMBOLS, layer2.BURST_SYMBOLS)
         cach, burst = sym[: layer2.CACH_SYMBOLS], sym[layer2.CACH_SYMBOLS:]
         slot = item.slot if item.expected else layer2.SYNC_SLOT.get(item.kind)
@@ -310,7 +292,7 @@ class DmrDecoder(AudioDecoder):
         behind a sync with 7 or 8 wrong bits several times a minute, never behind a clean one. A burst A
         has no colour code: with a colour-code filter its B-F say whose it was."""
         item = ctx.item
-        if (item.anchor_errors if item.expected else ctx.sync_errors) > self.REPORT_SYNC_ERRORS:
+        if item.sync_errors > self.REPORT_SYNC_ERRORS:
             return
         if voice and not item.expected and self.color_codes:
             return
@@ -327,7 +309,7 @@ class DmrDecoder(AudioDecoder):
             ctx.decoded = True
             for n in (*range(1, 6), *range(7, 12)):
                 self._push(_Work(item.pos + n * SUPERFRAME_SPAN * self._sps, 0, item.kind, expected=n % 6,
-                                 anchor=(ctx.gain, ctx.offset), slot=ctx.slot, anchor_errors=ctx.sync_errors))
+                                 scale=(ctx.gain, ctx.offset), slot=ctx.slot, sync_errors=ctx.sync_errors))
             call = self._call(ctx.slot, item.pos)
             call.fragments = []
             return []

@@ -103,13 +103,13 @@ def bits_to_symbols(bits: Bits) -> Symbols:
 
 
 def symbols_to_soft(symbols: Symbols) -> fec.Soft:
-    """Soft bits (+1 = 0, -1 = 1) from symbol values in level units: the first bit of a dibit is the
-    sign, the second says outer (|s| = 3, bit 1... for +3 it is 1) or inner."""
+    """Soft bits (+1 = 0, -1 = 1) from symbol values in level units (along the last axis): the first bit of
+    a dibit is the sign, the second says outer (|s| = 3, bit 1... for +3 it is 1) or inner."""
     s = np.asarray(symbols, np.float64)
     first = np.clip(s, -2.0, 2.0) / 2.0  # positive symbol -> first bit 0
     second = np.clip(2.0 - np.abs(s), -1.0, 1.0)  # |s| near 1 -> +1 (bit 0), near 3 -> -1 (bit 1)
     # For +3 the dibit is 01 (second bit 1) and for -3 it is 11 (second bit 1): outer means 1 either way.
-    return np.stack((first, second), axis=1).ravel()
+    return np.stack((first, second), axis=-1).reshape(*s.shape[:-1], -1)  # (.., n) symbols -> (.., 2n)
 
 
 def sync_symbols(kind: SyncKind) -> Symbols:
