@@ -634,6 +634,21 @@ class ModbusServer:
             self.proc = None
 
 
+def ptt_keyed_by(ptt: str, tmp_path: Path, device_server: DeviceServer
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any], ModbusServer | None]:
+    """A test channel's PTT: RTS of the RFC 2217 device server (``"serial"``), or coil 4 of a real Modbus
+    server started here (``"modbus"``; the caller stops it). The drivers the channel needs for it (the
+    Modbus driver), its ``[channels.transmit] ptt`` table, and the Modbus server."""
+    if ptt != "modbus":
+        return [], {"method": "serial", "port": device_server.url, "line": "rts"}, None
+    port = free_port()
+    io_module = ModbusServer(tmp_path, ["--tcp", str(port)], device_id=1)
+    io_module.start()
+    driver = {"type": "modbus", "name": "io", "url": f"tcp://127.0.0.1:{port}", "slave": 1, "poll_interval_s": 0.1,
+              "points": [{"name": "ptt-relay", "table": "coil", "address": 4}]}
+    return [driver], {"method": "modbus", "driver": "io", "coil": "ptt-relay"}, io_module
+
+
 class CameraServer:
     """A road camera's web server (tests/camera_server.py) in its own process on a free port: snapshots
     good, slow, hanging and failing, behind authentication if ``auth`` is given."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from rig import CountingApp, run, until
-from support import DeviceServer, ModbusServer, Mosquitto, PulseNullSink, free_port, wait_until
+from support import DeviceServer, Mosquitto, PulseNullSink, ptt_keyed_by, wait_until
 
 from bridge.service import Bridge
 from config.schema import parse_config
@@ -28,17 +28,8 @@ RATE = 48000
 def test_a_dispatchers_acknowledgement_reaches_the_officers_radio(
     ptt: str, tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
 ) -> None:
-    io_module = None
-    drivers: list[dict[str, object]] = [
-        {"type": "audio", "device": pulse_radio.device, "rate": RATE, "decoders": ["mdc1200"]}]
-    keying: dict[str, object] = {"method": "serial", "port": device_server.url, "line": "rts"}
-    if ptt == "modbus":
-        port = free_port()
-        io_module = ModbusServer(tmp_path, ["--tcp", str(port)], device_id=1)
-        io_module.start()
-        drivers.append({"type": "modbus", "name": "io", "url": f"tcp://127.0.0.1:{port}", "slave": 1,
-                        "poll_interval_s": 0.1, "points": [{"name": "ptt-relay", "table": "coil", "address": 4}]})
-        keying = {"method": "modbus", "driver": "io", "coil": "ptt-relay"}
+    io_drivers, keying, io_module = ptt_keyed_by(ptt, tmp_path, device_server)
+    drivers = [{"type": "audio", "device": pulse_radio.device, "rate": RATE, "decoders": ["mdc1200"]}, *io_drivers]
     config = parse_config({
         "gateway": {"name": "gw-loop", "outbox": str(tmp_path / "outbox.sqlite"), "state_interval_s": 1},
         "mqtt": {"url": mosquitto.url},

@@ -25,12 +25,12 @@ from support import (
     DeviceServer,
     DireWolf,
     Listener,
-    ModbusServer,
     Mosquitto,
     PulseNullSink,
     SocatLink,
     afsk_audio,
     free_port,
+    ptt_keyed_by,
     wait_until,
 )
 
@@ -94,16 +94,7 @@ def span_s(mask: np.ndarray) -> float:
 def test_a_dispatch_over_mosquitto_goes_on_the_air_as_the_unit_understands_it(
     ptt: str, tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer
 ) -> None:
-    drivers: list[dict[str, Any]] = []
-    keying: dict[str, Any] = {"method": "serial", "port": device_server.url, "line": "rts"}
-    io_module = None
-    if ptt == "modbus":
-        port = free_port()
-        io_module = ModbusServer(tmp_path, ["--tcp", str(port)], device_id=1)
-        io_module.start()
-        drivers.append({"type": "modbus", "name": "io", "url": f"tcp://127.0.0.1:{port}", "slave": 1,
-                        "poll_interval_s": 0.1, "points": [{"name": "ptt-relay", "table": "coil", "address": 4}]})
-        keying = {"method": "modbus", "driver": "io", "coil": "ptt-relay"}
+    drivers, keying, io_module = ptt_keyed_by(ptt, tmp_path, device_server)
     config = parse_config({
         "gateway": {"name": "gw-live", "outbox": str(tmp_path / "outbox.sqlite"), "state_interval_s": 1},
         "mqtt": {"url": mosquitto.url},

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy.io import wavfile
-from support import DeviceServer, Listener, ModbusServer, Mosquitto, PulseNullSink, free_port, wait_until
+from support import DeviceServer, Listener, Mosquitto, PulseNullSink, ptt_keyed_by, wait_until
 from voice_desk import RATE, Desk, decode_frames, to_rate
 
 from config.schema import parse_config
@@ -126,16 +126,8 @@ def test_a_dispatcher_talks_through_the_radio_with_ptt_keyed_and_released(
     (RTS of an RFC 2217 device server, or a Modbus coil), plays it into the transmit sink with its lead-in
     and tail, and releases PTT at the end; our DTMF decoder hears it on the air. The transmission is a
     ``call`` event marked transmitted, with the operator and its clip."""
-    io_module = None
-    drivers: list[dict[str, Any]] = [rx_driver(pulse_radio)]
-    keying: dict[str, Any] = {"method": "serial", "port": device_server.url, "line": "rts"}
-    if ptt == "modbus":
-        port = free_port()
-        io_module = ModbusServer(tmp_path, ["--tcp", str(port)], device_id=1)
-        io_module.start()
-        drivers.append({"type": "modbus", "name": "io", "url": f"tcp://127.0.0.1:{port}", "slave": 1,
-                        "poll_interval_s": 0.1, "points": [{"name": "ptt-relay", "table": "coil", "address": 4}]})
-        keying = {"method": "modbus", "driver": "io", "coil": "ptt-relay"}
+    io_drivers, keying, io_module = ptt_keyed_by(ptt, tmp_path, device_server)
+    drivers = [rx_driver(pulse_radio), *io_drivers]
     gateway = started(Gateway(config(tmp_path, mosquitto.url, [{
         "name": "patrol-7", "drivers": drivers,
         "transmit": {"device": pulse_radio.device, "rate": RATE, "lead_in_ms": 200, "tail_ms": 100, "ptt": keying}}])))

@@ -229,3 +229,20 @@ class Probe:
         except (OSError, ssl.SSLError):
             pass
         self.client.loop_stop()
+
+
+SENTINEL = "bridge/incident/sentinel"
+
+
+def watch(probes: Any) -> tuple[Probe, Probe]:
+    """The monitor (reads everything) and the bridge (publishes the sentinel); ``probes`` is the fixture."""
+    monitor = probes("monitor-ops").connected()
+    assert monitor.subscribe("#") == [1]
+    return monitor, probes("bridge-center").connected()
+
+
+def sentinel(monitor: Probe, bridge: Probe, n: int = 0) -> None:
+    """A refused publish followed by this, once the monitor has it, was not delivered: the broker handles
+    publishes one at a time and delivers to one subscriber in order."""
+    assert bridge.publish(f"{SENTINEL}{n}") == 0
+    monitor.wait_for(f"{SENTINEL}{n}")

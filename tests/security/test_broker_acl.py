@@ -13,24 +13,22 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
-from secure_broker import ACL, NOT_AUTHORIZED, PASSWORD, PASSWORD_USER, Probe, SecureBroker, shipped_identities
+from secure_broker import (
+    ACL,
+    NOT_AUTHORIZED,
+    PASSWORD,
+    PASSWORD_USER,
+    SENTINEL,
+    Probe,
+    SecureBroker,
+    sentinel,
+    shipped_identities,
+    watch,
+)
 
 import pttbridge
 
 Probes = Callable[..., Probe]
-SENTINEL = "bridge/incident/sentinel"
-
-
-def watch(probes: Probes) -> tuple[Probe, Probe]:
-    """The monitor (reads everything) and the bridge (publishes the sentinel)."""
-    monitor = probes("monitor-ops").connected()
-    assert monitor.subscribe("#") == [1]
-    return monitor, probes("bridge-center").connected()
-
-
-def sentinel(monitor: Probe, bridge: Probe, n: int = 0) -> None:
-    assert bridge.publish(f"{SENTINEL}{n}") == 0
-    monitor.wait_for(f"{SENTINEL}{n}")
 
 
 def test_the_shipped_acl_is_what_broker_acl_writes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from secure_broker import NOT_AUTHORIZED, Probe, SecureBroker
+from secure_broker import NOT_AUTHORIZED, Probe, SecureBroker, sentinel, watch
 from support import wait_until
 
 import pttbridge
@@ -21,19 +21,7 @@ from security.acl import Site
 from security.identities import SecurityError
 
 Probes = Callable[..., Probe]
-SENTINEL = "bridge/incident/sentinel"
 VOICE = "gw/xixing-1/voice/patrol-1"
-
-
-def watch(probes: Probes) -> tuple[Probe, Probe]:
-    monitor = probes("monitor-ops").connected()
-    assert monitor.subscribe("#") == [1]
-    return monitor, probes("bridge-center").connected()
-
-
-def sentinel(monitor: Probe, bridge: Probe, n: int = 0) -> None:
-    assert bridge.publish(f"{SENTINEL}{n}") == 0
-    monitor.wait_for(f"{SENTINEL}{n}")
 
 
 def test_roles_name_consoles_of_the_site(capsys: pytest.CaptureFixture[str]) -> None:
