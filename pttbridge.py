@@ -524,70 +524,24 @@ def _toml_channels(channels: list[dict[str, Any]]) -> str:
     return "".join("[[channels]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in c.items()) + "\n" for c in channels)
 
 
-def _demo_config(config: Any, url: str, *, embedded: bool, replays: dict[str, Any], snapshots: Any) -> Any:
-    """The configuration ``up`` runs: its broker, the demo radios' pseudo-terminals as their ports, the demo
-    cameras' snapshots on the demo's HTTP server."""
-    from config.schema import Config
-
-    raw = config.model_dump()
-    raw["mqtt"]["url"] = url
-    for camera in raw["cameras"]:
-        if f"{camera['id']}.jpg" in snapshots.files:
-            camera["snapshot_url"] = snapshots.url(f"{camera['id']}.jpg")
-    if embedded:
-        raw["bridge"]["mqtt_version"] = "3.1.1"  # the embedded broker speaks MQTT 3.1.1 only
-    for channel in raw["channels"]:
-        for driver in channel["drivers"]:
-            if driver.get("port") in replays:
-                driver["port"] = replays[driver["port"]].port
-    return Config.model_validate(raw)
-
-
 def cmd_up(args: argparse.Namespace) -> None:
     from config.mqtt import make_client, topic
-    from launcher.broker import EmbeddedBroker
-    from launcher.replay import PtyReplay
-    from launcher.story import SnapshotServer, Story
+    from launcher.up import Up
 
     config = _load(args.config or str(Path(__file__).parent / "config" / "default.toml"))
-    broker = None
     url = args.broker or os.environ.get("PTTBRIDGE_MQTT_URL")
     if url is None and "url" in config.mqtt.model_fields_set:
         url = config.mqtt.url
-    if url is None:
-        broker = EmbeddedBroker()
-        broker.start()
-        url = broker.url
-    replays = {r.port: PtyReplay(r.capture, loop=r.loop, speed=args.speed) for r in config.demo.replay}
-    snapshots = SnapshotServer({f"{d.camera}.jpg": d.snapshot for d in config.demo.detection})
-    config = _demo_config(config, url, embedded=broker is not None, replays=replays, snapshots=snapshots)
     if args.verbose < 2:  # what each event does is on screen; the per-event log lines would repeat it
         logging.getLogger("gateway.runner").setLevel(logging.WARNING)
-
-    from bridge.service import Bridge
-    from gateway.runner import Gateway
-
-    bridge = Bridge(config)
-    bridge.start()
-    gateway = Gateway(config)
-    gateway.start()
-    for replay in replays.values():
-        replay.start()
     operator = args.operator or config.console.operator or os.environ.get("USER") or "dispatcher"
-    story = Story(config, replays, snapshots, speed=args.speed, headless=args.headless, operator=operator,
-                  say=_say)
-    story.start()
-    said = ", ".join(f"{name}: {path}" for name, path in story.announcements.items())
-    summary = (
-        f"pttbridge up: broker {url}{' (embedded)' if broker else ''}, gateway {gateway.gw.name} with "
-        f"{len(gateway.drivers)} radios ({len(replays)} replaying demo captures), bridge on "
-        f"{bridge.database_url.split('///')[-1]}, demo snapshots on http://127.0.0.1:{snapshots.port}/. "
-        f"What the gateway transmits goes to files ({said})."
-    )
+    site = Up(config, url, speed=args.speed, headless=args.headless, operator=operator, say=_say)
     watcher = None
     try:
+        site.start()
+        config = site.config
         if args.headless:
-            print(summary + " Ctrl+C stops.", flush=True)
+            print(site.summary() + " Ctrl+C stops.", flush=True)
             watcher = make_client(config.mqtt, f"pttbridge-up-{os.getpid()}")
             watcher.on_connect = lambda c, *_: c.subscribe(topic(config.mqtt, "gw", "+", "event", "#"), qos=1)
             watcher.on_message = lambda _c, _u, m: _print_event(m.topic, bytes(m.payload))
@@ -599,20 +553,14 @@ def cmd_up(args: argparse.Namespace) -> None:
         else:
             from console.app import run as run_console
 
-            logging.getLogger("pttbridge").warning(summary)
+            logging.getLogger("pttbridge").warning(site.summary())
             run_console(config, operator, duration_s=args.duration)
     finally:
         print("stopping ...", flush=True)
-        story.stop()
         if watcher is not None:
             watcher.loop_stop()
             watcher.disconnect()
-        gateway.stop()
-        for replay in replays.values():
-            replay.stop()
-        bridge.stop()
-        if broker is not None:
-            broker.stop()
+        site.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
