@@ -141,6 +141,8 @@ def test_gateway_and_bridge_metrics_count_what_was_sent(
     n, garbage = 12, 3
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 15, "bridge and gateway to connect")
+        # What is written before the driver has opened its port may be flushed by the opening.
+        wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 15, "the port open")
         for i in range(n):
             socat_link.write(caller_id(i))  # every key-up on this channel is an alert, each of another unit
             if i < garbage:
