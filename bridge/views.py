@@ -63,6 +63,7 @@ class Change(StrEnum):
     DISPATCH = "dispatch"  # the unit's radio was told, or a gateway said how that went
     ANSWER = "answer"  # a unit answered from its radio: a part accepted, arrived, handled
     RADIO_CHECK = "radio_check"  # a silent unit's radio was checked
+    REMOTE_MONITOR = "remote_monitor"  # a dispatcher keyed the unit's microphone: how the gateway's sending went
     TRANSFER = "transfer"  # handed to an outside system, or how that is going
 
 

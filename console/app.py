@@ -26,6 +26,7 @@ from textual.notifications import SeverityLevel
 
 from bridge.commands import operator_problem
 from bridge.store import database_url, redact
+from bridge.views import Change
 from config.private import private_file
 from config.schema import Config, ConsoleConfig
 from console.clock import SYSTEM_CLOCK, Clock
@@ -118,6 +119,7 @@ class DispatchApp(App[None]):
         self.database = "…"
         self._flash_on = True
         self._pending: dict[tuple[int, str], float] = {}  # (incident, change awaited) -> when sent
+        self._monitors_asked: set[int] = set()  # incidents whose remote monitor's result is to be told
         self._toast_at = -TOAST_S  # when the last incident toast was shown (monotonic)
         self._toasts_held: list[tuple[str, str]] = []  # (title, text) of the toasts gathered meanwhile
         self.voice = VoiceLink(config.mqtt, self.settings.name, lambda: self.operator, self.post_message,
@@ -158,6 +160,22 @@ class DispatchApp(App[None]):
     def _signed_in(self, name: str | None) -> None:
         self.operator = name
         self._status()
+
+    @work(thread=True, group="monitor")
+    def _tell_monitor_result(self, incident_id: int) -> None:
+        """The gateway's word on a remote monitor this console asked for, as the bridge wrote it in the case's
+        history (read in a worker: the database may be slow)."""
+        try:
+            detail = self.store.incident_detail(incident_id)
+        except Exception as exc:  # noqa: BLE001 - the database away: the history will show it later
+            log.warning("remote monitor of #%s: cannot read its history: %s", incident_id, str(exc).splitlines()[0])
+            return
+        said = [h for h in detail.history if h.action == Change.REMOTE_MONITOR] if detail is not None else []
+        if said:
+            note = said[-1].note or ""
+            sent = note.startswith("sent ")
+            self.call_from_thread(self.notify, f"Remote monitor, #{incident_id}: {note}",
+                                  severity="information" if sent else "error", timeout=8)
 
     # --- the database ----------------------------------------------------------------------------
 
@@ -201,6 +219,9 @@ class DispatchApp(App[None]):
         update = self.state.apply_incident(message.incident, message.change)
         self._pending.pop((message.incident.id, message.change or ""), None)
         self._show(update)
+        if message.change == Change.REMOTE_MONITOR and message.incident.id in self._monitors_asked:
+            self._monitors_asked.discard(message.incident.id)
+            self._tell_monitor_result(message.incident.id)
         if update.ring:
             if self.settings.bell:
                 self.bell()
@@ -551,10 +572,11 @@ class DispatchApp(App[None]):
             return
         assert incident.unit is not None
         try:
-            self.voice.remote_monitor(incident.gateway, incident.channel, incident.unit)
+            self.voice.remote_monitor(incident.gateway, incident.channel, incident.unit, case=incident.id)
         except VoiceNotConnected as exc:
             self.notify(f"Not sent: {exc}.", severity="error", timeout=6)
             return
+        self._monitors_asked.add(incident.id)
         self.notify(f"Remote monitor of {incident.unit} asked on {incident.channel}@{incident.gateway}: "
                     f"listening.", timeout=4)
         self._voice_refresh()

@@ -237,12 +237,14 @@ class VoiceLink:
                                 ).to_json()
             self.client.publish(self._t(talk.key, FLOOR), body, qos=1)
 
-    def remote_monitor(self, gateway: str, channel: str, unit: str, duration_s: float = 30.0) -> str:
-        """Ask the gateway to key an MDC-1200 unit's microphone; the console listens to the channel."""
+    def remote_monitor(self, gateway: str, channel: str, unit: str, duration_s: float = 30.0,
+                       case: int | None = None) -> str:
+        """Ask the gateway to key an MDC-1200 unit's microphone; the console listens to the channel. With
+        ``case``, the gateway's result goes into that incident's history (the bridge writes it)."""
         if not self.connected:
             raise NotConnected("the broker is offline: nothing was sent")
         request = uuid.uuid4().hex[:12]
-        body = RemoteMonitor(request, unit, channel, self._operator_name(), duration_s).to_json()
+        body = RemoteMonitor(request, unit, channel, self._operator_name(), duration_s, case).to_json()
         self.client.publish(topic(self.cfg, "gw", gateway, "cmd", "remote_monitor"), body, qos=1)
         self.listen(gateway, channel, auto=f"remote monitor of {unit}")
         return request

@@ -44,7 +44,7 @@ Topics (under the prefix, per gateway and channel; see the README's topic table)
     gw/{gw}/voice/{channel}/tx            console -> gateway  frames of the granted stream, QoS 0
     gw/{gw}/voice/{channel}/state         gateway -> all, retained: talker, busy, unit, level, ...
     gw/{gw}/cmd/remote_monitor            console -> gateway  {"request", "unit", "channel", "operator",
-                                                               "duration_s"}
+                                                               "duration_s", "case"}
     gw/{gw}/cmd/patch                     console -> gateway  {"request", "name", "operator", "action",
                                                                "channels"}
 
@@ -778,13 +778,15 @@ class PatchCommand:
 class RemoteMonitor:
     """``gw/{gw}/cmd/remote_monitor``: key the unit's microphone for a while (MDC-1200) and stream what it
     hears; ``duration_s`` is how long the gateway streams the channel for it (the radio's own keying time
-    is programmed in the radio)."""
+    is programmed in the radio); ``case``: the incident it was asked from, named again in the result so
+    that the bridge writes the result into that case's history."""
 
     request: str
     unit: str
     channel: str
     operator: str
     duration_s: float = 30.0
+    case: int | None = None
 
     @classmethod
     def from_json(cls, payload: bytes | bytearray | str) -> RemoteMonitor:
@@ -799,9 +801,13 @@ class RemoteMonitor:
         assert isinstance(unit, str) and isinstance(channel, str)
         duration = _seconds(body, "duration_s", "remote_monitor", MAX_MONITOR_S, lo=1.0) \
             if "duration_s" in body else 30.0
+        case = body.get("case")
+        if case is not None and (isinstance(case, bool) or not isinstance(case, int) or not 0 < case <= 2**31 - 1):
+            raise VoiceError(f"remote_monitor.case: expected an incident number, got {printable(repr(case), 80)}")
         return cls(_text(body, "request", "remote_monitor"), unit, channel, _text(body, "operator", "remote_monitor"),
-                   duration)
+                   duration, case)
 
     def to_json(self) -> bytes:
         return _dumps({"request": self.request, "unit": self.unit, "channel": self.channel,
-                       "operator": self.operator, "duration_s": self.duration_s})
+                       "operator": self.operator, "duration_s": self.duration_s,
+                       **({"case": self.case} if self.case is not None else {})})

@@ -1055,6 +1055,8 @@ class VoiceService:
             self._io("gateway", None, detail)
             return
         detail.update(request=cmd.request, operator=cmd.operator, duration_s=cmd.duration_s)
+        if cmd.case is not None:
+            detail["case"] = cmd.case
         tx = self._transmitters().get(cmd.channel)
         ch = self.channels.get(cmd.channel)
         if cmd.channel not in channels:

@@ -346,20 +346,28 @@ class Cases(Database):
                        f"{abs(row.lon):.4f} {'east' if row.lon >= 0 else 'west'}"
 
     def _gateway_reports(self, s: Session, events: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
-        """A gateway's report of a dispatch or radio check it transmitted (one per path tried): in the case's
-        history, and the part's last word on it."""
+        """A gateway's report of a dispatch, radio check or remote monitor it transmitted (one per path tried):
+        in the case's history, and the part's last word on it."""
         out = []
         for e in events:
             command, case_id = e.detail.get("command"), e.detail.get("case")
-            if command not in ("dispatch", "radio_check") or isinstance(case_id, bool) or not isinstance(case_id, int) \
-                    or not 0 < case_id <= 2**31 - 1:
+            if command not in ("dispatch", "radio_check", "remote_monitor") or isinstance(case_id, bool) \
+                    or not isinstance(case_id, int) or not 0 < case_id <= 2**31 - 1:
                 continue
             row = s.get(IncidentRow, case_id)
             if row is None:
                 continue
             result, reason, path = e.detail.get("result"), e.detail.get("reason"), e.detail.get("path")
             words = str(result).replace("_", " ")
-            note = f"{words} ({path or 'no path'}) on {e.gateway}/{e.channel}" + (f": {reason}" if reason else "")
+            if command == "remote_monitor":
+                duration = e.detail.get("duration_s")
+                listened = f", the channel streamed {duration:g} s" if isinstance(duration, int | float) \
+                    and result == "sent" else ""
+                note = f"{words} to {e.unit or 'no unit'} on {e.gateway}/{e.channel}{listened}, asked by " \
+                       f"{e.detail.get('operator') or 'nobody named'}"
+            else:
+                note = f"{words} ({path or 'no path'}) on {e.gateway}/{e.channel}"
+            note += f": {reason}" if reason else ""
             unit = e.detail.get("unit")
             self._history(s, row, str(command), printable(note, 600), now, event_id=e.id)
             if command == "dispatch" and isinstance(result, str) and isinstance(unit, str):

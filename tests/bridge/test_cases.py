@@ -253,6 +253,30 @@ def test_sending_a_unit_dispatches_to_its_radio_through_the_gateway_that_heard_i
     assert after.parts[0].dispatch_result == "sent"
 
 
+def test_a_remote_monitors_result_goes_into_the_history_of_the_case_it_was_asked_from(core: BridgeCore) -> None:
+    """The gateway names the case the console asked from; the bridge writes how it went there and tells the
+    consoles (change ``remote_monitor``). A result naming no case, or a case that is not there, changes no
+    case and is still stored."""
+    case = open_stall(core)
+    for result, reason in (("no_transmit_path", "channel patrol-1 has no transmit path"), ("sent", None)):
+        actions = handle(core, event(core, Kind.IO, "mdc:2001", {
+            "protocol": "tx", "output": "ptt", "command": "remote_monitor", "request": "r1", "case": case.id,
+            "operator": "alice", "duration_s": 30.0, "result": result, "reason": reason}))
+        assert [(v.id, change) for v, change in published(actions)] == [(case.id, "remote_monitor")]
+    assert history(core, case.id)[-2:] == [
+        ("bridge", "remote_monitor", "no transmit path to mdc:2001 on gw1/patrol-1, asked by alice: channel patrol-1 "
+                                     "has no transmit path"),
+        ("bridge", "remote_monitor", "sent to mdc:2001 on gw1/patrol-1, the channel streamed 30 s, asked by alice")]
+    before = history(core, case.id)
+    for bad in ({}, {"case": case.id + 1000}, {"case": True}):
+        actions = handle(core, event(core, Kind.IO, "mdc:2001", {
+            "protocol": "tx", "command": "remote_monitor", "request": "r2", "operator": "bob", "result": "sent",
+            **bad}))
+        assert published(actions) == []
+    assert history(core, case.id) == before
+    assert core.store.count_events("gw1") >= 5
+
+
 def test_a_unit_sent_late_is_told_the_time_left_to_accept(core: BridgeCore, clock: Clock) -> None:
     heard(core, "mdc:2001")
     case = open_stall(core)

@@ -164,7 +164,8 @@ def test_an_emergency_is_listened_to_by_itself_and_its_radio_remote_monitored(
 ) -> None:
     """An MDC-1200 emergency decoded on patrol-1 opens an incident; the console starts listening to
     patrol-1 by itself (the panel says why), and ``M`` on the incident sends the radio the remote-monitor
-    packet (the gateway reports it ``sent``, keyed on RTS), after which what the radio hears is heard."""
+    packet (the gateway reports it ``sent``, keyed on RTS; the dispatcher reads it, the case's history keeps
+    it), after which what the radio hears is heard."""
     config = voice_config(tmp_path, mosquitto, device_server)
     with Voice(config) as site:
         app = CountingApp(config)
@@ -185,6 +186,17 @@ def test_an_emergency_is_listened_to_by_itself_and_its_radio_remote_monitored(
                 [result] = results.events()
                 assert result["detail"]["command"] == "remote_monitor" and result["detail"]["result"] == "sent"
                 assert result["unit"] == "mdc:4321" and result["detail"]["operator"] == "alice"
+                case_id = app.dispatch.queue.selected_id
+                assert result["detail"]["case"] == case_id
+                # The dispatcher reads how it went, and the case's history keeps it.
+                told = f"Remote monitor, #{case_id}: sent to mdc:4321 on {GW}/patrol-1, the channel streamed 30 s, " \
+                       "asked by alice"
+                await until(pilot, lambda: told in app.notes, "the result told to the dispatcher", timeout=10)
+                assert case_id is not None
+                detail = site.bridge.store.incident_detail(case_id)  # type: ignore[union-attr]
+                assert detail is not None
+                assert [(h.action, h.actor) for h in detail.history if h.action == "remote_monitor"] == [
+                    ("remote_monitor", "bridge")]
                 wait_until(lambda: device_server.rts()[-1:] == ["RTS 0"], 10, "RTS released")
                 assert device_server.rts().count("RTS 1") == 1
                 held = app.voice.listened[(GW, "patrol-1")]

@@ -308,6 +308,8 @@ def test_bodies_round_trip() -> None:
     assert VoiceState.from_json(state.to_json()) == state
     mon = RemoteMonitor("r-2", "mdc:1234", "patrol-1", "alice", 20.0)
     assert RemoteMonitor.from_json(mon.to_json()) == mon
+    asked = RemoteMonitor("r-3", "mdc:1234", "patrol-1", "alice", 20.0, case=17)
+    assert RemoteMonitor.from_json(asked.to_json()) == asked
     patch = PatchCommand("r-3", "aid", "alice", "connect", ("patrol-4", "patrol-5"))
     assert PatchCommand.from_json(patch.to_json()) == patch
 
@@ -323,6 +325,9 @@ def test_bodies_round_trip() -> None:
     (FloorRequest, b'{"console":"d","operator":"o"}', "floor.request"),
     (RemoteMonitor, b'{"request":"r","unit":"1234","channel":"c","operator":"o"}', "remote_monitor.unit"),
     (RemoteMonitor, b'{"request":"r","unit":"mdc:1","channel":"c","operator":"o","duration_s":1e9}', "duration_s"),
+    (RemoteMonitor, b'{"request":"r","unit":"mdc:1","channel":"c","operator":"o","case":true}', "remote_monitor.case"),
+    (RemoteMonitor, b'{"request":"r","unit":"mdc:1","channel":"c","operator":"o","case":"7"}', "remote_monitor.case"),
+    (RemoteMonitor, b'{"request":"r","unit":"mdc:1","channel":"c","operator":"o","case":0}', "remote_monitor.case"),
     (FloorAnswer, b'{"console":"d","operator":"o","result":"maybe"}', "result"),
     (PatchCommand, b'{"request":"r","name":"p","operator":"o","channels":["a"]}', "patch.channels"),
     (PatchCommand, b'{"request":"r","name":"p","operator":"o","channels":["a","a"]}', "patch.channels"),
