@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,6 +167,7 @@ class Probe:
     slow: list[cProfile.Profile] = field(default_factory=list)
     full_gcs: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU) seconds of each
     rss: list[float] = field(default_factory=list)  # the process's resident memory (MiB), once a second
+    traced: Any = None  # --memory: the tracemalloc snapshot taken 10 s in
     _gc_start: tuple[float, float] = (0.0, 0.0)
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -248,7 +250,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
-async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str]) -> tuple[float, int]:
+async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str], memory: bool = False
+                ) -> tuple[float, int]:
     async with app.run_test(size=(160, 48)) as pilot:
         start = time.monotonic()
         while not app.broker and time.monotonic() - start < 10:
@@ -259,6 +262,9 @@ async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str])
         while publisher.poll() is None and time.monotonic() - publisher_start < seconds + 30:
             await asyncio.sleep(1.0)
             app.probe.rss.append(rss_mib())
+            if memory and len(app.probe.rss) == 10:
+                tracemalloc.start(8)
+                app.probe.traced = tracemalloc.take_snapshot()
             if app.probe.key_at is not None:
                 continue  # the last key has not shown yet: counted when it does
             key, target = keys[k % 2]
@@ -267,6 +273,13 @@ async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str])
             app.probe.key_at = time.perf_counter()
             app.post_message(events.Key(key, key))
         await pilot.pause(1.0)  # what is still queued is handled and drawn
+        if memory and app.probe.traced is not None:
+            gc.collect()
+            grown = tracemalloc.take_snapshot().compare_to(app.probe.traced, "traceback")
+            for stat in grown[:12]:
+                print(f"{stat.size_diff / 2**20:+.2f} MiB in {stat.count_diff:+,} blocks", file=sys.stderr)
+                for line in stat.traceback.format()[-8:]:
+                    print("   ", line, file=sys.stderr)
         return time.monotonic() - publisher_start, len(app.state.units)
 
 
@@ -275,6 +288,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60)")
     ap.add_argument("--quick", action="store_true", help="15 s, for a smoke run")
     ap.add_argument("--profile", action="store_true", help="print where the frames' time goes (cProfile)")
+    ap.add_argument("--memory", action="store_true",
+                    help="print where memory grew from 10 s in to the end (tracemalloc: slows the console)")
     ap.add_argument("--publish", nargs=3, metavar=("URL", "PREFIX", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.publish:
@@ -301,7 +316,7 @@ def main() -> None:
                   file=sys.stderr, flush=True)
             gc.callbacks.append(probe.on_gc)
             try:
-                elapsed, units = asyncio.run(drive(app, seconds, publisher))
+                elapsed, units = asyncio.run(drive(app, seconds, publisher, args.memory))
             finally:
                 gc.callbacks.remove(probe.on_gc)
             out, _ = publisher.communicate(timeout=30)
@@ -336,6 +351,9 @@ def main() -> None:
         rows.append(("resident memory (RSS) after 10 s / at the end / highest",
                      f"{settled:.0f} / {last:.0f} / {max(probe.rss):.0f} MiB",
                      f"{(last - settled) / max(1.0, (len(probe.rss) - 11) / 60):+.1f} MiB a minute"))
+        if len(probe.rss) > 120:  # does it level off? each minute's RSS, to tell a leak from caches filling
+            rows.append(("RSS at each minute", " ".join(f"{m:.0f}" for m in probe.rss[59::60]) + " MiB",
+                         "MiB"))
 
     table = [f"Console under load: {UNITS:,} units (each moving every 10 s: 100 unit states/s) and 100 incident "
              f"updates/s (about {OPEN} open, 2 opened and 2 resolved per second), {seconds:.0f} s, headless "
