@@ -205,6 +205,7 @@ def console_latency(broker: Mosquitto, work: Path, n: int) -> tuple[float, float
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller stream, for a smoke run")
+    ap.add_argument("--out", type=Path, default=OUT / "bridge.md", help="the table's file (default %(default)s)")
     args = ap.parse_args()
     n = 2000 if args.quick else 20000
     rows = []
@@ -237,8 +238,8 @@ def main() -> None:
     table = [f"{n:,} events per run, 1 alert in 100. Machine: 2 cores.", "",
              "| what | pttbridge | peer on the same stream |", "| --- | --- | --- |"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "bridge.md").write_text("\n".join(table) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(table) + "\n")
     print("\n".join(table))
 
 

@@ -287,6 +287,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="how long the load runs (default 60)")
     ap.add_argument("--quick", action="store_true", help="15 s, for a smoke run")
+    ap.add_argument("--out", type=Path, default=OUT / "console.md", help="the table's file (default %(default)s)")
     ap.add_argument("--profile", action="store_true", help="print where the frames' time goes (cProfile)")
     ap.add_argument("--memory", action="store_true",
                     help="print where memory grew from 10 s in to the end (tracemalloc: slows the console)")
@@ -372,8 +373,8 @@ def main() -> None:
             stats.sort_stats("cumulative").print_stats(60)
         print("\n".join(table))
         return
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "console.md").write_text("\n".join(table) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(table) + "\n")
     print("\n".join(table))
 
 

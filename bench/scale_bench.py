@@ -272,6 +272,7 @@ def with_bridges(k: int, pg: Postgres, work: Path, args: argparse.Namespace) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts, for a smoke run")
+    ap.add_argument("--out", type=Path, default=OUT / "scale.md", help="the table's file (default %(default)s)")
     ap.add_argument("--bridges", default="1,2,3", help="bridge counts to run (default %(default)s)")
     ap.add_argument("--gateways", type=int, default=200, help="simulated gateways (default %(default)s)")
     ap.add_argument("--units", type=int, default=5000, help="units (default %(default)s)")
@@ -324,8 +325,8 @@ def main() -> None:
             f"{verdict} | {info['cpu_per_1000']:.2f} | {info['batch_mean']:.0f} events, "
             f"{info['commit_ms_mean']:.0f} ms |")
     text = "\n".join(lines) + "\n"
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "scale.md").write_text(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
     print(text)
 
 
