@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,6 +169,7 @@ class Probe:
     full_gcs: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU) seconds of each
     rss: list[float] = field(default_factory=list)  # the process's resident memory (MiB), once a second
     traced: Any = None  # --memory: the tracemalloc snapshot taken 10 s in
+    types: Counter[str] = field(default_factory=Counter)  # --memory: the objects' types 10 s in
     _gc_start: tuple[float, float] = (0.0, 0.0)
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
@@ -263,6 +265,7 @@ async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str],
             await asyncio.sleep(1.0)
             app.probe.rss.append(rss_mib())
             if memory and len(app.probe.rss) == 10:
+                app.probe.types = Counter(type(o).__name__ for o in gc.get_objects())
                 tracemalloc.start(8)
                 app.probe.traced = tracemalloc.take_snapshot()
             if app.probe.key_at is not None:
@@ -275,7 +278,16 @@ async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str],
         await pilot.pause(1.0)  # what is still queued is handled and drawn
         if memory and app.probe.traced is not None:
             gc.collect()
-            grown = tracemalloc.take_snapshot().compare_to(app.probe.traced, "traceback")
+            now = tracemalloc.take_snapshot()
+            types = Counter(type(o).__name__ for o in gc.get_objects())
+            types.subtract(app.probe.types)
+            print("objects the collector tracks, more than 10 s in:",
+                  ", ".join(f"{n} {k}" for k, n in types.most_common(15)), file=sys.stderr)
+            files = now.compare_to(app.probe.traced, "filename")
+            print(f"Python's memory grew {sum(s.size_diff for s in files) / 2**20:+.2f} MiB (tracemalloc's own not "
+                  "counted), allocated in:", ", ".join(f"{s.traceback[0].filename.rsplit('/', 2)[-1]} "
+                                                     f"{s.size_diff / 2**20:+.2f}" for s in files[:10]), file=sys.stderr)
+            grown = now.compare_to(app.probe.traced, "traceback")
             for stat in grown[:12]:
                 print(f"{stat.size_diff / 2**20:+.2f} MiB in {stat.count_diff:+,} blocks", file=sys.stderr)
                 for line in stat.traceback.format()[-8:]:
