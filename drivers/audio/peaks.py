@@ -17,10 +17,14 @@ def sync_peaks(metric: npt.NDArray[np.floating], *, first: int, lo: int, hi: int
     (``first`` + index) lies in ``lo`` .. ``hi`` - 1."""
     out = []
     w = half_width
-    for k in np.flatnonzero(metric >= threshold).tolist():
+    # Only a sample over the one before it and not under the one after it can be the highest of its
+    # neighbourhood: one vectorised pass leaves the loop below a sample or two per peak.
+    maybe = metric >= threshold
+    maybe[1:] &= metric[1:] > metric[:-1]
+    maybe[:-1] &= metric[:-1] >= metric[1:]
+    k0 = min(metric.size, max(0, lo - first))
+    for k in (np.flatnonzero(maybe[k0 : max(k0, hi - first)]) + k0).tolist():
         g = first + k
-        if not lo <= g < hi:
-            continue
         before = metric[max(0, k - w) : k]
         after = metric[k + 1 : k + 1 + w]
         if (before.size and before.max() >= metric[k]) or (after.size and after.max() > metric[k]):
