@@ -325,7 +325,7 @@ def acquire_all(rx: MskReceiver, ends: Sequence[float], spb: float, signs: Float
     yd = y * np.exp(-1j * omega[..., None] * n)
     phi = np.where(blind, np.angle(np.sum(yd**2, axis=-1)) / 2, np.angle(np.sum(yd * signs, axis=-1)))
     decided = np.where(np.real(yd * np.exp(-1j * phi)[..., None]) < 0, -1.0, 1.0)
-    errors = np.count_nonzero(decided != signs, axis=-1)
+    errors = (decided != signs).sum(axis=-1)
     flip = blind & (errors >= nbits - tolerance)
     phi = np.where(flip, phi + math.pi, phi)
     errors = np.where(flip, nbits - errors, errors)

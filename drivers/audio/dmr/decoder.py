@@ -211,13 +211,17 @@ class DmrDecoder(AudioDecoder):
         mlo = max(self._ybase + self._window, lo - w)
         # The 24 symbol-spaced samples of every position as columns; the patterns are zero-mean, so their
         # products need no mean taken out, and the norm of the mean-free columns is from two sums.
-        cols = self._y[(self._offsets + (mlo - self._ybase))[:, None] + np.arange(end - mlo)]  # (24, N)
+        # Each row is a contiguous run of y: copied whole from a strided view of every window, not
+        # gathered element by element.
+        n = end - mlo
+        windows = np.lib.stride_tricks.as_strided(self._y, (self._y.size - n + 1, n), self._y.strides * 2)
+        cols = windows[self._offsets + (mlo - self._ybase)]  # (24, N)
         total = cols.sum(axis=0)
         square = np.einsum("ij,ij->j", cols, cols) - total * total / self._offsets.size
         norm = np.sqrt(np.maximum(square, 0.0)) + 1e-12
         corr = _SYNC_ZERO_MEAN @ cols / norm  # (8, N)
-        best = corr.max(axis=0)
         which = corr.argmax(axis=0)
+        best = np.take_along_axis(corr, which[None, :], axis=0)[0]
         peaks = sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD)
         if peaks:
             self._check_syncs(np.array([p for p, _ in peaks]), which[[k for _, k in peaks]])
