@@ -43,6 +43,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from drivers.audio.base import Samples
+from drivers.audio.fir import fir
 from drivers.audio.peaks import sync_peaks
 
 Float = npt.NDArray[np.float64]
@@ -189,7 +190,7 @@ class MskReceiver:
             mixed.reshape(-1, self.up)[:, 1:] = 0
         base, self.zi = signal.sosfilt(self.sos, mixed, zi=self.zi)
         keep = np.arange((-first * self.up) % self.dec, mixed.size, self.dec)
-        zmf, self.mf_zi = signal.lfilter(self.mf, [1.0], base[keep], zi=self.mf_zi)
+        zmf, self.mf_zi = fir(self.mf, base[keep], self.mf_zi)
         self.z = np.concatenate((self.z, zmf))
 
     def search(self, final: bool) -> list[SyncCandidate]:

@@ -41,12 +41,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from drivers.audio.base import AudioDecoder, Heard, Samples
 from drivers.audio.dmr import fec, layer2, location
 from drivers.audio.dmr.layer2 import DataType, SyncKind
 from drivers.audio.dmr.modem import DEVIATION_HZ, SYMBOL_RATE, rrc_taps
+from drivers.audio.fir import fir
 from drivers.audio.peaks import sync_peaks
 from drivers.base import Output, Rejected
 from gateway.events import Decoded, Kind, Position
@@ -178,12 +178,12 @@ class DmrDecoder(AudioDecoder):
         x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
         np.clip(x, -4.0, 4.0, out=x)
         if x.size:
-            y, self._zi = signal.lfilter(self._mf, [1.0], x, zi=self._zi)
+            y, self._zi = fir(self._mf, x, self._zi)
             self._y = np.concatenate((self._y, y))
             self._n += x.size
         if final and self._mf_delay:
             # The filter's tail: what is still inside it when the audio ends.
-            tail, self._zi = signal.lfilter(self._mf, [1.0], np.zeros(self._mf_delay), zi=self._zi)
+            tail, self._zi = fir(self._mf, np.zeros(self._mf_delay), self._zi)
             self._y = np.concatenate((self._y, tail))
         self._search(final)
         out = self._work(final)
