@@ -53,7 +53,7 @@ Measured with this module's encoder (white noise over the 0-4 kHz band at 8000 H
 burst's power; 60 bursts, singles and doubles, half of them 2 % off frequency): 3 dB and 0 dB SNR
 decode 60 of 60, -2 dB 59, -4 dB 44; one demodulator alone 60 / 56-60 / 46-57 / 23-35.
 
-The sample-level stages are numpy (filters with carried state, the sync search as FFT correlations);
+The sample-level stages are numpy (filters with carried state, the sync search as small matrix products);
 Python loops only over the bits of a candidate (a few hundred, only where a sync was seen).
 """
 
@@ -78,6 +78,7 @@ from drivers.audio.msk import (
     SyncCandidate,
     Variant,
     acquire,
+    acquire_all,
     sync_signs,
     track,
 )
@@ -440,18 +441,16 @@ class Mdc1200Decoder(AudioDecoder):
     def _decode_ready(self, start: datetime, first: int, final: bool) -> list[Output]:
         end = self._rx.end
         out: list[Output] = []
-        still: list[SyncCandidate] = []
-        for cand in self._pending:
-            if not final and cand.pos + self._need_after > end:
-                still.append(cand)
-                continue
-            out.extend(self._candidate(cand, start, first))
-        self._pending = still
+        ready = [c for c in self._pending if final or c.pos + self._need_after <= end]
+        self._pending = [c for c in self._pending if not (final or c.pos + self._need_after <= end)]
+        memos = acquire_all(self._rx, [c.pos for c in ready], self._spb, SYNC_SIGNS, self._variants, SYNC_SEGMENTS,
+                            SYNC_TOLERANCE)
+        for cand, memo in zip(ready, memos, strict=True):
+            out.extend(self._candidate(cand, memo, start, first))
         return out
 
-    def _candidate(self, cand: SyncCandidate, start: datetime, first: int) -> list[Output]:
+    def _candidate(self, cand: SyncCandidate, memo: Acquired, start: datetime, first: int) -> list[Output]:
         best_reject: Rejected | None = None
-        memo: Acquired = {}
         for variant in self._variants:
             result = self._demodulate(cand, variant, memo)
             if result is None:

@@ -43,6 +43,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from drivers.audio.base import Samples
+from drivers.audio.fir import fir
 from drivers.audio.peaks import sync_peaks
 
 Float = npt.NDArray[np.float64]
@@ -160,10 +161,20 @@ class MskReceiver:
         self.checked = 0  # next z index to test for a sync peak
         seg = np.arange(nbits) // (nbits // segments)
         rot = np.array([1j ** (m % 4) for m in range(nbits)])
-        # Row k of the patterns' segments: the expected turned-back samples of segment k % segments of
-        # pattern k // segments, bit by bit (0 outside the segment).
-        self.sync_rows = np.array([np.where(seg == s, signs * rot, 0) for signs in self.patterns
-                                   for s in range(segments)], np.complex128)
+        # Per segment: its bits, and the distinct expected turned-back samples w of those bits over the
+        # patterns (FleetSync's two sync words share their first half) as real rows that take the bits'
+        # (re, im) pairs to (re, im) of the sum of w x z: only a segment's own bits are multiplied, in
+        # real arithmetic (w is +-1 or +-j). ``which``: the row of each pattern.
+        self.seg_parts: list[tuple[slice, Float, npt.NDArray[np.intp]]] = []
+        for s in range(segments):
+            bits = np.flatnonzero(seg == s)
+            expected = np.array([signs[bits] * rot[bits] for signs in self.patterns], np.complex128)
+            rows, which = np.unique(expected, axis=0, return_inverse=True)
+            w = np.zeros((rows.shape[0], 2, bits.size, 2))  # (row, re/im out, bit, re/im in)
+            w[:, 0, :, 0], w[:, 0, :, 1] = rows.real, -rows.imag
+            w[:, 1, :, 0], w[:, 1, :, 1] = rows.imag, rows.real
+            self.seg_parts.append((slice(int(bits[0]), int(bits[-1]) + 1), w.reshape(2 * rows.shape[0], -1),
+                                   which.ravel()))
 
     @property
     def end(self) -> int:
@@ -179,7 +190,7 @@ class MskReceiver:
             mixed.reshape(-1, self.up)[:, 1:] = 0
         base, self.zi = signal.sosfilt(self.sos, mixed, zi=self.zi)
         keep = np.arange((-first * self.up) % self.dec, mixed.size, self.dec)
-        zmf, self.mf_zi = signal.lfilter(self.mf, [1.0], base[keep], zi=self.mf_zi)
+        zmf, self.mf_zi = fir(self.mf, base[keep], self.mf_zi)
         self.z = np.concatenate((self.z, zmf))
 
     def search(self, final: bool) -> list[SyncCandidate]:
@@ -192,13 +203,20 @@ class MskReceiver:
         if hi <= lo:
             return []
         mlo = max(self.zbase + self.window, lo - w)
-        # Sparse FIRs (a tap per sync bit): the bit-spaced samples of every position gathered as rows
-        # (one per sync bit), then one matrix product with the patterns' segments. A fifth of the time of
-        # the same sums by FFT convolution, which pays for all the zero taps between the bits.
-        rows = self.z[(mlo - self.zbase - self.sync_off)[:, None] + np.arange(end - mlo)]  # (bits, positions)
-        corr = np.abs(self.sync_rows @ rows)  # (patterns x segments, positions)
-        seg = corr.reshape(len(self.patterns), self.segments, -1).sum(axis=1)
-        power = np.einsum("ij,ij->j", rows.real, rows.real) + np.einsum("ij,ij->j", rows.imag, rows.imag)
+        # Sparse FIRs (a tap per sync bit): the bit-spaced samples of every position gathered as rows,
+        # (re, im) of each sync bit in turn, then a small matrix product per segment. A fifth of the time
+        # of the same sums by FFT convolution, which pays for all the zero taps between the bits.
+        n = end - mlo
+        parts = np.stack((self.z.real, self.z.imag))  # (2, kept)
+        windows = np.lib.stride_tricks.as_strided(parts, (parts.shape[1] - n + 1, 2, n),
+                                                  (parts.strides[1], parts.strides[0], parts.strides[1]))
+        rows = windows[mlo - self.zbase - self.sync_off]  # (bits, re/im, positions)
+        seg = np.zeros((len(self.patterns), n))
+        for bits, mix, which in self.seg_parts:
+            c = mix @ rows[bits].reshape(-1, n)  # (re, im) of each distinct expected segment
+            seg += np.sqrt(c[0::2] ** 2 + c[1::2] ** 2)[which]
+        flat = rows.reshape(-1, n)
+        power = np.einsum("ij,ij->j", flat, flat)
         energy = np.maximum(np.sqrt(power * self.sync_off.size), ENERGY_FLOOR)
         metric = seg.max(axis=0) / energy
         pattern = seg.argmax(axis=0)
@@ -286,6 +304,43 @@ def _acquire(rx: MskReceiver, end: float, spb: float, signs: Float, variant: Var
         return None
     return Track(variant, p0, spb, phi, omega, amp, sync_errors=errors, c_prev=bool(signs[-1] < 0),
                  s_prev=1.0 if signs[-1] != signs[-2] else -1.0)
+
+
+def acquire_all(rx: MskReceiver, ends: Sequence[float], spb: float, signs: Float, variants: Sequence[Variant],
+                segments: int, tolerance: int) -> list[Acquired]:
+    """:func:`acquire`'s memo for each sync in ``ends``, filled for every distinct start of ``variants``
+    at once: the same arithmetic as one at a time, along more axes. Most candidates of a noisy channel
+    fail the sync check here, so the per-candidate numpy calls were most of a decoder's time."""
+    keys = list(dict.fromkeys((v.timing, v.blind) for v in variants))
+    if not ends or not keys:
+        return [{} for _ in ends]
+    nbits = signs.size
+    timing = np.array([k[0] for k in keys])
+    blind = np.array([k[1] for k in keys])
+    n = np.arange(-(nbits - 1), 1)
+    p0 = np.asarray(ends, np.float64)[:, None] + timing[None, :] * spb  # (syncs, starts)
+    y = rx.at_many(p0[..., None] + n * spb) * (1j ** (n % 4))  # (syncs, starts, bits)
+    amp = np.mean(np.abs(y), axis=-1)
+    seg = (y * signs).reshape(*y.shape[:2], segments, -1).sum(axis=-1)
+    omega = np.angle(np.sum(seg[..., 1:] * np.conj(seg[..., :-1]), axis=-1)) / (nbits // segments)
+    yd = y * np.exp(-1j * omega[..., None] * n)
+    phi = np.where(blind, np.angle(np.sum(yd**2, axis=-1)) / 2, np.angle(np.sum(yd * signs, axis=-1)))
+    decided = np.where(np.real(yd * np.exp(-1j * phi)[..., None]) < 0, -1.0, 1.0)
+    errors = (decided != signs).sum(axis=-1)
+    flip = blind & (errors >= nbits - tolerance)
+    phi = np.where(flip, phi + math.pi, phi)
+    errors = np.where(flip, nbits - errors, errors)
+    ok = (amp > 0) & (errors <= tolerance)
+    c_prev, s_prev = bool(signs[-1] < 0), 1.0 if signs[-1] != signs[-2] else -1.0
+    memos: list[Acquired] = []
+    for i in range(len(ends)):
+        memo: Acquired = {}
+        for j, key in enumerate(keys):
+            memo[key] = (Track(Variant("", key[0], key[1]), float(p0[i, j]), spb, float(phi[i, j]),
+                               float(omega[i, j]), float(amp[i, j]), sync_errors=int(errors[i, j]),
+                               c_prev=c_prev, s_prev=s_prev) if ok[i, j] else None)
+        memos.append(memo)
+    return memos
 
 
 def _sign_errors(yd: Complex, phi: float, signs: Float) -> int:

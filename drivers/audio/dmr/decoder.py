@@ -41,12 +41,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from drivers.audio.base import AudioDecoder, Heard, Samples
 from drivers.audio.dmr import fec, layer2, location
 from drivers.audio.dmr.layer2 import DataType, SyncKind
 from drivers.audio.dmr.modem import DEVIATION_HZ, SYMBOL_RATE, rrc_taps
+from drivers.audio.fir import fir
 from drivers.audio.peaks import sync_peaks
 from drivers.base import Output, Rejected
 from gateway.events import Decoded, Kind, Position
@@ -178,12 +178,12 @@ class DmrDecoder(AudioDecoder):
         x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
         np.clip(x, -4.0, 4.0, out=x)
         if x.size:
-            y, self._zi = signal.lfilter(self._mf, [1.0], x, zi=self._zi)
+            y, self._zi = fir(self._mf, x, self._zi)
             self._y = np.concatenate((self._y, y))
             self._n += x.size
         if final and self._mf_delay:
             # The filter's tail: what is still inside it when the audio ends.
-            tail, self._zi = signal.lfilter(self._mf, [1.0], np.zeros(self._mf_delay), zi=self._zi)
+            tail, self._zi = fir(self._mf, np.zeros(self._mf_delay), self._zi)
             self._y = np.concatenate((self._y, tail))
         self._search(final)
         out = self._work(final)
@@ -211,13 +211,17 @@ class DmrDecoder(AudioDecoder):
         mlo = max(self._ybase + self._window, lo - w)
         # The 24 symbol-spaced samples of every position as columns; the patterns are zero-mean, so their
         # products need no mean taken out, and the norm of the mean-free columns is from two sums.
-        cols = self._y[(self._offsets + (mlo - self._ybase))[:, None] + np.arange(end - mlo)]  # (24, N)
+        # Each row is a contiguous run of y: copied whole from a strided view of every window, not
+        # gathered element by element.
+        n = end - mlo
+        windows = np.lib.stride_tricks.as_strided(self._y, (self._y.size - n + 1, n), self._y.strides * 2)
+        cols = windows[self._offsets + (mlo - self._ybase)]  # (24, N)
         total = cols.sum(axis=0)
         square = np.einsum("ij,ij->j", cols, cols) - total * total / self._offsets.size
         norm = np.sqrt(np.maximum(square, 0.0)) + 1e-12
         corr = _SYNC_ZERO_MEAN @ cols / norm  # (8, N)
-        best = corr.max(axis=0)
         which = corr.argmax(axis=0)
+        best = np.take_along_axis(corr, which[None, :], axis=0)[0]
         peaks = sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD)
         if peaks:
             self._check_syncs(np.array([p for p, _ in peaks]), which[[k for _, k in peaks]])

@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from drivers.audio.base import Samples
 
@@ -63,6 +62,8 @@ def frequency(symbols: npt.ArrayLike, *, rate: int = BASE_RATE, lead_s: float = 
     f = np.convolve(x, h, mode="full")[h.size // 2: h.size // 2 + x.size] * DEVIATION_HZ
     f = np.concatenate((np.zeros(round(lead_s * BASE_RATE)), f, np.zeros(round(tail_s * BASE_RATE))))
     if rate != BASE_RATE:
+        from scipy import signal  # here: the decoder does not need scipy.signal's second of import
+
         g = math.gcd(rate, BASE_RATE)
         f = signal.resample_poly(f, rate // g, BASE_RATE // g)
     return f
@@ -91,6 +92,8 @@ def through_receiver(freq_hz: npt.ArrayLike, cnr_db: float | None, rng: np.rando
         noise_power = 10 ** (-cnr_db / 10) * rate / CHANNEL_HZ  # per sample over the whole band
         noise = rng.normal(0, math.sqrt(noise_power / 2), (2, z.size))
         z = z + noise[0] + 1j * noise[1]
+    from scipy import signal  # see frequency
+
     taps = signal.firwin(129, CHANNEL_HZ / 2, fs=rate)
     z = signal.lfilter(taps, [1.0], z)
     out = np.angle(z[1:] * np.conj(z[:-1])) * rate / (2 * np.pi)
