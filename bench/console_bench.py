@@ -284,9 +284,10 @@ async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str],
             print("objects the collector tracks, more than 10 s in:",
                   ", ".join(f"{n} {k}" for k, n in types.most_common(15)), file=sys.stderr)
             files = now.compare_to(app.probe.traced, "filename")
+            where = ", ".join(f"{s.traceback[0].filename.rsplit('/', 2)[-1]} {s.size_diff / 2**20:+.2f}"
+                              for s in files[:10])
             print(f"Python's memory grew {sum(s.size_diff for s in files) / 2**20:+.2f} MiB (tracemalloc's own not "
-                  "counted), allocated in:", ", ".join(f"{s.traceback[0].filename.rsplit('/', 2)[-1]} "
-                                                     f"{s.size_diff / 2**20:+.2f}" for s in files[:10]), file=sys.stderr)
+                  f"counted), allocated in: {where}", file=sys.stderr)
             grown = now.compare_to(app.probe.traced, "traceback")
             for stat in grown[:12]:
                 print(f"{stat.size_diff / 2**20:+.2f} MiB in {stat.count_diff:+,} blocks", file=sys.stderr)
