@@ -200,12 +200,15 @@ def matched(stereo: np.ndarray) -> list[tuple[int, int]]:
 class Stages:
     """When (time.monotonic) the console's voice link met each burst, to split a burst's latency in parts:
     the first frame of a talk spurt received (``arrived``) and taken by the player for the speaker
-    (``played``); the microphone's block that holds a burst's first loud sample handed over (``heard``)."""
+    (``played``); the microphone's block that holds a burst's first loud sample handed over (``heard``),
+    and every frame sent (``sent``: the first after ``heard`` holds that sample)."""
 
     def __init__(self) -> None:
         self.arrived: list[float] = []
         self.played: list[float] = []
         self.heard: list[float] = []
+        self.sent: list[float] = []
+        self.buffer = ""
 
     @staticmethod
     def split(probe: Probe, stereo: np.ndarray, marks: list[list[float]]) -> list[np.ndarray]:
@@ -217,7 +220,8 @@ class Stages:
             t_left, t_right = zero + left / RATE, zero + right / RATE
             points = [t_left]
             for times in marks:
-                after = [t for t in times if points[-1] - 0.02 <= t < t_right]
+                # The onset's time may be late by parec's delay: a first mark up to 20 ms before it counts.
+                after = [t for t in times if points[-1] - (0.02 if len(points) == 1 else 0.0) <= t < t_right]
                 if not after:
                     break
                 points.append(after[0])
@@ -258,6 +262,10 @@ def timed_link(cfg: MqttConfig, stages: Stages) -> Any:
             with self._lock:
                 held = self.listened[(gateway, channel)]
                 self.listened[(gateway, channel)] = _Listened(held.view, TimedBuffer(), held.decoder, held.lease)
+
+        def _send(self, talk: _Talk, frame: VoiceFrame) -> None:
+            super()._send(talk, frame)
+            stages.sent.append(time.monotonic())
 
         def _capture(self, talk: _Talk) -> None:
             talk.blocks = TimedBlocks(maxsize=talk.blocks.maxsize)
@@ -337,6 +345,10 @@ def receive_latency(link: object, stages: Stages, n: int) -> tuple[np.ndarray, l
     probe.play_left(bursts(n)).wait()
     time.sleep(1.0)
     probe.stop()
+    buffer = link.listened[(GW, CHANNEL)].buffer
+    stages.buffer = (f"the console's jitter buffer at the end: jitter estimate {buffer.jitter_ms:.1f} ms, target "
+                     f"{buffer.target_ms:.0f} ms; {buffer.stats.played} frames played, {buffer.stats.concealed} "
+                     f"concealed, {buffer.stats.late} late")
     link.unlisten(GW, CHANNEL)
     stereo = probe.stereo()
     return latencies(stereo), Stages.split(probe, stereo, [stages.arrived, stages.played])
@@ -358,7 +370,7 @@ def transmit_latency(link: object, stages: Stages, server: DeviceServer, n: int)
     wait_until(lambda: server.rts()[-1:] == ["RTS 0"], 10, "PTT released")
     probe.stop()
     stereo = probe.stereo()
-    return latencies(stereo), Stages.split(probe, stereo, [stages.heard])
+    return latencies(stereo), Stages.split(probe, stereo, [stages.heard, stages.sent])
 
 
 def access_times(cfg: Path, server: DeviceServer, presses: int) -> np.ndarray:
@@ -490,8 +502,11 @@ def main() -> None:
              "taken by the player -> heard (the speaker's buffers)"), rx_parts, strict=True)],
         *[f"| transmit | {what} | {len(x)} | {pct(x, 50):.0f} ms | {pct(x, 95):.0f} ms |" for what, x in zip(
             ("microphone onset -> its block handed to the console (the microphone's buffers)",
-             "-> radio transmit audio (Opus, MQTT, the gateway's jitter buffer, the transmit device's buffers)"),
+             "-> the frame holding it sent (the rest of the 20 ms frame, Opus)",
+             "-> radio transmit audio (MQTT, the gateway's jitter buffer, the transmit device's buffers)"),
             tx_parts, strict=True)],
+        "",
+        f"Receive: {stages.buffer}.",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
