@@ -23,6 +23,11 @@ CPU per listened channel at the console: this process's CPU time while the conso
 alone) plays one continuously busy channel, less while it listens to none, over ``--phase`` seconds;
 the gateway runs in a process of its own.
 
+Where the time goes: the console's voice link (in this process) notes when a talk spurt's first frame
+arrives and when the player takes it, when the microphone hands over the block with a burst's first loud
+sample and when the frame holding it is sent; the recording's onsets are put on the same clock (its reads),
+and each burst's latency is split at those points.
+
 The peers: 3GPP TS 22.179 (MCPTT) sets 300 ms mouth-to-ear (KPI 3) and 300 ms access time (KPI 1).
 
 Writes bench/out/voice_latency.md and prints it.
