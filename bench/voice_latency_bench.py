@@ -23,6 +23,11 @@ CPU per listened channel at the console: this process's CPU time while the conso
 alone) plays one continuously busy channel, less while it listens to none, over ``--phase`` seconds;
 the gateway runs in a process of its own.
 
+Where the time goes: the console's voice link (in this process) notes when a talk spurt's first frame
+arrives and when the player takes it, when the microphone hands over the block with a burst's first loud
+sample and when the frame holding it is sent; the recording's onsets are put on the same clock (its reads),
+and each burst's latency is split at those points.
+
 The peers: 3GPP TS 22.179 (MCPTT) sets 300 ms mouth-to-ear (KPI 3) and 300 ms access time (KPI 1).
 
 Writes bench/out/voice_latency.md and prints it.
@@ -36,6 +41,7 @@ import asyncio
 import logging
 import os
 import platform
+import queue
 import subprocess
 import sys
 import tempfile
@@ -104,14 +110,27 @@ class Probe:
             ["parec", f"--device={probe}.monitor", f"--rate={RATE}", "--channels=2", "--format=float32le",
              "--latency-msec=10"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self._chunks: list[bytes] = []
+        self._reads: list[tuple[float, int]] = []  # (time.monotonic at the read, stereo samples read so far)
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
+        got = 0
         while chunk := self.proc.stdout.read1(65536):  # type: ignore[attr-defined]
+            now = time.monotonic()
+            got += len(chunk)
             with self._lock:
                 self._chunks.append(chunk)
+                self._reads.append((now, got // 8))
+
+    def zero(self) -> float:
+        """time.monotonic of the recording's sample 0: the earliest any read allows (a read comes after
+        its samples were captured, never before), so a sample's time is this + index / RATE, late by
+        parec's capture delay at most (its 10 ms latency)."""
+        with self._lock:
+            reads = list(self._reads)
+        return min(t - n / RATE for t, n in reads)
 
     def play_left(self, mono: np.ndarray) -> subprocess.Popen[bytes]:
         stereo = np.stack([mono, np.zeros_like(mono)], 1).astype("<f4")
@@ -169,13 +188,95 @@ def onsets(x: np.ndarray) -> np.ndarray:
 
 def latencies(stereo: np.ndarray) -> np.ndarray:
     """Per burst, ms from its onset on the left to its onset on the right (unmatched bursts left out)."""
+    return np.asarray([(right - left) * 1000 / RATE for left, right in matched(stereo)])
+
+
+def matched(stereo: np.ndarray) -> list[tuple[int, int]]:
+    """(left onset, right onset) sample indices of every burst found at both ends."""
     left, right = onsets(stereo[:, 0]), onsets(stereo[:, 1])
     out = []
     for at in left:
         later = right[(right > at) & (right < at + PERIOD_S * RATE * 0.9)]
         if len(later):
-            out.append((later[0] - at) * 1000 / RATE)
-    return np.asarray(out)
+            out.append((int(at), int(later[0])))
+    return out
+
+
+class Stages:
+    """When (time.monotonic) the console's voice link met each burst, to split a burst's latency in parts:
+    the first frame of a talk spurt received (``arrived``) and taken by the player for the speaker
+    (``played``); the microphone's block that holds a burst's first loud sample handed over (``heard``),
+    and every frame sent (``sent``: the first after ``heard`` holds that sample)."""
+
+    def __init__(self) -> None:
+        self.arrived: list[float] = []
+        self.played: list[float] = []
+        self.heard: list[float] = []
+        self.sent: list[float] = []
+        self.buffer = ""
+
+    @staticmethod
+    def split(probe: Probe, stereo: np.ndarray, marks: list[list[float]]) -> list[np.ndarray]:
+        """Per burst found at both ends and at every mark: ms from the left onset to the first mark, from
+        each mark to the next, and from the last mark to the right onset."""
+        zero = probe.zero()
+        parts: list[list[float]] = [[] for _ in range(len(marks) + 1)]
+        for left, right in matched(stereo):
+            t_left, t_right = zero + left / RATE, zero + right / RATE
+            points = [t_left]
+            for times in marks:
+                # The onset's time may be late by parec's delay: a first mark up to 20 ms before it counts.
+                after = [t for t in times if points[-1] - (0.02 if len(points) == 1 else 0.0) <= t < t_right]
+                if not after:
+                    break
+                points.append(after[0])
+            else:
+                points.append(t_right)
+                for i, part in enumerate(parts):
+                    part.append((points[i + 1] - points[i]) * 1000)
+        return [np.asarray(p) for p in parts]
+
+
+def timed_link(cfg: MqttConfig, stages: Stages) -> Any:
+    """The console's voice link, noting in ``stages`` when it meets each burst (nothing else changed)."""
+    from console.voice import JitterBuffer
+    from console.voice_link import VoiceLink, _Listened, _Talk
+    from gateway.voice import VoiceFrame
+
+    class TimedBuffer(JitterBuffer):
+        def push(self, frame: VoiceFrame, now: float) -> str | None:
+            if frame.start:
+                stages.arrived.append(now)
+            return super().push(frame, now)
+
+        def next_frame(self, now: float) -> Any:
+            slot = super().next_frame(now)
+            if isinstance(slot, VoiceFrame) and slot.start:
+                stages.played.append(now)
+            return slot
+
+    class TimedBlocks(queue.Queue[np.ndarray | None]):
+        def put_nowait(self, item: np.ndarray | None) -> None:
+            if item is not None and np.max(np.abs(item)) > 0.13:  # past a burst's onset (half its envelope)
+                stages.heard.append(time.monotonic())
+            super().put_nowait(item)
+
+    class TimedLink(VoiceLink):
+        def listen(self, gateway: str, channel: str, *, auto: str | None = None) -> None:
+            super().listen(gateway, channel, auto=auto)
+            with self._lock:
+                held = self.listened[(gateway, channel)]
+                self.listened[(gateway, channel)] = _Listened(held.view, TimedBuffer(), held.decoder, held.lease)
+
+        def _send(self, talk: _Talk, frame: VoiceFrame) -> None:
+            super()._send(talk, frame)
+            stages.sent.append(time.monotonic())
+
+        def _capture(self, talk: _Talk) -> None:
+            talk.blocks = TimedBlocks(maxsize=talk.blocks.maxsize)
+            super()._capture(talk)
+
+    return TimedLink(cfg, "bench-desk", lambda: "bench", lambda _m: None, speaker=SPEAKER, microphone=MICROPHONE)
 
 
 # --- the programs -------------------------------------------------------------------------------------------
@@ -236,7 +337,7 @@ def pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if len(x) else float("nan")
 
 
-def receive_latency(link: object, n: int) -> np.ndarray:
+def receive_latency(link: object, stages: Stages, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
     from console.voice_link import VoiceLink
 
     assert isinstance(link, VoiceLink)
@@ -249,11 +350,16 @@ def receive_latency(link: object, n: int) -> np.ndarray:
     probe.play_left(bursts(n)).wait()
     time.sleep(1.0)
     probe.stop()
+    buffer = link.listened[(GW, CHANNEL)].buffer
+    stages.buffer = (f"the console's jitter buffer at the end: jitter estimate {buffer.jitter_ms:.1f} ms, target "
+                     f"{buffer.target_ms:.0f} ms; {buffer.stats.played} frames played, {buffer.stats.concealed} "
+                     f"concealed, {buffer.stats.late} late")
     link.unlisten(GW, CHANNEL)
-    return latencies(probe.stereo())
+    stereo = probe.stereo()
+    return latencies(stereo), Stages.split(probe, stereo, [stages.arrived, stages.played])
 
 
-def transmit_latency(link: object, server: DeviceServer, n: int) -> np.ndarray:
+def transmit_latency(link: object, stages: Stages, server: DeviceServer, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
     from console.voice_link import VoiceLink
 
     assert isinstance(link, VoiceLink)
@@ -268,7 +374,8 @@ def transmit_latency(link: object, server: DeviceServer, n: int) -> np.ndarray:
     link.release()
     wait_until(lambda: server.rts()[-1:] == ["RTS 0"], 10, "PTT released")
     probe.stop()
-    return latencies(probe.stereo())
+    stereo = probe.stereo()
+    return latencies(stereo), Stages.split(probe, stereo, [stages.heard, stages.sent])
 
 
 def access_times(cfg: Path, server: DeviceServer, presses: int) -> np.ndarray:
@@ -343,8 +450,6 @@ def main() -> None:
     ap.add_argument("--phase", type=float, default=10.0, help="seconds of each CPU phase")
     ap.add_argument("--out", type=Path, default=OUT / "voice_latency.md", help="where the table is written")
     args = ap.parse_args()
-    from console.voice_link import VoiceLink
-
     work = Path(tempfile.mkdtemp(prefix="pttbridge-latency-"))
     broker = Mosquitto(work)
     broker.start()
@@ -354,13 +459,13 @@ def main() -> None:
     wire_pulse(pulse, work)
     cfg = configuration(work, broker, server)
     gateway = start_gateway(cfg, work)
-    link = VoiceLink(MqttConfig(url=broker.url), "bench-desk", lambda: "bench", lambda _m: None,
-                     speaker=SPEAKER, microphone=MICROPHONE)
+    stages = Stages()
+    link = timed_link(MqttConfig(url=broker.url), stages)
     link.start()
     try:
         wait_until(lambda: (GW, CHANNEL) in link.views, 60, "the gateway's voice state")
-        rx = receive_latency(link, args.bursts)
-        tx = transmit_latency(link, server, args.bursts)
+        rx, rx_parts = receive_latency(link, stages, args.bursts)
+        tx, tx_parts = transmit_latency(link, stages, server, args.bursts)
         progress(f"console CPU: 2 x {args.phase:g} s")
         idle, listening = console_cpu(link, "probe_rx", args.phase)
         link.stop()
@@ -389,6 +494,24 @@ def main() -> None:
         f"Console CPU (one process, its voice link): {idle * 100:.1f} % of a core listening to nothing, "
         f"{listening * 100:.1f} % listening to one busy channel: {(listening - idle) * 100:.1f} % per listened "
         f"channel.",
+        "",
+        "Where the time goes (each part's p50 / p95, of the bursts seen at every point; the points are times "
+        "the console's voice link noted, the recording's onsets mapped onto the same clock, late by parec's "
+        "capture delay, under 10 ms):",
+        "",
+        "| path | part | n | p50 | p95 |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| receive | {what} | {len(x)} | {pct(x, 50):.0f} ms | {pct(x, 95):.0f} ms |" for what, x in zip(
+            ("radio onset -> first frame at the console (capture, 20 ms framing, Opus, MQTT)",
+             "first frame held by the jitter buffer until the player takes it",
+             "taken by the player -> heard (the speaker's buffers)"), rx_parts, strict=True)],
+        *[f"| transmit | {what} | {len(x)} | {pct(x, 50):.0f} ms | {pct(x, 95):.0f} ms |" for what, x in zip(
+            ("microphone onset -> its block handed to the console (the microphone's buffers)",
+             "-> the frame holding it sent (the rest of the 20 ms frame, Opus)",
+             "-> radio transmit audio (MQTT, the gateway's jitter buffer, the transmit device's buffers)"),
+            tx_parts, strict=True)],
+        "",
+        f"Receive: {stages.buffer}.",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")

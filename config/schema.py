@@ -481,7 +481,7 @@ class VoiceConfig(_Strict):
     hang_ms: int = Field(500, ge=0, le=10_000, description="quiet that ends a talk spurt of the receive stream")
     silence_ms: int = Field(1000, ge=200, le=30_000, description="a dispatcher whose audio stops this long loses "
                             "the floor and PTT is released (keep it well inside the transmit timeout_s)")
-    jitter_ms: int = Field(60, ge=0, le=1000, description="dispatcher audio buffered before it is played")
+    jitter_ms: int = Field(40, ge=0, le=1000, description="dispatcher audio buffered before it is played")
 
 
 class PatchConfig(_Strict):

@@ -66,7 +66,7 @@ class JitterStats:
 class JitterBuffer:
     """One channel's received frames, ordered, timed and concealed for playing (see the module)."""
 
-    def __init__(self, *, min_ms: float = 40.0, max_ms: float = 400.0, start_ms: float = 60.0) -> None:
+    def __init__(self, *, min_ms: float = FRAME_MS, max_ms: float = 400.0, start_ms: float = 60.0) -> None:
         self.min_ms, self.max_ms = min_ms, max_ms
         self.target_ms = max(min_ms, min(max_ms, start_ms))
         self.jitter_ms = 0.0  # RFC 3550 6.4.1 interarrival jitter, J += (|D| - J) / 16

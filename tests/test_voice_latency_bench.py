@@ -26,3 +26,6 @@ def test_the_voice_latency_bench_writes_its_table(tmp_path: Path) -> None:
     assert rows["mouth-to-ear, console microphone -> radio transmit"][2].strip() == "4/4"
     assert rows["access time, talk key -> PTT keyed"][2].strip() == "2"
     assert "per listened channel" in out.read_text()
+    parts = [r.split("|") for r in out.read_text().splitlines() if r.startswith(("| receive |", "| transmit |"))]
+    assert [r[1].strip() for r in parts] == ["receive"] * 3 + ["transmit"] * 3  # where the time goes
+    assert all(int(r[3]) >= 1 for r in parts)

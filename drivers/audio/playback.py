@@ -23,6 +23,7 @@ import numpy as np
 from drivers.audio.base import Samples
 from drivers.audio.source import AudioSourceError, Resampler, find_output_device, load_sounddevice
 
+LIVE_BUFFER_S = 0.025  # the live stream's output buffer (see DeviceOutput.play_stream)
 log = logging.getLogger(__name__)
 
 
@@ -70,9 +71,11 @@ class DeviceOutput:
         index = find_output_device(self.device)
         block = max(256, self.rate // 50)
         try:
-            # Low latency: what is written is heard a few blocks later, not after PortAudio's safe default.
+            # Live audio comes in 20 ms blocks, drained in 5 ms periods: a block is asked for once its room is
+            # free and heard LIVE_BUFFER_S later, and the thread has LIVE_BUFFER_S - 20 ms of slack. With 20 ms
+            # periods PortAudio makes the buffer two periods: 40 ms of delay for the same slack.
             with sd.OutputStream(device=index, samplerate=self.rate, channels=self.channels, dtype="float32",
-                                 blocksize=block, latency="low") as stream:
+                                 blocksize=max(1, self.rate // 200), latency=LIVE_BUFFER_S) as stream:
                 while not abort.is_set():
                     samples = next_block()
                     if samples is None:

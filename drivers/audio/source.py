@@ -340,7 +340,10 @@ class DeviceSource(AudioSource):
     """
 
     def __init__(self, device: int | str | None = None, rate: int = 48000, channels: int = 1,
-                 blocksize: int = 1024, *, queue_blocks: int = 256) -> None:
+                 blocksize: int | None = None, *, queue_blocks: int = 256) -> None:
+        # 20 ms blocks by default: a block ends where a live voice frame ends (frames are cut from the first
+        # sample on), so a frame goes out as soon as its last sample is captured, not up to a block later.
+        blocksize = blocksize or max(1, rate // 50)
         self.sd = load_sounddevice()
         self.device = find_input_device(device)
         self.description = f"device:{device if device not in (None, '') else 'default'}"
@@ -413,7 +416,7 @@ def open_source(spec: str, *, rate: int | None = None, channels: int | None = No
     q_format = opts.get("format", sample_format or "s16le")
     q_realtime = opts.get("realtime", "").lower() in ("1", "true", "yes") or realtime
     if scheme == "device":
-        return DeviceSource(unquote(target) or None, q_rate or 48000, q_channels or 1, q_block or 1024)
+        return DeviceSource(unquote(target) or None, q_rate or 48000, q_channels or 1, q_block)
     if scheme == "stdin" or (not scheme and target == "-"):
         if not q_rate:
             raise AudioSourceError(f"audio source {spec!r}: raw PCM needs a rate (e.g. '-?rate=8000')")
