@@ -9,24 +9,66 @@ aggregate queries that the database answers from its indexes, whatever the numbe
     overdue now   the running parts (``ix_case_parts_running``, partial), few whatever the history
     verified      the camera-found cases of the window, by category and camera in one GROUP BY
                   (``ix_incidents_source_opened``), by day in another when the report is by day
+
+That is the live reading (``live=True``), the reference. A report reads a settled day instead from its
+summary (``report_days``, migration 0011): every part of the day packed once into one row (its kind,
+department, unit and camera as codes, each clock's whole milliseconds, within/late flags) with the day's
+camera verdicts and untimed incidents, so a year is 365 rows. A day is summarised the first time a report
+covers it whole once its figures cannot change by time alone (each part stopped, closed, or past every
+limit it has not stopped: ``settled_after``); the database deletes the summary when anything of the day
+changes (triggers), and the next report summarises it again. The window's edges, the days not settled and
+those changed since are read live, the same way, part by part; the figures are then counted and ranked
+here with numpy, the percentiles to the bit as ``percentile_cont`` gives them (bridge/report.py's
+arithmetic), so a summarised report equals the live one.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Select, and_, bindparam, case, cast, func, literal_column, or_, select
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Select,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    inspect,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
-from bridge.models import CasePartRow, IncidentRow, UtcDateTime
-from bridge.report import BY, MEDIAN, P90, CaseReport, Clock, Group, Verified, every_day, percentile
+from bridge.models import REPORT_DAYS_LOCK, CasePartRow, IncidentRow, ReportDayRow, UtcDateTime
+from bridge.report import (
+    BY,
+    MEDIAN,
+    P90,
+    CaseReport,
+    Clock,
+    Group,
+    Verified,
+    every_day,
+    interpolate,
+    percentile,
+    percentile_position,
+)
 from bridge.store.base import Database
 from bridge.store.cases import RUNNING
 from bridge.views import PartState, Verdict
+
+log = logging.getLogger(__name__)
 
 Query = Select[*tuple[Any, ...]]
 Spread = tuple[float | None, float | None]  # median, 90th percentile, in seconds
@@ -40,28 +82,28 @@ _CLOCKS = (("accept", CasePartRow.accepted_at, CasePartRow.accept_due),
 class Reports(Database):
     """The supervisor's report of cases."""
 
+    _has_summaries = False
+
     def case_report(self, since: datetime, by: str = "kind", now: datetime | None = None, *,
-                    percentiles: bool = True) -> CaseReport:
+                    percentiles: bool = True, live: bool = False) -> CaseReport:
         """The figures of the parts opened from ``since`` to ``now``, grouped ``by`` one of :data:`BY`
         (``percentiles=False``: the counts only, the medians and 90th percentiles left out: a chart of the
-        counts per day need not read every duration again)."""
+        counts per day need not read every duration again). Settled days come from their summaries
+        (``live``: every part read from the indexes instead; the same figures, slower over long windows)."""
         if by not in BY:
             raise ValueError(f"by: expected one of {', '.join(BY)}, got {by!r}")
         now = now or self.clock()
         if since > now:
             raise ValueError(f"since: {since.isoformat()} is after now ({now.isoformat()})")
+        if not live and self._summarised():
+            return self._summarised_report(since, by, now, percentiles)
         with self._read() as s:
             groups, total = self._groups(s, by, since, now, percentiles)
             categories, cameras, days, verified = self._verified(s, since, now, by == "day")
-            group_verified = {"kind": categories, "camera": cameras, "day": days}.get(by, {})
             untimed = {k: int(n) for k, n in s.execute(  # incidents of no configured kind have no parts
                 select(IncidentRow.category, func.count()).group_by(IncidentRow.category)
                 .where(IncidentRow.opened_at >= since, IncidentRow.opened_at <= now, IncidentRow.flow.is_(None)))}
-        ordered = every_day(list(groups.values()), since, now) if by == "day" else \
-            sorted(groups.values(), key=lambda g: (-g.opened, -g.overdue, g.key))
-        return CaseReport(since, now, by, tuple(ordered), total,
-                          tuple(sorted(categories.values(), key=lambda v: v.key)),
-                          tuple(sorted(cameras.values(), key=lambda v: v.key)), verified, group_verified, untimed)
+        return _report(since, now, by, groups, total, categories, cameras, days, verified, untimed)
 
     # --- the parts of the window ---------------------------------------------------------------------
 
@@ -165,9 +207,7 @@ class Reports(Database):
         """The camera-found cases of the window by category, by camera, by day (``by_day``: else none) and all:
         one GROUP BY of category and camera (their combinations are few), added up here; days in another."""
         camera = func.coalesce(IncidentRow.camera, "")
-        said = (func.sum(case((IncidentRow.verdict == Verdict.VALID.value, 1), else_=0)),
-                func.sum(case((IncidentRow.verdict == Verdict.FALSE_DETECTION.value, 1), else_=0)),
-                func.sum(case((IncidentRow.verdict.is_(None), 1), else_=0)))
+        said = _said()
         found = (IncidentRow.source == "camera", IncidentRow.opened_at >= since, IncidentRow.opened_at <= now)
         sums: list[dict[str, Counter[str]]] = [{}, {}]
         total: Counter[str] = Counter()
@@ -189,6 +229,280 @@ class Reports(Database):
                     for k, v, f, u in s.execute(select(day, *said).where(*found).group_by(day))}
         return categories, cameras, days, verified("", total)
 
+
+    # --- summarised days ----------------------------------------------------------------------------
+
+    def _summarised(self) -> bool:
+        """Whether the schema has the day summaries (a console may read a database not yet migrated)."""
+        if not self._has_summaries:
+            self._has_summaries = inspect(self.engine).has_table(ReportDayRow.__tablename__)
+        return self._has_summaries
+
+    def _summarised_report(self, since: datetime, by: str, now: datetime, percentiles: bool) -> CaseReport:
+        first, last = _midnight(since, up=True), _midnight(now)
+        with self._read() as s:
+            overdue = Counter(s.scalars(self._overdue(by), {"now": now}))
+            days: list[_Day] = []
+            if first < last:  # whole days in the window: settled ones from their summaries
+                rows = s.scalars(select(ReportDayRow).where(ReportDayRow.day >= _iso(first),
+                                                            ReportDayRow.day < _iso(last)))
+                days = [_Day.unpack(r) for r in rows if r.settled_after is None or r.settled_after < now]
+            live: list[tuple[datetime, datetime, bool]] = []  # [from, to) or [from, to] (the window's end)
+            lo = since
+            for day in [*sorted(d.key for d in days), None]:
+                hi = datetime.fromisoformat(day).replace(tzinfo=UTC) if day else now
+                if lo < hi or day is None:
+                    live.append((lo, hi, day is None))
+                lo = hi + timedelta(days=1) if day else lo
+            read = [d for lo, hi, to_end in live for d in self._read_days(s, lo, hi, to_end, now)]
+        whole = [d for d in read if first <= d.start and d.start + timedelta(days=1) <= last]
+        self._summarise([d.key for d in whole if d.settled(now)], now)
+        return _count(since, now, by, days + read, overdue, percentiles)
+
+    def _read_days(self, s: Session, lo: datetime, hi: datetime, to_end: bool, now: datetime) -> list[_Day]:
+        """The days of the parts and cases opened from ``lo`` to ``hi`` (``to_end``: included), read live."""
+        at = bindparam("now", now, type_=UtcDateTime())
+        stop = case((CasePartRow.state == PartState.CLOSED.value, CasePartRow.updated_at), else_=at)
+        flags: Any = literal_column("0")
+        pending = []  # the limits a part's figures still wait for: not stopped, not closed, maybe not passed yet
+        for i, (_, done, due) in enumerate(_CLOCKS):
+            flags = flags + case((done <= due, 1 << i), else_=0) + \
+                case((due < func.coalesce(done, stop), 1 << (3 + i)), else_=0)
+            pending.append(case((and_(done.is_(None), CasePartRow.state != PartState.CLOSED.value), due)))
+        columns = [self._day(CasePartRow.opened_at), *(self._key(f) for f in _FIELDS),
+                   *(self._millis(done) for _, done, _ in _CLOCKS), flags, *pending]
+        upto = CasePartRow.opened_at <= hi if to_end else CasePartRow.opened_at < hi
+        parts: dict[str, list[Any]] = {}
+        for day, *row in s.execute(select(*columns).where(CasePartRow.opened_at >= lo, upto)):
+            parts.setdefault(day, []).append(row)
+        day = self._day(IncidentRow.opened_at)
+        opened = (IncidentRow.opened_at >= lo, IncidentRow.opened_at <= hi if to_end else IncidentRow.opened_at < hi)
+        verified: dict[str, list[list[Any]]] = {}
+        camera = func.coalesce(IncidentRow.camera, "")
+        for d, *v in s.execute(select(day, IncidentRow.category, camera, *_said())
+                               .where(IncidentRow.source == "camera", *opened)
+                               .group_by(day, IncidentRow.category, camera)):
+            verified.setdefault(d, []).append([v[0], v[1], *(int(n) for n in v[2:])])
+        untimed: dict[str, dict[str, int]] = {}
+        for d, category, n in s.execute(select(day, IncidentRow.category, func.count())
+                                        .where(IncidentRow.flow.is_(None), *opened)
+                                        .group_by(day, IncidentRow.category)):
+            untimed.setdefault(d, {})[category] = int(n)
+        return [_Day.of(d, parts.get(d, []), verified.get(d, []), untimed.get(d, {}))
+                for d in sorted(parts.keys() | verified.keys() | untimed.keys())]
+
+    def _summarise(self, keys: list[str], now: datetime) -> None:
+        """Store the summaries of these whole, settled days, each read again in a transaction of its own that
+        no change of the day can overlap (SQLite: the write lock; PostgreSQL: the triggers' advisory lock),
+        so that a change committed meanwhile still deletes its summary. A database that refuses (read only)
+        is read live the next time too."""
+        for key in keys:
+            start = datetime.fromisoformat(key).replace(tzinfo=UTC)
+            try:
+                with self._writing() as s:
+                    if self.dialect == "postgresql":
+                        s.execute(select(func.pg_advisory_xact_lock(REPORT_DAYS_LOCK)))
+                    day = next((d for d in self._read_days(s, start, start + timedelta(days=1), False, now)
+                                if d.key == key), None)
+                    if day is None or not day.settled(now):
+                        continue
+                    row = day.pack(self.clock())
+                    insert = self._insert(ReportDayRow).values(row)
+                    s.execute(insert.on_conflict_do_update(index_elements=[ReportDayRow.day], set_=row))
+            except DBAPIError as exc:
+                log.info("report: day %s not summarised (%s)", key, exc.orig)
+                return
+
+def _report(since: datetime, now: datetime, by: str, groups: dict[str, Group], total: Group,
+            categories: dict[str, Verified], cameras: dict[str, Verified], days: dict[str, Verified],
+            verified: Verified, untimed: dict[str, int]) -> CaseReport:
+    group_verified = {"kind": categories, "camera": cameras, "day": days}.get(by, {})
+    ordered = every_day(list(groups.values()), since, now) if by == "day" else \
+        sorted(groups.values(), key=lambda g: (-g.opened, -g.overdue, g.key))
+    return CaseReport(since, now, by, tuple(ordered), total, tuple(sorted(categories.values(), key=lambda v: v.key)),
+                      tuple(sorted(cameras.values(), key=lambda v: v.key)), verified, group_verified, untimed)
+
+
+#: A summarised part's codes: indexes into its day's names of each.
+_FIELDS = ("kind", "department", "unit", "camera")
+
+
+def _record(wide: bool) -> np.dtype[Any]:
+    """One part, packed: its codes, each clock's whole milliseconds (:func:`_none` if it has not stopped;
+    64-bit only on a day with a clock of 25 days or more) and its flags (bit i: clock i within its limit;
+    bit 3 + i: past it)."""
+    ms = "<i8" if wide else "<i4"
+    return np.dtype([*((f, "<u4") for f in _FIELDS), *((name, ms) for name, _, _ in _CLOCKS), ("flags", "u1")])
+
+
+def _none(record: np.dtype[Any]) -> int:
+    return int(np.iinfo(record[_CLOCKS[0][0]]).min)
+
+
+@dataclass
+class _Day:
+    """One UTC day (or the part of it in the window) of parts and camera-found cases."""
+
+    key: str  # YYYY-MM-DD
+    names: dict[str, list[str]]  # each field's codes' names
+    parts: np.ndarray[Any, Any]  # one :func:`_record` per part
+    verified: list[list[Any]]  # [category, camera, valid, false detection, not verified]
+    untimed: dict[str, int]  # incidents of no configured kind, by kind
+    settled_after: datetime | None  # the last limit its figures wait for (None: none)
+
+    @property
+    def start(self) -> datetime:
+        return datetime.fromisoformat(self.key).replace(tzinfo=UTC)
+
+    def settled(self, now: datetime) -> bool:
+        return self.settled_after is None or self.settled_after < now
+
+    @classmethod
+    def of(cls, key: str, rows: list[Any], verified: list[list[Any]], untimed: dict[str, int]) -> _Day:
+        """From the rows :meth:`Reports._read_days` reads: the codes' names, the milliseconds (integers on
+        SQLite, whole floats on PostgreSQL), the flags, the limits still pending."""
+        n = len(_FIELDS) + len(_CLOCKS)
+        columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (n + 1 + len(_CLOCKS))
+        names: dict[str, list[str]] = {}
+        codes = {}
+        for field, values in zip(_FIELDS, columns, strict=False):
+            unique, inverse = np.unique(np.array(values, dtype=object), return_inverse=True)
+            names[field], codes[field] = [str(u) for u in unique], inverse
+        ms = {name: np.array(columns[len(_FIELDS) + i], dtype=np.float64) for i, (name, _, _) in enumerate(_CLOCKS)}
+        wide = any(np.nanmax(np.abs(m), initial=0) >= 2**31 - 1 for m in ms.values())
+        record = _record(wide)
+        parts = np.zeros(len(rows), record)
+        for field in _FIELDS:
+            parts[field] = codes[field]
+        for name, m in ms.items():
+            parts[name] = np.where(np.isnan(m), _none(record), np.nan_to_num(m))
+        parts["flags"] = np.array(columns[n], dtype=np.uint8)
+        pending = [d for column in columns[n + 1:] for d in column if d is not None]
+        return cls(key, names, parts, verified, untimed, max(pending, default=None))
+
+    def pack(self, built_at: datetime) -> dict[str, Any]:
+        wide = self.parts.dtype == _record(True)
+        return {"day": self.key, "settled_after": self.settled_after, "parts": self.parts.tobytes(),
+                "names": {**self.names, "wide": wide, "verified": self.verified, "untimed": self.untimed},
+                "built_at": built_at}
+
+    @classmethod
+    def unpack(cls, r: ReportDayRow) -> _Day:
+        names = dict(r.names)
+        record = _record(bool(names.pop("wide")))
+        verified, untimed = names.pop("verified"), names.pop("untimed")
+        return cls(r.day, names, np.frombuffer(r.parts, record), verified, untimed, r.settled_after)
+
+
+def _count(since: datetime, now: datetime, by: str, days: list[_Day], overdue: Counter[str],
+           percentiles: bool) -> CaseReport:
+    """The report of these days' parts and cases, counted and ranked as the live queries do."""
+    labels: dict[str, int] = {}  # the group keys, by their number
+    pieces: list[np.ndarray[Any, Any]] = []
+    for d in days:
+        if not len(d.parts):
+            continue
+        if by == "day":
+            pieces.append(np.full(len(d.parts), labels.setdefault(d.key, len(labels)), np.uint32))
+        else:
+            codes = np.array([labels.setdefault(name, len(labels)) for name in d.names[by]], np.uint32)
+            pieces.append(codes[d.parts[by]])
+    keys = np.concatenate(pieces) if pieces else np.zeros(0, np.uint32)
+    n = len(labels)
+    if n < 2**16:
+        keys = keys.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
+    record = _record(any(d.parts.dtype == _record(True) for d in days))
+    none = _none(record)
+
+    def widened(d: _Day, name: str) -> np.ndarray[Any, Any]:
+        values = d.parts[name].astype(record[name])
+        if d.parts.dtype != record:  # a narrow day's "not stopped" is the wide one's
+            values[d.parts[name] == _none(d.parts.dtype)] = none
+        return values
+
+    ms = {name: np.concatenate([widened(d, name) for d in days] or [np.zeros(0, record[name])])
+          for name, _, _ in _CLOCKS}
+    flags = np.concatenate([d.parts["flags"] for d in days] or [np.zeros(0, np.uint8)])
+    counts: dict[str, np.ndarray[Any, Any]] = {"opened": np.bincount(keys, minlength=n)}
+    for i, (name, _, _) in enumerate(_CLOCKS):
+        counts[f"{name}_done"] = np.bincount(keys, ms[name] != none, minlength=n)
+        counts[f"{name}_within"] = np.bincount(keys, (flags >> i) & 1, minlength=n)
+        counts[f"{name}_late"] = np.bincount(keys, (flags >> (3 + i)) & 1, minlength=n)
+    names = list(labels)
+    by_key = {names[g]: {c: int(v[g]) for c, v in counts.items()} for g in range(n) if counts["opened"][g]}
+    total_counts = {c: int(v.sum()) for c, v in counts.items()}
+    spreads: dict[str, dict[str, Spread]] = {}
+    total_spreads: dict[str, Spread] = {}
+    if percentiles:
+        accepted = ms[_CLOCKS[0][0]] != none  # as the live queries: the durations of the parts accepted
+        for name, _, _ in _CLOCKS:
+            stopped = accepted & (ms[name] != none)
+            k, v = keys[stopped], ms[name][stopped]
+            total_spreads[name] = _ranked(v)
+            order = np.argsort(k, kind="stable")
+            k, v = k[order], v[order]
+            bounds = np.searchsorted(k, np.arange(n + 1))
+            for g in range(n):
+                if bounds[g] < bounds[g + 1]:
+                    spreads.setdefault(names[g], {})[name] = _ranked(v[bounds[g]:bounds[g + 1]])
+    groups = {k: _group(k, by_key.get(k), spreads.get(k, {}), overdue[k]) for k in by_key.keys() | overdue.keys()}
+    total = _group("", total_counts if total_counts["opened"] else None, total_spreads, overdue.total())
+
+    categories, cameras, by_day, every = _verified_of(days)
+    untimed: Counter[str] = Counter()
+    for d in days:
+        untimed.update(d.untimed)
+    return _report(since, now, by, groups, total, categories, cameras, by_day if by == "day" else {}, every,
+                   dict(untimed))
+
+
+def _verified_of(days: list[_Day]) -> tuple[dict[str, Verified], dict[str, Verified], dict[str, Verified], Verified]:
+    """The days' camera-found cases by category, by camera, by day and all."""
+    said: dict[str, dict[str, Counter[str]]] = {"category": {}, "camera": {}, "day": {}}
+    every: Counter[str] = Counter()
+    for d in days:
+        for category, camera, valid, false, unverified in d.verified:
+            counted = Counter(valid=valid, false=false, unverified=unverified)
+            every.update(counted)
+            for of, k in (("category", category), ("camera", camera), ("day", d.key)):
+                said[of].setdefault(k, Counter()).update(counted)
+
+    def verified(k: str, c: Counter[str]) -> Verified:
+        return Verified(k, c["valid"], c["false"], c["unverified"])
+
+    categories, cameras, by_day = ({k: verified(k, c) for k, c in said[of].items()}
+                                   for of in ("category", "camera", "day"))
+    return categories, cameras, by_day, verified("", every)
+
+
+def _ranked(values: np.ndarray[Any, Any]) -> Spread:
+    """The median and 90th percentile of these milliseconds, in seconds: :func:`bridge.report.percentile`'s
+    arithmetic on the two values around each rank, found without sorting the rest."""
+    n = len(values)
+    if not n:
+        return None, None
+    at = [percentile_position(n, p) for p in (MEDIAN, P90)]
+    ranks = sorted({r for i, _ in at for r in (i, i + 1) if r < n})
+    ordered = np.partition(values, ranks)
+    out = [interpolate(int(ordered[i]), int(ordered[i + 1]) if i + 1 < n else None, fraction) for i, fraction in at]
+    return _seconds(out[0]), _seconds(out[1])
+
+
+def _midnight(t: datetime, up: bool = False) -> datetime:
+    """The UTC midnight at or before ``t`` (``up``: at or after)."""
+    day = datetime.combine(t.astimezone(UTC).date(), datetime.min.time(), UTC)
+    return day + timedelta(days=1) if up and day < t else day
+
+
+def _iso(day: datetime) -> str:
+    return day.date().isoformat()
+
+
+def _said() -> tuple[ColumnElement[Any], ...]:
+    """A group's camera-found cases said valid, said false detections, not said."""
+    return (func.sum(case((IncidentRow.verdict == Verdict.VALID.value, 1), else_=0)),
+            func.sum(case((IncidentRow.verdict == Verdict.FALSE_DETECTION.value, 1), else_=0)),
+            func.sum(case((IncidentRow.verdict.is_(None), 1), else_=0)))
 
 def _grouped(q: Query, key: SQLColumnExpression[Any], by: str) -> Query:
     """Grouped by the key; "all" is one group (a constant in GROUP BY is an error on PostgreSQL)."""
