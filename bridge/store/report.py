@@ -244,9 +244,10 @@ class Reports(Database):
             overdue = Counter(s.scalars(self._overdue(by), {"now": now}))
             days: list[_Day] = []
             if first < last:  # whole days in the window: settled ones from their summaries
-                rows = s.scalars(select(ReportDayRow).where(ReportDayRow.day >= _iso(first),
-                                                            ReportDayRow.day < _iso(last)))
-                days = [_Day.unpack(r) for r in rows if r.settled_after is None or r.settled_after < now]
+                rows = s.execute(select(ReportDayRow.day, ReportDayRow.settled_after, ReportDayRow.parts,
+                                        ReportDayRow.names).where(ReportDayRow.day >= _iso(first),
+                                                                  ReportDayRow.day < _iso(last)))
+                days = [_Day.unpack(*r) for r in rows if r.settled_after is None or r.settled_after < now]
             live: list[tuple[datetime, datetime, bool]] = []  # [from, to) or [from, to] (the window's end)
             lo = since
             for day in [*sorted(d.key for d in days), None]:
@@ -277,40 +278,49 @@ class Reports(Database):
             parts.setdefault(day, []).append(row)
         day = self._day(IncidentRow.opened_at)
         opened = (IncidentRow.opened_at >= lo, IncidentRow.opened_at <= hi if to_end else IncidentRow.opened_at < hi)
-        verified: dict[str, list[list[Any]]] = {}
+        verified: dict[str, dict[str, dict[str, list[int]]]] = {}  # day -> category | camera -> name -> counts
         camera = func.coalesce(IncidentRow.camera, "")
-        for d, *v in s.execute(select(day, IncidentRow.category, camera, *_said())
-                               .where(IncidentRow.source == "camera", *opened)
-                               .group_by(day, IncidentRow.category, camera)):
-            verified.setdefault(d, []).append([v[0], v[1], *(int(n) for n in v[2:])])
+        for d, category, cam, *said in s.execute(select(day, IncidentRow.category, camera, *_said())
+                                                 .where(IncidentRow.source == "camera", *opened)
+                                                 .group_by(day, IncidentRow.category, camera)):
+            of = verified.setdefault(d, {"category": {}, "camera": {}})
+            for sums in (of["category"].setdefault(category, [0, 0, 0]), of["camera"].setdefault(cam, [0, 0, 0])):
+                for i, n in enumerate(said):
+                    sums[i] += int(n)
         untimed: dict[str, dict[str, int]] = {}
         for d, category, n in s.execute(select(day, IncidentRow.category, func.count())
                                         .where(IncidentRow.flow.is_(None), *opened)
                                         .group_by(day, IncidentRow.category)):
             untimed.setdefault(d, {})[category] = int(n)
-        return [_Day.of(d, parts.get(d, []), verified.get(d, []), untimed.get(d, {}))
+        return [_Day.of(d, parts.get(d, []), verified.get(d, {"category": {}, "camera": {}}), untimed.get(d, {}))
                 for d in sorted(parts.keys() | verified.keys() | untimed.keys())]
 
     def _summarise(self, keys: list[str], now: datetime) -> None:
-        """Store the summaries of these whole, settled days, each read again in a transaction of its own that
-        no change of the day can overlap (SQLite: the write lock; PostgreSQL: the triggers' advisory lock),
-        so that a change committed meanwhile still deletes its summary. A database that refuses (read only)
-        is read live the next time too."""
-        for key in keys:
-            start = datetime.fromisoformat(key).replace(tzinfo=UTC)
+        """Store the summaries of these whole, settled days, read again in transactions that no change of
+        their days can overlap (SQLite: the write lock; PostgreSQL: the triggers' advisory lock), so that a
+        change committed meanwhile still deletes its summary; a month of days at most in each, so that the
+        case loop's writes wait no longer than that takes. A database that refuses (read only) is read live
+        the next time too."""
+        starts = sorted(datetime.fromisoformat(k).replace(tzinfo=UTC) for k in keys)
+        batches: list[list[datetime]] = []
+        for start in starts:
+            if batches and start - batches[-1][0] < _SUMMARISED_AT_ONCE:
+                batches[-1].append(start)
+            else:
+                batches.append([start])
+        for batch in batches:
+            wanted = {_iso(d) for d in batch}
             try:
                 with self._writing() as s:
                     if self.dialect == "postgresql":
                         s.execute(select(func.pg_advisory_xact_lock(REPORT_DAYS_LOCK)))
-                    day = next((d for d in self._read_days(s, start, start + timedelta(days=1), False, now)
-                                if d.key == key), None)
-                    if day is None or not day.settled(now):
-                        continue
-                    row = day.pack(self.clock())
-                    insert = self._insert(ReportDayRow).values(row)
-                    s.execute(insert.on_conflict_do_update(index_elements=[ReportDayRow.day], set_=row))
+                    for day in self._read_days(s, batch[0], batch[-1] + timedelta(days=1), False, now):
+                        if day.key in wanted and day.settled(now):
+                            row = day.pack(self.clock())
+                            insert = self._insert(ReportDayRow).values(row)
+                            s.execute(insert.on_conflict_do_update(index_elements=[ReportDayRow.day], set_=row))
             except DBAPIError as exc:
-                log.info("report: day %s not summarised (%s)", key, exc.orig)
+                log.info("report: days from %s not summarised (%s)", _iso(batch[0]), exc.orig)
                 return
 
 def _report(since: datetime, now: datetime, by: str, groups: dict[str, Group], total: Group,
@@ -322,6 +332,9 @@ def _report(since: datetime, now: datetime, by: str, groups: dict[str, Group], t
     return CaseReport(since, now, by, tuple(ordered), total, tuple(sorted(categories.values(), key=lambda v: v.key)),
                       tuple(sorted(cameras.values(), key=lambda v: v.key)), verified, group_verified, untimed)
 
+
+#: The most days summarised in one transaction (read again together, so the case loop's writes wait).
+_SUMMARISED_AT_ONCE = timedelta(days=31)
 
 #: A summarised part's codes: indexes into its day's names of each.
 _FIELDS = ("kind", "department", "unit", "camera")
@@ -346,7 +359,8 @@ class _Day:
     key: str  # YYYY-MM-DD
     names: dict[str, list[str]]  # each field's codes' names
     parts: np.ndarray[Any, Any]  # one :func:`_record` per part
-    verified: list[list[Any]]  # [category, camera, valid, false detection, not verified]
+    #: Camera-found cases by "category" and by "camera": [valid, false detection, not verified] of each
+    verified: dict[str, dict[str, list[int]]]
     untimed: dict[str, int]  # incidents of no configured kind, by kind
     settled_after: datetime | None  # the last limit its figures wait for (None: none)
 
@@ -358,7 +372,8 @@ class _Day:
         return self.settled_after is None or self.settled_after < now
 
     @classmethod
-    def of(cls, key: str, rows: list[Any], verified: list[list[Any]], untimed: dict[str, int]) -> _Day:
+    def of(cls, key: str, rows: list[Any], verified: dict[str, dict[str, list[int]]], untimed: dict[str, int]
+           ) -> _Day:
         """From the rows :meth:`Reports._read_days` reads: the codes' names, the milliseconds (integers on
         SQLite, whole floats on PostgreSQL), the flags, the limits still pending."""
         n = len(_FIELDS) + len(_CLOCKS)
@@ -387,11 +402,12 @@ class _Day:
                 "built_at": built_at}
 
     @classmethod
-    def unpack(cls, r: ReportDayRow) -> _Day:
-        names = dict(r.names)
+    def unpack(cls, day: str, settled_after: datetime | None, parts: bytes, names: dict[str, Any]) -> _Day:
+        """From its ``report_days`` row."""
+        names = dict(names)
         record = _record(bool(names.pop("wide")))
         verified, untimed = names.pop("verified"), names.pop("untimed")
-        return cls(r.day, names, np.frombuffer(r.parts, record), verified, untimed, r.settled_after)
+        return cls(day, names, np.frombuffer(parts, record), verified, untimed, settled_after)
 
 
 def _count(since: datetime, now: datetime, by: str, days: list[_Day], overdue: Counter[str],
@@ -458,21 +474,18 @@ def _count(since: datetime, now: datetime, by: str, days: list[_Day], overdue: C
 
 def _verified_of(days: list[_Day]) -> tuple[dict[str, Verified], dict[str, Verified], dict[str, Verified], Verified]:
     """The days' camera-found cases by category, by camera, by day and all."""
-    said: dict[str, dict[str, Counter[str]]] = {"category": {}, "camera": {}, "day": {}}
-    every: Counter[str] = Counter()
+    said: dict[str, dict[str, list[int]]] = {"category": {}, "camera": {}, "day": {}}
     for d in days:
-        for category, camera, valid, false, unverified in d.verified:
-            counted = Counter(valid=valid, false=false, unverified=unverified)
-            every.update(counted)
-            for of, k in (("category", category), ("camera", camera), ("day", d.key)):
-                said[of].setdefault(k, Counter()).update(counted)
-
-    def verified(k: str, c: Counter[str]) -> Verified:
-        return Verified(k, c["valid"], c["false"], c["unverified"])
-
-    categories, cameras, by_day = ({k: verified(k, c) for k, c in said[of].items()}
+        for of in ("category", "camera"):
+            for k, counted in d.verified[of].items():
+                sums = said[of].setdefault(k, [0, 0, 0])
+                for i, n in enumerate(counted):
+                    sums[i] += n
+        if d.verified["category"]:
+            said["day"][d.key] = [sum(c) for c in zip(*d.verified["category"].values(), strict=True)]
+    categories, cameras, by_day = ({k: Verified(k, *c) for k, c in said[of].items()}
                                    for of in ("category", "camera", "day"))
-    return categories, cameras, by_day, verified("", every)
+    return categories, cameras, by_day, Verified("", *(sum(c) for c in zip(*said["day"].values(), strict=True)))
 
 
 def _ranked(values: np.ndarray[Any, Any]) -> Spread:
