@@ -244,20 +244,25 @@ class Reports(Database):
             overdue = Counter(s.scalars(self._overdue(by), {"now": now}))
             days: list[_Day] = []
             if first < last:  # whole days in the window: settled ones from their summaries
-                rows = s.execute(select(ReportDayRow.day, ReportDayRow.settled_after, ReportDayRow.parts,
-                                        ReportDayRow.names).where(ReportDayRow.day >= _iso(first),
-                                                                  ReportDayRow.day < _iso(last)))
+                rows = s.connection().execute(
+                    select(ReportDayRow.day, ReportDayRow.settled_after, ReportDayRow.parts, ReportDayRow.names)
+                    .where(ReportDayRow.day >= _iso(first), ReportDayRow.day < _iso(last)))
                 days = [_Day.unpack(*r) for r in rows if r.settled_after is None or r.settled_after < now]
-            live: list[tuple[datetime, datetime, bool]] = []  # [from, to) or [from, to] (the window's end)
+            # The others, from the first case stored on (a window back to 2001 is not 25 years of days)
+            earliest = min((t for t in (s.scalar(select(func.min(IncidentRow.opened_at))),
+                                        s.scalar(select(func.min(CasePartRow.opened_at)))) if t is not None),
+                           default=None)
+        summarised = {d.key for d in days}
+        whole = [] if earliest is None else [
+            d for d in _every_day(max(first, _midnight(earliest)), last) if _iso(d) not in summarised]
+        read, covered = self._summarise(whole, now)
+        with self._read() as s:  # the window's edges, and the days that could not be summarised, live
             lo = since
-            for day in [*sorted(d.key for d in days), None]:
+            for day in [*sorted(summarised | covered), None]:
                 hi = datetime.fromisoformat(day).replace(tzinfo=UTC) if day else now
                 if lo < hi or day is None:
-                    live.append((lo, hi, day is None))
+                    read += self._read_days(s, lo, hi, day is None, now)
                 lo = hi + timedelta(days=1) if day else lo
-            read = [d for lo, hi, to_end in live for d in self._read_days(s, lo, hi, to_end, now)]
-        whole = [d for d in read if first <= d.start and d.start + timedelta(days=1) <= last]
-        self._summarise([d.key for d in whole if d.settled(now)], now)
         return _count(since, now, by, days + read, overdue, percentiles)
 
     def _read_days(self, s: Session, lo: datetime, hi: datetime, to_end: bool, now: datetime) -> list[_Day]:
@@ -269,18 +274,22 @@ class Reports(Database):
         for i, (_, done, due) in enumerate(_CLOCKS):
             flags = flags + case((done <= due, 1 << i), else_=0) + \
                 case((due < func.coalesce(done, stop), 1 << (3 + i)), else_=0)
-            pending.append(case((and_(done.is_(None), CasePartRow.state != PartState.CLOSED.value), due)))
-        columns = [self._day(CasePartRow.opened_at), *(self._key(f) for f in _FIELDS),
-                   *(self._millis(done) for _, done, _ in _CLOCKS), flags, *pending]
-        upto = CasePartRow.opened_at <= hi if to_end else CasePartRow.opened_at < hi
+            pending.append(func.max(case((and_(done.is_(None), CasePartRow.state != PartState.CLOSED.value), due))))
+        opened_parts = (CasePartRow.opened_at >= lo,
+                        CasePartRow.opened_at <= hi if to_end else CasePartRow.opened_at < hi)
+        c = s.connection()  # rows as tuples: no ORM on a million of them
+        day = self._day(CasePartRow.opened_at)
         parts: dict[str, list[Any]] = {}
-        for day, *row in s.execute(select(*columns).where(CasePartRow.opened_at >= lo, upto)):
-            parts.setdefault(day, []).append(row)
+        for row in c.execute(select(day, *(self._key(f) for f in _FIELDS), *(self._millis(done) for _, done, _ in
+                                                                             _CLOCKS), flags).where(*opened_parts)):
+            parts.setdefault(row[0], []).append(row)
+        waiting = {d: max((t for t in dues if t is not None), default=None)
+                   for d, *dues in c.execute(select(day, *pending).where(*opened_parts).group_by(day))}
         day = self._day(IncidentRow.opened_at)
         opened = (IncidentRow.opened_at >= lo, IncidentRow.opened_at <= hi if to_end else IncidentRow.opened_at < hi)
         verified: dict[str, dict[str, dict[str, list[int]]]] = {}  # day -> category | camera -> name -> counts
         camera = func.coalesce(IncidentRow.camera, "")
-        for d, category, cam, *said in s.execute(select(day, IncidentRow.category, camera, *_said())
+        for d, category, cam, *said in c.execute(select(day, IncidentRow.category, camera, *_said())
                                                  .where(IncidentRow.source == "camera", *opened)
                                                  .group_by(day, IncidentRow.category, camera)):
             of = verified.setdefault(d, {"category": {}, "camera": {}})
@@ -288,40 +297,45 @@ class Reports(Database):
                 for i, n in enumerate(said):
                     sums[i] += int(n)
         untimed: dict[str, dict[str, int]] = {}
-        for d, category, n in s.execute(select(day, IncidentRow.category, func.count())
+        for d, category, n in c.execute(select(day, IncidentRow.category, func.count())
                                         .where(IncidentRow.flow.is_(None), *opened)
                                         .group_by(day, IncidentRow.category)):
             untimed.setdefault(d, {})[category] = int(n)
-        return [_Day.of(d, parts.get(d, []), verified.get(d, {"category": {}, "camera": {}}), untimed.get(d, {}))
-                for d in sorted(parts.keys() | verified.keys() | untimed.keys())]
+        return [_Day.of(d, parts.get(d, []), verified.get(d, {"category": {}, "camera": {}}), untimed.get(d, {}),
+                        waiting.get(d)) for d in sorted(parts.keys() | verified.keys() | untimed.keys())]
 
-    def _summarise(self, keys: list[str], now: datetime) -> None:
-        """Store the summaries of these whole, settled days, read again in transactions that no change of
-        their days can overlap (SQLite: the write lock; PostgreSQL: the triggers' advisory lock), so that a
-        change committed meanwhile still deletes its summary; a month of days at most in each, so that the
-        case loop's writes wait no longer than that takes. A database that refuses (read only) is read live
-        the next time too."""
-        starts = sorted(datetime.fromisoformat(k).replace(tzinfo=UTC) for k in keys)
+    def _summarise(self, whole: list[datetime], now: datetime) -> tuple[list[_Day], set[str]]:
+        """Read these whole days of the window, and store the summaries of those settled: in transactions
+        that no change of their days can overlap (SQLite: the write lock; PostgreSQL: the triggers' advisory
+        lock), so that a change committed meanwhile still deletes its summary; a week of days at most in each,
+        so that the case loop's writes wait no longer than that takes. The days read, and the keys of all
+        those covered (a database that refuses to write, read only, has its days read live instead)."""
         batches: list[list[datetime]] = []
-        for start in starts:
-            if batches and start - batches[-1][0] < _SUMMARISED_AT_ONCE:
+        for start in whole:
+            if batches and start - batches[-1][0] < _SUMMARISED_AT_ONCE and \
+                    start - batches[-1][-1] == timedelta(days=1):
                 batches[-1].append(start)
             else:
                 batches.append([start])
+        read: list[_Day] = []
+        covered: set[str] = set()
         for batch in batches:
-            wanted = {_iso(d) for d in batch}
             try:
                 with self._writing() as s:
                     if self.dialect == "postgresql":
                         s.execute(select(func.pg_advisory_xact_lock(REPORT_DAYS_LOCK)))
-                    for day in self._read_days(s, batch[0], batch[-1] + timedelta(days=1), False, now):
-                        if day.key in wanted and day.settled(now):
-                            row = day.pack(self.clock())
-                            insert = self._insert(ReportDayRow).values(row)
-                            s.execute(insert.on_conflict_do_update(index_elements=[ReportDayRow.day], set_=row))
+                    days = self._read_days(s, batch[0], batch[-1] + timedelta(days=1), False, now)
+                    rows = [d.pack(self.clock()) for d in days if d.settled(now)]
+                    if rows:
+                        insert = self._insert(ReportDayRow)
+                        s.execute(insert.on_conflict_do_update(index_elements=[ReportDayRow.day], set_={
+                            c: insert.excluded[c] for c in ("settled_after", "parts", "names", "built_at")}), rows)
             except DBAPIError as exc:
-                log.info("report: days from %s not summarised (%s)", _iso(batch[0]), exc.orig)
-                return
+                log.info("report: days from %s not summarised, read live (%s)", _iso(batch[0]), exc.orig)
+                return read, covered
+            read += days
+            covered.update(_iso(d) for d in batch)
+        return read, covered
 
 def _report(since: datetime, now: datetime, by: str, groups: dict[str, Group], total: Group,
             categories: dict[str, Verified], cameras: dict[str, Verified], days: dict[str, Verified],
@@ -333,8 +347,8 @@ def _report(since: datetime, now: datetime, by: str, groups: dict[str, Group], t
                       tuple(sorted(cameras.values(), key=lambda v: v.key)), verified, group_verified, untimed)
 
 
-#: The most days summarised in one transaction (read again together, so the case loop's writes wait).
-_SUMMARISED_AT_ONCE = timedelta(days=31)
+#: The most days summarised in one transaction (the case loop's writes wait while they are read).
+_SUMMARISED_AT_ONCE = timedelta(days=7)
 
 #: A summarised part's codes: indexes into its day's names of each.
 _FIELDS = ("kind", "department", "unit", "camera")
@@ -372,28 +386,28 @@ class _Day:
         return self.settled_after is None or self.settled_after < now
 
     @classmethod
-    def of(cls, key: str, rows: list[Any], verified: dict[str, dict[str, list[int]]], untimed: dict[str, int]
-           ) -> _Day:
-        """From the rows :meth:`Reports._read_days` reads: the codes' names, the milliseconds (integers on
-        SQLite, whole floats on PostgreSQL), the flags, the limits still pending."""
-        n = len(_FIELDS) + len(_CLOCKS)
-        columns: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (n + 1 + len(_CLOCKS))
+    def of(cls, key: str, rows: list[Any], verified: dict[str, dict[str, list[int]]], untimed: dict[str, int],
+           settled_after: datetime | None) -> _Day:
+        """From the rows :meth:`Reports._read_days` reads: the day, the codes' names, the milliseconds
+        (integers on SQLite, whole floats on PostgreSQL), the flags."""
+        columns: list[Any] = list(zip(*rows, strict=True))[1:] if rows else [()] * (len(_FIELDS) + len(_CLOCKS) + 1)
         names: dict[str, list[str]] = {}
-        codes = {}
+        record_fields: dict[str, Any] = {}
         for field, values in zip(_FIELDS, columns, strict=False):
-            unique, inverse = np.unique(np.array(values, dtype=object), return_inverse=True)
-            names[field], codes[field] = [str(u) for u in unique], inverse
+            index: dict[str, int] = {}
+            record_fields[field] = np.fromiter((index.setdefault(v, len(index)) for v in values), np.uint32,
+                                               len(values))
+            names[field] = list(index)
         ms = {name: np.array(columns[len(_FIELDS) + i], dtype=np.float64) for i, (name, _, _) in enumerate(_CLOCKS)}
         wide = any(np.nanmax(np.abs(m), initial=0) >= 2**31 - 1 for m in ms.values())
         record = _record(wide)
         parts = np.zeros(len(rows), record)
         for field in _FIELDS:
-            parts[field] = codes[field]
+            parts[field] = record_fields[field]
         for name, m in ms.items():
             parts[name] = np.where(np.isnan(m), _none(record), np.nan_to_num(m))
-        parts["flags"] = np.array(columns[n], dtype=np.uint8)
-        pending = [d for column in columns[n + 1:] for d in column if d is not None]
-        return cls(key, names, parts, verified, untimed, max(pending, default=None))
+        parts["flags"] = np.array(columns[-1], dtype=np.uint8)
+        return cls(key, names, parts, verified, untimed, settled_after)
 
     def pack(self, built_at: datetime) -> dict[str, Any]:
         wide = self.parts.dtype == _record(True)
@@ -499,6 +513,11 @@ def _ranked(values: np.ndarray[Any, Any]) -> Spread:
     ordered = np.partition(values, ranks)
     out = [interpolate(int(ordered[i]), int(ordered[i + 1]) if i + 1 < n else None, fraction) for i, fraction in at]
     return _seconds(out[0]), _seconds(out[1])
+
+
+def _every_day(first: datetime, last: datetime) -> list[datetime]:
+    """The midnights from ``first`` up to ``last``, not included."""
+    return [first + timedelta(days=i) for i in range((last - first).days)]
 
 
 def _midnight(t: datetime, up: bool = False) -> datetime:
