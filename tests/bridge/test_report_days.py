@@ -1,8 +1,9 @@
 """The report's day summaries (report_days) against the live queries, on SQLite and PostgreSQL: random
 sites on an injected clock, every grouping and several windows, the summarised report equal to the live
 one; then each kind of change to a summarised day (a part reopened, a late accept, a verdict changed, a
-camera changed, a part added, a case deleted) forgets that day and the next report is still the live one;
-and a later "now" summarises the days that settle, not before their last limit."""
+camera changed, a part added, a case deleted, a part handled a month later) forgets that day and the next
+report is still the live one; and a later "now" summarises the days that settle, not before their last
+limit."""
 
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ def test_a_changed_day_is_read_again(store: Store) -> None:
         opened_at=camera_case.opened_at, accepted_at=camera_case.opened_at + timedelta(seconds=61.5),
         updated_at=camera_case.opened_at), day_of(camera_case.opened_at))
     changed(delete(IncidentRow).where(IncidentRow.id == camera_case.id), day_of(camera_case.opened_at))
+    changed(update(CasePartRow).where(CasePartRow.id == handled.id)  # handled a month on: 64-bit milliseconds
+            .values(state="handled", handled_at=handled.opened_at + timedelta(days=30, milliseconds=1)), day_of(old))
     two_days = (CasePartRow.opened_at >= lo - timedelta(days=1), CasePartRow.opened_at < lo)
     moved = a_part(store, *two_days)  # a part's opening moved to another day: both days change
     changed(update(CasePartRow).where(CasePartRow.id == moved.id).values(opened_at=moved.opened_at + timedelta(days=1)),
