@@ -19,13 +19,14 @@ and the highest. Beside it, once each, the live reading (``live=True``: every pa
 indexes, as before the summaries), which each summarised report is checked equal to; and the first
 report of the year, which summarises its 365 days. Last, the cost of the summaries to the case loop's
 writes: single-part updates of running parts, each its own transaction, with the triggers that forget a
-changed day and without them (dropped for this). PostgreSQL runs on this machine (the tests' server,
-fsync on). Writes bench/out/report.md (or --out) and prints it.
+changed day and without them (dropped for this, then made again), in turns. PostgreSQL runs on this
+machine (the tests' server, fsync on). Writes bench/out/report.md (or --out) and prints it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import statistics
 import sys
@@ -131,35 +132,44 @@ def timed(store: Store, since: datetime, by: str, runs: int, live: bool = False)
     return out
 
 
-#: The triggers on case_parts that forget a changed day (migration 0011), by database.
-PART_TRIGGERS = {"sqlite": ("DROP TRIGGER report_days_part_inserted", "DROP TRIGGER report_days_part_updated",
-                            "DROP TRIGGER report_days_part_deleted"),
-                 "postgresql": ("DROP TRIGGER report_days_part ON case_parts",)}
+def part_triggers(dialect: str) -> tuple[list[str], list[str]]:
+    """How to drop and to create again the triggers on case_parts that forget a changed day (migration 0011)."""
+    migration = importlib.import_module("bridge.migrations.versions.0011_report_days")
+    create = [q for q in (migration._postgresql() if dialect == "postgresql" else migration._sqlite())
+              if q.startswith("CREATE TRIGGER") and " ON case_parts " in q]
+    drop = [f"DROP TRIGGER {q.split()[2]}" + (" ON case_parts" if dialect == "postgresql" else "") for q in create]
+    return drop, create
 
 
 def writes(store: Store, n: int) -> tuple[float, float]:
     """Milliseconds per single-part update of a running part (one transaction each, as the case loop
-    writes), median over ``n``: with the triggers, then without."""
+    writes), median over ``n`` with the triggers and ``n`` without, in turns (with, without, with)."""
     engine = store.engine.execution_options(pttbridge_write=True)  # SQLite: BEGIN IMMEDIATE, as the store writes
     with engine.connect() as c:
         ids = list(c.execute(text("SELECT id FROM case_parts WHERE state IN ('new', 'dispatched', 'accepted', "
                                   "'arrived') ORDER BY id LIMIT 50")).scalars())
 
-    def run() -> float:
+    def run(count: int) -> list[float]:
         times = []
-        for i in range(n):
+        for i in range(count):
             t = time.perf_counter()
             with engine.begin() as c:
                 c.execute(text("UPDATE case_parts SET updated_at = updated_at, escalated = :e WHERE id = :id"),
                           {"e": f"accept{i % 2}", "id": ids[i % len(ids)]})
             times.append(time.perf_counter() - t)
-        return statistics.median(times) * 1000
+        return times
 
-    with_triggers = run()
+    drop, create = part_triggers(engine.dialect.name)
+    with_triggers = run(n // 2)
     with engine.begin() as c:
-        for drop in PART_TRIGGERS[engine.dialect.name]:
-            c.execute(text(drop))
-    return with_triggers, run()
+        for q in drop:
+            c.execute(text(q))
+    without = run(n)
+    with engine.begin() as c:
+        for q in create:
+            c.execute(text(q))
+    with_triggers += run(n - n // 2)
+    return statistics.median(with_triggers) * 1000, statistics.median(without) * 1000
 
 
 def cell(times: list[float]) -> str:
