@@ -246,13 +246,15 @@ class Reports(Database):
             if first < last:  # whole days in the window: settled ones from their summaries
                 days = [_Day.unpack(*r) for r in self._summaries(s, _iso(first), _iso(last))
                         if r[1] is None or r[1] < now]
-            # The others, from the first case stored on (a window back to 2001 is not 25 years of days)
-            earliest = min((t for t in (s.scalar(select(func.min(IncidentRow.opened_at))),
-                                        s.scalar(select(func.min(CasePartRow.opened_at)))) if t is not None),
-                           default=None)
+            # The others, those with a case or part stored (a window back to 2001 is not 25 years of days,
+            # nor a quiet month a transaction a week to summarise nothing)
+            stored = [s.execute(select(func.min(t.opened_at), func.max(t.opened_at))).one()
+                      for t in (IncidentRow, CasePartRow)]
         summarised = {d.key for d in days}
-        whole = [] if earliest is None else [
-            d for d in _every_day(max(first, _midnight(earliest)), last) if _iso(d) not in summarised]
+        whole = []
+        if opened := [t for pair in stored for t in pair if t is not None]:
+            to = min(last, _midnight(max(opened)) + timedelta(days=1))
+            whole = [d for d in _every_day(max(first, _midnight(min(opened))), to) if _iso(d) not in summarised]
         read, covered = self._summarise(whole, now)
         with self._read() as s:  # the window's edges, and the days that could not be summarised, live
             lo = since
