@@ -350,6 +350,7 @@ class Reports(Database):
             covered.update(_iso(d) for d in batch)
         return read, covered
 
+
 def _report(since: datetime, now: datetime, by: str, groups: dict[str, Group], total: Group,
             categories: dict[str, Verified], cameras: dict[str, Verified], days: dict[str, Verified],
             verified: Verified, untimed: dict[str, int]) -> CaseReport:
