@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +138,20 @@ def test_writes_of_the_case_loop_leave_other_days(store: Store) -> None:
     assert summarised_days(store) == before
     with store.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(ReportDayRow)).scalar_one() == len(before) > 0
+
+
+def test_a_database_that_refuses_writes_is_read_live(tmp_path: Path) -> None:
+    """A console's store on a file it may only read: no summary written, the days read live, the same report."""
+    path = tmp_path / "bridge.sqlite"
+    writer = Store.open(f"sqlite:///{path}", clock=lambda: NOW)
+    random_site(writer, NOW, seed=19)
+    reader = Store.open(f"sqlite:///file:{path}?mode=ro&uri=true", migrate_schema=False, clock=lambda: NOW)
+    try:
+        same_as_live(reader, NOW)
+        assert summarised_days(writer) == {}
+        same_as_live(writer, NOW)  # the writer summarises them
+        assert len(summarised_days(writer)) == 9
+        same_as_live(reader, NOW)  # and the reader reads those summaries
+    finally:
+        reader.close()
+        writer.close()
