@@ -11,16 +11,22 @@ after arriving (closed with their case); the cases of the last two hours still r
 over a row number, with the same integer hash in both, so both hold the very same year; the report of
 each grouping is checked equal on both (to the millisecond) before anything is timed.
 
-Timed: ``Store.case_report`` (every query of one report: counts, three percentile passes and overdue,
-for the grouping and for the total, and the valid-case rates) for --since 7d, 30d and 365d, grouped by
-kind, department, unit, camera and day, each ``--runs`` times (wall time, a warm cache: the report a
-supervisor runs twice); the median with the lowest and the highest. PostgreSQL runs on this machine
-(the tests' server, fsync on). Writes bench/out/report.md (or --out) and prints it.
+Timed: ``Store.case_report`` (every query of one report: the window's settled days from their
+summaries, the rest of it read live, overdue now, the valid-case rates, counted and ranked) for --since
+7d, 30d and 365d, grouped by kind, department, unit, camera and day, each ``--runs`` times (wall time, a
+warm cache: the report a supervisor runs twice, the days already summarised); the median with the lowest
+and the highest. Beside it, once each, the live reading (``live=True``: every part of the window from the
+indexes, as before the summaries), which each summarised report is checked equal to; and the first
+report of the year, which summarises its 365 days. Last, the cost of the summaries to the case loop's
+writes: single-part updates of running parts, each its own transaction, with the triggers that forget a
+changed day and without them (dropped for this, then made again), in three turns. PostgreSQL runs on this
+machine (the tests' server, fsync on). Writes bench/out/report.md (or --out) and prints it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import statistics
 import sys
@@ -117,13 +123,55 @@ def fill(engine: Engine, n: int) -> None:
             c.execute(text("SELECT setval('incidents_id_seq', (SELECT max(id) FROM incidents))"))
 
 
-def timed(store: Store, since: datetime, by: str, runs: int) -> list[float]:
+def timed(store: Store, since: datetime, by: str, runs: int, live: bool = False) -> list[float]:
     out = []
     for _ in range(runs):
         t = time.perf_counter()
-        store.case_report(since, by, END)
+        store.case_report(since, by, END, live=live)
         out.append(time.perf_counter() - t)
     return out
+
+
+def part_triggers(dialect: str) -> tuple[list[str], list[str]]:
+    """How to drop and to create again the triggers on case_parts that forget a changed day (migration 0011)."""
+    migration = importlib.import_module("bridge.migrations.versions.0011_report_days")
+    create = [q for q in (migration._postgresql() if dialect == "postgresql" else migration._sqlite())
+              if q.startswith("CREATE TRIGGER") and " ON case_parts " in q]
+    drop = [f"DROP TRIGGER {q.split()[2]}" + (" ON case_parts" if dialect == "postgresql" else "") for q in create]
+    return drop, create
+
+
+def writes(store: Store, n: int) -> tuple[float, float]:
+    """Milliseconds per single-part update of a running part (one transaction each, as the case loop
+    writes), median over ``n`` with the triggers and ``n`` without, three turns of each."""
+    engine = store.engine.execution_options(pttbridge_write=True)  # SQLite: BEGIN IMMEDIATE, as the store writes
+    with engine.connect() as c:
+        ids = list(c.execute(text("SELECT id FROM case_parts WHERE state IN ('new', 'dispatched', 'accepted', "
+                                  "'arrived') ORDER BY id LIMIT 50")).scalars())
+
+    def run(count: int) -> list[float]:
+        times = []
+        for i in range(count):
+            t = time.perf_counter()
+            with engine.begin() as c:
+                c.execute(text("UPDATE case_parts SET updated_at = updated_at, escalated = :e WHERE id = :id"),
+                          {"e": f"accept{i % 2}", "id": ids[i % len(ids)]})
+            times.append(time.perf_counter() - t)
+        return times
+
+    drop, create = part_triggers(engine.dialect.name)
+    with_triggers: list[float] = []
+    without: list[float] = []
+    for _ in range(3):  # in turns, so that a passing load (autovacuum after the fill) weighs on both alike
+        with_triggers += run(n // 3)
+        with engine.begin() as c:
+            for q in drop:
+                c.execute(text(q))
+        without += run(n // 3)
+        with engine.begin() as c:
+            for q in create:
+                c.execute(text(q))
+    return statistics.median(with_triggers) * 1000, statistics.median(without) * 1000
 
 
 def cell(times: list[float]) -> str:
@@ -142,7 +190,10 @@ def main() -> None:
     args = ap.parse_args()
     n, runs = (20_000, 1) if args.small else (args.cases, args.runs)
     results: dict[str, dict[tuple[str, str], list[float]]] = {}
+    live: dict[str, dict[tuple[str, str], list[float]]] = {}
     stored: dict[str, tuple[int, float]] = {}
+    first: dict[str, float] = {}
+    written: dict[str, tuple[float, float]] = {}
     answers: dict[str, dict[tuple[str, str], object]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         pg = Postgres(durable=True)
@@ -158,15 +209,24 @@ def main() -> None:
                     with store.engine.connect() as c:
                         parts = int(c.execute(text("SELECT count(*) FROM case_parts")).scalar_one())
                     stored[name] = (parts, time.perf_counter() - t)
+                    first[name] = timed(store, END - timedelta(days=365), "kind", 1)[0]  # summarises the year
+                    print(f"    first 365d report: {first[name] * 1000:.0f} ms", file=sys.stderr, flush=True)
                     answers[name] = {}
                     results[name] = {}
+                    live[name] = {}
                     for window, days in WINDOWS:
                         for by in BY:
                             since = END - timedelta(days=days)
                             answers[name][window, by] = as_json(store.case_report(since, by, END))
+                            t = time.perf_counter()
+                            reference = as_json(store.case_report(since, by, END, live=True))
+                            live[name][window, by] = [time.perf_counter() - t]
+                            if reference != answers[name][window, by]:
+                                sys.exit(f"{name}: the summarised report of {window} by {by} is not the live one")
                             results[name][window, by] = timed(store, since, by, runs)
-                            print(f"    {window} by {by}: {cell(results[name][window, by])}", file=sys.stderr,
-                                  flush=True)
+                            print(f"    {window} by {by}: {cell(results[name][window, by])}, live "
+                                  f"{cell(live[name][window, by])}", file=sys.stderr, flush=True)
+                    written[name] = writes(store, 50 if args.small else 500)
                 finally:
                     store.close()
         finally:
@@ -175,14 +235,21 @@ def main() -> None:
     if differ:
         sys.exit(f"SQLite and PostgreSQL disagree on {differ}")
     table = [f"{n:,} cases over a year ({stored['SQLite'][0]:,} department parts); `Store.case_report`, wall time, "
-             f"median of {runs} (lowest-highest); machine: {platform.machine()}, 2 cores shared; "
-             f"filled in {stored['SQLite'][1]:.0f} s (SQLite) and {stored['PostgreSQL'][1]:.0f} s (PostgreSQL). "
-             "Every report equal on both databases.", "",
-             "| --since | --by | SQLite (WAL) | PostgreSQL (local) |", "| --- | --- | --- | --- |"]
+             f"median of {runs} (lowest-highest), days summarised; live: every part read, one run; machine: "
+             f"{platform.machine()}, 2 cores shared; filled in {stored['SQLite'][1]:.0f} s (SQLite) and "
+             f"{stored['PostgreSQL'][1]:.0f} s (PostgreSQL); the first report of the year, summarising it: "
+             f"{first['SQLite']:.1f} s (SQLite), {first['PostgreSQL']:.1f} s (PostgreSQL). Every report equal "
+             "on both databases and to the live one.", "",
+             "| --since | --by | SQLite (WAL) | SQLite live | PostgreSQL (local) | PostgreSQL live |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for window, _ in WINDOWS:
         for by in BY:
             table.append(f"| {window} | {by} | {cell(results['SQLite'][window, by])} | "
-                         f"{cell(results['PostgreSQL'][window, by])} |")
+                         f"{cell(live['SQLite'][window, by])} | {cell(results['PostgreSQL'][window, by])} | "
+                         f"{cell(live['PostgreSQL'][window, by])} |")
+    table += ["", "Single-part update of a running part, one transaction each (median): "
+              + "; ".join(f"{name} {w:.2f} ms with the triggers, {wo:.2f} ms without" for name, (w, wo)
+                          in written.items())]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(table) + "\n")
     print("\n".join(table))

@@ -20,6 +20,8 @@
     evidence          snapshots and clips fetched for an incident, with their SHA-256
     channel_plans     every version of each gateway's channel plan, who saved it and when
     audit_log         every command an operator sent the bridge, done or refused, and why (bridge/audit.py)
+    report_days       a settled day's parts and camera verdicts summarised once for reports (bridge/store/report.py);
+                      forgotten by the database itself (triggers, migration 0011) when anything of that day changes
 
 Times are timezone-aware UTC in Python on both databases (:class:`UtcDateTime`); JSON columns are
 plain JSON (PostgreSQL ``json``, not ``jsonb``, which refuses ``\\u0000`` inside strings that a
@@ -460,3 +462,25 @@ class AuditRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # done | refused
     reason: Mapped[str | None] = mapped_column(Text)  # why it was refused
     detail: Mapped[str | None] = mapped_column(Text)  # the command's other fields, in short
+
+
+#: The PostgreSQL advisory lock a report summarising a day holds, and every change of a part or case takes
+#: shared (migration 0011's triggers, which name the same number).
+REPORT_DAYS_LOCK = 0x7265706F7274
+
+
+class ReportDayRow(Base):
+    """One UTC day of cases, summarised for reports once nothing of it can change by time alone
+    (bridge/store/report.py reads it instead of the day's parts). Triggers on ``case_parts`` and
+    ``incidents`` (migration 0011) delete the day's row when any of its parts or cases change; the next
+    report summarises it again."""
+
+    __tablename__ = "report_days"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    #: The last limit still to pass for the day's figures to hold (a running part not yet stopped): the
+    #: summary answers only reports whose "now" is past it (null: none).
+    settled_after: Mapped[datetime | None]
+    parts: Mapped[bytes] = mapped_column(LargeBinary)  # one packed record per part (bridge/store/report.py)
+    names: Mapped[dict[str, Any]] = mapped_column(JSON)  # the record's codes' names, camera verdicts, untimed
+    built_at: Mapped[datetime]

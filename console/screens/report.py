@@ -7,8 +7,8 @@ camera detections per category and per camera.
     w  the window: 24 h, 7 days, 30 days, a year      b  the grouping: kind, department, unit, camera
     r  read again                                     escape  back
 
-Read from the database in a worker (the same queries as the command line, read only); nothing here is
-computed but the drawing.
+Read from the database in a worker (the same queries as the command line; the only write is the day
+summaries a report makes, bridge/store/report.py); nothing here is computed but the drawing.
 """
 
 from __future__ import annotations
