@@ -53,7 +53,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from bridge.actions import (
     ALERTS,
@@ -151,6 +151,7 @@ class Bridge:
         self._go, self._parked = threading.Event(), threading.Event()  # hold() and release(), for tests
         self._go.set()
         self._thread = threading.Thread(target=self._work, name="bridge-ingest", daemon=True)
+        self._summariser = threading.Thread(target=self._summarise, name="bridge-reports", daemon=True)
 
     # --- control -------------------------------------------------------------------------------
 
@@ -170,6 +171,8 @@ class Bridge:
             self.metrics.start(self.cfg.metrics)
         self._client, self._alert_client = self._make_client(BULK), self._make_client(ALERTS)
         self._thread.start()
+        if self.cfg.report_summary_s > 0:
+            self._summariser.start()
 
     def make_core(self, store: Store) -> BridgeCore:
         """The core on this store, with its collaborators (plans, cameras) and this shell's way to store."""
@@ -187,6 +190,8 @@ class Bridge:
             self._inbox.put(None)
             self._thread.join(5.0)
         self._stop.set()
+        if self._summariser.is_alive():
+            self._summariser.join(10.0)  # at most a week of days is being summarised
         if self.fetcher is not None:
             self.fetcher.stop(2.0)
         if self.transfer is not None:
@@ -479,6 +484,20 @@ class Bridge:
             self.store.engine.dispose()
         if self._stop.wait(delay):
             raise Stopping() from None
+
+    def _summarise(self) -> None:
+        """Settled days summarised for the supervisor's reports, a first time a minute after the start (not
+        to slow it), then every ``report_summary_s``; a week of days per transaction, beside the ingest."""
+        wait = min(60.0, self.cfg.report_summary_s)
+        while not self._stop.wait(wait):
+            wait = self.cfg.report_summary_s
+            assert self.store is not None
+            try:
+                started = time.monotonic()
+                if days := self.store.summarise_settled():
+                    log.info("reports: %d settled days summarised in %.1f s", days, time.monotonic() - started)
+            except SQLAlchemyError as exc:  # the database away: the next round tries again
+                log.warning("reports: settled days not summarised: %s", str(exc).splitlines()[0])
 
     def _housekeeping(self) -> None:
         assert self.core is not None

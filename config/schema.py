@@ -820,6 +820,9 @@ class BridgeConfig(_Strict):
         600.0, gt=0, description="an alert joins the unit's open incident if its last alert is this recent"
     )
     reannounce_s: float = Field(30.0, gt=0, description="how often an unacknowledged incident is announced again")
+    report_summary_s: float = Field(
+        3600.0, ge=0, description="how often settled days are summarised for reports (0: only when a report "
+        "that may write reads them)")
     batch_max: int = Field(500, ge=1, le=5000, description="most events stored in one database transaction")
     future_s: float = Field(
         300.0, gt=0, description="an event stamped more than this far ahead of the bridge's clock is counted and "

@@ -266,6 +266,24 @@ class Reports(Database):
                 lo = hi + timedelta(days=1) if day else lo
         return _count(since, now, by, days + read, overdue, percentiles)
 
+    def summarise_settled(self, now: datetime | None = None) -> int:
+        """Summarise every settled day not summarised yet, from the first case stored to yesterday; how many
+        were. The bridge does it now and then, so that a console, which may only read, finds a year's
+        days summarised instead of reading them part by part."""
+        now = now or self.clock()
+        if not self._summarised():
+            return 0
+        with self._read() as s:
+            stored = [t for t in (s.scalar(select(f(t.opened_at))) for t in (IncidentRow, CasePartRow)
+                                  for f in (func.min, func.max)) if t is not None]
+            done = set(s.scalars(select(ReportDayRow.day)))
+        if not stored:
+            return 0
+        to = min(_midnight(now), _midnight(max(stored)) + timedelta(days=1))
+        whole = [d for d in _every_day(_midnight(min(stored)), to) if _iso(d) not in done]
+        read, _ = self._summarise(whole, now)
+        return sum(1 for d in read if d.settled(now))
+
     def _summaries(self, s: Session, first: str, last: str) -> list[Any]:
         """The summaries of the days from ``first`` up to ``last``: day, settled_after, parts, names."""
         columns = (ReportDayRow.day, ReportDayRow.settled_after, ReportDayRow.parts, ReportDayRow.names)

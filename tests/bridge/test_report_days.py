@@ -15,10 +15,13 @@ from typing import Any
 import pytest
 from report_cases import Cases, random_site
 from sqlalchemy import delete, func, insert, select, update
+from support import Mosquitto, wait_until
 
 from bridge.models import CasePartRow, IncidentRow, ReportDayRow
 from bridge.report import BY, as_json
+from bridge.service import Bridge
 from bridge.store import Store
+from config.schema import parse_config
 
 NOW = datetime(2026, 12, 1, 16, 0, 0, tzinfo=UTC)
 #: Windows: a week, the whole site and more, from an odd minute, one day and a bit, an hour.
@@ -155,3 +158,45 @@ def test_a_database_that_refuses_writes_is_read_live(tmp_path: Path) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+def test_the_bridge_summarises_settled_days_so_a_console_that_may_only_read_finds_them(tmp_path: Path) -> None:
+    """``summarise_settled`` (the bridge's hourly round) summarises every day settled by now and nothing
+    else; a second round has nothing left; the console's read-only store then reads those summaries and
+    gives the live report."""
+    path = tmp_path / "bridge.sqlite"
+    writer = Store.open(f"sqlite:///{path}", clock=lambda: NOW)
+    random_site(writer, NOW, seed=23)
+    try:
+        with writer.engine.connect() as c:
+            first = c.execute(select(func.min(CasePartRow.opened_at))).scalar_one()
+        days = writer.summarise_settled(NOW)
+        summarised = summarised_days(writer)
+        assert days == len(summarised) > 0
+        yesterday = (NOW - timedelta(days=1)).date().isoformat()
+        assert min(summarised) == first.date().isoformat() and max(summarised) <= yesterday
+        assert NOW.date().isoformat() not in summarised  # today is still going
+        assert writer.summarise_settled(NOW) == 0
+        assert summarised_days(writer) == summarised  # nothing built again
+        reader = Store.open(f"sqlite:///file:{path}?mode=ro&uri=true", migrate_schema=False, clock=lambda: NOW)
+        try:
+            same_as_live(reader, NOW)
+        finally:
+            reader.close()
+    finally:
+        writer.close()
+
+
+def test_a_running_bridge_summarises_the_settled_days(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    path = tmp_path / "bridge.sqlite"
+    store = Store.open(f"sqlite:///{path}")
+    random_site(store, datetime.now(UTC), seed=29, n=100)
+    store.close()
+    bridge = Bridge(parse_config({"mqtt": {"url": mosquitto.url}, "data_dir": str(tmp_path),
+                                  "bridge": {"database_url": f"sqlite:///{path}", "report_summary_s": 0.2}}))
+    bridge.start()
+    try:
+        assert bridge.store is not None
+        wait_until(lambda: len(summarised_days(bridge.store)) >= 8, 30, "the settled days summarised")  # type: ignore[arg-type]
+    finally:
+        bridge.stop()
