@@ -218,10 +218,10 @@ class MskReceiver:
         flat = rows.reshape(-1, n)
         power = np.einsum("ij,ij->j", flat, flat)
         energy = np.maximum(np.sqrt(power * self.sync_off.size), ENERGY_FLOOR)
-        metric = seg.max(axis=0) / energy
-        pattern = seg.argmax(axis=0)
+        metric = (seg[0] if seg.shape[0] == 1 else np.maximum.reduce(seg)) / energy
         self.checked = hi
-        return [SyncCandidate(pos, int(pattern[k]), float(metric[k]))
+        # The pattern only where there is a peak (argmax over every position cost as much as the peaks).
+        return [SyncCandidate(pos, int(seg[:, k].argmax()), float(metric[k]))
                 for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.threshold)]
 
     def at(self, pos: float) -> complex:
