@@ -15,6 +15,7 @@ ordinary way, which is slower to start but computes the same.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ Float = npt.NDArray[np.float64]
 def _load_kernel() -> Callable[..., None]:
     import scipy
 
+    loaded = sys.modules.get("scipy.signal._sosfilt")
+    if loaded is not None:  # scipy.signal is imported already (a test, a benchmark): its kernel
+        return loaded._sosfilt  # type: ignore[no-any-return]
     try:
         path = next((Path(scipy.__file__).parent / "signal").glob("_sosfilt.*"))
         spec = importlib.util.spec_from_file_location("scipy.signal._sosfilt", path)
