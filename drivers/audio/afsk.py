@@ -40,10 +40,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from drivers import ax25
 from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.iir import butter_lowpass, sosfilt
 from drivers.base import Output, Rejected
 from drivers.kiss import frame_to_output
 
@@ -126,7 +126,7 @@ class _Demod:
 
     @classmethod
     def create(cls, variant: Variant, rate: float) -> _Demod:
-        sos = signal.butter(variant.order, variant.lpf_baud * BAUD, fs=rate, output="sos").astype(np.float64)
+        sos = butter_lowpass(variant.order, variant.lpf_baud * BAUD, rate)
         return cls(variant=variant, sos=sos, zi=np.zeros((sos.shape[0], 2, 2), np.complex128))
 
 
@@ -136,6 +136,8 @@ _NONE = -(1 << 62)  # "no cell": before every real cell number
 # of a bit) they decode exactly as with np.exp.
 _STEPS = 65536
 _PHASORS = np.exp(2j * np.pi * np.arange(_STEPS) / _STEPS)
+# The clock's one-pole average y[n] = (1 - inertia) x[n] + inertia y[n-1] as a single section.
+_CLOCK_SOS = np.array([[1 - CLOCK_INERTIA, 0.0, 0.0, 1.0, -CLOCK_INERTIA, 0.0]])
 
 
 @dataclass(order=True)
@@ -174,7 +176,7 @@ class Afsk1200Decoder(AudioDecoder):
         self._last_pos = -1.0  # position of the last decimated sample
         # Decimate before mixing, behind an anti-alias low-pass (AA_HZ): the mixers and envelope
         # low-passes then run at about 9600 Hz, not at the audio rate.
-        self._aa = signal.butter(AA_ORDER, AA_HZ, fs=r, output="sos") if self._dec > 1 else None
+        self._aa = butter_lowpass(AA_ORDER, AA_HZ, r) if self._dec > 1 else None
         self._aa_zi = np.zeros((AA_ORDER // 2, 2))
         self._demods = [_Demod.create(v, r / self._dec) for v in VARIANTS]
         # Every slicer of every demodulator in one row of the arrays below, so that each stage is one
@@ -184,7 +186,7 @@ class Afsk1200Decoder(AudioDecoder):
         ]
         count = len(self._slicers)
         self._last_d = np.zeros(count)  # the last decimated slicer output of the previous block
-        self._clock_zi = np.zeros((count, 1), np.complex128)  # state of the phasor average
+        self._clock_zi = np.zeros((1, count, 2), np.complex128)  # state of the phasor average (one section)
         self._clock_phase = np.zeros(count)  # the last unwrapped clock phase, in bits
         self._last_cell = np.full(count, _NONE, np.int64)  # cells never go backwards
         # The last cell with crossings (more may come in the next block), their count and first time:
@@ -225,7 +227,7 @@ class Afsk1200Decoder(AudioDecoder):
         first = self._n
         self._n += x.size
         if self._aa is not None and x.size:
-            x, self._aa_zi = signal.sosfilt(self._aa, x, zi=self._aa_zi)
+            x, self._aa_zi = sosfilt(self._aa, x, self._aa_zi)
         # The decimated samples are those whose global index is a multiple of the decimation.
         keep = slice((-first) % self._dec, None, self._dec)
         at = np.arange(first + keep.start, first + x.size, self._dec)
@@ -237,7 +239,7 @@ class Afsk1200Decoder(AudioDecoder):
             d[:, 0] = self._last_d
             row = 0
             for demod in self._demods:
-                base, demod.zi = signal.sosfilt(demod.sos, mixed, axis=1, zi=demod.zi)
+                base, demod.zi = sosfilt(demod.sos, mixed, demod.zi)
                 env = np.abs(base)
                 rows = d[row : row + len(demod.variant.gains), 1:]
                 np.multiply(np.asarray(demod.variant.gains)[:, None], env[1], out=rows)
@@ -289,7 +291,7 @@ class Afsk1200Decoder(AudioDecoder):
         # on a (slicer, crossing) array padded to the longest row; padding follows each row's crossings.
         phasor = np.zeros((counts.size, int(counts.max())), np.complex128)
         phasor[rows, within] = _PHASORS[((bits - np.floor(bits)) * _STEPS + 0.5).astype(np.intp) & (_STEPS - 1)]
-        avg, _ = signal.lfilter([1 - CLOCK_INERTIA], [1, -CLOCK_INERTIA], phasor, axis=1, zi=self._clock_zi)
+        avg, _ = sosfilt(_CLOCK_SOS, phasor, self._clock_zi)
         avg = avg[rows, within]
         raw = np.arctan2(avg.imag, avg.real) / (2 * np.pi)  # np.angle, without its overhead
         # Unwrap against the phase carried over, so that a clock drifting through 0 does not slip a bit.
@@ -306,7 +308,7 @@ class Afsk1200Decoder(AudioDecoder):
         cells = np.maximum.accumulate(grid, axis=1)[rows, within + 1]
         ends = starts + counts - 1
         has = np.flatnonzero(counts > 0)
-        self._clock_zi[has, 0] = CLOCK_INERTIA * avg[ends[has]]
+        self._clock_zi[0, has, 0] = CLOCK_INERTIA * avg[ends[has]]
         self._clock_phase[has] = phase[ends[has]]
         self._last_cell[has] = cells[ends[has]]
         return found + self._cells(rows, cells, t)

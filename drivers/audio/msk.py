@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from drivers.audio.base import Samples
 from drivers.audio.fir import fir
+from drivers.audio.iir import butter_lowpass, sosfilt
 from drivers.audio.peaks import sync_peaks
 
 Float = npt.NDArray[np.float64]
@@ -140,7 +140,7 @@ class MskReceiver:
         self.spb = rate * up / dec / baud  # baseband samples per bit
         self.period = rate // math.gcd(rate, int(centre_hz))
         self.lo = np.exp(-2j * np.pi * centre_hz * np.arange(self.period) / rate)
-        self.sos = signal.butter(4, cutoff_hz, fs=rate * up, output="sos").astype(np.float64)
+        self.sos = butter_lowpass(4, cutoff_hz, rate * up)
         self.zi = np.zeros((self.sos.shape[0], 2), np.complex128)
         # MSK matched filter: a half-cosine over two bits, centred (delay = half its length).
         half = math.floor(self.spb)
@@ -188,7 +188,7 @@ class MskReceiver:
         if self.up > 1:
             mixed = np.repeat(mixed * self.up, self.up)
             mixed.reshape(-1, self.up)[:, 1:] = 0
-        base, self.zi = signal.sosfilt(self.sos, mixed, zi=self.zi)
+        base, self.zi = sosfilt(self.sos, mixed, self.zi)
         keep = np.arange((-first * self.up) % self.dec, mixed.size, self.dec)
         zmf, self.mf_zi = fir(self.mf, base[keep], self.mf_zi)
         self.z = np.concatenate((self.z, zmf))
@@ -218,10 +218,10 @@ class MskReceiver:
         flat = rows.reshape(-1, n)
         power = np.einsum("ij,ij->j", flat, flat)
         energy = np.maximum(np.sqrt(power * self.sync_off.size), ENERGY_FLOOR)
-        metric = seg.max(axis=0) / energy
-        pattern = seg.argmax(axis=0)
+        metric = (seg[0] if seg.shape[0] == 1 else np.maximum.reduce(seg)) / energy
         self.checked = hi
-        return [SyncCandidate(pos, int(pattern[k]), float(metric[k]))
+        # The pattern only where there is a peak (argmax over every position cost as much as the peaks).
+        return [SyncCandidate(pos, int(seg[:, k].argmax()), float(metric[k]))
                 for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.threshold)]
 
     def at(self, pos: float) -> complex:
