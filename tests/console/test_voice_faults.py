@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from rig import CountingApp, run, until
 from support import ConsoleSound, DeviceServer, Mosquitto, PulseNullSink, wait_until
 from test_voice_console import GW, Voice, cell, choose, dtmf_heard, sound, voice_config
+from textual.pilot import Pilot
 from voice_desk import Desk
 
 from config.schema import MqttConfig
@@ -86,6 +87,15 @@ class Relay:
         self.server.close()
 
 
+
+async def listen(pilot: Pilot[None], app: CountingApp) -> _Listened:
+    """The dispatcher listens to patrol-1 (``l`` on its row) until the gateway counts the lease; its channel."""
+    await choose(pilot, app, "patrol-1")
+    await pilot.press("l")
+    await until(pilot, lambda: (v := app.voice.views.get((GW, "patrol-1"))) is not None
+                and v.state is not None and v.state.listeners == 1, "the gateway counting the lease")
+    return app.voice.listened[(GW, "patrol-1")]
+
 def test_a_network_that_stalls_is_ridden_out_by_the_jitter_buffer(
     tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, sound: ConsoleSound,
     device_server: DeviceServer
@@ -99,11 +109,7 @@ def test_a_network_that_stalls_is_ridden_out_by_the_jitter_buffer(
 
         async def scenario() -> None:
             async with app.run_test(size=(160, 48)) as pilot:
-                await choose(pilot, app, "patrol-1")
-                await pilot.press("l")
-                await until(pilot, lambda: (v := app.voice.views.get((GW, "patrol-1"))) is not None
-                            and v.state is not None and v.state.listeners == 1, "the lease")
-                held = app.voice.listened[(GW, "patrol-1")]
+                held = await listen(pilot, app)
                 speaker = sound.record_speaker()
                 tone = 0.3 * np.sin(2 * np.pi * 700 * np.arange(int(1.5 * RATE)) / RATE).astype(np.float32)
                 pulse_radio.play(np.concatenate([tone, dtmf_tones("*55#", RATE, lead_s=0.05, tail_s=0.3)]), RATE)
@@ -419,11 +425,7 @@ def test_frames_lost_and_reordered_on_the_way_to_the_console_are_concealed_and_p
 
         async def scenario() -> None:
             async with app.run_test(size=(160, 48)) as pilot:
-                await choose(pilot, app, "patrol-1")
-                await pilot.press("l")
-                await until(pilot, lambda: (v := app.voice.views.get((GW, "patrol-1"))) is not None
-                            and v.state is not None and v.state.listeners == 1, "the lease, through the relay")
-                held = app.voice.listened[(GW, "patrol-1")]
+                held = await listen(pilot, app)
                 speaker = sound.record_speaker()
                 t = np.arange(int(2.0 * RATE)) / RATE
                 low, high = 500.0, 2500.0  # 1000 Hz a second: 20 Hz a frame

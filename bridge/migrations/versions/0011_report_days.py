@@ -17,6 +17,7 @@ Create Date: 2026-12-06
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import sqlalchemy as sa
 from alembic import op
@@ -35,14 +36,19 @@ _SQLITE_DAY = "substr({}, 1, 10)"  # naive UTC text, 'YYYY-MM-DD HH:MM:SS.ffffff
 _PG_DAY = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 
 
+def _forget(day: str, row: str) -> str:
+    """SQL: delete the summary of the day ``row`` (OLD or NEW) opened on; ``day`` the dialect's day format."""
+    return f"DELETE FROM report_days WHERE day = {day.format(row + '.opened_at')};"
+
+
+def _forget_parts(day: str, row: str) -> str:
+    """SQL: delete the summaries of the days the parts of the case ``row`` opened on."""
+    return f"DELETE FROM report_days WHERE day IN (SELECT {day.format('opened_at')} FROM case_parts " \
+           f"WHERE case_id = {row}.id);"
+
+
 def _sqlite() -> list[str]:
-    def forget(row: str) -> str:
-        return f"DELETE FROM report_days WHERE day = {_SQLITE_DAY.format(row + '.opened_at')};"
-
-    def forget_parts(row: str) -> str:
-        return (f"DELETE FROM report_days WHERE day IN (SELECT {_SQLITE_DAY.format('opened_at')} FROM case_parts "
-                f"WHERE case_id = {row}.id);")
-
+    forget, forget_parts = partial(_forget, _SQLITE_DAY), partial(_forget_parts, _SQLITE_DAY)
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _CASE_COLUMNS)
     return [
         f"CREATE TRIGGER report_days_part_inserted AFTER INSERT ON case_parts BEGIN {forget('NEW')} END",
@@ -57,13 +63,7 @@ def _sqlite() -> list[str]:
 
 
 def _postgresql() -> list[str]:
-    def forget(row: str) -> str:
-        return f"DELETE FROM report_days WHERE day = {_PG_DAY.format(row + '.opened_at')};"
-
-    def forget_parts(row: str) -> str:
-        return (f"DELETE FROM report_days WHERE day IN (SELECT {_PG_DAY.format('opened_at')} FROM case_parts "
-                f"WHERE case_id = {row}.id);")
-
+    forget, forget_parts = partial(_forget, _PG_DAY), partial(_forget_parts, _PG_DAY)
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _CASE_COLUMNS)
     return [
         f"""CREATE FUNCTION report_days_forget_part() RETURNS trigger LANGUAGE plpgsql AS $$
