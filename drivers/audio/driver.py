@@ -231,6 +231,9 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
     def _resampled(self, radio: Radio, mono: Samples, rate: int, done: dict[int, Samples]) -> Samples:
         """``mono`` at ``rate``, resampled once per block for all who need that rate."""
         if rate not in done:
-            done[rate] = radio.resamplers.setdefault(rate, Resampler(self._rate, rate)).feed(mono)
+            resampler = radio.resamplers.get(rate)
+            if resampler is None:  # made once: its filter bank costs more than resampling a block
+                resampler = radio.resamplers[rate] = Resampler(self._rate, rate)
+            done[rate] = resampler.feed(mono)
         return done[rate]
 
