@@ -100,7 +100,12 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
             alive = gateway.poll() is None
         finally:
             gateway.terminate()
-            gateway.wait(timeout=60)
+            try:
+                gateway.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # the figures are read already; say so, and end it
+                print("the gateway did not stop within 60 s of SIGTERM: killed", file=sys.stderr)
+                gateway.kill()
+                gateway.wait(timeout=10)
             broker.terminate()
             broker.wait(timeout=10)
         with sqlite3.connect(work / "data" / "outbox.sqlite") as db:
