@@ -156,10 +156,14 @@ class IoDriver(ABC, Generic[HandleT, ConfigT]):
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = STOP_WAIT_S) -> None:
-        """Stop the thread and close the device; waits at most ``timeout`` for a read in progress."""
+    def request_stop(self) -> None:
+        """Tell the thread to stop and cut short a read in progress, without waiting for it."""
         self._stop.set()
         self._interrupt()
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        """Stop the thread and close the device; waits at most ``timeout`` for a read in progress."""
+        self.request_stop()
         if self._thread.ident is not None:  # built but never started (a plan refused later): nothing runs
             self._thread.join(timeout)
             if self._thread.is_alive():

@@ -605,6 +605,8 @@ class Gateway:
         self.dispatcher.stop()
         with self._plan_lock:
             self._started = False
+            for _, drv in self.drivers:  # all told first: their threads wind down together, not in turn
+                drv.request_stop()
             for _, drv in self.drivers:
                 drv.stop()
             self.voice.stop()  # a live transmission ends (PTT released) before its transmitter closes
