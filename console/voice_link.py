@@ -40,6 +40,7 @@ from textual.message import Message
 from config.mqtt import make_client, topic
 from config.schema import MqttConfig
 from console.voice import LOST, ChannelView, Floor, JitterBuffer, Lease
+from drivers.audio.playback import LIVE_BUFFER_S, LIVE_PERIOD_S
 from gateway.voice import (
     ANSWER,
     FLOOR,
@@ -71,14 +72,9 @@ LEVEL_FLOOR_DB = -90.0
 QUIET = 10 ** (-45 / 20)  # RMS under -45 dBFS: a pause, which a player behind may skip
 PAUSE_KEPT = 3  # frames (60 ms) of every pause kept when catching up, as the gateway keeps them
 MIC_WAIT_S = 0.06  # no block from the microphone this long while talking: this much silence is sent instead
-# The speaker's buffer is written 20 ms at a time but drained in 5 ms periods: a block is mixed once a
-# frame's room is free, so it is heard SPEAKER_BUFFER_S later while the buffer never holds less than
-# SPEAKER_BUFFER_S - 20 ms (the writing thread's slack). With 20 ms periods PortAudio makes the buffer two
-# periods (40 ms) and the slack 20 ms: 15 ms more delay for the same slack.
-SPEAKER_PERIOD = FRAME_SAMPLES // 4
-SPEAKER_BUFFER_S = 0.025
-# The microphone delivers 5 ms at a time: a frame is sent once its last 5 ms are in (the packer cuts frames).
-MIC_PERIOD = FRAME_SAMPLES // 4
+# The speaker plays as the gateway's transmit stream does (drivers/audio/playback.py's LIVE_BUFFER_S);
+# the microphone delivers a period at a time too: a frame is sent once its last 5 ms are in.
+PERIOD = round(RATE * LIVE_PERIOD_S)
 
 
 class NotConnected(RuntimeError):
@@ -404,7 +400,7 @@ class VoiceLink:
                         pass
 
             stream = sd.InputStream(device=self.microphone, samplerate=RATE, channels=1, dtype="float32",
-                                    blocksize=MIC_PERIOD, latency="low", callback=heard)
+                                    blocksize=PERIOD, latency="low", callback=heard)
         except Exception as exc:  # noqa: BLE001 - no microphone (PortAudio missing, device away): say so
             self.microphone_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("voice: cannot open the microphone %s: %s", self.microphone or "(default)", exc)
@@ -436,7 +432,7 @@ class VoiceLink:
             import sounddevice as sd
 
             out = sd.OutputStream(device=self.speaker, samplerate=RATE, channels=1, dtype="float32",
-                                  blocksize=SPEAKER_PERIOD, latency=SPEAKER_BUFFER_S)
+                                  blocksize=PERIOD, latency=LIVE_BUFFER_S)
         except Exception as exc:  # noqa: BLE001 - no speaker: the panel still shows who talks
             self.speaker_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("voice: cannot open the speaker %s: %s", self.speaker or "(default)", exc)

@@ -23,7 +23,12 @@ import numpy as np
 from drivers.audio.base import Samples
 from drivers.audio.source import AudioSourceError, Resampler, find_output_device, load_sounddevice
 
-LIVE_BUFFER_S = 0.025  # the live stream's output buffer (see DeviceOutput.play_stream)
+# Live audio comes in 20 ms frames, played through 5 ms periods (LIVE_PERIOD_S) into a LIVE_BUFFER_S
+# buffer: a frame is written once its room is free and heard LIVE_BUFFER_S later, and the writing thread
+# has LIVE_BUFFER_S - 20 ms of slack. With 20 ms periods PortAudio makes the buffer two periods: 40 ms of
+# delay for the same slack. The gateway's transmit stream and the console's speaker both play so.
+LIVE_PERIOD_S = 0.005
+LIVE_BUFFER_S = 0.025
 log = logging.getLogger(__name__)
 
 
@@ -71,11 +76,10 @@ class DeviceOutput:
         index = find_output_device(self.device)
         block = max(256, self.rate // 50)
         try:
-            # Live audio comes in 20 ms blocks, drained in 5 ms periods: a block is asked for once its room is
-            # free and heard LIVE_BUFFER_S later, and the thread has LIVE_BUFFER_S - 20 ms of slack. With 20 ms
-            # periods PortAudio makes the buffer two periods: 40 ms of delay for the same slack.
+            # Low latency, with slack for the writing thread (see LIVE_BUFFER_S).
             with sd.OutputStream(device=index, samplerate=self.rate, channels=self.channels, dtype="float32",
-                                 blocksize=max(1, self.rate // 200), latency=LIVE_BUFFER_S) as stream:
+                                 blocksize=max(1, round(self.rate * LIVE_PERIOD_S)), latency=LIVE_BUFFER_S
+                                 ) as stream:
                 while not abort.is_set():
                     samples = next_block()
                     if samples is None:
