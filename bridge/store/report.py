@@ -247,15 +247,13 @@ class Reports(Database):
                 days = [_Day.unpack(*r) for r in self._summaries(s, _iso(first), _iso(last))
                         if r[1] is None or r[1] < now]
             # The others, those with a case or part stored (a window back to 2001 is not 25 years of days,
-            # nor a quiet month a transaction a week to summarise nothing). Each min and max alone: SQLite
-            # reads one end of the index only for a lone min() or max(), and scans it for both together.
-            stored = [s.scalar(select(f(t.opened_at))) for t in (IncidentRow, CasePartRow)
-                      for f in (func.min, func.max)]
+            # nor a quiet month a transaction a week to summarise nothing).
+            stored = _stored_span(s)
         summarised = {d.key for d in days}
         whole = []
-        if opened := [t for t in stored if t is not None]:
-            to = min(last, _midnight(max(opened)) + timedelta(days=1))
-            whole = [d for d in _every_day(max(first, _midnight(min(opened))), to) if _iso(d) not in summarised]
+        if stored is not None:
+            to = min(last, _midnight(stored[1]) + timedelta(days=1))
+            whole = [d for d in _every_day(max(first, _midnight(stored[0])), to) if _iso(d) not in summarised]
         read, covered = self._summarise(whole, now)
         with self._read() as s:  # the window's edges, and the days that could not be summarised, live
             lo = since
@@ -274,13 +272,12 @@ class Reports(Database):
         if not self._summarised():
             return 0
         with self._read() as s:
-            stored = [t for t in (s.scalar(select(f(t.opened_at))) for t in (IncidentRow, CasePartRow)
-                                  for f in (func.min, func.max)) if t is not None]
+            stored = _stored_span(s)
             done = set(s.scalars(select(ReportDayRow.day)))
-        if not stored:
+        if stored is None:
             return 0
-        to = min(_midnight(now), _midnight(max(stored)) + timedelta(days=1))
-        whole = [d for d in _every_day(_midnight(min(stored)), to) if _iso(d) not in done]
+        to = min(_midnight(now), _midnight(stored[1]) + timedelta(days=1))
+        whole = [d for d in _every_day(_midnight(stored[0]), to) if _iso(d) not in done]
         read, _ = self._summarise(whole, now)
         return sum(1 for d in read if d.settled(now))
 
@@ -368,6 +365,14 @@ class Reports(Database):
             read += days
             covered.update(_iso(d) for d in batch)
         return read, covered
+
+
+def _stored_span(s: Session) -> tuple[datetime, datetime] | None:
+    """When the first and the last case or part stored opened (None: nothing stored). Each min and max
+    alone: SQLite reads one end of the index only for a lone min() or max(), and scans it for both."""
+    opened = [t for t in (s.scalar(select(f(t.opened_at))) for t in (IncidentRow, CasePartRow)
+                          for f in (func.min, func.max)) if t is not None]
+    return (min(opened), max(opened)) if opened else None
 
 
 def _report(since: datetime, now: datetime, by: str, groups: dict[str, Group], total: Group,
