@@ -98,6 +98,10 @@ def test_a_dmr_emergency_becomes_an_incident_with_the_units_position_and_cameras
             assert row["unit"] == f"dmr:{UNIT}"
             store = bridge.store
             assert store is not None
+            # The gateway publishes an alert ahead of what waits in its outbox, so the location report
+            # decoded with it may reach the bridge just after: the incident takes the position then.
+            await until(pilot, lambda: [i.lat is not None for i in store.open_incidents()] == [True],
+                        "the incident at the unit's position")
             [incident] = store.open_incidents()
             detail = store.incident_detail(incident.id)
             assert detail is not None and detail.correlation is not None
