@@ -55,6 +55,8 @@ Complex = npt.NDArray[np.complex128]
 KP, KI = 0.16, 0.01
 # The sync metric's energy is floored: in digital silence the FFT's rounding noise would make any ratio.
 ENERGY_FLOOR = 1e-4
+# Sync positions computed at once: their gathered bits (2 x 32-40 bits x 8 bytes each) stay in the cache.
+SEARCH_CHUNK = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,26 +205,35 @@ class MskReceiver:
         if hi <= lo:
             return []
         mlo = max(self.zbase + self.window, lo - w)
+        metric = np.empty(end - mlo)
+        seg = np.empty((len(self.patterns), end - mlo))
+        parts = np.stack((self.z.real, self.z.imag))  # (2, kept)
+        for a in range(mlo, end, SEARCH_CHUNK):  # pieces that stay in the cache: a tenth of the time
+            b = min(end, a + SEARCH_CHUNK)
+            self._metric(parts, a, b, metric[a - mlo : b - mlo], seg[:, a - mlo : b - mlo])
+        self.checked = hi
+        # The pattern only where there is a peak (argmax over every position cost as much as the peaks).
+        return [SyncCandidate(pos, int(seg[:, k].argmax()), float(metric[k]))
+                for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.threshold)]
+
+    def _metric(self, parts: Float, lo: int, hi: int, metric: Float, seg: Float) -> None:
+        """The sync metric of positions ``lo`` .. ``hi`` - 1 into ``metric``, each pattern's into ``seg``;
+        ``parts``: (re, im) of the kept ``z``."""
         # Sparse FIRs (a tap per sync bit): the bit-spaced samples of every position gathered as rows,
         # (re, im) of each sync bit in turn, then a small matrix product per segment. A fifth of the time
         # of the same sums by FFT convolution, which pays for all the zero taps between the bits.
-        n = end - mlo
-        parts = np.stack((self.z.real, self.z.imag))  # (2, kept)
+        n = hi - lo
         windows = np.lib.stride_tricks.as_strided(parts, (parts.shape[1] - n + 1, 2, n),
                                                   (parts.strides[1], parts.strides[0], parts.strides[1]))
-        rows = windows[mlo - self.zbase - self.sync_off]  # (bits, re/im, positions)
-        seg = np.zeros((len(self.patterns), n))
+        rows = windows[lo - self.zbase - self.sync_off]  # (bits, re/im, positions)
+        seg[:] = 0.0
         for bits, mix, which in self.seg_parts:
             c = mix @ rows[bits].reshape(-1, n)  # (re, im) of each distinct expected segment
             seg += np.sqrt(c[0::2] ** 2 + c[1::2] ** 2)[which]
         flat = rows.reshape(-1, n)
         power = np.einsum("ij,ij->j", flat, flat)
         energy = np.maximum(np.sqrt(power * self.sync_off.size), ENERGY_FLOOR)
-        metric = (seg[0] if seg.shape[0] == 1 else np.maximum.reduce(seg)) / energy
-        self.checked = hi
-        # The pattern only where there is a peak (argmax over every position cost as much as the peaks).
-        return [SyncCandidate(pos, int(seg[:, k].argmax()), float(metric[k]))
-                for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.threshold)]
+        np.divide(seg[0] if seg.shape[0] == 1 else np.maximum.reduce(seg), energy, out=metric)
 
     def at(self, pos: float) -> complex:
         """``z`` at a fractional index, linearly interpolated; 0 outside what is kept."""

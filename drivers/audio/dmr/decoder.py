@@ -62,6 +62,8 @@ _SYNC_BITS = np.array([fec.bits_of(layer2.SYNC_WORDS[k], 48) for k in _SYNC_KIND
 _SYNC_FIT = np.array([np.linalg.pinv(np.vstack((ref, np.ones(ref.size))).T) for ref in _SYNC_SYMBOLS])
 SYNC_LAST = layer2.SYNC_AT + layer2.SYNC_SYMBOLS - 1  # burst index of the last sync symbol (77)
 SUPERFRAME_SPAN = 2 * layer2.SLOT_SYMBOLS  # symbols from one burst of a slot to its next
+# Sync positions correlated at once: 24 rows of them (8 bytes each) and 8 patterns stay in the cache.
+SEARCH_CHUNK = 4096
 
 
 @dataclass(order=True)
@@ -209,23 +211,31 @@ class DmrDecoder(AudioDecoder):
         if hi <= lo:
             return
         mlo = max(self._ybase + self._window, lo - w)
-        # The 24 symbol-spaced samples of every position as columns; the patterns are zero-mean, so their
-        # products need no mean taken out, and the norm of the mean-free columns is from two sums.
-        # Each row is a contiguous run of y: copied whole from a strided view of every window, not
-        # gathered element by element.
-        n = end - mlo
-        windows = np.lib.stride_tricks.as_strided(self._y, (self._y.size - n + 1, n), self._y.strides * 2)
-        cols = windows[self._offsets + (mlo - self._ybase)]  # (24, N)
-        total = cols.sum(axis=0)
-        square = np.einsum("ij,ij->j", cols, cols) - total * total / self._offsets.size
-        norm = np.sqrt(np.maximum(square, 0.0)) + 1e-12
-        corr = _SYNC_ZERO_MEAN @ cols / norm  # (8, N)
-        which = corr.argmax(axis=0)
-        best = np.take_along_axis(corr, which[None, :], axis=0)[0]
+        best = np.empty(end - mlo)
+        which = np.empty(end - mlo, np.intp)
+        for a in range(mlo, end, SEARCH_CHUNK):  # pieces that stay in the cache
+            b = min(end, a + SEARCH_CHUNK)
+            self._correlate(a, b, best[a - mlo : b - mlo], which[a - mlo : b - mlo])
         peaks = sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD)
         if peaks:
             self._check_syncs(np.array([p for p, _ in peaks]), which[[k for _, k in peaks]])
         self._checked = hi
+
+    def _correlate(self, lo: int, hi: int, best: Float, which: npt.NDArray[np.intp]) -> None:
+        """The best sync pattern's correlation at positions ``lo`` .. ``hi`` - 1, and which it was."""
+        # The 24 symbol-spaced samples of every position as columns; the patterns are zero-mean, so their
+        # products need no mean taken out, and the norm of the mean-free columns is from two sums.
+        # Each row is a contiguous run of y: copied whole from a strided view of every window, not
+        # gathered element by element.
+        n = hi - lo
+        windows = np.lib.stride_tricks.as_strided(self._y, (self._y.size - n + 1, n), self._y.strides * 2)
+        cols = windows[self._offsets + (lo - self._ybase)]  # (24, N)
+        total = cols.sum(axis=0)
+        square = np.einsum("ij,ij->j", cols, cols) - total * total / self._offsets.size
+        norm = np.sqrt(np.maximum(square, 0.0)) + 1e-12
+        corr = _SYNC_ZERO_MEAN @ cols / norm  # (8, N)
+        corr.argmax(axis=0, out=which)
+        best[:] = np.take_along_axis(corr, which[None, :], axis=0)[0]
 
     def _check_syncs(self, pos: Float, kinds: npt.NDArray[np.intp]) -> None:
         """Fit each candidate's gain and offset to its sync word and count the sync's wrong bits, all at
