@@ -180,6 +180,11 @@ class AudioDriverConfig(DriverTable):
     input: int = Field(1, ge=1, le=32, description="which of those channels this radio is on (1 = first)")
     decoders: list[str] = Field(description="dtmf | selcall | afsk1200 | mdc1200 | fleetsync | dmr | a plugin's name")
     loop: bool = Field(False, description="a recording (wav:) starts again when it ends (for demonstrations)")
+    decode_ms: int = Field(
+        100, ge=0, le=1000,
+        description="the decoders get the audio in pieces of at least this length (0: each block as captured); "
+        "longer costs less CPU and delays events by up to as much",
+    )
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="each decoder's options by its name, e.g. selcall = { standard = 'CCIR' }"
     )

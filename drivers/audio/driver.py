@@ -9,6 +9,10 @@ Thin on purpose, like the serial driver: decoding is in the sans-I/O decoders, r
         |                                                                     `--events--> sink   then names
         +-- radio on input 2 --> ...                                                           the call)
 
+A radio's live voice tap gets every block as captured (20 ms from a sound card); its recorder and
+decoders get the blocks gathered to ``decode_ms`` (100 ms), as a call costs them a fixed time on top of
+the work per sample.
+
 Several channels' tables that name one device share one driver (``share_key``), each attached as a
 radio on its input. A device that goes away (unplugged, PulseAudio restarted) is reopened with backoff
 and a logged reason, whatever the sound library raised (the loop is :class:`drivers.io.IoDriver`'s); a
@@ -23,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
 
 from config.schema import AudioDriverConfig, ConfigError
 from drivers.audio.base import AudioDecoder, AudioTap, Samples
@@ -55,6 +61,11 @@ class Radio:
     recorder: CallRecorder | None = None
     on_call: CallSink | None = None
     tap: AudioTap | None = None  # the live voice stream of the channel
+    tap_resampler: Resampler | None = None
+    decode_s: float = 0.0
+    held: list[Samples] = field(default_factory=list)
+    held_frames: int = 0
+    held_start: datetime | None = None
 
 
 def _stream(config: AudioDriverConfig) -> tuple[str, int, int]:
@@ -126,7 +137,7 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         recording = ctx.take_recorder()
         recorder, on_call = recording if recording is not None else (None, None)
         self.radios.append(Radio(radio, config.input, decoders, ctx.sink, recorder=recorder, on_call=on_call,
-                                 tap=ctx.take_tap()))
+                                 tap=ctx.take_tap(), decode_s=config.decode_ms / 1000))
 
     def _status(self) -> dict[str, Any]:
         levels = self.meter.as_dict()["channels"] if self.meter is not None else []
@@ -155,11 +166,15 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         return source
 
     def _pump(self, source: AudioSource) -> None:
-        with self._capture_errors():
-            for block, start in source.blocks():
-                if self.stopping:
-                    return
-                self._feed(block, start)
+        try:
+            with self._capture_errors():
+                for block, start in source.blocks():
+                    if self.stopping:
+                        return
+                    self._feed(block, start)
+        finally:  # what is held is decoded before a gap (a device reopened) or the flush at the end
+            for radio in self.radios:
+                self._decode_held(radio)
 
     def _close(self, source: AudioSource) -> None:
         source.close()
@@ -201,18 +216,35 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         assert self.meter is not None
         self.meter.feed(block)
         for radio, mono in zip(self.radios, self._splitter.split(block), strict=True):
-            at_rate: dict[int, Samples] = {}
-            recorder = radio.recorder if radio.on_call is not None else None
-            marks: list[CallMark] = []
-            if recorder is not None:
-                marks = recorder.feed(self._resampled(radio, mono, recorder.rate, at_rate), start)
             if radio.tap is not None:
-                radio.tap.feed(self._resampled(radio, mono, radio.tap.rate, at_rate), start)
-            out: list[Output] = []
-            for decoder in radio.decoders:
-                out += decoder.feed(self._resampled(radio, mono, decoder.rate, at_rate), start)
-                marks += self._heard(recorder, decoder)
-            self._hand_over(radio, marks, out)
+                if radio.tap_resampler is None:
+                    radio.tap_resampler = Resampler(self._rate, radio.tap.rate)
+                radio.tap.feed(radio.tap_resampler.feed(mono), start)
+            if radio.held_start is None:
+                radio.held_start = start
+            radio.held.append(mono)
+            radio.held_frames += len(mono)
+            if radio.held_frames >= radio.decode_s * self._rate:
+                self._decode_held(radio)
+
+    def _decode_held(self, radio: Radio) -> None:
+        """The audio held for the radio's decoders and recorder, as one piece."""
+        if radio.held_start is None:
+            return
+        mono = radio.held[0] if len(radio.held) == 1 else np.concatenate(radio.held)
+        start = radio.held_start
+        radio.held.clear()
+        radio.held_frames, radio.held_start = 0, None
+        at_rate: dict[int, Samples] = {}
+        recorder = radio.recorder if radio.on_call is not None else None
+        marks: list[CallMark] = []
+        if recorder is not None:
+            marks = recorder.feed(self._resampled(radio, mono, recorder.rate, at_rate), start)
+        out: list[Output] = []
+        for decoder in radio.decoders:
+            out += decoder.feed(self._resampled(radio, mono, decoder.rate, at_rate), start)
+            marks += self._heard(recorder, decoder)
+        self._hand_over(radio, marks, out)
 
     @staticmethod
     def _heard(recorder: CallRecorder | None, decoder: AudioDecoder) -> list[CallMark]:
