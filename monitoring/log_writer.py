@@ -46,6 +46,9 @@ class StderrWriter(logging.Handler):
             if len(self._lines) >= self.limit:
                 self.dropped += 1
                 return
+            if self.dropped:  # said where the gap is, in order
+                self._lines.append(self._note())
+                self._unwritten += 1
             self._lines.append(line)
             self._unwritten += 1
             self._cond.notify_all()
@@ -55,16 +58,21 @@ class StderrWriter(logging.Handler):
         with self._cond:
             self._cond.wait_for(lambda: self._unwritten == 0, FLUSH_S)
 
+    def _note(self) -> bytes:
+        """The line that says how many were dropped (under the condition's lock); counting starts over."""
+        dropped, self.dropped = self.dropped, 0
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        return f"{stamp} WARNING {__name__}: {dropped} log lines dropped: stderr was not read\n".encode()
+
     def _write(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._lines))
-                line = self._lines.popleft()
-                dropped, self.dropped = self.dropped, 0
-            if dropped:
-                note = time.strftime("%Y-%m-%d %H:%M:%S") + f" WARNING {__name__}: {dropped} log lines dropped: " \
-                       "stderr was not read\n"
-                line = note.encode() + line
+                self._cond.wait_for(lambda: bool(self._lines or self.dropped))
+                if self._lines:
+                    line = self._lines.popleft()
+                else:  # the queue written out after a gap, and nothing logged since: say it now
+                    line = self._note()
+                    self._unwritten += 1
             try:
                 while line:  # a pipe may take part of it
                     line = line[os.write(self.fd, line):]
