@@ -39,12 +39,20 @@ examples:
 
 
 def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * verbosity
-    logging.basicConfig(
-        level=max(level, logging.DEBUG),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from monitoring.log_writer import StderrWriter
+
+    level = max(logging.WARNING - 10 * verbosity, logging.DEBUG)
+    if logging.getLogger().handlers:  # configured already (a test running main): as basicConfig, leave it
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # stderr replaced by something with no file under it
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:  # written on a thread of its own: a reader that stalls must not stop the program (see the module)
+        sys.stderr.flush()
+        handler = StderrWriter(fd)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def _wait_for_signal() -> None:

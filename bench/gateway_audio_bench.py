@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
             for line in gateway.stderr:  # the gateway says when every driver is running
                 if "running:" in line:
                     break
+            # Read on to the end: a pipe nobody reads fills (64 KiB, about a minute of a busy gateway's log).
+            threading.Thread(target=gateway.stderr.read, daemon=True).start()
             time.sleep(warmup)  # the drivers' first blocks and the decoders' first chunks
             c0, t0 = cpu_seconds(gateway.pid), time.monotonic()
             time.sleep(seconds)
@@ -100,8 +103,10 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
             alive = gateway.poll() is None
         finally:
             gateway.terminate()
+            t_term = time.monotonic()
             try:
                 gateway.wait(timeout=60)
+                print(f"the gateway stopped {time.monotonic() - t_term:.1f} s after SIGTERM", file=sys.stderr)
             except subprocess.TimeoutExpired:  # the figures are read already; say so, and end it
                 print("the gateway did not stop within 60 s of SIGTERM: killed", file=sys.stderr)
                 gateway.kill()

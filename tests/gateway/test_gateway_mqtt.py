@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,6 +179,48 @@ def test_gateway_sigkill_loses_nothing(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+def radios_open(listener: Listener, gateway: str = "gw1") -> bool:
+    states = [s for s in listener.payloads(f"/gw/{gateway}/state") if s.get("online")]
+    return bool(states) and all(r["state"] == "open" for r in states[-1]["radios"].values())
+
+
+def test_a_gateway_whose_log_nobody_reads_decodes_on_and_stops_on_sigterm(
+    tmp_path: Path, mosquitto: Mosquitto, socat_link: SocatLink, listener: Listener
+) -> None:
+    # Its stderr a pipe that is never read (a benchmark that read only the first lines, a stalled log
+    # shipper): once the pipe is full, a log line must not hold up decoding, nor the stop after SIGTERM.
+    cfg = write_config(tmp_path, mosquitto, socat_link.radio)
+    outbox = tmp_path / "outbox.sqlite"
+    unread, stderr = os.pipe()
+    fcntl.fcntl(stderr, fcntl.F_SETPIPE_SZ, 4096)  # the smallest a pipe can be: full after a few dozen lines
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "pttbridge", "-v", "gateway", "-c", str(cfg)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    os.close(stderr)
+    try:
+        wait_until(lambda: radios_open(listener), 10, "the gateway's port to open")
+        frames = 150  # a log line each, 80 bytes or more: twice what the pipe holds
+        for i in range(frames):
+            socat_link.write(caller_id(i))
+        pending = array.array("i", [0])
+        wait_until(lambda: fcntl.ioctl(unread, termios.FIONREAD, pending) == 0 and pending[0] > 4096 - 200, 10,
+                   "the unread log to fill the pipe")
+        wait_until(lambda: outbox_count(outbox) == frames, 10, "every frame decoded, though nobody reads the log")
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the gateway did not stop within 10 s of SIGTERM")
+        assert proc.returncode == 0
+        with sqlite3.connect(outbox) as db:  # what it decoded is kept (published or not) for the next start
+            assert [r[0] for r in db.execute("SELECT seq FROM events ORDER BY seq")] == list(range(1, frames + 1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(unread)
 
 
 def test_replay_request_republishes_a_range(
