@@ -1,11 +1,14 @@
 """One gateway process listening to many audio channels with every decoder on: its CPU over a minute.
 
-    python -m bench.gateway_audio_bench [--channels 64] [--seconds 60] [--decoders dtmf,...] [--quick]
+    python -m bench.gateway_audio_bench [--channels 64] [--seconds 60] [--decoders dtmf,...]
+                                        [--block-ms 20] [--decode-ms 0,100] [--quick]
 
 Each channel replays, in real time and looped, its own slice of the busy channel of
 :mod:`bench.channel_bench` (22050 Hz, the slices start 9 s apart, so the channels are not in step), as
-a sound card's input would arrive: ``pttbridge gateway`` with one ``type = "audio"`` table per channel
-(``device = "wav:..."``, ``loop = true``), a real Mosquitto on a free local port, the outbox on disk.
+a sound card's input would arrive, in ``--block-ms`` blocks (20 ms, as PortAudio gives them):
+``pttbridge gateway`` with one ``type = "audio"`` table per channel (``device = "wav:...?blocksize=N"``,
+``loop = true``), a real Mosquitto on a free local port, the outbox on disk. One run per ``--decode-ms``
+value (the tables' ``decode_ms``: how much audio is gathered for the decoders).
 After a warm-up the process's CPU (user + system, from /proc/PID/stat) is read over ``--seconds`` of
 wall time: CPU seconds per second is the number of cores it keeps busy (this machine has 2). Events
 stored in the outbox over the whole run are counted too. Writes a Markdown table.
@@ -66,19 +69,21 @@ def slices(folder: Path, channels: int, seconds: float, *, quick: bool) -> list[
     return paths
 
 
-def config(work: Path, port: int, wavs: list[Path], decoders: list[str]) -> Path:
+def config(work: Path, port: int, wavs: list[Path], decoders: list[str], *, block_ms: int, decode_ms: int) -> Path:
     lines = [f'data_dir = "{work / "data"}"', "[gateway]", 'name = "bench64"',
              f'outbox = "{work / "data" / "outbox.sqlite"}"', "[mqtt]", f'url = "mqtt://127.0.0.1:{port}"']
     names = ", ".join(f'"{d}"' for d in decoders)
     for i, wav in enumerate(wavs):
         lines += ["[[channels]]", f'name = "ch{i:02d}"', "[[channels.drivers]]", 'type = "audio"',
-                  f'device = "wav:{wav}"', f"rate = {RATE}", f"decoders = [{names}]", "loop = true"]
+                  f'device = "wav:{wav}?blocksize={RATE * block_ms // 1000}"', f"rate = {RATE}",
+                  f"decoders = [{names}]", f"decode_ms = {decode_ms}", "loop = true"]
     path = work / "gateway.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, quick: bool) -> dict[str, float]:
+def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, quick: bool, block_ms: int = 20,
+        decode_ms: int = 100) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "data").mkdir()
@@ -87,7 +92,8 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
         broker = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         gateway = subprocess.Popen([sys.executable, str(ROOT / "pttbridge.py"), "gateway", "-c",
-                                    str(config(work, port, wavs, decoders))], cwd=work,
+                                    str(config(work, port, wavs, decoders, block_ms=block_ms,
+                                               decode_ms=decode_ms))], cwd=work,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             assert gateway.stderr is not None
@@ -128,6 +134,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="wall time over which the CPU is read")
     ap.add_argument("--warmup", type=float, default=10.0)
     ap.add_argument("--decoders", default=",".join(EVERY))
+    ap.add_argument("--block-ms", type=int, default=20, help="the blocks the replay delivers, as a sound card's")
+    ap.add_argument("--decode-ms", default="100", help="decode_ms of every channel; several (0,100) run in turn")
     ap.add_argument("--quick", action="store_true", help="4 channels for 5 s (CI)")
     ap.add_argument("--out", type=Path, default=OUT / "gateway_audio.md")
     args = ap.parse_args()
@@ -135,11 +143,13 @@ def main() -> None:
         sys.exit("mosquitto is not installed")
     channels, seconds, warmup = (4, 5.0, 2.0) if args.quick else (args.channels, args.seconds, args.warmup)
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
-    got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick)
-    table = ("| channels | decoders on each | CPU over the run (cores busy, of 2) | wall time read | events stored |\n"
-             "| --- | --- | --- | --- | --- |\n"
-             f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {got['cores']:.2f} | {got['seconds']:.0f} s "
-             f"| {got['events']:.0f} |\n")
+    table = ("| channels | decoders on each | blocks, decode_ms | CPU over the run (cores busy, of 2) "
+             "| wall time read | events stored |\n| --- | --- | --- | --- | --- | --- |\n")
+    for decode_ms in (int(v) for v in args.decode_ms.split(",")):
+        got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick, block_ms=args.block_ms,
+                  decode_ms=decode_ms)
+        table += (f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {args.block_ms} ms, {decode_ms} "
+                  f"| {got['cores']:.2f} | {got['seconds']:.0f} s | {got['events']:.0f} |\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table)
     print(table)
