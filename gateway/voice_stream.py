@@ -51,6 +51,7 @@ from gateway.transmit import Transmitter, TxReport
 from gateway.voice import (
     ANSWER,
     FLOOR,
+    FRAME_MS,
     FRAME_SAMPLES,
     LISTEN,
     RATE,
@@ -243,9 +244,11 @@ class ChannelVoice:
         self.cor = False  # busy follows the radio's COR instead of the level
         self.transmit_reason: str | None = "has no transmit section"  # None: it can transmit
         self.patch: str | None = None
-        self.rate = RATE  # the tap's rate
         self._lock = threading.RLock()
+        self._rate_in = RATE  # the receive audio's rate, the driver's device's
         self._pending = np.zeros(0, np.float32)
+        self._up: Resampler | None = None  # to 48 kHz, while someone hears the channel
+        self._held = np.zeros(0, np.float32)  # resampled, short of a frame
         self._packer: FramePacker | None = None
         self._streaming = False
         self._leases: dict[str, float] = {}  # console -> expiry (monotonic)
@@ -281,32 +284,43 @@ class ChannelVoice:
 
     # --- receive ------------------------------------------------------------------------------------
 
-    def feed(self, block: Samples, start: datetime) -> None:
-        """The channel's receive audio at 48 kHz (the audio driver's thread)."""
+    def feed(self, block: Samples, start: datetime, rate: int = RATE) -> None:
+        """The channel's receive audio at ``rate`` (the audio driver's thread, at its device's rate), taken
+        in 20 ms frames: each frame's level says whether the channel is busy, and only the frames someone
+        hears (a listener, a patch) are resampled to 48 kHz: a channel nobody hears costs its levels."""
         patched: list[Samples | None] = []
         with self._lock:
+            if rate != self._rate_in:
+                self._rate_in, self._pending, self._up = rate, np.zeros(0, np.float32), None
+            step = max(1, round(rate * FRAME_MS / 1000))
             x = np.concatenate([self._pending, block]) if len(self._pending) else block
-            n = len(x) // FRAME_SAMPLES * FRAME_SAMPLES
+            n = len(x) // step * step
             self._pending = x[n:].copy()
-            for at in range(0, n, FRAME_SAMPLES):
-                pcm = x[at:at + FRAME_SAMPLES]
-                self._frame(pcm)
-                # A patch: what this channel receives goes out on the others, unless this channel is talking
-                # itself (its receive audio then is, or may be, what the patch transmits: never fed back).
-                if self.patch is not None and self.talk is None and not self.keyed:
-                    patched.append(pcm if self.busy else None)
+            for at in range(0, n, step):
+                self._frame(x[at:at + step], patched)
         for item in patched:  # outside this channel's lock: the patched channels take their own
             self.service.patch_audio(self, item)
 
-    def _frame(self, pcm: Samples) -> None:
+    def _at_48k(self, frame: Samples) -> list[Samples]:
+        """The 48 kHz frames a receive frame completes."""
+        if self._rate_in == RATE:
+            return [frame]
+        if self._up is None:
+            self._up, self._held = Resampler(self._rate_in, RATE), np.zeros(0, np.float32)
+        y = np.concatenate([self._held, self._up.feed(frame)])
+        n = len(y) // FRAME_SAMPLES * FRAME_SAMPLES
+        self._held = y[n:]
+        return [y[at:at + FRAME_SAMPLES] for at in range(0, n, FRAME_SAMPLES)]
+
+    def _frame(self, frame: Samples, patched: list[Samples | None]) -> None:
         now = self.service.clock()
-        level = _dbfs(pcm)
+        level = _dbfs(frame)
         self._level_sum += 10 ** (level / 10)
         self._level_n += 1
         active = self._carrier if self.cor else level > self.cfg.threshold_dbfs
         was = self.busy
         if active:
-            self._hang_left = round(self.cfg.hang_ms / 20)
+            self._hang_left = round(self.cfg.hang_ms / FRAME_MS)
             self.busy = True
         elif self._hang_left > 0:
             self._hang_left -= 1
@@ -318,11 +332,20 @@ class ChannelVoice:
         if was and not self.busy:
             self._spurt_end_at = now
         listened = self._listened(now)
+        # A patch: what this channel receives goes out on the others, unless this channel is talking
+        # itself (its receive audio then is, or may be, what the patch transmits: never fed back).
+        patching = self.patch is not None and self.talk is None and not self.keyed
+        heard: list[Samples] = []
+        if self.busy and (listened or patching):
+            heard = self._at_48k(frame)
+        else:
+            self._up = None  # heard again, it starts afresh
         if self.busy and listened:
             if self._packer is None:
                 self._packer = FramePacker(OpusEncoder(self.cfg.bitrate))
-            for frame in self._packer.feed(pcm, unit=self.unit):
-                self._send(frame)
+            for pcm in heard:
+                for voice_frame in self._packer.feed(pcm, unit=self.unit):
+                    self._send(voice_frame)
             self._streaming = True
         elif self._streaming and self._packer is not None:
             last = self._packer.end(unit=self.unit)
@@ -331,6 +354,8 @@ class ChannelVoice:
             self._streaming = False
         elif self._packer is not None:
             self._packer.skip(FRAME_SAMPLES)
+        if patching:
+            patched += heard if self.busy else [None]
         if changed or (listened and now - self._level_at >= LEVEL_S):
             self._close_level(now)
             self.service.publish_state(self)

@@ -41,12 +41,10 @@ class Heard:
 
 
 class AudioTap(Protocol):
-    """Hears a radio's receive audio as it comes, at ``rate`` (the gateway's live voice stream): the
-    audio driver hands it every block, resampled, on its own thread; ``feed`` must not block."""
+    """Hears a radio's receive audio as it comes, at the device's ``rate`` (the gateway's live voice
+    stream): the audio driver hands it every block on its own thread; ``feed`` must not block."""
 
-    rate: int
-
-    def feed(self, block: Samples, start: datetime) -> None: ...
+    def feed(self, block: Samples, start: datetime, rate: int) -> None: ...
 
 
 class AudioDecoder(ABC):

@@ -61,7 +61,6 @@ class Radio:
     recorder: CallRecorder | None = None
     on_call: CallSink | None = None
     tap: AudioTap | None = None  # the live voice stream of the channel
-    tap_resampler: Resampler | None = None
     decode_s: float = 0.0
     held: list[Samples] = field(default_factory=list)
     held_frames: int = 0
@@ -217,9 +216,7 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         self.meter.feed(block)
         for radio, mono in zip(self.radios, self._splitter.split(block), strict=True):
             if radio.tap is not None:
-                if radio.tap_resampler is None:
-                    radio.tap_resampler = Resampler(self._rate, radio.tap.rate)
-                radio.tap.feed(radio.tap_resampler.feed(mono), start)
+                radio.tap.feed(mono, start, self._rate)
             if radio.held_start is None:
                 radio.held_start = start
             radio.held.append(mono)

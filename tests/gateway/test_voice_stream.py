@@ -180,3 +180,75 @@ def test_a_remote_member_is_not_heard_while_the_patch_talks_on_it(tmp_path: Path
     assert state.talker is not None and (state.talker.console, state.talker.operator) == ("p", "patch p")
     voice.patch_audio(remote, None)  # b fell quiet: the talk on a ends
     wait_until(lambda: a.talk is None, 5, "the talk on a to end")
+
+
+class Heard(VoiceService):
+    """The voice service with the frames it would publish kept here (no broker)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames: list[Any] = []
+
+    def publish_frame(self, ch: Any, frame: Any) -> None:
+        self.frames.append(frame)
+
+    def publish_state(self, ch: Any) -> None:
+        pass
+
+
+def test_a_channel_at_another_rate_is_heard_at_48k_only_while_listened(tmp_path: Path) -> None:
+    """A radio on a 16 kHz sound card: the driver hands the voice stream its blocks as captured; the
+    channel is busy while the tone lasts whoever listens, and a dispatcher listening gets it as 48 kHz
+    Opus, the same tone, for the whole transmission."""
+    from gateway.voice import ListenLease
+
+    voice = Heard(parse_config({}).mqtt, "gw", transmitters=dict, submit=lambda *_: None)
+    voice.configure(channel_configs(tmp_path), [])
+    ch, start, rate = voice.channels["a"], datetime.now(UTC), 16000
+    n = rate // 50
+    t = np.arange(round(0.6 * rate)) / rate
+    speech = (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+
+    def transmission() -> list[bool]:
+        busy = []
+        for at in range(0, len(speech), 3 * n // 2):  # blocks of 30 ms: frames are cut across them
+            ch.feed(speech[at:at + 3 * n // 2], start, rate)
+            busy.append(ch.busy)
+        for _ in range(40):  # quiet past the hang time
+            ch.feed(np.zeros(n, np.float32), start, rate)
+        return busy
+
+    assert all(transmission()) and not ch.busy and voice.frames == []  # nobody listens: nothing sent
+    ch.lease(ListenLease("desk-1", "alice", 60))
+    assert all(transmission()) and not ch.busy
+    decoder = OpusDecoder()
+    pcm = np.concatenate([decoder.decode(f.opus) for f in voice.frames])
+    rms = np.sqrt(np.mean(pcm[: len(pcm) // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES) ** 2, axis=1))
+    assert abs(np.sum(rms > 0.1) - 30) <= 2  # 0.6 s of the tone in 20 ms frames at 48 kHz (then the hang time)
+    spectrum = np.abs(np.fft.rfft(pcm))
+    assert abs(np.argmax(spectrum) * RATE / len(pcm) - 1000) < 10  # the same tone
+
+
+def test_a_patch_carries_a_channel_at_another_rate(tmp_path: Path) -> None:
+    """Channel a's radio is on a 22050 Hz sound card; the patch transmits what it hears on b at 48 kHz."""
+    events: list[tuple[str, Decoded]] = []
+    transmitters = {name: Transmitter(f"{name}/tx", WavOutput(tmp_path / f"{name}.wav", RATE), VoxPtt(),
+                                      lead_in_s=0, tail_s=0) for name in ("a", "b")}
+    voice = VoiceService(parse_config({}).mqtt, "gw", transmitters=lambda: transmitters,
+                         submit=lambda ch, d, _id, _clip: events.append((ch, d)))
+    voice.configure(channel_configs(tmp_path), parse_config({"patches": [{"name": "p", "channels": ["a", "b"]}]
+                                                             }).patches)
+    a, start, rate = voice.channels["a"], datetime.now(UTC), 22050
+    t = np.arange(round(0.6 * rate)) / rate
+    speech = (0.3 * np.sin(2 * np.pi * 800 * t)).astype(np.float32)
+    for at in range(0, len(speech), rate // 50):
+        a.feed(speech[at:at + rate // 50], start, rate)
+        time.sleep(0.02)  # a radio's audio comes in real time
+    for _ in range(60):
+        a.feed(np.zeros(rate // 50, np.float32), start, rate)
+    wait_until(lambda: voice.channels["b"].talk is None and events, 10, "the patch's transmission on b to end")
+    x, _ = soundfile.read(tmp_path / "b.wav", dtype="float32")
+    loud = x[np.abs(x) > 0.1]
+    assert loud.size > 0.4 * RATE  # the speech went out on b
+    spectrum = np.abs(np.fft.rfft(x))
+    assert abs(np.argmax(spectrum) * RATE / len(x) - 800) < 10
