@@ -1,14 +1,15 @@
 """One gateway process listening to many audio channels with every decoder on: its CPU over a minute.
 
     python -m bench.gateway_audio_bench [--channels 64] [--seconds 60] [--decoders dtmf,...]
-                                        [--block-ms 20] [--decode-ms 0,100] [--quick]
+                                        [--block-ms 20] [--decode-ms 0,100] [--workers 0,2] [--quick]
 
 Each channel replays, in real time and looped, its own slice of the busy channel of
 :mod:`bench.channel_bench` (22050 Hz, the slices start 9 s apart, so the channels are not in step), as
 a sound card's input would arrive, in ``--block-ms`` blocks (20 ms, as PortAudio gives them):
 ``pttbridge gateway`` with one ``type = "audio"`` table per channel (``device = "wav:...?blocksize=N"``,
 ``loop = true``), a real Mosquitto on a free local port, the outbox on disk. One run per ``--decode-ms``
-value (the tables' ``decode_ms``: how much audio is gathered for the decoders).
+value (the tables' ``decode_ms``: how much audio is gathered for the decoders) and ``--workers`` value
+(``[gateway] decode_workers``: the processes the decoders run in; their CPU is counted with the gateway's).
 After a warm-up the process's CPU (user + system, from /proc/PID/stat) is read over ``--seconds`` of
 wall time: CPU seconds per second is the number of cores it keeps busy (this machine has 2). Events
 stored in the outbox over the whole run are counted too. Writes a Markdown table.
@@ -46,6 +47,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (its decoding workers), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):  # a process that ended meanwhile
+            continue
+    return found
+
+
+def tree_cpu(pid: int, workers: list[int]) -> float:
+    """CPU of the gateway and its workers (those alive now and those read before: a worker is not restarted
+    in this bench)."""
+    total = cpu_seconds(pid)
+    for child in workers:
+        try:
+            total += cpu_seconds(child)
+        except OSError:
+            pass
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,8 +94,9 @@ def slices(folder: Path, channels: int, seconds: float, *, quick: bool) -> list[
     return paths
 
 
-def config(work: Path, port: int, wavs: list[Path], decoders: list[str], *, block_ms: int, decode_ms: int) -> Path:
-    lines = [f'data_dir = "{work / "data"}"', "[gateway]", 'name = "bench64"',
+def config(work: Path, port: int, wavs: list[Path], decoders: list[str], *, block_ms: int, decode_ms: int,
+           workers: int) -> Path:
+    lines = [f'data_dir = "{work / "data"}"', "[gateway]", 'name = "bench64"', f"decode_workers = {workers}",
              f'outbox = "{work / "data" / "outbox.sqlite"}"', "[mqtt]", f'url = "mqtt://127.0.0.1:{port}"']
     names = ", ".join(f'"{d}"' for d in decoders)
     for i, wav in enumerate(wavs):
@@ -83,7 +109,7 @@ def config(work: Path, port: int, wavs: list[Path], decoders: list[str], *, bloc
 
 
 def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, quick: bool, block_ms: int = 20,
-        decode_ms: int = 100) -> dict[str, float]:
+        decode_ms: int = 100, workers: int = 0) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "data").mkdir()
@@ -93,7 +119,7 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
                                   stderr=subprocess.DEVNULL)
         gateway = subprocess.Popen([sys.executable, str(ROOT / "pttbridge.py"), "gateway", "-c",
                                     str(config(work, port, wavs, decoders, block_ms=block_ms,
-                                               decode_ms=decode_ms))], cwd=work,
+                                               decode_ms=decode_ms, workers=workers))], cwd=work,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             assert gateway.stderr is not None
@@ -103,9 +129,10 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
             # Read on to the end: a pipe nobody reads fills (64 KiB, about a minute of a busy gateway's log).
             threading.Thread(target=gateway.stderr.read, daemon=True).start()
             time.sleep(warmup)  # the drivers' first blocks and the decoders' first chunks
-            c0, t0 = cpu_seconds(gateway.pid), time.monotonic()
+            pids = children(gateway.pid)  # its decoding workers, started by now
+            c0, t0 = tree_cpu(gateway.pid, pids), time.monotonic()
             time.sleep(seconds)
-            c1, t1 = cpu_seconds(gateway.pid), time.monotonic()
+            c1, t1 = tree_cpu(gateway.pid, pids), time.monotonic()
             alive = gateway.poll() is None
         finally:
             gateway.terminate()
@@ -136,6 +163,7 @@ def main() -> None:
     ap.add_argument("--decoders", default=",".join(EVERY))
     ap.add_argument("--block-ms", type=int, default=20, help="the blocks the replay delivers, as a sound card's")
     ap.add_argument("--decode-ms", default="100", help="decode_ms of every channel; several (0,100) run in turn")
+    ap.add_argument("--workers", default="0", help="[gateway] decode_workers; several (0,2) run in turn")
     ap.add_argument("--quick", action="store_true", help="4 channels for 5 s (CI)")
     ap.add_argument("--out", type=Path, default=OUT / "gateway_audio.md")
     args = ap.parse_args()
@@ -143,13 +171,14 @@ def main() -> None:
         sys.exit("mosquitto is not installed")
     channels, seconds, warmup = (4, 5.0, 2.0) if args.quick else (args.channels, args.seconds, args.warmup)
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
-    table = ("| channels | decoders on each | blocks, decode_ms | CPU over the run (cores busy, of 2) "
-             "| wall time read | events stored |\n| --- | --- | --- | --- | --- | --- |\n")
-    for decode_ms in (int(v) for v in args.decode_ms.split(",")):
-        got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick, block_ms=args.block_ms,
-                  decode_ms=decode_ms)
-        table += (f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {args.block_ms} ms, {decode_ms} "
-                  f"| {got['cores']:.2f} | {got['seconds']:.0f} s | {got['events']:.0f} |\n")
+    table = ("| channels | decoders on each | blocks, decode_ms | decode workers | CPU over the run (cores busy, of "
+             f"{os.cpu_count()}) | wall time read | events stored |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+    for workers in (int(v) for v in args.workers.split(",")):
+        for decode_ms in (int(v) for v in args.decode_ms.split(",")):
+            got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick, block_ms=args.block_ms,
+                      decode_ms=decode_ms, workers=workers)
+            table += (f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {args.block_ms} ms, {decode_ms} "
+                      f"| {workers} | {got['cores']:.2f} | {got['seconds']:.0f} s | {got['events']:.0f} |\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table)
     print(table)

@@ -680,6 +680,10 @@ class GatewayConfig(_Strict):
         200.0, gt=0, description="most events per second (1 s bursts) handed to the broker, so a chattering "
         "radio or a long backlog cannot flood the bridge; the rest waits in the outbox. Alerts never wait"
     )
+    decode_workers: int = Field(
+        0, ge=0, le=64, description="processes the audio decoders run in, each radio's in one of them, so that "
+        "the channels use more than one core; 0: in the audio drivers' own threads"
+    )
     metrics: MetricsListen | None = Field(
         None, description="host:port serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9101 (port 0: any "
         "free port); default off. Outbox depth, events by kind, broker connection, each radio's state and counters"

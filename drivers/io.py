@@ -52,6 +52,7 @@ from drivers.link import BACKOFF_MAX_S, BACKOFF_MIN_S, LinkState
 if TYPE_CHECKING:
     from drivers.audio.base import AudioTap
     from drivers.audio.recorder import CallMark, CallRecorder
+    from drivers.audio.workers import DecodePool
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,8 @@ class DriverContext:
     # Who hears the channel's receive audio live (the gateway's voice stream), for the first driver of the
     # channel that hears its audio; None when nobody listens or another driver feeds it.
     take_tap: Callable[[], AudioTap | None] = _no_tap
+    # The gateway's decoding workers (``[gateway] decode_workers``); None: decoders run in the driver's thread.
+    decode_pool: DecodePool | None = None
 
 
 class IoDriver(ABC, Generic[HandleT, ConfigT]):

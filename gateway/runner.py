@@ -36,6 +36,7 @@ from config.private import private_file
 from config.schema import ChannelConfig, Config, ConfigError, DriverTable, Rule, parse_config
 from drivers.audio.playback import open_output
 from drivers.audio.recorder import CallEnded, CallMark, CallRecorder, CallStarted, flac
+from drivers.audio.workers import DecodePool
 from drivers.base import Output, Rejected
 from drivers.io import CallSink, DriverContext, IoDriver
 from drivers.modbus import ModbusDriver
@@ -174,6 +175,8 @@ class Gateway:
         # Live voice (gateway/voice_stream.py): its own MQTT connection; fed each channel's receive audio.
         self.voice = VoiceService(config.mqtt, self.gw.name, transmitters=lambda: self.transmitters,
                                   submit=self._voice_event)
+        # Audio decoding in worker processes (drivers/audio/workers.py); each starts at its first audio.
+        self.decode_pool = DecodePool(self.gw.decode_workers) if self.gw.decode_workers else None
         self._built = self._build(self.channels)
         self.voice.configure(self.channels, config.patches)
         self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command,
@@ -212,7 +215,7 @@ class Gateway:
                 key = f"channels[{ci}].drivers[{di}]"
                 cls = _driver_class(key, dcfg)
                 ctx = DriverContext(channel.name, key, self._sink(channel), self._health_changed,
-                                    self._recording(built, channel), self.voice.tap_for(channel))
+                                    self._recording(built, channel), self.voice.tap_for(channel), self.decode_pool)
                 share = cls.share_key(dcfg)
                 if share is None:
                     if kept and old is not None and (channel.name, di) in old.by_key:
@@ -609,6 +612,8 @@ class Gateway:
                 drv.request_stop()
             for _, drv in self.drivers:
                 drv.stop()
+            if self.decode_pool is not None:  # after the drivers: their last audio is decoded and flushed
+                self.decode_pool.close()
             self.voice.stop()  # a live transmission ends (PTT released) before its transmitter closes
             self._join_commands(COMMAND_JOIN_S)
             self.publisher.stop()

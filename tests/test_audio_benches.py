@@ -34,11 +34,13 @@ def test_the_channel_bench_writes_its_table(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto")
 def test_the_gateway_audio_bench_writes_its_table(tmp_path: Path) -> None:
     out = tmp_path / "gateway.md"
-    proc = subprocess.run([sys.executable, "-m", "bench.gateway_audio_bench", "--quick", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "bench.gateway_audio_bench", "--quick", "--workers", "0,2",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    row = out.read_text().splitlines()[2].split("|")
-    assert row[1].strip() == "4 x 22050 Hz"
-    assert row[3].strip() == "20 ms, 100"  # a sound card's blocks, gathered as the default configuration does
-    assert float(row[4]) > 0  # it ran its decoders ...
-    assert int(row[6]) > 0  # ... and they stored events
+    for line, workers in zip(out.read_text().splitlines()[2:], ("0", "2"), strict=True):
+        row = line.split("|")
+        assert row[1].strip() == "4 x 22050 Hz"
+        assert row[3].strip() == "20 ms, 100"  # a sound card's blocks, gathered as the default configuration does
+        assert row[4].strip() == workers
+        assert float(row[5]) > 0  # it ran its decoders ...
+        assert int(row[7]) > 0  # ... and they stored events

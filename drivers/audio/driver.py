@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from config.schema import AudioDriverConfig, ConfigError
-from drivers.audio.base import AudioDecoder, AudioTap, Samples
+from drivers.audio.base import AudioDecoder, AudioTap, Heard, Samples
 from drivers.audio.recorder import CallMark, CallRecorder
 from drivers.audio.source import (
     AudioSource,
@@ -41,6 +41,7 @@ from drivers.audio.source import (
     Resampler,
     open_source,
 )
+from drivers.audio.workers import RemoteDecoders
 from drivers.base import Output
 from drivers.io import CallSink, Counters, DeviceError, DriverContext, IoDriver, Sink
 from drivers.registry import UnknownProtocol, audio_decoder_class, create_audio_decoder
@@ -61,6 +62,7 @@ class Radio:
     recorder: CallRecorder | None = None
     on_call: CallSink | None = None
     tap: AudioTap | None = None  # the live voice stream of the channel
+    remote: RemoteDecoders | None = None  # the decoders run in a worker process (these are their names)
     decode_s: float = 0.0
     held: list[Samples] = field(default_factory=list)
     held_frames: int = 0
@@ -135,8 +137,11 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             raise ConfigError(f"{ctx.key}.input: {radio}: input {config.input} of a {self.channels}-channel stream")
         recording = ctx.take_recorder()
         recorder, on_call = recording if recording is not None else (None, None)
+        remote = None
+        if ctx.decode_pool is not None:
+            remote = ctx.decode_pool.radio(self.rate, [(d.name, d.rate, config.options.get(d.name)) for d in decoders])
         self.radios.append(Radio(radio, config.input, decoders, ctx.sink, recorder=recorder, on_call=on_call,
-                                 tap=ctx.take_tap(), decode_s=config.decode_ms / 1000))
+                                 tap=ctx.take_tap(), decode_s=config.decode_ms / 1000, remote=remote))
 
     def _status(self) -> dict[str, Any]:
         levels = self.meter.as_dict()["channels"] if self.meter is not None else []
@@ -192,9 +197,12 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             recorder = radio.recorder if radio.on_call is not None else None
             out: list[Output] = []
             marks: list[CallMark] = []
-            for decoder in radio.decoders:
+            if radio.remote is not None:
+                out, heard = radio.remote.flush(now)
+                marks = self._marks(recorder, heard)
+            for decoder in radio.decoders if radio.remote is None else []:
                 out += decoder.flush(now)
-                marks += self._heard(recorder, decoder)
+                marks += self._marks(recorder, decoder.heard())
             self._hand_over(radio, marks, out)
             if recorder is not None:
                 self._hand_over(radio, recorder.flush(now), [])
@@ -238,16 +246,17 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         if recorder is not None:
             marks = recorder.feed(self._resampled(radio, mono, recorder.rate, at_rate), start)
         out: list[Output] = []
-        for decoder in radio.decoders:
+        if radio.remote is not None:
+            out, heard = radio.remote.feed(mono, start)
+            marks += self._marks(recorder, heard)
+        for decoder in radio.decoders if radio.remote is None else []:
             out += decoder.feed(self._resampled(radio, mono, decoder.rate, at_rate), start)
-            marks += self._heard(recorder, decoder)
+            marks += self._marks(recorder, decoder.heard())  # asked even with no recorder: the decoder forgets
         self._hand_over(radio, marks, out)
 
     @staticmethod
-    def _heard(recorder: CallRecorder | None, decoder: AudioDecoder) -> list[CallMark]:
-        """What the decoder heard of its signal is activity for the recorder (asked even with no
-        recorder, so that the decoder forgets it)."""
-        heard = decoder.heard()
+    def _marks(recorder: CallRecorder | None, heard: list[Heard]) -> list[CallMark]:
+        """What the decoders heard of their signals is activity for the recorder."""
         return [m for h in heard for m in recorder.heard(h.start, h.end)] if recorder is not None else []
 
     def _hand_over(self, radio: Radio, marks: list[CallMark], out: list[Output]) -> None:

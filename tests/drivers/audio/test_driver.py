@@ -5,6 +5,8 @@ recording that ends before a whole piece is held."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import wave
 from datetime import datetime
@@ -16,6 +18,7 @@ from support import read_recording, recording, wait_until
 
 from config.schema import AudioDriverConfig
 from drivers.audio.driver import AudioDriver
+from drivers.audio.workers import DecodePool
 from drivers.base import Output
 from drivers.io import DriverContext
 from gateway.events import Decoded
@@ -36,7 +39,8 @@ class Tap:
 
 
 def heard(path: Path, decoders: list[str], decode_ms: int, tap: Tap | None = None,
-          options: dict[str, dict[str, str]] | None = None) -> list[tuple[str, str | None, str, str]]:
+          options: dict[str, dict[str, str]] | None = None,
+          pool: DecodePool | None = None) -> list[tuple[str, str | None, str, str]]:
     """What the driver decodes from the recording, replayed in 20 ms blocks as a sound card gives them:
     (kind, unit, detail, time to the millisecond) of each event."""
     with wave.open(str(path)) as w:
@@ -52,7 +56,8 @@ def heard(path: Path, decoders: list[str], decode_ms: int, tap: Tap | None = Non
     config = AudioDriverConfig.model_validate({"type": "audio", "device": str(path), "decoders": decoders,
                                                "decode_ms": decode_ms, "options": options or {}})
     driver.attach(config, DriverContext("ch", "channels[0].drivers[0]", sink,
-                                        take_tap=(lambda: tap) if tap is not None else lambda: None))
+                                        take_tap=(lambda: tap) if tap is not None else lambda: None,
+                                        decode_pool=pool))
     driver.start()
     try:
         wait_until(lambda: driver.snapshot()["state"] == "ended", 60, "the recording to end")
@@ -101,3 +106,44 @@ def test_the_live_tap_gets_every_block_as_it_comes(tmp_path: Path) -> None:
     assert {b.size for b in tap.blocks[:-1]} == {rate // 50}  # 20 ms each, not a second's worth
     assert tap.rates == {rate}  # as the device gives it: the voice stream resamples what it sends
     np.testing.assert_allclose(np.concatenate(tap.blocks), samples, atol=1e-4)
+
+
+def test_decoders_in_worker_processes_say_what_they_say_in_the_drivers_thread(tmp_path: Path) -> None:
+    """``[gateway] decode_workers``: each radio's decoders in a worker process, the same events."""
+    wav = recording(tmp_path / "patrol.wav")
+    tones = {"selcall": {"standard": "ZVEI1"}}
+    off_air = DATA / "afsk1200" / "satrec_swiatowid-ax25_48k.wav"
+    pool = DecodePool(2)
+    try:
+        assert heard(wav, ["dtmf", "selcall"], 100, options=tones, pool=pool) == heard(wav, ["dtmf", "selcall"], 100,
+                                                                                         options=tones)
+        assert heard(off_air, ["afsk1200"], 100, pool=pool) == heard(off_air, ["afsk1200"], 100)
+        assert len(pool.pids) == 2  # one radio each
+    finally:
+        pool.close()
+    assert pool.pids == []
+
+
+def test_a_decoding_worker_killed_is_started_again_and_decoding_goes_on(tmp_path: Path) -> None:
+    """A worker killed while its radio listens: the driver reports the lost piece as a device error,
+    reopens, and the worker started again decodes what comes next."""
+    _, rate = read_recording(recording(tmp_path / "patrol.wav"))
+    pool = DecodePool(1)
+    events: list[Output] = []
+    driver = AudioDriver("audio:test", f"wav:{tmp_path / 'patrol.wav'}?blocksize={rate // 50}", rate=rate,
+                         channels=1, realtime=True, loop=True)
+    config = AudioDriverConfig.model_validate({"type": "audio", "device": "x", "decoders": ["dtmf"]})
+    driver.attach(config, DriverContext("ch", "channels[0].drivers[0]", events.extend, decode_pool=pool))
+    driver.start()
+    try:
+        wait_until(lambda: len(pool.pids) == 1, 10, "the worker to start")
+        [first] = pool.pids
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: pool.pids and pool.pids != [first], 20, "another worker")
+        before = len(events)
+        wait_until(lambda: any(isinstance(e, Decoded) and e.detail.get("digits") == "*911*1234#"
+                               for e in events[before:]), 30, "the DTMF code decoded after the restart")
+        assert driver.snapshot()["reconnects"] >= 1
+    finally:
+        driver.stop()
+        pool.close()
