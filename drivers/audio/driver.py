@@ -43,7 +43,7 @@ from drivers.audio.source import (
 )
 from drivers.audio.workers import RemoteDecoders
 from drivers.base import Output
-from drivers.io import CallSink, Counters, DeviceError, DriverContext, IoDriver, Sink
+from drivers.io import STOP_WAIT_S, CallSink, Counters, DeviceError, DriverContext, IoDriver, Sink
 from drivers.registry import UnknownProtocol, audio_decoder_class, create_audio_decoder
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,12 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         finally:  # what is held is decoded before a gap (a device reopened) or the flush at the end
             for radio in self.radios:
                 self._decode_held(radio)
+
+    def stop(self, timeout: float = STOP_WAIT_S) -> None:
+        super().stop(timeout)
+        for radio in self.radios:  # a driver replaced by a new plan leaves no decoders in the workers
+            if radio.remote is not None:
+                radio.remote.close()
 
     def _close(self, source: AudioSource) -> None:
         source.close()

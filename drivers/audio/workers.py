@@ -15,6 +15,7 @@ the piece in flight is lost with it and the driver says so as a device error, th
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import multiprocessing
@@ -86,6 +87,8 @@ def serve(conn: Connection) -> None:
                 reply = radios[key].flush(*args)
             elif op == "drop":
                 radios.pop(key, None)
+            elif op == "radios":
+                reply = len(radios)
         except Exception as exc:  # noqa: BLE001 - a decoder's bug: raised in the driver as in its own thread
             reply = RuntimeError(f"{type(exc).__name__}: {exc}")
         conn.send(reply)
@@ -170,6 +173,15 @@ class DecodePool:
             raise reply
         return reply
 
+    def radios(self) -> list[int]:
+        """How many radios' decoders each worker holds (0 for one not running)."""
+        counts = []
+        for w in self._workers:
+            with w.lock:
+                alive = w.conn is not None and w.process is not None and w.process.is_alive()
+                counts.append(self._exchange(w.conn, ("radios", 0)) if alive and w.conn is not None else 0)
+        return counts
+
     def close(self) -> None:
         for w in self._workers:
             with w.lock:
@@ -195,3 +207,10 @@ class RemoteDecoders:
     def flush(self, now: datetime) -> Result:
         result: Result = self.pool.call(self, ("flush", self.key, now))
         return result
+
+    def close(self) -> None:
+        """The decoders are dropped from the worker (whose next start will not make them again)."""
+        if self.generation == self.worker.generation:
+            with contextlib.suppress(WorkerLost):
+                self.pool.call(self, ("drop", self.key))
+        self.generation = -1

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support import Listener, Mosquitto, PulseNullSink, read_recording, recording, wait_until
 
 from config.schema import parse_config
 from gateway.runner import Gateway
 
 
-def test_dtmf_emergency_and_5tone_id_from_audio_reach_the_broker(tmp_path: Path, mosquitto: Mosquitto) -> None:
+@pytest.mark.parametrize("decode_workers", [0, 2])
+def test_dtmf_emergency_and_5tone_id_from_audio_reach_the_broker(
+    tmp_path: Path, mosquitto: Mosquitto, decode_workers: int
+) -> None:
+    """The same with the decoders in the driver's thread and in worker processes (``decode_workers``)."""
     wav = recording(tmp_path / "patrol-2.wav")
     listener = Listener(mosquitto.url, "pttbridge/v1/gw/+/event/#")
     config = parse_config({
-        "gateway": {"name": "gw-audio", "outbox": str(tmp_path / "outbox.sqlite")},
+        "gateway": {"name": "gw-audio", "outbox": str(tmp_path / "outbox.sqlite"), "decode_workers": decode_workers},
         "mqtt": {"url": mosquitto.url},
         "channels": [{
             "name": "patrol-2",

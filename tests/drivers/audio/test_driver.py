@@ -119,6 +119,7 @@ def test_decoders_in_worker_processes_say_what_they_say_in_the_drivers_thread(tm
                                                                                          options=tones)
         assert heard(off_air, ["afsk1200"], 100, pool=pool) == heard(off_air, ["afsk1200"], 100)
         assert len(pool.pids) == 2  # one radio each
+        assert pool.radios() == [0, 0]  # each driver, stopped, took its decoders out of its worker
     finally:
         pool.close()
     assert pool.pids == []
