@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support import SocatLink, recording
+from support import SocatLink, end_process, recording
 
 from drivers.nmea import checksum
 
@@ -77,8 +77,11 @@ def test_decode_serial_reads_a_live_port(tmp_path: Path, socat_link: SocatLink) 
         event = json.loads(proc.stdout.readline())
         assert event["unit"] == "gps:car-7" and round(event["position"]["lat"], 4) == 30.2095
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(10)
+        proc.send_signal(signal.SIGINT)  # Ctrl+C, as its user stops it
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # once in a full suite on a loaded machine: not what this test is about
+            end_process(proc)
 
 
 def test_unknown_protocol_is_a_clear_error() -> None:
