@@ -584,6 +584,7 @@ class Gateway:
         return {"radios": {drv.name: drv.snapshot() for _, drv in built.drivers}, "rejected": self.rejected,
                 "transmitters": {name: tx.snapshot() for name, tx in built.transmitters.items()},
                 "plan_version": self.plan_version, "plan_error": self.plan_error, "voice": self.voice.snapshot(),
+                **({"decode_workers": self.decode_pool.snapshot()} if self.decode_pool is not None else {}),
                 **visible_devices()}  # what a technician can plug a driver into (the console's health screen)
 
     def levels(self) -> dict[str, dict[str, Any]]:

@@ -173,6 +173,15 @@ class DecodePool:
             raise reply
         return reply
 
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Each worker for the gateway's health: its pid (None: not running) and how often it was started
+        (more than once: it died and was started again)."""
+        out = []
+        for w in self._workers:
+            proc = w.process
+            out.append({"pid": proc.pid if proc is not None and proc.is_alive() else None, "starts": w.generation})
+        return out
+
     def radios(self) -> list[int]:
         """How many radios' decoders each worker holds (0 for one not running)."""
         counts = []

@@ -48,6 +48,8 @@ def test_dtmf_emergency_and_5tone_id_from_audio_reach_the_broker(
         wait_until(lambda: gateway.drivers[0][1].snapshot()["state"] == "ended", 10, "the recording to end")
         radio = gateway.drivers[0][1].snapshot()["radios"]["patrol-2/audio"]
         assert radio["decoded"] == 2 and radio["rejected"] == 0
+        workers = gateway.health().get("decode_workers", [])
+        assert [w["starts"] for w in workers] == [1, 0][:decode_workers]  # one radio: one of two workers started
         assert -12 < max(peaks) < -3  # two tones at 0.2 each: about -8 dBFS peak
     finally:
         gateway.stop()

@@ -141,6 +141,7 @@ def test_a_decoding_worker_killed_is_started_again_and_decoding_goes_on(tmp_path
         [first] = pool.pids
         os.kill(first, signal.SIGKILL)
         wait_until(lambda: pool.pids and pool.pids != [first], 20, "another worker")
+        assert [w["starts"] for w in pool.snapshot()] == [2]  # what the gateway's health shows
         before = len(events)
         wait_until(lambda: any(isinstance(e, Decoded) and e.detail.get("digits") == "*911*1234#"
                                for e in events[before:]), 30, "the DTMF code decoded after the restart")
