@@ -41,7 +41,7 @@ from drivers.audio.source import (
     Resampler,
     open_source,
 )
-from drivers.audio.workers import RemoteDecoders
+from drivers.audio.workers import RemoteDecoders, WorkerLost
 from drivers.base import Output
 from drivers.io import STOP_WAIT_S, CallSink, Counters, DeviceError, DriverContext, IoDriver, Sink
 from drivers.registry import UnknownProtocol, audio_decoder_class, create_audio_decoder
@@ -204,7 +204,11 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             out: list[Output] = []
             marks: list[CallMark] = []
             if radio.remote is not None:
-                out, heard = radio.remote.flush(now)
+                try:
+                    out, heard = radio.remote.flush(now)
+                except WorkerLost as exc:  # stopped or died with what the decoders held: lost, and said so
+                    log.warning("%s: %s: the decoders' last audio is not decoded", radio.name, exc)
+                    heard = []
                 marks = self._marks(recorder, heard)
             for decoder in radio.decoders if radio.remote is None else []:
                 out += decoder.flush(now)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 #: What a radio's decoders are made from in a worker: (name, rate, options) each.
 Spec = list[tuple[str, int, Mapping[str, Any] | None]]
 Result = tuple[list[Output], list[Heard]]
+CLOSE_WAIT_S = 2.0  # how long stopping waits for a worker's piece in progress before killing it
 
 
 class WorkerLost(RuntimeError):
@@ -192,10 +193,19 @@ class DecodePool:
         return counts
 
     def close(self) -> None:
+        """Stop the workers. A worker still busy after ``CLOSE_WAIT_S`` (a decoder stuck in a loop) is killed:
+        the driver thread waiting on it gets :class:`WorkerLost` instead of holding the gateway's stop."""
+        self._closed = True
         for w in self._workers:
-            with w.lock:
-                self._closed = True
+            if not w.lock.acquire(timeout=CLOSE_WAIT_S):
+                log.warning("decoding worker %d still busy at stop: killed", w.index)
+                if w.process is not None:
+                    w.process.kill()
+                w.lock.acquire()
+            try:
                 self._stop(w)
+            finally:
+                w.lock.release()
 
 
 @dataclass(eq=False)

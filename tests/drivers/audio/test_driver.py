@@ -149,3 +149,27 @@ def test_a_decoding_worker_killed_is_started_again_and_decoding_goes_on(tmp_path
     finally:
         driver.stop()
         pool.close()
+
+
+def test_a_frozen_decoding_worker_does_not_hold_up_the_stop(tmp_path: Path) -> None:
+    """A worker that stops answering (SIGSTOP: as a decoder stuck in a loop looks from outside) while its
+    radio's driver waits on it: stopping kills it, and the driver's thread ends."""
+    _, rate = read_recording(recording(tmp_path / "patrol.wav"))
+    pool = DecodePool(1)
+    driver = AudioDriver("audio:test", f"wav:{tmp_path / 'patrol.wav'}?blocksize={rate // 50}", rate=rate,
+                         channels=1, realtime=True, loop=True)
+    config = AudioDriverConfig.model_validate({"type": "audio", "device": "x", "decoders": ["dtmf"]})
+    driver.attach(config, DriverContext("ch", "channels[0].drivers[0]", lambda _: None, decode_pool=pool))
+    driver.start()
+    try:
+        wait_until(lambda: len(pool.pids) == 1, 10, "the worker to start")
+        [pid] = pool.pids
+        os.kill(pid, signal.SIGSTOP)
+        driver.request_stop()
+        pool.close()  # as the gateway does after its drivers: within the wait for a piece in progress
+        driver.stop()
+        assert not driver._thread.is_alive()
+        assert pool.pids == [] and not Path(f"/proc/{pid}").exists()  # killed and reaped
+    finally:
+        driver.stop()
+        pool.close()
