@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from config.schema import AudioDriverConfig, ConfigError
-from drivers.audio.base import AudioDecoder, AudioTap, Heard, Samples
+from drivers.audio.base import AudioTap, Heard, Samples
 from drivers.audio.recorder import CallMark, CallRecorder
 from drivers.audio.source import (
     AudioSource,
@@ -41,7 +41,7 @@ from drivers.audio.source import (
     Resampler,
     open_source,
 )
-from drivers.audio.workers import RemoteDecoders, WorkerLost
+from drivers.audio.workers import Decoders, RemoteDecoders, WorkerLost
 from drivers.base import Output
 from drivers.io import STOP_WAIT_S, CallSink, Counters, DeviceError, DriverContext, IoDriver, Sink
 from drivers.registry import UnknownProtocol, audio_decoder_class, create_audio_decoder
@@ -55,18 +55,15 @@ class Radio:
 
     name: str
     input: int  # 1-based, as technicians count the inputs of an interface
-    decoders: list[AudioDecoder]
+    decoding: Decoders | RemoteDecoders  # its decoders, here or in a worker process
     sink: Sink
     counters: Counters = field(default_factory=lambda: Counters(("decoded", "rejected")))
     resamplers: dict[int, Resampler] = field(default_factory=dict)
     recorder: CallRecorder | None = None
     on_call: CallSink | None = None
     tap: AudioTap | None = None  # the live voice stream of the channel
-    remote: RemoteDecoders | None = None  # the decoders run in a worker process (these are their names)
     decode_s: float = 0.0
-    held: list[Samples] = field(default_factory=list)
-    held_frames: int = 0
-    held_start: datetime | None = None
+    held: list[tuple[Samples, datetime]] = field(default_factory=list)  # blocks gathered for the decoders
 
 
 def _stream(config: AudioDriverConfig) -> tuple[str, int, int]:
@@ -137,11 +134,11 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             raise ConfigError(f"{ctx.key}.input: {radio}: input {config.input} of a {self.channels}-channel stream")
         recording = ctx.take_recorder()
         recorder, on_call = recording if recording is not None else (None, None)
-        remote = None
-        if ctx.decode_pool is not None:
-            remote = ctx.decode_pool.radio(self.rate, [(d.name, d.rate, config.options.get(d.name)) for d in decoders])
-        self.radios.append(Radio(radio, config.input, decoders, ctx.sink, recorder=recorder, on_call=on_call,
-                                 tap=ctx.take_tap(), decode_s=config.decode_ms / 1000, remote=remote))
+        decoding: Decoders | RemoteDecoders = Decoders(decoders)
+        if ctx.decode_pool is not None:  # made here all the same: the configuration is checked in the gateway
+            decoding = ctx.decode_pool.radio([(d.name, d.rate, config.options.get(d.name)) for d in decoders])
+        self.radios.append(Radio(radio, config.input, decoding, ctx.sink, recorder=recorder, on_call=on_call,
+                                 tap=ctx.take_tap(), decode_s=config.decode_ms / 1000))
 
     def _status(self) -> dict[str, Any]:
         levels = self.meter.as_dict()["channels"] if self.meter is not None else []
@@ -150,7 +147,7 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             "radios": {
                 r.name: {
                     "input": r.input,
-                    "decoders": [d.name for d in r.decoders],
+                    "decoders": r.decoding.names,
                     **r.counters.as_dict(),
                     "level": levels[r.input - 1] if len(levels) >= r.input else None,
                 }
@@ -183,8 +180,8 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
     def stop(self, timeout: float = STOP_WAIT_S) -> None:
         super().stop(timeout)
         for radio in self.radios:  # a driver replaced by a new plan leaves no decoders in the workers
-            if radio.remote is not None:
-                radio.remote.close()
+            if isinstance(radio.decoding, RemoteDecoders):
+                radio.decoding.close()
 
     def _close(self, source: AudioSource) -> None:
         source.close()
@@ -201,19 +198,12 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         now = datetime.now(UTC)
         for radio in self.radios:
             recorder = radio.recorder if radio.on_call is not None else None
-            out: list[Output] = []
-            marks: list[CallMark] = []
-            if radio.remote is not None:
-                try:
-                    out, heard = radio.remote.flush(now)
-                except WorkerLost as exc:  # stopped or died with what the decoders held: lost, and said so
-                    log.warning("%s: %s: the decoders' last audio is not decoded", radio.name, exc)
-                    heard = []
-                marks = self._marks(recorder, heard)
-            for decoder in radio.decoders if radio.remote is None else []:
-                out += decoder.flush(now)
-                marks += self._marks(recorder, decoder.heard())
-            self._hand_over(radio, marks, out)
+            try:
+                out, heard = radio.decoding.flush(now)
+            except WorkerLost as exc:  # stopped or died with what the decoders held: lost, and said so
+                log.warning("%s: %s: the decoders' last audio is not decoded", radio.name, exc)
+                out, heard = [], []
+            self._hand_over(radio, self._marks(recorder, heard), out)
             if recorder is not None:
                 self._hand_over(radio, recorder.flush(now), [])
 
@@ -235,33 +225,24 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         for radio, mono in zip(self.radios, self._splitter.split(block), strict=True):
             if radio.tap is not None:
                 radio.tap.feed(mono, start, self._rate)
-            if radio.held_start is None:
-                radio.held_start = start
-            radio.held.append(mono)
-            radio.held_frames += len(mono)
-            if radio.held_frames >= radio.decode_s * self._rate:
+            radio.held.append((mono, start))
+            if sum(len(b) for b, _ in radio.held) >= radio.decode_s * self._rate:
                 self._decode_held(radio)
 
     def _decode_held(self, radio: Radio) -> None:
         """The audio held for the radio's decoders and recorder, as one piece."""
-        if radio.held_start is None:
+        if not radio.held:
             return
-        mono = radio.held[0] if len(radio.held) == 1 else np.concatenate(radio.held)
-        start = radio.held_start
+        blocks, [start, *_] = zip(*radio.held, strict=True)
+        mono = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         radio.held.clear()
-        radio.held_frames, radio.held_start = 0, None
-        at_rate: dict[int, Samples] = {}
+        at_rate: dict[int, Samples] = {}  # the piece at the decoders' rates, for the recorder at one of them
+        out, heard = radio.decoding.feed(mono, self._rate, start, at_rate)
         recorder = radio.recorder if radio.on_call is not None else None
         marks: list[CallMark] = []
         if recorder is not None:
             marks = recorder.feed(self._resampled(radio, mono, recorder.rate, at_rate), start)
-        out: list[Output] = []
-        if radio.remote is not None:
-            out, heard = radio.remote.feed(mono, start)
             marks += self._marks(recorder, heard)
-        for decoder in radio.decoders if radio.remote is None else []:
-            out += decoder.feed(self._resampled(radio, mono, decoder.rate, at_rate), start)
-            marks += self._marks(recorder, decoder.heard())  # asked even with no recorder: the decoder forgets
         self._hand_over(radio, marks, out)
 
     @staticmethod

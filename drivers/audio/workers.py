@@ -27,7 +27,7 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from drivers.audio.base import Heard, Samples
+from drivers.audio.base import AudioDecoder, Heard, Samples
 from drivers.audio.source import Resampler
 from drivers.base import Output
 from drivers.registry import create_audio_decoder
@@ -44,15 +44,26 @@ class WorkerLost(RuntimeError):
     """The worker process ended while it had a piece of audio."""
 
 
-class _Decoders:
-    """One radio's decoders in a worker, with the resamplers to their rates."""
+class Decoders:
+    """A radio's decoders with the resamplers to their rates, fed its audio at the stream's rate: in the
+    audio driver's thread, or in a worker behind :class:`RemoteDecoders`."""
 
-    def __init__(self, rate: int, spec: Spec) -> None:
-        self.decoders = [create_audio_decoder(name, r, options) for name, r, options in spec]
-        self.resamplers = {d.rate: Resampler(rate, d.rate) for d in self.decoders}
+    def __init__(self, decoders: list[AudioDecoder]) -> None:
+        self.decoders = decoders
+        self.rate = 0  # the stream's, which the resamplers are made for (a recording may have its own)
+        self.resamplers: dict[int, Resampler] = {}
 
-    def feed(self, mono: Samples, start: datetime) -> Result:
-        at_rate = {rate: r.feed(mono) for rate, r in self.resamplers.items()}
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.decoders]
+
+    def feed(self, mono: Samples, rate: int, start: datetime, at_rate: dict[int, Samples] | None = None) -> Result:
+        """What the decoders said of the piece (at ``rate``) and the spans they heard in it (asked always: a
+        decoder forgets them then); ``at_rate`` gets the piece at each decoder's rate, for others of those."""
+        if rate != self.rate:
+            self.rate, self.resamplers = rate, {d.rate: Resampler(rate, d.rate) for d in self.decoders}
+        at_rate = {} if at_rate is None else at_rate
+        at_rate.update({to: r.feed(mono) for to, r in self.resamplers.items()})
         out: list[Output] = []
         heard: list[Heard] = []
         for decoder in self.decoders:
@@ -72,7 +83,7 @@ class _Decoders:
 def serve(conn: Connection) -> None:
     """A worker's loop: requests in, replies out, in order, until the gateway closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the gateway stops us
-    radios: dict[int, _Decoders] = {}
+    radios: dict[int, Decoders] = {}
     while True:
         try:
             op, key, *args = conn.recv()
@@ -81,7 +92,7 @@ def serve(conn: Connection) -> None:
         reply: Any = None
         try:
             if op == "add":
-                radios[key] = _Decoders(*args)
+                radios[key] = Decoders([create_audio_decoder(name, rate, options) for name, rate, options in args[0]])
             elif op == "feed":
                 reply = radios[key].feed(*args)
             elif op == "flush":
@@ -117,8 +128,8 @@ class DecodePool:
         self._keys = itertools.count(1)
         self._closed = False
 
-    def radio(self, rate: int, spec: Spec) -> RemoteDecoders:
-        return RemoteDecoders(self, next(self._turn), next(self._keys), rate, spec)
+    def radio(self, spec: Spec) -> RemoteDecoders:
+        return RemoteDecoders(self, next(self._turn), next(self._keys), spec)
 
     @property
     def pids(self) -> list[int]:
@@ -159,7 +170,7 @@ class DecodePool:
             assert w.conn is not None
             try:
                 if radio.generation != w.generation:  # new to this worker, or the worker is new
-                    self._exchange(w.conn, ("add", radio.key, radio.rate, radio.spec))
+                    self._exchange(w.conn, ("add", radio.key, radio.spec))
                     radio.generation = w.generation
                 return self._exchange(w.conn, request)
             except (EOFError, OSError) as exc:
@@ -215,12 +226,16 @@ class RemoteDecoders:
     pool: DecodePool
     worker: _Worker
     key: int
-    rate: int  # the stream's rate: the worker resamples for each decoder
     spec: Spec
     generation: int = 0
 
-    def feed(self, mono: Samples, start: datetime) -> Result:
-        result: Result = self.pool.call(self, ("feed", self.key, mono, start))
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _, _ in self.spec]
+
+    def feed(self, mono: Samples, rate: int, start: datetime, at_rate: dict[int, Samples] | None = None) -> Result:
+        """As :meth:`Decoders.feed`; the piece is resampled in the worker, so ``at_rate`` gets nothing."""
+        result: Result = self.pool.call(self, ("feed", self.key, mono, rate, start))
         return result
 
     def flush(self, now: datetime) -> Result:
