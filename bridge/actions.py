@@ -17,6 +17,7 @@ gateway's name), so :func:`topic_refusal` says what the shell must not send.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from bridge.cameras.evidence import EvidenceRequest
@@ -238,6 +239,7 @@ Action = PublishUnit | PublishIncident | SendPlan | RequestReplay | AnswerRadio 
     | AnswerRefused | AckMessages | FetchEvidence | TransferCase
 
 
+@lru_cache(maxsize=16384)  # the same units' and incidents' topics, published again and again
 def topic_refusal(levels: tuple[str, ...], full: str) -> str | None:
     """Why a topic must not be published (``full``: the topic with its prefix), or None. Mosquitto answers a
     malformed topic by dropping the connection; a level with a '/' inside would be other levels."""

@@ -20,10 +20,11 @@ one unit. SQLite write transactions start with ``BEGIN IMMEDIATE`` for the same 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -102,7 +103,32 @@ def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
 
 
 _POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-_UNNEST_UPDATES: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table, columns) -> its UPDATE
+_RECORDSET_UPDATES: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table, columns) -> its UPDATE
+_RECORDSET_INSERTS: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table, columns) -> its INSERT
+
+
+def _record_fields(table: Table, names: Sequence[str]) -> str:
+    """The column definition list of json_to_recordset for these columns: their names and SQL types."""
+    q = _POSTGRESQL.identifier_preparer.quote
+    return ", ".join(f"{q(n)} {table.c[n].type.compile(dialect=_POSTGRESQL)}" for n in names)
+
+
+def _records_json(table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rows as one JSON array of objects, as json_to_recordset reads them; times as UTC text."""
+    times = {n for n in names if isinstance(table.c[n].type, UtcDateTime)}
+    records = [{n: (_utc_text(r[n]) if n in times else r[n]) for n in names} for r in rows]
+    return json.dumps(records, separators=(",", ":"), allow_nan=False)
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    """An aware time as ISO 8601 in UTC, as timestamptz reads it (naive times are refused, as in UtcDateTime)."""
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # as the bridge's own times and the events' are
+        return value.isoformat()
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the bridge stores UTC times only")
+    return value.astimezone(UTC).isoformat()
 
 
 def _label(e: Event) -> str | None:
@@ -146,12 +172,7 @@ class Ingest(Cases):
                         result.conflicts.append(firsts[row.id])
             new = [e for e in unique if e.id not in known]
             if new:
-                # A plain executemany: SQLite and psycopg each batch one prepared statement. (A RETURNING
-                # insert goes through a huge multi-row VALUES that psycopg re-parses on every batch.)
-                s.execute(
-                    self._insert(EventRow.__table__).on_conflict_do_nothing(index_elements=["id"]),
-                    [_event_row(e, now) for e in new],
-                )
+                self._insert_new(s, cast(Table, EventRow.__table__), [_event_row(e, now) for e in new])
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
             result.gaps = self._track_seq(gateways, unique)
@@ -226,11 +247,33 @@ class Ingest(Cases):
         )
         return {r.name: r for r in rows}
 
+    def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert these rows, each unless its primary key is taken. On PostgreSQL one statement for them all,
+        ``INSERT ... SELECT FROM json_to_recordset(rows)``, the rows as one JSON text (see _update_rows)."""
+        (key,) = [c.key for c in table.primary_key.columns]
+        if self.dialect != "postgresql":
+            # A plain executemany: one prepared statement. (A RETURNING insert goes through a huge multi-row
+            # VALUES that is parsed anew on every batch.)
+            s.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
+            return
+        names = list(rows[0])
+        statement = _RECORDSET_INSERTS.get((table.name, tuple(names)))
+        if statement is None:
+            q = _POSTGRESQL.identifier_preparer.quote
+            listed = ", ".join(map(q, names))
+            statement = text(f"INSERT INTO {q(table.name)} ({listed}) SELECT {listed} "
+                             f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, names)}) "
+                             f"ON CONFLICT ({q(key)}) DO NOTHING")
+            _RECORDSET_INSERTS[(table.name, tuple(names))] = statement
+        s.execute(statement, {"rows": _records_json(table, names, rows)})
+
     def _update_rows(self, s: Session, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
         """Set ``columns`` of these rows (found by their primary key). On PostgreSQL one statement for them all,
-        ``UPDATE ... FROM unnest(arrays)``, prepared once: an executemany is a statement for each row, each
-        with its own parameters to bind (the bridge's largest cost per event after the insert itself). On
-        SQLite, in process, an executemany costs no round trips."""
+        ``UPDATE ... FROM json_to_recordset(rows)``, prepared once: an executemany is a statement for each row,
+        each with its own parameters to bind (the bridge's largest cost per event after the insert itself).
+        The rows go as one JSON text, made by the json module's C encoder: binding a PostgreSQL array per
+        column went through psycopg's Python array dumper, element by element. On SQLite, in process, an
+        executemany costs no round trips."""
         if not rows:
             return
         (key,) = [c.key for c in table.primary_key.columns]
@@ -238,21 +281,15 @@ class Ingest(Cases):
             s.execute(update(table).where(table.c[key] == bindparam("_key")).values({c: bindparam(c) for c in columns}),
                       [{"_key": r[key], **{c: r[c] for c in columns}} for r in rows])
             return
-        statement = _UNNEST_UPDATES.get((table.name, tuple(columns)))
+        names = [key, *columns]
+        statement = _RECORDSET_UPDATES.get((table.name, tuple(columns)))
         if statement is None:
-            names = [key, *columns]
             q = _POSTGRESQL.identifier_preparer.quote
-            arrays = ", ".join(f"CAST(:{n} AS {table.c[n].type.compile(dialect=_POSTGRESQL)}[])" for n in names)
             statement = text(f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = v.{q(c)}' for c in columns)} "
-                             f"FROM unnest({arrays}) AS v({', '.join(map(q, names))}) "
+                             f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, names)}) "
                              f"WHERE {q(table.name)}.{q(key)} = v.{q(key)}")
-            _UNNEST_UPDATES[(table.name, tuple(columns))] = statement
-        bound: dict[str, list[Any]] = {}
-        for n in [key, *columns]:
-            column_type = table.c[n].type
-            bound[n] = [column_type.process_bind_param(r[n], _POSTGRESQL) for r in rows] \
-                if isinstance(column_type, UtcDateTime) else [r[n] for r in rows]  # times in UTC, as bound
-        s.execute(statement, bound)
+            _RECORDSET_UPDATES[(table.name, tuple(columns))] = statement
+        s.execute(statement, {"rows": _records_json(table, names, rows)})
 
     def _lock_gateway_seqs(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, list[int]]:
         """Each gateway's [last_seq, contiguous_seq], its row locked (made first if new), as plain values: the
