@@ -30,9 +30,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from support import Mosquitto, Postgres, create_database, wait_until  # noqa: E402
 
 from bridge.actions import ALERTS, BULK, AckMessages, Inbound  # noqa: E402
-from config.schema import parse_config  # noqa: E402
 from bridge.core import Batch  # noqa: E402
 from bridge.service import Bridge  # noqa: E402
+from config.schema import parse_config  # noqa: E402
 from gateway.events import Event, Kind, Position, encode_event, uuid7  # noqa: E402
 
 PREFIX = "pttbridge/v1"
@@ -56,10 +56,10 @@ def stream(n: int, gateways: int, units: int, seed: int = 1, name: str = "gw") -
         kind = Kind.ALERT if alert else Kind.BEACON
         detail = {"protocol": "kenwood", "status": "emergency", "rule": "emergency"} if alert \
             else {"protocol": "kenwood", "sentence": "PKLSH"}
+        position = Position(round(where[u][0], 6), round(where[u][1], 6), speed_mps=5.0, course_deg=90.0,
+                            fix_time=at, source="kenwood")
         e = Event(id=uuid7(at), seq=seqs[g], gateway=f"{name}{g:03d}", channel="patrol-1", kind=kind, time=at,
-                  unit=f"kenwood:{1000 + u}", position=Position(round(where[u][0], 6), round(where[u][1], 6), speed_mps=5.0,
-                                                        course_deg=90.0, fix_time=at, source="kenwood"),
-                  detail=detail)
+                  unit=f"kenwood:{1000 + u}", position=position, detail=detail)
         levels = ("gw", e.gateway, "event", str(kind))
         out.append(Inbound(f"{PREFIX}/{'/'.join(levels)}", encode_event(e), i + 1, 1, 0,
                            ALERTS if alert else BULK, levels))
@@ -76,18 +76,18 @@ def run(bridge: Bridge, messages: list[Inbound], batch: int, profile: cProfile.P
     # An alert is handled as soon as it comes, in a batch of its own, between batches of beacons.
     every = max(1, len(batches) // max(1, len(alerts)))
     order: list[list[Inbound]] = []
-    for i, b in enumerate(batches):
-        order.append(b)
+    for i, beacons in enumerate(batches):
+        order.append(beacons)
         if i % every == every - 1 and alerts:
             order.append([alerts.pop()])
     order += [[a] for a in alerts]
     cpu, wall = time.thread_time(), time.perf_counter()
     if profile is not None:
         profile.enable()
-    for messages_ in order:
-        b = Batch(messages_)
-        core.handle(b, time.monotonic())
-        bridge._execute(a for a in b.take() if not isinstance(a, AckMessages))
+    for taken in order:
+        handled = Batch(taken)
+        core.handle(handled, time.monotonic())
+        bridge._execute(a for a in handled.take() if not isinstance(a, AckMessages))
     if profile is not None:
         profile.disable()
     n = sum(map(len, order))
@@ -123,7 +123,7 @@ def main() -> None:
             bridge = Bridge(cfg)
             bridge.start()
             try:
-                wait_until(lambda: bridge.connected, 10, "bridge to connect")
+                wait_until(lambda b=bridge: b.connected, 10, "bridge to connect")
                 # A warm-up of the same shape (its own gateways' seqs), then the measured stream.
                 run(bridge, stream(500, 5, 50, seed=k + 100, name="warm"), size, None)
                 profile = cProfile.Profile(time.thread_time) if args.profile and k == len(sizes) - 1 else None
