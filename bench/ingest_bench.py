@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +124,7 @@ def main() -> None:
             bridge = Bridge(cfg)
             bridge.start()
             try:
-                wait_until(lambda b=bridge: b.connected, 10, "bridge to connect")
+                wait_until(partial(getattr, bridge, "connected"), 10, "bridge to connect")
                 # A warm-up of the same shape (its own gateways' seqs), then the measured stream.
                 run(bridge, stream(500, 5, 50, seed=k + 100, name="warm"), size, None)
                 profile = cProfile.Profile(time.thread_time) if args.profile and k == len(sizes) - 1 else None
