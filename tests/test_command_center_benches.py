@@ -54,3 +54,13 @@ def test_the_console_bench_sees_the_load_and_times_keys(tmp_path: Path) -> None:
     assert 0 < received <= sent
     assert rows["messages received / published"][1] == "1,000 units in the table"
     assert re.fullmatch(r"p50 \d+ ms, p99 \d+ ms", rows["input latency (key -> frame with its effect, 1/s)"][0])
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_ingest_bench_stores_what_it_hands_the_core(tmp_path: Path, database: str) -> None:
+    [header, *rows] = bench(tmp_path, "ingest_bench", "--quick", "--database", database)
+    assert header == ["beacons per batch", "events stored", "CPU per event", "wall per event"]
+    assert [r[0] for r in rows] == ["25", "100"]
+    for row in rows:
+        assert row[1] == "1,000 of 1,000"
+        assert float(row[2].removesuffix(" ms")) > 0
