@@ -101,6 +101,15 @@ def among(s: Session, column: Any, values: Collection[Any]) -> ColumnElement[boo
     return listed
 
 
+def among_bound(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """:func:`among` for a statement built once: the values are bound at execution as ``name`` (a list)."""
+    if dialect == "postgresql":
+        found: ColumnElement[bool] = column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+        return found
+    listed: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+    return listed
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -45,7 +46,7 @@ from bridge.models import (
     IncidentRow,
     UnitRow,
     UtcDateTime,
-    among,
+    among_bound,
 )
 from bridge.store.base import ClipError, event_from_row
 from bridge.store.cases import AnswerResult, Cases
@@ -107,6 +108,24 @@ _RECORDSET_UPDATES: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table
 _RECORDSET_INSERTS: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table, columns) -> its INSERT
 
 
+@cache
+def _statement(dialect: str, name: str) -> Any:
+    """The ingest's statements whose lists are bound at execution (see Ingest._statement)."""
+    gateways, units = cast(Table, GatewayRow.__table__), cast(Table, UnitRow.__table__)
+    if name == "lock_gateways":
+        return select(gateways.c.name, gateways.c.last_seq, gateways.c.contiguous_seq, gateways.c.online) \
+            .where(among_bound(dialect, gateways.c.name, "names")).order_by(gateways.c.name).with_for_update()
+    if name == "known_events":
+        return select(EventRow.id).where(among_bound(dialect, EventRow.id, "ids"))
+    if name == "lock_units":
+        return select(units).where(among_bound(dialect, units.c.unit, "names")).order_by(units.c.unit) \
+            .with_for_update()
+    if name == "follow_units":
+        return select(IncidentRow).where(among_bound(dialect, IncidentRow.unit, "units"),
+                                         IncidentRow.state != RESOLVED).with_for_update()
+    raise KeyError(name)
+
+
 def _record_fields(table: Table, names: Sequence[str]) -> str:
     """The column definition list of json_to_recordset for these columns: their names and SQL types."""
     q = _POSTGRESQL.identifier_preparer.quote
@@ -164,14 +183,18 @@ class Ingest(Cases):
         with self._writing() as s:
             # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
             # a shared group) take turns here, and the second finds it already stored.
-            gateways = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
-            known = set(s.scalars(select(EventRow.id).where(among(s, EventRow.id, [e.id for e in unique]))))
+            gateways, online = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
+            if self.dialect == "postgresql":  # one round trip: the insert says which ids it took
+                taken = set(self._insert_new(s, cast(Table, EventRow.__table__), [_event_row(e, now) for e in unique]))
+                known = {e.id for e in unique if e.id not in taken}
+            else:
+                known = set(s.scalars(self._statement("known_events"), {"ids": [e.id for e in unique]}))
             if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
                 for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
                     if event_from_row(row) != firsts[row.id]:
                         result.conflicts.append(firsts[row.id])
             new = [e for e in unique if e.id not in known]
-            if new:
+            if new and self.dialect != "postgresql":
                 self._insert_new(s, cast(Table, EventRow.__table__), [_event_row(e, now) for e in new])
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
@@ -179,7 +202,7 @@ class Ingest(Cases):
             self._update_rows(s, cast(Table, GatewayRow.__table__), ["last_seq", "contiguous_seq", "updated_at"],
                               [{"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
                                for name, (last, contiguous) in sorted(gateways.items())])
-            result.units = self._update_units(s, new, now)
+            result.units = self._update_units(s, new, now, online)
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
             result.incidents += self._gateway_reports(s, [e for e in new if e.kind == Kind.IO], now)
@@ -200,8 +223,7 @@ class Ingest(Cases):
         if not fixes:
             return []
         moved = []
-        rows = s.scalars(select(IncidentRow).where(among(s, IncidentRow.unit, list(fixes)),
-                                                   IncidentRow.state != RESOLVED).with_for_update()).all()
+        rows = s.scalars(self._statement("follow_units"), {"units": list(fixes)}).all()
         for row in rows:
             p = fixes[row.unit or ""]
             assert p is not None and p.fix_time is not None
@@ -247,15 +269,16 @@ class Ingest(Cases):
         )
         return {r.name: r for r in rows}
 
-    def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert these rows, each unless its primary key is taken. On PostgreSQL one statement for them all,
-        ``INSERT ... SELECT FROM json_to_recordset(rows)``, the rows as one JSON text (see _update_rows)."""
+        ``INSERT ... SELECT FROM json_to_recordset(rows)``, the rows as one JSON text (see _update_rows), that
+        returns the keys it inserted; on SQLite a plain executemany, which returns nothing."""
         (key,) = [c.key for c in table.primary_key.columns]
         if self.dialect != "postgresql":
-            # A plain executemany: one prepared statement. (A RETURNING insert goes through a huge multi-row
-            # VALUES that is parsed anew on every batch.)
+            # One prepared statement. (A RETURNING insert goes through a huge multi-row VALUES that is
+            # parsed anew on every batch.)
             s.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
-            return
+            return []
         names = list(rows[0])
         statement = _RECORDSET_INSERTS.get((table.name, tuple(names)))
         if statement is None:
@@ -263,9 +286,9 @@ class Ingest(Cases):
             listed = ", ".join(map(q, names))
             statement = text(f"INSERT INTO {q(table.name)} ({listed}) SELECT {listed} "
                              f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, names)}) "
-                             f"ON CONFLICT ({q(key)}) DO NOTHING")
+                             f"ON CONFLICT ({q(key)}) DO NOTHING RETURNING {q(key)}")
             _RECORDSET_INSERTS[(table.name, tuple(names))] = statement
-        s.execute(statement, {"rows": _records_json(table, names, rows)})
+        return list(s.scalars(statement, {"rows": _records_json(table, names, rows)}))
 
     def _update_rows(self, s: Session, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
         """Set ``columns`` of these rows (found by their primary key). On PostgreSQL one statement for them all,
@@ -291,25 +314,32 @@ class Ingest(Cases):
             _RECORDSET_UPDATES[(table.name, tuple(columns))] = statement
         s.execute(statement, {"rows": _records_json(table, names, rows)})
 
-    def _lock_gateway_seqs(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, list[int]]:
-        """Each gateway's [last_seq, contiguous_seq], its row locked (made first if new), as plain values: the
-        ORM's unit of work cost more than the rest of a batch's gateway bookkeeping."""
+    def _lock_gateway_seqs(self, s: Session, names: Sequence[str],
+                           now: datetime) -> tuple[dict[str, list[int]], dict[str, bool]]:
+        """Each gateway's [last_seq, contiguous_seq], its row locked (made first if new), as plain values (the
+        ORM's unit of work cost more than the rest of a batch's gateway bookkeeping); and whether it is online,
+        read with them for the units' views."""
         names = sorted(set(names))
-        gateways = cast(Table, GatewayRow.__table__)
-        locked = select(gateways.c.name, gateways.c.last_seq, gateways.c.contiguous_seq).order_by(gateways.c.name) \
-            .with_for_update()
-        rows = {name: [last, contiguous] for name, last, contiguous in s.execute(
-            locked.where(among(s, gateways.c.name, names)))}
+        locked = self._statement("lock_gateways")
+        rows: dict[str, list[int]] = {}
+        online: dict[str, bool] = {}
+        for name, last, contiguous, up in s.execute(locked, {"names": names}):
+            rows[name], online[name] = [last, contiguous], up
         missing = [n for n in names if n not in rows]
         if missing:  # a gateway's first events: its row is made, then locked like the others
             s.execute(
-                self._insert(gateways).on_conflict_do_nothing(index_elements=["name"]),
+                self._insert(GatewayRow.__table__).on_conflict_do_nothing(index_elements=["name"]),
                 [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
                  for n in missing],
             )
-            rows.update({name: [last, contiguous] for name, last, contiguous in s.execute(
-                locked.where(among(s, gateways.c.name, missing)))})
-        return rows
+            for name, last, contiguous, up in s.execute(locked, {"names": missing}):
+                rows[name], online[name] = [last, contiguous], up
+        return rows, online
+
+    def _statement(self, name: str) -> Any:
+        """A statement of the ingest's own, built once for this database and used again batch after batch: a
+        statement built anew is compiled and keyed again, which cost more than running it."""
+        return _statement(self.dialect, name)
 
     @staticmethod
     def _track_seq(locked: Mapping[str, list[int]], events: Sequence[Event]) -> dict[str, list[tuple[int, int]]]:
@@ -336,7 +366,8 @@ class Ingest(Cases):
             row[0], row[1] = last, contiguous
         return gaps
 
-    def _update_units(self, s: Session, events: Sequence[Event], now: datetime) -> list[UnitView]:
+    def _update_units(self, s: Session, events: Sequence[Event], now: datetime,
+                      online: Mapping[str, bool]) -> list[UnitView]:
         """Each unit's newest state. An event's time is its gateway's word, and no time past ``now`` (the
         bridge's clock when the batch arrived) is taken, neither from an event nor from what is stored: a
         gateway whose clock runs ahead, or a beacon dated 9999, would otherwise hold a unit's state against
@@ -349,15 +380,12 @@ class Ingest(Cases):
         names = sorted({e.unit for e in heard if e.unit})
         # Plain rows and one executemany UPDATE: the ORM's per-object flush cost more than the insert.
         units = cast(Table, UnitRow.__table__)
-        locked = select(units).order_by(units.c.unit).with_for_update()
-        rows = {r["unit"]: dict(r) for r in s.execute(locked.where(among(s, units.c.unit, names))).mappings()}
+        locked = self._statement("lock_units")
+        rows = {r["unit"]: dict(r) for r in s.execute(locked, {"names": names}).mappings()}
         missing = [n for n in names if n not in rows]
         if missing:  # units heard for the first time: their rows are made, then locked like the others
-            s.execute(
-                self._insert(units).on_conflict_do_nothing(index_elements=["unit"]),
-                [{"unit": n, "updated_at": now} for n in missing],
-            )
-            made = s.execute(locked.where(among(s, units.c.unit, missing))).mappings()
+            self._insert_new(s, units, [{"unit": n, "updated_at": now} for n in missing])
+            made = s.execute(locked, {"names": missing}).mappings()
             rows.update({r["unit"]: dict(r) for r in made})
         changed: set[str] = set()
         for e in heard:
@@ -379,7 +407,10 @@ class Ingest(Cases):
         if changed:
             columns = [c.key for c in units.c if c.key not in ("unit", "alias")]
             self._update_rows(s, units, columns, [{**rows[n], "updated_at": now} for n in sorted(changed)])
-        online = self._gateway_online(s, {rows[n]["last_gateway"] for n in changed})
+        # The gateways of this batch were read with their lock; a unit whose news came through another (only
+        # its position moved, by an older event of this batch) asks for that one.
+        others = {rows[n]["last_gateway"] for n in changed} - online.keys()
+        online = {**online, **self._gateway_online(s, others)} if others else online
         return [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
 
     def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
