@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, or_, select
@@ -45,7 +46,7 @@ from bridge.models import (
     IncidentCameraRow,
     IncidentDetectionRow,
     IncidentRow,
-    among,
+    among_bound,
 )
 from gateway.events import format_time
 
@@ -191,12 +192,30 @@ def _enrichment(u: ObjectUpdate) -> dict[str, Any]:
     return values
 
 
+@cache
+def _correlation_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """The three queries of :meth:`CameraStore.correlations`, built once, their incidents bound at execution
+    (each batch of beacons that moves incidents runs them: built anew, compiling them cost more than running)."""
+    return (
+        select(IncidentCameraRow, CameraRow.name, CameraRow.stream_url, CameraRow.snapshot_url)
+        .outerjoin(CameraRow, CameraRow.id == IncidentCameraRow.camera_id)
+        .where(among_bound(dialect, IncidentCameraRow.incident_id, "ids")).order_by(IncidentCameraRow.score.desc()),
+        select(IncidentDetectionRow.incident_id, DetectionRow, IncidentDetectionRow.score)
+        .join(IncidentDetectionRow, IncidentDetectionRow.detection_id == DetectionRow.id)
+        .where(among_bound(dialect, IncidentDetectionRow.incident_id, "ids"))
+        .order_by(IncidentDetectionRow.score.desc(), DetectionRow.time.desc()),
+        select(EvidenceRow).where(among_bound(dialect, EvidenceRow.incident_id, "ids"))
+        .order_by(EvidenceRow.time, EvidenceRow.id),
+    )
+
+
 class CameraStore:
     """Thread-safe like :class:`bridge.store.Store`: each method runs in its own transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._dialect = engine.dialect.name
         # Frigate id -> (when first held, monotonic; its updates in order): recognitions whose detection
         # has not come yet. In memory: a bridge of a shared group holds what it was handed.
         self._held: OrderedDict[str, tuple[float, list[ObjectUpdate]]] = OrderedDict()
@@ -401,20 +420,11 @@ class CameraStore:
         out = {i: Correlation([], [], []) for i in ids}
         if not ids:
             return out
+        cams_q, dets_q, evidence_q = _correlation_statements(self._dialect)
         with self._session() as s:
-            cams = s.execute(
-                select(IncidentCameraRow, CameraRow.name, CameraRow.stream_url, CameraRow.snapshot_url)
-                .outerjoin(CameraRow, CameraRow.id == IncidentCameraRow.camera_id)
-                .where(among(s, IncidentCameraRow.incident_id, ids)).order_by(IncidentCameraRow.score.desc())
-            ).all()
-            dets = s.execute(
-                select(IncidentDetectionRow.incident_id, DetectionRow, IncidentDetectionRow.score)
-                .join(IncidentDetectionRow, IncidentDetectionRow.detection_id == DetectionRow.id)
-                .where(among(s, IncidentDetectionRow.incident_id, ids))
-                .order_by(IncidentDetectionRow.score.desc(), DetectionRow.time.desc())
-            ).all()
-            evidence = s.scalars(select(EvidenceRow).where(among(s, EvidenceRow.incident_id, ids))
-                                 .order_by(EvidenceRow.time, EvidenceRow.id)).all()
+            cams = s.execute(cams_q, {"ids": ids}).all()
+            dets = s.execute(dets_q, {"ids": ids}).all()
+            evidence = s.scalars(evidence_q, {"ids": ids}).all()
             # Each query's order holds within every incident's share of it.
             for c, name, stream, snap in cams:
                 out[c.incident_id].cameras.append(IncidentCamera(c.camera_id, name or c.camera_id, c.distance_m,

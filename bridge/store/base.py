@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.models import CasePartRow, ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow, among
+from bridge.models import CasePartRow, ClipRow, EventRow, GatewayRow, IncidentRow, UnitRow, among, among_bound
 from bridge.store.rules import CaseRules
 from bridge.views import CallView, GatewayView, IncidentView, PartView, UnitView
 from gateway.events import Event, Kind, Position
@@ -87,6 +88,12 @@ def event_from_row(r: EventRow) -> Event:
     )
 
 
+@cache
+def _aliases_statement(dialect: str) -> Any:
+    """Units' aliases, built once (incidents' views are made for every batch that moves incidents)."""
+    return select(UnitRow.unit, UnitRow.alias).where(among_bound(dialect, UnitRow.unit, "units"))
+
+
 class Database:
     """The engine, its sessions and the clock; the base of each part of the store."""
 
@@ -135,7 +142,7 @@ class Database:
         units = {r.unit for r in rows if r.unit}
         aliases: dict[str, str | None] = {}
         if units:
-            found = s.execute(select(UnitRow.unit, UnitRow.alias).where(among(s, UnitRow.unit, units)))
+            found = s.execute(_aliases_statement(s.get_bind().dialect.name), {"units": list(units)})
             aliases = {unit: alias for unit, alias in found}
         parts: dict[int, list[PartView]] = {}
         ids = [r.id for r in rows if r.flow is not None]  # a kind with no configured flow has no parts
