@@ -133,7 +133,10 @@ def run(n: int, wav: Path, work: Path, broker: Mosquitto, phase: float) -> dict[
     folder = work / f"n{n}"
     folder.mkdir()
     channels = [f"ch-{i:02d}" for i in range(n)]
-    lines = [f'data_dir = "{folder}"', "[gateway]", f'name = "{GW}"', "[mqtt]", f'url = "{broker.url}"']
+    # The decoders in the drivers' threads, as when this bench was first measured: its CPU is the gateway
+    # process's own (decoding workers are bench/gateway_audio_bench.py's).
+    lines = [f'data_dir = "{folder}"', "[gateway]", f'name = "{GW}"', "decode_workers = 0", "[mqtt]",
+             f'url = "{broker.url}"']
     for c in channels:
         # A recording of its own (one audio driver, one thread, per channel), read in blocks of 1024 samples
         # (21 ms) as a sound card's capture stream is.

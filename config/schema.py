@@ -671,6 +671,11 @@ def _listen_address(value: str) -> str:
 MetricsListen = Annotated[str, AfterValidator(_listen_address)]
 
 
+# [gateway] decode_workers = "auto": decoders in the drivers' own threads up to this many audio radios.
+# 16 radios with every decoder fell behind on one core of this project's machine, 8 kept up with room.
+AUTO_DECODE_RADIOS = 8
+
+
 class GatewayConfig(_Strict):
     name: str = Field(pattern=TOPIC_LEVEL, description="this gateway's name: a topic level, unique per installation")
     outbox: Path | None = Field(None, description="SQLite outbox; default {data_dir}/outbox-{name}.sqlite")
@@ -680,10 +685,21 @@ class GatewayConfig(_Strict):
         200.0, gt=0, description="most events per second (1 s bursts) handed to the broker, so a chattering "
         "radio or a long backlog cannot flood the bridge; the rest waits in the outbox. Alerts never wait"
     )
-    decode_workers: int = Field(
-        0, ge=0, le=64, description="processes the audio decoders run in, each radio's in one of them, so that "
-        "the channels use more than one core; 0: in the audio drivers' own threads"
+    decode_workers: Annotated[int, Field(ge=0, le=64)] | Literal["auto"] = Field(
+        "auto", description="processes the audio decoders run in, each radio's in one of them, so that the "
+        "channels use more than one core; 0: in the audio drivers' own threads; auto: 0 up to "
+        f"{AUTO_DECODE_RADIOS} audio radios, above that one per core"
     )
+
+    def decoding_workers(self, audio_radios: int, cores: int | None) -> int:
+        """The number of decoding workers for a gateway of this many audio radios on this many cores: up to
+        AUTO_DECODE_RADIOS radios, the drivers' threads keep up on one core (bench/gateway_audio_bench.py);
+        above, a process per core (never more than there are radios)."""
+        if self.decode_workers != "auto":
+            return self.decode_workers
+        if audio_radios <= AUTO_DECODE_RADIOS:
+            return 0
+        return max(1, min(cores or 1, audio_radios, 64))
     metrics: MetricsListen | None = Field(
         None, description="host:port serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9101 (port 0: any "
         "free port); default off. Outbox depth, events by kind, broker connection, each radio's state and counters"

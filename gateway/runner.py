@@ -176,7 +176,12 @@ class Gateway:
         self.voice = VoiceService(config.mqtt, self.gw.name, transmitters=lambda: self.transmitters,
                                   submit=self._voice_event)
         # Audio decoding in worker processes (drivers/audio/workers.py); each starts at its first audio.
-        self.decode_pool = DecodePool(self.gw.decode_workers) if self.gw.decode_workers else None
+        radios = sum(d.type == "audio" for c in self.channels for d in c.drivers)
+        workers = self.gw.decoding_workers(radios, os.cpu_count())
+        if self.gw.decode_workers == "auto" and workers:
+            log.info("%d audio radios: their decoders run in %d worker processes (decode_workers = auto)",
+                     radios, workers)
+        self.decode_pool = DecodePool(workers) if workers else None
         self._built = self._build(self.channels)
         self.voice.configure(self.channels, config.patches)
         self.publisher = OutboxPublisher(self.outbox, config.mqtt, self.gw, self.health, on_command=self._command,

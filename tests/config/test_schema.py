@@ -58,6 +58,8 @@ def test_a_dry_run_transmitter_writes_where_it_is_told(tmp_path: Path) -> None:
          'options = { dmr = { color_codes = 16 } }', "channels[0].drivers[0]: options.dmr.color_codes: Value error"),
         ('[[channels]]\nname = "c"\n[[channels.drivers]]\ntype = "audio"\ndevice = "pulse"\ndecoders = ["dmr"]\n'
          'options = { dmr = { slots = [1, 3] } }', "options.dmr.slots: Value error, expected 1..2"),
+        ('[gateway]\nname = "g"\ndecode_workers = "many"', "gateway.decode_workers"),
+        ('[gateway]\nname = "g"\ndecode_workers = 65', "gateway.decode_workers"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, toml: str, expected: str) -> None:
@@ -219,3 +221,14 @@ def test_a_receive_only_channel_has_no_transmit_frequency_and_its_tones_fit_its_
     assert [c.model_dump(exclude_defaults=True) for c in both.channels] == [
         {"name": "a", "ctcss_hz": 100.0}, {"name": "b", "dcs_code": "023"}]
     assert [c.effective_tone_mode for c in both.channels] == ["TSQL", "DTCS"]
+
+
+@pytest.mark.parametrize(("setting", "radios", "cores", "workers"), [
+    ("auto", 1, 4, 0), ("auto", 8, 4, 0), ("auto", 9, 2, 2), ("auto", 16, 4, 4), ("auto", 9, 16, 9),
+    ("auto", 9, None, 1), (0, 32, 4, 0), (3, 1, 4, 3),
+])
+def test_decode_workers_auto_is_one_per_core_above_eight_audio_radios(
+    setting: str | int, radios: int, cores: int | None, workers: int
+) -> None:
+    gw = parse_config({"gateway": {"name": "g", "decode_workers": setting}}).gateway
+    assert gw is not None and gw.decoding_workers(radios, cores) == workers

@@ -3,6 +3,7 @@ through the audio driver, the DTMF and 5-tone decoders and the channel's rules, 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,30 @@ def test_live_audio_from_a_sound_device_is_decoded_and_published(
     finally:
         gateway.stop()
         listener.close()
+
+
+@pytest.mark.parametrize("radios", [8, 9])
+def test_decode_workers_auto_gives_a_gateway_of_many_radios_a_worker_per_core(
+    tmp_path: Path, mosquitto: Mosquitto, radios: int
+) -> None:
+    """Left at its default (auto), decode_workers keeps up to 8 radios' decoders in the drivers' threads and
+    gives more radios a worker process per core, each started by the audio of the radios dealt to it."""
+    wavs = [recording(tmp_path / f"patrol-{i}.wav") for i in range(radios)]  # a sound card each
+    config = parse_config({
+        "gateway": {"name": "gw-many", "outbox": str(tmp_path / "outbox.sqlite")},
+        "mqtt": {"url": mosquitto.url},
+        "channels": [{"name": f"patrol-{i}", "drivers": [{"type": "audio", "device": f"wav:{wav}", "rate": 16000,
+                                                         "decoders": ["dtmf"]}]} for i, wav in enumerate(wavs)],
+    })
+    gateway = Gateway(config)
+    gateway.start()
+    try:
+        expected = 0 if radios <= 8 else min(os.cpu_count() or 1, radios)
+        assert len(gateway.health().get("decode_workers", [])) == expected
+        wait_until(lambda: all(w["starts"] == 1 for w in gateway.health().get("decode_workers", [])), 20,
+                   "every worker started by its radios' audio")
+        wait_until(lambda: all(d.snapshot()["state"] == "ended" for _, d in gateway.drivers), 20, "the recordings")
+        assert [d.snapshot()["radios"][f"patrol-{i}/audio"]["decoded"] for i, (_, d) in enumerate(gateway.drivers)] \
+            == [1] * radios  # the DTMF emergency code of each recording
+    finally:
+        gateway.stop()
