@@ -137,13 +137,15 @@ class Database:
         return cls._incident_views(s, [r])[0]
 
     @classmethod
-    def _incident_views(cls, s: Session, rows: Sequence[IncidentRow]) -> list[IncidentView]:
-        """Views of several incidents with their units' aliases read in one query, not one each."""
-        units = {r.unit for r in rows if r.unit}
-        aliases: dict[str, str | None] = {}
+    def _incident_views(cls, s: Session, rows: Sequence[IncidentRow],
+                        known: Mapping[str, str | None] | None = None) -> list[IncidentView]:
+        """Views of several incidents with their units' aliases read in one query, not one each; ``known``:
+        aliases already read in this transaction (the ingest's locked units), not asked again."""
+        aliases: dict[str, str | None] = dict(known or {})
+        units = {r.unit for r in rows if r.unit and r.unit not in aliases}
         if units:
             found = s.execute(_aliases_statement(s.get_bind().dialect.name), {"units": list(units)})
-            aliases = {unit: alias for unit, alias in found}
+            aliases.update({unit: alias for unit, alias in found})
         parts: dict[int, list[PartView]] = {}
         ids = [r.id for r in rows if r.flow is not None]  # a kind with no configured flow has no parts
         if ids:

@@ -203,7 +203,8 @@ class Ingest(Cases):
                               [{"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
                                for name, (last, contiguous) in sorted(gateways.items())])
             result.units = self._update_units(s, new, now, online)
-            result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now)
+            aliases = {u.unit: u.alias for u in result.units}  # read with the units' lock just now
+            result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now, aliases)
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
             result.incidents += self._gateway_reports(s, [e for e in new if e.kind == Kind.IO], now)
             result.answers = self._case_answers(s, new, now)
@@ -212,10 +213,11 @@ class Ingest(Cases):
                     result.incidents.append((answer.case, "answer"))
                 if answer.alert is not None:
                     result.incidents.append((answer.alert, "opened"))
-            result.incidents += [(i, "position") for i in self._follow_units(s, result.units, now)]
+            result.incidents += [(i, "position") for i in self._follow_units(s, result.units, now, aliases)]
         return result
 
-    def _follow_units(self, s: Session, units: Sequence[UnitView], now: datetime) -> list[IncidentView]:
+    def _follow_units(self, s: Session, units: Sequence[UnitView], now: datetime,
+                      aliases: Mapping[str, str | None]) -> list[IncidentView]:
         """Open incidents of these units whose position is older than the unit's newest one take it: a
         beacon after the alert says better where the officer is. In the ingest's own transaction, one
         query for the batch, and none when no unit moved."""
@@ -234,7 +236,7 @@ class Ingest(Cases):
         if not moved:
             return []
         s.flush()  # one flush and one read of the views for them all: a batch may move tens of incidents
-        return self._incident_views(s, moved)
+        return self._incident_views(s, moved, aliases)
 
     def _radio_answers(self, s: Session, events: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
         """A gateway's report of the acknowledgement it transmitted goes into the incident's history."""
@@ -413,7 +415,8 @@ class Ingest(Cases):
         online = {**online, **self._gateway_online(s, others)} if others else online
         return [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
 
-    def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
+    def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime,
+                          aliases: Mapping[str, str | None]) -> list[tuple[IncidentView, str]]:
         changes: dict[int, str] = {}
         rows: dict[int, IncidentRow] = {}
         # Callers hold the unit's row lock (or, for an alert with no unit, the gateway's), taken in
@@ -480,7 +483,7 @@ class Ingest(Cases):
                 changes.setdefault(row.id, "alert")
             rows[row.id] = row
         s.flush()
-        views = dict(zip(changes, self._incident_views(s, [rows[i] for i in changes]), strict=True))
+        views = dict(zip(changes, self._incident_views(s, [rows[i] for i in changes], aliases), strict=True))
         return [(views[i], change) for i, change in changes.items()]
 
     @staticmethod

@@ -88,6 +88,25 @@ def test_units_keep_the_newest_state_whatever_the_arrival_order(store: Store) ->
     assert named.alias == "Officer Chen" and named.to_json()["position"]["fix_time"] == "2026-11-26T19:31:00.000Z"
 
 
+def test_incidents_carry_their_units_alias_as_opened_joined_and_moved(store: Store) -> None:
+    """The alias a dispatcher gave a unit is on its incident however the incident changed in a batch:
+    opened by an alert, joined by the next, moved by a beacon, and with a unit of no alias beside it."""
+    radio, other = Radio(), Radio("gw2")
+    store.ingest([radio.event(Kind.BEACON, at=0, position=Position(30.2, 120.2, source="nmea"))])
+    store.set_alias("mdc:1234", "Officer Chen")
+    opened = store.ingest([radio.event(Kind.ALERT, at=5, position=Position(30.2, 120.2, source="nmea")),
+                           other.event(Kind.ALERT, unit="mdc:777", at=5)]).incidents
+    assert sorted((i.unit, i.alias, change) for i, change in opened) == [
+        ("mdc:1234", "Officer Chen", "opened"), ("mdc:777", None, "opened")]
+    [(joined, change)] = store.ingest([radio.event(Kind.ALERT, at=6)]).incidents
+    assert (joined.alias, change) == ("Officer Chen", "alert")
+    moved = store.ingest([radio.event(Kind.BEACON, at=9, position=Position(30.3, 120.3, source="nmea"))]).incidents
+    assert [(i.alias, change, i.lat) for i, change in moved] == [("Officer Chen", "position", 30.3)]
+    # A replayed alert older than what the unit last said changes no unit state; its alias is looked up.
+    late = store.ingest([radio.event(Kind.ALERT, at=4)])
+    assert late.units == [] and [(i.alias, change) for i, change in late.incidents] == [("Officer Chen", "alert")]
+
+
 def test_incident_lifecycle_with_operators_and_history(store: Store) -> None:
     radio = Radio()
     store.ingest([radio.event(Kind.BEACON, at=0, position=Position(30.2, 120.2, source="nmea"))])
