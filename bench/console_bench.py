@@ -32,17 +32,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import ctypes
 import gc
 import json
+import math
 import os
 import platform
 import pstats
-import statistics
+import re
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -152,13 +155,53 @@ def publish(url: str, prefix: str, seconds: float) -> None:
 # --- the console, instrumented ------------------------------------------------------------------
 
 
+class Samples:
+    """Durations (seconds), kept as counts in logarithmic bins 0.5% wide from 10 µs up, so that the bench's
+    own memory does not grow with the run: lists of floats (40 bytes each, ~240 a second here: every message
+    and every frame) grew by about 0.55 MiB a minute, which the RSS rows counted as the console's.
+    A percentile is its bin's upper edge, at most 0.5% above the exact value (and never above the max)."""
+
+    LOW = 1e-5
+    RATIO = 1.005
+    BINS = 4000  # up to 1e-5 * 1.005**4000 s: hours
+
+    def __init__(self) -> None:
+        self.counts = array("Q", bytes(8 * self.BINS))
+        self.n = 0
+        self.total = 0.0
+        self.max = 0.0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def add(self, seconds: float) -> None:
+        i = 0 if seconds <= self.LOW else min(self.BINS - 1, 1 + int(math.log(seconds / self.LOW, self.RATIO)))
+        self.counts[i] += 1
+        self.n += 1
+        self.total += seconds
+        self.max = max(self.max, seconds)
+
+    def pct(self, q: float) -> float:
+        """As :func:`pct` of the sorted values: the one at rank ``int(n * q)``."""
+        if not self.n:
+            return float("nan")
+        rank, seen = min(self.n - 1, int(self.n * q)), 0
+        for i, count in enumerate(self.counts):
+            seen += count
+            if seen > rank:
+                return min(self.LOW * self.RATIO**i, self.max)
+        return self.max
+
+    def mean(self) -> float:
+        return self.total / self.n if self.n else float("nan")
+
+
 @dataclass
 class Probe:
-    frames: list[float] = field(default_factory=list)  # seconds per screen update
-    layouts: list[float] = field(default_factory=list)  # those of them that laid the screen out again
-    frame_ends: list[float] = field(default_factory=list)
-    news: list[float] = field(default_factory=list)  # message out of paho's thread -> frame drawn
-    keys: list[float] = field(default_factory=list)  # key posted -> frame drawn with its effect
+    frames: Samples = field(default_factory=Samples)  # seconds per screen update
+    layouts: Samples = field(default_factory=Samples)  # those of them that laid the screen out again
+    news: Samples = field(default_factory=Samples)  # message out of paho's thread -> frame drawn
+    keys: Samples = field(default_factory=Samples)  # key posted -> frame drawn with its effect
     arrived: dict[int, float] = field(default_factory=dict)  # id(message) -> perf_counter at post
     handled: list[float] = field(default_factory=list)  # arrival times of messages handled since last frame
     key_at: float | None = None
@@ -168,6 +211,10 @@ class Probe:
     slow: list[cProfile.Profile] = field(default_factory=list)
     full_gcs: list[tuple[float, float]] = field(default_factory=list)  # (wall, CPU) seconds of each
     rss: list[float] = field(default_factory=list)  # the process's resident memory (MiB), once a second
+    # Once a minute, what the RSS is made of (MiB): Python's small objects and the arenas they are in
+    # (pymalloc), what C's malloc has handed out and the free memory it keeps. Objects flat while the RSS
+    # grows: freed memory not given back (fragmentation), not something held.
+    heap: list[Heap] = field(default_factory=list)
     traced: Any = None  # --memory: the tracemalloc snapshot taken 10 s in
     types: Counter[str] = field(default_factory=Counter)  # --memory: the objects' types 10 s in
     _gc_start: tuple[float, float] = (0.0, 0.0)
@@ -221,14 +268,14 @@ def instrument(app: BenchApp) -> Probe:
         else:
             original(screen)
         t1 = time.perf_counter()
-        probe.frames.append(t1 - t0)
+        probe.frames.add(t1 - t0)
         if layout:
-            probe.layouts.append(t1 - t0)
-        probe.frame_ends.append(t1)
-        probe.news.extend(t1 - t for t in probe.handled)
+            probe.layouts.add(t1 - t0)
+        for t in probe.handled:
+            probe.news.add(t1 - t)
         probe.handled.clear()
         if probe.key_at is not None and screen.app.focused is probe.key_target:
-            probe.keys.append(t1 - probe.key_at)
+            probe.keys.add(t1 - probe.key_at)
             probe.key_at = None
 
     def written(self: DispatchApp, screen: Screen[Any], renderable: Any) -> None:
@@ -245,6 +292,49 @@ def instrument(app: BenchApp) -> Probe:
 def rss_mib() -> float:
     """This process's resident set, from /proc (statm's second field, in pages)."""
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@dataclass(frozen=True)
+class Heap:
+    objects: float  # pymalloc's allocated blocks
+    arenas: float  # pymalloc's arenas (what those blocks keep mapped)
+    malloc: float  # glibc malloc: in use (NaN where there is no mallinfo2)
+    malloc_free: float  # glibc malloc: free but kept by the process
+
+
+def heap() -> Heap:
+    """Python's own count (``sys._debugmallocstats``, written to the C stderr, read back here) and glibc's
+    ``mallinfo2``."""
+    with tempfile.TemporaryFile() as f:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(f.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        stats = f.read().decode(errors="replace")
+
+    def number(label: str) -> float:
+        found = re.search(rf"^{re.escape(label)}\s*=\s*([\d,]+)", stats, re.M)
+        return int(found[1].replace(",", "")) / 2**20 if found else float("nan")
+
+    objects, arenas = number("# bytes in allocated blocks"), number("Total")
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return Heap(objects, arenas, float("nan"), float("nan"))
+    names = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+             "keepcost"]
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in names]
+
+    mallinfo2.restype = Mallinfo2
+    info = mallinfo2()
+    return Heap(objects, arenas, float(info.uordblks + info.hblkhd) / 2**20, float(info.fordblks) / 2**20)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -264,6 +354,8 @@ async def drive(app: BenchApp, seconds: float, publisher: subprocess.Popen[str],
         while publisher.poll() is None and time.monotonic() - publisher_start < seconds + 30:
             await asyncio.sleep(1.0)
             app.probe.rss.append(rss_mib())
+            if len(app.probe.rss) % 60 == 0:
+                app.probe.heap.append(heap())
             if memory and len(app.probe.rss) == 10:
                 app.probe.types = Counter(type(o).__name__ for o in gc.get_objects())
                 tracemalloc.start(8)
@@ -344,15 +436,15 @@ def main() -> None:
     gc_wall, gc_cpu = [w for w, _ in probe.full_gcs], [c for _, c in probe.full_gcs]
     rows = [
         ("frame time (screen update + ANSI frame)",
-         f"p50 {pct(frames, .5) * ms:.1f} ms, p99 {pct(frames, .99) * ms:.1f} ms, max {max(frames) * ms:.0f} ms",
+         f"p50 {frames.pct(.5) * ms:.1f} ms, p99 {frames.pct(.99) * ms:.1f} ms, max {frames.max * ms:.0f} ms",
          f"{len(frames) / elapsed:.0f} frames/s"),
         ("of which frames laying the screen out again (rows added or removed, toasts)",
-         f"p50 {pct(probe.layouts, .5) * ms:.1f} ms, p99 {pct(probe.layouts, .99) * ms:.1f} ms",
+         f"p50 {probe.layouts.pct(.5) * ms:.1f} ms, p99 {probe.layouts.pct(.99) * ms:.1f} ms",
          f"{len(probe.layouts) / elapsed:.1f} /s"),
         ("input latency (key -> frame with its effect, 1/s)",
-         f"p50 {pct(probe.keys, .5) * ms:.0f} ms, p99 {pct(probe.keys, .99) * ms:.0f} ms", f"{len(probe.keys)} keys"),
+         f"p50 {probe.keys.pct(.5) * ms:.0f} ms, p99 {probe.keys.pct(.99) * ms:.0f} ms", f"{len(probe.keys)} keys"),
         ("news -> screen (message -> frame drawn)",
-         f"p50 {pct(probe.news, .5) * ms:.0f} ms, p99 {pct(probe.news, .99) * ms:.0f} ms",
+         f"p50 {probe.news.pct(.5) * ms:.0f} ms, p99 {probe.news.pct(.99) * ms:.0f} ms",
          f"{len(probe.news):,} messages"),
         ("full garbage collections (pause: wall clock / CPU)",
          f"p50 {pct(gc_wall, .5) * ms:.0f} / {pct(gc_cpu, .5) * ms:.0f} ms, "
@@ -366,8 +458,14 @@ def main() -> None:
                      f"{settled:.0f} / {last:.0f} / {max(probe.rss):.0f} MiB",
                      f"{(last - settled) / max(1.0, (len(probe.rss) - 11) / 60):+.1f} MiB a minute"))
         if len(probe.rss) > 120:  # does it level off? each minute's RSS, to tell a leak from caches filling
+            half = len(probe.rss) // 2  # caches fill in the first minutes: is it flat after?
             rows.append(("RSS at each minute", " ".join(f"{m:.0f}" for m in probe.rss[59::60]) + " MiB",
-                         "MiB"))
+                         f"{(probe.rss[-1] - probe.rss[half]) / ((len(probe.rss) - 1 - half) / 60):+.2f} MiB a "
+                         f"minute over the second half"))
+            rows.append(("of it, Python's objects / its arenas, at each minute",
+                         " ".join(f"{h.objects:.1f}/{h.arenas:.0f}" for h in probe.heap), "MiB"))
+            rows.append(("of it, C malloc in use / free kept, at each minute",
+                         " ".join(f"{h.malloc:.1f}/{h.malloc_free:.1f}" for h in probe.heap), "MiB"))
 
     table = [f"Console under load: {UNITS:,} units (each moving every 10 s: 100 unit states/s) and 100 incident "
              f"updates/s (about {OPEN} open, 2 opened and 2 resolved per second), {seconds:.0f} s, headless "
@@ -376,7 +474,7 @@ def main() -> None:
              "| what | measured | count |", "| --- | --- | --- |"]
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     if frames:
-        table += ["", f"Frame time mean {statistics.mean(frames) * ms:.1f} ms over {len(frames):,} frames."]
+        table += ["", f"Frame time mean {frames.mean() * ms:.1f} ms over {len(frames):,} frames."]
     if probe.profile is not None:  # a profiled run is slower: its numbers are not the bench's
         if probe.slow:
             stats = pstats.Stats(probe.slow[0], stream=sys.stderr)

@@ -52,8 +52,10 @@ class ConsoleState:
     # Each gateway's row in the database as last read (its stored state payload: the health screen's
     # picture of a gateway this console has not yet heard from over MQTT).
     gateway_views: dict[str, GatewayView] = field(default_factory=dict)
-    # Incidents the bridge has spoken of since the snapshot being read was started: the snapshot may not
-    # know them yet, so it must not remove them.
+    # Open incidents the bridge has spoken of since the snapshot being read was started: the snapshot may not
+    # know them yet, so it must not remove them. Only open ones: a resolved one is forgotten here as it leaves
+    # (``_resolved`` keeps it out), else a console would hold every incident id of its life (a snapshot is
+    # read at start and after an outage only).
     _live_since_snapshot: set[int] = field(default_factory=set)
     _resolved: dict[int, tuple[datetime, int, int]] = field(default_factory=dict)  # id -> version when resolved
 
@@ -61,8 +63,12 @@ class ConsoleState:
 
     def apply_incident(self, incoming: IncidentView, change: str | None = None) -> IncidentUpdate:
         """A live ``bridge/incident/{id}`` message."""
-        self._live_since_snapshot.add(incoming.id)
-        return self._merge(incoming, change)
+        update = self._merge(incoming, change)
+        if incoming.id in self.incidents:
+            self._live_since_snapshot.add(incoming.id)
+        else:  # resolved, now or before (or news of one never held): no snapshot can bring it back
+            self._live_since_snapshot.discard(incoming.id)
+        return update
 
     def _merge(self, incoming: IncidentView, change: str | None) -> IncidentUpdate:
         held = self.incidents.get(incoming.id)

@@ -79,6 +79,27 @@ def test_a_snapshot_removes_what_was_resolved_meanwhile_but_not_what_is_newer_th
     assert changed.gateway_online is True
 
 
+
+def test_a_console_running_for_days_holds_its_open_incidents_not_every_one_it_has_seen() -> None:
+    s = ConsoleState()
+    s.begin_snapshot()  # at start: the one snapshot of a console that never loses the broker
+    s.apply_snapshot([], [], [])
+    for n in range(1, 20_001):  # incidents opened, alerting and resolved, a few open at a time
+        s.apply_incident(incident(n, at=n), "opened")
+        s.apply_incident(incident(n, at=n + 0.5, count=2), "alert")
+        if n > 5:
+            s.apply_incident(incident(n - 5, "resolved", at=n + 0.7, resolution="handled"), "resolved")
+            s.apply_incident(incident(n - 5, at=n + 0.6, count=3), "alert")  # late: stays resolved
+    assert sorted(s.incidents) == list(range(19_996, 20_001))
+    # What a snapshot must not remove: the open ones, not the 20,000 ids of the console's life.
+    assert s._live_since_snapshot == set(range(19_996, 20_001))
+    assert len(s._resolved) <= 10_000
+    s.begin_snapshot()  # the broker came back: read again; #19996 was resolved while this console was away
+    s.apply_incident(incident(20_001, at=20_001), "opened")  # announced while the snapshot was being read
+    updates = s.apply_snapshot([incident(n, at=n) for n in range(19_997, 20_001)], [], [])
+    assert sorted(s.incidents) == list(range(19_997, 20_002))
+    assert [(u.outcome, u.incident.id) for u in updates if u.outcome is Outcome.REMOVED] == [(Outcome.REMOVED, 19_996)]
+
 def test_queue_order_puts_unacknowledged_first_and_newest_first_within() -> None:
     s = ConsoleState()
     s.apply_incident(incident(1, at=1), "opened")
