@@ -61,6 +61,7 @@ bench: system $(VENV)/.test-deps
 	@dpkg -s $(BENCH_PACKAGES) >/dev/null 2>&1 || $(MAKE) system SYSTEM_PACKAGES="$(BENCH_PACKAGES)"
 	$(BIN)/python -m bench.serial_bench
 	$(BIN)/python -m bench.bridge_bench
+	$(BIN)/python -m bench.ingest_bench
 	$(BIN)/python -m bench.audio_bench
 	$(BIN)/python -m bench.signalling_bench
 	$(BIN)/python -m bench.channel_bench
