@@ -94,19 +94,19 @@ def among(s: Session, column: Any, values: Collection[Any]) -> ColumnElement[boo
     """``column IN values``; on PostgreSQL ``column = ANY(array)``: one statement text whatever the number of
     values, so it is prepared once, where an IN list of each batch's length was rendered, sent and planned
     anew by every batch (a batch asks for tens of gateways, units, incidents)."""
-    if s.get_bind().dialect.name == "postgresql":
-        found: ColumnElement[bool] = column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-        return found
-    listed: ColumnElement[bool] = column.in_(list(values))
-    return listed
+    return _among(s.get_bind().dialect.name, column, None, {"value": list(values)})
 
 
 def among_bound(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
     """:func:`among` for a statement built once: the values are bound at execution as ``name`` (a list)."""
+    return _among(dialect, column, name, {})
+
+
+def _among(dialect: str, column: Any, name: str | None, value: dict[str, Any]) -> ColumnElement[bool]:
     if dialect == "postgresql":
-        found: ColumnElement[bool] = column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+        found: ColumnElement[bool] = column == any_(bindparam(name, type_=postgresql.ARRAY(column.type), **value))
         return found
-    listed: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+    listed: ColumnElement[bool] = column.in_(bindparam(name, expanding=True, **value))
     return listed
 
 

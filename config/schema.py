@@ -699,7 +699,7 @@ class GatewayConfig(_Strict):
             return self.decode_workers
         if audio_radios <= AUTO_DECODE_RADIOS:
             return 0
-        return max(1, min(cores or 1, audio_radios, 64))
+        return min(cores or 1, audio_radios, 64)
     metrics: MetricsListen | None = Field(
         None, description="host:port serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9101 (port 0: any "
         "free port); default off. Outbox depth, events by kind, broker connection, each radio's state and counters"

@@ -104,26 +104,50 @@ def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
 
 
 _POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-_RECORDSET_UPDATES: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table, columns) -> its UPDATE
-_RECORDSET_INSERTS: dict[tuple[str, tuple[str, ...]], TextClause] = {}  # (table, columns) -> its INSERT
+@dataclass(frozen=True)
+class _Queries:
+    """The ingest's statements whose lists are bound at execution, built once per database: a statement built
+    anew every batch is compiled and keyed again, which cost more than running it."""
+
+    lock_gateways: Any  # names
+    known_events: Any  # ids
+    lock_units: Any  # names
+    follow_units: Any  # units: their open incidents
+
+    @staticmethod
+    @cache
+    def of(dialect: str) -> _Queries:
+        gateways, units = cast(Table, GatewayRow.__table__), cast(Table, UnitRow.__table__)
+        return _Queries(
+            lock_gateways=select(gateways.c.name, gateways.c.last_seq, gateways.c.contiguous_seq, gateways.c.online)
+            .where(among_bound(dialect, gateways.c.name, "names")).order_by(gateways.c.name).with_for_update(),
+            known_events=select(EventRow.id).where(among_bound(dialect, EventRow.id, "ids")),
+            lock_units=select(units).where(among_bound(dialect, units.c.unit, "names")).order_by(units.c.unit)
+            .with_for_update(),
+            follow_units=select(IncidentRow).where(among_bound(dialect, IncidentRow.unit, "units"),
+                                                   IncidentRow.state != RESOLVED).with_for_update(),
+        )
 
 
 @cache
-def _statement(dialect: str, name: str) -> Any:
-    """The ingest's statements whose lists are bound at execution (see Ingest._statement)."""
-    gateways, units = cast(Table, GatewayRow.__table__), cast(Table, UnitRow.__table__)
-    if name == "lock_gateways":
-        return select(gateways.c.name, gateways.c.last_seq, gateways.c.contiguous_seq, gateways.c.online) \
-            .where(among_bound(dialect, gateways.c.name, "names")).order_by(gateways.c.name).with_for_update()
-    if name == "known_events":
-        return select(EventRow.id).where(among_bound(dialect, EventRow.id, "ids"))
-    if name == "lock_units":
-        return select(units).where(among_bound(dialect, units.c.unit, "names")).order_by(units.c.unit) \
-            .with_for_update()
-    if name == "follow_units":
-        return select(IncidentRow).where(among_bound(dialect, IncidentRow.unit, "units"),
-                                         IncidentRow.state != RESOLVED).with_for_update()
-    raise KeyError(name)
+def _recordset_insert(table: Table, names: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: insert rows given as one JSON text unless their key is taken; returns the keys inserted."""
+    q = _POSTGRESQL.identifier_preparer.quote
+    (key,) = [c.key for c in table.primary_key.columns]
+    listed = ", ".join(map(q, names))
+    return text(f"INSERT INTO {q(table.name)} ({listed}) SELECT {listed} "
+                f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, names)}) "
+                f"ON CONFLICT ({q(key)}) DO NOTHING RETURNING {q(key)}")
+
+
+@cache
+def _recordset_update(table: Table, columns: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: set ``columns`` of the rows given as one JSON text, found by their key."""
+    q = _POSTGRESQL.identifier_preparer.quote
+    (key,) = [c.key for c in table.primary_key.columns]
+    return text(f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = v.{q(c)}' for c in columns)} "
+                f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, (key, *columns))}) "
+                f"WHERE {q(table.name)}.{q(key)} = v.{q(key)}")
 
 
 def _record_fields(table: Table, names: Sequence[str]) -> str:
@@ -184,18 +208,12 @@ class Ingest(Cases):
             # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
             # a shared group) take turns here, and the second finds it already stored.
             gateways, online = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
-            if self.dialect == "postgresql":  # one round trip: the insert says which ids it took
-                taken = set(self._insert_new(s, cast(Table, EventRow.__table__), [_event_row(e, now) for e in unique]))
-                known = {e.id for e in unique if e.id not in taken}
-            else:
-                known = set(s.scalars(self._statement("known_events"), {"ids": [e.id for e in unique]}))
+            known = self._insert_events(s, unique, now)
             if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
                 for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
                     if event_from_row(row) != firsts[row.id]:
                         result.conflicts.append(firsts[row.id])
             new = [e for e in unique if e.id not in known]
-            if new and self.dialect != "postgresql":
-                self._insert_new(s, cast(Table, EventRow.__table__), [_event_row(e, now) for e in new])
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
             result.gaps = self._track_seq(gateways, unique)
@@ -225,7 +243,7 @@ class Ingest(Cases):
         if not fixes:
             return []
         moved = []
-        rows = s.scalars(self._statement("follow_units"), {"units": list(fixes)}).all()
+        rows = s.scalars(_Queries.of(self.dialect).follow_units, {"units": list(fixes)}).all()
         for row in rows:
             p = fixes[row.unit or ""]
             assert p is not None and p.fix_time is not None
@@ -271,26 +289,31 @@ class Ingest(Cases):
         )
         return {r.name: r for r in rows}
 
+    def _insert_events(self, s: Session, events: Sequence[Event], now: datetime) -> set[str]:
+        """Store the events whose id is new; returns the ids stored already. On PostgreSQL in one round trip
+        (the insert returns the ids it took), on SQLite a query, then an insert of the others."""
+        events_table = cast(Table, EventRow.__table__)
+        if self.dialect == "postgresql":
+            taken = set(self._insert_new(s, events_table, [_event_row(e, now) for e in events]))
+            return {e.id for e in events if e.id not in taken}
+        known = set(s.scalars(_Queries.of(self.dialect).known_events, {"ids": [e.id for e in events]}))
+        new = [_event_row(e, now) for e in events if e.id not in known]
+        if new:
+            self._insert_new(s, events_table, new)
+        return known
+
     def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert these rows, each unless its primary key is taken. On PostgreSQL one statement for them all,
         ``INSERT ... SELECT FROM json_to_recordset(rows)``, the rows as one JSON text (see _update_rows), that
         returns the keys it inserted; on SQLite a plain executemany, which returns nothing."""
-        (key,) = [c.key for c in table.primary_key.columns]
         if self.dialect != "postgresql":
             # One prepared statement. (A RETURNING insert goes through a huge multi-row VALUES that is
             # parsed anew on every batch.)
+            (key,) = [c.key for c in table.primary_key.columns]
             s.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
             return []
-        names = list(rows[0])
-        statement = _RECORDSET_INSERTS.get((table.name, tuple(names)))
-        if statement is None:
-            q = _POSTGRESQL.identifier_preparer.quote
-            listed = ", ".join(map(q, names))
-            statement = text(f"INSERT INTO {q(table.name)} ({listed}) SELECT {listed} "
-                             f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, names)}) "
-                             f"ON CONFLICT ({q(key)}) DO NOTHING RETURNING {q(key)}")
-            _RECORDSET_INSERTS[(table.name, tuple(names))] = statement
-        return list(s.scalars(statement, {"rows": _records_json(table, names, rows)}))
+        names = tuple(rows[0])
+        return list(s.scalars(_recordset_insert(table, names), {"rows": _records_json(table, names, rows)}))
 
     def _update_rows(self, s: Session, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
         """Set ``columns`` of these rows (found by their primary key). On PostgreSQL one statement for them all,
@@ -306,15 +329,7 @@ class Ingest(Cases):
             s.execute(update(table).where(table.c[key] == bindparam("_key")).values({c: bindparam(c) for c in columns}),
                       [{"_key": r[key], **{c: r[c] for c in columns}} for r in rows])
             return
-        names = [key, *columns]
-        statement = _RECORDSET_UPDATES.get((table.name, tuple(columns)))
-        if statement is None:
-            q = _POSTGRESQL.identifier_preparer.quote
-            statement = text(f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = v.{q(c)}' for c in columns)} "
-                             f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, names)}) "
-                             f"WHERE {q(table.name)}.{q(key)} = v.{q(key)}")
-            _RECORDSET_UPDATES[(table.name, tuple(columns))] = statement
-        s.execute(statement, {"rows": _records_json(table, names, rows)})
+        s.execute(_recordset_update(table, tuple(columns)), {"rows": _records_json(table, [key, *columns], rows)})
 
     def _lock_gateway_seqs(self, s: Session, names: Sequence[str],
                            now: datetime) -> tuple[dict[str, list[int]], dict[str, bool]]:
@@ -322,7 +337,7 @@ class Ingest(Cases):
         ORM's unit of work cost more than the rest of a batch's gateway bookkeeping); and whether it is online,
         read with them for the units' views."""
         names = sorted(set(names))
-        locked = self._statement("lock_gateways")
+        locked = _Queries.of(self.dialect).lock_gateways
         rows: dict[str, list[int]] = {}
         online: dict[str, bool] = {}
         for name, last, contiguous, up in s.execute(locked, {"names": names}):
@@ -337,11 +352,6 @@ class Ingest(Cases):
             for name, last, contiguous, up in s.execute(locked, {"names": missing}):
                 rows[name], online[name] = [last, contiguous], up
         return rows, online
-
-    def _statement(self, name: str) -> Any:
-        """A statement of the ingest's own, built once for this database and used again batch after batch: a
-        statement built anew is compiled and keyed again, which cost more than running it."""
-        return _statement(self.dialect, name)
 
     @staticmethod
     def _track_seq(locked: Mapping[str, list[int]], events: Sequence[Event]) -> dict[str, list[tuple[int, int]]]:
@@ -383,7 +393,7 @@ class Ingest(Cases):
         # Plain rows (dicts made from tuples: SQLAlchemy's row mappings cost more than the rest of this) and
         # one UPDATE for them all: the ORM's per-object flush cost more than the insert.
         units = cast(Table, UnitRow.__table__)
-        locked = self._statement("lock_units")
+        locked = _Queries.of(self.dialect).lock_units
         keys = [c.key for c in units.c]
         rows = {r[0]: dict(zip(keys, r, strict=True)) for r in s.execute(locked, {"names": names})}
         missing = [n for n in names if n not in rows]
