@@ -23,12 +23,14 @@ import functools
 import importlib
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from config.schema import DriverTable
 from drivers.audio.base import AudioDecoder
 from drivers.base import ProtocolDecoder, make_protocol
-from drivers.io import IoDriver
+
+if TYPE_CHECKING:
+    from config.schema import DriverTable
+    from drivers.io import IoDriver
 
 ENTRY_POINT_GROUP = "pttbridge.drivers"
 IO_DRIVER_GROUP = "pttbridge.io_drivers"
@@ -153,6 +155,10 @@ def io_driver_types() -> dict[str, str]:
 
 def io_driver_class(type_: str) -> type[IoDriver[Any, Any]]:
     """The I/O driver of a configuration table's ``type``; UnknownIoDriver says why there is none."""
+    # Imported here: pydantic's models take 0.2 s to import, and a decode of recordings needs none.
+    from config.schema import DriverTable
+    from drivers.io import IoDriver
+
     # A built-in type is found without reading every installed package's metadata.
     target = IO_BUILTIN.get(type_) or io_driver_types().get(type_)
     if target is None:
