@@ -7,47 +7,23 @@ copies) around every call of its compiled kernel, more than the kernel itself on
 filters. Here :func:`butter_lowpass` designs the filter as scipy's ``butter(order, cutoff, fs=rate,
 output="sos")`` does (the analog prototype's poles, the pre-warped bilinear transform, the same pairing of
 poles and zeros into sections, in the same arithmetic: equal to it, tested), and :func:`sosfilt` calls
-scipy's compiled kernel (``scipy/signal/_sosfilt``) itself, loaded from its file without running the
-package's ``__init__``; where that is not possible (another scipy layout), the kernel is imported the
-ordinary way, which is slower to start but computes the same.
+scipy's compiled kernel (``scipy/signal/_sosfilt``) itself, loaded without running the package's
+``__init__`` (:mod:`drivers.audio.compiled`).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from drivers.audio import compiled
+
 Float = npt.NDArray[np.float64]
 
-
-def _load_kernel() -> Callable[..., None]:
-    import scipy
-
-    loaded = sys.modules.get("scipy.signal._sosfilt")
-    if loaded is not None:  # scipy.signal is imported already (a test, a benchmark): its kernel
-        return loaded._sosfilt  # type: ignore[no-any-return]
-    try:
-        path = next((Path(scipy.__file__).parent / "signal").glob("_sosfilt.*"))
-        spec = importlib.util.spec_from_file_location("scipy.signal._sosfilt", path)
-        if spec is None or spec.loader is None:
-            raise ImportError(path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        kernel: Callable[..., None] = module._sosfilt
-    except (StopIteration, ImportError, AttributeError, OSError):  # another layout: the ordinary import
-        from scipy.signal._sosfilt import _sosfilt
-
-        kernel = _sosfilt
-    return kernel
-
-
-_KERNEL = _load_kernel()
+_KERNEL: Callable[..., None] = compiled.load("scipy.signal._sosfilt")._sosfilt
 
 
 def _cplxreal(z: npt.NDArray[np.complex128]) -> tuple[npt.NDArray[np.complex128], Float]:
