@@ -11,8 +11,8 @@ minute of it at the end, as a squelch-open channel sounds between calls. Every s
 project's encoder's or Dire Wolf's; the bursts and sequences carry noise at 10 dB SNR.
 
 Speed: CPU seconds (user + system, from the kernel's accounting of the child) of the whole process,
-``pttbridge decode FILE -d NAMES`` (Python start, imports, reading the file, every decoder), over the
-audio's duration; the same for ``atest`` on the same file (AFSK1200 only). ``--before DIR`` also runs the
+``pttbridge decode FILE -d NAMES`` (Python start, imports, reading the file, every decoder; each tree's
+bytecode written before, as an installed package has it), over the audio's duration; the same for ``atest`` on the same file (AFSK1200 only). ``--before DIR`` also runs the
 ``pttbridge.py`` of another source tree (a checkout of an earlier commit), alternating the two, so that
 a shared machine's load falls on both alike; each figure is the median of ``--runs`` runs, with the
 lowest and highest. Counts: events per decoder (and AFSK1200 frames for atest), from each run's output.
@@ -51,6 +51,7 @@ RATE = 22050
 FIVE = ("dtmf", "selcall", "afsk1200", "mdc1200", "fleetsync")
 EVERY = (*FIVE, "dmr")
 HISS_DBFS = -45.0
+PACKAGES = ("pttbridge.py", "drivers", "gateway", "config")  # what ``pttbridge decode`` imports of a tree
 
 
 def _hiss(rng: np.random.Generator, seconds: float) -> np.ndarray:
@@ -132,6 +133,14 @@ def run_cpu(args: Sequence[str]) -> tuple[float, str]:
     return (after.children_user - before.children_user) + (after.children_system - before.children_system), out
 
 
+def compile_tree(tree: Path) -> None:
+    """Write the tree's bytecode first, as an installed package has it: where the environment says not
+    to write it (PYTHONDONTWRITEBYTECODE), every run would compile the modules it imports again."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(tree / p) for p in PACKAGES)], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+
+
 def pttbridge(tree: Path, wav: Path, names: Sequence[str]) -> tuple[float, Counter[str]]:
     cpu, out = run_cpu([sys.executable, str(tree / "pttbridge.py"), "decode", "-d", ",".join(names), str(wav)])
     counts: Counter[str] = Counter()
@@ -176,6 +185,8 @@ def main() -> None:
     wav = folder / f"channel-{RATE}{'-quick' if args.quick else ''}.wav"
     seconds = make_channel(wav, scale=scale)
     trees = {"pttbridge": ROOT} | ({"pttbridge (before)": args.before} if args.before else {})
+    for tree in trees.values():
+        compile_tree(tree)
     cases: list[tuple[str, str, Callable[[], tuple[float, Counter[str]]]]] = []
     for label, tree in trees.items():
         alone = [n for n in args.alone.split(",") if n]
