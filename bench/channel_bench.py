@@ -12,9 +12,10 @@ project's encoder's or Dire Wolf's; the bursts and sequences carry noise at 10 d
 
 Speed: CPU seconds (user + system, from the kernel's accounting of the child) of the whole process,
 ``pttbridge decode FILE -d NAMES`` (Python start, imports, reading the file, every decoder; each tree's
-bytecode written before, as an installed package has it), over the audio's duration; the same for ``atest`` on the same file (AFSK1200 only). ``--before DIR`` also runs the
-``pttbridge.py`` of another source tree (a checkout of an earlier commit), alternating the two, so that
-a shared machine's load falls on both alike; each figure is the median of ``--runs`` runs, with the
+bytecode written before, as an installed package has it), over the audio's duration; the same for
+``atest`` on the same file (AFSK1200 only). ``--before DIR`` also runs the ``pttbridge.py`` of another
+source tree (a checkout of an earlier commit), alternating the two, so that a shared machine's load
+falls on both alike; each figure is the median of ``--runs`` runs, with the
 lowest and highest. Counts: events per decoder (and AFSK1200 frames for atest), from each run's output.
 Writes a Markdown table.
 """
