@@ -217,31 +217,25 @@ class MskReceiver:
         if self.coarse is None:
             metric = np.empty(end - mlo)
             seg = np.empty((len(self.patterns), end - mlo))
-            for a in range(mlo, end, SEARCH_CHUNK):  # pieces that stay in the cache: a tenth of the time
-                n = min(SEARCH_CHUNK, end - a)
-                self._metric(self._spaced(parts, a, n, 1), metric[a - mlo : a - mlo + n], seg[:, a - mlo : a - mlo + n])
+            self._spaced_metric(parts, mlo, end - mlo, 1, metric, seg)
         else:
-            metric, seg = self._coarse_then_exact(parts, mlo, end, reach=w + 1)
+            metric, seg = self._coarse_then_exact(parts, mlo, end, w + 1, self.coarse * self.threshold)
         self.checked = hi
         # The pattern only where there is a peak (argmax over every position cost as much as the peaks).
         return [SyncCandidate(pos, int(seg[:, k].argmax()), float(metric[k]))
                 for pos, k in sync_peaks(metric, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.threshold)]
 
-    def _coarse_then_exact(self, parts: Float, lo: int, hi: int, reach: int) -> tuple[Float, Float]:
+    def _coarse_then_exact(self, parts: Float, lo: int, hi: int, reach: int, rough: float) -> tuple[Float, Float]:
         """The metric (and each pattern's) of ``lo`` .. ``hi`` - 1 where it is needed: first at the
-        multiples of 3, then exactly within ``reach`` of those at or above ``coarse`` x threshold. A
-        peak over the threshold is then within one sample of one of those, and so is every position its
-        neighbourhood is compared with; the rest stay -inf, below any threshold."""
-        assert self.coarse is not None
+        multiples of 3, then exactly within ``reach`` of those at or above ``rough``. A peak over the
+        threshold is then within one sample of one of those, and so is every position its neighbourhood
+        is compared with; the rest stay -inf, below any threshold."""
         metric = np.full(hi - lo, -np.inf)
         seg = np.zeros((len(self.patterns), hi - lo))
         first = lo + (-lo) % 3
-        count = max(0, (hi - first + 2) // 3)
-        rough = np.empty(count)
-        for i in range(0, count, SEARCH_CHUNK):
-            n = min(SEARCH_CHUNK, count - i)
-            self._metric(self._spaced(parts, first + 3 * i, n, 3), rough[i : i + n], None)
-        over = first + 3 * np.flatnonzero(rough >= self.coarse * self.threshold)
+        coarse = np.empty(max(0, (hi - first + 2) // 3))
+        self._spaced_metric(parts, first, coarse.size, 3, coarse, None)
+        over = first + 3 * np.flatnonzero(coarse >= rough)
         if not over.size:
             return metric, seg
         # Every position within reach of one of them, once, in order, as indices from lo.
@@ -249,25 +243,24 @@ class MskReceiver:
         np.add.at(near, np.maximum(over - reach, lo) - lo, 1)
         np.add.at(near, np.minimum(over + reach + 1, hi) - lo, -1)
         exact = np.flatnonzero(np.cumsum(near[:-1]) > 0)
-        for i in range(0, exact.size, SEARCH_CHUNK):
+        for i in range(0, exact.size, SEARCH_CHUNK):  # pieces that stay in the cache
             k = exact[i : i + SEARCH_CHUNK]
-            got = np.empty(k.size)
-            part = np.empty((len(self.patterns), k.size))
-            self._metric(self._gathered(parts, k + lo), got, part)
+            got, part = np.empty(k.size), np.empty((len(self.patterns), k.size))
+            self._metric(parts[:, k[None, :] + lo - self.zbase - self.sync_off[:, None]].transpose(1, 0, 2), got, part)
             metric[k], seg[:, k] = got, part
         return metric, seg
 
-    def _spaced(self, parts: Float, lo: int, n: int, step: int) -> Float:
-        """The bit-spaced samples, (bits, re/im, positions), of the ``n`` positions ``lo``, ``lo`` +
-        ``step``, ... (a view strided over ``parts``, the (re, im) of the kept ``z``, gathered once)."""
-        span = (n - 1) * step + 1
-        windows = np.lib.stride_tricks.as_strided(parts, (parts.shape[1] - span + 1, 2, n),
-                                                  (parts.strides[1], parts.strides[0], parts.strides[1] * step))
-        return windows[lo - self.zbase - self.sync_off]
-
-    def _gathered(self, parts: Float, positions: npt.NDArray[np.intp]) -> Float:
-        """:meth:`_spaced` for any positions."""
-        return parts[:, positions[None, :] - self.zbase - self.sync_off[:, None]].transpose(1, 0, 2)
+    def _spaced_metric(self, parts: Float, lo: int, count: int, step: int, metric: Float, seg: Float | None) -> None:
+        """:meth:`_metric` of the ``count`` positions ``lo``, ``lo`` + ``step``, ..., their bit-spaced samples
+        read through a view strided over ``parts`` (the (re, im) of the kept ``z``), in pieces that stay in
+        the cache (a tenth of the time)."""
+        for i in range(0, count, SEARCH_CHUNK):
+            n = min(SEARCH_CHUNK, count - i)
+            span = (n - 1) * step + 1
+            windows = np.lib.stride_tricks.as_strided(parts, (parts.shape[1] - span + 1, 2, n),
+                                                      (parts.strides[1], parts.strides[0], parts.strides[1] * step))
+            rows = windows[lo + i * step - self.zbase - self.sync_off]  # (bits, re/im, positions)
+            self._metric(rows, metric[i : i + n], None if seg is None else seg[:, i : i + n])
 
     def _metric(self, rows: Float, metric: Float, seg: Float | None) -> None:
         """The sync metric of positions whose bit-spaced samples are ``rows`` (bits, re/im, positions)
@@ -276,7 +269,7 @@ class MskReceiver:
         # of each sync bit in turn, then a small matrix product per segment. A fifth of the time of the
         # same sums by FFT convolution, which pays for all the zero taps between the bits.
         n = rows.shape[2]
-        sums = np.zeros((len(self.patterns), n)) if seg is None else seg
+        sums = np.empty((len(self.patterns), n)) if seg is None else seg
         sums[:] = 0.0
         for bits, mix, which in self.seg_parts:
             c = mix @ rows[bits].reshape(-1, n)  # (re, im) of each distinct expected segment
