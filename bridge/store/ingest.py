@@ -344,11 +344,9 @@ class Ingest(Cases):
             rows[name], online[name] = [last, contiguous], up
         missing = [n for n in names if n not in rows]
         if missing:  # a gateway's first events: its row is made, then locked like the others
-            s.execute(
-                self._insert(GatewayRow.__table__).on_conflict_do_nothing(index_elements=["name"]),
-                [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
-                 for n in missing],
-            )
+            made = [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
+                    for n in missing]
+            self._insert_new(s, cast(Table, GatewayRow.__table__), made)
             for name, last, contiguous, up in s.execute(locked, {"names": missing}):
                 rows[name], online[name] = [last, contiguous], up
         return rows, online
