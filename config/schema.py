@@ -690,6 +690,10 @@ class GatewayConfig(_Strict):
         "channels use more than one core; 0: in the audio drivers' own threads; auto: 0 up to "
         f"{AUTO_DECODE_RADIOS} audio radios, above that one per core"
     )
+    metrics: MetricsListen | None = Field(
+        None, description="host:port serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9101 (port 0: any "
+        "free port); default off. Outbox depth, events by kind, broker connection, each radio's state and counters"
+    )
 
     def decoding_workers(self, audio_radios: int, cores: int | None) -> int:
         """The number of decoding workers for a gateway of this many audio radios on this many cores: up to
@@ -700,10 +704,6 @@ class GatewayConfig(_Strict):
         if audio_radios <= AUTO_DECODE_RADIOS:
             return 0
         return min(cores or 1, audio_radios, 64)
-    metrics: MetricsListen | None = Field(
-        None, description="host:port serving Prometheus metrics on /metrics, e.g. 127.0.0.1:9101 (port 0: any "
-        "free port); default off. Outbox depth, events by kind, broker connection, each radio's state and counters"
-    )
 
 
 class DemoReplay(_Strict):
