@@ -2,14 +2,15 @@
 
     python -m bench.ingest_bench [--quick] [--batch 25,100] [--profile FILE]
 
-The scale bench's stream (the load generator's events: 200 gateways, 5,000 units wandering a city, 1 alert
-in 100) encoded as gateways publish it, handed to a started ``Bridge``'s core in batches of the size
-given, as the ingest thread would (alerts in batches of their own), on a durable PostgreSQL (fsync on) or
-on SQLite. What the core decides to publish is published on the bridge's own connection (unit states,
-incidents); acknowledgements are left out (these messages never came from the broker). Reported: the
-ingest thread's CPU per event (``time.thread_time``) and the wall time per event, so that what the
-bridge spends is told apart from what it waits for the database. ``--profile FILE`` writes cProfile
-stats of the largest batch size's run, to read with ``python -m pstats FILE``.
+A stream of the scale bench's shape (as the load generator's: 200 gateways, 5,000 units wandering a city, 1
+alert in 100; here each alert comes from a unit drawn at random, so some join an open incident, and the events
+are 1 ms apart on a timeline of their own) encoded as gateways publish it, handed to a started ``Bridge``'s
+core in batches of the size given, as the ingest thread would (alerts in batches of their own), on a durable
+PostgreSQL (fsync on) or on SQLite. What the core decides to publish is published on the bridge's own
+connection (unit states, incidents); acknowledgements are left out (these messages never came from the
+broker). Reported: the ingest thread's CPU per event (``time.thread_time``) and the wall time per event, so
+that what the bridge spends is told apart from what it waits for the database. ``--profile FILE`` writes
+cProfile stats of the largest batch size's run, to read with ``python -m pstats FILE``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ WARM_UP = 500
 
 
 def stream(n: int, gateways: int, units: int, seed: int = 1, name: str = "gw") -> list[Inbound]:
-    """``n`` events as the load generator makes them, already received: beacons, 1 in 100 an alert."""
+    """``n`` events of the load generator's shape, already received: beacons, 1 in 100 an alert."""
     rng = random.Random(seed)
     seqs = [0] * gateways
     where = [(rng.uniform(30.2, 30.35), rng.uniform(120.05, 120.25)) for _ in range(units)]
