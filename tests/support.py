@@ -330,33 +330,62 @@ class DireWolf:
     """
 
     def __init__(self, workdir: Path, rate: int = 44100, port: int | None = None) -> None:
-        import random
-
         if shutil.which("direwolf") is None or shutil.which("gen_packets") is None:
             raise RuntimeError("Dire Wolf is not installed (apt-get install direwolf)")
         self.workdir, self.rate = workdir, rate
-        while port is None:
+        self.chosen = port  # None: a free port, picked again if another process takes it first
+        self.port = port if port is not None else self._free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _free_port() -> int:
+        import random
+
+        while True:
             candidate = random.randint(20000, 49151)
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", candidate))
                 except OSError:
                     continue
-            port = candidate
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
+            return candidate
 
     @property
     def url(self) -> str:
         return f"socket://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # The port was free when picked, but another test's server may take it before Dire Wolf binds it:
+        # Dire Wolf then runs on without KISS, and a client would reach that other server. So wait for its
+        # own word that it listens, and pick another port if it could not bind.
+        for _ in range(5):
+            if self._launch():
+                wait_for_port(self.port)
+                return
+            self.stop()
+            if self.chosen is not None:
+                break
+            self.port = self._free_port()
+        raise RuntimeError(f"Dire Wolf could not listen on port {self.port} (its log is in {self.workdir})")
+
+    def _launch(self) -> bool:
+        """Start Dire Wolf on ``self.port``; whether it listens there (False: the port was taken)."""
         conf = self.workdir / f"direwolf-{self.port}.conf"
         conf.write_text(f"ADEVICE stdin null\nACHANNELS 1\nMODEM 1200\nKISSPORT {self.port}\nAGWPORT 0\n")
-        log = (self.workdir / f"direwolf-{self.port}.log").open("ab")
-        self.proc = subprocess.Popen(["direwolf", "-c", str(conf), "-t", "0", "-q", "hd", "-r", str(self.rate)],
-                                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        wait_for_port(self.port)
+        log = self.workdir / f"direwolf-{self.port}.log"
+        with log.open("ab") as out:
+            since = out.tell()  # a restart appends: only what this run writes counts
+            self.proc = subprocess.Popen(["direwolf", "-c", str(conf), "-t", "0", "-q", "hd", "-r", str(self.rate)],
+                                         stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir)
+        listening = f"Ready to accept KISS TCP client application 0 on port {self.port}"
+
+        def said() -> str:
+            with log.open("rb") as f:
+                f.seek(since)
+                return f.read().decode(errors="replace")
+
+        wait_until(lambda: listening in said() or "Bind failed" in said(), 10, f"Dire Wolf on port {self.port}")
+        return listening in said()
 
     def play(self, pcm: bytes) -> None:
         assert self.proc is not None and self.proc.stdin is not None

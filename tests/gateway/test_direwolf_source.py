@@ -3,6 +3,7 @@ coming back like a TNC that is restarted."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from support import DireWolf, Listener, Mosquitto, afsk_audio, wait_until
@@ -50,3 +51,20 @@ def test_direwolf_tnc_feeds_the_gateway_and_is_reconnected(tmp_path: Path, mosqu
         gateway.stop()
         tnc.stop()
         listener.close()
+
+
+def test_a_tnc_whose_port_was_taken_meanwhile_listens_on_another(tmp_path: Path) -> None:
+    """The port picked for Dire Wolf is free when picked; a server that takes it before Dire Wolf binds it
+    must not be mistaken for the TNC (Dire Wolf runs on without KISS then)."""
+    tnc = DireWolf(tmp_path)
+    picked = tnc.port
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", picked))
+        other.listen()
+        tnc.start()
+        try:
+            assert tnc.port != picked
+            assert f"KISS TCP client application 0 on port {tnc.port}" in \
+                (tmp_path / f"direwolf-{tnc.port}.log").read_text(errors="replace")
+        finally:
+            tnc.stop()
