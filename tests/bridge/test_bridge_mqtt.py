@@ -340,12 +340,15 @@ def test_a_broker_that_drops_messages_and_the_replays_that_recover_them(
 
     # mosquitto runs with its defaults: max_queued_messages 1000, max_inflight_messages 20.
     config = load_config(write_config(tmp_path, mosquitto, database_url, socat_link.radio, replay_max=400))
-    bridge = running(Bridge(config, batch_delay_s=0.5))  # 20 messages per half second: far too slow
+    bridge = running(Bridge(config))
     gateway = Gateway(config)
     gateway.start()
     n = 2500
     try:
         wait_until(lambda: all(d.snapshot()["state"] == "open" for _, d in gateway.drivers), 5, "port to open")
+        # A bridge that takes nothing while the gateway sends: its in-flight window fills, unacknowledged,
+        # and the broker queues 1000 more and drops the rest however fast or slow the gateway is.
+        bridge.hold()
         for i in range(n):
             socat_link.write(caller_id(i % 50))
         wait_until(lambda: gateway.outbox.stats()["next_seq"] == n + 1, 30, f"{n} events decoded")
@@ -353,7 +356,7 @@ def test_a_broker_that_drops_messages_and_the_replays_that_recover_them(
         assert bridge.store is not None
         store = bridge.store
         assert store.count_events() < n  # the broker's queue held 1000 at most: the rest was dropped
-        bridge.batch_delay_s = 0.0
+        bridge.release()
         wait_until(lambda: store.count_events() == n, 60, f"all {n} events, through replays")
         assert bridge.counts["replay_requests"] > 0 and bridge.counts["lost"] == 0
         wait_until(lambda: store.gateways()[0].contiguous_seq == n, 5, "the seq to be complete")
