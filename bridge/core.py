@@ -180,6 +180,7 @@ class BridgeCore:
         in :meth:`_alone`; whatever one message does wrong is that message's refusal, never its batch's.
         Then the whole batch is acknowledged, and what changed is published (``batch.take()``)."""
         done, changes = batch.done, batch.changes
+        self.cameras.camera_store.forget_written()  # incidents opened from here on: see publish_incidents
         events: list[tuple[Inbound, Event]] = []
         others: list[tuple[int, Inbound, str, Callable[[], object]]] = []  # (order, message, what, handling)
         states: list[tuple[str, Inbound]] = []  # gateways' states: after the events, before the others
@@ -224,7 +225,7 @@ class BridgeCore:
         # Everything in the batch is committed (or refused for good): only now tell the broker.
         batch.actions.append(AckMessages(tuple(batch.messages)))
         batch.actions += self._units(changes.units.values(), now)
-        batch.actions += self.publish_incidents(changes.incidents)
+        batch.actions += self.publish_incidents(changes.incidents, fresh=True)
         batch.actions += [self._transfer(incident.id, incident.category) for incident, change in changes.incidents
                           if change == Change.OPENED and incident.flow == "transfer"]
 
@@ -271,9 +272,13 @@ class BridgeCore:
         """``bridge/incident/{id}``: the incident, its cameras, detections and evidence."""
         return PublishIncident(incident, change, self.cameras.camera_store.correlation(incident.id).to_json())
 
-    def publish_incidents(self, changed: Sequence[tuple[IncidentView, str]]) -> list[Action]:
-        """:meth:`publish_incident` for each, in order, their cameras read together."""
-        correlations = self.cameras.camera_store.correlations(incident.id for incident, _ in changed)
+    def publish_incidents(self, changed: Sequence[tuple[IncidentView, str]], *, fresh: bool = False) -> list[Action]:
+        """:meth:`publish_incident` for each, in order, their cameras read together. ``fresh``: the incidents
+        opened among them were opened in this batch (by :meth:`handle`): the cameras' rows of each are read
+        only if this process wrote some since. (A bridge sharing the subscription might attach a detection to
+        it between the commit and this read; it announces that incident itself.)"""
+        opened = [incident.id for incident, change in changed if change == Change.OPENED] if fresh else []
+        correlations = self.cameras.camera_store.correlations((incident.id for incident, _ in changed), fresh=opened)
         return [PublishIncident(incident, change, correlations[incident.id].to_json()) for incident, change in changed]
 
     def _units(self, units: Iterable[UnitView], now: float, *, flush: bool = False) -> list[Action]:

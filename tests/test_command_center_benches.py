@@ -59,8 +59,9 @@ def test_the_console_bench_sees_the_load_and_times_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_the_ingest_bench_stores_what_it_hands_the_core(tmp_path: Path, database: str) -> None:
     [header, *rows] = bench(tmp_path, "ingest_bench", "--quick", "--database", database)
-    assert header == ["beacons per batch", "events stored", "CPU per event", "wall per event"]
+    assert header == ["beacons per batch", "events stored", "CPU per event", "wall per event", "CPU per alert"]
     assert [r[0] for r in rows] == ["25", "100"]
     for row in rows:
         assert row[1] == "1,000 of 1,000"
         assert float(row[2].removesuffix(" ms")) > 0
+        assert float(row[4].removesuffix(" ms")) > 0

@@ -220,6 +220,13 @@ class CameraStore:
         # has not come yet. In memory: a bridge of a shared group holds what it was handed.
         self._held: OrderedDict[str, tuple[float, list[ObjectUpdate]]] = OrderedDict()
         self._held_lock = threading.Lock()
+        # Incidents whose cameras, detections or evidence this store wrote since forget_written(): an
+        # incident opened since then and not among them has none (see correlations' ``fresh``).
+        self._written: set[int] = set()
+
+    def forget_written(self) -> None:
+        """From now on, :meth:`correlations` may be told of incidents opened since (``fresh``)."""
+        self._written.clear()
 
     def add_detection(self, d: Detection, camera: Camera | None) -> tuple[DetectionView, bool]:
         """Store a detection (a Frigate event's updates change its row); returns it and whether it is new.
@@ -367,11 +374,15 @@ class CameraStore:
                                         off_axis_deg=x.off_axis_deg, score=x.score, updated_at=now) for x in sightings)
             known = set(s.scalars(select(IncidentDetectionRow.detection_id)
                                   .where(IncidentDetectionRow.incident_id == incident_id)))
-            s.add_all(IncidentDetectionRow(incident_id=incident_id, detection_id=d.id, score=score, added_at=now)
-                      for d, score in detections if d.id not in known)
+            added = [IncidentDetectionRow(incident_id=incident_id, detection_id=d.id, score=score, added_at=now)
+                     for d, score in detections if d.id not in known]
+            s.add_all(added)
+            if sightings or added:  # rows written (a new incident that no camera sees has none still)
+                self._written.add(incident_id)
 
     def attach_detection(self, incident_id: int, detection: DetectionView, relevance: float) -> bool:
         """One more detection for an incident (it came after the alert); False if it was attached already."""
+        self._written.add(incident_id)
         with self._session.begin() as s:
             if s.get(IncidentDetectionRow, (incident_id, detection.id)) is not None:
                 return False
@@ -380,6 +391,7 @@ class CameraStore:
             return True
 
     def add_evidence(self, ev: Evidence) -> EvidenceView:
+        self._written.add(ev.incident_id)
         with self._session.begin() as s:
             row = EvidenceRow(incident_id=ev.incident_id, camera_id=ev.camera_id, kind=ev.kind, time=ev.time,
                               source=ev.source, content_type=ev.content_type,
@@ -413,11 +425,13 @@ class CameraStore:
     def correlation(self, incident_id: int) -> Correlation:
         return self.correlations([incident_id])[incident_id]
 
-    def correlations(self, incident_ids: Iterable[int]) -> dict[int, Correlation]:
+    def correlations(self, incident_ids: Iterable[int], *, fresh: Iterable[int] = ()) -> dict[int, Correlation]:
         """What the cameras add to each of these incidents: three queries for them all, however many (a
-        batch of beacons moves tens of incidents, and each is published with its cameras)."""
-        ids = sorted(set(incident_ids))
-        out = {i: Correlation([], [], []) for i in ids}
+        batch of beacons moves tens of incidents, and each is published with its cameras). ``fresh``:
+        incidents opened since :meth:`forget_written`; those this store wrote no rows for since have none,
+        and are not asked for (an alert opens an incident no camera sees: three queries saved)."""
+        out = {i: Correlation([], [], []) for i in incident_ids}
+        ids = sorted(out.keys() - (set(fresh) - self._written))
         if not ids:
             return out
         cams_q, dets_q, evidence_q = _correlation_statements(self._dialect)

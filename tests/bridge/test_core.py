@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 
 from bridge.actions import (
     ALERTS,
@@ -158,3 +159,45 @@ def test_gateways_states_in_one_batch_are_stored_together_and_a_bad_one_is_refus
     refused = [r.getMessage() for r in caplog.records if "gateway state on" in r.getMessage()]
     assert len(refused) == 2 and "gw2" in refused[0] and "bad name" in refused[1]
     assert sum(len(a.messages) for a in actions if isinstance(a, AckMessages)) == 6  # every one acknowledged
+
+
+def test_a_new_incident_is_published_with_what_the_cameras_add_and_cameras_are_read_only_if_some_were_added(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'bridge.sqlite'}", clock=lambda: NOW)
+    config = parse_config({"data_dir": str(tmp_path), "cameras": [
+        {"id": "cam-a", "lat": 30.2, "lon": 120.1, "fov_deg": 360, "range_m": 100}]})
+    core = BridgeCore.open(config, store, clock=lambda: NOW)
+    reads: list[str] = []
+    sqlalchemy.event.listen(store.engine, "before_cursor_execute", lambda _c, _k, sql, *_: reads.append(sql)
+                            if sql.startswith("SELECT incident_cameras") else None)
+
+    def alert(seq: int, unit: str, lat: float, lon: float) -> Inbound:
+        fix = Position(lat, lon, fix_time=NOW - timedelta(seconds=2), source="nmea")
+        e = Event.stamp(Decoded(Kind.ALERT, NOW - timedelta(seconds=1), unit, fix, {"protocol": "mdc1200"}), seq=seq,
+                        gateway="gw1", channel="patrol-1")
+        return Inbound(f"{PREFIX}/gw/gw1/event/alert", encode_event(e), seq, 1, 1, ALERTS,
+                       ("gw", "gw1", "event", "alert"))
+
+    def opened(actions: list[Action]) -> dict[str, Any]:
+        [incident] = [a for a in actions if isinstance(a, PublishIncident) and a.change == Change.OPENED]
+        return incident.body
+
+    try:
+        seen = opened(handle(core, alert(1, "mdc:1", 30.2003, 120.1)))  # 33 m from cam-a
+        assert [c["camera"] for c in seen["cameras"]] == ["cam-a"] and len(reads) == 1
+        unseen = opened(handle(core, alert(2, "mdc:2", 30.3, 120.3)))  # far from any camera
+        assert unseen["cameras"] == [] and unseen["detections"] == [] and len(reads) == 1  # known empty: not read
+        # A detection in the batch that opens the incident is attached to it, and published with it.
+        detection = json.dumps({"label": "person", "time": (NOW - timedelta(seconds=1)).isoformat(),
+                                "position": {"lat": 30.30001, "lon": 120.30001}}).encode()
+        body = opened(handle(core, alert(3, "mdc:3", 30.3, 120.30002),
+                             Inbound(f"{PREFIX}/cam/cam-a/event", detection, 98, 1, 1, 0, ("cam", "cam-a", "event"))))
+        assert body["unit"] == "mdc:3" and [d["label"] for d in body["detections"]] == ["person"]
+        assert len(reads) == 2
+        # An incident opened before is read as always: what it has is what the database holds.
+        joined = [a for a in handle(core, alert(4, "mdc:2", 30.3, 120.3)) if isinstance(a, PublishIncident)]
+        assert [a.change for a in joined] == [Change.ALERT] and len(reads) == 3
+        assert [d["label"] for d in joined[0].body["detections"]] == ["person"]  # the detection of alert 3's batch
+    finally:
+        store.close()
