@@ -113,6 +113,8 @@ class _Queries:
     known_events: Any  # ids
     lock_units: Any  # names
     follow_units: Any  # units: their open incidents
+    joined_by_unit: Any  # unit, since, until: the open incident an alert of that unit joins
+    joined_by_input: Any  # gateway, channel, since, until: the same for a wired input's alert (no unit)
 
     @staticmethod
     @cache
@@ -126,7 +128,19 @@ class _Queries:
             .with_for_update(),
             follow_units=select(IncidentRow).where(among_bound(dialect, IncidentRow.unit, "units"),
                                                    IncidentRow.state != RESOLVED).with_for_update(),
+            joined_by_unit=_joined(IncidentRow.unit == bindparam("unit")),
+            joined_by_input=_joined(IncidentRow.unit.is_(None), IncidentRow.gateway == bindparam("gateway"),
+                                    IncidentRow.channel == bindparam("channel")),
         )
+
+
+def _joined(*where: Any) -> Any:
+    """The open incident an alert joins: the latest whose alerts are within the window of its own time
+    (``since``: its time less the window, ``until``: plus the window)."""
+    return (select(IncidentRow).where(IncidentRow.state != RESOLVED, *where,
+                                      IncidentRow.last_alert_at >= bindparam("since"),
+                                      IncidentRow.opened_at <= bindparam("until"))
+            .order_by(IncidentRow.last_alert_at.desc()).limit(1))
 
 
 @cache
@@ -435,16 +449,11 @@ class Ingest(Cases):
             # A gateway whose clock runs ahead must not open incidents in the future: their deadlines
             # would pass hours late. A clock behind only makes an alert look older, which is safe.
             when = min(e.time, now)
-            q = select(IncidentRow).where(IncidentRow.state != RESOLVED)
+            queries, window = _Queries.of(self.dialect), {"since": when - self.window, "until": when + self.window}
             if e.unit is not None:
-                q = q.where(IncidentRow.unit == e.unit)
+                row = s.scalars(queries.joined_by_unit, {"unit": e.unit, **window}).first()
             else:  # a wired input: no radio identity, so the same input is the same gateway and channel
-                q = q.where(IncidentRow.unit.is_(None), IncidentRow.gateway == e.gateway,
-                            IncidentRow.channel == e.channel)
-            # An alert joins an open incident whose alerts are within the window of its own time.
-            q = q.where(IncidentRow.last_alert_at >= when - self.window,
-                        IncidentRow.opened_at <= when + self.window)
-            row = s.scalars(q.order_by(IncidentRow.last_alert_at.desc()).limit(1)).first()
+                row = s.scalars(queries.joined_by_input, {"gateway": e.gateway, "channel": e.channel, **window}).first()
             position = self._alert_position(s, e, now)
             if row is None:
                 ack_due, resolve_due = self._dues("alert", when)
