@@ -123,6 +123,7 @@ class Batch:
     done: set[int] = field(default_factory=set)  # id() of the messages handled (stored, carried out or refused)
     changes: Changes = field(default_factory=Changes)
     actions: list[Action] = field(default_factory=list)  # decided and not yet taken by the shell
+    tried: bool = False  # handled before: this is another try
 
     def pending(self) -> list[Inbound]:
         return [m for m in self.messages if id(m) not in self.done]
@@ -180,7 +181,9 @@ class BridgeCore:
         in :meth:`_alone`; whatever one message does wrong is that message's refusal, never its batch's.
         Then the whole batch is acknowledged, and what changed is published (``batch.take()``)."""
         done, changes = batch.done, batch.changes
-        self.cameras.camera_store.forget_written()  # incidents opened from here on: see publish_incidents
+        if not batch.tried:  # incidents opened from the first try on: see publish_incidents
+            self.cameras.camera_store.forget_written()
+            batch.tried = True
         events: list[tuple[Inbound, Event]] = []
         others: list[tuple[int, Inbound, str, Callable[[], object]]] = []  # (order, message, what, handling)
         states: list[tuple[str, Inbound]] = []  # gateways' states: after the events, before the others
@@ -274,9 +277,10 @@ class BridgeCore:
 
     def publish_incidents(self, changed: Sequence[tuple[IncidentView, str]], *, fresh: bool = False) -> list[Action]:
         """:meth:`publish_incident` for each, in order, their cameras read together. ``fresh``: the incidents
-        opened among them were opened in this batch (by :meth:`handle`): the cameras' rows of each are read
-        only if this process wrote some since. (A bridge sharing the subscription might attach a detection to
-        it between the commit and this read; it announces that incident itself.)"""
+        opened among them were opened in this batch (by :meth:`handle`, in any of its tries): the cameras'
+        rows of each are read only if this process wrote some since its first try. (A bridge sharing the
+        subscription might attach a detection to it between the commit and this read; it announces that
+        incident itself.)"""
         opened = [incident.id for incident, change in changed if change == Change.OPENED] if fresh else []
         correlations = self.cameras.camera_store.correlations((incident.id for incident, _ in changed), fresh=opened)
         return [PublishIncident(incident, change, correlations[incident.id].to_json()) for incident, change in changed]
