@@ -448,13 +448,14 @@ class Ingest(Cases):
                           aliases: Mapping[str, str | None]) -> list[tuple[IncidentView, str]]:
         changes: dict[int, str] = {}
         rows: dict[int, IncidentRow] = {}
+        queries = _Queries.of(self.dialect)
         # Callers hold the unit's row lock (or, for an alert with no unit, the gateway's), taken in
         # _update_units / _track_seq: two bridges cannot both open an incident for one unit.
         for e in sorted(alerts, key=lambda e: (e.time, e.seq)):
             # A gateway whose clock runs ahead must not open incidents in the future: their deadlines
             # would pass hours late. A clock behind only makes an alert look older, which is safe.
             when = min(e.time, now)
-            queries, window = _Queries.of(self.dialect), {"since": when - self.window, "until": when + self.window}
+            window = {"since": when - self.window, "until": when + self.window}
             if e.unit is not None:
                 row = s.scalars(queries.joined_by_unit, {"unit": e.unit, **window}).first()
             else:  # a wired input: no radio identity, so the same input is the same gateway and channel
@@ -485,10 +486,9 @@ class Ingest(Cases):
                 row.source = "radio" if e.unit is not None else "wired"
                 s.add(row)
                 s.flush()  # the id, and the next alert of this unit in this batch finds it
-                s.execute(_HISTORY, {"incident_id": row.id, "at": now, "actor": BRIDGE_ACTOR, "action": "opened",
-                                     "note": row.label, "event_id": e.id})
                 self._start_case(s, row, now)
-                changes[row.id] = "opened"
+                action, note = "opened", row.label
+                changes[row.id] = action
             else:
                 row.alert_count += 1
                 if when >= row.last_alert_at:
@@ -502,9 +502,10 @@ class Ingest(Cases):
                     row.lat, row.lon, row.position_time = position
                 row.last_announced = now
                 row.updated_at = now
-                s.execute(_HISTORY, {"incident_id": row.id, "at": now, "actor": BRIDGE_ACTOR, "action": "alert",
-                                     "note": None, "event_id": e.id})
-                changes.setdefault(row.id, "alert")
+                action, note = "alert", None
+                changes.setdefault(row.id, action)
+            s.execute(_HISTORY, {"incident_id": row.id, "at": now, "actor": BRIDGE_ACTOR, "action": action,
+                                 "note": note, "event_id": e.id})
             rows[row.id] = row
         s.flush()
         views = dict(zip(changes, self._incident_views(s, [rows[i] for i in changes], aliases), strict=True))
