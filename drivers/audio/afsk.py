@@ -43,7 +43,7 @@ import numpy.typing as npt
 
 from drivers import ax25
 from drivers.audio.base import AudioDecoder, Samples
-from drivers.audio.iir import butter_lowpass, sosfilt
+from drivers.audio.iir import butter_lowpass, sosfilt, sosfilt_runs
 from drivers.base import Output, Rejected
 from drivers.kiss import frame_to_output
 
@@ -76,6 +76,7 @@ AA_HZ = 4000.0
 CHUNK_SECONDS = 0.5
 
 Float = npt.NDArray[np.float64]
+Single = npt.NDArray[np.float32]
 Complex = npt.NDArray[np.complex128]
 Int = npt.NDArray[np.int64]
 
@@ -131,6 +132,10 @@ class _Demod:
 
 
 _NONE = -(1 << 62)  # "no cell": before every real cell number
+# Bit cells are numbered from the start of the audio: below 2**40 for 29 years at 1200 baud. A running
+# maximum over all slicers at once lifts each slicer's cells 2**42 above the one before it.
+_CELL_SPAN = 1 << 40
+_ROW_LIFT = 1 << 42
 # Unit phasors e^{2πi k/_STEPS} for the bit clock: a table is ten times faster than np.exp here. With
 # 4096 steps one frame of the gen_packets sweeps was lost; at 65536 (a phase error of at most 1/131072
 # of a bit) they decode exactly as with np.exp.
@@ -166,12 +171,15 @@ class Afsk1200Decoder(AudioDecoder):
         # Decimate the envelopes to about 9600 Hz (8 or more samples a bit): the low-pass has cut
         # everything above ~1 kHz, and crossings are timed by interpolation, not by the sample grid.
         self._dec = max(1, r // 9600)
-        # Local oscillators as a table over one common period of both tones: 1200 and 2200 are
-        # multiples of 200 Hz, so rate / gcd(rate, 200) samples hold whole cycles of each.
+        # Local oscillators at the decimated samples, as a table over one common period of both tones:
+        # 1200 and 2200 are multiples of 200 Hz, so rate / gcd(rate, 200) samples hold whole cycles of
+        # each, and the decimated samples repeat their phases every period / gcd(period, decimation).
+        # The table is repeated to the longest block yet, so that a block's oscillators are one slice.
         period = r // math.gcd(r, 200)
-        n = np.arange(period)
+        self._lo_period = period // math.gcd(period, self._dec)
+        n = np.arange(self._lo_period) * self._dec
         self._lo = np.stack([np.exp(-2j * np.pi * f * n / r) for f in (MARK_HZ, SPACE_HZ)])
-        self._period = period
+        self._lo_table = self._lo
         self._n = 0  # samples consumed so far
         self._last_pos = -1.0  # position of the last decimated sample
         # Decimate before mixing, behind an anti-alias low-pass (AA_HZ): the mixers and envelope
@@ -185,7 +193,7 @@ class Afsk1200Decoder(AudioDecoder):
             _Slicer(f"{v.name}{k}", rank * 100 + k) for rank, v in enumerate(VARIANTS) for k in range(len(v.gains))
         ]
         count = len(self._slicers)
-        self._last_d = np.zeros(count)  # the last decimated slicer output of the previous block
+        self._last_d: Single = np.zeros(count, np.float32)  # the last decimated slicer output of the previous block
         self._clock_zi = np.zeros((1, count, 2), np.complex128)  # state of the phasor average (one section)
         self._clock_phase = np.zeros(count)  # the last unwrapped clock phase, in bits
         self._last_cell = np.full(count, _NONE, np.int64)  # cells never go backwards
@@ -232,17 +240,19 @@ class Afsk1200Decoder(AudioDecoder):
         keep = slice((-first) % self._dec, None, self._dec)
         at = np.arange(first + keep.start, first + x.size, self._dec)
         if at.size:
-            mixed = self._lo[:, at % self._period] * x[keep]  # (2, n): mark and space baseband
+            mixed = self._oscillators(int(at[0]), at.size) * x[keep]  # (2, n): mark and space baseband
             positions = at.astype(np.float64)
-            # Slicer outputs, one row per slicer, after the last one of the previous block.
-            d = np.empty((len(self._slicers), positions.size + 1))
+            # Slicer outputs, one row per slicer, after the last one of the previous block. The envelopes
+            # and slicer outputs are single precision, so there is half the memory to pass over (the
+            # filters run in double precision, and a crossing is timed in it): the frames are the same.
+            d = np.empty((len(self._slicers), positions.size + 1), np.float32)
             d[:, 0] = self._last_d
             row = 0
             for demod in self._demods:
                 base, demod.zi = sosfilt(demod.sos, mixed, demod.zi)
-                env = np.abs(base)
+                env = np.abs(base, out=np.empty(base.shape, np.float32))
                 rows = d[row : row + len(demod.variant.gains), 1:]
-                np.multiply(np.asarray(demod.variant.gains)[:, None], env[1], out=rows)
+                np.multiply(np.asarray(demod.variant.gains, np.float32)[:, None], env[1], out=rows)
                 np.subtract(env[0], rows, out=rows)
                 row += len(demod.variant.gains)
             for k, data, end in self._slice(d, positions):
@@ -250,6 +260,14 @@ class Afsk1200Decoder(AudioDecoder):
                 self._pending.append(_Candidate(end, s.order, data, s.name))
             self._last_pos = float(positions[-1])
         return self._release(start, first, final=False)
+
+    def _oscillators(self, at: int, count: int) -> Complex:
+        """Both tones' oscillators at ``count`` decimated samples from the sample ``at`` (a multiple of the
+        decimation): (2, count)."""
+        j = (at // self._dec) % self._lo_period
+        if j + count > self._lo_table.shape[1]:
+            self._lo_table = np.tile(self._lo, (1, -(-(j + count) // self._lo_period)))
+        return self._lo_table[:, j : j + count]
 
     def flush(self, now: datetime) -> list[Output]:
         out = self._process() if self._held else []
@@ -259,76 +277,83 @@ class Afsk1200Decoder(AudioDecoder):
                 self._pending.append(_Candidate(end, s.order, data, s.name))
         return out + self._release(now, self._n, final=True)
 
-    def _slice(self, d_all: Float, pos: Float) -> list[tuple[int, bytes, float]]:
+    def _slice(self, d_all: Single, pos: Float) -> list[tuple[int, bytes, float]]:
         """All slicers at once, from their outputs ``d_all`` (slicer, sample; column 0 is the previous
-        block's last) to frames (slicer, data, end): crossings, then the bit clock, flattened over the
-        slicers (padded to the longest row only for the clock filter), then the bit cells and NRZI 0s."""
-        p_all = np.concatenate(([self._last_pos], pos))
+        block's last) at the decimated samples ``pos`` (evenly spaced, one decimation apart) to frames
+        (slicer, data, end): crossings, then the bit clock, flattened over the slicers, then the bit cells
+        and NRZI 0s."""
         self._last_d = d_all[:, -1].copy()
         # Zero crossings; a sample exactly 0 counts as positive, so a crossing is never counted twice.
         neg = d_all < 0
         change = neg[:, 1:] ^ neg[:, :-1]
-        if p_all[0] < 0:
+        if self._last_pos < 0:
             change[:, 0] = False  # the very first sample has no predecessor
+        width = change.shape[1]
         flat = np.flatnonzero(change)  # 2-D np.nonzero is three times slower
-        rows = flat // change.shape[1]
-        cols = flat - rows * change.shape[1]
+        rows = flat // width
+        cols = flat - rows * width
         counts = np.bincount(rows, minlength=len(self._slicers))
         found: list[tuple[int, bytes, float]] = []
         for k in np.flatnonzero(counts == 0).tolist():  # no crossing: the open cell may be over
             found += [(k, data, end) for data, end in self._close_cell(k, before=float(pos[-1]))]
         if rows.size == 0:
             return found
-        d0, d1 = d_all[rows, cols], d_all[rows, cols + 1]
-        t = p_all[cols] + (p_all[cols + 1] - p_all[cols]) * d0 / (d0 - d1)
+        # Each crossing timed by linear interpolation between the samples around it: column c of d_all
+        # is at pos[0] + (c - 1) * step (column 0 one step before the first).
+        before = flat + rows  # the index in d_all, one column wider than change, of the sample before
+        d0, d1 = d_all.ravel()[before], d_all.ravel()[before + 1]
+        step = np.float64(self._dec)
+        t = (pos[0] + (cols - 1) * self._dec) + step * d0 / (d0 - d1)
         bits = t / self._spb
-        # Per slicer, the index of its first crossing, and each crossing's place in its row.
+        # Per slicer, the index of its first crossing; each crossing, whether it is its slicer's first.
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        within = np.arange(rows.size) - starts[rows]
-        first = within == 0
+        first = np.zeros(rows.size, bool)
+        first[starts[counts > 0]] = True
         # The bit clock: the mean phase of the crossings on the baud grid, as a one-pole average of
-        # unit phasors (direct form II transposed: the state after a row is inertia * its last output),
-        # on a (slicer, crossing) array padded to the longest row; padding follows each row's crossings.
-        phasor = np.zeros((counts.size, int(counts.max())), np.complex128)
-        phasor[rows, within] = _PHASORS[((bits - np.floor(bits)) * _STEPS + 0.5).astype(np.intp) & (_STEPS - 1)]
-        avg, _ = sosfilt(_CLOCK_SOS, phasor, self._clock_zi)
-        avg = avg[rows, within]
+        # unit phasors over each slicer's crossings (direct form II transposed: the state after a
+        # slicer's run is inertia * its last output).
+        phasor = _PHASORS[((bits - np.floor(bits)) * _STEPS + 0.5).astype(np.intp) & (_STEPS - 1)]
+        avg, _ = sosfilt_runs(_CLOCK_SOS, phasor, counts.tolist(), self._clock_zi)
         raw = np.arctan2(avg.imag, avg.real) / (2 * np.pi)  # np.angle, without its overhead
         # Unwrap against the phase carried over, so that a clock drifting through 0 does not slip a bit.
         steps = np.diff(raw, prepend=0.0)
         steps[first] = raw[first] - self._clock_phase[rows[first]]
         steps -= np.round(steps)
         total = np.cumsum(steps)  # over all rows: each row's own sum starts from its first crossing
-        phase = total - (total - steps)[first][np.cumsum(first) - 1] + self._clock_phase[rows]
-        cells = np.round(bits - phase).astype(np.int64)
-        # Cells never go backwards (a jump of the clock phase must not reorder the bits).
-        grid = np.zeros((counts.size, phasor.shape[1] + 1), np.int64)
-        grid[:, 0] = self._last_cell
-        grid[rows, within + 1] = cells
-        cells = np.maximum.accumulate(grid, axis=1)[rows, within + 1]
-        ends = starts + counts - 1
         has = np.flatnonzero(counts > 0)
+        phase = total - np.repeat((total - steps)[first], counts[has]) + np.repeat(self._clock_phase[has], counts[has])
+        cells = np.round(bits - phase).astype(np.int64)
+        # Cells never go backwards (a jump of the clock phase must not reorder the bits): a running
+        # maximum per slicer, from its last cell, as one running maximum over all slicers with each
+        # slicer's cells lifted above all of the slicers before it.
+        lift = rows * _ROW_LIFT
+        lifted = cells + lift
+        floor = np.maximum(self._last_cell[has], -_CELL_SPAN) + has * _ROW_LIFT
+        lifted[starts[has]] = np.maximum(lifted[starts[has]], floor)
+        cells = np.maximum.accumulate(lifted) - lift
+        ends = starts + counts - 1
         self._clock_zi[0, has, 0] = CLOCK_INERTIA * avg[ends[has]]
         self._clock_phase[has] = phase[ends[has]]
         self._last_cell[has] = cells[ends[has]]
-        return found + self._cells(rows, cells, t)
+        return found + self._cells(rows, cells, t, counts, starts)
 
     # ------------------------------------------------------------------ bit cells -> NRZI 0s
 
-    def _cells(self, rows: Int, cells: Int, t: Float) -> list[tuple[int, bytes, float]]:
-        """Crossings (row-major by slicer, in time order) to NRZI 0s: crossings in the same cell, with
-        those of the cell left open by the last block, count once if odd, cancel if even."""
-        opened = np.flatnonzero((self._open_count > 0) & (np.bincount(rows, minlength=len(self._slicers)) > 0))
-        r = np.concatenate((opened, rows))
-        order = np.argsort(r, kind="stable")  # each slicer's open cell before its new crossings
-        r = r[order]
-        c = np.concatenate((self._open_cell[opened], cells))[order]
-        p = np.concatenate((self._open_pos[opened], t))[order]
-        w = np.concatenate((self._open_count[opened], np.ones(rows.size, np.int64)))[order]
+    def _cells(self, rows: Int, cells: Int, t: Float, counts: Int, starts: Int) -> list[tuple[int, bytes, float]]:
+        """Crossings (row-major by slicer, in time order; ``counts`` and ``starts`` of each slicer's) to NRZI
+        0s: crossings in the same cell, with those of the cell left open by the last block, count once if
+        odd, cancel if even."""
+        opened = np.flatnonzero((self._open_count > 0) & (counts > 0))
+        at = starts[opened]  # each slicer's open cell goes before its first new crossing
+        r = np.insert(rows, at, opened)
+        c = np.insert(cells, at, self._open_cell[opened])
+        p = np.insert(t, at, self._open_pos[opened])
         new = np.ones(r.size, bool)
         new[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
         groups = np.flatnonzero(new)
-        g_count = np.add.reduceat(w, groups)
+        # Crossings per cell: one each, and an open cell brings the count it had (it starts its group).
+        g_count = np.diff(groups, append=r.size)
+        g_count[np.searchsorted(groups, at + np.arange(opened.size))] += self._open_count[opened] - 1
         g_row, g_cell, g_pos = r[groups], c[groups], p[groups]
         # Each slicer's last cell may get more crossings in the next block: keep it open.
         last = np.ones(groups.size, bool)

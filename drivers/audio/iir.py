@@ -108,3 +108,23 @@ def sosfilt(sos: Float, x: npt.NDArray[Any], zi: npt.NDArray[Any]) -> tuple[npt.
     state = np.array(np.moveaxis(zi, 0, -2).reshape(-1, sos.shape[0], 2), dtype, order="C")
     _KERNEL(np.asarray(sos, dtype), y, state)
     return y.reshape(shape), np.moveaxis(state.reshape(*shape[:-1], sos.shape[0], 2), -2, 0)
+
+
+def sosfilt_runs(
+    sos: Float, x: npt.NDArray[Any], counts: list[int], zi: npt.NDArray[Any]
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """The 1-D ``x`` as consecutive runs (``counts[k]`` samples for run ``k``, in order), each through the
+    sections ``sos`` from its own state ``zi[:, k]`` (shape (sections, runs, 2)): the output and the states
+    after each run (a run with no samples keeps its state). The same as :func:`sosfilt` over a 2-D array of
+    one run per row, without padding the rows to the longest: what it saves when the runs differ in length
+    (the slicers of a demodulator, each with its own number of crossings)."""
+    dtype = np.result_type(sos, x, zi)
+    y = np.array(x, dtype, order="C")
+    state = np.array(np.moveaxis(zi, 0, -2), dtype, order="C")  # (runs, sections, 2), as the kernel takes it
+    coefficients = np.asarray(sos, dtype)
+    at = 0
+    for k, n in enumerate(counts):
+        if n:
+            _KERNEL(coefficients, y[None, at : at + n], state[k : k + 1])
+            at += n
+    return y, np.moveaxis(state, -2, 0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from drivers.audio.iir import butter_lowpass, sosfilt
+from drivers.audio.iir import butter_lowpass, sosfilt, sosfilt_runs
 
 
 @pytest.mark.parametrize("order", [2, 3, 4, 5, 6])
@@ -42,3 +42,27 @@ def test_sosfilt_is_scipys_and_chunking_invariant(dtype: type) -> None:
     assert np.array_equal(np.concatenate(parts, axis=1), y) and np.array_equal(state, z)
     y1, z1 = sosfilt(sos, x[0], zi[:, 0])  # one signal: state (sections, 2)
     assert np.array_equal(y1, y[0]) and np.array_equal(z1, z[:, 0])
+
+
+@pytest.mark.parametrize("counts", [[5, 0, 7, 3], [0, 0, 4], [1], [9, 1, 0]])
+def test_sosfilt_runs_is_sosfilt_over_rows_padded_to_the_longest(counts: list[int]) -> None:
+    """Each run filtered from its own state, as scipy filters the rows of a padded array: the outputs of
+    the run's samples and the states after them equal; a run with no samples keeps its state."""
+    rng = np.random.default_rng(len(counts))
+    sos = butter_lowpass(3, 480.0, 9600)
+    x = rng.normal(size=sum(counts)) + 1j * rng.normal(size=sum(counts))
+    zi = rng.normal(size=(sos.shape[0], len(counts), 2)) + 0j
+    padded = np.zeros((len(counts), max(counts)), np.complex128)
+    starts = np.cumsum([0, *counts[:-1]])
+    for k, (at, n) in enumerate(zip(starts, counts, strict=True)):
+        padded[k, :n] = x[at : at + n]
+    before = (x.copy(), zi.copy())
+    y, z = sosfilt_runs(sos, x, counts, zi)
+    for k, (at, n) in enumerate(zip(starts, counts, strict=True)):
+        if n == 0:
+            assert np.array_equal(z[:, k], zi[:, k])
+            continue
+        want_y, want_z = signal.sosfilt(sos, padded[k, :n], zi=zi[:, k])
+        assert np.array_equal(y[at : at + n], want_y)
+        assert np.array_equal(z[:, k], want_z)
+    assert np.array_equal(x, before[0]) and np.array_equal(zi, before[1])  # the arguments are untouched
