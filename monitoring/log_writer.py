@@ -9,6 +9,11 @@ minute into a 16-channel run, and did not stop after SIGTERM either (``stop()`` 
 Here the caller only formats the line and queues it; the writer thread does the blocking ``write``.
 When the queue is full (the reader stalled for long), lines are dropped and the next line written says
 how many. A log line is not an event: events are in the outbox, whatever becomes of the log.
+
+The writer writes to a descriptor of its own for stderr, not to descriptor 2 itself: sounddevice points
+descriptor 2 at /dev/null while PortAudio starts (to hide ALSA's complaints about missing cards), and
+every line written meanwhile from any thread went there. Under load that window is long: a gateway's
+"running" line was lost so, and a benchmark waiting for it waited for ever.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ class StderrWriter(logging.Handler):
 
     def __init__(self, fd: int, *, limit: int = QUEUE_LINES) -> None:
         super().__init__()
-        self.fd = fd
+        self.fd = os.dup(fd)  # the same file, whatever is put on ``fd`` later (see the module)
         self.limit = limit
         self.dropped = 0
+        self._closed = False
         self._lines: deque[bytes] = deque()
         self._unwritten = 0  # queued or being written
         self._cond = threading.Condition(threading.Lock())
@@ -58,6 +64,13 @@ class StderrWriter(logging.Handler):
         with self._cond:
             self._cond.wait_for(lambda: self._unwritten == 0, FLUSH_S)
 
+    def close(self) -> None:
+        """The writer thread writes what is queued, then closes its descriptor and ends."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        super().close()
+
     def _note(self) -> bytes:
         """The line that says how many were dropped (under the condition's lock); counting starts over."""
         dropped, self.dropped = self.dropped, 0
@@ -67,12 +80,15 @@ class StderrWriter(logging.Handler):
     def _write(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._lines or self.dropped))
+                self._cond.wait_for(lambda: bool(self._lines or self.dropped or self._closed))
                 if self._lines:
                     line = self._lines.popleft()
-                else:  # the queue written out after a gap, and nothing logged since: say it now
+                elif self.dropped:  # the queue written out after a gap, and nothing logged since: say it now
                     line = self._note()
                     self._unwritten += 1
+                else:  # closed, and all written
+                    os.close(self.fd)
+                    return
             try:
                 while line:  # a pipe may take part of it
                     line = line[os.write(self.fd, line):]

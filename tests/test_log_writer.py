@@ -55,5 +55,34 @@ def test_a_stalled_reader_holds_up_nobody_and_hears_what_was_dropped() -> None:
     assert written == sorted(written) and len(set(written)) == len(written)
     assert written[:20] == list(range(20))  # the first ones kept
     assert len(written) + dropped == 500
+    writer.close()
     os.close(unread)
     os.close(fd)
+
+
+def test_lines_still_reach_stderr_while_a_library_points_descriptor_2_elsewhere() -> None:
+    """sounddevice sends descriptor 2 to /dev/null while PortAudio starts; a line logged from another
+    thread meanwhile must still reach the reader of stderr (here a pipe on the descriptor given)."""
+    read_end, stderr = os.pipe()
+    writer = StderrWriter(stderr)
+    writer.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.Logger("test")
+    log.addHandler(writer)
+    log.warning("before")
+    writer.flush()
+    saved = os.dup(stderr)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stderr)  # what sounddevice does to descriptor 2 (here: to the one we gave)
+    log.warning("gateway running")
+    writer.flush()
+    os.dup2(saved, stderr)
+    for fd in (saved, devnull):
+        os.close(fd)
+    writer.close()
+    os.set_blocking(read_end, False)
+    got = b""
+    while not got.endswith(b"gateway running\n"):
+        got += os.read(read_end, 4096)
+    assert got == b"before\ngateway running\n"
+    os.close(read_end)
+    os.close(stderr)
