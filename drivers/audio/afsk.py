@@ -33,7 +33,6 @@ Bell 202 (Bell System Technical Reference PUB 41212, 1976): mark 1200 Hz, space 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
@@ -44,6 +43,7 @@ import numpy.typing as npt
 from drivers import ax25
 from drivers.audio.base import AudioDecoder, Samples
 from drivers.audio.iir import butter_lowpass, sosfilt, sosfilt_runs
+from drivers.audio.oscillator import Oscillators
 from drivers.base import Output, Rejected
 from drivers.kiss import frame_to_output
 
@@ -171,15 +171,8 @@ class Afsk1200Decoder(AudioDecoder):
         # Decimate the envelopes to about 9600 Hz (8 or more samples a bit): the low-pass has cut
         # everything above ~1 kHz, and crossings are timed by interpolation, not by the sample grid.
         self._dec = max(1, r // 9600)
-        # Local oscillators at the decimated samples, as a table over one common period of both tones:
-        # 1200 and 2200 are multiples of 200 Hz, so rate / gcd(rate, 200) samples hold whole cycles of
-        # each, and the decimated samples repeat their phases every period / gcd(period, decimation).
-        # The table is repeated to the longest block yet, so that a block's oscillators are one slice.
-        period = r // math.gcd(r, 200)
-        self._lo_period = period // math.gcd(period, self._dec)
-        n = np.arange(self._lo_period) * self._dec
-        self._lo = np.stack([np.exp(-2j * np.pi * f * n / r) for f in (MARK_HZ, SPACE_HZ)])
-        self._lo_table = self._lo
+        # The mixers' oscillators at the decimated samples: 1200 and 2200 Hz are multiples of 200 Hz.
+        self._lo = Oscillators((int(MARK_HZ), int(SPACE_HZ)), r, self._dec)
         self._n = 0  # samples consumed so far
         self._last_pos = -1.0  # position of the last decimated sample
         # Decimate before mixing, behind an anti-alias low-pass (AA_HZ): the mixers and envelope
@@ -240,7 +233,7 @@ class Afsk1200Decoder(AudioDecoder):
         keep = slice((-first) % self._dec, None, self._dec)
         at = np.arange(first + keep.start, first + x.size, self._dec)
         if at.size:
-            mixed = self._oscillators(int(at[0]), at.size) * x[keep]  # (2, n): mark and space baseband
+            mixed = self._lo.at(int(at[0]), at.size) * x[keep]  # (2, n): mark and space baseband
             positions = at.astype(np.float64)
             # Slicer outputs, one row per slicer, after the last one of the previous block. The envelopes
             # and slicer outputs are single precision, so there is half the memory to pass over (the
@@ -260,14 +253,6 @@ class Afsk1200Decoder(AudioDecoder):
                 self._pending.append(_Candidate(end, s.order, data, s.name))
             self._last_pos = float(positions[-1])
         return self._release(start, first, final=False)
-
-    def _oscillators(self, at: int, count: int) -> Complex:
-        """Both tones' oscillators at ``count`` decimated samples from the sample ``at`` (a multiple of the
-        decimation): (2, count)."""
-        j = (at // self._dec) % self._lo_period
-        if j + count > self._lo_table.shape[1]:
-            self._lo_table = np.tile(self._lo, (1, -(-(j + count) // self._lo_period)))
-        return self._lo_table[:, j : j + count]
 
     def flush(self, now: datetime) -> list[Output]:
         out = self._process() if self._held else []

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from drivers.audio.base import Samples
 from drivers.audio.fir import fir
 from drivers.audio.iir import butter_lowpass, sosfilt
+from drivers.audio.oscillator import Oscillators
 from drivers.audio.peaks import sync_peaks
 
 Float = npt.NDArray[np.float64]
@@ -147,8 +148,9 @@ class MskReceiver:
                  patterns: Sequence[Float], segments: int, threshold: float, coarse: float | None = None) -> None:
         self.up, self.dec = up, dec
         self.spb = rate * up / dec / baud  # baseband samples per bit
-        self.period = rate // math.gcd(rate, int(centre_hz))
-        self.lo = np.exp(-2j * np.pi * centre_hz * np.arange(self.period) / rate)
+        if centre_hz != int(centre_hz):
+            raise ValueError(f"centre {centre_hz} Hz: whole numbers of Hz only")
+        self.lo = Oscillators((int(centre_hz),), rate)
         self.sos = butter_lowpass(4, cutoff_hz, rate * up)
         self.zi = np.zeros((self.sos.shape[0], 2), np.complex128)
         # MSK matched filter: a half-cosine over two bits, centred (delay = half its length).
@@ -193,8 +195,7 @@ class MskReceiver:
 
     def feed(self, x: Float, first: int) -> None:
         """Mix, filter, decimate and match-filter audio whose first sample has index ``first``."""
-        idx = np.arange(first, first + x.size) % self.period
-        mixed = x * self.lo[idx]
+        mixed = x * self.lo.at(first, x.size)[0]
         if self.up > 1:
             mixed = np.repeat(mixed * self.up, self.up)
             mixed.reshape(-1, self.up)[:, 1:] = 0
