@@ -12,12 +12,15 @@ value (the tables' ``decode_ms``: how much audio is gathered for the decoders) a
 (``[gateway] decode_workers``: the processes the decoders run in; their CPU is counted with the gateway's).
 After a warm-up the process's CPU (user + system, from /proc/PID/stat) is read over ``--seconds`` of
 wall time: CPU seconds per second is the number of cores it keeps busy (this machine has 2). Events
-stored in the outbox over the whole run are counted too. Writes a Markdown table.
+stored in the outbox over the whole run are counted too, and how long after its audio each was stored
+(the outbox's clock less the event's time, which is the audio's): bounded where the gateway keeps up with
+real time, growing as the slice plays where it does not. Writes a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -148,11 +152,27 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
             broker.wait(timeout=10)
         with sqlite3.connect(work / "data" / "outbox.sqlite") as db:
             kinds = dict(db.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+            stored = db.execute("SELECT created, payload FROM events WHERE kind != 'health'").fetchall()
     if not alive:
         raise RuntimeError("the gateway stopped during the measurement")
     print(f"events stored, by kind: {kinds}", file=sys.stderr)
     decoded = sum(v for k, v in kinds.items() if k != "health")
-    return {"cores": (c1 - c0) / (t1 - t0), "seconds": t1 - t0, "events": decoded}
+    lags = sorted(lag(created, payload) for created, payload in stored)
+    return {"cores": (c1 - c0) / (t1 - t0), "seconds": t1 - t0, "events": decoded,
+            "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99), "lag_max": lags[-1] if lags else 0.0}
+
+
+def lag(created: float, payload: bytes) -> float:
+    """How long after its audio was heard an event was stored: the outbox's wall-clock ``created`` less the
+    event's ``time``, which is the audio's (the replay's start, each time round, plus the offset in the
+    file). A gateway that keeps up stores each event a bounded time after its audio (a decoder's gathering
+    and a burst's length); one that falls behind stores them later and later as the slice plays."""
+    heard = datetime.fromisoformat(json.loads(payload)["time"].replace("Z", "+00:00"))
+    return created - heard.timestamp()
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(q * len(values)))] if values else 0.0
 
 
 def main() -> None:
@@ -172,13 +192,15 @@ def main() -> None:
     channels, seconds, warmup = (4, 5.0, 2.0) if args.quick else (args.channels, args.seconds, args.warmup)
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
     table = ("| channels | decoders on each | blocks, decode_ms | decode workers | CPU over the run (cores busy, of "
-             f"{os.cpu_count()}) | wall time read | events stored |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+             f"{os.cpu_count()}) | wall time read | events stored | event after its audio, p50 / p99 / max |\n"
+             "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
     for workers in (int(v) for v in args.workers.split(",")):
         for decode_ms in (int(v) for v in args.decode_ms.split(",")):
             got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick, block_ms=args.block_ms,
                       decode_ms=decode_ms, workers=workers)
             table += (f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {args.block_ms} ms, {decode_ms} "
-                      f"| {workers} | {got['cores']:.2f} | {got['seconds']:.0f} s | {got['events']:.0f} |\n")
+                      f"| {workers} | {got['cores']:.2f} | {got['seconds']:.0f} s | {got['events']:.0f} "
+                      f"| {got['lag_p50']:.1f} / {got['lag_p99']:.1f} / {got['lag_max']:.1f} s |\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table)
     print(table)
