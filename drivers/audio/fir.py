@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+FIR_PIECE = 8192  # outputs computed together: 128 KiB of (re, im) pairs and as much scratch
+
 
 def fir(taps: npt.NDArray[Any], x: npt.NDArray[Any], state: npt.NDArray[Any]) -> tuple[npt.NDArray[Any],
                                                                                        npt.NDArray[Any]]:
@@ -19,13 +21,23 @@ def fir(taps: npt.NDArray[Any], x: npt.NDArray[Any], state: npt.NDArray[Any]) ->
         return x[:0], state
     if np.iscomplexobj(x):
         # numpy's complex convolution is a dot product per output: for short real taps, a shifted
-        # multiply-add per tap over the (re, im) pairs takes 40 % of its time (the same sums, in
-        # another order: equal within 1e-15).
-        pairs = np.ascontiguousarray(x, np.complex128).view(np.float64).reshape(-1, 2)
-        acc = np.zeros((x.size + taps.size - 1, 2))
-        for k, tap in enumerate(taps.tolist()):
-            acc[k : k + x.size] += tap * pairs
-        full = acc.view(np.complex128).ravel()
+        # multiply-add per tap over the (re, im) pairs takes 40 % of its time. The outputs are made in
+        # pieces that stay in the cache (a block of audio is larger than it), each output's sum taken
+        # tap by tap in the same order as a whole-block pass would: the same values.
+        n, reach = x.size, taps.size - 1
+        padded = np.zeros((n + 2 * reach, 2))
+        padded[reach : reach + n] = np.ascontiguousarray(x, np.complex128).view(np.float64).reshape(-1, 2)
+        pairs = np.empty((n + reach, 2))
+        product = np.empty((min(FIR_PIECE, n + reach), 2))
+        weights = taps.tolist()
+        for a in range(0, n + reach, FIR_PIECE):
+            b = min(a + FIR_PIECE, n + reach)
+            out, scratch = pairs[a:b], product[: b - a]
+            np.multiply(padded[a + reach : b + reach], weights[0], out=out)
+            for k in range(1, len(weights)):
+                np.multiply(padded[a + reach - k : b + reach - k], weights[k], out=scratch)
+                np.add(out, scratch, out=out)
+        full = pairs.view(np.complex128).ravel()
     else:
         full = np.convolve(taps, x)
     full[: state.size] += state
