@@ -57,6 +57,7 @@ class Change(StrEnum):
     ASSIGNED = "assigned"
     DETECTION = "detection"  # a camera detection near it
     EVIDENCE = "evidence"  # a snapshot or clip fetched for it
+    TRANSMISSION = "transmission"  # the transmission one of its alerts came in ended and is recorded
     ESCALATED = "escalated"  # past a time limit
     REANNOUNCE = "reannounce"  # still unacknowledged
     DEPARTMENT = "department"  # a department's part added

@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
@@ -50,13 +50,16 @@ from bridge.models import (
 )
 from bridge.store.base import ClipError, event_from_row
 from bridge.store.cases import AnswerResult, Cases
-from bridge.views import CallView, GatewayView, IncidentView, UnitView
+from bridge.views import CallView, Change, GatewayView, IncidentView, UnitView
 from gateway.events import INT64_MAX, Event, Kind
 
 log = logging.getLogger(__name__)
 
 #: Audio a clip may be, by its first bytes.
 CLIP_MAGIC = {b"fLaC": "flac", b"OggS": "opus"}
+# How far before a transmission's start and after its end an alert decoded in it may be timed (a decoder
+# answers up to about 0.1 s after its audio, and the recorder may open the call a little back).
+TRANSMISSION_SLACK = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +247,7 @@ class Ingest(Cases):
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now, aliases)
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
             result.incidents += self._gateway_reports(s, [e for e in new if e.kind == Kind.IO], now)
+            result.incidents += self._recorded_transmissions(s, [e for e in new if e.kind == Kind.CALL], now)
             result.answers = self._case_answers(s, new, now)
             for answer in result.answers:
                 if answer.case is not None:
@@ -295,6 +299,31 @@ class Ingest(Cases):
             s.flush()
             out.append((self._incident_view(s, row), "radio_ack"))
         return out
+
+    def _recorded_transmissions(self, s: Session, calls: Sequence[Event],
+                                now: datetime) -> list[tuple[IncidentView, str]]:
+        """Open incidents with an alert decoded in one of these transmissions (the alert names it: its
+        ``call``). The call event comes when the transmission ends, after the alerts decoded in it, so the
+        incident is news again: whoever shows it can now show the transmission its alert came in."""
+        alert_ids: list[str] = []
+        for c in calls:
+            duration = c.detail.get("duration_s")
+            length = float(duration) if isinstance(duration, int | float) and not isinstance(duration, bool) else 0.0
+            # Its alerts were decoded while it lasted (a call may start a little before what opened it).
+            near = s.execute(select(EventRow.id, EventRow.detail).where(
+                EventRow.kind == str(Kind.ALERT), EventRow.gateway == c.gateway, EventRow.channel == c.channel,
+                EventRow.time >= c.time - TRANSMISSION_SLACK, EventRow.time <= c.time + timedelta(seconds=length)
+                + TRANSMISSION_SLACK)).all()
+            alert_ids += [i for i, detail in near if isinstance(detail, dict) and detail.get("call") == c.id]
+        if not alert_ids:
+            return []
+        rows = s.scalars(select(IncidentRow).where(IncidentRow.state != RESOLVED, IncidentRow.id.in_(
+            select(IncidentHistoryRow.incident_id).where(IncidentHistoryRow.event_id.in_(alert_ids))))
+            .order_by(IncidentRow.id)).all()
+        for row in rows:
+            row.updated_at = now
+        s.flush()
+        return [(self._incident_view(s, row), Change.TRANSMISSION) for row in rows]
 
     def _lock_gateways(self, s: Session, names: Sequence[str], now: datetime) -> dict[str, GatewayRow]:
         names = sorted(set(names))

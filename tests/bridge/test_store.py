@@ -107,6 +107,28 @@ def test_incidents_carry_their_units_alias_as_opened_joined_and_moved(store: Sto
     assert late.units == [] and [(i.alias, change) for i, change in late.incidents] == [("Officer Chen", "alert")]
 
 
+def test_the_transmission_an_alert_came_in_is_news_of_its_incident_when_it_ends(store: Store) -> None:
+    """An emergency decoded during a transmission names it; the transmission's call event comes when it
+    ends, after the alert opened the incident. The incident is news again then (with the call in its
+    detail), so that a dispatcher looking at it sees the transmission; an incident resolved by then, and
+    a transmission no alert came in, are no news."""
+    radio = Radio()
+    call = radio.event(Kind.CALL, at=4.8, duration_s=2.5)  # made now (its id), stored when it ends
+    [(opened, _)] = store.ingest([radio.event(Kind.ALERT, at=5.2, call=call.id)]).incidents
+    ended = store.ingest([call])
+    assert [(i.id, change) for i, change in ended.incidents] == [(opened.id, "transmission")]
+    assert ended.incidents[0][0].updated_at >= opened.updated_at
+    detail = store.incident_detail(opened.id)
+    assert detail is not None and [c.event_id for c in detail.calls] == [call.id]
+    # Another unit's transmission, in which nothing was decoded: no incident is news.
+    assert store.ingest([radio.event(Kind.CALL, unit="mdc:2222", at=20, duration_s=1.0)]).incidents == []
+    # An incident resolved before its transmission's end came in (a late replay): no news of it.
+    late_call = radio.event(Kind.CALL, unit="mdc:3333", at=40, duration_s=1.0)
+    [(other, _)] = store.ingest([radio.event(Kind.ALERT, unit="mdc:3333", at=40.5, call=late_call.id)]).incidents
+    store.resolve(other.id, "alice", "false_alarm")
+    assert store.ingest([late_call]).incidents == []
+
+
 def test_incident_lifecycle_with_operators_and_history(store: Store) -> None:
     radio = Radio()
     store.ingest([radio.event(Kind.BEACON, at=0, position=Position(30.2, 120.2, source="nmea"))])

@@ -78,8 +78,10 @@ def test_a_dispatchers_acknowledgement_reaches_the_officers_radio(
             assert isinstance(screen, IncidentDetailScreen)
             await until(pilot, lambda: any(r["action"] == "radio ack" and r["note"].startswith("sent")
                                            for r in screen.history.texts()), "the radio ack on screen")
-            alert_row = screen.alerts.texts()[0]
-            assert "transmission" in alert_row["what"]  # the emergency came in a recorded transmission
+            # The emergency came in a recorded transmission, shown once its end is stored (its call event
+            # comes when it ends, which may be after the acknowledgement's report): the screen follows.
+            await until(pilot, lambda: "transmission" in screen.alerts.texts()[0]["what"],
+                        "the transmission the alert came in, on screen")
 
     try:
         wait_until(lambda: bridge.connected and gateway.publisher.connected, 10, "bridge and gateway connected")
