@@ -75,10 +75,8 @@ def _load(path: str) -> Any:
 
 def cmd_gateway(args: argparse.Namespace) -> None:
     from config.schema import ConfigError
-    from drivers.audio.memory import keep_freed_memory
     from gateway.runner import Gateway
 
-    keep_freed_memory()  # the audio decoders that run in this process
     config = _load(args.config)
     try:
         gateway = Gateway(config)
@@ -233,11 +231,8 @@ def cmd_decode(args: argparse.Namespace) -> None:
     """Audio recordings through the audio decoders: one event per line, timed by the offset in the file."""
     import re
 
-    from drivers.audio.memory import keep_freed_memory
     from drivers.audio.source import FILE_EPOCH, AudioSourceError, Resampler, WavSource, open_source
     from drivers.registry import UnknownProtocol, audio_decoder_class, audio_decoder_names, create_audio_decoder
-
-    keep_freed_memory()
 
     names = [n.strip() for n in args.decoders.split(",") if n.strip()] or audio_decoder_names()
     options: dict[str, dict[str, Any]] = {}

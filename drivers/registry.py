@@ -142,6 +142,11 @@ def audio_decoder_names() -> list[str]:
 
 
 def create_audio_decoder(name: str, rate: int | None = None, options: Mapping[str, Any] | None = None) -> AudioDecoder:
+    """An audio decoder by name. Every process that makes one (a decode of recordings, a gateway, its
+    decoding workers) keeps the memory decoders free in the heap from then on (drivers/audio/memory.py)."""
+    from drivers.audio.memory import keep_freed_memory
+
+    keep_freed_memory()
     try:
         return audio_decoder_class(name)(rate, **(options or {}))
     except TypeError as exc:

@@ -14,6 +14,7 @@ more than it could have kept anyway. Elsewhere than glibc this does nothing.
 from __future__ import annotations
 
 import ctypes
+from functools import cache
 
 # glibc's malloc.h
 _M_TRIM_THRESHOLD = -1
@@ -25,8 +26,10 @@ MMAP_THRESHOLD = 32 << 20
 TRIM_THRESHOLD = 64 << 20
 
 
+@cache
 def keep_freed_memory() -> bool:
-    """Set the thresholds; whether the C library took them (False where it has no ``mallopt``)."""
+    """Set the thresholds, once per process; whether the C library took them (False where it has no
+    ``mallopt``)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc: musl, macOS

@@ -28,7 +28,6 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from drivers.audio.base import AudioDecoder, Heard, Samples
-from drivers.audio.memory import keep_freed_memory
 from drivers.audio.source import Resampler
 from drivers.base import Output
 from drivers.registry import create_audio_decoder
@@ -84,7 +83,6 @@ class Decoders:
 def serve(conn: Connection) -> None:
     """A worker's loop: requests in, replies out, in order, until the gateway closes the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the gateway stops us
-    keep_freed_memory()
     radios: dict[int, Decoders] = {}
     while True:
         try:
