@@ -234,11 +234,10 @@ class Afsk1200Decoder(AudioDecoder):
         at = np.arange(first + keep.start, first + x.size, self._dec)
         if at.size:
             mixed = self._lo.at(int(at[0]), at.size) * x[keep]  # (2, n): mark and space baseband
-            positions = at.astype(np.float64)
             # Slicer outputs, one row per slicer, after the last one of the previous block. The envelopes
             # and slicer outputs are single precision, so there is half the memory to pass over (the
             # filters run in double precision, and a crossing is timed in it): the frames are the same.
-            d = np.empty((len(self._slicers), positions.size + 1), np.float32)
+            d = np.empty((len(self._slicers), at.size + 1), np.float32)
             d[:, 0] = self._last_d
             row = 0
             for demod in self._demods:
@@ -248,10 +247,10 @@ class Afsk1200Decoder(AudioDecoder):
                 np.multiply(np.asarray(demod.variant.gains, np.float32)[:, None], env[1], out=rows)
                 np.subtract(env[0], rows, out=rows)
                 row += len(demod.variant.gains)
-            for k, data, end in self._slice(d, positions):
+            for k, data, end in self._slice(d, int(at[0]), int(at[-1])):
                 s = self._slicers[k]
                 self._pending.append(_Candidate(end, s.order, data, s.name))
-            self._last_pos = float(positions[-1])
+            self._last_pos = float(at[-1])
         return self._release(start, first, final=False)
 
     def flush(self, now: datetime) -> list[Output]:
@@ -262,9 +261,9 @@ class Afsk1200Decoder(AudioDecoder):
                 self._pending.append(_Candidate(end, s.order, data, s.name))
         return out + self._release(now, self._n, final=True)
 
-    def _slice(self, d_all: Single, pos: Float) -> list[tuple[int, bytes, float]]:
+    def _slice(self, d_all: Single, first: int, last: int) -> list[tuple[int, bytes, float]]:
         """All slicers at once, from their outputs ``d_all`` (slicer, sample; column 0 is the previous
-        block's last) at the decimated samples ``pos`` (evenly spaced, one decimation apart) to frames
+        block's last) at the decimated samples ``first`` to ``last`` (one decimation apart) to frames
         (slicer, data, end): crossings, then the bit clock, flattened over the slicers, then the bit cells
         and NRZI 0s."""
         self._last_d = d_all[:, -1].copy()
@@ -280,20 +279,21 @@ class Afsk1200Decoder(AudioDecoder):
         counts = np.bincount(rows, minlength=len(self._slicers))
         found: list[tuple[int, bytes, float]] = []
         for k in np.flatnonzero(counts == 0).tolist():  # no crossing: the open cell may be over
-            found += [(k, data, end) for data, end in self._close_cell(k, before=float(pos[-1]))]
+            found += [(k, data, end) for data, end in self._close_cell(k, before=float(last))]
         if rows.size == 0:
             return found
         # Each crossing timed by linear interpolation between the samples around it: column c of d_all
-        # is at pos[0] + (c - 1) * step (column 0 one step before the first).
+        # is at first + (c - 1) * step (column 0 one step before the first).
         before = flat + rows  # the index in d_all, one column wider than change, of the sample before
         d0, d1 = d_all.ravel()[before], d_all.ravel()[before + 1]
         step = np.float64(self._dec)
-        t = (pos[0] + (cols - 1) * self._dec) + step * d0 / (d0 - d1)
+        t = (first + (cols - 1) * self._dec) + step * d0 / (d0 - d1)
         bits = t / self._spb
         # Per slicer, the index of its first crossing; each crossing, whether it is its slicer's first.
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        first = np.zeros(rows.size, bool)
-        first[starts[counts > 0]] = True
+        has = np.flatnonzero(counts > 0)  # the slicers with crossings
+        opening = np.zeros(rows.size, bool)
+        opening[starts[has]] = True
         # The bit clock: the mean phase of the crossings on the baud grid, as a one-pole average of
         # unit phasors over each slicer's crossings (direct form II transposed: the state after a
         # slicer's run is inertia * its last output).
@@ -302,11 +302,11 @@ class Afsk1200Decoder(AudioDecoder):
         raw = np.arctan2(avg.imag, avg.real) / (2 * np.pi)  # np.angle, without its overhead
         # Unwrap against the phase carried over, so that a clock drifting through 0 does not slip a bit.
         steps = np.diff(raw, prepend=0.0)
-        steps[first] = raw[first] - self._clock_phase[rows[first]]
+        steps[opening] = raw[opening] - self._clock_phase[rows[opening]]
         steps -= np.round(steps)
         total = np.cumsum(steps)  # over all rows: each row's own sum starts from its first crossing
-        has = np.flatnonzero(counts > 0)
-        phase = total - np.repeat((total - steps)[first], counts[has]) + np.repeat(self._clock_phase[has], counts[has])
+        runs = counts[has]
+        phase = total - np.repeat((total - steps)[opening], runs) + np.repeat(self._clock_phase[has], runs)
         cells = np.round(bits - phase).astype(np.int64)
         # Cells never go backwards (a jump of the clock phase must not reorder the bits): a running
         # maximum per slicer, from its last cell, as one running maximum over all slicers with each
