@@ -63,6 +63,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def call_duration(detail: object) -> float | None:
+    """A call event's ``detail.duration_s`` in seconds, or None where it has none (or not a number)."""
+    duration = detail.get("duration_s") if isinstance(detail, Mapping) else None
+    return float(duration) if isinstance(duration, int | float) and not isinstance(duration, bool) else None
+
+
 def event_from_row(r: EventRow) -> Event:
     position = None
     if r.lat is not None and r.lon is not None:
@@ -202,7 +208,5 @@ class Database:
         ).all()
         out = []
         for e, codec, size, sha in rows:
-            duration = e.detail.get("duration_s") if isinstance(e.detail, dict) else None
-            out.append(CallView(e.id, e.time, e.unit, e.channel,
-                                float(duration) if isinstance(duration, int | float) else None, codec, size, sha))
+            out.append(CallView(e.id, e.time, e.unit, e.channel, call_duration(e.detail), codec, size, sha))
         return out

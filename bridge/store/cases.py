@@ -49,7 +49,7 @@ from bridge.models import (
     IncidentRow,
     UnitRow,
 )
-from bridge.store.base import Database, IncidentError
+from bridge.store.base import Database, IncidentError, call_duration
 from bridge.views import IncidentView, PartState
 from config.schema import CaseKindConfig
 from gateway.events import Event, Kind, is_unit, printable, uuid7
@@ -453,10 +453,10 @@ class Cases(Database):
             (c.time, c.unit, dict(c.detail)) for c in calls if c.gateway == e.gateway and c.channel == e.channel]
         best: tuple[str | None, float] = (None, 0.0)
         for start, unit, detail in sorted(candidates, key=lambda c: c[0], reverse=True):
-            duration = detail.get("duration_s") if isinstance(detail, dict) else None
-            if not isinstance(duration, int | float) or isinstance(duration, bool) or start > e.time:
+            duration = call_duration(detail)
+            if duration is None or start > e.time:
                 continue
-            ended = (e.time - start).total_seconds() - float(duration)
+            ended = (e.time - start).total_seconds() - duration
             if -1.0 <= ended <= CALL_AFTER_S:
                 return unit, max(0.0, ended)
         return best

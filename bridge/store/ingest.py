@@ -48,7 +48,7 @@ from bridge.models import (
     UtcDateTime,
     among_bound,
 )
-from bridge.store.base import ClipError, event_from_row
+from bridge.store.base import ClipError, call_duration, event_from_row
 from bridge.store.cases import AnswerResult, Cases
 from bridge.views import CallView, Change, GatewayView, IncidentView, UnitView
 from gateway.events import INT64_MAX, Event, Kind
@@ -307,8 +307,7 @@ class Ingest(Cases):
         incident is news again: whoever shows it can now show the transmission its alert came in."""
         alert_ids: list[str] = []
         for c in calls:
-            duration = c.detail.get("duration_s")
-            length = float(duration) if isinstance(duration, int | float) and not isinstance(duration, bool) else 0.0
+            length = call_duration(c.detail) or 0.0
             # Its alerts were decoded while it lasted (a call may start a little before what opened it).
             near = s.execute(select(EventRow.id, EventRow.detail).where(
                 EventRow.kind == str(Kind.ALERT), EventRow.gateway == c.gateway, EventRow.channel == c.channel,
