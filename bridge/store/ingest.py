@@ -22,15 +22,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import JSON, Table, TextClause, bindparam, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -107,6 +107,8 @@ def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
 
 
 _POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+_SQLITE: Dialect = sqlite.dialect()
+
 @dataclass(frozen=True)
 class _Queries:
     """The ingest's statements whose lists are bound at execution, built once per database: a statement built
@@ -157,7 +159,7 @@ def _recordset_insert(table: Table, names: tuple[str, ...]) -> TextClause:
     q = _POSTGRESQL.identifier_preparer.quote
     (key,) = [c.key for c in table.primary_key.columns]
     listed = ", ".join(map(q, names))
-    return text(f"INSERT INTO {q(table.name)} ({listed}) SELECT {listed} "
+    return text(f"INSERT INTO {q(table.name)} ({listed}) SELECT {', '.join(_record_value(table, n) for n in names)} "
                 f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, names)}) "
                 f"ON CONFLICT ({q(key)}) DO NOTHING RETURNING {q(key)}")
 
@@ -167,22 +169,65 @@ def _recordset_update(table: Table, columns: tuple[str, ...]) -> TextClause:
     """PostgreSQL: set ``columns`` of the rows given as one JSON text, found by their key."""
     q = _POSTGRESQL.identifier_preparer.quote
     (key,) = [c.key for c in table.primary_key.columns]
-    return text(f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = v.{q(c)}' for c in columns)} "
+    return text(f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = {_record_value(table, c)}' for c in columns)} "
                 f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, (key, *columns))}) "
                 f"WHERE {q(table.name)}.{q(key)} = v.{q(key)}")
 
 
+@cache
+def _sqlite_insert(table: Table, names: tuple[str, ...]) -> str:
+    """SQLite: insert a row unless its key is taken (qmark parameters, for the driver's executemany)."""
+    q = _SQLITE.identifier_preparer.quote
+    (key,) = [c.key for c in table.primary_key.columns]
+    return (f"INSERT INTO {q(table.name)} ({', '.join(map(q, names))}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT ({q(key)}) DO NOTHING")
+
+
+@cache
+def _sqlite_update(table: Table, columns: tuple[str, ...]) -> str:
+    """SQLite: set ``columns`` of the row found by its key (the key's parameter last)."""
+    q = _SQLITE.identifier_preparer.quote
+    (key,) = [c.key for c in table.primary_key.columns]
+    return f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = ?' for c in columns)} WHERE {q(key)} = ?"
+
+
 def _record_fields(table: Table, names: Sequence[str]) -> str:
-    """The column definition list of json_to_recordset for these columns: their names and SQL types."""
+    """The column definition list of json_to_recordset for these columns: their names and SQL types, a JSON
+    column's as text (see _record_value)."""
     q = _POSTGRESQL.identifier_preparer.quote
-    return ", ".join(f"{q(n)} {table.c[n].type.compile(dialect=_POSTGRESQL)}" for n in names)
+    kinds = {n: table.c[n].type for n in names}
+    return ", ".join(f"{q(n)} {'text' if isinstance(k, JSON) else k.compile(dialect=_POSTGRESQL)}"
+                     for n, k in kinds.items())
+
+
+def _record_value(table: Table, name: str) -> str:
+    """A record's field as its column takes it. A JSON value comes as its text, cast back to json: read as
+    json inside the record, an object with ``\\u0000`` in a string (which the json type keeps) was refused."""
+    q = _POSTGRESQL.identifier_preparer.quote
+    return f"CAST(v.{q(name)} AS json)" if isinstance(table.c[name].type, JSON) else f"v.{q(name)}"
 
 
 def _records_json(table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows as one JSON array of objects, as json_to_recordset reads them; times as UTC text."""
-    times = {n for n in names if isinstance(table.c[n].type, UtcDateTime)}
-    records = [{n: (_utc_text(r[n]) if n in times else r[n]) for n in names} for r in rows]
+    """Rows as one JSON array of objects, as json_to_recordset reads them; times as UTC text, JSON values
+    as their text (see _record_value)."""
+    convert = _converters(table, names, _utc_text)
+    records = [{n: r[n] if f is None else f(r[n]) for n, f in zip(names, convert, strict=True)} for r in rows]
     return json.dumps(records, separators=(",", ":"), allow_nan=False)
+
+
+def _sqlite_rows(table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows as tuples of what the SQLite driver binds as it is, converted as UtcDateTime and SQLAlchemy's
+    SQLite types would: times as naive UTC text, JSON values as their text."""
+    convert = _converters(table, names, _sqlite_time)
+    if not any(convert):
+        return [tuple(r[n] for n in names) for r in rows]
+    return [tuple(r[n] if f is None else f(r[n]) for n, f in zip(names, convert, strict=True)) for r in rows]
+
+
+def _converters(table: Table, names: Sequence[str], time: Callable[[Any], Any]) -> list[Callable[[Any], Any] | None]:
+    """For each column, what makes its value plain (``time`` for times, the text of a JSON value), or None."""
+    kinds = [table.c[n].type for n in names]
+    return [time if isinstance(k, UtcDateTime) else _json_text if isinstance(k, JSON) else None for k in kinds]
 
 
 def _utc_text(value: datetime | None) -> str | None:
@@ -194,6 +239,20 @@ def _utc_text(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise ValueError("naive datetime: the bridge stores UTC times only")
     return value.astimezone(UTC).isoformat()
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """An aware time as SQLite keeps it (UtcDateTime, then SQLAlchemy's SQLite DATETIME): naive UTC text
+    with microseconds, ``2026-12-07 10:58:00.123456``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: the bridge stores UTC times only")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 def _label(e: Event) -> str | None:
@@ -352,14 +411,13 @@ class Ingest(Cases):
     def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert these rows, each unless its primary key is taken. On PostgreSQL one statement for them all,
         ``INSERT ... SELECT FROM json_to_recordset(rows)``, the rows as one JSON text (see _update_rows), that
-        returns the keys it inserted; on SQLite a plain executemany, which returns nothing."""
-        if self.dialect != "postgresql":
-            # One prepared statement. (A RETURNING insert goes through a huge multi-row VALUES that is
-            # parsed anew on every batch.)
-            (key,) = [c.key for c in table.primary_key.columns]
-            s.execute(self._insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
-            return []
+        returns the keys it inserted; on SQLite the driver's executemany, which returns nothing."""
         names = tuple(rows[0])
+        if self.dialect != "postgresql":
+            # One prepared statement, its rows bound by the driver (see _update_rows). (A RETURNING insert
+            # goes through a huge multi-row VALUES that is parsed anew on every batch.)
+            s.connection().exec_driver_sql(_sqlite_insert(table, names), _sqlite_rows(table, names, rows))
+            return []
         return list(s.scalars(_recordset_insert(table, names), {"rows": _records_json(table, names, rows)}))
 
     def _update_rows(self, s: Session, table: Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -368,13 +426,14 @@ class Ingest(Cases):
         each with its own parameters to bind (the bridge's largest cost per event after the insert itself).
         The rows go as one JSON text, made by the json module's C encoder: binding a PostgreSQL array per
         column went through psycopg's Python array dumper, element by element. On SQLite, in process, an
-        executemany costs no round trips."""
+        executemany costs no round trips; it is the driver's, its rows made plain here: SQLAlchemy's
+        executemany converted every value of every row in Python, which took more than the statements."""
         if not rows:
             return
         (key,) = [c.key for c in table.primary_key.columns]
         if self.dialect != "postgresql":
-            s.execute(update(table).where(table.c[key] == bindparam("_key")).values({c: bindparam(c) for c in columns}),
-                      [{"_key": r[key], **{c: r[c] for c in columns}} for r in rows])
+            s.connection().exec_driver_sql(_sqlite_update(table, tuple(columns)),
+                                           _sqlite_rows(table, [*columns, key], rows))
             return
         s.execute(_recordset_update(table, tuple(columns)), {"rows": _records_json(table, [key, *columns], rows)})
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from support import create_database
 
 import bridge.store.engine as engine_module
-from bridge.models import Base
+from bridge.models import Base, EventRow
 from bridge.store import IncidentError, Store, migrate, redact, unavailable
 from bridge.store import database_url as url_of
+from bridge.store.base import event_from_row
 from config.schema import ConfigError, parse_config
 from gateway.events import Event, Kind, Position, uuid7
 
@@ -283,3 +288,55 @@ def test_a_postgresql_connection_killed_while_idle_is_replaced_and_one_killed_ju
     finally:
         s.close()
         admin.close()
+
+
+# Any value an event may carry, stored in one batch and read back: the batch's rows go to the database as
+# plain values made by the store (on PostgreSQL one JSON text, on SQLite the driver's own binding), not
+# through SQLAlchemy's per-value conversions, so they must come back as those conversions would have kept them.
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=8) | st.sampled_from(["a\x00b", "\U0001f600"])
+DETAIL = st.dictionaries(st.text(max_size=6), st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT, lambda x: st.lists(x, max_size=3) | st.dictionaries(TEXT, x, max_size=3), max_leaves=6), max_size=4)
+TIMES = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2026, 11, 26, 19, 30),
+                     timezones=st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5))]))
+
+
+@st.composite
+def stored_events(draw: st.DrawFn) -> list[Event]:
+    gateway = draw(st.sampled_from(["gw1", "gw-2"]))
+    events = []
+    for seq in range(1, draw(st.integers(1, 4)) + 1):
+        position = draw(st.none() | st.builds(
+            Position, st.floats(-90, 90), st.floats(-180, 180), st.none() | st.floats(-1e5, 1e6),
+            st.none() | st.floats(0, 1e4), st.none() | st.floats(0, 360), st.none() | TIMES,
+            st.sampled_from(["nmea", "kenwood", "aprs"])))
+        at = draw(TIMES)
+        events.append(Event(id=uuid7(at), seq=seq, gateway=gateway, channel="patrol-1",
+                            kind=draw(st.sampled_from([Kind.BEACON, Kind.STATUS])), time=at,
+                            unit=draw(st.none() | st.sampled_from(["mdc:1234", "aprs:BH4XYZ-9", "dmr:2300117"])),
+                            position=position, detail=draw(DETAIL)))
+    return events
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=stored_events())
+def test_an_event_reads_back_as_it_was_stored(store: Store, events: list[Event]) -> None:
+    apart = uuid.uuid4().hex[:8]  # this example's gateway and units, apart from the others'
+    events = [replace(e, gateway=f"{e.gateway}-{apart}", unit=e.unit and f"{e.unit}-{apart}") for e in events]
+    assert store.ingest(events, received_at=T0).stored == [e.id for e in events]
+    with store.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(EventRow).where(EventRow.gateway == events[0].gateway))}
+        for e in events:
+            assert event_from_row(rows[e.id]) == e  # type: ignore[arg-type]
+            # Found by its times as SQLAlchemy binds them (SQLite compares them as text: the same text).
+            assert conn.scalar(select(func.count()).select_from(EventRow).where(
+                EventRow.id == e.id, EventRow.time == e.time, EventRow.received_at == T0)) == 1
+    again = store.ingest(events, received_at=T0)  # a redelivery is the same event, not another with its id
+    assert again.stored == [] and again.conflicts == [] and again.duplicates == len(events)
+    newest = {}
+    for e in sorted(events, key=lambda e: (e.time, e.seq)):
+        if e.unit is not None:
+            newest[e.unit] = e
+    for unit, e in newest.items():
+        view = store.unit(unit)
+        assert view is not None and view.last_heard == e.time and view.last_event_id == e.id
