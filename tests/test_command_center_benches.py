@@ -32,10 +32,11 @@ def test_the_bridge_bench_stores_the_stream_beside_a_bare_subscriber(tmp_path: P
     rows = {r[0]: r[1:] for r in bench(tmp_path, "bridge_bench", "--quick")}
     for what in ("bridge ingest, SQLite (WAL, synchronous=FULL)", "bridge ingest, PostgreSQL 15 (local, fsync on)",
                  "2 bridge processes, one shared subscription ($share, MQTT 5), PostgreSQL"):
-        stored = re.fullmatch(r"([\d,]+) events/s \((\d+)% of raw\)", rows[what][0])
+        stored = re.fullmatch(r"([\d,]+) events/s, (\d+)% of raw \(runs: ([\d,]+) \((\d+)%\)\)", rows[what][0])
         assert stored is not None and int(stored[1].replace(",", "")) > 0, rows[what]
-    assert re.fullmatch(r"bare paho QoS 1 subscriber: [\d,]+ msg/s", rows["bridge ingest, SQLite (WAL, "
-                                                                         "synchronous=FULL)"][1])
+        assert stored[1] == stored[3] and stored[2] == stored[4], rows[what]  # one round: its run is the median
+    assert re.fullmatch(r"bare paho QoS 1 subscriber: ([\d,]+) msg/s \(runs: \1\)",
+                        rows["bridge ingest, SQLite (WAL, synchronous=FULL)"][1])
     assert re.fullmatch(r"p50 \d+ ms, p99 \d+ ms", rows["emergency frame on pty -> row in the console"][0])
 
 
