@@ -248,7 +248,7 @@ class Bridge:
         client_id = self.client_id + ("-alerts" if lane == ALERTS else "")
         # The bridge's sessions must persist across restarts, so the broker queues while it is away.
         client = make_client(self.mqtt_cfg.model_copy(update={"client_id": client_id}), client_id,
-                             protocol=protocol, clean_session=False)
+                             protocol=protocol, clean_session=False, buffered=True)
         client.user_data_set(lane)
         client.manual_ack_set(True)
         client.on_connect = self._on_connect

@@ -13,15 +13,51 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 from config.schema import MqttConfig
 
 
+class BufferedClient(mqtt.Client):
+    """A paho client that takes what the socket holds in one read and parses every whole packet in it.
+
+    paho reads a packet in three or more ``recv`` calls (its first byte, its length, the rest) and one
+    packet per wake-up of its network thread. Each call lets go of the interpreter lock, and a thread busy
+    in Python (the bridge's ingest) then holds it for up to a switch interval (5 ms) before the network
+    thread gets it back: under load the network thread took a message or two per interval, and the batches
+    it fed stayed small. Here one ``recv`` of up to 64 KiB serves every packet it holds."""
+
+    _READ = 65536
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held = b""  # read from the socket, not yet parsed
+        self._held_from: object = None  # the socket it came from: a new connection starts empty
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._held_from is not self._sock:
+            self._held, self._held_from = b"", self._sock
+        if not self._held:
+            data = super()._sock_recv(max(bufsize, self._READ))
+            if len(data) <= bufsize:
+                return data
+            self._held = data
+        out, self._held = self._held[:bufsize], self._held[bufsize:]
+        return out
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        # Every whole packet already read is handled now: select() would not wake for what this holds.
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._held and self._held_from is self._sock:
+            rc = super().loop_read(1)
+        return rc
+
+
 def make_client(
-    cfg: MqttConfig, client_id: str, *, protocol: int = mqtt.MQTTv311, clean_session: bool = True
+    cfg: MqttConfig, client_id: str, *, protocol: int = mqtt.MQTTv311, clean_session: bool = True,
+    buffered: bool = False,
 ) -> mqtt.Client:
     """A client with TLS, credentials and backoff set from ``cfg``; not yet connected.
 
     ``clean_session=False`` (MQTT 3.1.1) keeps the subscriber's session at the broker across restarts;
     MQTT 5 says the same with ``clean_start=False`` and a session expiry at connect time instead.
     """
-    client = mqtt.Client(
+    client = (BufferedClient if buffered else mqtt.Client)(
         CallbackAPIVersion.VERSION2,
         client_id=cfg.client_id or client_id,
         protocol=MQTTProtocolVersion(protocol),

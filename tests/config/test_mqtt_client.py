@@ -1,0 +1,127 @@
+"""The bridge's buffered paho client, against a real Mosquitto: every packet whole and in order, however
+the socket's reads cut them, in far fewer reads than packets, and again after the connection is lost."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from support import Mosquitto
+
+from config.mqtt import BufferedClient, make_client
+from config.schema import parse_config
+
+# Sizes across MQTT's remaining-length boundaries (1-4 bytes: 127/128, 16383/16384) and the 64 KiB read.
+SIZES = [0, 1, 126, 127, 128, 300, 16_383, 16_384, 65_530, 65_536, 65_537, 200_000]
+
+
+class Inbox:
+    def __init__(self, expect: int) -> None:
+        self.payloads: list[bytes] = []
+        self.expect = expect
+        self.done = threading.Event()
+
+    def __call__(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.payloads.append(bytes(msg.payload))
+        if len(self.payloads) >= self.expect:
+            self.done.set()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    # The whole burst queued, and sent, while the reader is held (no in-flight window: QoS 1 allows 20).
+    broker = Mosquitto(tmp_path, "max_queued_messages 0\nmax_inflight_messages 0\n")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def subscriber(broker: Mosquitto) -> Iterator[BufferedClient]:
+    cfg = parse_config({"mqtt": {"url": broker.url}})
+    client = make_client(cfg.mqtt, "buffered-test", buffered=True)
+    assert isinstance(client, BufferedClient)
+    subscribed = threading.Event()
+    client.on_connect = lambda c, *_: c.subscribe("t/#", qos=1)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    assert subscribed.wait(10)
+    yield client
+    client.loop_stop()
+    client.disconnect()
+
+
+def publisher(broker: Mosquitto) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client
+
+
+def payload(i: int, size: int) -> bytes:
+    return (f"{i}:".encode() * (size // 3 + 1))[:size]
+
+
+def test_every_message_comes_whole_and_in_order_in_fewer_reads_than_packets(
+        subscriber: BufferedClient, broker: Mosquitto, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = 0
+    socket_read = mqtt.Client._sock_recv
+
+    def counted(self: mqtt.Client, bufsize: int) -> bytes:
+        nonlocal reads
+        reads += self is subscriber  # the publisher reads its acknowledgements too
+        return socket_read(self, bufsize)
+
+    monkeypatch.setattr(mqtt.Client, "_sock_recv", counted)
+    sent = [payload(i, SIZES[i % len(SIZES)] if i % 10 == 0 else 40 + i % 90) for i in range(3000)]
+    inbox = Inbox(len(sent))
+    subscriber.on_message = inbox
+    # The subscriber's network thread is held while the burst arrives, so its socket fills: the reads
+    # that follow each hold many packets, cut anywhere.
+    subscriber.loop_stop()
+    pub = publisher(broker)
+    infos = [pub.publish(f"t/{i}", p, qos=1) for i, p in enumerate(sent)]
+    for info in infos:
+        info.wait_for_publish(30)
+    subscriber.loop_start()
+    assert inbox.done.wait(60), f"{len(inbox.payloads)} of {len(sent)} received"
+    pub.loop_stop()
+    assert inbox.payloads == sent
+    # paho alone reads a packet in at least three calls (its type, its length, the rest).
+    assert reads < len(sent) / 3, reads
+
+
+def test_after_a_lost_connection_messages_still_come_whole(subscriber: BufferedClient, broker: Mosquitto) -> None:
+    connected = threading.Event()
+
+    def on_connect(c: mqtt.Client, *_: Any) -> None:
+        c.subscribe("t/#", qos=1)
+        connected.set()
+
+    subscriber.on_connect = on_connect
+    first = Inbox(200)
+    subscriber.on_message = first
+    pub = publisher(broker)
+    for i in range(200):
+        pub.publish(f"t/{i}", payload(i, 5000), qos=1)
+    assert first.done.wait(30)
+    pub.loop_stop()
+    connected.clear()
+    broker.stop()  # whatever the old socket held is gone with it
+    broker.start()
+    assert connected.wait(30)
+    second = Inbox(50)
+    subscriber.on_message = second
+    pub = publisher(broker)
+    sent = [payload(i, 70_000 if i % 7 == 0 else 33) for i in range(50)]
+    for i, p in enumerate(sent):
+        pub.publish(f"t/{i}", p, qos=1)
+    assert second.done.wait(30), f"{len(second.payloads)} of {len(sent)} after the reconnect"
+    pub.loop_stop()
+    assert second.payloads == sent
