@@ -14,24 +14,30 @@ from config.schema import MqttConfig
 
 
 class BufferedClient(mqtt.Client):
-    """A paho client that takes what the socket holds in one read and parses every whole packet in it.
+    """A paho client that reads and writes the socket in bulk.
 
-    paho reads a packet in three or more ``recv`` calls (its first byte, its length, the rest) and one
-    packet per wake-up of its network thread. Each call lets go of the interpreter lock, and a thread busy
-    in Python (the bridge's ingest) then holds it for up to a switch interval (5 ms) before the network
-    thread gets it back: under load the network thread took a message or two per interval, and the batches
-    it fed stayed small. Here one ``recv`` of up to 64 KiB serves every packet it holds."""
+    paho reads a packet in three or more ``recv`` calls (its first byte, its length, the rest), one packet
+    per wake-up of its network thread, and writes each packet with a ``send`` of its own. Each call lets go
+    of the interpreter lock, and a thread busy in Python (the bridge's ingest) then holds it for up to a
+    switch interval (5 ms) before the network thread gets it back. Here one ``recv`` of up to 64 KiB
+    serves every whole packet it holds, and what one round of writing has queued (a batch's
+    acknowledgements and unit states) goes in one ``send``. Bytes held for a socket are dropped with it."""
 
     _READ = 65536
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._held = b""  # read from the socket, not yet parsed
-        self._held_from: object = None  # the socket it came from: a new connection starts empty
+        self._unsent = bytearray()  # taken from paho's packets, not yet sent
+        self._held_from: object = None  # the socket both belong to: a new connection starts empty
 
-    def _sock_recv(self, bufsize: int) -> bytes:
+    def _own(self) -> None:
         if self._held_from is not self._sock:
             self._held, self._held_from = b"", self._sock
+            self._unsent.clear()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        self._own()
         if not self._held:
             data = super()._sock_recv(max(bufsize, self._READ))
             if len(data) <= bufsize:
@@ -46,6 +52,43 @@ class BufferedClient(mqtt.Client):
         while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._held and self._held_from is self._sock:
             rc = super().loop_read(1)
         return rc
+
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        # paho's every packet, taken whole here; loop_write sends them together.
+        self._own()
+        self._unsent += buf
+        return len(buf)
+
+    def loop_write(self) -> MQTTErrorCode:
+        rc = super().loop_write()
+        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            rc = self._send_unsent()
+        return rc
+
+    def want_write(self) -> bool:
+        return super().want_write() or bool(self._unsent and self._held_from is self._sock)
+
+    def _send_unsent(self) -> MQTTErrorCode:
+        if not self._unsent or self._sock is None or self._held_from is not self._sock:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        try:
+            sent = super()._sock_send(self._unsent)
+        except BlockingIOError:  # the rest when select() says the socket takes more
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        except OSError:
+            return self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_CONN_LOST)
+        del self._unsent[:sent]
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _sock_close(self) -> None:
+        # paho closes the socket right after writing a DISCONNECT: what is taken goes first, if it can.
+        if self._unsent and self._sock is not None and self._held_from is self._sock:
+            try:
+                super()._sock_send(self._unsent)
+            except OSError:
+                pass
+            self._unsent.clear()
+        super()._sock_close()
 
 
 def make_client(
