@@ -46,6 +46,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,7 +75,7 @@ from bridge.metrics import BridgeMetrics, DatabaseStats, Stats
 from bridge.plans import Plans
 from bridge.store import CaseRules, IngestResult, Store, database_url, read_only, redact, unavailable
 from bridge.transfer import CaseTransfer
-from config.mqtt import frigate_filters, make_client, topic, topic_problem
+from config.mqtt import BufferedClient, frigate_filters, make_client, topic, topic_problem
 from config.schema import Config
 from gateway.events import Event, Kind, printable
 
@@ -343,7 +344,14 @@ class Bridge:
                                 bool(msg.retain)))
 
     def _execute(self, actions: Iterable[Action]) -> None:
-        """Carry out what the core decided, in its order."""
+        """Carry out what the core decided, in its order; the clients' network threads woken once, after."""
+        with ExitStack() as corks:
+            for client in (self._client, self._alert_client):
+                if isinstance(client, BufferedClient):
+                    corks.enter_context(client.corked())
+            self._carry_out(actions)
+
+    def _carry_out(self, actions: Iterable[Action]) -> None:
         for action in actions:
             if isinstance(action, AckMessages):
                 for m in action.messages:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -30,6 +33,9 @@ class BufferedClient(mqtt.Client):
         self._held = b""  # read from the socket, not yet parsed
         self._unsent = bytearray()  # taken from paho's packets, not yet sent
         self._held_from: object = None  # the socket both belong to: a new connection starts empty
+        self._cork_lock = threading.Lock()
+        self._corks = 0
+        self._wake: socket.socket | None = None  # paho's wake-up socket while corked
 
     def _own(self) -> None:
         if self._held_from is not self._sock:
@@ -79,6 +85,29 @@ class BufferedClient(mqtt.Client):
             return self._loop_rc_handle(MQTTErrorCode.MQTT_ERR_CONN_LOST)
         del self._unsent[:sent]
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    @contextmanager
+    def corked(self) -> Iterator[None]:
+        """Packets queued meanwhile (a batch's acknowledgements and unit states) wake the network thread once,
+        at the end: paho writes a byte to its wake-up socket for each, a system call that lets go of the
+        interpreter lock, and the network thread, woken, takes the lock for each. A packet queued by
+        another thread meanwhile goes with them. Corks nest."""
+        with self._cork_lock:
+            if not self._corks:
+                self._wake, self._sockpairW = self._sockpairW, None
+            self._corks += 1
+        try:
+            yield
+        finally:
+            with self._cork_lock:
+                self._corks -= 1
+                if not self._corks:
+                    wake, self._sockpairW = self._wake, self._wake
+                    if wake is not None:
+                        try:
+                            wake.send(b"0")
+                        except OSError:  # full (the thread is awake anyway) or closed (it has stopped)
+                            pass
 
     def _sock_close(self) -> None:
         # paho closes the socket right after writing a DISCONNECT: what is taken goes first, if it can.

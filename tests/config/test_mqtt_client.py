@@ -178,3 +178,52 @@ def wait_for(inbox: Inbox, timeout: float = 10) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+class CountingWake:
+    """paho's wake-up socket, its writes counted."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock, self.sends = sock, 0
+
+    def send(self, data: bytes) -> int:
+        self.sends += 1
+        return int(self.sock.send(data))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_what_is_queued_under_a_cork_wakes_the_network_thread_once_and_all_goes(broker: Mosquitto) -> None:
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2)
+    inbox = Inbox(1500)
+    watcher.on_message = inbox
+    subscribed = threading.Event()
+    watcher.on_subscribe = lambda *_: subscribed.set()
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.subscribe("u/#", 0)
+    watcher.loop_start()
+    assert subscribed.wait(10)
+    client = make_client(parse_config({"mqtt": {"url": broker.url}}).mqtt, "corked", buffered=True)
+    assert isinstance(client, BufferedClient)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    wake = CountingWake(client._sockpairW)
+    client._sockpairW = wake  # type: ignore[assignment]
+    sent = [payload(i, 30) for i in range(1500)]
+    with client.corked():
+        for i, p in enumerate(sent[:1000]):
+            client.publish(f"u/{i}", p)
+        with client.corked():  # nested: only the outermost wakes
+            for i, p in enumerate(sent[1000:1200], start=1000):
+                client.publish(f"u/{i}", p)
+        assert wake.sends == 0
+    assert wake.sends == 1
+    for i, p in enumerate(sent[1200:], start=1200):  # uncorked, paho wakes its thread for each
+        client.publish(f"u/{i}", p)
+    assert wake.sends == 301
+    assert inbox.done.wait(30), f"{len(inbox.payloads)} of {len(sent)}"
+    assert inbox.payloads == sent
+    client.loop_stop()
+    client.disconnect()
+    watcher.loop_stop()
