@@ -24,7 +24,8 @@ class BufferedClient(mqtt.Client):
     of the interpreter lock, and a thread busy in Python (the bridge's ingest) then holds it for up to a
     switch interval (5 ms) before the network thread gets it back. Here one ``recv`` of up to 64 KiB
     serves every whole packet it holds, and what one round of writing has queued (a batch's
-    acknowledgements and unit states) goes in one ``send``. Bytes held for a socket are dropped with it."""
+    acknowledgements and unit states) goes in one ``send``. What is held goes with the socket: paho closes
+    the old one (``_sock_close``) before it opens another."""
 
     _READ = 65536
 
@@ -32,18 +33,11 @@ class BufferedClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self._held = b""  # read from the socket, not yet parsed
         self._unsent = bytearray()  # taken from paho's packets, not yet sent
-        self._held_from: object = None  # the socket both belong to: a new connection starts empty
         self._cork_lock = threading.Lock()
         self._corks = 0
         self._wake: socket.socket | None = None  # paho's wake-up socket while corked
 
-    def _own(self) -> None:
-        if self._held_from is not self._sock:
-            self._held, self._held_from = b"", self._sock
-            self._unsent.clear()
-
     def _sock_recv(self, bufsize: int) -> bytes:
-        self._own()
         if not self._held:
             data = super()._sock_recv(max(bufsize, self._READ))
             if len(data) <= bufsize:
@@ -55,13 +49,12 @@ class BufferedClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         rc = super().loop_read(max_packets)
         # Every whole packet already read is handled now: select() would not wake for what this holds.
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._held and self._held_from is self._sock:
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._held:
             rc = super().loop_read(1)
         return rc
 
     def _sock_send(self, buf: bytes | bytearray) -> int:
         # paho's every packet, taken whole here; loop_write sends them together.
-        self._own()
         self._unsent += buf
         return len(buf)
 
@@ -72,10 +65,10 @@ class BufferedClient(mqtt.Client):
         return rc
 
     def want_write(self) -> bool:
-        return super().want_write() or bool(self._unsent and self._held_from is self._sock)
+        return super().want_write() or bool(self._unsent)
 
     def _send_unsent(self) -> MQTTErrorCode:
-        if not self._unsent or self._sock is None or self._held_from is not self._sock:
+        if not self._unsent or self._sock is None:
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         try:
             sent = super()._sock_send(self._unsent)
@@ -111,12 +104,13 @@ class BufferedClient(mqtt.Client):
 
     def _sock_close(self) -> None:
         # paho closes the socket right after writing a DISCONNECT: what is taken goes first, if it can.
-        if self._unsent and self._sock is not None and self._held_from is self._sock:
+        if self._unsent and self._sock is not None:
             try:
                 super()._sock_send(self._unsent)
             except OSError:
                 pass
-            self._unsent.clear()
+        self._held = b""
+        self._unsent.clear()
         super()._sock_close()
 
 

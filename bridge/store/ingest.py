@@ -219,8 +219,6 @@ def _sqlite_rows(table: Table, names: Sequence[str], rows: Sequence[Mapping[str,
     """Rows as tuples of what the SQLite driver binds as it is, converted as UtcDateTime and SQLAlchemy's
     SQLite types would: times as naive UTC text, JSON values as their text."""
     convert = _converters(table, names, _sqlite_time)
-    if not any(convert):
-        return [tuple(r[n] for n in names) for r in rows]
     return [tuple(r[n] if f is None else f(r[n]) for n, f in zip(names, convert, strict=True)) for r in rows]
 
 
@@ -230,25 +228,24 @@ def _converters(table: Table, names: Sequence[str], time: Callable[[Any], Any]) 
     return [time if isinstance(k, UtcDateTime) else _json_text if isinstance(k, JSON) else None for k in kinds]
 
 
-def _utc_text(value: datetime | None) -> str | None:
-    """An aware time as ISO 8601 in UTC, as timestamptz reads it (naive times are refused, as in UtcDateTime)."""
-    if value is None:
-        return None
+def _in_utc(value: datetime) -> datetime:
+    """An aware time in UTC; naive times are refused, as in UtcDateTime."""
     if value.tzinfo is UTC:  # as the bridge's own times and the events' are
-        return value.isoformat()
+        return value
     if value.tzinfo is None:
         raise ValueError("naive datetime: the bridge stores UTC times only")
-    return value.astimezone(UTC).isoformat()
+    return value.astimezone(UTC)
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    """A time as ISO 8601 in UTC, as timestamptz reads it."""
+    return None if value is None else _in_utc(value).isoformat()
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
-    """An aware time as SQLite keeps it (UtcDateTime, then SQLAlchemy's SQLite DATETIME): naive UTC text
-    with microseconds, ``2026-12-07 10:58:00.123456``."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime: the bridge stores UTC times only")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    """A time as SQLite keeps it (UtcDateTime, then SQLAlchemy's SQLite DATETIME): naive UTC text with
+    microseconds, ``2026-12-07 10:58:00.123456``."""
+    return None if value is None else _in_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _json_text(value: Any) -> str | None:

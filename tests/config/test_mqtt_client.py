@@ -4,7 +4,6 @@ the socket's reads cut them, in far fewer reads than packets, and again after th
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,7 +128,15 @@ def test_a_burst_goes_out_in_few_writes_in_order_and_a_clean_goodbye_is_said(
     sent = [payload(i, 20 + i % 300) for i in range(5000)]
     inbox = Inbox(len(sent))
     wills: list[bytes] = []
-    watcher.on_message = lambda c, u, m: (wills if m.topic == "will" else inbox.payloads).append(bytes(m.payload))
+
+    def on_message(c: mqtt.Client, u: Any, m: mqtt.MQTTMessage) -> None:
+        if m.topic == "will":
+            wills.append(bytes(m.payload))
+        else:
+            receiving(c, u, m)
+
+    receiving = inbox  # the burst, then a marker sent after it
+    watcher.on_message = on_message
     subscribed = threading.Event()
     watcher.on_subscribe = lambda *_: subscribed.set()
     watcher.connect("127.0.0.1", broker.port)
@@ -158,26 +165,16 @@ def test_a_burst_goes_out_in_few_writes_in_order_and_a_clean_goodbye_is_said(
         client.publish(f"u/{i}", p, qos=0, retain=True)
     client.disconnect()
     client.loop_stop()
-    assert wait_for(inbox, 30), f"{len(inbox.payloads)} of {len(sent)}"
+    assert inbox.done.wait(30), f"{len(inbox.payloads)} of {len(sent)}"
     assert inbox.payloads == sent
     assert writes < len(sent) / 4, writes
     # A will would come within a moment of the broker seeing the connection drop; the watcher's own
     # round trip (a message after everything else) shows that moment has passed.
-    marker = Inbox(1)
-    watcher.on_message = lambda c, u, m: (wills if m.topic == "will" else marker.payloads).append(bytes(m.payload))
+    receiving = marker = Inbox(1)
     watcher.publish("u/marker", b"after", qos=1)
-    assert wait_for(marker)
+    assert marker.done.wait(10)
     watcher.loop_stop()
     assert wills == []
-
-
-def wait_for(inbox: Inbox, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(inbox.payloads) >= inbox.expect:
-            return True
-        time.sleep(0.01)
-    return False
 
 
 class CountingWake:
