@@ -214,6 +214,11 @@ class CameraStore:
 
     def __init__(self, engine: Engine) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
+        # Reads whose statements each stand alone: on PostgreSQL outside a transaction, which would cost a
+        # BEGIN and a ROLLBACK, two round trips more than the reads (read committed gives each statement
+        # its own snapshot anyway).
+        self._reading = sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False) \
+            if engine.dialect.name == "postgresql" else self._session
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._dialect = engine.dialect.name
         # Frigate id -> (when first held, monotonic; its updates in order): recognitions whose detection
@@ -435,7 +440,7 @@ class CameraStore:
         if not ids:
             return out
         cams_q, dets_q, evidence_q = _correlation_statements(self._dialect)
-        with self._session() as s:
+        with self._reading() as s:
             cams = s.execute(cams_q, {"ids": ids}).all()
             dets = s.execute(dets_q, {"ids": ids}).all()
             evidence = s.scalars(evidence_q, {"ids": ids}).all()
