@@ -29,7 +29,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, TextClause, bindparam, func, select, text
+from sqlalchemy import JSON, Table, TextClause, TextualSelect, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -51,7 +51,7 @@ from bridge.models import (
 from bridge.store.base import ClipError, call_duration, event_from_row
 from bridge.store.cases import AnswerResult, Cases
 from bridge.views import CallView, Change, GatewayView, IncidentView, UnitView
-from gateway.events import INT64_MAX, Event, Kind
+from gateway.events import INT64_MAX, Event, Kind, Position
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ class _Queries:
     known_events: Any  # ids
     lock_units: Any  # names
     follow_units: Any  # units: their open incidents
-    joined_by_unit: Any  # unit, since, until: the open incident an alert of that unit joins
-    joined_by_input: Any  # gateway, channel, since, until: the same for a wired input's alert (no unit)
+    open_of_units: Any  # units, since, until: the open incidents alerts of those units may join
+    open_of_inputs: Any  # gateways, since, until: the same for wired inputs' alerts (no unit)
 
     @staticmethod
     @cache
@@ -133,24 +133,37 @@ class _Queries:
             .with_for_update(),
             follow_units=select(IncidentRow).where(among_bound(dialect, IncidentRow.unit, "units"),
                                                    IncidentRow.state != RESOLVED).with_for_update(),
-            joined_by_unit=_joined(IncidentRow.unit == bindparam("unit")),
-            joined_by_input=_joined(IncidentRow.unit.is_(None), IncidentRow.gateway == bindparam("gateway"),
-                                    IncidentRow.channel == bindparam("channel")),
+            open_of_units=_open_within(among_bound(dialect, IncidentRow.unit, "units")),
+            open_of_inputs=_open_within(IncidentRow.unit.is_(None),
+                                        among_bound(dialect, IncidentRow.gateway, "gateways")),
         )
 
+
+#: What a batch changes of each of its gateways' rows.
+_SEQ_COLUMNS = ("last_seq", "contiguous_seq", "updated_at")
 
 #: An incident's history row as a plain insert: an alert's, written at once (the ORM's unit of work cost several
 #: times the statement for an object nobody reads back).
 _HISTORY = cast(Table, IncidentHistoryRow.__table__).insert()
 
 
-def _joined(*where: Any) -> Any:
-    """The open incident an alert joins: the latest whose alerts are within the window of its own time
-    (``since``: its time less the window, ``until``: plus the window)."""
-    return (select(IncidentRow).where(IncidentRow.state != RESOLVED, *where,
-                                      IncidentRow.last_alert_at >= bindparam("since"),
-                                      IncidentRow.opened_at <= bindparam("until"))
-            .order_by(IncidentRow.last_alert_at.desc()).limit(1))
+def _open_within(*where: Any) -> Any:
+    """Open incidents that alerts of a batch may join: those whose alerts reach into the window around the
+    batch's alerts (``since``: the earliest alert less the window, ``until``: the latest plus the window).
+    Which one each alert joins is :func:`_joined`'s choice among them."""
+    return select(IncidentRow).where(IncidentRow.state != RESOLVED, *where,
+                                     IncidentRow.last_alert_at >= bindparam("since"),
+                                     IncidentRow.opened_at <= bindparam("until"))
+
+
+def _joined(candidates: Sequence[IncidentRow], e: Event, when: datetime, window: timedelta) -> IncidentRow | None:
+    """The open incident an alert joins: of its unit (a wired input, with no radio identity: of its gateway
+    and channel), the latest whose alerts are within the window of the alert's own time."""
+    found = [r for r in candidates if r.last_alert_at >= when - window
+             and r.opened_at <= when + window
+             and (r.unit == e.unit if e.unit is not None else
+                  r.unit is None and r.gateway == e.gateway and r.channel == e.channel)]
+    return max(found, key=lambda r: r.last_alert_at, default=None)
 
 
 @cache
@@ -165,13 +178,54 @@ def _recordset_insert(table: Table, names: tuple[str, ...]) -> TextClause:
 
 
 @cache
-def _recordset_update(table: Table, columns: tuple[str, ...]) -> TextClause:
-    """PostgreSQL: set ``columns`` of the rows given as one JSON text, found by their key."""
+def _recordset_update(table: Table, columns: tuple[str, ...], rows: str = "rows") -> TextClause:
+    """PostgreSQL: set ``columns`` of the rows given as one JSON text (bound as ``rows``), found by their key."""
     q = _POSTGRESQL.identifier_preparer.quote
     (key,) = [c.key for c in table.primary_key.columns]
     return text(f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = {_record_value(table, c)}' for c in columns)} "
-                f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(table, (key, *columns))}) "
+                f"FROM json_to_recordset(CAST(:{rows} AS json)) AS v({_record_fields(table, (key, *columns))}) "
                 f"WHERE {q(table.name)}.{q(key)} = v.{q(key)}")
+
+
+@cache
+def _recordset_insert_updating(table: Table, names: tuple[str, ...], other: Table,
+                               columns: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: :func:`_recordset_insert` of ``rows`` that also sets ``columns`` of ``other``'s rows given as
+    ``updates``, in the same round trip (a data-modifying WITH runs once, whether or not it is read)."""
+    update = _recordset_update(other, columns, "updates").text
+    return text(f"WITH updated AS ({update}) {_recordset_insert(table, names).text}")
+
+
+#: What an event says of its unit: that it was heard (when, how, where), and where it is (its position).
+_HEARD = ("last_heard", "last_kind", "last_channel", "last_gateway", "last_event_id")
+_FIX = ("lat", "lon", "alt_m", "speed_mps", "course_deg", "position_source", "fix_time")
+
+
+@cache
+def _units_upsert() -> TextualSelect:
+    """PostgreSQL: each unit's newest news of a batch (rows as one JSON text: unit, _HEARD, _FIX, updated_at,
+    the batch's now), taken as :meth:`Ingest._update_units` says; a unit's row is made if new and locked
+    either way, and returned if it changed. One round trip, where reading the rows with their lock and
+    writing them back took two (four for new units)."""
+    units = cast(Table, UnitRow.__table__)
+    q = _POSTGRESQL.identifier_preparer.quote
+    names = ("unit", *_HEARD, *_FIX, "updated_at")
+    table = q(units.name)
+
+    def newer(column: str) -> str:  # a stored time past now is no obstacle (see _update_units)
+        new, old = f"excluded.{q(column)}", f"{table}.{q(column)}"
+        return f"({new} IS NOT NULL AND ({old} IS NULL OR {old} > excluded.updated_at OR {new} >= {old}))"
+
+    def taken(columns: Sequence[str], when: str) -> list[str]:
+        return [f"{q(c)} = CASE WHEN {when} THEN excluded.{q(c)} ELSE {table}.{q(c)} END" for c in columns]
+
+    heard, fix = newer("last_heard"), newer("fix_time")
+    sets = [*taken(_HEARD, heard), *taken(_FIX, fix), "updated_at = excluded.updated_at"]
+    return text(f"INSERT INTO {table} ({', '.join(map(q, names))}) "
+                f"SELECT {', '.join(_record_value(units, n) for n in names)} "
+                f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(units, names)}) ORDER BY v.unit "
+                f"ON CONFLICT (unit) DO UPDATE SET {', '.join(sets)} WHERE {heard} OR {fix} "
+                f"RETURNING {', '.join(f'{table}.{q(c.key)}' for c in units.c)}").columns(*units.c)
 
 
 @cache
@@ -252,6 +306,32 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
+def _newest_news(heard: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
+    """Each unit's newest news among these events (in the order _update_units takes them), as
+    _units_upsert's rows: the last event heard, and the last of the newest position fixes."""
+    last: dict[str, Event] = {}
+    fixes: dict[str, tuple[datetime, Position]] = {}
+    for e in heard:
+        assert e.unit is not None
+        last[e.unit] = e
+        p = e.position
+        if p is not None:
+            fix = min(p.fix_time or e.time, now)
+            if e.unit not in fixes or fix >= fixes[e.unit][0]:
+                fixes[e.unit] = fix, p
+    rows = []
+    for unit in sorted(last):
+        e = last[unit]
+        row = {"unit": unit, "last_heard": min(e.time, now), "last_kind": str(e.kind), "last_channel": e.channel,
+               "last_gateway": e.gateway, "last_event_id": e.id, **dict.fromkeys(_FIX), "updated_at": now}
+        if unit in fixes:
+            fix, p = fixes[unit]
+            row.update(lat=p.lat, lon=p.lon, alt_m=p.alt_m, speed_mps=p.speed_mps, course_deg=p.course_deg,
+                       position_source=p.source, fix_time=fix)
+        rows.append(row)
+    return rows
+
+
 def _label(e: Event) -> str | None:
     """What raised the alert, in a dispatcher's words: the channel rule's label, else the protocol's."""
     for key in ("rule", "label", "text"):
@@ -286,7 +366,10 @@ class Ingest(Cases):
             # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
             # a shared group) take turns here, and the second finds it already stored.
             gateways, online = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
-            known = self._insert_events(s, unique, now)
+            result.gaps = self._track_seq(gateways, unique)
+            known = self._insert_events(s, unique, now, [
+                {"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
+                for name, (last, contiguous) in sorted(gateways.items())])
             if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
                 for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
                     if event_from_row(row) != firsts[row.id]:
@@ -294,10 +377,6 @@ class Ingest(Cases):
             new = [e for e in unique if e.id not in known]
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
-            result.gaps = self._track_seq(gateways, unique)
-            self._update_rows(s, cast(Table, GatewayRow.__table__), ["last_seq", "contiguous_seq", "updated_at"],
-                              [{"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
-                               for name, (last, contiguous) in sorted(gateways.items())])
             result.units = self._update_units(s, new, now, online)
             aliases = {u.unit: u.alias for u in result.units}  # read with the units' lock just now
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now, aliases)
@@ -392,17 +471,24 @@ class Ingest(Cases):
         )
         return {r.name: r for r in rows}
 
-    def _insert_events(self, s: Session, events: Sequence[Event], now: datetime) -> set[str]:
-        """Store the events whose id is new; returns the ids stored already. On PostgreSQL in one round trip
-        (the insert returns the ids it took), on SQLite a query, then an insert of the others."""
-        events_table = cast(Table, EventRow.__table__)
+    def _insert_events(self, s: Session, events: Sequence[Event], now: datetime,
+                       seqs: Sequence[Mapping[str, Any]]) -> set[str]:
+        """Store the events whose id is new, and their gateways' ``seqs`` (each gateway's row: its name, the
+        columns of _SEQ_COLUMNS); returns the ids stored already. On PostgreSQL in one round trip (the
+        insert returns the ids it took), on SQLite a query, an insert of the others and an update."""
+        events_table, gateways = cast(Table, EventRow.__table__), cast(Table, GatewayRow.__table__)
         if self.dialect == "postgresql":
-            taken = set(self._insert_new(s, events_table, [_event_row(e, now) for e in events]))
+            rows = [_event_row(e, now) for e in events]
+            names = tuple(rows[0])
+            taken = set(s.scalars(_recordset_insert_updating(events_table, names, gateways, _SEQ_COLUMNS), {
+                "rows": _records_json(events_table, names, rows),
+                "updates": _records_json(gateways, ["name", *_SEQ_COLUMNS], seqs)}))
             return {e.id for e in events if e.id not in taken}
         known = set(s.scalars(_Queries.of(self.dialect).known_events, {"ids": [e.id for e in events]}))
         new = [_event_row(e, now) for e in events if e.id not in known]
         if new:
             self._insert_new(s, events_table, new)
+        self._update_rows(s, gateways, _SEQ_COLUMNS, seqs)
         return known
 
     def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -490,6 +576,24 @@ class Ingest(Cases):
                        key=lambda e: (min(e.time, now), e.seq))
         if not heard:
             return []
+        units = cast(Table, UnitRow.__table__)
+        keys = [c.key for c in units.c]
+        if self.dialect == "postgresql":
+            rows = {r[0]: dict(zip(keys, r, strict=True)) for r in s.execute(_units_upsert(), {
+                "rows": _records_json(units, ("unit", *_HEARD, *_FIX, "updated_at"), _newest_news(heard, now))})}
+            changed = set(rows)
+        else:
+            rows, changed = self._merge_units(s, heard, now)
+        # The gateways of this batch were read with their lock; a unit whose news came through another (only
+        # its position moved, by an older event of this batch) asks for that one.
+        others = {rows[n]["last_gateway"] for n in changed} - online.keys()
+        online = {**online, **self._gateway_online(s, others)} if others else online
+        return [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
+
+    def _merge_units(self, s: Session, heard: Sequence[Event],
+                     now: datetime) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """SQLite: the units' rows, and which changed, after taking these events in order as _update_units
+        says: read with their lock, merged here, written back in one executemany."""
         names = sorted({e.unit for e in heard if e.unit})
         # Plain rows (dicts made from tuples: SQLAlchemy's row mappings cost more than the rest of this) and
         # one UPDATE for them all: the ORM's per-object flush cost more than the insert.
@@ -522,28 +626,28 @@ class Ingest(Cases):
         if changed:
             columns = [c.key for c in units.c if c.key not in ("unit", "alias")]
             self._update_rows(s, units, columns, [{**rows[n], "updated_at": now} for n in sorted(changed)])
-        # The gateways of this batch were read with their lock; a unit whose news came through another (only
-        # its position moved, by an older event of this batch) asks for that one.
-        others = {rows[n]["last_gateway"] for n in changed} - online.keys()
-        online = {**online, **self._gateway_online(s, others)} if others else online
-        return [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
+            for n in changed:
+                rows[n]["updated_at"] = now
+        return rows, changed
 
     def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime,
                           aliases: Mapping[str, str | None]) -> list[tuple[IncidentView, str]]:
+        if not alerts:
+            return []
         changes: dict[int, str] = {}
         rows: dict[int, IncidentRow] = {}
-        queries = _Queries.of(self.dialect)
+        histories: list[dict[str, Any]] = []
+        # A gateway whose clock runs ahead must not open incidents in the future: their deadlines would
+        # pass hours late. A clock behind only makes an alert look older, which is safe.
+        timed = sorted(((e, min(e.time, now)) for e in alerts), key=lambda a: (a[0].time, a[0].seq))
         # Callers hold the unit's row lock (or, for an alert with no unit, the gateway's), taken in
-        # _update_units / _track_seq: two bridges cannot both open an incident for one unit.
-        for e in sorted(alerts, key=lambda e: (e.time, e.seq)):
-            # A gateway whose clock runs ahead must not open incidents in the future: their deadlines
-            # would pass hours late. A clock behind only makes an alert look older, which is safe.
-            when = min(e.time, now)
-            window = {"since": when - self.window, "until": when + self.window}
-            if e.unit is not None:
-                row = s.scalars(queries.joined_by_unit, {"unit": e.unit, **window}).first()
-            else:  # a wired input: no radio identity, so the same input is the same gateway and channel
-                row = s.scalars(queries.joined_by_input, {"gateway": e.gateway, "channel": e.channel, **window}).first()
+        # _update_units / _track_seq: two bridges cannot both open an incident for one unit. The incidents
+        # the batch's alerts may join are read at once (a query each cost more than the rest of an alert);
+        # those opened by this batch join them, and each alert chooses among them as they are by then.
+        candidates = self._open_incidents(s, [e for e, _ in timed], timed[0][1] - self.window,
+                                          max(when for _, when in timed) + self.window)
+        for e, when in timed:
+            row = _joined(candidates, e, when, self.window)
             position = self._alert_position(s, e, now)
             if row is None:
                 ack_due, resolve_due = self._dues("alert", when)
@@ -569,7 +673,8 @@ class Ingest(Cases):
                 )
                 row.source = "radio" if e.unit is not None else "wired"
                 s.add(row)
-                s.flush()  # the id, and the next alert of this unit in this batch finds it
+                s.flush()  # its id
+                candidates.append(row)  # the next alert of this unit in this batch joins it
                 self._start_case(s, row, now)
                 action, note = "opened", row.label
                 changes[row.id] = action
@@ -588,12 +693,27 @@ class Ingest(Cases):
                 row.updated_at = now
                 action, note = "alert", None
                 changes.setdefault(row.id, action)
-            s.execute(_HISTORY, {"incident_id": row.id, "at": now, "actor": BRIDGE_ACTOR, "action": action,
-                                 "note": note, "event_id": e.id})
+            histories.append({"incident_id": row.id, "at": now, "actor": BRIDGE_ACTOR, "action": action,
+                              "note": note, "event_id": e.id})
             rows[row.id] = row
-        s.flush()
+        s.flush()  # the joined incidents' changes, together
+        s.execute(_HISTORY, histories)
         views = dict(zip(changes, self._incident_views(s, [rows[i] for i in changes], aliases), strict=True))
         return [(views[i], change) for i, change in changes.items()]
+
+    def _open_incidents(self, s: Session, alerts: Sequence[Event], since: datetime,
+                        until: datetime) -> list[IncidentRow]:
+        """The open incidents these alerts may join (see _open_within): at most a query for the radios'
+        alerts and one for the wired inputs'."""
+        queries = _Queries.of(self.dialect)
+        window = {"since": since, "until": until}
+        units = sorted({e.unit for e in alerts if e.unit is not None})
+        gateways = sorted({e.gateway for e in alerts if e.unit is None})
+        with s.no_autoflush:  # nothing of this batch's incidents is pending yet
+            found = list(s.scalars(queries.open_of_units, {"units": units, **window})) if units else []
+            if gateways:
+                found += s.scalars(queries.open_of_inputs, {"gateways": gateways, **window})
+        return found
 
     @staticmethod
     def _alert_position(s: Session, e: Event, now: datetime) -> tuple[float, float, datetime] | None:

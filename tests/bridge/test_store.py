@@ -340,3 +340,56 @@ def test_an_event_reads_back_as_it_was_stored(store: Store, events: list[Event])
     for unit, e in newest.items():
         view = store.unit(unit)
         assert view is not None and view.last_heard == e.time and view.last_event_id == e.id
+
+
+@st.composite
+def unit_news(draw: st.DrawFn) -> list[tuple[datetime, list[Event]]]:
+    """Batches of events of three units, each with the bridge's clock at its arrival (which may step back:
+    a clock set right), stamped around it: late, early, ahead of the clock, beyond what it believes; with
+    and without a position, and a position with or without a fix time of its own."""
+    radio = Radio()
+    offsets = st.integers(-200, 400).map(lambda s: timedelta(seconds=s))
+    batches = []
+    for _ in range(draw(st.integers(1, 4))):
+        now = T0 + timedelta(seconds=draw(st.sampled_from([0, 100, 200, 300])))
+        batch = []
+        for _ in range(draw(st.integers(1, 6))):
+            at = now + draw(offsets)
+            fix = draw(st.none() | offsets.map(lambda d, now=now: now + d))
+            position = draw(st.none() | st.builds(Position, st.floats(30, 31), st.floats(120, 121),
+                                                  fix_time=st.just(fix), source=st.just("nmea")))
+            radio.seq += 1
+            batch.append(Event(id=uuid7(at), seq=radio.seq, gateway=radio.gateway, channel="patrol-1",
+                               kind=draw(st.sampled_from([Kind.BEACON, Kind.PTT])), time=at,
+                               unit=draw(st.sampled_from(["mdc:1", "mdc:2", "mdc:3"])), position=position, detail={}))
+        batches.append((now, batch))
+    return batches
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=unit_news())
+def test_a_unit_takes_the_newest_news_of_every_batch(store: Store, batches: list[tuple[datetime, list[Event]]]) -> None:
+    """What each unit's state must be, event by event (the rule as written): news dated past the bridge's
+    clock counts as of now, news more than ``future`` ahead is not believed, and nothing older than what is
+    held replaces it (what is held dated past now, from a clock since set back, is replaced)."""
+    apart = uuid.uuid4().hex[:8]
+    heard: dict[str, tuple[datetime, str]] = {}
+    fixes: dict[str, tuple[datetime, float, float]] = {}
+    for now, batch in batches:
+        batch = [replace(e, gateway=f"gw-{apart}", unit=f"{e.unit}-{apart}") for e in batch]
+        store.ingest(batch, received_at=now)
+        for e in sorted((e for e in batch if e.time <= now + store.future), key=lambda e: (min(e.time, now), e.seq)):
+            assert e.unit is not None
+            held = heard.get(e.unit)
+            if held is None or held[0] > now or min(e.time, now) >= held[0]:
+                heard[e.unit] = min(e.time, now), e.id
+            if e.position is not None:
+                fix = min(e.position.fix_time or e.time, now)
+                kept = fixes.get(e.unit)
+                if kept is None or kept[0] > now or fix >= kept[0]:
+                    fixes[e.unit] = fix, e.position.lat, e.position.lon
+    for unit, (last_heard, event_id) in heard.items():
+        view = store.unit(unit)
+        assert view is not None and (view.last_heard, view.last_event_id) == (last_heard, event_id)
+        position = view.position
+        assert (None if position is None else (position.fix_time, position.lat, position.lon)) == fixes.get(unit)
