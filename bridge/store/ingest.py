@@ -29,7 +29,7 @@ from functools import cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, TextClause, TextualSelect, bindparam, func, select, text
+from sqlalchemy import JSON, Table, TextClause, TextualSelect, bindparam, column, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -205,9 +205,10 @@ _FIX = ("lat", "lon", "alt_m", "speed_mps", "course_deg", "position_source", "fi
 def _units_upsert() -> TextualSelect:
     """PostgreSQL: each unit's newest news of a batch (rows as one JSON text: unit, _HEARD, _FIX, updated_at,
     the batch's now), taken as :meth:`Ingest._update_units` says; a unit's row is made if new and locked
-    either way, and returned if it changed. One round trip, where reading the rows with their lock and
-    writing them back took two (four for new units)."""
-    units = cast(Table, UnitRow.__table__)
+    either way, and returned if it changed, with the ids of its open incidents that took its position (as
+    :meth:`Ingest._follow_units` says). One round trip, where reading the rows with their lock, writing them
+    back and finding the incidents to follow took three (five for new units)."""
+    units, incidents = cast(Table, UnitRow.__table__), cast(Table, IncidentRow.__table__)
     q = _POSTGRESQL.identifier_preparer.quote
     names = ("unit", *_HEARD, *_FIX, "updated_at")
     table = q(units.name)
@@ -221,11 +222,18 @@ def _units_upsert() -> TextualSelect:
 
     heard, fix = newer("last_heard"), newer("fix_time")
     sets = [*taken(_HEARD, heard), *taken(_FIX, fix), "updated_at = excluded.updated_at"]
-    return text(f"INSERT INTO {table} ({', '.join(map(q, names))}) "
+    columns = ", ".join(q(c.key) for c in units.c)
+    return text(f"WITH news AS (INSERT INTO {table} ({', '.join(map(q, names))}) "
                 f"SELECT {', '.join(_record_value(units, n) for n in names)} "
                 f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(units, names)}) ORDER BY v.unit "
-                f"ON CONFLICT (unit) DO UPDATE SET {', '.join(sets)} WHERE {heard} OR {fix} "
-                f"RETURNING {', '.join(f'{table}.{q(c.key)}' for c in units.c)}").columns(*units.c)
+                f"ON CONFLICT (unit) DO UPDATE SET {', '.join(sets)} WHERE {heard} OR {fix} RETURNING {columns}), "
+                f"moved AS (UPDATE {q(incidents.name)} AS i SET lat = news.lat, lon = news.lon, "
+                "position_time = news.fix_time, updated_at = news.updated_at FROM news "
+                f"WHERE i.unit = news.unit AND i.state <> '{RESOLVED}' AND news.lat IS NOT NULL "
+                "AND news.lon IS NOT NULL AND news.fix_time IS NOT NULL "
+                "AND (i.position_time IS NULL OR i.position_time < news.fix_time) RETURNING i.id, i.unit) "
+                f"SELECT {columns}, ARRAY(SELECT moved.id FROM moved WHERE moved.unit = news.unit) AS moved "
+                "FROM news").columns(*units.c, column("moved"))
 
 
 @cache
@@ -377,9 +385,10 @@ class Ingest(Cases):
             new = [e for e in unique if e.id not in known]
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
-            result.units = self._update_units(s, new, now, online)
+            result.units, followed = self._update_units(s, new, now, online)
             aliases = {u.unit: u.alias for u in result.units}  # read with the units' lock just now
-            result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now, aliases)
+            result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now, aliases,
+                                                      {u.unit: u for u in result.units})
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
             result.incidents += self._gateway_reports(s, [e for e in new if e.kind == Kind.IO], now)
             result.incidents += self._recorded_transmissions(s, [e for e in new if e.kind == Kind.CALL], now)
@@ -389,30 +398,27 @@ class Ingest(Cases):
                     result.incidents.append((answer.case, "answer"))
                 if answer.alert is not None:
                     result.incidents.append((answer.alert, "opened"))
-            result.incidents += [(i, "position") for i in self._follow_units(s, result.units, now, aliases)]
+            if followed:  # their views as the batch leaves them (its alerts may have joined them since)
+                rows = s.scalars(select(IncidentRow).where(IncidentRow.id.in_(followed)).order_by(IncidentRow.id))
+                result.incidents += [(i, "position") for i in self._incident_views(s, rows.all(), aliases)]
         return result
 
-    def _follow_units(self, s: Session, units: Sequence[UnitView], now: datetime,
-                      aliases: Mapping[str, str | None]) -> list[IncidentView]:
-        """Open incidents of these units whose position is older than the unit's newest one take it: a
-        beacon after the alert says better where the officer is. In the ingest's own transaction, one
-        query for the batch, and none when no unit moved."""
+    def _follow_units(self, s: Session, units: Sequence[UnitView], now: datetime) -> list[int]:
+        """SQLite: open incidents of these units whose position is older than the unit's newest one take it
+        (a beacon after the alert says better where the officer is); returns their ids. One query for the
+        batch, and none when no unit moved. (On PostgreSQL _units_upsert does the same.)"""
         fixes = {u.unit: u.position for u in units if u.position is not None and u.position.fix_time is not None}
         if not fixes:
             return []
         moved = []
-        rows = s.scalars(_Queries.of(self.dialect).follow_units, {"units": list(fixes)}).all()
-        for row in rows:
+        for row in s.scalars(_Queries.of(self.dialect).follow_units, {"units": list(fixes)}):
             p = fixes[row.unit or ""]
             assert p is not None and p.fix_time is not None
             if row.position_time is None or row.position_time < p.fix_time:
                 row.lat, row.lon, row.position_time = p.lat, p.lon, p.fix_time
                 row.updated_at = now
-                moved.append(row)
-        if not moved:
-            return []
-        s.flush()  # one flush and one read of the views for them all: a batch may move tens of incidents
-        return self._incident_views(s, moved, aliases)
+                moved.append(row.id)
+        return moved
 
     def _radio_answers(self, s: Session, events: Sequence[Event], now: datetime) -> list[tuple[IncidentView, str]]:
         """A gateway's report of the acknowledgement it transmitted goes into the incident's history."""
@@ -566,21 +572,26 @@ class Ingest(Cases):
         return gaps
 
     def _update_units(self, s: Session, events: Sequence[Event], now: datetime,
-                      online: Mapping[str, bool]) -> list[UnitView]:
+                      online: Mapping[str, bool]) -> tuple[list[UnitView], list[int]]:
         """Each unit's newest state. An event's time is its gateway's word, and no time past ``now`` (the
         bridge's clock when the batch arrived) is taken, neither from an event nor from what is stored: a
         gateway whose clock runs ahead, or a beacon dated 9999, would otherwise hold a unit's state against
         every later beacon of the real radio. An event stamped more than ``future`` ahead is not believed
-        about its unit at all (it is stored, and counted by the bridge): its clock, or its sender, is wrong."""
+        about its unit at all (it is stored, and counted by the bridge): its clock, or its sender, is wrong.
+        Returned: the units that changed, and the ids of their open incidents that took their position."""
         heard = sorted((e for e in events if e.unit and e.time <= now + self.future),
                        key=lambda e: (min(e.time, now), e.seq))
         if not heard:
-            return []
+            return [], []
         units = cast(Table, UnitRow.__table__)
         keys = [c.key for c in units.c]
+        followed: list[int] = []
         if self.dialect == "postgresql":
-            rows = {r[0]: dict(zip(keys, r, strict=True)) for r in s.execute(_units_upsert(), {
-                "rows": _records_json(units, ("unit", *_HEARD, *_FIX, "updated_at"), _newest_news(heard, now))})}
+            rows = {}
+            for *r, moved in s.execute(_units_upsert(), {"rows": _records_json(
+                    units, ("unit", *_HEARD, *_FIX, "updated_at"), _newest_news(heard, now))}):
+                rows[r[0]] = dict(zip(keys, r, strict=True))
+                followed += moved
             changed = set(rows)
         else:
             rows, changed = self._merge_units(s, heard, now)
@@ -588,7 +599,10 @@ class Ingest(Cases):
         # its position moved, by an older event of this batch) asks for that one.
         others = {rows[n]["last_gateway"] for n in changed} - online.keys()
         online = {**online, **self._gateway_online(s, others)} if others else online
-        return [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
+        views = [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
+        if self.dialect != "postgresql":
+            followed = self._follow_units(s, views, now)
+        return views, sorted(followed)
 
     def _merge_units(self, s: Session, heard: Sequence[Event],
                      now: datetime) -> tuple[dict[str, dict[str, Any]], set[str]]:
@@ -631,7 +645,9 @@ class Ingest(Cases):
         return rows, changed
 
     def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime,
-                          aliases: Mapping[str, str | None]) -> list[tuple[IncidentView, str]]:
+                          aliases: Mapping[str, str | None],
+                          units: Mapping[str, UnitView]) -> list[tuple[IncidentView, str]]:
+        """Alerts open incidents or join them. ``units``: the units this batch changed, as it left them."""
         if not alerts:
             return []
         changes: dict[int, str] = {}
@@ -648,7 +664,7 @@ class Ingest(Cases):
                                           max(when for _, when in timed) + self.window)
         for e, when in timed:
             row = _joined(candidates, e, when, self.window)
-            position = self._alert_position(s, e, now)
+            position = self._alert_position(s, e, now, units)
             if row is None:
                 ack_due, resolve_due = self._dues("alert", when)
                 row = IncidentRow(
@@ -716,16 +732,26 @@ class Ingest(Cases):
         return found
 
     @staticmethod
-    def _alert_position(s: Session, e: Event, now: datetime) -> tuple[float, float, datetime] | None:
-        """Where the alert came from: its own position (its time no later than now, as for units), else the
-        unit's last known one."""
-        if e.position is not None:
-            return e.position.lat, e.position.lon, min(e.position.fix_time or e.time, now)
-        if e.unit is not None:
+    def _alert_position(s: Session, e: Event, now: datetime,
+                        units: Mapping[str, UnitView]) -> tuple[float, float, datetime] | None:
+        """Where the alert came from: its own position (its time no later than now, as for units), unless
+        its unit's newest one (``units``: as this batch left them) is newer, as for an open incident that
+        follows its unit; without a position of its own, the unit's last known one."""
+        own = (e.position.lat, e.position.lon, min(e.position.fix_time or e.time, now)) if e.position else None
+        if e.unit is None:
+            return own
+        if e.unit in units:
+            p = units[e.unit].position
+            newest = (p.lat, p.lon, p.fix_time) if p is not None and p.fix_time is not None else None
+        elif own is None:
             unit = s.get(UnitRow, e.unit)
-            if unit is not None and unit.lat is not None and unit.lon is not None and unit.fix_time is not None:
-                return unit.lat, unit.lon, unit.fix_time
-        return None
+            newest = (unit.lat, unit.lon, unit.fix_time) if unit is not None and unit.lat is not None \
+                and unit.lon is not None and unit.fix_time is not None else None
+        else:
+            return own
+        if own is None or (newest is not None and newest[2] > own[2]):
+            return newest
+        return own
 
     def note_gateway_state(self, name: str, payload: Mapping[str, Any], now: datetime | None = None) -> GatewayView:
         """Record a gateway's retained state message (``online`` true or false, and its health)."""

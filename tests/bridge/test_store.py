@@ -112,6 +112,30 @@ def test_incidents_carry_their_units_alias_as_opened_joined_and_moved(store: Sto
     assert late.units == [] and [(i.alias, change) for i, change in late.incidents] == [("Officer Chen", "alert")]
 
 
+def test_an_incident_is_where_its_unit_was_last_whatever_the_batch(store: Store) -> None:
+    """An incident follows its unit: opened by an alert with an older fix than a beacon of the same batch, it
+    is at the beacon's fix, and is news once; an alert with no position takes the unit's newest; a later
+    beacon moves it (news again), a beacon older than the incident's fix does not, nor one of a resolved
+    incident."""
+    radio = Radio()
+    alert = radio.event(Kind.ALERT, at=5, position=Position(30.1, 120.1, fix_time=T0, source="nmea"))
+    beacon = radio.event(Kind.BEACON, at=6, position=Position(30.2, 120.2, source="nmea"))
+    [(opened, change)] = store.ingest([alert, beacon]).incidents
+    assert (change, opened.lat, opened.lon) == ("opened", 30.2, 120.2)
+    [(moved, change)] = store.ingest([radio.event(Kind.BEACON, at=9, position=Position(30.3, 120.3,
+                                                                                       source="nmea"))]).incidents
+    assert (moved.id, change, moved.lat) == (opened.id, "position", 30.3)
+    older = radio.event(Kind.BEACON, at=8, position=Position(30.9, 120.9, source="nmea"))
+    assert store.ingest([older]).incidents == []
+    other = Radio("gw2")
+    store.ingest([other.event(Kind.BEACON, unit="mdc:55", at=10, position=Position(30.5, 120.5, source="nmea"))])
+    [(bare, _)] = store.ingest([other.event(Kind.ALERT, unit="mdc:55", at=11)]).incidents
+    assert (bare.lat, bare.lon) == (30.5, 120.5)
+    store.resolve(opened.id, "dispatcher", "handled")
+    after = radio.event(Kind.BEACON, at=20, position=Position(30.4, 120.4, source="nmea"))
+    assert store.ingest([after]).incidents == []
+
+
 def test_the_transmission_an_alert_came_in_is_news_of_its_incident_when_it_ends(store: Store) -> None:
     """An emergency decoded during a transmission names it; the transmission's call event comes when it
     ends, after the alert opened the incident. The incident is news again then (with the call in its
