@@ -391,6 +391,8 @@ class BridgeCore:
             log.debug("gateway %s: seq jumped, missing %s", gw, ", ".join(f"{a}..{b}" for a, b in holes))
             self.counts["gaps"] += len(holes)
             self.recovery.jumped(gw)
+        for gw, last in result.settled.items():
+            self.recovery.settled(gw, last)
 
     def _clip(self, gateway: str, event_id: str, m: Inbound) -> None:
         try:

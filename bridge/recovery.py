@@ -89,6 +89,16 @@ class GapRecovery:
         """The store saw a jump in this gateway's seq."""
         self.suspects.add(gateway)
 
+    def settled(self, gateway: str, last_seq: int) -> None:
+        """The store holds every seq of this gateway up to ``last_seq``, its newest: no hole to look for,
+        unless its state says it published more."""
+        hint = self.hints.get(gateway)
+        if hint is not None and hint.published > last_seq:
+            return
+        self.suspects.discard(gateway)
+        self.gaps.pop(gateway, None)
+        self.checked.pop(gateway, None)
+
     def note_state(self, gateway: str, outbox: object, last_seq: int) -> str | None:
         """A gateway's retained state: its outbox figures say how far its seq has been published. Returns
         why the figures are refused, if they are (their hint is then dropped)."""

@@ -7,6 +7,7 @@ its concern; every method runs in its own session and transaction, so each part 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -120,6 +121,10 @@ class Database:
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(engine.execution_options(pttbridge_write=True), expire_on_commit=False)
         self.dialect = engine.dialect.name
+        #: gateway -> seqs above its contiguous seq that this store committed (an alert sent ahead of its
+        #: gateway's beacons): the beacons that fill the hole below carry the contiguous seq past them.
+        self._ahead: dict[str, frozenset[int]] = {}
+        self._ahead_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -77,6 +77,8 @@ class IngestResult:
     units: list[UnitView] = field(default_factory=list)  # units whose state changed
     incidents: list[tuple[IncidentView, str]] = field(default_factory=list)  # (incident, "opened" | "alert" | ...)
     gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # seq jumps seen in this batch
+    # Gateways of this batch with every seq up to their newest stored (or given up): gateway -> that seq.
+    settled: dict[str, int] = field(default_factory=dict)
     # Events whose id is stored already (or came twice in this batch) with other content: not stored, an
     # anomaly (a gateway numbering wrong, or a forgery). A redelivery of the same content is not one.
     conflicts: list[Event] = field(default_factory=list)
@@ -138,6 +140,10 @@ class _Queries:
                                         among_bound(dialect, IncidentRow.gateway, "gateways")),
         )
 
+
+#: Most seqs past a gateway's contiguous seq remembered (Ingest._remember_ahead): a gateway that far ahead
+#: of its holes has them found by queries.
+AHEAD_MAX = 10_000
 
 #: What a batch changes of each of its gateways' rows.
 _SEQ_COLUMNS = ("last_seq", "contiguous_seq", "updated_at")
@@ -374,7 +380,9 @@ class Ingest(Cases):
             # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
             # a shared group) take turns here, and the second finds it already stored.
             gateways, online = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
-            result.gaps = self._track_seq(gateways, unique)
+            with self._ahead_lock:
+                ahead = {name: self._ahead.get(name, frozenset()) for name in gateways}
+            result.gaps = self._track_seq(gateways, unique, ahead)
             known = self._insert_events(s, unique, now, [
                 {"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
                 for name, (last, contiguous) in sorted(gateways.items())])
@@ -401,7 +409,23 @@ class Ingest(Cases):
             if followed:  # their views as the batch leaves them (its alerts may have joined them since)
                 rows = s.scalars(select(IncidentRow).where(IncidentRow.id.in_(followed)).order_by(IncidentRow.id))
                 result.incidents += [(i, "position") for i in self._incident_views(s, rows.all(), aliases)]
+        self._remember_ahead(gateways, unique)  # committed: only now are its seqs known stored
+        result.settled = {name: last for name, (last, contiguous) in gateways.items() if contiguous >= last}
         return result
+
+    def _remember_ahead(self, locked: Mapping[str, list[int]], events: Sequence[Event]) -> None:
+        """Keep the seqs of these committed events that are past their gateway's contiguous seq (``locked``:
+        as the batch left it), at most AHEAD_MAX a gateway (past that, the holes are found by queries)."""
+        seqs: dict[str, set[int]] = {}
+        for e in events:
+            seqs.setdefault(e.gateway, set()).add(e.seq)
+        with self._ahead_lock:
+            for name, (_, contiguous) in locked.items():
+                kept = frozenset(q for q in self._ahead.get(name, frozenset()) | seqs[name] if q > contiguous)
+                if kept and len(kept) <= AHEAD_MAX:
+                    self._ahead[name] = kept
+                else:
+                    self._ahead.pop(name, None)
 
     def _follow_units(self, s: Session, units: Sequence[UnitView], now: datetime) -> list[int]:
         """SQLite: open incidents of these units whose position is older than the unit's newest one take it
@@ -547,8 +571,10 @@ class Ingest(Cases):
         return rows, online
 
     @staticmethod
-    def _track_seq(locked: Mapping[str, list[int]], events: Sequence[Event]) -> dict[str, list[tuple[int, int]]]:
-        """Each gateway's seq moved on by these events (``locked``'s [last, contiguous] in place); the jumps."""
+    def _track_seq(locked: Mapping[str, list[int]], events: Sequence[Event],
+                   ahead: Mapping[str, frozenset[int]]) -> dict[str, list[tuple[int, int]]]:
+        """Each gateway's seq moved on by these events (``locked``'s [last, contiguous] in place); the jumps.
+        ``ahead``: each gateway's seqs past its contiguous seq stored by earlier batches (see _remember_ahead)."""
         by_gateway: dict[str, set[int]] = {}
         for e in events:
             by_gateway.setdefault(e.gateway, set()).add(e.seq)
@@ -560,14 +586,13 @@ class Ingest(Cases):
                 if q > last + 1:
                     gaps.setdefault(name, []).append((last + 1, q - 1))
                 last = max(last, q)
-            # The usual case, events in order with nothing missing, advances here without a query;
-            # a hole filled by a replay is noticed by missing_ranges().
+            # The usual case, events in order with nothing missing, advances here without a query, and so
+            # does a hole under an alert sent ahead, once filled; a hole another bridge of a shared group
+            # filled, or a replay, is noticed by missing_ranges().
             contiguous = row[1]
-            for q in seqs:
-                if q == contiguous + 1:
-                    contiguous = q
-                elif q > contiguous + 1:
-                    break
+            stored = by_gateway[name].union(ahead.get(name, ()))
+            while contiguous + 1 in stored:
+                contiguous += 1
             row[0], row[1] = last, contiguous
         return gaps
 

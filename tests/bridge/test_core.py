@@ -137,6 +137,21 @@ def test_a_hole_is_asked_for_again_and_given_up_after_the_tries(core: BridgeCore
     assert core.store.gateways()[0].lost == 2 and core.recovery.suspects == set()
 
 
+def test_an_alert_sent_ahead_of_its_beacons_is_no_hole_once_they_come(core: BridgeCore) -> None:
+    """A gateway sends an alert ahead of the beacons queued before it: its seq jumps, and the beacons that
+    come next fill the hole. Nothing is asked for again, and the gateway is no longer looked at; a hole
+    that stays is still asked for."""
+    handle(core, event(4, Kind.ALERT), now=0.0)
+    assert core.recovery.suspects == {"gw1"} and core.counts["gaps"] == 1
+    handle(core, event(1), event(2), event(3), now=0.1)
+    assert core.recovery.suspects == set()
+    assert [a for a in core.tick(1.5) if isinstance(a, RequestReplay)] == []
+    assert core.store.gateways()[0].contiguous_seq == 4
+    handle(core, event(5), event(7), now=2.0)
+    assert [a for a in core.tick(2.0) if isinstance(a, RequestReplay)] == []  # in flight, maybe
+    assert [a for a in core.tick(3.0) if isinstance(a, RequestReplay)] == [RequestReplay("gw1", 6, 6)]
+
+
 def test_a_tail_the_gateway_state_reveals_is_asked_for_once_its_stream_is_quiet(core: BridgeCore) -> None:
     handle(core, event(1), event(2), now=0.0)
     state = {"online": True, "outbox": {"next_seq": 6, "pending": 0, "oldest_seq": 1}}

@@ -136,6 +136,32 @@ def test_an_incident_is_where_its_unit_was_last_whatever_the_batch(store: Store)
     assert store.ingest([after]).incidents == []
 
 
+def test_the_beacons_under_an_alert_sent_ahead_carry_the_contiguous_seq_past_it(store: Store,
+                                                                                 database_url: str) -> None:
+    """The seqs a store committed past its gateway's contiguous seq are carried over once the hole below
+    them fills; another store on the same database (a bridge of a shared group) that did not store them
+    leaves the hole to the query that finds what is missing."""
+    radio = Radio()
+    beacons = [radio.event(Kind.BEACON, at=i) for i in range(3)]
+    alert = radio.event(Kind.ALERT, at=3)
+    first = store.ingest([alert])
+    assert first.gaps == {"gw1": [(1, 3)]} and first.settled == {}
+    second = store.ingest(beacons)
+    assert second.gaps == {} and second.settled == {"gw1": 4}
+    assert store.gateways()[0].contiguous_seq == 4
+    other = Radio("gw2")
+    ahead, below = other.event(Kind.ALERT, seq=3), [other.event(Kind.BEACON, seq=q) for q in (1, 2)]
+    peer = Store.open(database_url)
+    try:
+        assert store.ingest([ahead]).settled == {}
+        assert peer.ingest(below).settled == {}
+        assert {g.name: g.contiguous_seq for g in store.gateways()}["gw2"] == 2
+        assert store.missing_ranges("gw2").holes == []
+        assert {g.name: g.contiguous_seq for g in store.gateways()}["gw2"] == 3
+    finally:
+        peer.close()
+
+
 def test_the_transmission_an_alert_came_in_is_news_of_its_incident_when_it_ends(store: Store) -> None:
     """An emergency decoded during a transmission names it; the transmission's call event comes when it
     ends, after the alert opened the incident. The incident is news again then (with the call in its
