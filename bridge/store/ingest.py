@@ -86,7 +86,10 @@ class IngestResult:
     answers: list[AnswerResult] = field(default_factory=list)
 
 
-def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
+def _event_row(e: Event, received_at: str | None, time: Callable[[datetime | None], str | None]) -> dict[str, Any]:
+    """An event as its row's plain values, as the database reads them: times as ``time`` writes them (see
+    _utc_text, _sqlite_time; ``received_at`` written already), the detail as its JSON text. Made in one go:
+    a row of values converted column by column afterwards cost a tenth of the bridge's time at saturation."""
     p = e.position
     return {
         "id": e.id,
@@ -94,16 +97,16 @@ def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
         "seq": e.seq,
         "channel": e.channel,
         "kind": str(e.kind),
-        "time": e.time,
+        "time": time(e.time),
         "unit": e.unit,
         "lat": p.lat if p else None,
         "lon": p.lon if p else None,
         "alt_m": p.alt_m if p else None,
         "speed_mps": p.speed_mps if p else None,
         "course_deg": p.course_deg if p else None,
-        "fix_time": p.fix_time if p else None,
+        "fix_time": time(p.fix_time) if p else None,
         "position_source": p.source if p else None,
-        "detail": dict(e.detail),
+        "detail": json.dumps(dict(e.detail)),
         "received_at": received_at,
     }
 
@@ -508,16 +511,19 @@ class Ingest(Cases):
         insert returns the ids it took), on SQLite a query, an insert of the others and an update."""
         events_table, gateways = cast(Table, EventRow.__table__), cast(Table, GatewayRow.__table__)
         if self.dialect == "postgresql":
-            rows = [_event_row(e, now) for e in events]
+            received = _utc_text(now)
+            rows = [_event_row(e, received, _utc_text) for e in events]
             names = tuple(rows[0])
             taken = set(s.scalars(_recordset_insert_updating(events_table, names, gateways, _SEQ_COLUMNS), {
-                "rows": _records_json(events_table, names, rows),
+                "rows": json.dumps(rows, separators=(",", ":"), allow_nan=False),
                 "updates": _records_json(gateways, ["name", *_SEQ_COLUMNS], seqs)}))
             return {e.id for e in events if e.id not in taken}
         known = set(s.scalars(_Queries.of(self.dialect).known_events, {"ids": [e.id for e in events]}))
-        new = [_event_row(e, now) for e in events if e.id not in known]
+        received = _sqlite_time(now)
+        new = [_event_row(e, received, _sqlite_time) for e in events if e.id not in known]
         if new:
-            self._insert_new(s, events_table, new)
+            s.connection().exec_driver_sql(_sqlite_insert(events_table, tuple(new[0])),
+                                           [tuple(row.values()) for row in new])
         self._update_rows(s, gateways, _SEQ_COLUMNS, seqs)
         return known
 
