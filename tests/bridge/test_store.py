@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -405,7 +407,7 @@ def unit_news(draw: st.DrawFn) -> list[tuple[datetime, list[Event]]]:
         batch = []
         for _ in range(draw(st.integers(1, 6))):
             at = now + draw(offsets)
-            fix = draw(st.none() | offsets.map(lambda d, now=now: now + d))
+            fix = draw(st.none() | offsets.map(partial(operator.add, now)))
             position = draw(st.none() | st.builds(Position, st.floats(30, 31), st.floats(120, 121),
                                                   fix_time=st.just(fix), source=st.just("nmea")))
             radio.seq += 1
