@@ -89,7 +89,7 @@ class IngestResult:
 def _event_row(e: Event, received_at: str | None, time: Callable[[datetime | None], str | None]) -> dict[str, Any]:
     """An event as its row's plain values, as the database reads them: times as ``time`` writes them (see
     _utc_text, _sqlite_time; ``received_at`` written already), the detail as its JSON text. Made in one go:
-    a row of values converted column by column afterwards cost a tenth of the bridge's time at saturation."""
+    converting each row's values column by column afterwards took 3-4% of the ingest's CPU per event."""
     p = e.position
     return {
         "id": e.id,
