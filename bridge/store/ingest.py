@@ -222,7 +222,7 @@ def _units_upsert() -> TextualSelect:
     names = ("unit", *_HEARD, *_FIX, "updated_at")
     table = q(units.name)
 
-    def newer(column: str) -> str:  # a stored time past now is no obstacle (see _update_units)
+    def newer(column: str) -> str:  # as _newer
         new, old = f"excluded.{q(column)}", f"{table}.{q(column)}"
         return f"({new} IS NOT NULL AND ({old} IS NULL OR {old} > excluded.updated_at OR {new} >= {old}))"
 
@@ -323,6 +323,12 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
+def _newer(new: datetime | None, held: datetime | None, now: datetime) -> bool:
+    """Whether news of this time replaces what is held (a held time past now is no obstacle; see
+    Ingest._update_units). _units_upsert says the same in SQL."""
+    return new is not None and (held is None or held > now or new >= held)
+
+
 def _newest_news(heard: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
     """Each unit's newest news among these events (in the order _update_units takes them), as
     _units_upsert's rows: the last event heard, and the last of the newest position fixes."""
@@ -384,7 +390,7 @@ class Ingest(Cases):
             # a shared group) take turns here, and the second finds it already stored.
             gateways, online = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
             with self._ahead_lock:
-                ahead = {name: self._ahead.get(name, frozenset()) for name in gateways}
+                ahead = {name: self._ahead[name] for name in gateways if name in self._ahead}
             result.gaps = self._track_seq(gateways, unique, ahead)
             known = self._insert_events(s, unique, now, [
                 {"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
@@ -412,19 +418,26 @@ class Ingest(Cases):
             if followed:  # their views as the batch leaves them (its alerts may have joined them since)
                 rows = s.scalars(select(IncidentRow).where(IncidentRow.id.in_(followed)).order_by(IncidentRow.id))
                 result.incidents += [(i, "position") for i in self._incident_views(s, rows.all(), aliases)]
-        self._remember_ahead(gateways, unique)  # committed: only now are its seqs known stored
         result.settled = {name: last for name, (last, contiguous) in gateways.items() if contiguous >= last}
+        self._remember_ahead(gateways, unique, result.settled)  # committed: only now are its seqs known stored
         return result
 
-    def _remember_ahead(self, locked: Mapping[str, list[int]], events: Sequence[Event]) -> None:
+    def _remember_ahead(self, locked: Mapping[str, list[int]], events: Sequence[Event],
+                        settled: Mapping[str, int]) -> None:
         """Keep the seqs of these committed events that are past their gateway's contiguous seq (``locked``:
-        as the batch left it), at most AHEAD_MAX a gateway (past that, the holes are found by queries)."""
-        seqs: dict[str, set[int]] = {}
-        for e in events:
-            seqs.setdefault(e.gateway, set()).add(e.seq)
+        as the batch left it), at most AHEAD_MAX a gateway (past that, the holes are found by queries). A
+        ``settled`` gateway, the usual case, has none."""
+        behind = {name: contiguous for name, (_, contiguous) in locked.items() if name not in settled}
+        fresh: dict[str, set[int]] = {}
+        if behind:
+            for e in events:
+                if e.gateway in behind and e.seq > behind[e.gateway]:
+                    fresh.setdefault(e.gateway, set()).add(e.seq)
         with self._ahead_lock:
-            for name, (_, contiguous) in locked.items():
-                kept = frozenset(q for q in self._ahead.get(name, frozenset()) | seqs[name] if q > contiguous)
+            for name in settled:
+                self._ahead.pop(name, None)
+            for name, contiguous in behind.items():
+                kept = frozenset(q for q in self._ahead.get(name, ()) if q > contiguous).union(fresh.get(name, ()))
                 if kept and len(kept) <= AHEAD_MAX:
                     self._ahead[name] = kept
                 else:
@@ -596,7 +609,7 @@ class Ingest(Cases):
             # does a hole under an alert sent ahead, once filled; a hole another bridge of a shared group
             # filled, or a replay, is noticed by missing_ranges().
             contiguous = row[1]
-            stored = by_gateway[name].union(ahead.get(name, ()))
+            stored = by_gateway[name] | ahead[name] if name in ahead else by_gateway[name]
             while contiguous + 1 in stored:
                 contiguous += 1
             row[0], row[1] = last, contiguous
@@ -617,15 +630,16 @@ class Ingest(Cases):
         units = cast(Table, UnitRow.__table__)
         keys = [c.key for c in units.c]
         followed: list[int] = []
+        news = _newest_news(heard, now)
         if self.dialect == "postgresql":
             rows = {}
             for *r, moved in s.execute(_units_upsert(), {"rows": _records_json(
-                    units, ("unit", *_HEARD, *_FIX, "updated_at"), _newest_news(heard, now))}):
+                    units, ("unit", *_HEARD, *_FIX, "updated_at"), news)}):
                 rows[r[0]] = dict(zip(keys, r, strict=True))
                 followed += moved
             changed = set(rows)
         else:
-            rows, changed = self._merge_units(s, heard, now)
+            rows, changed = self._merge_units(s, news, now)
         # The gateways of this batch were read with their lock; a unit whose news came through another (only
         # its position moved, by an older event of this batch) asks for that one.
         others = {rows[n]["last_gateway"] for n in changed} - online.keys()
@@ -633,13 +647,13 @@ class Ingest(Cases):
         views = [self._unit_view(SimpleNamespace(**rows[n]), online) for n in sorted(changed)]
         if self.dialect != "postgresql":
             followed = self._follow_units(s, views, now)
-        return views, sorted(followed)
+        return views, followed
 
-    def _merge_units(self, s: Session, heard: Sequence[Event],
+    def _merge_units(self, s: Session, news: Sequence[dict[str, Any]],
                      now: datetime) -> tuple[dict[str, dict[str, Any]], set[str]]:
-        """SQLite: the units' rows, and which changed, after taking these events in order as _update_units
-        says: read with their lock, merged here, written back in one executemany."""
-        names = sorted({e.unit for e in heard if e.unit})
+        """SQLite: _units_upsert's work (the units' rows, and which changed) with its comparisons made here:
+        the rows read with their lock, each unit's news taken where newer, written back in one executemany."""
+        names = [n["unit"] for n in news]
         # Plain rows (dicts made from tuples: SQLAlchemy's row mappings cost more than the rest of this) and
         # one UPDATE for them all: the ORM's per-object flush cost more than the insert.
         units = cast(Table, UnitRow.__table__)
@@ -652,27 +666,15 @@ class Ingest(Cases):
             made = s.execute(locked, {"names": missing})
             rows.update({r[0]: dict(zip(keys, r, strict=True)) for r in made})
         changed: set[str] = set()
-        for e in heard:
-            assert e.unit is not None
-            r = rows[e.unit]
-            # Replays and redeliveries arrive late: an older event never overwrites newer state.
-            heard_at = min(e.time, now)
-            if r["last_heard"] is None or r["last_heard"] > now or heard_at >= r["last_heard"]:
-                r.update(last_heard=heard_at, last_kind=str(e.kind), last_channel=e.channel, last_gateway=e.gateway,
-                         last_event_id=e.id)
-                changed.add(e.unit)
-            p = e.position
-            fix = min(p.fix_time or e.time, now) if p else None
-            if p is not None and fix is not None and (r["fix_time"] is None or r["fix_time"] > now
-                                                      or fix >= r["fix_time"]):
-                r.update(lat=p.lat, lon=p.lon, alt_m=p.alt_m, speed_mps=p.speed_mps, course_deg=p.course_deg,
-                         position_source=p.source, fix_time=fix)
-                changed.add(e.unit)
+        for n in news:
+            r = rows[n["unit"]]
+            for part, time in ((_HEARD, "last_heard"), (_FIX, "fix_time")):
+                if _newer(n[time], r[time], now):
+                    r.update({c: n[c] for c in part}, updated_at=now)
+                    changed.add(n["unit"])
         if changed:
             columns = [c.key for c in units.c if c.key not in ("unit", "alias")]
-            self._update_rows(s, units, columns, [{**rows[n], "updated_at": now} for n in sorted(changed)])
-            for n in changed:
-                rows[n]["updated_at"] = now
+            self._update_rows(s, units, columns, [rows[n] for n in sorted(changed)])
         return rows, changed
 
     def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime,
@@ -756,10 +758,9 @@ class Ingest(Cases):
         window = {"since": since, "until": until}
         units = sorted({e.unit for e in alerts if e.unit is not None})
         gateways = sorted({e.gateway for e in alerts if e.unit is None})
-        with s.no_autoflush:  # nothing of this batch's incidents is pending yet
-            found = list(s.scalars(queries.open_of_units, {"units": units, **window})) if units else []
-            if gateways:
-                found += s.scalars(queries.open_of_inputs, {"gateways": gateways, **window})
+        found = list(s.scalars(queries.open_of_units, {"units": units, **window})) if units else []
+        if gateways:
+            found += s.scalars(queries.open_of_inputs, {"gateways": gateways, **window})
         return found
 
     @staticmethod

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import operator
 import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -400,20 +398,20 @@ def unit_news(draw: st.DrawFn) -> list[tuple[datetime, list[Event]]]:
     a clock set right), stamped around it: late, early, ahead of the clock, beyond what it believes; with
     and without a position, and a position with or without a fix time of its own."""
     radio = Radio()
-    offsets = st.integers(-200, 400).map(lambda s: timedelta(seconds=s))
+    offsets = st.integers(-200, 400)
     batches = []
     for _ in range(draw(st.integers(1, 4))):
-        now = T0 + timedelta(seconds=draw(st.sampled_from([0, 100, 200, 300])))
+        clock = draw(st.sampled_from([0, 100, 200, 300]))  # seconds after T0
+        now = T0 + timedelta(seconds=clock)
         batch = []
         for _ in range(draw(st.integers(1, 6))):
-            at = now + draw(offsets)
-            fix = draw(st.none() | offsets.map(partial(operator.add, now)))
-            position = draw(st.none() | st.builds(Position, st.floats(30, 31), st.floats(120, 121),
-                                                  fix_time=st.just(fix), source=st.just("nmea")))
-            radio.seq += 1
-            batch.append(Event(id=uuid7(at), seq=radio.seq, gateway=radio.gateway, channel="patrol-1",
-                               kind=draw(st.sampled_from([Kind.BEACON, Kind.PTT])), time=at,
-                               unit=draw(st.sampled_from(["mdc:1", "mdc:2", "mdc:3"])), position=position, detail={}))
+            fix = draw(st.none() | offsets)  # the receiver's own fix time, if it gave one
+            position = draw(st.none() | st.builds(
+                Position, st.floats(30, 31), st.floats(120, 121), source=st.just("nmea"),
+                fix_time=st.just(None if fix is None else T0 + timedelta(seconds=clock + fix))))
+            batch.append(radio.event(draw(st.sampled_from([Kind.BEACON, Kind.PTT])),
+                                     draw(st.sampled_from(["mdc:1", "mdc:2", "mdc:3"])),
+                                     at=clock + draw(offsets), position=position))
         batches.append((now, batch))
     return batches
 
