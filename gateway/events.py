@@ -315,11 +315,15 @@ def make_unit(protocol: str, text: str) -> str:
     return f"{protocol}:{ident}"
 
 _EVENT_KEYS = {"v", "id", "seq", "gateway", "channel", "kind", "time", "unit", "position", "detail"}
+_REQUIRED_KEYS = dict.fromkeys(("v", "id", "seq", "gateway", "channel", "kind", "time")).keys()  # in order
+_KINDS = {k.value: k for k in Kind}
 _POSITION_KEYS = {"lat", "lon", "alt_m", "speed_mps", "course_deg", "fix_time", "source"}
 
 
 def _number(obj: Mapping[str, Any], key: str, path: str, *, lo: float, hi: float, optional: bool) -> float | None:
     value = obj.get(key)
+    if (type(value) is float or type(value) is int) and lo <= value <= hi:  # the usual case, at once (NaN fails)
+        return float(value)
     if value is None:
         if optional:
             return None
@@ -336,9 +340,8 @@ def _position_from_dict(obj: object) -> Position | None:
         return None
     if not isinstance(obj, dict):
         raise EventError("position", f"expected an object or null, got {type(obj).__name__}")
-    extra = set(obj) - _POSITION_KEYS
-    if extra:
-        raise EventError(f"position.{sorted(extra)[0]}", "unknown field")
+    if not obj.keys() <= _POSITION_KEYS:
+        raise EventError(f"position.{sorted(obj.keys() - _POSITION_KEYS)[0]}", "unknown field")
     source = obj.get("source", "unknown")
     if not isinstance(source, str) or not 1 <= len(source) <= 32 or not source.isprintable():
         raise EventError("position.source", f"expected 1-32 printable characters, got {_got(source)}")
@@ -361,12 +364,10 @@ def event_from_dict(obj: object) -> Event:
     """Validate a decoded JSON object and build the event; :class:`EventError` names the bad field."""
     if not isinstance(obj, dict):
         raise EventError("$", f"expected a JSON object, got {type(obj).__name__}")
-    extra = set(obj) - _EVENT_KEYS
-    if extra:
-        raise EventError(sorted(extra)[0], "unknown field")
-    for key in ("v", "id", "seq", "gateway", "channel", "kind", "time"):
-        if key not in obj:
-            raise EventError(key, "required field is missing")
+    if not obj.keys() <= _EVENT_KEYS:
+        raise EventError(sorted(obj.keys() - _EVENT_KEYS)[0], "unknown field")
+    if not obj.keys() >= _REQUIRED_KEYS:
+        raise EventError(next(k for k in _REQUIRED_KEYS if k not in obj), "required field is missing")
     if obj["v"] != SCHEMA_VERSION or isinstance(obj["v"], bool):
         raise EventError("v", f"unsupported schema version {_got(obj['v'])}, this build reads {SCHEMA_VERSION}")
     if not isinstance(obj["id"], str) or not _UUID_RE.match(obj["id"]):
@@ -377,11 +378,10 @@ def event_from_dict(obj: object) -> Event:
     for key in ("gateway", "channel"):
         if not isinstance(obj[key], str) or not _NAME_RE.match(obj[key]):
             raise EventError(key, f"expected 1-64 characters of A-Z a-z 0-9 _ . -, got {_got(obj[key])}")
-    try:
-        kind = Kind(obj["kind"])
-    except ValueError:
+    kind = _KINDS.get(obj["kind"]) if isinstance(obj["kind"], str) else None
+    if kind is None:
         kinds = ", ".join(k.value for k in Kind)
-        raise EventError("kind", f"expected one of {kinds}, got {_got(obj['kind'])}") from None
+        raise EventError("kind", f"expected one of {kinds}, got {_got(obj['kind'])}")
     unit = obj.get("unit")
     if unit is not None:
         check_unit(unit)
@@ -405,8 +405,16 @@ def event_from_dict(obj: object) -> Event:
 
 def _check_numbers(value: object, path: str) -> None:
     """Every number in ``value`` (any depth) is finite, and every integer fits in 64 bits: ``1e999`` is
-    read as infinity and ``2**70`` as a Python int, and either would fail later in storage or arithmetic.
-    Iterative: the JSON reader already bounds the depth, but a recursion here would cost a frame each."""
+    read as infinity and ``2**70`` as a Python int, and either would fail later in storage or arithmetic."""
+    if not _numbers_fit(value):
+        problem = _number_problem(value, path)
+        if problem is not None:
+            raise problem
+
+
+def _number_problem(value: object, path: str) -> EventError | None:
+    """The first number in ``value`` that does not fit, named by its path. Iterative: the JSON reader
+    already bounds the depth, but a recursion here would cost a frame each."""
     stack: list[tuple[object, str]] = [(value, path)]
     while stack:
         item, at = stack.pop()
@@ -417,9 +425,30 @@ def _check_numbers(value: object, path: str) -> None:
         elif isinstance(item, bool) or item is None or isinstance(item, str):
             continue
         elif isinstance(item, int) and not INT64_MIN <= item <= INT64_MAX:
-            raise EventError(printable(at, 120), "an integer outside the 64-bit range")
+            return EventError(printable(at, 120), "an integer outside the 64-bit range")
         elif isinstance(item, float) and not math.isfinite(item):
-            raise EventError(printable(at, 120), "a number too large to store (it reads as infinite)")
+            return EventError(printable(at, 120), "a number too large to store (it reads as infinite)")
+    return None
+
+
+def _numbers_fit(value: object) -> bool:
+    """Whether _number_problem finds nothing, found without making the path of every value (the usual case)."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int:
+            if not INT64_MIN <= item <= INT64_MAX:
+                return False
+        elif kind is not float or not math.isfinite(item):
+            return False
+    return True
 
 
 def decode_event(payload: bytes | str) -> Event:
@@ -438,7 +467,13 @@ def load_json(payload: bytes | bytearray | str) -> Any:
     are not JSON); nesting past the recursion limit (``[[[[...``) makes json raise RecursionError, which
     no caller of json.loads expects (found by fuzzing), so it is a ValueError here too."""
     try:
-        return json.loads(payload, parse_constant=_reject_constant)
+        if isinstance(payload, str):
+            if payload.startswith("\ufeff"):  # as json.loads says
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", payload, 0)
+            return _JSON.decode(payload)
+        # JSON text is UTF-8 off the wire; json.loads would also take UTF-16 and -32, found by their bytes.
+        utf8 = payload[:1] == b"{" and payload[1:2] != b"\0"
+        return _JSON.decode(payload.decode("utf-8" if utf8 else json.detect_encoding(payload), "surrogatepass"))
     except RecursionError:
         raise ValueError("not JSON: nested too deeply") from None
     except ValueError as exc:  # UnicodeDecodeError included
@@ -455,3 +490,7 @@ def json_object(payload: bytes | bytearray | str) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+#: json.loads, made once: it built a decoder and looked for the text's encoding on every call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)

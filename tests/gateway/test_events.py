@@ -20,11 +20,14 @@ from gateway.events import (
     EventError,
     Kind,
     Position,
+    _number_problem,
+    _numbers_fit,
     check_unit,
     decode_event,
     encode_event,
     event_to_dict,
     is_unit,
+    load_json,
     make_unit,
     parse_time,
     printable,
@@ -150,6 +153,43 @@ def test_decode_never_raises_anything_but_event_error(payload: bytes | str) -> N
         decode_event(payload)
     except EventError:
         pass
+
+
+def _json_loads(payload: bytes | str) -> object:
+    def constant(name: str) -> object:
+        raise ValueError(name)
+    return json.loads(payload, parse_constant=constant)
+
+
+json_bytes = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                     max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300)
+@given(st.one_of(json_bytes.map(lambda v: json.dumps({"a": v}).encode()), st.binary(max_size=40),
+                 st.sampled_from(["utf-8-sig", "utf-16", "utf-16-le", "utf-32-be"]).flatmap(
+                     lambda enc: json_bytes.map(lambda v: json.dumps({"a": v}).encode(enc))),
+                 st.text(max_size=40), st.just("\ufeff{}")))
+def test_json_is_read_as_json_loads_reads_it(payload: bytes | str) -> None:
+    # load_json makes its decoder once and takes the usual UTF-8 object at once: what it reads, and what it
+    # refuses, must be json.loads's (UTF-16 and -32 included, a BOM in text refused).
+    try:
+        expected: object = _json_loads(payload)
+    except ValueError:
+        with pytest.raises(ValueError, match="not JSON"):
+            load_json(payload)
+        return
+    got = load_json(payload)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+@given(json_bytes | st.integers(-2**70, 2**70))
+@example(float("nan"))
+@example(float("-inf"))
+@example([{"x": 2**63}])
+def test_numbers_that_fit_are_told_at_once_as_by_the_walk_that_names_them(value: object) -> None:
+    assert _numbers_fit(value) == (_number_problem(value, "detail") is None)
 
 
 def test_uuid7_is_time_ordered_and_unique_within_a_millisecond() -> None:
