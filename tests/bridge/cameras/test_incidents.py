@@ -14,7 +14,9 @@ from bridge.cameras.correlation import CameraStore
 from bridge.cameras.evidence import Evidence
 from bridge.cameras.feeds import Detection, ObjectUpdate
 from bridge.cameras.geometry import Camera, sees
+from bridge.cameras.registry import CameraRegistry
 from bridge.store import IncidentError, Store
+from config.schema import CameraConfig
 from gateway.events import Event, Kind, Position, uuid7
 
 T0 = datetime(2026, 11, 26, 19, 30, tzinfo=UTC)
@@ -187,3 +189,43 @@ def test_a_pushed_snapshot_is_kept_once_and_a_bounded_number_of_times(store: Sto
     assert cams.add_snapshot(snapshot(b"\xff\xd8\xff three \xff\xd9"), most=2) == (
         "the incident has 2 snapshots of this camera from mqtt:frigate/a/person/snapshot already")
     assert len(cams.correlation(incident.id).evidence) == 2
+
+
+def test_an_incident_s_cameras_detections_and_evidence_read_back_whole(store: Store) -> None:
+    # On PostgreSQL the three reads are one statement of JSON: every field must come back as the queries
+    # read it (times, a box, classifications, floats, a camera the registry does not know).
+    [(incident, _)] = store.ingest([event(Kind.ALERT, "mdc:1234", 0, 1, Position(LAT, LON, source="nmea"))]).incidents
+    CameraRegistry(store.engine).put([CameraConfig(id="cam-a", name="Xixi Rd", lat=LAT - 60 * M_LAT, lon=LON,
+                                                   heading_deg=0, stream_url="rtsp://10.1.2.3/1")], "test")
+    cams = CameraStore(store.engine)
+    looking_north = Camera("cam-a", "a", LAT - 60 * M_LAT, LON, 0.0, 60.0, 150.0)
+    unknown = Camera("cam-z", "z", LAT + 40 * M_LAT, LON, None, 360.0, 150.0)
+    car = cams.store_detection(Detection(
+        camera="cam-a", label="car", category=None, score=0.1 + 0.2, time=T0 + timedelta(microseconds=123456),
+        source="frigate", source_id="obj-1", zones=("gate", "lane 2"), sub_label="Li Wei", sub_label_score=0.75,
+        plate="ZJ-A1234", plate_score=0.9, box=(1, 2, 30, 40), stationary=False, end_time=T0 + timedelta(seconds=40),
+        speed_kmh=31.4, avg_speed_kmh=29.0, direction_deg=270.5), None).view
+    cams.enrich(ObjectUpdate("obj-1", "classification", "cam-a", model="colour", attribute="red", score=0.8))
+    plain = cams.add_detection(Detection(camera="cam-z", label="person", category=None, score=None, time=T0,
+                                         source="generic"), unknown)[0]
+    sightings = [s for s in (sees(looking_north, LAT, LON), sees(unknown, LAT, LON)) if s is not None]
+    cams.attach(incident.id, sightings, [(car, 0.5), (plain, 0.25)])
+    for at, data in ((9, b"\xff\xd8 later"), (8, b"\xff\xd8 first")):
+        cams.add_evidence(Evidence(incident.id, "cam-a", "snapshot", T0 + timedelta(seconds=at), "mqtt:a",
+                                   "image/jpeg", hashlib.sha256(data).hexdigest(), data, len(data)))
+    [_, other] = [store.ingest([event(Kind.ALERT, f"mdc:{n}", 0, n)]).incidents[0][0] for n in (2, 3)][:2]
+
+    read = cams.correlations([incident.id, other.id])
+    assert read == cams._correlations_queried([incident.id, other.id])
+    mine = read[incident.id]
+    assert sorted((c.camera_id, c.name, c.stream_url) for c in mine.cameras) == [
+        ("cam-a", "Xixi Rd", "rtsp://10.1.2.3/1"), ("cam-z", "cam-z", None)]
+    assert [c.score for c in mine.cameras] == sorted((x.score for x in sightings), reverse=True)
+    [(d, score), (p, _)] = mine.detections
+    assert (d.time, d.end_time, d.box, d.zones, d.score, d.classifications, score) == (
+        T0 + timedelta(microseconds=123456), T0 + timedelta(seconds=40), (1, 2, 30, 40), ("gate", "lane 2"),
+        0.1 + 0.2, {"colour": ["red", 0.8]}, 0.5)
+    assert (p.label, p.score, p.end_time, p.box) == ("person", None, None, None)
+    assert [e.time for e in mine.evidence] == [T0 + timedelta(seconds=8), T0 + timedelta(seconds=9)]
+    assert read[other.id] == cams.correlation(other.id) and read[other.id].to_json() == {
+        "cameras": [], "detections": [], "evidence": []}
