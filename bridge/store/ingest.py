@@ -34,7 +34,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from bridge.commands import INCIDENT_ID_MAX
 from bridge.models import (
@@ -410,8 +409,9 @@ class Ingest(Cases):
             result.duplicates = len(events) - len(new)
             result.units, followed = self._update_units(s, new, now, online)
             aliases = {u.unit: u.alias for u in result.units}  # read with the units' lock just now
+            in_hand: dict[int, IncidentRow] = {}  # incidents read since the units' upsert moved them
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now, aliases,
-                                                      {u.unit: u for u in result.units})
+                                                      {u.unit: u for u in result.units}, in_hand)
             result.incidents += self._radio_answers(s, [e for e in new if e.kind == Kind.IO], now)
             result.incidents += self._gateway_reports(s, [e for e in new if e.kind == Kind.IO], now)
             result.incidents += self._recorded_transmissions(s, [e for e in new if e.kind == Kind.CALL], now)
@@ -423,16 +423,16 @@ class Ingest(Cases):
                     result.incidents.append((answer.alert, "opened"))
             if followed:  # their views as the batch leaves them (its alerts may have joined them since)
                 result.incidents += [(i, "position") for i in self._incident_views(
-                    s, self._incidents_held(s, followed), aliases)]
+                    s, self._incidents_held(s, followed, in_hand), aliases)]
         result.settled = {name: last for name, (last, contiguous) in gateways.items() if contiguous >= last}
         self._remember_ahead(gateways, unique, result.settled)  # committed: only now are its seqs known stored
         return result
 
     @staticmethod
-    def _incidents_held(s: Session, ids: Sequence[int]) -> list[IncidentRow]:
-        """These incidents' rows, by id: those this batch has in hand already (its alerts' incidents, read
-        after the units' upsert moved them) as they are, the rest read in one query."""
-        held = {i: r for i in ids if (r := s.identity_map.get(identity_key(IncidentRow, i))) is not None}
+    def _incidents_held(s: Session, ids: Sequence[int], in_hand: Mapping[int, IncidentRow]) -> list[IncidentRow]:
+        """These incidents' rows, by id: those in hand (an alert's incident, read after the units' upsert
+        moved it) as they are, the rest read in one query."""
+        held = {i: in_hand[i] for i in ids if i in in_hand}
         rest = sorted(set(ids) - held.keys())
         if rest:
             held.update((r.id, r) for r in s.scalars(select(IncidentRow).where(IncidentRow.id.in_(rest))))
@@ -694,9 +694,10 @@ class Ingest(Cases):
         return rows, changed
 
     def _update_incidents(self, s: Session, alerts: Sequence[Event], now: datetime,
-                          aliases: Mapping[str, str | None],
-                          units: Mapping[str, UnitView]) -> list[tuple[IncidentView, str]]:
-        """Alerts open incidents or join them. ``units``: the units this batch changed, as it left them."""
+                          aliases: Mapping[str, str | None], units: Mapping[str, UnitView],
+                          in_hand: dict[int, IncidentRow]) -> list[tuple[IncidentView, str]]:
+        """Alerts open incidents or join them. ``units``: the units this batch changed, as it left them.
+        The incidents read or opened are put ``in_hand``."""
         if not alerts:
             return []
         changes: dict[int, str] = {}
@@ -711,6 +712,7 @@ class Ingest(Cases):
         # those opened by this batch join them, and each alert chooses among them as they are by then.
         candidates = self._open_incidents(s, [e for e, _ in timed], timed[0][1] - self.window,
                                           max(when for _, when in timed) + self.window)
+        in_hand.update((r.id, r) for r in candidates)
         for e, when in timed:
             row = _joined(candidates, e, when, self.window)
             position = self._alert_position(s, e, now, units)
@@ -740,6 +742,7 @@ class Ingest(Cases):
                 s.add(row)
                 s.flush()  # its id
                 candidates.append(row)  # the next alert of this unit in this batch joins it
+                in_hand[row.id] = row
                 self._start_case(s, row, now)
                 action, note = "opened", row.label
                 changes[row.id] = action
