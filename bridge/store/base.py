@@ -125,6 +125,8 @@ class Database:
         #: gateway's beacons): the beacons that fill the hole below carry the contiguous seq past them.
         self._ahead: dict[str, frozenset[int]] = {}
         self._ahead_lock = threading.Lock()
+        #: Gateways whose row this store has seen committed (rows are never deleted): no need to make it.
+        self._gateways_made: set[str] = set()
 
     def close(self) -> None:
         self.engine.dispose()

@@ -210,6 +210,58 @@ def _recordset_insert_updating(table: Table, names: tuple[str, ...], other: Tabl
     return text(f"WITH updated AS ({update}) {_recordset_insert(table, names).text}")
 
 
+def _jumps(last: int, seqs: set[int]) -> list[tuple[int, int]]:
+    """The seqs skipped by these, coming after ``last`` (as ranges, lowest first): a hole, or seqs that
+    another batch brings (an alert sent ahead of its beacons)."""
+    jumps = []
+    for q in sorted(seqs):
+        if q > last + 1:
+            jumps.append((last + 1, q - 1))
+        last = max(last, q)
+    return jumps
+
+
+def _runs(seqs: set[int]) -> list[list[int]]:
+    """These seqs as runs of consecutive ones, [lowest, highest] each: a gateway's contiguous seq c moves on
+    to the highest of the run that holds c + 1, if one does (_insert_locking), as in _track_seq."""
+    runs: list[list[int]] = []
+    for q in sorted(seqs):
+        if runs and q == runs[-1][1] + 1:
+            runs[-1][1] = q
+        else:
+            runs.append([q, q])
+    return runs
+
+
+@cache
+def _insert_locking(names: tuple[str, ...]) -> TextClause:
+    """PostgreSQL: lock the batch's gateways' rows, move their seqs on, and insert its events (``rows``:
+    _recordset_insert's) in one statement. ``seqs``: a JSON array of each gateway's name, its highest seq in
+    the batch (``top``) and the ``runs`` of seqs it has stored past its contiguous seq, this batch's and
+    those remembered (_runs). Returns one row: each gateway's [name, last_seq before, last_seq,
+    contiguous_seq, online] as JSON, and the ids inserted. The insert reads the update's count, so the
+    locks are taken before any event is inserted, as the separate statements did."""
+    q = _POSTGRESQL.identifier_preparer.quote
+    events = cast(Table, EventRow.__table__)
+    insert = _recordset_insert(events, names).text.replace(
+        " ON CONFLICT", " WHERE (SELECT count(*) FROM moved) >= 0 ON CONFLICT")
+    return text(
+        "WITH held AS (SELECT name, last_seq, contiguous_seq FROM gateways "
+        "WHERE name IN (SELECT s.name FROM json_to_recordset(CAST(:seqs AS json)) AS s(name text)) "
+        "ORDER BY name FOR UPDATE), "
+        "batch AS (SELECT s.name, s.top, s.runs FROM json_to_recordset(CAST(:seqs AS json)) "
+        "AS s(name text, top bigint, runs json)), "
+        "moved AS (UPDATE gateways AS g SET last_seq = GREATEST(held.last_seq, batch.top), "
+        "contiguous_seq = COALESCE((SELECT (r ->> 1)::bigint FROM json_array_elements(batch.runs) AS r "
+        "WHERE (r ->> 0)::bigint <= held.contiguous_seq + 1 AND (r ->> 1)::bigint > held.contiguous_seq), "
+        "held.contiguous_seq), updated_at = CAST(:now AS timestamptz) "
+        "FROM held JOIN batch ON batch.name = held.name WHERE g.name = held.name "
+        "RETURNING g.name, held.last_seq AS was, g.last_seq, g.contiguous_seq, g.online), "
+        f"inserted AS ({insert}) "
+        "SELECT (SELECT json_agg(json_build_array(name, was, last_seq, contiguous_seq, online) ORDER BY name) "
+        f"FROM moved), ARRAY(SELECT {q(events.primary_key.columns.keys()[0])} FROM inserted)")
+
+
 #: What an event says of its unit: that it was heard (when, how, where), and where it is (its position).
 _HEARD = ("last_heard", "last_kind", "last_channel", "last_gateway", "last_event_id")
 _FIX = ("lat", "lon", "alt_m", "speed_mps", "course_deg", "position_source", "fix_time")
@@ -393,13 +445,17 @@ class Ingest(Cases):
         with self._writing() as s:
             # The gateways' rows are locked first: two bridges handed the same event (a redelivery to
             # a shared group) take turns here, and the second finds it already stored.
-            gateways, online = self._lock_gateway_seqs(s, [e.gateway for e in unique], now)
+            names = sorted({e.gateway for e in unique})
             with self._ahead_lock:
-                ahead = {name: self._ahead[name] for name in gateways if name in self._ahead}
-            result.gaps = self._track_seq(gateways, unique, ahead)
-            known = self._insert_events(s, unique, now, [
-                {"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
-                for name, (last, contiguous) in sorted(gateways.items())])
+                ahead = {name: self._ahead[name] for name in names if name in self._ahead}
+            if self.dialect == "postgresql":
+                gateways, online, known, result.gaps = self._insert_events_locking(s, unique, now, ahead)
+            else:
+                gateways, online = self._lock_gateway_seqs(s, names, now)
+                result.gaps = self._track_seq(gateways, unique, ahead)
+                known = self._insert_events(s, unique, now, [
+                    {"name": name, "last_seq": last, "contiguous_seq": contiguous, "updated_at": now}
+                    for name, (last, contiguous) in sorted(gateways.items())])
             if known:  # rare (redeliveries, replays): is it the same event, or an id used again?
                 for row in s.scalars(select(EventRow).where(EventRow.id.in_(known))):
                     if event_from_row(row) != firsts[row.id]:
@@ -424,6 +480,7 @@ class Ingest(Cases):
             if followed:  # their views as the batch leaves them (its alerts may have joined them since)
                 result.incidents += [(i, "position") for i in self._incident_views(
                     s, self._incidents_held(s, followed, in_hand), aliases)]
+        self._gateways_made.update(gateways)  # committed: their rows exist
         result.settled = {name: last for name, (last, contiguous) in gateways.items() if contiguous >= last}
         self._remember_ahead(gateways, unique, result.settled)  # committed: only now are its seqs known stored
         return result
@@ -535,18 +592,10 @@ class Ingest(Cases):
 
     def _insert_events(self, s: Session, events: Sequence[Event], now: datetime,
                        seqs: Sequence[Mapping[str, Any]]) -> set[str]:
-        """Store the events whose id is new, and their gateways' ``seqs`` (each gateway's row: its name, the
-        columns of _SEQ_COLUMNS); returns the ids stored already. On PostgreSQL in one round trip (the
-        insert returns the ids it took), on SQLite a query, an insert of the others and an update."""
+        """SQLite: store the events whose id is new, and their gateways' ``seqs`` (each gateway's row: its
+        name, the columns of _SEQ_COLUMNS); returns the ids stored already. (PostgreSQL: see
+        _insert_events_locking.)"""
         events_table, gateways = cast(Table, EventRow.__table__), cast(Table, GatewayRow.__table__)
-        if self.dialect == "postgresql":
-            received = _utc_text(now)
-            rows = [_event_row(e, received, _utc_text) for e in events]
-            names = tuple(rows[0])
-            taken = set(s.scalars(_recordset_insert_updating(events_table, names, gateways, _SEQ_COLUMNS), {
-                "rows": json.dumps(rows, separators=(",", ":"), allow_nan=False),
-                "updates": _records_json(gateways, ["name", *_SEQ_COLUMNS], seqs)}))
-            return {e.id for e in events if e.id not in taken}
         known = set(s.scalars(_Queries.of(self.dialect).known_events, {"ids": [e.id for e in events]}))
         received = _sqlite_time(now)
         new = [_event_row(e, received, _sqlite_time) for e in events if e.id not in known]
@@ -555,6 +604,36 @@ class Ingest(Cases):
                                            [tuple(row.values()) for row in new])
         self._update_rows(s, gateways, _SEQ_COLUMNS, seqs)
         return known
+
+    def _insert_events_locking(self, s: Session, events: Sequence[Event], now: datetime,
+                               ahead: Mapping[str, frozenset[int]]) -> tuple[
+            dict[str, list[int]], dict[str, bool], set[str], dict[str, list[tuple[int, int]]]]:
+        """PostgreSQL: _lock_gateway_seqs, _track_seq and _insert_events in one round trip (_insert_locking):
+        the gateways' rows locked, their seqs moved on as _track_seq says, the events inserted, in that
+        order. Returns what those return: each gateway's [last_seq, contiguous_seq] as moved on and whether
+        it is online, the ids stored already, the jumps. A gateway's row is made first the first time."""
+        gateways = cast(Table, GatewayRow.__table__)
+        by_gateway: dict[str, set[int]] = {}
+        for e in events:
+            by_gateway.setdefault(e.gateway, set()).add(e.seq)
+        new = [n for n in sorted(by_gateway) if n not in self._gateways_made]
+        if new:
+            self._insert_new(s, gateways, [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0,
+                                            "updated_at": now} for n in new])
+        received = _utc_text(now)
+        rows = [_event_row(e, received, _utc_text) for e in events]
+        seqs = [{"name": n, "top": max(q), "runs": _runs(q | ahead[n] if n in ahead else q)}
+                for n, q in sorted(by_gateway.items())]
+        moved, inserted = s.execute(_insert_locking(tuple(rows[0])), {
+            "rows": json.dumps(rows, separators=(",", ":"), allow_nan=False),
+            "seqs": json.dumps(seqs, separators=(",", ":")), "now": received}).one()
+        locked = {name: [last, contiguous] for name, _, last, contiguous, _ in moved or ()}
+        if locked.keys() != by_gateway.keys():
+            raise RuntimeError(f"gateways {sorted(by_gateway.keys() - locked.keys())} have no row")
+        online = {name: up for name, *_, up in moved}
+        gaps = {name: jumps for name, was, *_ in moved if (jumps := _jumps(was, by_gateway[name]))}
+        taken = set(inserted)
+        return locked, online, {e.id for e in events if e.id not in taken}, gaps
 
     def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert these rows, each unless its primary key is taken. On PostgreSQL one statement for them all,
@@ -587,7 +666,7 @@ class Ingest(Cases):
 
     def _lock_gateway_seqs(self, s: Session, names: Sequence[str],
                            now: datetime) -> tuple[dict[str, list[int]], dict[str, bool]]:
-        """Each gateway's [last_seq, contiguous_seq], its row locked (made first if new), as plain values (the
+        """SQLite: each gateway's [last_seq, contiguous_seq], its row locked (made first if new), as plain values (the
         ORM's unit of work cost more than the rest of a batch's gateway bookkeeping); and whether it is online,
         read with them for the units' views."""
         names = sorted(set(names))
@@ -615,12 +694,10 @@ class Ingest(Cases):
             by_gateway.setdefault(e.gateway, set()).add(e.seq)
         gaps: dict[str, list[tuple[int, int]]] = {}
         for name, row in locked.items():
-            seqs = sorted(by_gateway[name])
-            last = row[0]
-            for q in seqs:
-                if q > last + 1:
-                    gaps.setdefault(name, []).append((last + 1, q - 1))
-                last = max(last, q)
+            jumps = _jumps(row[0], by_gateway[name])
+            if jumps:
+                gaps[name] = jumps
+            last = max(row[0], *by_gateway[name])
             # The usual case, events in order with nothing missing, advances here without a query, and so
             # does a hole under an alert sent ahead, once filled; a hole another bridge of a shared group
             # filled, or a replay, is noticed by missing_ranges().

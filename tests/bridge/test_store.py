@@ -443,3 +443,39 @@ def test_a_unit_takes_the_newest_news_of_every_batch(store: Store, batches: list
         assert view is not None and (view.last_heard, view.last_event_id) == (last_heard, event_id)
         position = view.position
         assert (None if position is None else (position.fix_time, position.lat, position.lon)) == fixes.get(unit)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(st.tuples(st.sampled_from("ab"), st.integers(1, 12)), min_size=1, max_size=8),
+                        min_size=1, max_size=6))
+def test_a_gateway_s_seqs_move_on_as_its_events_come_whatever_their_order(
+        store: Store, batches: list[list[tuple[str, int]]]) -> None:
+    """Batch by batch, each gateway's jumps, last seq and contiguous seq (everything up to it stored) are
+    what its events say, whatever their order, repeats and alerts sent ahead (on PostgreSQL the seqs move
+    on inside the statement that inserts the events)."""
+    apart = uuid.uuid4().hex[:8]
+    radios = {g: Radio(f"gw{g}-{apart}") for g in "ab"}
+    events: dict[tuple[str, int], Event] = {}  # a seq sent again is the same event (a redelivery)
+    stored: dict[str, set[int]] = {g: set() for g in "ab"}
+    for batch in batches:
+        sent = [events.setdefault((g, q), radios[g].event(seq=q, at=q)) for g, q in batch]
+        result = store.ingest(sent)
+        expected_gaps = {}
+        for g in sorted({g for g, _ in batch}):
+            last, jumps = max(stored[g], default=0), []
+            for q in sorted({q for h, q in batch if h == g}):
+                if q > last + 1:
+                    jumps.append((last + 1, q - 1))
+                last = max(last, q)
+            if jumps:
+                expected_gaps[radios[g].gateway] = jumps
+            stored[g] |= {q for h, q in batch if h == g}
+        assert result.gaps == expected_gaps
+        rows = {gw.name: gw for gw in store.gateways()}
+        for g in {g for g, _ in batch}:
+            contiguous = 0
+            while contiguous + 1 in stored[g]:
+                contiguous += 1
+            row = rows[radios[g].gateway]
+            assert (row.last_seq, row.contiguous_seq) == (max(stored[g]), contiguous)
+            assert result.settled.get(row.name) == (row.last_seq if contiguous == row.last_seq else None)
