@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import JSON, Table, TextClause, TextualSelect, bindparam, column, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -234,37 +234,57 @@ def _runs(seqs: set[int]) -> list[list[int]]:
 
 
 @cache
-def _insert_locking(names: tuple[str, ...]) -> TextClause:
+def _insert_locking(names: tuple[str, ...]) -> TextualSelect:
     """PostgreSQL: lock the batch's gateways' rows, move their seqs on, and insert its events (``rows``:
     _recordset_insert's) in one statement. ``seqs``: a JSON array of each gateway's name, its highest seq in
     the batch (``top``) and the ``runs`` of seqs it has stored past its contiguous seq, this batch's and
     those remembered (_runs). Returns one row: each gateway's [name, last_seq before, last_seq,
     contiguous_seq, online] as JSON, and the ids inserted. The insert reads the update's count, so the
-    locks are taken before any event is inserted, as the separate statements did."""
+    locks are taken before any event is inserted, as the separate statements did.
+
+    The units' news too (``units``: _units_upsert's rows), if every event was new (``expected`` of them
+    inserted: the news is of them all, and a redelivered event's news is not news), after the insert: its
+    rows follow the first, as _units_upsert returns them (the first row's unit is null)."""
     q = _POSTGRESQL.identifier_preparer.quote
-    events = cast(Table, EventRow.__table__)
+    events, units = cast(Table, EventRow.__table__), cast(Table, UnitRow.__table__)
     insert = _recordset_insert(events, names).text.replace(
-        " ON CONFLICT", " WHERE (SELECT count(*) FROM moved) >= 0 ON CONFLICT")
+        " ON CONFLICT", " WHERE (SELECT count(*) FROM advanced) >= 0 ON CONFLICT")
     return text(
         "WITH held AS (SELECT name, last_seq, contiguous_seq FROM gateways "
         "WHERE name IN (SELECT s.name FROM json_to_recordset(CAST(:seqs AS json)) AS s(name text)) "
         "ORDER BY name FOR UPDATE), "
         "batch AS (SELECT s.name, s.top, s.runs FROM json_to_recordset(CAST(:seqs AS json)) "
         "AS s(name text, top bigint, runs json)), "
-        "moved AS (UPDATE gateways AS g SET last_seq = GREATEST(held.last_seq, batch.top), "
+        "advanced AS (UPDATE gateways AS g SET last_seq = GREATEST(held.last_seq, batch.top), "
         "contiguous_seq = COALESCE((SELECT (r ->> 1)::bigint FROM json_array_elements(batch.runs) AS r "
         "WHERE (r ->> 0)::bigint <= held.contiguous_seq + 1 AND (r ->> 1)::bigint > held.contiguous_seq), "
         "held.contiguous_seq), updated_at = CAST(:now AS timestamptz) "
         "FROM held JOIN batch ON batch.name = held.name WHERE g.name = held.name "
         "RETURNING g.name, held.last_seq AS was, g.last_seq, g.contiguous_seq, g.online), "
-        f"inserted AS ({insert}) "
-        "SELECT (SELECT json_agg(json_build_array(name, was, last_seq, contiguous_seq, online) ORDER BY name) "
-        f"FROM moved), ARRAY(SELECT {q(events.primary_key.columns.keys()[0])} FROM inserted)")
+        f"inserted AS ({insert}), "
+        f"{_units_news('units', '(SELECT count(*) FROM inserted) = CAST(:expected AS integer)')} "
+        f"SELECT {', '.join(f'NULL AS {q(c.key)}' for c in units.c)}, NULL AS moved, "
+        "(SELECT json_agg(json_build_array(name, was, last_seq, contiguous_seq, online) ORDER BY name) "
+        f"FROM advanced) AS seqs, ARRAY(SELECT {q(events.primary_key.columns.keys()[0])} FROM inserted) AS inserted "
+        f"UNION ALL SELECT {', '.join(q(c.key) for c in units.c)}, "
+        "ARRAY(SELECT moved.id FROM moved WHERE moved.unit = news.unit), NULL, NULL FROM news"
+    ).columns(*units.c, column("moved"), column("seqs"), column("inserted"))
 
 
 #: What an event says of its unit: that it was heard (when, how, where), and where it is (its position).
 _HEARD = ("last_heard", "last_kind", "last_channel", "last_gateway", "last_event_id")
 _FIX = ("lat", "lon", "alt_m", "speed_mps", "course_deg", "position_source", "fix_time")
+_NEWS = ("unit", *_HEARD, *_FIX, "updated_at")  # a unit's news (_newest_news's rows)
+
+
+class _Inserted(NamedTuple):
+    """What Ingest._insert_events_locking did."""
+
+    locked: dict[str, list[int]]  # gateway -> [last_seq, contiguous_seq], moved on
+    online: dict[str, bool]  # gateway -> online, read with its lock
+    known: set[str]  # ids stored already
+    gaps: dict[str, list[tuple[int, int]]]  # the jumps, as _track_seq says
+    units: tuple[dict[str, dict[str, Any]], list[int]] | None  # _units_upsert's rows and moves, if done
 
 
 @cache
@@ -274,9 +294,19 @@ def _units_upsert() -> TextualSelect:
     either way, and returned if it changed, with the ids of its open incidents that took its position (as
     :meth:`Ingest._follow_units` says). One round trip, where reading the rows with their lock, writing them
     back and finding the incidents to follow took three (five for new units)."""
+    units = cast(Table, UnitRow.__table__)
+    columns = ", ".join(_POSTGRESQL.identifier_preparer.quote(c.key) for c in units.c)
+    return text(f"WITH {_units_news('rows')} SELECT {columns}, "
+                "ARRAY(SELECT moved.id FROM moved WHERE moved.unit = news.unit) AS moved "
+                "FROM news").columns(*units.c, column("moved"))
+
+
+def _units_news(rows: str, only_if: str = "") -> str:
+    """_units_upsert's work as two WITH queries, ``news`` (the units changed) and ``moved`` (their incidents
+    that followed), its rows bound as ``rows``; ``only_if``: a condition for doing it at all."""
     units, incidents = cast(Table, UnitRow.__table__), cast(Table, IncidentRow.__table__)
     q = _POSTGRESQL.identifier_preparer.quote
-    names = ("unit", *_HEARD, *_FIX, "updated_at")
+    names = _NEWS
     table = q(units.name)
 
     def newer(column: str) -> str:  # as _newer
@@ -289,17 +319,16 @@ def _units_upsert() -> TextualSelect:
     heard, fix = newer("last_heard"), newer("fix_time")
     sets = [*taken(_HEARD, heard), *taken(_FIX, fix), "updated_at = excluded.updated_at"]
     columns = ", ".join(q(c.key) for c in units.c)
-    return text(f"WITH news AS (INSERT INTO {table} ({', '.join(map(q, names))}) "
-                f"SELECT {', '.join(_record_value(units, n) for n in names)} "
-                f"FROM json_to_recordset(CAST(:rows AS json)) AS v({_record_fields(units, names)}) ORDER BY v.unit "
-                f"ON CONFLICT (unit) DO UPDATE SET {', '.join(sets)} WHERE {heard} OR {fix} RETURNING {columns}), "
-                f"moved AS (UPDATE {q(incidents.name)} AS i SET lat = news.lat, lon = news.lon, "
-                "position_time = news.fix_time, updated_at = news.updated_at FROM news "
-                f"WHERE i.unit = news.unit AND i.state <> '{RESOLVED}' AND news.lat IS NOT NULL "
-                "AND news.lon IS NOT NULL AND news.fix_time IS NOT NULL "
-                "AND (i.position_time IS NULL OR i.position_time < news.fix_time) RETURNING i.id, i.unit) "
-                f"SELECT {columns}, ARRAY(SELECT moved.id FROM moved WHERE moved.unit = news.unit) AS moved "
-                "FROM news").columns(*units.c, column("moved"))
+    return (f"news AS (INSERT INTO {table} ({', '.join(map(q, names))}) "
+            f"SELECT {', '.join(_record_value(units, n) for n in names)} "
+            f"FROM json_to_recordset(CAST(:{rows} AS json)) AS v({_record_fields(units, names)}) "
+            f"{f'WHERE {only_if} ' if only_if else ''}ORDER BY v.unit "
+            f"ON CONFLICT (unit) DO UPDATE SET {', '.join(sets)} WHERE {heard} OR {fix} RETURNING {columns}), "
+            f"moved AS (UPDATE {q(incidents.name)} AS i SET lat = news.lat, lon = news.lon, "
+            "position_time = news.fix_time, updated_at = news.updated_at FROM news "
+            f"WHERE i.unit = news.unit AND i.state <> '{RESOLVED}' AND news.lat IS NOT NULL "
+            "AND news.lon IS NOT NULL AND news.fix_time IS NOT NULL "
+            "AND (i.position_time IS NULL OR i.position_time < news.fix_time) RETURNING i.id, i.unit)")
 
 
 @cache
@@ -448,8 +477,9 @@ class Ingest(Cases):
             names = sorted({e.gateway for e in unique})
             with self._ahead_lock:
                 ahead = {name: self._ahead[name] for name in names if name in self._ahead}
+            upserted = None
             if self.dialect == "postgresql":
-                gateways, online, known, result.gaps = self._insert_events_locking(s, unique, now, ahead)
+                gateways, online, known, result.gaps, upserted = self._insert_events_locking(s, unique, now, ahead)
             else:
                 gateways, online = self._lock_gateway_seqs(s, names, now)
                 result.gaps = self._track_seq(gateways, unique, ahead)
@@ -463,7 +493,7 @@ class Ingest(Cases):
             new = [e for e in unique if e.id not in known]
             result.stored = [e.id for e in new]
             result.duplicates = len(events) - len(new)
-            result.units, followed = self._update_units(s, new, now, online)
+            result.units, followed = self._update_units(s, new, now, online, upserted)
             aliases = {u.unit: u.alias for u in result.units}  # read with the units' lock just now
             in_hand: dict[int, IncidentRow] = {}  # incidents read since the units' upsert moved them
             result.incidents = self._update_incidents(s, [e for e in new if e.kind == Kind.ALERT], now, aliases,
@@ -606,13 +636,12 @@ class Ingest(Cases):
         return known
 
     def _insert_events_locking(self, s: Session, events: Sequence[Event], now: datetime,
-                               ahead: Mapping[str, frozenset[int]]) -> tuple[
-            dict[str, list[int]], dict[str, bool], set[str], dict[str, list[tuple[int, int]]]]:
-        """PostgreSQL: _lock_gateway_seqs, _track_seq and _insert_events in one round trip (_insert_locking):
-        the gateways' rows locked, their seqs moved on as _track_seq says, the events inserted, in that
-        order. Returns what those return: each gateway's [last_seq, contiguous_seq] as moved on and whether
-        it is online, the ids stored already, the jumps. A gateway's row is made first the first time."""
-        gateways = cast(Table, GatewayRow.__table__)
+                               ahead: Mapping[str, frozenset[int]]) -> _Inserted:
+        """PostgreSQL: _lock_gateway_seqs, _track_seq, _insert_events and, if every event is new,
+        _update_units' upsert in one round trip (_insert_locking): the gateways' rows locked, their seqs
+        moved on as _track_seq says, the events inserted, the units locked and updated, in that order. A
+        gateway's row is made first the first time."""
+        gateways, units = cast(Table, GatewayRow.__table__), cast(Table, UnitRow.__table__)
         by_gateway: dict[str, set[int]] = {}
         for e in events:
             by_gateway.setdefault(e.gateway, set()).add(e.seq)
@@ -624,16 +653,24 @@ class Ingest(Cases):
         rows = [_event_row(e, received, _utc_text) for e in events]
         seqs = [{"name": n, "top": max(q), "runs": _runs(q | ahead[n] if n in ahead else q)}
                 for n, q in sorted(by_gateway.items())]
-        moved, inserted = s.execute(_insert_locking(tuple(rows[0])), {
-            "rows": json.dumps(rows, separators=(",", ":"), allow_nan=False),
-            "seqs": json.dumps(seqs, separators=(",", ":")), "now": received}).one()
-        locked = {name: [last, contiguous] for name, _, last, contiguous, _ in moved or ()}
+        keys = [c.key for c in units.c]
+        news: dict[str, dict[str, Any]] = {}
+        followed: list[int] = []
+        for *r, moved, advanced, inserted in s.execute(_insert_locking(tuple(rows[0])), {
+                "rows": json.dumps(rows, separators=(",", ":"), allow_nan=False),
+                "seqs": json.dumps(seqs, separators=(",", ":")), "now": received, "expected": len(events),
+                "units": _records_json(units, _NEWS, self._unit_news(events, now))}):
+            if r[0] is None:  # the first row: the gateways and the events
+                seq_rows, taken = advanced or (), set(inserted)
+            else:
+                news[r[0]] = dict(zip(keys, r, strict=True))
+                followed += moved
+        locked = {name: [last, contiguous] for name, _, last, contiguous, _ in seq_rows}
         if locked.keys() != by_gateway.keys():
             raise RuntimeError(f"gateways {sorted(by_gateway.keys() - locked.keys())} have no row")
-        online = {name: up for name, *_, up in moved}
-        gaps = {name: jumps for name, was, *_ in moved if (jumps := _jumps(was, by_gateway[name]))}
-        taken = set(inserted)
-        return locked, online, {e.id for e in events if e.id not in taken}, gaps
+        return _Inserted(locked, {name: up for name, *_, up in seq_rows}, {e.id for e in events if e.id not in taken},
+                         {name: jumps for name, was, *_ in seq_rows if (jumps := _jumps(was, by_gateway[name]))},
+                         (news, followed) if len(taken) == len(events) else None)
 
     def _insert_new(self, s: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert these rows, each unless its primary key is taken. On PostgreSQL one statement for them all,
@@ -708,26 +745,28 @@ class Ingest(Cases):
             row[0], row[1] = last, contiguous
         return gaps
 
-    def _update_units(self, s: Session, events: Sequence[Event], now: datetime,
-                      online: Mapping[str, bool]) -> tuple[list[UnitView], list[int]]:
+    def _update_units(self, s: Session, events: Sequence[Event], now: datetime, online: Mapping[str, bool],
+                      upserted: tuple[dict[str, dict[str, Any]], list[int]] | None = None,
+                      ) -> tuple[list[UnitView], list[int]]:
         """Each unit's newest state. An event's time is its gateway's word, and no time past ``now`` (the
         bridge's clock when the batch arrived) is taken, neither from an event nor from what is stored: a
         gateway whose clock runs ahead, or a beacon dated 9999, would otherwise hold a unit's state against
         every later beacon of the real radio. An event stamped more than ``future`` ahead is not believed
         about its unit at all (it is stored, and counted by the bridge): its clock, or its sender, is wrong.
-        Returned: the units that changed, and the ids of their open incidents that took their position."""
-        heard = sorted((e for e in events if e.unit and e.time <= now + self.future),
-                       key=lambda e: (min(e.time, now), e.seq))
-        if not heard:
-            return [], []
+        Returned: the units that changed, and the ids of their open incidents that took their position.
+        ``upserted``: on PostgreSQL, what _units_upsert returned for these events already (see
+        _insert_events_locking)."""
         units = cast(Table, UnitRow.__table__)
         keys = [c.key for c in units.c]
         followed: list[int] = []
-        news = _newest_news(heard, now)
-        if self.dialect == "postgresql":
+        if upserted is not None:
+            rows, followed = upserted
+            changed = set(rows)
+        elif not (news := self._unit_news(events, now)):
+            return [], []
+        elif self.dialect == "postgresql":
             rows = {}
-            for *r, moved in s.execute(_units_upsert(), {"rows": _records_json(
-                    units, ("unit", *_HEARD, *_FIX, "updated_at"), news)}):
+            for *r, moved in s.execute(_units_upsert(), {"rows": _records_json(units, _NEWS, news)}):
                 rows[r[0]] = dict(zip(keys, r, strict=True))
                 followed += moved
             changed = set(rows)
@@ -741,6 +780,12 @@ class Ingest(Cases):
         if self.dialect != "postgresql":
             followed = self._follow_units(s, views, now)
         return views, followed
+
+    def _unit_news(self, events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
+        """Each unit's newest news among these events (_newest_news), of the events believed about it."""
+        heard = sorted((e for e in events if e.unit and e.time <= now + self.future),
+                       key=lambda e: (min(e.time, now), e.seq))
+        return _newest_news(heard, now) if heard else []
 
     def _merge_units(self, s: Session, news: Sequence[dict[str, Any]],
                      now: datetime) -> tuple[dict[str, dict[str, Any]], set[str]]:
