@@ -238,9 +238,9 @@ def _insert_locking(names: tuple[str, ...]) -> TextualSelect:
     """PostgreSQL: lock the batch's gateways' rows, move their seqs on, and insert its events (``rows``:
     _recordset_insert's) in one statement. ``seqs``: a JSON array of each gateway's name, its highest seq in
     the batch (``top``) and the ``runs`` of seqs it has stored past its contiguous seq, this batch's and
-    those remembered (_runs). Returns one row: each gateway's [name, last_seq before, last_seq,
-    contiguous_seq, online] as JSON, and the ids inserted. The insert reads the update's count, so the
-    locks are taken before any event is inserted, as the separate statements did.
+    those remembered (_runs). Its first row has each gateway's [name, last_seq before, last_seq,
+    contiguous_seq, online] as JSON (``seqs``) and the ids inserted (``inserted``). The insert reads the
+    update's count, so the locks are taken before any event is inserted, as the separate statements did.
 
     The units' news too (``units``: _units_upsert's rows), if every event was new (``expected`` of them
     inserted: the news is of them all, and a redelivered event's news is not news), after the insert: its
