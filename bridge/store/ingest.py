@@ -247,6 +247,8 @@ def _insert_locking(names: tuple[str, ...]) -> TextualSelect:
     rows follow the first, as _units_upsert returns them (the first row's unit is null)."""
     q = _POSTGRESQL.identifier_preparer.quote
     events, units = cast(Table, EventRow.__table__), cast(Table, UnitRow.__table__)
+    # "lo - 1 <= contiguous", not "lo <= contiguous + 1": a seq may be BIGINT's highest (a gateway's hole
+    # up to it given up), and contiguous + 1 would then be out of range.
     insert = _recordset_insert(events, names).text.replace(
         " ON CONFLICT", " WHERE (SELECT count(*) FROM advanced) >= 0 ON CONFLICT")
     return text(
@@ -257,7 +259,7 @@ def _insert_locking(names: tuple[str, ...]) -> TextualSelect:
         "AS s(name text, top bigint, runs json)), "
         "advanced AS (UPDATE gateways AS g SET last_seq = GREATEST(held.last_seq, batch.top), "
         "contiguous_seq = COALESCE((SELECT (r ->> 1)::bigint FROM json_array_elements(batch.runs) AS r "
-        "WHERE (r ->> 0)::bigint <= held.contiguous_seq + 1 AND (r ->> 1)::bigint > held.contiguous_seq), "
+        "WHERE (r ->> 0)::bigint - 1 <= held.contiguous_seq AND (r ->> 1)::bigint > held.contiguous_seq), "
         "held.contiguous_seq), updated_at = CAST(:now AS timestamptz) "
         "FROM held JOIN batch ON batch.name = held.name WHERE g.name = held.name "
         "RETURNING g.name, held.last_seq AS was, g.last_seq, g.contiguous_seq, g.online), "
@@ -989,7 +991,7 @@ class Ingest(Cases):
                 ).where(*window).subquery()
                 jumps = s.execute(
                     select(ordered.c.seq, ordered.c.nxt)
-                    .where(ordered.c.nxt > ordered.c.seq + 1)
+                    .where(ordered.c.nxt - 1 > ordered.c.seq)  # seq + 1 overflows at the top of BIGINT
                     .order_by(ordered.c.seq)
                     .limit(limit)
                 )

@@ -24,7 +24,7 @@ from bridge.store import IncidentError, Store, migrate, redact, unavailable
 from bridge.store import database_url as url_of
 from bridge.store.base import event_from_row
 from config.schema import ConfigError, parse_config
-from gateway.events import Event, Kind, Position, uuid7
+from gateway.events import INT64_MAX, Event, Kind, Position, uuid7
 
 T0 = datetime(2026, 11, 26, 19, 30, tzinfo=UTC)
 
@@ -479,3 +479,16 @@ def test_a_gateway_s_seqs_move_on_as_its_events_come_whatever_their_order(
             row = rows[radios[g].gateway]
             assert (row.last_seq, row.contiguous_seq) == (max(stored[g]), contiguous)
             assert result.settled.get(row.name) == (row.last_seq if contiguous == row.last_seq else None)
+
+
+def test_a_gateway_at_the_top_of_the_seq_range_keeps_storing(store: Store) -> None:
+    """A gateway that sent BIGINT's highest seq, the hole below it given up: its contiguous seq is the
+    highest too, and neither the query for holes nor its next batch may fail (seq + 1 is out of range there)."""
+    radio = Radio()
+    store.ingest([radio.event(seq=1)])
+    assert store.ingest([radio.event(seq=INT64_MAX)]).gaps == {"gw1": [(2, INT64_MAX - 1)]}
+    assert store.mark_lost("gw1", 2, INT64_MAX - 1) == INT64_MAX - 2
+    report = store.missing_ranges("gw1")
+    assert (report.contiguous_seq, report.last_seq, report.holes) == (INT64_MAX, INT64_MAX, [])
+    late = store.ingest([radio.event(seq=7, at=1)])
+    assert len(late.stored) == 1 and late.settled == {"gw1": INT64_MAX} and late.gaps == {}
