@@ -26,7 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from types import SimpleNamespace
@@ -47,6 +47,7 @@ from bridge.models import (
     IncidentCameraRow,
     IncidentDetectionRow,
     IncidentRow,
+    UtcDateTime,
     among_bound,
 )
 from gateway.events import format_time
@@ -210,13 +211,12 @@ def _correlation_statements(dialect: str) -> tuple[Any, Any, Any]:
     )
 
 
-#: What a detection's view is made of (_detection_view), and which of it are times.
-_DETECTION_SHOWN = ("id", "camera", "label", "category", "score", "time", "lat", "lon", "snapshot_url", "clip_url",
-                    "source", "phase", "zones", "sub_label", "sub_label_score", "plate", "plate_score", "face",
-                    "face_score", "description", "classifications", "box", "stationary", "end_time", "speed_kmh",
-                    "avg_speed_kmh", "direction_deg")
-_DETECTION_TIMES = ("time", "end_time")
-_EVIDENCE_SHOWN = ("id", "camera_id", "kind", "time", "source", "content_type", "sha256", "size")
+#: The columns a detection's and a piece of evidence's views are made of (their fields, named as the
+#: columns), and which of the detection's are times.
+_DETECTION_SHOWN = tuple(f.name for f in fields(DetectionView))
+_DETECTION_TIMES = tuple(c.key for c in DetectionRow.__table__.c
+                         if c.key in _DETECTION_SHOWN and isinstance(c.type, UtcDateTime))
+_EVIDENCE_SHOWN = tuple(f.name for f in fields(EvidenceView))
 
 
 @cache
@@ -494,32 +494,8 @@ class CameraStore:
         return out
 
     def _correlations_queried(self, ids: Sequence[int]) -> dict[int, Correlation]:
+        """SQLite (in process, no round trips): the three queries of _correlation_statements."""
         out = {i: Correlation([], [], []) for i in ids}
-        cams_q, dets_q, evidence_q = _correlation_statements(self._dialect)
-        with self._reading() as s:
-            cams = s.execute(cams_q, {"ids": ids}).all()
-            dets = s.execute(dets_q, {"ids": ids}).all()
-            evidence = s.scalars(evidence_q, {"ids": ids}).all()
-            # Each query's order holds within every incident's share of it.
-            for c, name, stream, snap in cams:
-                out[c.incident_id].cameras.append(IncidentCamera(c.camera_id, name or c.camera_id, c.distance_m,
-                                                                 c.off_axis_deg, c.score, stream, snap))
-            for incident_id, d, score in dets:
-                out[incident_id].detections.append((_detection_view(d), score))
-            for e in evidence:
-                out[e.incident_id].evidence.append(EvidenceView(e.id, e.camera_id, e.kind, e.time, e.source,
-                                                                e.content_type, e.sha256, e.size))
-        return out
-        if self._dialect == "postgresql":
-            with self._reading() as s:
-                for incident_id, cams, dets, evidence in s.execute(_correlations_in_one(), {"ids": ids}):
-                    out[incident_id] = Correlation(
-                        [IncidentCamera(c["camera_id"], c["name"] or c["camera_id"], c["distance_m"], c["off_axis_deg"],
-                                        c["score"], c["stream_url"], c["snapshot_url"]) for c in cams or ()],
-                        [(_detection_view(SimpleNamespace(**{**d, **{t: _json_time(d[t]) for t in _DETECTION_TIMES}})),
-                          score) for d, score in dets or ()],
-                        [EvidenceView(**{**e, "time": _json_time(e["time"])}) for e in evidence or ()])
-            return out
         cams_q, dets_q, evidence_q = _correlation_statements(self._dialect)
         with self._reading() as s:
             cams = s.execute(cams_q, {"ids": ids}).all()

@@ -210,6 +210,12 @@ def _recordset_insert_updating(table: Table, names: tuple[str, ...], other: Tabl
     return text(f"WITH updated AS ({update}) {_recordset_insert(table, names).text}")
 
 
+def _new_gateways(names: Sequence[str], now: datetime) -> list[dict[str, Any]]:
+    """The rows of gateways heard for the first time: offline, nothing stored yet."""
+    return [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
+            for n in names]
+
+
 def _jumps(last: int, seqs: set[int]) -> list[tuple[int, int]]:
     """The seqs skipped by these, coming after ``last`` (as ranges, lowest first): a hole, or seqs that
     another batch brings (an alert sent ahead of its beacons)."""
@@ -247,10 +253,10 @@ def _insert_locking(names: tuple[str, ...]) -> TextualSelect:
     rows follow the first, as _units_upsert returns them (the first row's unit is null)."""
     q = _POSTGRESQL.identifier_preparer.quote
     events, units = cast(Table, EventRow.__table__), cast(Table, UnitRow.__table__)
-    # "lo - 1 <= contiguous", not "lo <= contiguous + 1": a seq may be BIGINT's highest (a gateway's hole
-    # up to it given up), and contiguous + 1 would then be out of range.
     insert = _recordset_insert(events, names).text.replace(
         " ON CONFLICT", " WHERE (SELECT count(*) FROM advanced) >= 0 ON CONFLICT")
+    # "lo - 1 <= contiguous", not "lo <= contiguous + 1": a seq may be BIGINT's highest (a gateway's hole
+    # up to it given up), and contiguous + 1 would then be out of range.
     return text(
         "WITH held AS (SELECT name, last_seq, contiguous_seq FROM gateways "
         "WHERE name IN (SELECT s.name FROM json_to_recordset(CAST(:seqs AS json)) AS s(name text)) "
@@ -614,8 +620,7 @@ class Ingest(Cases):
         names = sorted(set(names))
         s.execute(
             self._insert(GatewayRow.__table__).on_conflict_do_nothing(index_elements=["name"]),
-            [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
-             for n in names],
+            _new_gateways(names, now),
         )
         rows = s.scalars(
             select(GatewayRow).where(GatewayRow.name.in_(names)).order_by(GatewayRow.name).with_for_update()
@@ -649,8 +654,7 @@ class Ingest(Cases):
             by_gateway.setdefault(e.gateway, set()).add(e.seq)
         new = [n for n in sorted(by_gateway) if n not in self._gateways_made]
         if new:
-            self._insert_new(s, gateways, [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0,
-                                            "updated_at": now} for n in new])
+            self._insert_new(s, gateways, _new_gateways(new, now))
         received = _utc_text(now)
         rows = [_event_row(e, received, _utc_text) for e in events]
         seqs = [{"name": n, "top": max(q), "runs": _runs(q | ahead[n] if n in ahead else q)}
@@ -716,9 +720,7 @@ class Ingest(Cases):
             rows[name], online[name] = [last, contiguous], up
         missing = [n for n in names if n not in rows]
         if missing:  # a gateway's first events: its row is made, then locked like the others
-            made = [{"name": n, "online": False, "last_seq": 0, "contiguous_seq": 0, "lost": 0, "updated_at": now}
-                    for n in missing]
-            self._insert_new(s, cast(Table, GatewayRow.__table__), made)
+            self._insert_new(s, cast(Table, GatewayRow.__table__), _new_gateways(missing, now))
             for name, last, contiguous, up in s.execute(locked, {"names": missing}):
                 rows[name], online[name] = [last, contiguous], up
         return rows, online
@@ -895,7 +897,7 @@ class Ingest(Cases):
     def _join_and_record(self, s: Session, joined: Sequence[IncidentRow], histories: Sequence[dict[str, Any]]) -> None:
         """Write what alerts changed of the incidents they joined (``joined``: before this batch open, the
         changes still in hand) and the alerts' history rows; on PostgreSQL in one round trip, where the
-        ORM's update and the insert took two (an alert's batch is about ten round trips in all)."""
+        ORM's update and the insert took two."""
         incidents, history = cast(Table, IncidentRow.__table__), cast(Table, IncidentHistoryRow.__table__)
         updates = [{"id": r.id, **{c: getattr(r, c) for c in _JOINING}} for r in joined]
         for r in joined:  # written here: the ORM must not write them again
