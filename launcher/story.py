@@ -259,7 +259,6 @@ class Story:
         return self.snapshots.url(f"{camera}.jpg") if f"{camera}.jpg" in self.snapshots.files else None
 
     def start(self) -> None:
-        self.snapshots.start()
         self.client.connect(self.config.mqtt.host, self.config.mqtt.port)
         self.client.loop_start()
         for detection in self.config.demo.detection:
@@ -276,7 +275,6 @@ class Story:
             thread.join(2)
         self.client.loop_stop()
         self.client.disconnect()
-        self.snapshots.stop()
 
     def _later(self, delay: float, what: Callable[[], None]) -> None:
         def run() -> None:

@@ -30,6 +30,7 @@ class Up:
         self.bridge: Any = None
         self.gateway: Any = None
         self.story: Story | None = None
+        self._serving = False
 
     def start(self) -> None:
         from bridge.service import Bridge
@@ -41,6 +42,9 @@ class Up:
         assert self.url is not None
         self.config = demo_config(self.config, self.url, embedded=self.broker is not None, replays=self.replays,
                                   snapshots=self.snapshots)
+        # Served before the bridge starts and until it has stopped: the bridge fetches evidence from it.
+        self.snapshots.start()
+        self._serving = True
         self.bridge = Bridge(self.config)
         self.bridge.start()
         self.gateway = Gateway(self.config)
@@ -70,6 +74,8 @@ class Up:
             replay.stop()
         if self.bridge is not None:
             self.bridge.stop()
+        if self._serving:
+            self.snapshots.stop()
         if self.broker is not None:
             self.broker.stop()
 
