@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from support import Mosquitto, SocatLink, site_config
+from textual import events
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from bridge.service import Bridge
@@ -116,6 +118,17 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], what: str, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    """Type ``text`` into the focused field as a quick typist does: its keys in order (named as
+    ``Pilot.press`` names them), then one wait for the screen. ``Pilot.press`` waits after every key for
+    the whole process to go idle, up to two seconds a key, and a process that also runs a gateway
+    decoding live audio never does: a unit's name took half a minute to type."""
+    for character in text:
+        key = character if character.isalnum() else _character_to_key(character)
+        pilot.app.post_message(events.Key(key, character))
+    await pilot.pause()
 
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rig import CountingApp, run, until
+from rig import CountingApp, run, type_text, until
 from support import DeviceServer, Mosquitto, PulseNullSink, wait_until
 from textual.pilot import Pilot
 
@@ -86,7 +86,7 @@ def site(tmp_path: Path, broker: Mosquitto, database_url: str, pulse: PulseNullS
 
 
 # Real time on the air: the dispatches and the radios' answers played through PulseAudio, with lead-ins,
-# tails and a spoken announcement, take about 110 s on this machine, near the suite's 120 s default.
+# tails and a spoken announcement.
 @pytest.mark.timeout(300)
 def test_a_case_dispatched_to_radios_and_answered_from_them(
     tmp_path: Path, mosquitto: Mosquitto, pulse_radio: PulseNullSink, device_server: DeviceServer, database_url: str
@@ -139,7 +139,10 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
             await pilot.press("o")
             await until(pilot, lambda: isinstance(console.screen, OpenCaseScreen), "the open-case dialog")
             await pilot.press("enter")  # the only kind: street stall
-            await pilot.press(*"dome-3", "enter", *"two carts", "enter")
+            await type_text(pilot, "dome-3")
+            await pilot.press("enter")
+            await type_text(pilot, "two carts")
+            await pilot.press("enter")
             await until(pilot, lambda: case() is not None and bool(console.dispatch.queue.texts()), "the case", 10)
             opened = case()
             assert opened is not None
@@ -153,7 +156,8 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
             # Sent: urban management's officer, a FleetSync radio. The text goes out over the air.
             await pilot.press("s")
             await until(pilot, lambda: isinstance(console.screen, AssignScreen), "the send dialog")
-            await pilot.press(*"fleetsync:100-1001", "enter")
+            await type_text(pilot, "fleetsync:100-1001")
+            await pilot.press("enter")
             await until(pilot, lambda: any(n.startswith("sent (fleetsync_message) on gw-case/patrol-7")
                                            for n in history("dispatch")), "the gateway's report", 30)
             # He accepts from his radio: FleetSync status 10.
@@ -164,7 +168,8 @@ def test_a_case_dispatched_to_radios_and_answered_from_them(
             # Sent too: a police officer with an MDC-1200 radio: paged, then the case spoken in Mandarin.
             await pilot.press("s")
             await until(pilot, lambda: isinstance(console.screen, AssignScreen), "the send dialog")
-            await pilot.press(*"mdc:2001", "enter")
+            await type_text(pilot, "mdc:2001")
+            await pilot.press("enter")
             await until(pilot, lambda: any(n.startswith("sent (announcement)") for n in history("dispatch")),
                         "the announcement's report", 60)
             # He reports arrival: MDC-1200 status 2 (acceptance implied).

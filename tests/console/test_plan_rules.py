@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rig import CountingApp, run, screenshot, until
+from rig import CountingApp, run, screenshot, type_text, until
 from support import Mosquitto, wait_until
 from textual.pilot import Pilot
 from textual.widgets import Button, Static, TabbedContent
@@ -225,9 +225,9 @@ def test_every_driver_survives_the_form_and_a_modbus_ptt_is_saved(bridged: tuple
         await press(pilot, screen, "plan-put")  # no coil yet: the schema names the key
         assert coil.has_class("-invalid") and "transmit.ptt.coil" in screen.errors["ptt_coil"]
         coil.focus()
-        await pilot.press(*"ptt")
+        await type_text(pilot, "ptt")
         screen.inputs["tx_lead_in_ms"].focus()
-        await pilot.press(*"50x")
+        await type_text(pilot, "50x")
         assert "transmit.lead_in_ms" in screen.errors["tx_lead_in_ms"]
         await pilot.press("backspace", "0")
         await pilot.click("#plan-rec_on")
@@ -266,7 +266,7 @@ async def type_in(pilot: Pilot[None], screen: PlansScreen, key: str, text: str, 
     await pilot.press("end")  # the box selects its text when focused: typing goes after it
     if clear:
         await pilot.press(*["backspace"] * len(box.value))
-    await pilot.press(*text)
+    await type_text(pilot, text)
 
 
 async def pick(pilot: Pilot[None], screen: PlansScreen, picker: str, moves: str) -> None:
@@ -388,7 +388,7 @@ def test_a_dmr_channel_s_options_are_checked_as_typed_and_saved(bridged: tuple[C
         await press(pilot, screen, "plan-put")
         assert "The channel has errors: see the boxes in red." in screen.app.notes  # type: ignore[attr-defined]
         await type_in(pilot, screen, "dmr_color_codes", "", clear=True)
-        await pilot.press(*"1, 7")
+        await type_text(pilot, "1, 7")
         assert not screen.errors and not codes.has_class("-invalid")
         slots.value = ""  # both slots
         await pilot.click("#plan-dmr_invert")  # the receiver's discriminator is inverted
@@ -398,7 +398,7 @@ def test_a_dmr_channel_s_options_are_checked_as_typed_and_saved(bridged: tuple[C
 
         # dmr taken off the decoders: its boxes go, and so do its options.
         await type_in(pilot, screen, "decoders", "", clear=True)
-        await pilot.press(*"dtmf")
+        await type_text(pilot, "dtmf")
         assert not screen.query_one(dmr_row).display and not screen.errors
         await type_in(pilot, screen, "decoders", ", dmr")  # back: the boxes hold what was typed
         assert screen.query_one(dmr_row).display and codes.value == "1, 7" and invert.value

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rig import CountingApp, run, until
+from rig import CountingApp, run, type_text, until
 from support import wait_until
 
 from config.schema import load_config
@@ -68,7 +68,9 @@ def test_the_demo_case_is_sent_answered_verified_and_counted_from_the_console(
                 await pilot.press("r")
                 await until(pilot, lambda: isinstance(console.screen, ResolveScreen), "the resolve dialog")
                 assert isinstance(console.screen, ResolveScreen) and console.screen.incident.id == case_id
-                await pilot.press("v", *"stall moved on", "enter")
+                await pilot.press("v")
+                await type_text(pilot, "stall moved on")
+                await pilot.press("enter")
                 await until(pilot, lambda: (c := store.incident(case_id)) is not None and c.verdict == "valid",
                             "the verdict stored", 10)
 
