@@ -372,10 +372,11 @@ def _record_value(table: Table, name: str) -> str:
     return f"CAST(v.{q(name)} AS json)" if isinstance(table.c[name].type, JSON) else f"v.{q(name)}"
 
 
-def _records_json(table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows as one JSON array of objects, as json_to_recordset reads them; times as UTC text, JSON values
-    as their text (see _record_value)."""
-    convert = _converters(table, names, _utc_text)
+def _records_json(table: Table, names: Sequence[str], rows: Sequence[Mapping[str, Any]],
+                  time: Callable[[Any], Any] | None = None) -> str:
+    """Rows as one JSON array of objects, as json_to_recordset reads them; times as UTC text (``time``:
+    _utc_text or a batch's _remembered one), JSON values as their text (see _record_value)."""
+    convert = _converters(table, names, time or _utc_text)
     records = [{n: r[n] if f is None else f(r[n]) for n, f in zip(names, convert, strict=True)} for r in rows]
     return json.dumps(records, separators=(",", ":"), allow_nan=False)
 
@@ -405,6 +406,23 @@ def _in_utc(value: datetime) -> datetime:
 def _utc_text(value: datetime | None) -> str | None:
     """A time as ISO 8601 in UTC, as timestamptz reads it."""
     return None if value is None else _in_utc(value).isoformat()
+
+
+def _remembered(text: Callable[[datetime | None], str | None]) -> Callable[[datetime | None], str | None]:
+    """``text`` remembering what it wrote, for one batch: a unit's news carries the times of the event it
+    came from, and every row the batch's now, and writing a time costs more than finding it again (equal
+    times are the same instant, so their UTC text is the same)."""
+    written: dict[datetime, str | None] = {}
+
+    def remembered(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        out = written.get(value)
+        if out is None:
+            out = written[value] = text(value)
+        return out
+
+    return remembered
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
@@ -655,8 +673,9 @@ class Ingest(Cases):
         new = [n for n in sorted(by_gateway) if n not in self._gateways_made]
         if new:
             self._insert_new(s, gateways, _new_gateways(new, now))
-        received = _utc_text(now)
-        rows = [_event_row(e, received, _utc_text) for e in events]
+        utc = _remembered(_utc_text)
+        received = utc(now)
+        rows = [_event_row(e, received, utc) for e in events]
         seqs = [{"name": n, "top": max(q), "runs": _runs(q | ahead[n] if n in ahead else q)}
                 for n, q in sorted(by_gateway.items())]
         keys = [c.key for c in units.c]
@@ -665,7 +684,7 @@ class Ingest(Cases):
         for *r, moved, advanced, inserted in s.execute(_insert_locking(tuple(rows[0])), {
                 "rows": json.dumps(rows, separators=(",", ":"), allow_nan=False),
                 "seqs": json.dumps(seqs, separators=(",", ":")), "now": received, "expected": len(events),
-                "units": _records_json(units, _NEWS, self._unit_news(events, now))}):
+                "units": _records_json(units, _NEWS, self._unit_news(events, now), utc)}):
             if r[0] is None:  # the first row: the gateways and the events
                 seq_rows, taken = advanced or (), set(inserted)
             else:

@@ -23,6 +23,7 @@ from bridge.models import Base, EventRow
 from bridge.store import IncidentError, Store, migrate, redact, unavailable
 from bridge.store import database_url as url_of
 from bridge.store.base import event_from_row
+from bridge.store.ingest import _remembered, _utc_text
 from config.schema import ConfigError, parse_config
 from gateway.events import INT64_MAX, Event, Kind, Position, uuid7
 
@@ -492,3 +493,22 @@ def test_a_gateway_at_the_top_of_the_seq_range_keeps_storing(store: Store) -> No
     assert (report.contiguous_seq, report.last_seq, report.holes) == (INT64_MAX, INT64_MAX, [])
     late = store.ingest([radio.event(seq=7, at=1)])
     assert len(late.stored) == 1 and late.settled == {"gw1": INT64_MAX} and late.gaps == {}
+
+
+@given(st.lists(st.tuples(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30)),
+                          st.integers(-14 * 60, 14 * 60)), max_size=30))
+def test_a_batch_writes_each_instant_once_and_as_utc_text_writes_it(times: list[tuple[datetime, int]]) -> None:
+    """The batch's remembered time texts: the same text as _utc_text for every time, in whatever zone it
+    comes, each instant written once (a unit's news carries its event's times again)."""
+    aware = [t.replace(tzinfo=timezone(timedelta(minutes=m))) for t, m in times]
+    written: list[datetime] = []
+
+    def text(value: datetime | None) -> str | None:
+        assert value is not None
+        written.append(value)
+        return _utc_text(value)
+
+    utc = _remembered(text)
+    assert [utc(t) for t in [*aware, *aware]] == [_utc_text(t) for t in [*aware, *aware]]
+    assert utc(None) is None
+    assert len(written) == len({t.astimezone(UTC) for t in aware})
