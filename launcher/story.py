@@ -77,9 +77,11 @@ class SnapshotServer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stops serving (if it ever started) and closes the socket."""
+        if self._thread.ident is not None:  # shutdown() waits for serve_forever, which must have run
+            self._server.shutdown()
+            self._thread.join(2)
         self._server.server_close()
-        self._thread.join(2)
 
 
 def detection_payload(label: str, score: float, lat: float, lon: float, snapshot_url: str | None,

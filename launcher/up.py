@@ -30,7 +30,6 @@ class Up:
         self.bridge: Any = None
         self.gateway: Any = None
         self.story: Story | None = None
-        self._serving = False
 
     def start(self) -> None:
         from bridge.service import Bridge
@@ -44,7 +43,6 @@ class Up:
                                   snapshots=self.snapshots)
         # Served before the bridge starts and until it has stopped: the bridge fetches evidence from it.
         self.snapshots.start()
-        self._serving = True
         self.bridge = Bridge(self.config)
         self.bridge.start()
         self.gateway = Gateway(self.config)
@@ -74,8 +72,7 @@ class Up:
             replay.stop()
         if self.bridge is not None:
             self.bridge.stop()
-        if self._serving:
-            self.snapshots.stop()
+        self.snapshots.stop()
         if self.broker is not None:
             self.broker.stop()
 

@@ -9,6 +9,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -107,3 +108,18 @@ def device_server() -> Iterator[DeviceServer]:
     server = DeviceServer()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def demo_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``pttbridge up``'s site on the shipped configuration (config/default.toml), not started: its data in
+    tmp_path, run from the repository as the command is. Started and stopped by the test (a
+    :class:`launcher.up.Up`, headed: no stand-in dispatcher)."""
+    from config.schema import load_config
+    from launcher.up import Up
+
+    root = Path(__file__).parents[1]
+    monkeypatch.setenv("PTTBRIDGE_DATA", str(tmp_path))
+    monkeypatch.chdir(root)
+    return Up(load_config(root / "config" / "default.toml"), None, speed=4, headless=False, operator="alice",
+              say=lambda _: None)

@@ -9,27 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from rig import CountingApp, run, type_text, until
 from support import wait_until
 
-from config.schema import load_config
 from console.screens.assign import AssignScreen
 from console.screens.report import ReportScreen
 from console.screens.resolve import ResolveScreen
 from launcher.up import Up
 
-ROOT = Path(__file__).parents[2]
 
-
-def test_the_demo_case_is_sent_answered_verified_and_counted_from_the_console(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PTTBRIDGE_DATA", str(tmp_path))
-    monkeypatch.chdir(ROOT)
-    said: list[str] = []
-    site = Up(load_config(ROOT / "config" / "default.toml"), None, speed=4, headless=False, operator="alice",
-              say=said.append)
+def test_the_demo_case_is_sent_answered_verified_and_counted_from_the_console(tmp_path: Path, demo_site: Up) -> None:
+    site = demo_site
     try:
         site.start()
         store = site.bridge.store

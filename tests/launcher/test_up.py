@@ -5,24 +5,14 @@ fetches were refused and logged as lost evidence)."""
 from __future__ import annotations
 
 import urllib.request
-from pathlib import Path
 
-import pytest
 from support import wait_until
 
-from config.schema import load_config
 from launcher.up import Up
 
-ROOT = Path(__file__).parents[2]
 
-
-def test_the_snapshots_are_served_until_the_bridge_has_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("PTTBRIDGE_DATA", str(tmp_path))
-    monkeypatch.chdir(ROOT)
-    site = Up(load_config(ROOT / "config" / "default.toml"), None, speed=4, headless=True, operator="alice",
-              say=lambda _: None)
+def test_the_snapshots_are_served_until_the_bridge_has_stopped(demo_site: Up) -> None:
+    site = demo_site
     served: list[int] = []
     try:
         site.start()
