@@ -31,6 +31,7 @@ output is inverted: a positive frequency reads negative).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -57,12 +58,19 @@ _SYNC_KINDS = tuple(SyncKind)
 _SYNC_SYMBOLS = np.array([layer2.sync_symbols(k) for k in _SYNC_KINDS])  # (8, 24)
 _SYNC_ZERO_MEAN = _SYNC_SYMBOLS - _SYNC_SYMBOLS.mean(axis=1, keepdims=True)
 _SYNC_ZERO_MEAN /= np.linalg.norm(_SYNC_ZERO_MEAN, axis=1, keepdims=True)
+# Each data sync is its voice sync with every symbol negated (table 9.2): the four voice patterns are
+# correlated, with a row of ones under them for the columns' sums, and a correlation's sign says which
+# of its pair it was (kind 2p for +, 2p + 1 for -).
+assert np.array_equal(_SYNC_ZERO_MEAN[1::2], -_SYNC_ZERO_MEAN[0::2])
+_SYNC_PAIRS = np.vstack((_SYNC_ZERO_MEAN[0::2], np.ones(layer2.SYNC_SYMBOLS)))  # (5, 24)
 _SYNC_BITS = np.array([fec.bits_of(layer2.SYNC_WORDS[k], 48) for k in _SYNC_KINDS])
 # Least squares of a sync's levels on (its symbols, 1): (gain, offset) = this (2, 24) matrix x the levels.
 _SYNC_FIT = np.array([np.linalg.pinv(np.vstack((ref, np.ones(ref.size))).T) for ref in _SYNC_SYMBOLS])
 SYNC_LAST = layer2.SYNC_AT + layer2.SYNC_SYMBOLS - 1  # burst index of the last sync symbol (77)
+_CACH_AND_BURST = np.arange(-layer2.CACH_SYMBOLS, layer2.BURST_SYMBOLS)  # burst symbol indices
+_EMB_AT = np.r_[54:58, 74:78]  # a voice burst's EMB: the 8 symbols either side of its embedded signalling
 SUPERFRAME_SPAN = 2 * layer2.SLOT_SYMBOLS  # symbols from one burst of a slot to its next
-# Sync positions correlated at once: 24 rows of them (8 bytes each) and 8 patterns stay in the cache.
+# Sync positions correlated at once: 24 rows of them (8 bytes each) and 5 patterns stay in the cache.
 SEARCH_CHUNK = 4096
 
 
@@ -177,7 +185,9 @@ class DmrDecoder(AudioDecoder):
         x = np.concatenate(self._held) if self._held else np.zeros(0)
         self._held.clear()
         self._held_size = 0
-        x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+        x = np.asarray(x, dtype=np.float64)  # (a new array: the held blocks were concatenated)
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
         np.clip(x, -4.0, 4.0, out=x)
         if x.size:
             y, self._zi = fir(self._mf, x, self._zi)
@@ -199,7 +209,7 @@ class DmrDecoder(AudioDecoder):
         i = pos - self._ybase
         k = np.floor(i).astype(np.int64)
         f = i - k
-        k = np.clip(k, 0, self._y.size - 2)
+        k = np.minimum(np.maximum(k, 0), self._y.size - 2)
         y: Float = self._y[k] * (1 - f) + self._y[k + 1] * f
         return y
 
@@ -212,30 +222,36 @@ class DmrDecoder(AudioDecoder):
             return
         mlo = max(self._ybase + self._window, lo - w)
         best = np.empty(end - mlo)
-        which = np.empty(end - mlo, np.intp)
+        signed = np.empty((4, end - mlo))
         for a in range(mlo, end, SEARCH_CHUNK):  # pieces that stay in the cache
             b = min(end, a + SEARCH_CHUNK)
-            self._correlate(a, b, best[a - mlo : b - mlo], which[a - mlo : b - mlo])
+            self._correlate(a, b, best[a - mlo : b - mlo], signed[:, a - mlo : b - mlo])
         peaks = sync_peaks(best, first=mlo, lo=lo, hi=hi, half_width=w, threshold=self.THRESHOLD)
         if peaks:
-            self._check_syncs(np.array([p for p, _ in peaks]), which[[k for _, k in peaks]])
+            k = np.array([k for _, k in peaks])
+            at = signed[:, k]
+            pair = np.abs(at).argmax(axis=0)
+            kinds = 2 * pair + (at[pair, np.arange(k.size)] < 0)
+            self._check_syncs(np.array([p for p, _ in peaks]), kinds)
         self._checked = hi
 
-    def _correlate(self, lo: int, hi: int, best: Float, which: npt.NDArray[np.intp]) -> None:
-        """The best sync pattern's correlation at positions ``lo`` .. ``hi`` - 1, and which it was."""
+    def _correlate(self, lo: int, hi: int, best: Float, signed: Float) -> None:
+        """The best sync pattern's correlation (its absolute value) at positions ``lo`` .. ``hi`` - 1, and
+        the four voice patterns' signed correlations there."""
         # The 24 symbol-spaced samples of every position as columns; the patterns are zero-mean, so their
         # products need no mean taken out, and the norm of the mean-free columns is from two sums.
-        # Each row is a contiguous run of y: copied whole from a strided view of every window, not
-        # gathered element by element.
+        # Each row is a contiguous run of y: copied whole from a view of every window, not gathered
+        # element by element.
         n = hi - lo
-        windows = np.lib.stride_tricks.as_strided(self._y, (self._y.size - n + 1, n), self._y.strides * 2)
+        y = self._y
+        windows = np.ndarray((y.size - n + 1, n), y.dtype, y, strides=(y.itemsize, y.itemsize))
         cols = windows[self._offsets + (lo - self._ybase)]  # (24, N)
-        total = cols.sum(axis=0)
+        products = _SYNC_PAIRS @ cols  # (5, N): the four patterns', then the sums
+        total = products[4]
         square = np.einsum("ij,ij->j", cols, cols) - total * total / self._offsets.size
         norm = np.sqrt(np.maximum(square, 0.0)) + 1e-12
-        corr = _SYNC_ZERO_MEAN @ cols / norm  # (8, N)
-        corr.argmax(axis=0, out=which)
-        best[:] = np.take_along_axis(corr, which[None, :], axis=0)[0]
+        np.divide(products[:4], norm, out=signed)
+        np.abs(signed).max(axis=0, out=best)
 
     def _check_syncs(self, pos: Float, kinds: npt.NDArray[np.intp]) -> None:
         """Fit each candidate's gain and offset to its sync word and count the sync's wrong bits, all at
@@ -246,8 +262,11 @@ class DmrDecoder(AudioDecoder):
         sym = self._gather(idx)
         fit = np.einsum("pij,pj->pi", _SYNC_FIT[kinds], sym)  # (P, 2): gain, offset
         gain, offset = fit[:, 0], fit[:, 1]
-        got = layer2.symbols_to_soft((sym - offset[:, None]) / np.where(gain > 1e-9, gain, 1.0)[:, None])
-        wrong = np.count_nonzero(fec.hard(got) != _SYNC_BITS[kinds], axis=1)
+        levels = (sym - offset[:, None]) / np.where(gain > 1e-9, gain, 1.0)[:, None]
+        # A dibit's hard bits from a level (as layer2.symbols_to_soft then fec.hard): negative, outer.
+        bits = _SYNC_BITS[kinds]
+        wrong = (np.count_nonzero((levels < 0) != bits[:, 0::2], axis=1)
+                 + np.count_nonzero((np.abs(levels) > 2.0) != bits[:, 1::2], axis=1))
         for i in np.flatnonzero((gain > 1e-9) & (wrong <= self.SYNC_TOLERANCE)).tolist():
             self._push(_Work(float(pos[i]), 0, _SYNC_KINDS[int(kinds[i])], scale=(float(gain[i]), float(offset[i])),
                              sync_errors=int(wrong[i])))
@@ -272,18 +291,26 @@ class DmrDecoder(AudioDecoder):
             out += self._burst(item)
         return out
 
-    def _levels(self, pos: float, gain: float, offset: float, lo: int, hi: int) -> Float:
-        """Symbol levels of burst symbols lo..hi-1 (SYNC_LAST at ``pos``)."""
-        idx = pos + (np.arange(lo, hi) - SYNC_LAST) * self._sps
+    def _levels(self, pos: float, gain: float, offset: float, which: npt.NDArray[np.int64]) -> Float:
+        """Symbol levels of the burst symbols ``which`` (SYNC_LAST at ``pos``)."""
+        idx = pos + (which - SYNC_LAST) * self._sps
         return (self._gather(np.asarray(idx, np.float64)) - offset) / gain
 
     def _burst(self, item: _Work) -> list[Output]:
-        self._done = [p for p in self._done if p > item.pos - 40 * self._sps * layer2.SLOT_SYMBOLS]
-        if item.expected and any(abs(p - item.pos) < 3 * self._sps for p in self._done):
+        # Bursts are taken in position order, so _done is sorted and the nearest are at its end.
+        del self._done[: bisect.bisect_right(self._done, item.pos - 40 * self._sps * layer2.SLOT_SYMBOLS)]
+        if item.expected and self._decoded_near(item.pos):
             return []  # this voice burst was decoded already, from its own sync or another anchor
         gain, offset = item.scale
+        emb = None
+        if item.expected:
+            # Most bursts expected after a voice sync are noise (a false sync anchors ten): their EMB
+            # alone is read first, and the rest only for a burst whose EMB passes its check.
+            emb = fec.qr1676_decode(layer2.symbols_to_soft(self._levels(item.pos, gain, offset, _EMB_AT)))
+            if emb is None:
+                return []
         sync_errors = 0 if item.expected else item.sync_errors  # (an anchored burst's own sync is not read)
-        sym = self._levels(item.pos, gain, offset, -layer2.CACH_SYMBOLS, layer2.BURST_SYMBOLS)
+        sym = self._levels(item.pos, gain, offset, _CACH_AND_BURST)
         cach, burst = sym[: layer2.CACH_SYMBOLS], sym[layer2.CACH_SYMBOLS:]
         slot = item.slot if item.expected else layer2.SYNC_SLOT.get(item.kind)
         if slot is None and layer2.SYNC_SOURCE[item.kind] == "BS":
@@ -294,11 +321,19 @@ class DmrDecoder(AudioDecoder):
         index = max(0, round(item.pos - SYNC_LAST * self._sps))
         ctx = _Ctx(self, item, slot, sync_errors, index, gain, offset)
         voice = bool(item.expected) or item.kind in layer2.VOICE_SYNCS
-        out = self._voice(ctx, burst) if voice else self._data(ctx, burst)
+        out = self._voice(ctx, burst, emb) if voice else self._data(ctx, burst)
         if ctx.decoded:
             self._done.append(item.pos)
             self._hear(ctx, voice)
         return out
+
+    def _decoded_near(self, pos: float) -> bool:
+        for p in reversed(self._done):
+            if abs(p - pos) < 3 * self._sps:
+                return True
+            if p < pos:
+                return False  # (the ones before it are further)
+        return False
 
     def _hear(self, ctx: _Ctx, voice: bool) -> None:
         """The channel is busy where a burst passed its checks (slot type, EMB) and its sync, or the sync
@@ -316,9 +351,9 @@ class DmrDecoder(AudioDecoder):
 
     # ---------------------------------------------------------------------------------- voice
 
-    def _voice(self, ctx: _Ctx, burst: Float) -> list[Output]:
+    def _voice(self, ctx: _Ctx, burst: Float, emb: tuple[int, int] | None) -> list[Output]:
         item = ctx.item
-        if not item.expected:
+        if emb is None:
             # Burst A: anchor the superframe's B-F and the next one's (in case its sync is lost).
             ctx.decoded = True
             for n in (*range(1, 6), *range(7, 12)):
@@ -327,11 +362,7 @@ class DmrDecoder(AudioDecoder):
             call = self._call(ctx.slot, item.pos)
             call.fragments = []
             return []
-        emb_soft = layer2.symbols_to_soft(np.concatenate((burst[54:58], burst[74:78])))
-        got = fec.qr1676_decode(emb_soft)
-        if got is None:
-            return []
-        value, _ = got
+        value, _ = emb
         cc, lcss = value >> 3, value & 3
         if self.color_codes and cc not in self.color_codes:
             return []

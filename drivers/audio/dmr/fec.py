@@ -109,12 +109,33 @@ def _qr_book() -> npt.NDArray[np.float64]:
     return 1.0 - 2.0 * np.array([qr1676_encode(v) for v in range(128)], np.float64)
 
 
+@cache
+def _qr_near() -> npt.NDArray[np.int16]:
+    """16-bit word -> the data of the codeword at most 2 bits from it (there is at most one: the distance
+    is 6), or -1."""
+    near = np.full(1 << 16, -1, np.int16)
+    flips = [0] + [1 << i for i in range(16)] + [1 << i | 1 << j for i in range(16) for j in range(i)]
+    for data in range(128):
+        near[value_of(qr1676_encode(data)) ^ np.array(flips)] = data
+    return near
+
+
 def qr1676_decode(soft: Soft) -> tuple[int, int] | None:
     """(7 data bits, bits corrected) by soft ML; None past 2 errors (distance 6)."""
+    s = np.asarray(soft, np.float64)
+    word = hard(s)
+    # The soft ML word is kept only if it is within 2 bits of the hard word, so only the codeword there
+    # can be kept: where there is none (most words heard from noise), nothing is.
+    near = int(_qr_near()[int(word @ _WORD_WEIGHTS_16)])
+    if near < 0:
+        return None
     book = _qr_book()
-    best = int(np.argmax(book @ np.asarray(soft, np.float64)))
-    errors = int(np.count_nonzero(hard(soft) != (book[best] < 0)))
+    best = int(np.argmax(book @ s))
+    errors = int(np.count_nonzero(word != (book[best] < 0)))
     return (best, errors) if errors <= 2 else None
+
+
+_WORD_WEIGHTS_16 = 1 << np.arange(15, -1, -1)  # 16 bits -> their value, the first the most significant
 
 
 # ------------------------------------------------------------------------------ Hamming codes
@@ -198,8 +219,9 @@ def bptc196_decode(soft: Soft) -> tuple[bytes, int]:
     # agree on go first; a row or column alone (its crossing code clean) is trusted only when nothing
     # else is left, so that a column with two errors is not "corrected" into three.
     for _ in range(12):
-        rows = {r: _single_error(grid[r], H15_11, 11) for r in range(9) if _syndrome(grid[r], H15_11, 11)}
-        cols = {c: _single_error(grid[:, c], H13_9, 9) for c in range(15) if _syndrome(grid[:, c], H13_9, 9)}
+        row_errors, col_errors = _single_errors(grid[:9], H15_11, 11), _single_errors(grid.T, H13_9, 9)
+        rows = {r: e for r, e in enumerate(row_errors) if e != _CLEAN}
+        cols = {c: e for c, e in enumerate(col_errors) if e != _CLEAN}
         if not rows and not cols:
             break
         agreed = {(r, c) for r, c in rows.items() if c is not None and cols.get(c) == r}
@@ -214,9 +236,9 @@ def bptc196_decode(soft: Soft) -> tuple[bytes, int]:
         for r, c in agreed:
             grid[r, c] ^= 1
             fixed += 1
-    bad_rows = [r for r in range(9) if _syndrome(grid[r], H15_11, 11)]
+    bad_rows = [r for r, e in enumerate(_single_errors(grid[:9], H15_11, 11)) if e != _CLEAN]
     if bad_rows:
-        bad_cols = [c for c in range(15) if _syndrome(grid[:, c], H13_9, 9)]
+        bad_cols = [c for c, e in enumerate(_single_errors(grid.T, H13_9, 9)) if e != _CLEAN]
         raise FecError(f"BPTC(196,96): {len(bad_rows)} row(s) and {len(bad_cols)} column(s) uncorrectable")
     # Columns may still fail with every data row clean (two errors in a column's parity rows, which no
     # row code covers): the data rows agree with themselves, and the CRC or RS after this decides.
@@ -224,13 +246,32 @@ def bptc196_decode(soft: Soft) -> tuple[bytes, int]:
     return bits_to_bytes(m[_BPTC_DATA_POS]), fixed
 
 
-def _single_error(word: Bits, eqs: tuple[tuple[int, ...], ...], k: int) -> int | None:
-    """Where the one error is that the word's syndrome points at, or None if it points at none."""
-    return _syndrome_table(eqs, k).get(_syndrome(word, eqs, k))
+_CLEAN = -1  # a word whose syndrome is zero
 
 
-def _syndrome(word: Bits, eqs: tuple[tuple[int, ...], ...], k: int) -> int:
-    return value_of(_parity_matrix(eqs, k) @ np.asarray(word, np.uint8) % 2)
+def _single_errors(words: Bits, eqs: tuple[tuple[int, ...], ...], k: int) -> list[int | None]:
+    """For each word (a row of ``words``): _CLEAN, the one error its syndrome points at, or None if
+    it points at none. Every syndrome at once: a BPTC decode asks for 24 per pass."""
+    syndromes = words @ _parity_columns(eqs, k) % 2 @ _bit_weights(len(eqs))
+    errors: list[int | None] = _error_lookup(eqs, k)[syndromes].tolist()
+    return errors
+
+
+@cache
+def _parity_columns(eqs: tuple[tuple[int, ...], ...], k: int) -> npt.NDArray[np.int64]:
+    return _parity_matrix(eqs, k).T.astype(np.int64)
+
+
+@cache
+def _bit_weights(n: int) -> npt.NDArray[np.int64]:
+    return 1 << np.arange(n - 1, -1, -1)  # the first bit the most significant, as value_of
+
+
+@cache
+def _error_lookup(eqs: tuple[tuple[int, ...], ...], k: int) -> npt.NDArray[np.object_]:
+    """syndrome -> _CLEAN (0), the single error's position, or None."""
+    table = _syndrome_table(eqs, k)
+    return np.array([_CLEAN] + [table.get(v) for v in range(1, 1 << len(eqs))], object)
 
 
 # ------------------------------------------------------------------------------ RS(12,9) B.3.6

@@ -68,6 +68,17 @@ def test_golay_corrects_three_errors_and_refuses_more(value: int, flips: set[int
     assert fec.golay2087_decode(soft) == (value, len(flips))
 
 
+@given(st.integers(0, 127), arrays(np.float64, 16, elements=st.floats(-2.0, 2.0)))
+def test_qr_decode_is_soft_maximum_likelihood_within_two_errors(value: int, noise: np.ndarray) -> None:
+    """The decoder rejects a word with no codeword within 2 bits before its soft search: the answer must
+    still be that of the search over all 128 codewords, kept when it is within 2 bits."""
+    soft = 1.0 - 2.0 * fec.qr1676_encode(value) + noise
+    words = [1.0 - 2.0 * fec.qr1676_encode(v) for v in range(128)]
+    best = int(np.argmax([w @ soft for w in words]))
+    errors = int(np.count_nonzero((soft < 0) != (words[best] < 0)))
+    assert fec.qr1676_decode(soft) == ((best, errors) if errors <= 2 else None)
+
+
 @given(st.binary(min_size=12, max_size=12), st.sets(st.integers(0, 195), max_size=2))
 def test_bptc_corrects_scattered_errors(info: bytes, flips: set[int]) -> None:
     soft = (1.0 - 2.0 * fec.bptc196_encode(info)).astype(np.float64)
