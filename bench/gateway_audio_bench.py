@@ -11,7 +11,8 @@ a sound card's input would arrive, in ``--block-ms`` blocks (20 ms, as PortAudio
 value (the tables' ``decode_ms``: how much audio is gathered for the decoders) and ``--workers`` value
 (``[gateway] decode_workers``: the processes the decoders run in; their CPU is counted with the gateway's).
 After a warm-up the process's CPU (user + system, from /proc/PID/stat) is read over ``--seconds`` of
-wall time: CPU seconds per second is the number of cores it keeps busy (this machine has 2). Events
+wall time: CPU seconds per second is the number of cores it keeps busy (this machine has 2), and of
+those the gateway's own process (its drivers' threads, without the workers). Events
 stored in the outbox over the whole run are counted too, and how long after its audio each was stored
 (the outbox's clock less the event's time, which is the audio's): bounded where the gateway keeps up with
 real time, growing as the slice plays where it does not. Writes a Markdown table.
@@ -134,9 +135,9 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
             threading.Thread(target=gateway.stderr.read, daemon=True).start()
             time.sleep(warmup)  # the drivers' first blocks and the decoders' first chunks
             pids = children(gateway.pid)  # its decoding workers, started by now
-            c0, t0 = tree_cpu(gateway.pid, pids), time.monotonic()
+            c0, own0, t0 = tree_cpu(gateway.pid, pids), cpu_seconds(gateway.pid), time.monotonic()
             time.sleep(seconds)
-            c1, t1 = tree_cpu(gateway.pid, pids), time.monotonic()
+            c1, own1, t1 = tree_cpu(gateway.pid, pids), cpu_seconds(gateway.pid), time.monotonic()
             alive = gateway.poll() is None
         finally:
             gateway.terminate()
@@ -158,7 +159,7 @@ def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, qu
     print(f"events stored, by kind: {kinds}", file=sys.stderr)
     decoded = sum(v for k, v in kinds.items() if k != "health")
     lags = sorted(lag(created, payload) for created, payload in stored)
-    return {"cores": (c1 - c0) / (t1 - t0), "seconds": t1 - t0, "events": decoded,
+    return {"cores": (c1 - c0) / (t1 - t0), "own": (own1 - own0) / (t1 - t0), "seconds": t1 - t0, "events": decoded,
             "lag_p50": percentile(lags, 0.5), "lag_p99": percentile(lags, 0.99), "lag_max": lags[-1] if lags else 0.0}
 
 
@@ -192,14 +193,16 @@ def main() -> None:
     channels, seconds, warmup = (4, 5.0, 2.0) if args.quick else (args.channels, args.seconds, args.warmup)
     decoders = [d.strip() for d in args.decoders.split(",") if d.strip()]
     table = ("| channels | decoders on each | blocks, decode_ms | decode workers | CPU over the run (cores busy, of "
-             f"{os.cpu_count()}) | wall time read | events stored | event after its audio, p50 / p99 / max |\n"
-             "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+             f"{os.cpu_count()}) | of which the gateway's own process | wall time read | events stored "
+             "| event after its audio, p50 / p99 / max |\n"
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
     for workers in (int(v) for v in args.workers.split(",")):
         for decode_ms in (int(v) for v in args.decode_ms.split(",")):
             got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick, block_ms=args.block_ms,
                       decode_ms=decode_ms, workers=workers)
             table += (f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {args.block_ms} ms, {decode_ms} "
-                      f"| {workers} | {got['cores']:.2f} | {got['seconds']:.0f} s | {got['events']:.0f} "
+                      f"| {workers} | {got['cores']:.2f} | {got['own']:.2f} | {got['seconds']:.0f} s "
+                      f"| {got['events']:.0f} "
                       f"| {got['lag_p50']:.1f} / {got['lag_p99']:.1f} / {got['lag_max']:.1f} s |\n")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table)
