@@ -103,6 +103,11 @@ def sosfilt(sos: Float, x: npt.NDArray[Any], zi: npt.NDArray[Any]) -> tuple[npt.
     (shape (sections, *x.shape[:-1], 2), zeros at first): the output and the state after it, as
     ``scipy.signal.sosfilt(sos, x, axis=-1, zi=zi)``. Neither argument is changed."""
     dtype = np.result_type(sos, x, zi)
+    if x.ndim == 1:  # one signal (most calls): its state is (sections, 2) as the kernel takes it, for a row
+        y = np.array(x[None, :], dtype, order="C")
+        state = np.array(zi[None], dtype, order="C")
+        _KERNEL(np.asarray(sos, dtype), y, state)
+        return y[0], state[0]
     shape = x.shape
     y = np.array(x.reshape(-1, shape[-1]), dtype, order="C")  # the kernel filters in place
     state = np.array(np.moveaxis(zi, 0, -2).reshape(-1, sos.shape[0], 2), dtype, order="C")

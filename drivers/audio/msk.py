@@ -46,6 +46,7 @@ from drivers.audio.fir import fir
 from drivers.audio.iir import butter_lowpass, sosfilt
 from drivers.audio.oscillator import Oscillators
 from drivers.audio.peaks import sync_peaks
+from drivers.audio.views import strided
 
 Float = npt.NDArray[np.float64]
 Complex = npt.NDArray[np.complex128]
@@ -258,8 +259,8 @@ class MskReceiver:
         for i in range(0, count, SEARCH_CHUNK):
             n = min(SEARCH_CHUNK, count - i)
             span = (n - 1) * step + 1
-            windows = np.lib.stride_tricks.as_strided(parts, (parts.shape[1] - span + 1, 2, n),
-                                                      (parts.strides[1], parts.strides[0], parts.strides[1] * step))
+            windows = strided(parts, (parts.shape[1] - span + 1, 2, n),
+                              (parts.strides[1], parts.strides[0], parts.strides[1] * step))
             rows = windows[lo + i * step - self.zbase - self.sync_off]  # (bits, re/im, positions)
             self._metric(rows, metric[i : i + n], None if seg is None else seg[:, i : i + n])
 

@@ -45,7 +45,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import as_strided
+
+from drivers.audio.views import strided
 
 log = logging.getLogger(__name__)
 
@@ -551,8 +552,7 @@ class Resampler:
                 step = self._buf.strides[0]
                 for low, k0, k1, m in self._period:
                     start = (lo // self.up) * self.down + low - self._buf_start
-                    view = as_strided(self._buf[start:], (periods, m.shape[0]), (self.down * step, step),
-                                      writeable=False)
+                    view = strided(self._buf[start:], (periods, m.shape[0]), (self.down * step, step))
                     whole[:, k0:k1] = view @ m
                 self._gather(out, first, first, lo)
                 self._gather(out, first, hi, end)

@@ -30,10 +30,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import as_strided
 
 from drivers.audio import compiled
 from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.views import strided
 from drivers.base import Output, Rejected
 
 Floats = npt.NDArray[np.float64]
@@ -159,7 +159,7 @@ class Spectrogram:
             return Spectra(self, np.zeros(0, dtype=np.intp), np.zeros((0, self.nfft // 2 + 1), np.float32), had_bad)
         count = (self._buf.size - self.win) // self.hop + 1
         step = self._buf.strides[0]
-        frames = as_strided(self._buf, (count, self.win), (self.hop * step, step), writeable=False)
+        frames = strided(self._buf, (count, self.win), (self.hop * step, step))
         spectra = _rfft(frames * self.window, self.nfft)  # float32 in, complex64 out
         # Single precision is plenty for powers summed over a few hundred bins, and halves the traffic.
         power = np.square(spectra.real)

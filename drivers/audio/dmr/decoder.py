@@ -49,6 +49,7 @@ from drivers.audio.dmr.layer2 import DataType, SyncKind
 from drivers.audio.dmr.modem import DEVIATION_HZ, SYMBOL_RATE, rrc_taps
 from drivers.audio.fir import fir
 from drivers.audio.peaks import sync_peaks
+from drivers.audio.views import strided
 from drivers.base import Output, Rejected
 from gateway.events import Decoded, Kind, Position
 
@@ -244,7 +245,7 @@ class DmrDecoder(AudioDecoder):
         # element by element.
         n = hi - lo
         y = self._y
-        windows = np.ndarray((y.size - n + 1, n), y.dtype, y, strides=(y.itemsize, y.itemsize))
+        windows = strided(y, (y.size - n + 1, n), (y.itemsize, y.itemsize))
         cols = windows[self._offsets + (lo - self._ybase)]  # (24, N)
         products = _SYNC_PAIRS @ cols  # (5, N): the four patterns', then the sums
         total = products[4]

@@ -42,6 +42,7 @@ def test_sosfilt_is_scipys_and_chunking_invariant(dtype: type) -> None:
     assert np.array_equal(np.concatenate(parts, axis=1), y) and np.array_equal(state, z)
     y1, z1 = sosfilt(sos, x[0], zi[:, 0])  # one signal: state (sections, 2)
     assert np.array_equal(y1, y[0]) and np.array_equal(z1, z[:, 0])
+    assert np.array_equal(x, before[0]) and np.array_equal(zi, before[1])
 
 
 @pytest.mark.parametrize("counts", [[5, 0, 7, 3], [0, 0, 4], [1], [9, 1, 0]])
