@@ -15,7 +15,7 @@ from drivers.audio.views import strided
 @given(st.integers(1, 200), st.integers(0, 50), st.integers(1, 40), st.integers(1, 5),
        st.sampled_from([np.float32, np.float64]))
 def test_every_window_as_as_strided_gives_it(size: int, skip: int, width: int, hop: int, dtype: type) -> None:
-    base = np.arange(size + skip, dtype=dtype)[skip:]  # a slice, as a block held after a trim is
+    base: np.ndarray = np.arange(size + skip, dtype=dtype)[skip:]  # a slice, as a block held after a trim is
     count = (size - width) // hop + 1
     if count < 1:
         return
