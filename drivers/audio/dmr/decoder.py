@@ -264,10 +264,7 @@ class DmrDecoder(AudioDecoder):
         fit = np.einsum("pij,pj->pi", _SYNC_FIT[kinds], sym)  # (P, 2): gain, offset
         gain, offset = fit[:, 0], fit[:, 1]
         levels = (sym - offset[:, None]) / np.where(gain > 1e-9, gain, 1.0)[:, None]
-        # A dibit's hard bits from a level (as layer2.symbols_to_soft then fec.hard): negative, outer.
-        bits = _SYNC_BITS[kinds]
-        wrong = (np.count_nonzero((levels < 0) != bits[:, 0::2], axis=1)
-                 + np.count_nonzero((np.abs(levels) > 2.0) != bits[:, 1::2], axis=1))
+        wrong = np.count_nonzero(layer2.symbols_to_bits(levels) != _SYNC_BITS[kinds], axis=1)
         for i in np.flatnonzero((gain > 1e-9) & (wrong <= self.SYNC_TOLERANCE)).tolist():
             self._push(_Work(float(pos[i]), 0, _SYNC_KINDS[int(kinds[i])], scale=(float(gain[i]), float(offset[i])),
                              sync_errors=int(wrong[i])))
@@ -354,7 +351,7 @@ class DmrDecoder(AudioDecoder):
 
     def _voice(self, ctx: _Ctx, burst: Float, emb: tuple[int, int] | None) -> list[Output]:
         item = ctx.item
-        if emb is None:
+        if not item.expected:
             # Burst A: anchor the superframe's B-F and the next one's (in case its sync is lost).
             ctx.decoded = True
             for n in (*range(1, 6), *range(7, 12)):
@@ -363,6 +360,7 @@ class DmrDecoder(AudioDecoder):
             call = self._call(ctx.slot, item.pos)
             call.fragments = []
             return []
+        assert emb is not None  # (read in _burst for every expected burst)
         value, _ = emb
         cc, lcss = value >> 3, value & 3
         if self.color_codes and cc not in self.color_codes:
@@ -370,7 +368,7 @@ class DmrDecoder(AudioDecoder):
         ctx.decoded = True
         ctx.color_code = cc
         call = self._call(ctx.slot, item.pos)
-        frag = fec.hard(layer2.symbols_to_soft(burst[58:74]))
+        frag = layer2.symbols_to_bits(burst[58:74])
         if lcss == 1:
             call.fragments = [frag]
         elif lcss == 3 and 1 <= len(call.fragments) <= 2:

@@ -117,6 +117,7 @@ def _qr_near() -> npt.NDArray[np.int16]:
     flips = [0] + [1 << i for i in range(16)] + [1 << i | 1 << j for i in range(16) for j in range(i)]
     for data in range(128):
         near[value_of(qr1676_encode(data)) ^ np.array(flips)] = data
+    near.flags.writeable = False  # shared by every caller (cached)
     return near
 
 
@@ -126,16 +127,13 @@ def qr1676_decode(soft: Soft) -> tuple[int, int] | None:
     word = hard(s)
     # The soft ML word is kept only if it is within 2 bits of the hard word, so only the codeword there
     # can be kept: where there is none (most words heard from noise), nothing is.
-    near = int(_qr_near()[int(word @ _WORD_WEIGHTS_16)])
+    near = int(_qr_near()[int(word @ _bit_weights(16))])
     if near < 0:
         return None
     book = _qr_book()
     best = int(np.argmax(book @ s))
     errors = int(np.count_nonzero(word != (book[best] < 0)))
     return (best, errors) if errors <= 2 else None
-
-
-_WORD_WEIGHTS_16 = 1 << np.arange(15, -1, -1)  # 16 bits -> their value, the first the most significant
 
 
 # ------------------------------------------------------------------------------ Hamming codes

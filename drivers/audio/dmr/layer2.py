@@ -116,6 +116,16 @@ def symbols_to_soft(symbols: Symbols) -> fec.Soft:
     return soft
 
 
+def symbols_to_bits(symbols: Symbols) -> Bits:
+    """The hard bits of :func:`symbols_to_soft` (``fec.hard`` of them), without the soft values: a dibit's
+    first bit says negative, its second outer (beyond +-2)."""
+    s = np.asarray(symbols, np.float64)
+    bits = np.empty((*s.shape[:-1], 2 * s.shape[-1]), np.uint8)
+    bits[..., 0::2] = s < 0
+    bits[..., 1::2] = np.abs(s) > 2.0
+    return bits
+
+
 def sync_symbols(kind: SyncKind) -> Symbols:
     return bits_to_symbols(fec.bits_of(SYNC_WORDS[kind], 48))
 

@@ -79,6 +79,12 @@ def test_qr_decode_is_soft_maximum_likelihood_within_two_errors(value: int, nois
     assert fec.qr1676_decode(soft) == ((best, errors) if errors <= 2 else None)
 
 
+@given(arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(0, 30)),
+              elements=st.one_of(st.floats(-4.0, 4.0), st.sampled_from([-2.0, 0.0, 2.0, np.nan, np.inf, -np.inf]))))
+def test_hard_bits_of_symbols_are_those_of_their_soft_bits(levels: np.ndarray) -> None:
+    assert np.array_equal(layer2.symbols_to_bits(levels), fec.hard(layer2.symbols_to_soft(levels)))
+
+
 @given(st.binary(min_size=12, max_size=12), st.sets(st.integers(0, 195), max_size=2))
 def test_bptc_corrects_scattered_errors(info: bytes, flips: set[int]) -> None:
     soft = (1.0 - 2.0 * fec.bptc196_encode(info)).astype(np.float64)
