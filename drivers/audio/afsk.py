@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drivers import ax25
-from drivers.audio.base import AudioDecoder, Samples
+from drivers.audio.base import AudioDecoder, Samples, mended
 from drivers.audio.iir import butter_lowpass, sosfilt, sosfilt_runs
 from drivers.audio.oscillator import Oscillators
 from drivers.base import Output, Rejected
@@ -219,12 +219,7 @@ class Afsk1200Decoder(AudioDecoder):
         start = self._held_start
         self._held.clear()
         self._held_size = 0
-        # Garbage in must not poison the filter state for good: NaN is silence, anything far beyond
-        # full scale is clipped (a float overflow in the state would never decay).
-        x = block  # our own copy (see feed), changed in place below
-        if not np.isfinite(x).all():
-            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
-        np.clip(x, -4.0, 4.0, out=x)
+        x = mended(block)  # our own copy (see feed): garbage in must not poison the filter state for good
         first = self._n
         self._n += x.size
         if self._aa is not None and x.size:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,17 @@ import numpy.typing as npt
 from drivers.base import Output
 
 Samples = npt.NDArray[np.float32]
+_Floats = TypeVar("_Floats", bound=npt.NDArray[np.floating[Any]])
+
+
+def mended(x: _Floats) -> _Floats:
+    """A decoder's own copy of its audio, made safe for its filters, in place: NaN is silence, and anything
+    far beyond full scale (infinities too) is clipped to +-4, since a float overflow in a filter's state
+    would never decay."""
+    if not np.isfinite(x).all():  # (rare: the check costs less than nan_to_num's own)
+        np.nan_to_num(x, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    np.clip(x, -4.0, 4.0, out=x)
+    return x
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from drivers.audio.base import Samples
+from drivers.audio.base import Samples, mended
 from drivers.audio.fir import fir
 from drivers.audio.iir import butter_lowpass, sosfilt
 from drivers.audio.oscillator import Oscillators
@@ -479,6 +479,4 @@ class HeldAudio:
         x = np.concatenate(self._blocks) if self._blocks else np.zeros(0)
         self._blocks.clear()
         self.size = 0
-        x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
-        np.clip(x, -4.0, 4.0, out=x)
-        return x, start
+        return mended(np.asarray(x, dtype=np.float64)), start  # (a new array: the blocks were concatenated)

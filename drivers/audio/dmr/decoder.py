@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from drivers.audio.base import AudioDecoder, Heard, Samples
+from drivers.audio.base import AudioDecoder, Heard, Samples, mended
 from drivers.audio.dmr import fec, layer2, location
 from drivers.audio.dmr.layer2 import DataType, SyncKind
 from drivers.audio.dmr.modem import DEVIATION_HZ, SYMBOL_RATE, rrc_taps
@@ -186,10 +186,7 @@ class DmrDecoder(AudioDecoder):
         x = np.concatenate(self._held) if self._held else np.zeros(0)
         self._held.clear()
         self._held_size = 0
-        x = np.asarray(x, dtype=np.float64)  # (a new array: the held blocks were concatenated)
-        if not np.isfinite(x).all():
-            x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
-        np.clip(x, -4.0, 4.0, out=x)
+        x = mended(np.asarray(x, dtype=np.float64))  # (a new array: the held blocks were concatenated)
         if x.size:
             y, self._zi = fir(self._mf, x, self._zi)
             self._y = np.concatenate((self._y, y))
