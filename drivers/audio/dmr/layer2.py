@@ -121,7 +121,7 @@ def symbols_to_bits(symbols: Symbols) -> Bits:
     first bit says negative, its second outer (beyond +-2)."""
     s = np.asarray(symbols, np.float64)
     bits = np.empty((*s.shape[:-1], 2 * s.shape[-1]), np.uint8)
-    bits[..., 0::2] = s < 0
+    bits[..., 0::2] = s / 2.0 < 0  # halved as the soft bit is: a subnormal below zero halves to -0.0, a 0
     bits[..., 1::2] = np.abs(s) > 2.0
     return bits
 
