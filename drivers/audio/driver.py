@@ -64,6 +64,7 @@ class Radio:
     tap: AudioTap | None = None  # the live voice stream of the channel
     decode_s: float = 0.0
     held: list[tuple[Samples, datetime]] = field(default_factory=list)  # blocks gathered for the decoders
+    held_samples: int = 0  # in those blocks
 
 
 def _stream(config: AudioDriverConfig) -> tuple[str, int, int]:
@@ -226,7 +227,8 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
             if radio.tap is not None:
                 radio.tap.feed(mono, start, self._rate)
             radio.held.append((mono, start))
-            if sum(len(b) for b, _ in radio.held) >= radio.decode_s * self._rate:
+            radio.held_samples += len(mono)
+            if radio.held_samples >= radio.decode_s * self._rate:
                 self._decode_held(radio)
 
     def _decode_held(self, radio: Radio) -> None:
@@ -236,6 +238,7 @@ class AudioDriver(IoDriver[AudioSource, AudioDriverConfig]):
         blocks, [start, *_] = zip(*radio.held, strict=True)
         mono = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         radio.held.clear()
+        radio.held_samples = 0
         at_rate: dict[int, Samples] = {}  # the piece at the decoders' rates, for the recorder at one of them
         out, heard = radio.decoding.feed(mono, self._rate, start, at_rate)
         recorder = radio.recorder if radio.on_call is not None else None

@@ -56,6 +56,7 @@ Samples = npt.NDArray[np.float32]  # (frames,) one channel
 #: The default start of a file or stdin source: events are then timed by their offset in the recording.
 FILE_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_BLOCKSIZE = 4096
+PACE_STEP_S = 0.05  # a recording replayed in real time sees close() within this long
 
 
 class AudioSourceError(RuntimeError):
@@ -147,9 +148,12 @@ class _ChunkedSource(AudioSource):
                 return
             block = pcm_to_float(data, self.format, self.channels)
             if self.realtime:  # pace a recording like a live card, for demonstrations and soak tests
-                delay = t0 + frames / self.rate - time.monotonic()
-                if delay > 0 and self._closed.wait(delay):
-                    return
+                # Slept in steps, looking at close() between: a timed Event.wait makes and queues a lock
+                # in Python at every block, which many channels replayed at once felt.
+                while (delay := t0 + frames / self.rate - time.monotonic()) > 0:
+                    time.sleep(min(delay, PACE_STEP_S))
+                    if self._closed.is_set():
+                        return
             yield block, self.start + timedelta(seconds=frames / self.rate)
             frames += len(block)
 
@@ -351,7 +355,10 @@ class DeviceSource(AudioSource):
         self.rate, self.channels, self.blocksize = rate, channels, blocksize
         self.overflows = 0
         self.dropped = 0
-        self._queue: queue.Queue[tuple[Block, datetime] | None] = queue.Queue(queue_blocks)
+        # A SimpleQueue bounded by hand: a block is then a C call on each side, not queue.Queue's condition
+        # variables in Python (50 blocks a second a card, and a gateway may have many cards).
+        self._queue: queue.SimpleQueue[tuple[Block, datetime] | None] = queue.SimpleQueue()
+        self._queue_blocks = queue_blocks
         self._closed = threading.Event()
         try:
             self._stream = self.sd.InputStream(device=self.device, samplerate=rate, channels=channels,
@@ -365,11 +372,11 @@ class DeviceSource(AudioSource):
         now = datetime.now(UTC)
         if status.input_overflow:
             self.overflows += 1
-        try:
-            # The first frame was heard one block ago (PortAudio's ADC times are 0 on some ALSA plugins).
-            self._queue.put_nowait((indata.copy(), now - timedelta(seconds=frames / self.rate)))
-        except queue.Full:
+        if self._queue.qsize() >= self._queue_blocks:
             self.dropped += 1
+            return
+        # The first frame was heard one block ago (PortAudio's ADC times are 0 on some ALSA plugins).
+        self._queue.put((indata.copy(), now - timedelta(seconds=frames / self.rate)))
 
     def blocks(self) -> Iterator[tuple[Block, datetime]]:
         while not self._closed.is_set():
@@ -392,10 +399,7 @@ class DeviceSource(AudioSource):
             self._stream.close()
         except self.sd.PortAudioError as exc:
             log.warning("%s: closing: %s", self.description, exc)
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            pass
+        self._queue.put(None)  # past the bound if need be: the reader stops there
 
 
 # --- opening by address ----------------------------------------------------------------------------
@@ -598,10 +602,14 @@ class LevelMeter:
     RMS is relative to a full-scale square wave, so a full-scale sine reads -3.01 dBFS RMS and 0 dBFS peak.
     :meth:`as_dict` reports the last complete window (or the current one before the first completes) and
     the clipped samples since start.
+
+    Blocks are gathered to ``gather_s`` before they are measured (and whenever :meth:`as_dict` reads): a
+    sound card's 20 ms block is a dozen numpy calls whatever its size, and a gateway of many cards made
+    them on each card's thread, 50 times a second, each holding the interpreter's lock.
     """
 
     def __init__(self, rate: int, channels: int = 1, *, window_s: float = 1.0,
-                 clip_threshold: float = CLIP_THRESHOLD) -> None:
+                 clip_threshold: float = CLIP_THRESHOLD, gather_s: float = 0.1) -> None:
         self.rate, self.channels, self.window_s = rate, channels, window_s
         self.window_frames = max(1, round(rate * window_s))
         self.clip_threshold = clip_threshold
@@ -611,32 +619,46 @@ class LevelMeter:
         self._clipped = np.zeros(channels, np.int64)
         self._frames = 0
         self._last: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+        self._gather_frames = max(1, round(rate * gather_s))
+        self._held: list[np.ndarray] = []  # copies of the blocks not yet measured
+        self._held_frames = 0
         self._lock = threading.Lock()
 
     def feed(self, block: npt.ArrayLike) -> None:
         """Account a block shaped (frames, channels), or (frames,) for one channel."""
-        x = np.asarray(block, dtype=np.float64)
+        x = np.array(block, dtype=np.float64)  # a copy: the caller's block may change after
         x = x.reshape(len(x), -1)
         if x.shape[1] != self.channels:
             raise ValueError(f"level meter of {self.channels} channels fed a block of {x.shape[1]}")
         with self._lock:
-            while len(x):
-                part, x = x[: self.window_frames - self._frames], x[self.window_frames - self._frames :]
-                a = np.abs(part)
-                self._sumsq += np.einsum("fc,fc->c", part, part)
-                self._peak = np.maximum(self._peak, a.max(axis=0))
-                clipped = (a >= self.clip_threshold).sum(axis=0)
-                self._clipped += clipped
-                self.clipped_total += clipped
-                self._frames += len(part)
-                if self._frames == self.window_frames:
-                    self._last = (self._sumsq, self._peak, self._clipped, self._frames)
-                    self._sumsq, self._peak = np.zeros(self.channels), np.zeros(self.channels)
-                    self._clipped, self._frames = np.zeros(self.channels, np.int64), 0
+            self._held.append(x)
+            self._held_frames += len(x)
+            if self._held_frames >= self._gather_frames:
+                self._measure()
+
+    def _measure(self) -> None:
+        """The held blocks into the windows (under the lock)."""
+        x = self._held[0] if len(self._held) == 1 else np.concatenate(self._held)
+        self._held, self._held_frames = [], 0
+        while len(x):
+            part, x = x[: self.window_frames - self._frames], x[self.window_frames - self._frames :]
+            a = np.abs(part)
+            self._sumsq += np.einsum("fc,fc->c", part, part)
+            self._peak = np.maximum(self._peak, a.max(axis=0))
+            clipped = (a >= self.clip_threshold).sum(axis=0)
+            self._clipped += clipped
+            self.clipped_total += clipped
+            self._frames += len(part)
+            if self._frames == self.window_frames:
+                self._last = (self._sumsq, self._peak, self._clipped, self._frames)
+                self._sumsq, self._peak = np.zeros(self.channels), np.zeros(self.channels)
+                self._clipped, self._frames = np.zeros(self.channels, np.int64), 0
 
     def as_dict(self) -> dict[str, Any]:
         """``{"window_s", "channels": [{"rms_dbfs", "peak_dbfs", "clipped", "clipped_total"}, ...]}``."""
         with self._lock:
+            if self._held:
+                self._measure()
             sumsq, peak, clipped, frames = self._last or (self._sumsq, self._peak, self._clipped, self._frames)
             return {
                 "window_s": self.window_s,

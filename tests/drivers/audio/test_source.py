@@ -235,6 +235,25 @@ def test_level_meter_counts_clipped_samples_and_reads_silence() -> None:
     assert level["clipped_total"] > 2000
 
 
+def test_level_meter_reads_what_it_has_not_measured_yet() -> None:
+    # Blocks are measured a tenth of a second at a time; a reading before then still includes them, as
+    # they were when fed (the caller may reuse its block).
+    meter = LevelMeter(8000, window_s=1.0)
+    block = tone(1000, 0.02, 8000, amplitude=0.5)
+    meter.feed(block)
+    block[:] = 1.0
+    level = meter.as_dict()["channels"][0]
+    assert level["rms_dbfs"] == pytest.approx(-9.03, abs=0.05) and level["peak_dbfs"] == pytest.approx(-6.02, abs=0.05)
+    assert level["clipped_total"] == 0
+    for _ in range(60):  # 1.2 s more in 20 ms blocks: a whole window, then part of the next
+        meter.feed(block)
+    level = meter.as_dict()["channels"][0]
+    # The first window: the sine's 160 samples (mean square 0.125), then 7,840 at full scale.
+    assert level["rms_dbfs"] == pytest.approx(10 * math.log10((160 * 0.125 + 7840) / 8000), abs=0.01)
+    assert (level["peak_dbfs"], level["clipped"]) == (0.0, 8000 - 160)
+    assert level["clipped_total"] == 60 * 160
+
+
 def test_channel_splitter_gives_each_radio_its_input() -> None:
     block = np.arange(12, dtype=np.float32).reshape(3, 4)
     left, fourth = ChannelSplitter(4, [0, 3]).split(block)
@@ -316,6 +335,21 @@ def test_live_capture_from_a_pulseaudio_null_sink(pulse_null_sink: PulseNullSink
     meter.feed(heard)
     assert meter.as_dict()["channels"][0]["rms_dbfs"] == pytest.approx(-9.03, abs=0.5)
     assert before - timedelta(seconds=1) < starts[0] < starts[-1] <= datetime.now(UTC)
+
+
+def test_a_reader_that_falls_behind_costs_counted_blocks_never_the_card(pulse_null_sink: PulseNullSink) -> None:
+    # Nobody reads for a while: PortAudio's thread goes on, the queue keeps its first 4 blocks, the rest are
+    # counted as dropped; then what was kept is read, newer blocks follow, and closing ends the reading.
+    with DeviceSource(pulse_null_sink.device, 48000, blocksize=480, queue_blocks=4) as source:
+        wait_until(lambda: source.dropped >= 10, 10, "blocks dropped while nobody reads")
+        blocks = source.blocks()
+        kept = [next(blocks) for _ in range(4)]
+        starts = [start for _, start in kept]
+        assert starts == sorted(starts) and all(len(block) == 480 for block, _ in kept)
+        later, later_start = next(blocks)
+        assert later_start - starts[-1] >= timedelta(milliseconds=100)  # after the gap the drops left
+        source.close()
+        assert list(blocks) == []
 
 
 @pytest.mark.parametrize("pulse_null_sink", [2], indirect=True)
