@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import wave
 from datetime import datetime
 from pathlib import Path
 
@@ -82,31 +83,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def slices(folder: Path, channels: int, seconds: float, *, quick: bool) -> list[Path]:
-    """One slice of the busy channel per channel, 9 s apart (wrapping round)."""
+def slices(folder: Path, channels: int, seconds: float, *, quick: bool, inputs: int = 1) -> list[Path]:
+    """One slice of the busy channel per channel, 9 s apart (wrapping round), ``inputs`` channels to a file
+    (an interface's inputs, interleaved as its driver reads them)."""
     whole = OUT / "channel" / f"channel-{RATE}{'-quick' if quick else ''}.wav"
     if not whole.exists():
         whole.parent.mkdir(parents=True, exist_ok=True)
         make_channel(whole, scale=10 if quick else 1)
     x, _ = read_wav(whole)
     n = int(seconds * RATE)
+    one = [np.resize(x[(i * 9 * RATE) % max(1, x.size - n):][:n], n) for i in range(channels)]
     paths = []
-    for i in range(channels):
-        start = (i * 9 * RATE) % max(1, x.size - n)
-        path = folder / f"ch{i:02d}.wav"
-        write_wav(path, np.resize(x[start : start + n], n), RATE)
+    for k in range(0, channels, inputs):
+        path = folder / f"ch{k:02d}.wav"
+        if inputs == 1:
+            write_wav(path, one[k], RATE)
+        else:
+            group = np.stack(one[k : k + inputs] + [np.zeros(n, np.float32)] * (k + inputs - channels), axis=1)
+            with wave.open(str(path), "wb") as w:
+                w.setnchannels(inputs)
+                w.setsampwidth(2)
+                w.setframerate(RATE)
+                w.writeframes((np.clip(group, -1, 1) * 32767).astype("<i2").tobytes())
         paths.append(path)
     return paths
 
 
 def config(work: Path, port: int, wavs: list[Path], decoders: list[str], *, block_ms: int, decode_ms: int,
-           workers: int) -> Path:
+           workers: int, channels: int | None = None, inputs: int = 1) -> Path:
     lines = [f'data_dir = "{work / "data"}"', "[gateway]", 'name = "bench64"', f"decode_workers = {workers}",
              f'outbox = "{work / "data" / "outbox.sqlite"}"', "[mqtt]", f'url = "mqtt://127.0.0.1:{port}"']
     names = ", ".join(f'"{d}"' for d in decoders)
-    for i, wav in enumerate(wavs):
+    for i in range(len(wavs) * inputs if channels is None else channels):
         lines += ["[[channels]]", f'name = "ch{i:02d}"', "[[channels.drivers]]", 'type = "audio"',
-                  f'device = "wav:{wav}?blocksize={RATE * block_ms // 1000}"', f"rate = {RATE}",
+                  f'device = "wav:{wavs[i // inputs]}?blocksize={RATE * block_ms // 1000}"', f"rate = {RATE}",
+                  f"channels = {inputs}", f"input = {i % inputs + 1}",
                   f"decoders = [{names}]", f"decode_ms = {decode_ms}", "loop = true"]
     path = work / "gateway.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -114,17 +125,18 @@ def config(work: Path, port: int, wavs: list[Path], decoders: list[str], *, bloc
 
 
 def run(channels: int, seconds: float, decoders: list[str], *, warmup: float, quick: bool, block_ms: int = 20,
-        decode_ms: int = 100, workers: int = 0) -> dict[str, float]:
+        decode_ms: int = 100, workers: int = 0, inputs: int = 1) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "data").mkdir()
-        wavs = slices(work, channels, max(seconds, 10.0), quick=quick)
+        wavs = slices(work, channels, max(seconds, 10.0), quick=quick, inputs=inputs)
         port = free_port()
         broker = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
         gateway = subprocess.Popen([sys.executable, str(ROOT / "pttbridge.py"), "gateway", "-c",
                                     str(config(work, port, wavs, decoders, block_ms=block_ms,
-                                               decode_ms=decode_ms, workers=workers))], cwd=work,
+                                               decode_ms=decode_ms, workers=workers, channels=channels,
+                                               inputs=inputs))], cwd=work,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             assert gateway.stderr is not None
@@ -185,6 +197,8 @@ def main() -> None:
     ap.add_argument("--block-ms", type=int, default=20, help="the blocks the replay delivers, as a sound card's")
     ap.add_argument("--decode-ms", default="100", help="decode_ms of every channel; several (0,100) run in turn")
     ap.add_argument("--workers", default="0", help="[gateway] decode_workers; several (0,2) run in turn")
+    ap.add_argument("--inputs", type=int, default=1,
+                    help="channels per sound interface (8: 64 channels on eight 8-input cards, a driver thread each)")
     ap.add_argument("--quick", action="store_true", help="4 channels for 5 s (CI)")
     ap.add_argument("--out", type=Path, default=OUT / "gateway_audio.md")
     args = ap.parse_args()
@@ -199,8 +213,9 @@ def main() -> None:
     for workers in (int(v) for v in args.workers.split(",")):
         for decode_ms in (int(v) for v in args.decode_ms.split(",")):
             got = run(channels, seconds, decoders, warmup=warmup, quick=args.quick, block_ms=args.block_ms,
-                      decode_ms=decode_ms, workers=workers)
-            table += (f"| {channels} x {RATE} Hz | {', '.join(decoders)} | {args.block_ms} ms, {decode_ms} "
+                      decode_ms=decode_ms, workers=workers, inputs=args.inputs)
+            cards = f" ({-(-channels // args.inputs)} cards of {args.inputs} inputs)" if args.inputs > 1 else ""
+            table += (f"| {channels} x {RATE} Hz{cards} | {', '.join(decoders)} | {args.block_ms} ms, {decode_ms} "
                       f"| {workers} | {got['cores']:.2f} | {got['own']:.2f} | {got['seconds']:.0f} s "
                       f"| {got['events']:.0f} "
                       f"| {got['lag_p50']:.1f} / {got['lag_p99']:.1f} / {got['lag_max']:.1f} s |\n")

@@ -47,3 +47,16 @@ def test_the_gateway_audio_bench_writes_its_table(tmp_path: Path) -> None:
         assert int(row[8]) > 0  # ... and they stored events
         p50, p99, worst = (float(v) for v in row[9].strip().removesuffix(" s").split(" / "))
         assert 0 <= p50 <= p99 <= worst < 60  # each some time after its audio was heard, in this run
+
+
+@pytest.mark.mosquitto
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto")
+def test_the_gateway_audio_bench_puts_channels_on_the_inputs_of_cards(tmp_path: Path) -> None:
+    out = tmp_path / "gateway.md"
+    proc = subprocess.run([sys.executable, "-m", "bench.gateway_audio_bench", "--quick", "--inputs", "2",
+                           "--decoders", "dtmf,mdc1200", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    row = out.read_text().splitlines()[2].split("|")
+    assert row[1].strip() == "4 x 22050 Hz (2 cards of 2 inputs)"
+    assert float(row[5]) > 0 and int(row[8]) > 0  # the cards' radios decoded and stored events
