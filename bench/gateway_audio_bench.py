@@ -1,13 +1,15 @@
 """One gateway process listening to many audio channels with every decoder on: its CPU over a minute.
 
     python -m bench.gateway_audio_bench [--channels 64] [--seconds 60] [--decoders dtmf,...]
-                                        [--block-ms 20] [--decode-ms 0,100] [--workers 0,2] [--quick]
+                                        [--block-ms 20] [--decode-ms 0,100] [--workers 0,2] [--inputs 8]
+                                        [--quick]
 
 Each channel replays, in real time and looped, its own slice of the busy channel of
 :mod:`bench.channel_bench` (22050 Hz, the slices start 9 s apart, so the channels are not in step), as
 a sound card's input would arrive, in ``--block-ms`` blocks (20 ms, as PortAudio gives them):
 ``pttbridge gateway`` with one ``type = "audio"`` table per channel (``device = "wav:...?blocksize=N"``,
-``loop = true``), a real Mosquitto on a free local port, the outbox on disk. One run per ``--decode-ms``
+``loop = true``; with ``--inputs N``, N channels to a card: one N-channel file of N slices, each
+table on its ``input``), a real Mosquitto on a free local port, the outbox on disk. One run per ``--decode-ms``
 value (the tables' ``decode_ms``: how much audio is gathered for the decoders) and ``--workers`` value
 (``[gateway] decode_workers``: the processes the decoders run in; their CPU is counted with the gateway's).
 After a warm-up the process's CPU (user + system, from /proc/PID/stat) is read over ``--seconds`` of

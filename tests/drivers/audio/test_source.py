@@ -346,7 +346,7 @@ def test_a_reader_that_falls_behind_costs_counted_blocks_never_the_card(pulse_nu
         kept = [next(blocks) for _ in range(4)]
         starts = [start for _, start in kept]
         assert starts == sorted(starts) and all(len(block) == 480 for block, _ in kept)
-        later, later_start = next(blocks)
+        _, later_start = next(blocks)
         assert later_start - starts[-1] >= timedelta(milliseconds=100)  # after the gap the drops left
         source.close()
         assert list(blocks) == []
