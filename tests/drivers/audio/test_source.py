@@ -340,7 +340,8 @@ def test_live_capture_from_a_pulseaudio_null_sink(pulse_null_sink: PulseNullSink
 def test_a_reader_that_falls_behind_costs_counted_blocks_never_the_card(pulse_null_sink: PulseNullSink) -> None:
     # Nobody reads for a while: PortAudio's thread goes on, the queue keeps its first 4 blocks, the rest are
     # counted as dropped; then what was kept is read, newer blocks follow, and closing ends the reading.
-    with DeviceSource(pulse_null_sink.device, 48000, blocksize=480, queue_blocks=4) as source:
+    source = DeviceSource(pulse_null_sink.device, 48000, blocksize=480, queue_blocks=4)
+    with source:
         wait_until(lambda: source.dropped >= 10, 10, "blocks dropped while nobody reads")
         blocks = source.blocks()
         kept = [next(blocks) for _ in range(4)]
