@@ -63,9 +63,10 @@ SELCALL = {
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    """16-bit PCM: ``samples`` (frames,) for mono, or (frames, channels) interleaved."""
     pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2")
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
+        w.setnchannels(1 if samples.ndim == 1 else samples.shape[1])
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(pcm.tobytes())

@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import wave
 from datetime import datetime
 from pathlib import Path
 
@@ -95,28 +94,20 @@ def slices(folder: Path, channels: int, seconds: float, *, quick: bool, inputs: 
     x, _ = read_wav(whole)
     n = int(seconds * RATE)
     one = [np.resize(x[(i * 9 * RATE) % max(1, x.size - n):][:n], n) for i in range(channels)]
+    one += [np.zeros(n, np.float32)] * (-channels % inputs)  # the last card's inputs nobody listens to
     paths = []
     for k in range(0, channels, inputs):
-        path = folder / f"ch{k:02d}.wav"
-        if inputs == 1:
-            write_wav(path, one[k], RATE)
-        else:
-            group = np.stack(one[k : k + inputs] + [np.zeros(n, np.float32)] * (k + inputs - channels), axis=1)
-            with wave.open(str(path), "wb") as w:
-                w.setnchannels(inputs)
-                w.setsampwidth(2)
-                w.setframerate(RATE)
-                w.writeframes((np.clip(group, -1, 1) * 32767).astype("<i2").tobytes())
-        paths.append(path)
+        paths.append(folder / f"ch{k:02d}.wav")
+        write_wav(paths[-1], np.stack(one[k : k + inputs], axis=1), RATE)
     return paths
 
 
 def config(work: Path, port: int, wavs: list[Path], decoders: list[str], *, block_ms: int, decode_ms: int,
-           workers: int, channels: int | None = None, inputs: int = 1) -> Path:
+           workers: int, channels: int, inputs: int) -> Path:
     lines = [f'data_dir = "{work / "data"}"', "[gateway]", 'name = "bench64"', f"decode_workers = {workers}",
              f'outbox = "{work / "data" / "outbox.sqlite"}"', "[mqtt]", f'url = "mqtt://127.0.0.1:{port}"']
     names = ", ".join(f'"{d}"' for d in decoders)
-    for i in range(len(wavs) * inputs if channels is None else channels):
+    for i in range(channels):
         lines += ["[[channels]]", f'name = "ch{i:02d}"', "[[channels.drivers]]", 'type = "audio"',
                   f'device = "wav:{wavs[i // inputs]}?blocksize={RATE * block_ms // 1000}"', f"rate = {RATE}",
                   f"channels = {inputs}", f"input = {i % inputs + 1}",
